@@ -1,0 +1,31 @@
+# `make run` and `make test` do all set-up on a fresh Debian machine (as root, or with sudo for apt).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := influxdb victoria-metrics mosquitto
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test venv servers clean
+
+$(BIN)/templog: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(BIN)/templog
+
+run: venv
+	$(BIN)/templog run -c config.yaml
+
+# Debian packages for the real servers the tests start (InfluxDB 1.x, VictoriaMetrics, Mosquitto).
+servers:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+test: venv servers
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

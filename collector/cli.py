@@ -1,0 +1,211 @@
+"""The `templog` command line: run, read, check, history, discover. Exit codes: 0 ok, 1 failure, 2 bad usage/config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from collector import __version__
+from collector.config import Config, ConfigError, load_config
+from collector.delivery import Sender
+from collector.discover import find_sensors, render_yaml
+from collector.durations import parse_duration
+from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render
+from collector.influx import InfluxV1, WriteError, connect
+from collector.outbox import Outbox
+from collector.readings import implausible
+from collector.runner import Collector
+from collector.sensors import SensorError, create_sensor
+from collector.stats import Stats
+from collector.ticks import NS_PER_S
+
+log = logging.getLogger("templog")
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("influxdb_client").setLevel(logging.WARNING)
+    try:
+        if args.command == "discover":
+            print(render_yaml(find_sensors(args.sysfs)))
+            return 0
+        config = load_config(args.config)
+        return COMMANDS[args.command](config, args)
+    except (ConfigError, UsageError) as exc:
+        print(f"templog: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(prog="templog", parents=[common],
+                                     description="Temperature logger: sensors -> durable outbox -> InfluxDB")
+    parser.add_argument("--version", action="version", version=f"templog {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="collect forever, until SIGINT/SIGTERM")
+    read = sub.add_parser("read", parents=[common], help="read every sensor once and print it; writes nothing")
+    read.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    sub.add_parser("check", parents=[common], help="validate config, read sensors, check InfluxDB; exit 0 if all is well")
+    history = sub.add_parser("history", parents=[common], help="print readings from InfluxDB or the local outbox")
+    history.add_argument("--since", help="how far back, e.g. 1h, 7d (default 1h)")
+    history.add_argument("--start", help="RFC 3339 time or date, e.g. 2026-11-27T08:00:00Z")
+    history.add_argument("--stop", help="RFC 3339 time or date (default: now)")
+    history.add_argument("--sensor", action="append", default=[], help="only this sensor (repeatable)")
+    history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
+    history.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    discover = sub.add_parser("discover", parents=[common], help="list sensors on this machine as config entries")
+    discover.add_argument("--sysfs", default="/sys", help=argparse.SUPPRESS)
+    return parser
+
+
+def cmd_run(config: Config, args) -> int:
+    sensors = {s.name: create_sensor(s) for s in config.sensors}
+    outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
+    stats = Stats()
+    sender = None
+    if config.influxdb is not None:
+        sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats)
+    else:
+        log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
+    collector = Collector(config, sensors, outbox, sender, stats=stats)
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    collector.run(stop)
+    outbox.close()
+    return 0
+
+
+def read_all(config: Config) -> list[dict]:
+    """Read every sensor once, concurrently, each within its timeout: the spec's `read --json` records."""
+    results: dict[str, dict] = {}
+
+    def read_one(sensor_config):
+        record = {"sensor": sensor_config.name, "celsius": None, "error": None}
+        try:
+            celsius = create_sensor(sensor_config).read_celsius()
+            reason = implausible(celsius, sensor_config.valid_min, sensor_config.valid_max)
+            if reason:
+                record["error"] = f"reading refused: {reason}"
+            else:
+                record["celsius"] = float(celsius)
+        except SensorError as exc:
+            record["error"] = str(exc)
+        except Exception as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+        results[sensor_config.name] = record
+
+    threads = [threading.Thread(target=read_one, args=(s,), daemon=True) for s in config.sensors]
+    for thread in threads:
+        thread.start()
+    for thread, sensor_config in zip(threads, config.sensors):
+        thread.join(sensor_config.timeout)
+    return [results.get(s.name) or {"sensor": s.name, "celsius": None,
+                                    "error": f"no reading within the {s.timeout:g}s timeout"} for s in config.sensors]
+
+
+def cmd_read(config: Config, args) -> int:
+    records = read_all(config)
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        width = max(len(r["sensor"]) for r in records)
+        for r in records:
+            value = f"{r['celsius']:.2f} °C" if r["error"] is None else f"error: {r['error']}"
+            print(f"{r['sensor'].ljust(width)}  {value}")
+    return 0 if all(r["error"] is None for r in records) else 1
+
+
+def cmd_check(config: Config, args) -> int:
+    problems = [f"sensor {r['sensor']}: {r['error']}" for r in read_all(config) if r["error"]]
+    if config.influxdb is None:
+        print(f"ok: no influxdb section; readings stay in the outbox {config.collector.outbox}")
+    else:
+        client = connect(config.influxdb)
+        try:
+            problems += client.problems()
+        finally:
+            client.close()
+    for line in problems:
+        print(f"problem: {line}")
+    if not problems:
+        print(f"ok: {config.file} is valid, {len(config.sensors)} sensor(s) read"
+              + (f", InfluxDB at {config.influxdb.url} ready" if config.influxdb else ""))
+    return 1 if problems else 0
+
+
+def cmd_history(config: Config, args) -> int:
+    query = history_query(args, time.time_ns())
+    try:
+        if config.influxdb is None:
+            outbox = Outbox(config.collector.outbox, config.collector.max_points)
+            rows = from_outbox(outbox, query)
+            outbox.close()
+        else:
+            client = connect(config.influxdb)
+            try:
+                rows = (from_influx_v1 if isinstance(client, InfluxV1) else from_influx_v2)(client, query)
+            finally:
+                client.close()
+    except WriteError as exc:
+        print(f"templog: history query failed: {exc}", file=sys.stderr)
+        return 1
+    print(render(rows, args.format))
+    return 0
+
+
+def history_query(args, now_ns: int) -> HistoryQuery:
+    if args.since and (args.start or args.stop):
+        raise UsageError("history: use either --since or --start/--stop")
+    stop = _parse_time(args.stop, "--stop") if args.stop else now_ns
+    if args.start:
+        start = _parse_time(args.start, "--start")
+    else:
+        start = stop - round(_parse_duration(args.since or "1h", "--since") * NS_PER_S)
+    if start >= stop:
+        raise UsageError("history: the start must be before the stop")
+    every = _parse_duration(args.every, "--every") if args.every else 0.0
+    if args.every and every <= 0:
+        raise UsageError("history: --every must be a positive duration such as 15m")
+    return HistoryQuery(start, stop, tuple(args.sensor), every)
+
+
+def _parse_duration(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"history: {option}: {exc}") from None
+
+
+def _parse_time(text: str, option: str) -> int:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"history: {option}: invalid time {text!r} (use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
+
+
+COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "history": cmd_history}

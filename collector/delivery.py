@@ -1,0 +1,110 @@
+"""The sender: drains the outbox oldest first, in batches, and deletes only what InfluxDB acknowledged.
+
+Failures never lose points: retryable ones (network, 429, 5xx, auth, missing bucket) wait with exponential
+backoff and jitter, honouring Retry-After; a batch InfluxDB refuses as malformed (400) or too large (413) is
+split until the offending point is isolated and set aside, so its neighbours flow on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Callable, Protocol
+
+from collector.influx.errors import REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
+from collector.outbox import Outbox, Pending
+from collector.stats import Stats
+
+log = logging.getLogger("templog.delivery")
+
+
+class Writer(Protocol):
+    def write(self, lines: list[str]) -> None: ...
+    def ensure_retention(self) -> str: ...
+
+
+class Backoff:
+    """Exponential backoff with equal jitter: half the delay fixed, half random, so many collectors spread out."""
+
+    def __init__(self, base: float = 1.0, cap: float = 120.0, rng: Callable[[], float] = random.random):
+        self.base, self.cap, self.rng = base, cap, rng
+
+    def delay(self, failures: int, retry_after: float | None = None) -> float:
+        exponential = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        jittered = exponential / 2 + self.rng() * exponential / 2
+        if retry_after is not None:
+            return max(jittered, min(retry_after, 3600.0))
+        return jittered
+
+
+class Sender:
+    def __init__(self, outbox: Outbox, writer: Writer, batch_size: int, stats: Stats,
+                 backoff: Backoff | None = None):
+        self.outbox, self.writer, self.batch_size, self.stats = outbox, writer, batch_size, stats
+        self.backoff = backoff or Backoff()
+        self.wake = threading.Event()
+        self.retention_applied = False
+        self.last_error: str | None = None
+
+    def drain(self, deadline: float | None = None) -> int:
+        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it."""
+        delivered = 0
+        while deadline is None or time.monotonic() < deadline:
+            batch = self.outbox.oldest(self.batch_size)
+            if not batch:
+                break
+            delivered += self._deliver(batch)
+        return delivered
+
+    def _deliver(self, batch: list[Pending]) -> int:
+        try:
+            self.writer.write([p.line for p in batch])
+        except WriteError as exc:
+            if exc.kind not in (REJECTED, TOO_LARGE):
+                raise
+            return self._isolate(batch, exc)
+        self.outbox.acknowledge(batch)
+        self.stats.add("points_delivered", len(batch))
+        return len(batch)
+
+    def _isolate(self, batch: list[Pending], exc: WriteError) -> int:
+        """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest."""
+        if len(batch) == 1:
+            self.outbox.set_aside(batch[0], str(exc))
+            self.stats.add("points_rejected")
+            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)", batch[0].line[:200], exc)
+            return 0
+        middle = len(batch) // 2
+        return self._deliver(batch[:middle]) + self._deliver(batch[middle:])
+
+    def apply_retention(self) -> None:
+        try:
+            log.info("retention: %s", self.writer.ensure_retention())
+        except RetentionUnsupported as exc:
+            log.warning("retention not managed, writing anyway: %s", exc)
+        self.retention_applied = True
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set: the sender thread's body."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                if not self.retention_applied:
+                    self.apply_retention()
+                self.drain()
+            except WriteError as exc:
+                failures += 1
+                self.stats.add(f"write_failures_{exc.kind}")
+                if str(exc) != self.last_error:  # one line per episode, not one per retry
+                    log.error("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
+                              self.outbox.depth, exc)
+                self.last_error = str(exc)
+                stop.wait(self.backoff.delay(failures, exc.retry_after))
+                continue
+            if failures:
+                log.info("delivery resumed after %d failed attempt(s); outbox depth %d", failures, self.outbox.depth)
+                failures, self.last_error = 0, None
+            self.wake.wait(1.0)
+            self.wake.clear()

@@ -1,0 +1,20 @@
+"""InfluxDB clients: api v1 (InfluxDB 1.x HTTP API) and api v2 (influxdb-client), one small interface.
+
+    write(lines)          deliver line protocol; raise WriteError(kind, ...) when InfluxDB did not take it
+    ensure_retention()    make the bucket/database and its retention match the config; return what was done
+    problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
+    close()
+"""
+
+from __future__ import annotations
+
+from collector.config import InfluxConfig
+from collector.influx.errors import RetentionUnsupported, WriteError
+from collector.influx.v1 import InfluxV1
+from collector.influx.v2 import InfluxV2
+
+__all__ = ["InfluxV1", "InfluxV2", "RetentionUnsupported", "WriteError", "connect"]
+
+
+def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2:
+    return InfluxV1(config) if config.api == "v1" else InfluxV2(config)

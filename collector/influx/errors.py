@@ -1,0 +1,63 @@
+"""How a failed write is classified, which decides what the sender does with the batch."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+NETWORK = "network"  # no answer: refused, reset, timed out -> retry with backoff
+THROTTLED = "throttled"  # 429 -> retry, honouring Retry-After
+SERVER = "server"  # 5xx -> retry, honouring Retry-After
+AUTH = "auth"  # 401/403 -> retry slowly, one log line per episode
+NOT_FOUND = "not_found"  # 404: bucket or database missing -> retry
+TOO_LARGE = "too_large"  # 413 -> split the batch
+REJECTED = "rejected"  # 400/422: malformed point or type conflict -> isolate and set aside
+OTHER = "other"  # any other answer -> retry
+QUERY = "query"  # a query statement failed (InfluxQL error, Flux error)
+
+RETRYABLE = {NETWORK, THROTTLED, SERVER, AUTH, NOT_FOUND, OTHER}
+
+
+class WriteError(Exception):
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.kind, self.status, self.retry_after = kind, status, retry_after
+
+
+class RetentionUnsupported(Exception):
+    """The server has no buckets/retention API or the credentials may not use it: warn once, keep writing."""
+
+
+def kind_of_status(status: int) -> str:
+    if status == 429:
+        return THROTTLED
+    if status >= 500:
+        return SERVER
+    if status in (401, 403):
+        return AUTH
+    if status == 404:
+        return NOT_FOUND
+    if status == 413:
+        return TOO_LARGE
+    if status in (400, 422):
+        return REJECTED
+    return OTHER
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def write_error(status: int, message: str, retry_after_header: str | None) -> WriteError:
+    text = " ".join(str(message).split())[:300] or "no message"
+    return WriteError(kind_of_status(status), f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header))

@@ -1,0 +1,149 @@
+"""InfluxDB 1.x HTTP API (/ping, /write, /query) over urllib3, as shipped by Debian and Raspberry Pi OS."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import urlencode
+
+import urllib3
+
+from collector.config import InfluxConfig
+from collector.durations import describe_retention, format_duration
+from collector.influx.errors import AUTH, NETWORK, QUERY, RetentionUnsupported, WriteError, write_error
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in InfluxDB's SHOW RETENTION POLICIES durations such as `720h0m0s`; `0s` means forever."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text))
+
+
+def shard_duration(retention_s: float) -> str:
+    """InfluxDB's recommended shard group duration for a retention period."""
+    if retention_s and retention_s < 2 * 86400:
+        return "1h"
+    if retention_s and retention_s <= 180 * 86400:
+        return "1d"
+    return "7d"
+
+
+class InfluxV1:
+    def __init__(self, config: InfluxConfig):
+        self.config = config
+        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
+
+    def close(self) -> None:
+        self.http.clear()
+
+    def _headers(self) -> dict[str, str]:
+        token = self.config.credentials()
+        if not token:
+            return {}
+        return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+
+    def _request(self, method: str, path: str, params: dict, body: bytes | None = None, content_type: str = "text/plain"):
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = content_type
+        try:
+            return self.http.request(method, f"{self.config.url}{path}?{urlencode(params)}", body=body, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise WriteError(NETWORK, f"cannot reach {self.config.url}: {_reason(exc)}") from None
+
+    def write(self, lines: list[str]) -> None:
+        response = self._request("POST", "/write", {"db": self.config.bucket, "precision": "ns"},
+                                 "\n".join(lines).encode())
+        if response.status != 204:
+            raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
+
+    def query(self, q: str, params: dict | None = None) -> list[dict]:
+        """Run InfluxQL; the statements' results (each may have `series`). Raises WriteError on failure."""
+        form = {"q": q, "db": self.config.bucket, "epoch": "ns"}
+        if params:
+            form["params"] = json.dumps(params)
+        response = self._request("POST", "/query", {}, urlencode(form).encode(), "application/x-www-form-urlencoded")
+        if response.status != 200:
+            raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
+        results = json.loads(response.data).get("results", [])
+        for result in results:
+            if "error" in result:
+                raise WriteError(QUERY, result["error"])
+        return results
+
+    def ping(self) -> str:
+        response = self._request("GET", "/ping", {})
+        if response.status != 204:
+            raise write_error(response.status, _error_text(response), None)
+        return response.headers.get("X-Influxdb-Version", "unknown")
+
+    def ensure_retention(self) -> str:
+        """Create the database if missing and give its default retention policy the configured duration."""
+        db, wanted = self.config.bucket, self.config.retention
+        try:
+            if not self._databases_include(db):
+                self.query(f"CREATE DATABASE {quote_ident(db)}"
+                           + (f" WITH DURATION {format_duration(wanted)} SHARD DURATION {shard_duration(wanted)}"
+                              if wanted else ""))
+                return f"created database {db} with retention {describe_retention(wanted)}"
+            name, current = self._default_policy(db)
+            if current == wanted:
+                return f"database {db}: retention policy {name} already {describe_retention(wanted)}"
+            self.query(f"ALTER RETENTION POLICY {quote_ident(name)} ON {quote_ident(db)} "
+                       f"DURATION {format_duration(wanted) if wanted else 'INF'} SHARD DURATION {shard_duration(wanted)}")
+            return f"database {db}: retention policy {name} changed from {describe_retention(current)} to {describe_retention(wanted)}"
+        except WriteError as exc:
+            if exc.kind == AUTH or "privilege" in str(exc) or "authorized" in str(exc):
+                raise RetentionUnsupported(f"not allowed to manage database {db}: {exc}") from None
+            raise
+
+    def _databases_include(self, db: str) -> bool:
+        series = self.query("SHOW DATABASES")[0].get("series", [])
+        return any(row[0] == db for s in series for row in s.get("values", []))
+
+    def _default_policy(self, db: str) -> tuple[str, float]:
+        series = self.query(f"SHOW RETENTION POLICIES ON {quote_ident(db)}")[0].get("series", [])
+        for s in series:
+            columns = s["columns"]
+            for row in s.get("values", []):
+                policy = dict(zip(columns, row))
+                if policy.get("default"):
+                    return policy["name"], parse_go_duration(policy["duration"])
+        raise WriteError(QUERY, f"database {db} has no default retention policy")
+
+    def problems(self) -> list[str]:
+        """Everything `templog check` should report about this server, empty when all is well."""
+        try:
+            self.ping()
+            if not self._databases_include(self.config.bucket):
+                return [f"database {self.config.bucket!r} does not exist on {self.config.url} (templog run creates it)"]
+            name, current = self._default_policy(self.config.bucket)
+        except WriteError as exc:
+            return [f"InfluxDB at {self.config.url}: {exc}"]
+        if current != self.config.retention:
+            return [f"database {self.config.bucket!r}: retention policy {name} is {describe_retention(current)}, "
+                    f"config says {describe_retention(self.config.retention)} (templog run applies it)"]
+        return []
+
+
+
+def _error_text(response) -> str:
+    try:
+        return json.loads(response.data).get("error") or response.reason
+    except (ValueError, AttributeError):
+        return (response.data or b"").decode(errors="replace") or response.reason or ""
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    return re.sub(r"<urllib3[^>]*>: ", "", text)[:200]

@@ -1,0 +1,109 @@
+"""InfluxDB 2.x / Cloud / 3.x through influxdb-client: synchronous writes (its batching mode drops points after
+its retries, so delivery and retries stay ours), the buckets API for retention, Flux for history."""
+
+from __future__ import annotations
+
+import urllib3
+from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.rest import ApiException
+
+from collector.config import InfluxConfig
+from collector.durations import describe_retention
+from collector.influx.errors import AUTH, NETWORK, NOT_FOUND, RetentionUnsupported, WriteError, write_error
+
+
+class InfluxV2:
+    def __init__(self, config: InfluxConfig):
+        self.config = config
+        self._client: InfluxDBClient | None = None
+        self._token: str | None = None
+
+    def client(self) -> InfluxDBClient:
+        """The client for the current token; rebuilt when token_file changed, so a fixed token needs no restart."""
+        token = self.config.credentials()
+        if self._client is None or token != self._token:
+            self.close()
+            self._client = InfluxDBClient(url=self.config.url, token=token, org=self.config.org,
+                                          timeout=int(self.config.timeout * 1000), retries=False)
+            self._token = token
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _call(self, what, *args, **kwargs):
+        try:
+            return what(*args, **kwargs)
+        except ApiException as exc:
+            headers = exc.headers or {}
+            raise write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After")) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise WriteError(NETWORK, f"cannot reach {self.config.url}: {reason}"[:300]) from None
+
+    def write(self, lines: list[str]) -> None:
+        write_api = self.client().write_api(write_options=SYNCHRONOUS)
+        self._call(write_api.write, bucket=self.config.bucket, org=self.config.org,
+                   record="\n".join(lines), write_precision=WritePrecision.NS)
+
+    def query(self, flux: str, params: dict) -> list:
+        """Run Flux with `params` bound as options (influxdb-client's extern), so values are never spliced into text."""
+        return self._call(self.client().query_api().query, flux, org=self.config.org, params=params)
+
+    def ping(self) -> None:
+        if not self._call(self.client().ping):
+            raise WriteError(NETWORK, f"cannot reach {self.config.url}")
+
+    def _bucket(self):
+        try:
+            found = self._call(self.client().buckets_api().find_buckets, name=self.config.bucket, org=self.config.org)
+        except WriteError as exc:
+            if exc.kind in (AUTH, NOT_FOUND):
+                raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}: {exc}") from None
+            raise
+        return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
+
+    def ensure_retention(self) -> str:
+        """Create the bucket with the configured retention, or update a bucket whose rule differs."""
+        wanted = self.config.retention
+        bucket = self._bucket()
+        try:
+            if bucket is None:
+                rules = [BucketRetentionRules(type="expire", every_seconds=int(wanted))] if wanted else []
+                self._call(self.client().buckets_api().create_bucket, bucket_name=self.config.bucket,
+                           retention_rules=rules, org=self.config.org)
+                return f"created bucket {self.config.bucket} with retention {describe_retention(wanted)}"
+            current = _bucket_retention(bucket)
+            if current == wanted:
+                return f"bucket {self.config.bucket}: retention already {describe_retention(wanted)}"
+            bucket.retention_rules = [BucketRetentionRules(type="expire", every_seconds=int(wanted))]
+            self._call(self.client().buckets_api().update_bucket, bucket)
+            return f"bucket {self.config.bucket}: retention changed from {describe_retention(current)} to {describe_retention(wanted)}"
+        except WriteError as exc:
+            if exc.kind == AUTH:
+                raise RetentionUnsupported(f"not allowed to manage bucket {self.config.bucket}: {exc}") from None
+            raise
+
+    def problems(self) -> list[str]:
+        try:
+            self.ping()
+            bucket = self._bucket()
+        except RetentionUnsupported as exc:
+            return [str(exc)]
+        except WriteError as exc:
+            return [f"InfluxDB at {self.config.url}: {exc}"]
+        if bucket is None:
+            return [f"bucket {self.config.bucket!r} does not exist in org {self.config.org!r} (templog run creates it)"]
+        current = _bucket_retention(bucket)
+        if current != self.config.retention:
+            return [f"bucket {self.config.bucket!r}: retention is {describe_retention(current)}, config says "
+                    f"{describe_retention(self.config.retention)} (templog run applies it)"]
+        return []
+
+
+def _bucket_retention(bucket) -> float:
+    return float(next((r.every_seconds for r in bucket.retention_rules or [] if r.type == "expire"), 0) or 0)
+

@@ -1,0 +1,144 @@
+"""The durable store-and-forward buffer: every accepted point is committed here before anything else happens.
+
+SQLite in WAL mode with synchronous=FULL: a committed append survives kill -9 and power loss. Points leave only
+when InfluxDB acknowledged them (`acknowledge`), or when a bound drops the oldest, or InfluxDB rejected them as
+malformed (`set_aside` moves them to the `rejected` table, where a user can inspect and re-send them).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from collector.readings import Reading
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor TEXT,              -- NULL for the collector's own health points
+    time_ns INTEGER NOT NULL,
+    celsius REAL,
+    line TEXT NOT NULL        -- line protocol, rendered once when the point was read
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    id INTEGER PRIMARY KEY,
+    line TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    rejected_at_ns INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    line: str
+
+
+@dataclass(frozen=True)
+class Appended:
+    dropped_for_count: int = 0
+    dropped_for_age: int = 0
+
+
+class Outbox:
+    def __init__(self, path: str, max_points: int = 1_000_000, max_age_s: float = 0.0, clock=time.time_ns):
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.path = path
+        self.max_points = max_points
+        self.max_age_ns = int(max_age_s * 1e9)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._depth = self._db.execute("SELECT count(*) FROM points").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def append(self, points: Iterable[tuple[Reading | None, str]]) -> Appended:
+        """Commit (reading, line) pairs in one transaction (reading None for non-temperature points); then apply bounds."""
+        rows = [(r.sensor, r.time_ns, r.celsius, line) if r else (None, _line_time(line), None, line)
+                for r, line in points]
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
+            self._depth += len(rows)
+            by_age = self._drop_older_than_max_age()
+            by_count = self._drop_beyond_max_points()
+        return Appended(by_count, by_age)
+
+    def _drop_beyond_max_points(self) -> int:
+        excess = self._depth - self.max_points
+        if excess <= 0:
+            return 0
+        self._db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
+        self._depth -= excess
+        return excess
+
+    def _drop_older_than_max_age(self) -> int:
+        if not self.max_age_ns:
+            return 0
+        cutoff = self.clock() - self.max_age_ns
+        oldest = self._db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+        if oldest is None or oldest >= cutoff:
+            return 0
+        dropped = self._db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
+        self._depth -= dropped
+        return dropped
+
+    def oldest(self, limit: int) -> list[Pending]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, line FROM points ORDER BY id LIMIT ?", (limit,)).fetchall()
+        return [Pending(i, line) for i, line in rows]
+
+    def acknowledge(self, batch: Sequence[Pending]) -> None:
+        """Delete a delivered batch (a run of the oldest points, so one id range covers it)."""
+        if not batch:
+            return
+        with self._lock, self._db:
+            deleted = self._db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?", (batch[0].id, batch[-1].id)).rowcount
+            self._depth -= deleted
+
+    def set_aside(self, point: Pending, reason: str) -> None:
+        """Move a point InfluxDB refused as malformed out of the way, keeping it for inspection and re-sending."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
+                             (point.id, point.line, reason, self.clock()))
+            self._depth -= self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+
+    def rejected(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return self._db.execute("SELECT line, reason FROM rejected ORDER BY id").fetchall()
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def oldest_time_ns(self) -> int | None:
+        with self._lock:
+            return self._db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> list[Reading]:
+        """Temperature readings waiting here, start <= time < stop, in time order."""
+        query = "SELECT sensor, time_ns, celsius FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
+        args: list = [start_ns, stop_ns]
+        if sensors:
+            query += f" AND sensor IN ({','.join('?' * len(sensors))})"
+            args += list(sensors)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY time_ns, sensor", args).fetchall()
+        return [Reading(*row) for row in rows]
+
+
+def _line_time(line: str) -> int:
+    return int(line.rsplit(" ", 1)[1])

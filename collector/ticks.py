@@ -1,0 +1,36 @@
+"""Tick arithmetic on the wall clock, pure: ticks are whole multiples of the interval since the Unix epoch."""
+
+from __future__ import annotations
+
+NS_PER_S = 1_000_000_000
+
+
+def interval_ns(seconds: float) -> int:
+    return round(seconds * NS_PER_S)
+
+
+def tick_at_or_before(now_ns: int, every_ns: int) -> int:
+    return now_ns // every_ns * every_ns
+
+
+def next_tick_after(now_ns: int, every_ns: int) -> int:
+    return (now_ns // every_ns + 1) * every_ns
+
+
+def tick_to_run(due_ns: int, now_ns: int, every_ns: int) -> tuple[int, int]:
+    """The tick to read for a job due at `due_ns` that fires at `now_ns`, and how many ticks it skips.
+
+    A job that fires late reads for the latest tick that has passed, so a point's stamp is never more than one
+    interval before its read; the ticks in between are skipped, never queued.
+    """
+    latest = tick_at_or_before(now_ns, every_ns)
+    if latest <= due_ns:
+        return due_ns, 0
+    return latest, (latest - due_ns) // every_ns
+
+
+def after_clock_jump(due_ns: int, now_ns: int, every_ns: int) -> int:
+    """The due tick, moved to the next tick after `now_ns` if the clock went back by more than an interval."""
+    if due_ns - now_ns > every_ns:
+        return next_tick_after(now_ns, every_ns)
+    return due_ns
