@@ -64,7 +64,8 @@ class WallClockScheduler(schedule.Scheduler):
     def idle_seconds(self) -> float | None:
         if not self.jobs:
             return None
-        return (min(job.due_ns for job in self.jobs) - self.clock()) / 1e9
+        now = self.clock()
+        return (min(after_clock_jump(job.due_ns, now, job.every_ns) for job in self.jobs) - now) / 1e9
 
 
 def _as_datetime(ns: int) -> datetime.datetime:

@@ -30,7 +30,7 @@ def tick_to_run(due_ns: int, now_ns: int, every_ns: int) -> tuple[int, int]:
 
 
 def after_clock_jump(due_ns: int, now_ns: int, every_ns: int) -> int:
-    """The due tick, moved to the next tick after `now_ns` if the clock went back by more than an interval."""
+    """The due tick, moved to the first tick at or after `now_ns` if the clock went back by more than an interval."""
     if due_ns - now_ns > every_ns:
-        return next_tick_after(now_ns, every_ns)
+        return -(-now_ns // every_ns) * every_ns
     return due_ns

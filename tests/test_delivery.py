@@ -1,0 +1,112 @@
+"""The sender against a scripted writer: which points go, in what order, and what waits."""
+
+import threading
+
+import pytest
+
+from collector.delivery import Backoff, Sender
+from collector.influx.errors import WriteError
+from collector.outbox import Outbox
+from collector.readings import Reading
+from collector.stats import Stats
+
+
+class ScriptedWriter:
+    """Answers each write from a script of errors (None = accepted); refuses any batch holding a poisoned line."""
+
+    def __init__(self, script=(), poisoned=(), max_batch=None):
+        self.script = list(script)
+        self.poisoned = set(poisoned)
+        self.max_batch = max_batch
+        self.accepted: list[str] = []
+        self.calls = 0
+
+    def write(self, lines):
+        self.calls += 1
+        if self.script:
+            error = self.script.pop(0)
+            if error is not None:
+                raise error
+        if self.max_batch and len(lines) > self.max_batch:
+            raise WriteError("too_large", "HTTP 413: request too large", 413)
+        if self.poisoned & set(lines):
+            raise WriteError("rejected", "HTTP 400: field type conflict", 400)
+        self.accepted.extend(lines)
+
+    def ensure_retention(self):
+        return "ok"
+
+
+def filled_outbox(tmp_path, n):
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    lines = [f"temperature,sensor=a celsius={i}.5 {i}" for i in range(n)]
+    outbox.append([(Reading("a", i, i + 0.5), line) for i, line in enumerate(lines)])
+    return outbox, lines
+
+
+def test_drain_delivers_everything_in_order_in_batches(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 25)
+    writer = ScriptedWriter()
+    stats = Stats()
+    assert Sender(outbox, writer, 10, stats).drain() == 25
+    assert writer.accepted == lines and writer.calls == 3
+    assert outbox.depth == 0 and stats.get("points_delivered") == 25
+
+
+def test_a_failed_write_keeps_the_batch(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 5)
+    writer = ScriptedWriter([WriteError("server", "HTTP 503", 503)])
+    sender = Sender(outbox, writer, 10, Stats())
+    with pytest.raises(WriteError):
+        sender.drain()
+    assert outbox.depth == 5
+    sender.drain()
+    assert writer.accepted == lines
+
+
+def test_a_malformed_point_is_isolated_and_its_neighbours_delivered(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 16)
+    writer = ScriptedWriter(poisoned=[lines[5], lines[11]])
+    stats = Stats()
+    Sender(outbox, writer, 16, stats).drain()
+    assert writer.accepted == [line for i, line in enumerate(lines) if i not in (5, 11)]
+    assert [line for line, _ in outbox.rejected()] == [lines[5], lines[11]]
+    assert stats.get("points_rejected") == 2 and outbox.depth == 0
+
+
+def test_too_large_batches_are_split(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 20)
+    writer = ScriptedWriter(max_batch=6)
+    Sender(outbox, writer, 20, Stats()).drain()
+    assert writer.accepted == lines
+
+
+def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    stop = threading.Event()
+    waits = []
+    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=7.0),
+                             WriteError("network", "refused"), None])
+
+    class RecordingStop:
+        def is_set(self):
+            return stop.is_set()
+
+        def wait(self, seconds):
+            waits.append(seconds)
+            return False
+
+    sender = Sender(outbox, writer, 10, Stats(), Backoff(base=1, cap=60, rng=lambda: 1.0))
+    sender.wake = type("Wake", (), {"wait": lambda self, t: stop.set(), "clear": lambda self: None})()
+    sender.run(RecordingStop())
+    assert waits == [7.0, 2.0]  # Retry-After honoured; then exponential (2nd failure: 2 s)
+    assert writer.accepted == lines
+
+
+def test_backoff_is_exponential_capped_and_jittered():
+    low = Backoff(base=1, cap=60, rng=lambda: 0.0)
+    high = Backoff(base=1, cap=60, rng=lambda: 1.0)
+    assert [high.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
+    assert [low.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1, 2, 4]
+    assert high.delay(20) == 60
+    assert low.delay(1, retry_after=30) == 30

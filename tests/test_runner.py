@@ -1,0 +1,103 @@
+"""The collector loop in-process: what reaches the outbox, what is refused, and that one sensor cannot block another."""
+
+import logging
+import math
+import threading
+
+from collector.config import load_config
+from collector.outbox import Outbox
+from collector.runner import Collector
+from collector.sensors import SensorError, create_sensor
+from collector.stats import Stats
+
+S = 1_000_000_000
+CONFIG = """
+collector: {tags: {site: lab}}
+sensors:
+  - {name: good, type: simulated, tags: {room: "north wing"}}
+  - {name: other, type: simulated}
+"""
+
+
+class Scripted:
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def read_celsius(self):
+        value = self.values.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+
+class Hanging:
+    def __init__(self):
+        self.release = threading.Event()
+
+    def read_celsius(self):
+        self.release.wait(10)
+        return 20.0
+
+
+def make(write_config, tmp_path, sensors):
+    config = load_config(write_config(CONFIG), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    return Collector(config, sensors, outbox, sender=None, clock=lambda: 0, stats=Stats()), outbox
+
+
+def tick(collector, slot_index, tick_ns):
+    slot = collector.slots[slot_index]
+    collector.on_tick(slot, tick_ns, 0)
+    return slot
+
+
+def finish(slot):
+    slot.in_flight.join(5)
+    assert not slot.in_flight.is_alive()
+
+
+def test_accepted_readings_are_committed_with_the_tick_as_timestamp_and_all_tags(write_config, tmp_path):
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(21.25), "other": Scripted(19.0)})
+    finish(tick(collector, 0, 1_764_000_010 * S))
+    [point] = outbox.oldest(10)
+    host = collector.config.host
+    assert point.line == f"temperature,host={host},room=north\\ wing,sensor=good,site=lab celsius=21.25 1764000010000000000"
+
+
+def test_garbage_is_refused_logged_and_counted(write_config, tmp_path, caplog):
+    values = [math.nan, 85.0e3, SensorError("w1_slave CRC check failed"), 22.0]
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(*values), "other": Scripted()})
+    with caplog.at_level(logging.WARNING):
+        for i in range(4):
+            finish(tick(collector, 0, (i + 1) * 10 * S))
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(40 * S)]
+    assert collector.stats.get("readings_refused") == 2 and collector.stats.get("reads_failed") == 1
+    assert "good: reading refused: not a number (NaN)" in caplog.text
+    assert "good: reading refused: 85000 °C is outside the plausible range -60…150 °C" in caplog.text
+    assert "good: read failed: w1_slave CRC check failed" in caplog.text
+
+
+def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_config, tmp_path, caplog):
+    hanging = Hanging()
+    collector, outbox = make(write_config, tmp_path, {"good": hanging, "other": Scripted(18.0, 18.5)})
+    tick(collector, 0, 10 * S)
+    finish(tick(collector, 1, 10 * S))
+    with caplog.at_level(logging.WARNING):
+        tick(collector, 0, 20 * S)  # still hanging: this tick is skipped, not queued
+        finish(tick(collector, 1, 20 * S))
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S), str(20 * S)]
+    assert "good: tick 1970-01-01T00:00:20.000Z skipped, the previous read is still running" in caplog.text
+    assert collector.stats.get("ticks_skipped") == 1
+    hanging.release.set()
+    finish(collector.slots[0])
+    assert outbox.depth == 3  # released within its timeout, the slow read still counts, stamped with its own tick
+
+
+def test_a_read_slower_than_its_timeout_is_discarded(write_config, tmp_path, caplog):
+    config = load_config(write_config("sensors:\n  - {name: slow, type: command, command: 'sleep 0.3; echo 20', timeout: 100ms}\n"), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"slow": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
+    with caplog.at_level(logging.WARNING):
+        finish(tick(collector, 0, 10 * S))
+    assert outbox.depth == 0
+    assert "slow: read failed: command did not finish within 0.1s" in caplog.text

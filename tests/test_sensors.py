@@ -1,0 +1,103 @@
+"""Each sensor type against the kernel's file layout in a temporary tree, or a real subprocess."""
+
+import sys
+
+import pytest
+
+from collector.config import load_config
+from collector.discover import find_sensors
+from collector.sensors import SensorError, create_sensor
+from collector.sensors.simulated import Settings, SimulatedSensor
+
+
+def sensor_from(write_config, entry: str):
+    config = load_config(write_config(f"sensors:\n  - {entry}\n"), environ={})
+    return create_sensor(config.sensors[0])
+
+
+@pytest.fixture
+def sysfs(tmp_path):
+    """A /sys tree: one thermal zone and two hwmon chips, numbered as after some boot."""
+    root = tmp_path / "sys"
+    zone = root / "class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "type").write_text("x86_pkg_temp\n")
+    (zone / "temp").write_text("47000\n")
+    coretemp = root / "class/hwmon/hwmon3"
+    coretemp.mkdir(parents=True)
+    (coretemp / "name").write_text("coretemp\n")
+    (coretemp / "temp1_label").write_text("Package id 0\n")
+    (coretemp / "temp1_input").write_text("52000\n")
+    (coretemp / "temp2_label").write_text("Core 0\n")
+    (coretemp / "temp2_input").write_text("49500\n")
+    nvme = root / "class/hwmon/hwmon1"
+    nvme.mkdir(parents=True)
+    (nvme / "name").write_text("nvme\n")
+    (nvme / "temp1_input").write_text("38850\n")
+    return root
+
+
+def test_thermal_zone_reads_millidegrees(write_config, sysfs):
+    sensor = sensor_from(write_config, f"{{name: cpu, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}")
+    assert sensor.read_celsius() == 47.0
+
+
+def test_hwmon_finds_input_by_label_or_by_number(write_config, sysfs):
+    root = sysfs / "class/hwmon"
+    by_label = sensor_from(write_config, f"{{name: p, type: hwmon, chip: coretemp, label: 'Core 0', root: {root}}}")
+    by_input = sensor_from(write_config, f"{{name: n, type: hwmon, chip: nvme, input: temp1, root: {root}}}")
+    assert by_label.read_celsius() == 49.5
+    assert by_input.read_celsius() == 38.85
+
+
+def test_hwmon_names_what_is_missing(write_config, sysfs):
+    root = sysfs / "class/hwmon"
+    with pytest.raises(SensorError, match="no hwmon chip named 'k10temp'"):
+        sensor_from(write_config, f"{{name: p, type: hwmon, chip: k10temp, input: temp1, root: {root}}}").read_celsius()
+    with pytest.raises(SensorError, match="has no input label 'Tctl'"):
+        sensor_from(write_config, f"{{name: p, type: hwmon, chip: coretemp, label: Tctl, root: {root}}}").read_celsius()
+
+
+def test_file_sensor_scales_and_reports_garbage(write_config, tmp_path):
+    (tmp_path / "t").write_text("21437\n")
+    assert sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t, scale: 0.001}}").read_celsius() == pytest.approx(21.437)
+    (tmp_path / "t").write_text("N/A\n")
+    with pytest.raises(SensorError, match="does not hold a number: 'N/A'"):
+        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t}}").read_celsius()
+    with pytest.raises(SensorError, match="does not exist"):
+        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/gone}}").read_celsius()
+
+
+def test_command_sensor_shell_argv_and_pattern(write_config):
+    assert sensor_from(write_config, "{name: c, type: command, command: 'echo temp=23.25C'}").read_celsius() == 23.25
+    argv = f"[{sys.executable}, -c, 'print(\"sensor 2: 19.5 C\")']"
+    assert sensor_from(write_config, f"{{name: c, type: command, command: {argv}, pattern: ': ([0-9.]+) C'}}").read_celsius() == 19.5
+
+
+def test_command_sensor_failures_are_clear(write_config):
+    with pytest.raises(SensorError, match="exited with status 3: broken"):
+        sensor_from(write_config, "{name: c, type: command, command: 'echo broken >&2; exit 3'}").read_celsius()
+    with pytest.raises(SensorError, match="found no number"):
+        sensor_from(write_config, "{name: c, type: command, command: 'echo none'}").read_celsius()
+    with pytest.raises(SensorError, match="did not finish within 0.2s"):
+        sensor_from(write_config, "{name: c, type: command, command: 'sleep 5', timeout: 200ms}").read_celsius()
+
+
+def test_simulated_is_deterministic_and_plausible():
+    a, b = SimulatedSensor(Settings(seed=3)), SimulatedSensor(Settings(seed=3))
+    values = [a.value_at(t) for t in range(1_764_000_000, 1_764_086_400, 600)]
+    assert values == [b.value_at(t) for t in range(1_764_000_000, 1_764_086_400, 600)]
+    assert all(18.5 < v < 23.5 for v in values)
+    assert max(values) - min(values) > 3  # a visible day/night curve
+    assert SimulatedSensor(Settings(seed=4)).value_at(1_764_000_000) != values[0]
+
+
+def test_discover_lists_ready_to_paste_entries(sysfs):
+    entries = find_sensors(str(sysfs))
+    root = str(sysfs / "class/hwmon")
+    assert entries == [
+        {"name": "x86_pkg_temp", "type": "thermal_zone", "zone": 0},
+        {"name": "nvme_temp1", "type": "hwmon", "chip": "nvme", "input": "temp1", "root": root},
+        {"name": "coretemp_package_id_0", "type": "hwmon", "chip": "coretemp", "label": "Package id 0", "root": root},
+        {"name": "coretemp_core_0", "type": "hwmon", "chip": "coretemp", "label": "Core 0", "root": root},
+    ]
