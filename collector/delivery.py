@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable, Protocol
 
-from collector.influx.errors import REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
+from collector.influx.errors import EXPIRED, REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
 from collector.outbox import Outbox, Pending
 from collector.stats import Stats
 
@@ -62,9 +62,13 @@ class Sender:
         try:
             self.writer.write([p.line for p in batch])
         except WriteError as exc:
-            if exc.kind not in (REJECTED, TOO_LARGE):
+            if exc.kind == EXPIRED:  # the batch is taken; what InfluxDB dropped had outlived its retention anyway
+                self.stats.add("points_beyond_retention")
+                log.warning("InfluxDB dropped points older than its retention from a batch of %d: %s", len(batch), exc)
+            elif exc.kind in (REJECTED, TOO_LARGE):
+                return self._isolate(batch, exc)
+            else:
                 raise
-            return self._isolate(batch, exc)
         self.outbox.acknowledge(batch)
         self.stats.add("points_delivered", len(batch))
         return len(batch)

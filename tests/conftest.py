@@ -17,3 +17,37 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory):
+    """A real InfluxDB 1.x (Debian's influxd) on a free loopback port, shared by the session."""
+    from servers import Influxd1
+
+    server = Influxd1.start(tmp_path_factory.mktemp("influxd"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory):
+    """A real VictoriaMetrics: an independent implementation of InfluxDB's /api/v2/write."""
+    from servers import VictoriaMetrics
+
+    server = VictoriaMetrics.start(tmp_path_factory.mktemp("victoria"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_influxdb2():
+    from fake_influxdb2 import FakeInfluxDB2
+
+    with FakeInfluxDB2(token="test-token") as server:
+        yield server
+
+
+@pytest.fixture
+def database(request):
+    """A database/bucket name of its own for each test, so tests sharing a server cannot see each other's points."""
+    return "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50]

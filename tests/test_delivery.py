@@ -110,3 +110,11 @@ def test_backoff_is_exponential_capped_and_jittered():
     assert [low.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1, 2, 4]
     assert high.delay(20) == 60
     assert low.delay(1, retry_after=30) == 30
+
+
+def test_points_beyond_retention_do_not_block_the_outbox(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 4)
+    writer = ScriptedWriter([WriteError("expired", "HTTP 400: partial write: points beyond retention policy dropped=2", 400)])
+    stats = Stats()
+    Sender(outbox, writer, 10, stats).drain()
+    assert outbox.depth == 0 and writer.calls == 1 and stats.get("points_beyond_retention") == 1

@@ -13,6 +13,7 @@ NOT_FOUND = "not_found"  # 404: bucket or database missing -> retry
 TOO_LARGE = "too_large"  # 413 -> split the batch
 REJECTED = "rejected"  # 400/422: malformed point or type conflict -> isolate and set aside
 OTHER = "other"  # any other answer -> retry
+EXPIRED = "expired"  # partial write: InfluxDB dropped points older than its retention, and kept the rest
 QUERY = "query"  # a query statement failed (InfluxQL error, Flux error)
 
 RETRYABLE = {NETWORK, THROTTLED, SERVER, AUTH, NOT_FOUND, OTHER}
@@ -60,4 +61,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 def write_error(status: int, message: str, retry_after_header: str | None) -> WriteError:
     text = " ".join(str(message).split())[:300] or "no message"
-    return WriteError(kind_of_status(status), f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header))
+    kind = kind_of_status(status)
+    if kind == REJECTED and "beyond retention" in text:
+        kind = EXPIRED
+    return WriteError(kind, f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header))
