@@ -27,7 +27,7 @@ def format_duration(seconds: float) -> str:
     if seconds == 0:
         return "0"
     ms = round(seconds * 1000)
-    for unit, size in (("w", 604800000), ("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
+    for unit, size in (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
         if ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"

@@ -79,11 +79,15 @@ def influxql_query(query: HistoryQuery) -> str:
 def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> list[dict]:
     tables = client.query(flux_query(query), flux_params(query, client.config.bucket))
     columns = ("mean", "min", "max") if query.every_s else ("celsius",)
+    every_ns = round(query.every_s * NS_PER_S)
     rows = []
     for table in tables:
         for record in table.records:
             values = record.values
-            row = {"time": _ns(record.get_time()), "sensor": values["sensor"]}
+            moment = _ns(record.get_time())
+            if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
+                moment = tick_at_or_before(moment, every_ns)
+            row = {"time": moment, "sensor": values["sensor"]}
             for column in columns:
                 row[column] = float(values["_value" if column == "celsius" else column])
             rows.append(row)

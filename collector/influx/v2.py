@@ -10,7 +10,7 @@ from influxdb_client.rest import ApiException
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import AUTH, NETWORK, NOT_FOUND, RetentionUnsupported, WriteError, write_error
+from collector.influx.errors import AUTH, NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, write_error
 
 
 class InfluxV2:
@@ -61,7 +61,7 @@ class InfluxV2:
         try:
             found = self._call(self.client().buckets_api().find_buckets, name=self.config.bucket, org=self.config.org)
         except WriteError as exc:
-            if exc.kind in (AUTH, NOT_FOUND):
+            if exc.kind in (AUTH, NOT_FOUND, REJECTED, OTHER):  # InfluxDB 3 and other line-protocol servers lack it
                 raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}: {exc}") from None
             raise
         return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
