@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # tests import `collector` from the checkout and helpers from tests/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `collector` from this checkout, even uninstalled
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
-import subprocess
-import sys
-
 import pytest
 
 from collector.config import ConfigError, Secret, load_config
 from collector.durations import format_duration, parse_duration
-from conftest import ROOT
+from cli import ROOT, templog
 
 MINIMAL = """
 sensors:
@@ -137,8 +134,7 @@ def test_format_duration_round_trips():
 
 def test_cli_reports_config_errors_in_one_line_with_exit_2(write_config):
     path = write_config("sensors:\n  - {name: a, type: simulated, interval: soon}\n")
-    done = subprocess.run([sys.executable, "-m", "collector", "read", "-c", str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = templog("read", "-c", str(path))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert f"{path}: sensors[0].interval: invalid duration 'soon'" in done.stderr

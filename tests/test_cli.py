@@ -1,0 +1,95 @@
+"""The commands as a user runs them: output shapes, exit codes, shutdown."""
+
+import json
+import signal
+from importlib.metadata import entry_points
+
+from cli import start_run, stop_run, templog, wait_until
+from collector.outbox import Outbox
+
+SIMULATED = "sensors:\n  - {name: desk, type: simulated, interval: 1s}\n"
+
+
+def test_templog_console_script_is_installed():
+    [script] = entry_points(group="console_scripts", name="templog")
+    assert script.value == "collector.cli:main"
+
+
+def test_read_json_lists_every_sensor_with_value_or_error(write_config, tmp_path):
+    (tmp_path / "t").write_text("21500\n")
+    config = write_config(f"""
+sensors:
+  - {{name: desk, type: simulated}}
+  - {{name: board, type: file, path: {tmp_path}/t, scale: 0.001}}
+  - {{name: gone, type: file, path: {tmp_path}/missing}}
+  - {{name: hot, type: command, command: "echo 900"}}
+""")
+    done = templog("read", "--json", "-c", str(config))
+    assert done.returncode == 1  # one sensor failed
+    records = json.loads(done.stdout)
+    assert [r["sensor"] for r in records] == ["desk", "board", "gone", "hot"]
+    assert isinstance(records[0]["celsius"], float) and records[0]["error"] is None
+    assert records[1] == {"sensor": "board", "celsius": 21.5, "error": None}
+    assert records[2] == {"sensor": "gone", "celsius": None, "error": f"{tmp_path}/missing does not exist"}
+    assert records[3]["celsius"] is None and "outside the plausible range" in records[3]["error"]
+    plain = templog("read", "-c", str(config))
+    assert "board  21.50 °C" in plain.stdout
+
+
+def test_without_influxdb_readings_stay_in_the_outbox_and_history_reads_them(write_config, tmp_path):
+    config = write_config(SIMULATED)
+    process = start_run(config)
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    wait_until(lambda: outbox_path.exists() and Outbox(str(outbox_path)).depth >= 2, what="readings in the outbox")
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=30)
+    assert process.returncode == 0
+    depth = Outbox(str(outbox_path)).depth
+    done = templog("history", "-c", str(config), "--since", "5m", "--format", "json")
+    rows = json.loads(done.stdout)
+    assert len(rows) == depth and all(r["sensor"] == "desk" for r in rows)
+    assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+    windowed = json.loads(templog("history", "-c", str(config), "--since", "5m", "--every", "1m", "--format", "json").stdout)
+    assert sum(1 for _ in windowed) >= 1 and set(windowed[0]) == {"time", "sensor", "mean", "min", "max"}
+
+
+def test_what_could_not_be_sent_is_delivered_after_the_next_start(write_config, tmp_path, victoria):
+    offline = write_config("influxdb: {url: 'http://127.0.0.1:9', api: v2, org: home, bucket: b}\n" + SIMULATED)
+    process = start_run(offline)
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    wait_until(lambda: outbox_path.exists() and Outbox(str(outbox_path)).depth >= 3, what="a backlog")
+    code, _ = stop_run(process)
+    waiting = Outbox(str(outbox_path)).oldest(1000)
+    assert code == 0 and len(waiting) >= 3
+    online = write_config(f"influxdb: {{url: '{victoria.url}', api: v2, org: home, bucket: b}}\n" + SIMULATED)
+    process = start_run(online)
+    first_time_ms = int(waiting[0].line.rsplit(" ", 1)[1]) // 1_000_000
+    series = wait_until(lambda: [s for s in victoria.export('{__name__="temperature_celsius", sensor="desk"}')
+                                 if first_time_ms in s["timestamps"]], what="the backlog in VictoriaMetrics")
+    code, stderr = stop_run(process)
+    assert code == 0, stderr
+    timestamps = series[0]["timestamps"]
+    assert all(int(p.line.rsplit(" ", 1)[1]) // 1_000_000 in timestamps for p in waiting)
+    assert timestamps == sorted(set(timestamps))  # no gap filler, no duplicates
+
+
+def test_history_usage_errors_exit_2(write_config):
+    config = write_config(SIMULATED)
+    for args in (["--since", "1h", "--start", "2026-01-01"], ["--since", "soon"], ["--start", "yesterday"],
+                 ["--start", "2026-01-02", "--stop", "2026-01-01"], ["--every", "0"]):
+        done = templog("history", "-c", str(config), *args)
+        assert done.returncode == 2, args
+        assert done.stderr.startswith("templog: history: ") and "Traceback" not in done.stderr
+
+
+def test_discover_prints_yaml_that_the_config_loader_accepts(tmp_path, write_config):
+    hwmon = tmp_path / "sys/class/hwmon/hwmon0"
+    hwmon.mkdir(parents=True)
+    (hwmon / "name").write_text("k10temp\n")
+    (hwmon / "temp1_label").write_text("Tctl\n")
+    (hwmon / "temp1_input").write_text("45125\n")
+    done = templog("discover", "--sysfs", str(tmp_path / "sys"))
+    assert done.returncode == 0
+    config = write_config(done.stdout)
+    read = json.loads(templog("read", "--json", "-c", str(config)).stdout)
+    assert read == [{"sensor": "k10temp_tctl", "celsius": 45.125, "error": None}]
