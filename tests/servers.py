@@ -170,7 +170,7 @@ class Influxd1(_Server):
     def query(self, q: str, db: str | None = None) -> dict[str, Any]:
         """Run InfluxQL and return the parsed JSON (timestamps as integer ns).
 
-        POST, because influxd refuses GET for statements that change state
+        POST, because influxd deprecates GET for statements that change state
         (CREATE DATABASE, DROP ...). Statement errors are left in the result's
         ``error`` keys, as influxd reports them; HTTP errors raise.
         """
@@ -178,7 +178,7 @@ class Influxd1(_Server):
         response = self._request("POST", "/query", fields=fields, encode_multipart=False)
         if response.status != 200:
             raise RuntimeError(f"influxd /query returned {response.status}: {response.data.decode(errors='replace')}")
-        return response.json()
+        return json.loads(response.data)
 
 
 def _influxd_config(binary: str, env: dict[str, str], tmp_dir: Path, http_port: int, rpc_port: int) -> str:

@@ -1,0 +1,561 @@
+"""FakeInfluxDB2: the only fake server in the test suite.
+
+It mimics InfluxDB 2's documented HTTP API (``/api/v2/...``, error bodies
+``{"code", "message"}``, annotated-CSV query results) because no InfluxDB 2
+server can run on this machine. It exists only for the buckets API and Flux
+query execution; InfluxDB 1.x and VictoriaMetrics are tested against real
+servers (see ``servers.py``).
+
+It does not parse Flux. A query is answered by its bound parameters (the
+``extern`` AST that influxdb-client builds from ``params=``):
+
+* ``bucket``, ``start``, ``stop`` and optional ``sensors``: the raw
+  ``temperature``/``celsius`` points with start <= _time < stop, as columns
+  ``_time, _value, sensor`` sorted by (_time, sensor);
+* the same plus ``every``: per epoch-aligned window and sensor, columns
+  ``_time`` (window start, clipped to ``start`` as Flux's window() does),
+  ``sensor, mean, min, max``; empty windows omitted.
+
+Both come back as a single table whose columns are not part of the group key.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import gzip
+import io
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+MEASUREMENT = "temperature"
+FIELD = "celsius"
+DEFAULT_ORG = {"id": "0000000000000001", "name": "home"}
+HEALTH = {"name": "influxdb", "message": "ready for queries and writes", "status": "pass", "version": "v2.7.10"}
+
+_PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+# Flux duration units of fixed length (mo and y vary, so the fake rejects them).
+_DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_DURATION_NS |= {"m": 60 * _DURATION_NS["s"], "h": 3_600 * _DURATION_NS["s"], "d": 86_400 * _DURATION_NS["s"]}
+_DURATION_NS["w"] = 7 * _DURATION_NS["d"]
+_FIELD_TYPES = {float: "float", int: "integer", str: "string", bool: "boolean"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Point = dict[str, Any]
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _APIError(Exception):
+    """An InfluxDB-style error response, raised from deep inside request handling."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.reply = _json_reply(status, {"code": code, "message": message}, ("X-Platform-Error-Code", code))
+
+
+def _json_reply(status: int, payload: object, *headers: tuple[str, str]) -> _Reply:
+    return _Reply(status, json.dumps(payload).encode(), (("Content-Type", "application/json; charset=utf-8"), *headers))
+
+
+class FakeInfluxDB2:
+    """InfluxDB 2.x HTTP API on 127.0.0.1 with state in memory.
+
+    `bucket_permission=False` models a token that may write and query but not
+    read or manage buckets: every ``/api/v2/buckets`` call then gets 403.
+    Writes behave like InfluxDB's: rewriting a point (same series and time)
+    merges its fields, and a field whose type differs from earlier writes to
+    the bucket is dropped with 422 "partial write: field type conflict".
+    """
+
+    def __init__(self, token: str = "test-token", bucket_permission: bool = True) -> None:
+        self.tokens = {token}
+        self.bucket_permission = bucket_permission
+        self.orgs: list[dict[str, str]] = [dict(DEFAULT_ORG)]
+        self.buckets: list[dict[str, Any]] = []
+        self.queries: list[dict[str, Any]] = []  # {"query": flux text, "params": decoded extern}
+        self.url = ""
+        # Keyed by (bucket id, measurement, sorted tags, time_ns): rewriting a point updates it.
+        self._points: dict[tuple[Any, ...], Point] = {}
+        self._field_types: dict[tuple[str, str, str], str] = {}
+        self._ids = itertools.count(0x0B0000000001)
+        self._lock = threading.Lock()
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._server = _HTTPServer(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="FakeInfluxDB2", daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # Helpers for tests.
+
+    def bucket(self, name: str) -> dict[str, Any] | None:
+        """A copy of the bucket called `name`, or None."""
+        with self._lock:
+            return next((copy.deepcopy(b) for b in self.buckets if b["name"] == name), None)
+
+    def points(self, bucket: str | None = None) -> list[Point]:
+        """Copies of the stored points (of one bucket, by name), in first-written order."""
+        with self._lock:
+            names = {b["id"]: b["name"] for b in self.buckets}
+            return [
+                {**copy.deepcopy(point), "bucket": names[bucket_id]}
+                for (bucket_id, *_), point in self._points.items()
+                if bucket in (None, names[bucket_id])
+            ]
+
+    def add_bucket(self, name: str, every_seconds: int = 0) -> dict[str, Any]:
+        """Create a bucket in the default org directly; `every_seconds=0` means infinite retention."""
+        rules = [{"type": "expire", "everySeconds": every_seconds}] if every_seconds else []
+        with self._lock:
+            bucket = self._create_bucket({"orgID": DEFAULT_ORG["id"], "name": name, "retentionRules": rules})
+            return copy.deepcopy(bucket)
+
+    # Request handling.
+
+    def _handle(self, method: str, path: str, headers: Any, body: bytes) -> _Reply:
+        """Answer one HTTP request (called from the server's handler threads)."""
+        url = urlsplit(path)
+        query = {key: values[0] for key, values in parse_qs(url.query).items()}
+        try:
+            if url.path == "/ping" and method == "GET":
+                return _Reply(204)
+            if url.path == "/health" and method == "GET":
+                return _json_reply(200, HEALTH)
+            parts = url.path.split("/")[3:] if url.path.startswith("/api/v2/") else []
+            if parts and not self._authorized(headers.get("Authorization", "")):
+                raise _APIError(401, "unauthorized", "unauthorized access")
+            if headers.get("Content-Encoding", "").lower() == "gzip":
+                try:
+                    body = gzip.decompress(body)
+                except (OSError, EOFError) as error:
+                    raise _APIError(400, "invalid", f"invalid gzip body: {error}") from None
+            with self._lock:
+                return self._route(method, parts, query, body)
+        except _APIError as error:
+            return error.reply
+        except Exception as error:  # a bug in the fake: make it visible to the client, not just on stderr
+            return _APIError(500, "internal error", repr(error)).reply
+
+    def _authorized(self, authorization: str) -> bool:
+        scheme, _, token = authorization.partition(" ")
+        return scheme in ("Token", "Bearer") and token in self.tokens
+
+    def _route(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> _Reply:
+        if parts[:1] == ["buckets"] and not self.bucket_permission:
+            raise _APIError(403, "forbidden", "insufficient permissions")
+        match method, parts:
+            case "GET", ["orgs"]:
+                orgs = [
+                    o
+                    for o in self.orgs
+                    if query.get("org", o["name"]) == o["name"] and query.get("orgID", o["id"]) == o["id"]
+                ]
+                return _json_reply(200, {"orgs": orgs})
+            case "GET", ["buckets"]:
+                org = self._org(query) if "org" in query or "orgID" in query else None
+                found = [
+                    b
+                    for b in self.buckets
+                    if (org is None or b["orgID"] == org["id"])
+                    and query.get("name", b["name"]) == b["name"]
+                    and query.get("id", b["id"]) == b["id"]
+                ]
+                return _json_reply(200, {"buckets": found})
+            case "POST", ["buckets"]:
+                return _json_reply(201, self._create_bucket(_json_body(body)))
+            case "GET", ["buckets", bucket_id]:
+                return _json_reply(200, self._bucket_by_id(bucket_id))
+            case "PATCH", ["buckets", bucket_id]:
+                return _json_reply(200, self._update_bucket(self._bucket_by_id(bucket_id), _json_body(body)))
+            case "POST", ["write"]:
+                return self._write(query, body)
+            case "POST", ["query"]:
+                return self._query(query, _json_body(body))
+        raise _APIError(404, "not found", "path not found")
+
+    def _org(self, query: dict[str, str]) -> dict[str, str]:
+        """The org named by the `orgID` or `org` query parameter."""
+        if "orgID" in query:
+            found = [o for o in self.orgs if o["id"] == query["orgID"]]
+            missing = f"organization id {query['orgID']!r} not found"
+        elif "org" in query:
+            found = [o for o in self.orgs if o["name"] == query["org"]]
+            missing = f"organization name \"{query['org']}\" not found"
+        else:
+            raise _APIError(400, "invalid", "Please provide either orgID or org")
+        if not found:
+            raise _APIError(404, "not found", missing)
+        return found[0]
+
+    def _bucket_by_id(self, bucket_id: str) -> dict[str, Any]:
+        for bucket in self.buckets:
+            if bucket["id"] == bucket_id:
+                return bucket
+        raise _APIError(404, "not found", "bucket not found")
+
+    def _bucket_in_org(self, org: dict[str, str], name_or_id: str) -> dict[str, Any] | None:
+        return next((b for b in self.buckets if b["orgID"] == org["id"] and name_or_id in (b["name"], b["id"])), None)
+
+    def _check_name_free(self, org_id: str, name: str) -> None:
+        if any(b["orgID"] == org_id and b["name"] == name for b in self.buckets):
+            raise _APIError(422, "conflict", f"bucket with name {name} already exists")
+
+    def _create_bucket(self, request: dict[str, Any]) -> dict[str, Any]:
+        name, org_id = request.get("name"), request.get("orgID")
+        if not isinstance(name, str) or not name or not isinstance(org_id, str):
+            raise _APIError(400, "invalid", "bucket name and orgID are required")
+        self._org({"orgID": org_id})
+        self._check_name_free(org_id, name)
+        now = _now_rfc3339()
+        bucket = {
+            "id": f"{next(self._ids):016x}",
+            "orgID": org_id,
+            "name": name,
+            "retentionRules": _retention_rules(request.get("retentionRules") or []),
+            "type": "user",
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        if request.get("description"):
+            bucket["description"] = request["description"]
+        self.buckets.append(bucket)
+        return bucket
+
+    def _update_bucket(self, bucket: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("name") not in (None, bucket["name"]):
+            self._check_name_free(bucket["orgID"], request["name"])
+            bucket["name"] = request["name"]
+        if request.get("retentionRules") is not None:
+            bucket["retentionRules"] = _retention_rules(request["retentionRules"])
+        if request.get("description") is not None:
+            bucket["description"] = request["description"]
+        bucket["updatedAt"] = _now_rfc3339()
+        return bucket
+
+    def _write(self, query: dict[str, str], body: bytes) -> _Reply:
+        org = self._org(query)
+        name = query.get("bucket") or query.get("bucketID")
+        if not name:
+            raise _APIError(400, "invalid", "bucket not specified")
+        bucket = self._bucket_in_org(org, name)
+        if bucket is None:
+            raise _APIError(404, "not found", f'bucket "{name}" not found')
+        precision = query.get("precision", "ns")
+        if precision not in _PRECISION_NS:
+            raise _APIError(400, "invalid", f"invalid precision {precision!r}")
+        try:
+            parsed = _parse_line_protocol(body.decode(), _PRECISION_NS[precision])
+        except ValueError as error:  # includes UnicodeDecodeError
+            raise _APIError(400, "invalid", str(error)) from None
+        conflicts = []
+        for point in parsed:
+            types = {(bucket["id"], point["measurement"], f): _FIELD_TYPES[type(v)] for f, v in point["fields"].items()}
+            clash = next((k for k, t in types.items() if self._field_types.get(k, t) != t), None)
+            if clash is not None:
+                conflicts.append(
+                    f'input field "{clash[2]}" on measurement "{clash[1]}" is type {types[clash]}, '
+                    f"already exists as type {self._field_types[clash]}"
+                )
+                continue
+            self._field_types.update(types)
+            key = (bucket["id"], point["measurement"], tuple(sorted(point["tags"].items())), point["time_ns"])
+            self._points.setdefault(key, {**point, "fields": {}})["fields"].update(point["fields"])
+        if conflicts:
+            message = f"partial write: field type conflict: {conflicts[0]} dropped={len(conflicts)}"
+            raise _APIError(422, "unprocessable entity", f"failure writing points to database: {message}")
+        return _Reply(204)
+
+    def _query(self, query: dict[str, str], request: dict[str, Any]) -> _Reply:
+        org = self._org(query)
+        flux = request.get("query")
+        if not isinstance(flux, str) or not flux:
+            raise _APIError(400, "invalid", "query is required")
+        params = _decode_extern(request.get("extern"))
+        self.queries.append({"query": flux, "params": params})
+        bucket_name, start, stop = params.get("bucket"), params.get("start"), params.get("stop")
+        sensors, every = params.get("sensors"), params.get("every")
+        if not (isinstance(bucket_name, str) and isinstance(start, datetime) and isinstance(stop, datetime)):
+            raise _APIError(400, "invalid", "parameters bucket (string), start and stop (time) are required")
+        if sensors is not None and not (isinstance(sensors, list) and all(isinstance(s, str) for s in sensors)):
+            raise _APIError(400, "invalid", "parameter sensors must be an array of strings")
+        if every is not None and not (isinstance(every, timedelta) and every > timedelta(0)):
+            raise _APIError(400, "invalid", "parameter every must be a positive duration")
+        bucket = self._bucket_in_org(org, bucket_name)
+        if bucket is None:
+            message = f'failed to initialize execute state: could not find bucket "{bucket_name}"'
+            raise _APIError(404, "not found", message)
+        start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
+        selected = sorted(  # (time_ns, sensor, celsius); integer values are reported as doubles
+            (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][FIELD]))
+            for (bucket_id, *_), point in self._points.items()
+            if bucket_id == bucket["id"]
+            and point["measurement"] == MEASUREMENT
+            and type(point["fields"].get(FIELD)) in (float, int)
+            and start_ns <= point["time_ns"] < stop_ns
+            and (sensors is None or point["tags"].get("sensor") in sensors)
+        )
+        csv_text = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
+        return _Reply(200, csv_text.encode(), (("Content-Type", "text/csv; charset=utf-8"),))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, fake: FakeInfluxDB2) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.fake = fake
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+
+    def _serve(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        reply = self.server.fake._handle(self.command, self.path, self.headers, body)
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if reply.status != 204:
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request logging to stderr; tests inspect `queries` and `points()` instead."""
+
+
+def _json_body(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError as error:
+        raise _APIError(400, "invalid", f"invalid JSON body: {error}") from None
+    if not isinstance(value, dict):
+        raise _APIError(400, "invalid", "JSON body must be an object")
+    return value
+
+
+def _retention_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill in shardGroupDurationSeconds as InfluxDB does when it is not given."""
+    return [
+        {
+            "type": rule.get("type", "expire"),
+            "everySeconds": int(rule.get("everySeconds", 0)),
+            "shardGroupDurationSeconds": int(
+                rule.get("shardGroupDurationSeconds") or _default_shard_group_seconds(int(rule.get("everySeconds", 0)))
+            ),
+        }
+        for rule in rules
+    ]
+
+
+def _default_shard_group_seconds(retention_seconds: int) -> int:
+    """InfluxDB's documented default: 1h below 2 days, 1d up to 6 months, else (or infinite) 7d."""
+    day = 86_400
+    if 0 < retention_seconds < 2 * day:
+        return 3_600
+    if 0 < retention_seconds <= 182 * day:
+        return day
+    return 7 * day
+
+
+def _split_unescaped(text: str, sep: str, *, quoted: bool = False, maxsplit: int = -1) -> list[str]:
+    """Split on `sep` except where backslash-escaped or (if `quoted`) inside a "string"."""
+    parts, start, i, in_string = [], 0, 0, False
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if quoted and char == '"':
+            in_string = not in_string
+        elif char == sep and not in_string and (maxsplit < 0 or len(parts) < maxsplit):
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([,= ])", r"\1", text)
+
+
+def _key_value(pair: str, *, quoted: bool = False) -> tuple[str, str]:
+    key, *value = _split_unescaped(pair, "=", quoted=quoted, maxsplit=1)
+    if not key or not value or not value[0]:
+        raise ValueError(f"invalid key=value pair {pair!r}")
+    return _unescape(key), value[0]
+
+
+def _field_value(text: str) -> float | int | str | bool:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r'\\(["\\])', r"\1", text[1:-1])
+    if text in ("t", "T", "true", "True", "TRUE"):
+        return True
+    if text in ("f", "F", "false", "False", "FALSE"):
+        return False
+    if re.fullmatch(r"[+-]?\d+[iu]", text):
+        return int(text[:-1])
+    if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        return float(text)
+    raise ValueError(f"invalid field value {text!r}")
+
+
+def _parse_line_protocol(text: str, ns_per_unit: int) -> list[Point]:
+    """Parse InfluxDB line protocol into {measurement, tags, fields, time_ns} dicts."""
+    now_ns = time.time_ns() // ns_per_unit * ns_per_unit
+    points = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            series, *rest = _split_unescaped(line, " ", maxsplit=1)
+            if not rest:
+                raise ValueError("missing fields")
+            field_set, *timestamp = _split_unescaped(rest[0], " ", quoted=True, maxsplit=1)
+            measurement, *tag_pairs = _split_unescaped(series, ",")
+            if not measurement:
+                raise ValueError("missing measurement")
+            field_pairs = (_key_value(pair, quoted=True) for pair in _split_unescaped(field_set, ",", quoted=True))
+            fields = {key: _field_value(value) for key, value in field_pairs}
+            if timestamp and not re.fullmatch(r"-?\d+", timestamp[0].strip()):
+                raise ValueError(f"invalid timestamp {timestamp[0]!r}")
+            points.append(
+                {
+                    "measurement": _unescape(measurement),
+                    "tags": {key: _unescape(value) for key, value in map(_key_value, tag_pairs)},
+                    "fields": fields,
+                    "time_ns": int(timestamp[0]) * ns_per_unit if timestamp else now_ns,
+                }
+            )
+        except ValueError as error:
+            raise ValueError(f"unable to parse '{line}': {error}") from None
+    return points
+
+
+def _decode_extern(extern: Any) -> Params:
+    """Turn influxdb-client's `extern` (a Flux File of OptionStatements) into {name: Python value}."""
+    if extern is None:
+        return {}
+    try:
+        return {
+            statement["assignment"]["id"]["name"]: _decode_literal(statement["assignment"]["init"])
+            for statement in extern["body"]
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise _APIError(400, "invalid", f"invalid extern: {error!r}") from None
+
+
+def _decode_literal(node: dict[str, Any]) -> Any:
+    match node["type"]:
+        case "StringLiteral":
+            return node["value"]
+        case "IntegerLiteral":
+            return int(node["value"])
+        case "FloatLiteral":
+            return float(node["value"])
+        case "BooleanLiteral":
+            return bool(node["value"])
+        case "DateTimeLiteral":
+            return datetime.fromisoformat(node["value"]).astimezone(UTC)
+        case "DurationLiteral":  # timedelta keeps whole microseconds, all influxdb-client sends
+            return timedelta(microseconds=sum(d["magnitude"] * _DURATION_NS[d["unit"]] for d in node["values"]) // 1000)
+        case "ArrayExpression":
+            return [_decode_literal(element) for element in node["elements"]]
+    raise ValueError(f"unsupported literal {node['type']}")
+
+
+def _timedelta_ns(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1) * 1000
+
+
+def _datetime_ns(moment: datetime) -> int:
+    return _timedelta_ns(moment - _EPOCH)
+
+
+def _format_time(ns: int) -> str:
+    """RFC3339 with as many fractional digits as needed, like Go's RFC3339Nano."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+
+
+def _format_double(value: float) -> str:
+    """Shortest round-trip decimal without exponent, like Flux's CSV encoder."""
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _now_rfc3339() -> str:
+    return _format_time(time.time_ns())
+
+
+def _raw_csv(selected: list[tuple[int, str, float]]) -> str:
+    columns = [("_time", "dateTime:RFC3339"), ("_value", "double"), ("sensor", "string")]
+    return _annotated_csv(columns, [[_format_time(t), _format_double(v), sensor] for t, sensor, v in selected])
+
+
+def _windowed_csv(selected: list[tuple[int, str, float]], start_ns: int, every_ns: int) -> str:
+    """Mean/min/max per (window, sensor); windows are epoch-aligned, the first clipped to `start_ns`."""
+    windows: dict[tuple[int, str], list[float]] = {}
+    for t, sensor, value in selected:
+        windows.setdefault((max(start_ns, t - t % every_ns), sensor), []).append(value)
+    columns = [("_time", "dateTime:RFC3339"), ("sensor", "string")]
+    columns += [(name, "double") for name in ("mean", "min", "max")]
+    rows = [
+        [_format_time(t), sensor, *map(_format_double, (sum(values) / len(values), min(values), max(values)))]
+        for (t, sensor), values in sorted(windows.items())
+    ]
+    return _annotated_csv(columns, rows)
+
+
+def _annotated_csv(columns: list[tuple[str, str]], rows: list[list[str]]) -> str:
+    """One-table annotated CSV as InfluxDB returns it; an empty result is an empty body."""
+    if not rows:
+        return ""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["#datatype", "string", "long", *(kind for _, kind in columns)])
+    writer.writerow(["#group", "false", "false", *("false" for _ in columns)])
+    writer.writerow(["#default", "_result", "", *("" for _ in columns)])
+    writer.writerow(["", "result", "table", *(name for name, _ in columns)])
+    writer.writerows(["", "", "0", *row] for row in rows)
+    return out.getvalue() + "\r\n"
