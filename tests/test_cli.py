@@ -93,3 +93,17 @@ def test_discover_prints_yaml_that_the_config_loader_accepts(tmp_path, write_con
     config = write_config(done.stdout)
     read = json.loads(templog("read", "--json", "-c", str(config)).stdout)
     assert read == [{"sensor": "k10temp_tctl", "celsius": 45.125, "error": None}]
+
+
+def test_shutdown_lets_a_read_in_flight_finish_and_keeps_its_point(write_config, tmp_path):
+    started = tmp_path / "read-started"
+    config = write_config(f"""
+sensors:
+  - {{name: slow, type: command, command: "touch {started}; sleep 1; echo 19.5", interval: 1s, timeout: 5s}}
+""")
+    process = start_run(config)
+    wait_until(started.exists, what="a read in flight")
+    code, stderr = stop_run(process)
+    assert code == 0, stderr
+    [point] = Outbox(str(tmp_path / "data/outbox.sqlite")).oldest(10)
+    assert " celsius=19.5 " in point.line
