@@ -1,11 +1,10 @@
 """api v1 against a real InfluxDB 1.x server (Debian's influxd), started on a free loopback port."""
 
-import json
 import time
 
 from cli import start_run, stop_run, templog, wait_until
+from history_check import assert_history_returns_what_was_written, lines_at
 from collector.config import load_config
-from collector.history import rfc3339
 from collector.influx import InfluxV1
 from collector.delivery import Sender
 from collector.outbox import Outbox
@@ -71,22 +70,10 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
 def test_history_returns_exactly_what_was_written(write_config, influxd, database):
     config = v1_config(write_config, influxd, database)
     base = (time.time_ns() - 3600 * S) // (60 * S) * (60 * S)  # inside the 2h retention, on a minute
-    written = [("a", 20.5), ("b", 5.25), ("a", 21.5), ("a", 22.0), ("b", -1.0)]
-    lines = [f"temperature,host=h,sensor={name} celsius={value} {base + i * 10 * S}"
-             for i, (name, value) in enumerate(written)]
     client = InfluxV1(load_config(config, environ={}).influxdb)
     client.ensure_retention()
-    client.write(lines)
-    window = ["--start", rfc3339(base), "--stop", rfc3339(base + 60 * S)]
-    done = templog("history", "-c", str(config), *window, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [{"time": rfc3339(base + i * 10 * S), "sensor": name, "celsius": value}
-                                       for i, (name, value) in enumerate(written)]
-    done = templog("history", "-c", str(config), *window, "--every", "30s", "--sensor", "a", "--format", "json")
-    assert json.loads(done.stdout) == [
-        {"time": rfc3339(base), "sensor": "a", "mean": 21.0, "min": 20.5, "max": 21.5},
-        {"time": rfc3339(base + 30 * S), "sensor": "a", "mean": 22.0, "min": 22.0, "max": 22.0},
-    ]
+    client.write(lines_at(base))
+    assert_history_returns_what_was_written(config, base)
 
 
 def test_check_reports_each_problem_and_passes_when_all_is_well(write_config, influxd, database):

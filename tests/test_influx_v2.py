@@ -1,15 +1,14 @@
 """api v2: writes through influxdb-client to a real line-protocol server (VictoriaMetrics); the buckets API and
 Flux history against FakeInfluxDB2, which mimics InfluxDB 2's documented HTTP API (no InfluxDB 2 runs here)."""
 
-import json
 import time
 
 import pytest
 
 from cli import start_run, stop_run, templog, wait_until
+from history_check import assert_history_returns_what_was_written, lines_at
 from collector.config import load_config
 from collector.delivery import Sender
-from collector.history import rfc3339
 from collector.influx import InfluxV2, RetentionUnsupported, WriteError
 from collector.outbox import Outbox
 from collector.readings import Reading
@@ -102,19 +101,8 @@ def test_history_through_flux_returns_what_was_written(write_config, fake_influx
     client = InfluxV2(load_config(config, environ={}).influxdb)
     client.ensure_retention()
     base = 1_764_000_000 * S
-    written = [("a", 20.5), ("b", 5.25), ("a", 21.5), ("a", 22.0), ("b", -1.0)]
-    client.write([f"temperature,host=h,sensor={name} celsius={value} {base + i * 10 * S}"
-                  for i, (name, value) in enumerate(written)])
-    window = ["--start", rfc3339(base), "--stop", rfc3339(base + 60 * S)]
-    done = templog("history", "-c", str(config), *window, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [{"time": rfc3339(base + i * 10 * S), "sensor": name, "celsius": value}
-                                       for i, (name, value) in enumerate(written)]
-    done = templog("history", "-c", str(config), *window, "--every", "30s", "--sensor", "a", "--format", "json")
-    assert json.loads(done.stdout) == [
-        {"time": rfc3339(base), "sensor": "a", "mean": 21.0, "min": 20.5, "max": 21.5},
-        {"time": rfc3339(base + 30 * S), "sensor": "a", "mean": 22.0, "min": 22.0, "max": 22.0},
-    ]
+    client.write(lines_at(base))
+    assert_history_returns_what_was_written(config, base)
     last = fake_influxdb2.queries[-1]
     assert last["params"]["sensors"] == ["a"] and "aggregateWindow" in last["query"]
 
