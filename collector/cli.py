@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,8 @@ from collector.config import Config, ConfigError, load_config
 from collector.delivery import Sender
 from collector.discover import find_sensors, render_yaml
 from collector.durations import parse_duration
-from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render
+from collector.health import judge
+from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render, rfc3339
 from collector.influx import InfluxV1, WriteError, connect
 from collector.outbox import Outbox
 from collector.readings import implausible
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     read = sub.add_parser("read", parents=[common], help="read every sensor once and print it; writes nothing")
     read.add_argument("--json", action="store_true", help="one JSON document on stdout")
     sub.add_parser("check", parents=[common], help="validate config, read sensors, check InfluxDB; exit 0 if all is well")
+    sub.add_parser("health", parents=[common],
+                   help="exit 0 while a running collector ticks and its outbox is draining or empty (for HEALTHCHECK)")
     history = sub.add_parser("history", parents=[common], help="print readings from InfluxDB or the local outbox")
     history.add_argument("--since", help="how far back, e.g. 1h, 7d (default 1h)")
     history.add_argument("--start", help="RFC 3339 time or date, e.g. 2026-11-27T08:00:00Z")
@@ -139,6 +143,8 @@ def cmd_read(config: Config, args) -> int:
 
 def cmd_check(config: Config, args) -> int:
     problems = [f"sensor {r['sensor']}: {r['error']}" for r in read_all(config) if r["error"]]
+    if os.path.exists(config.collector.outbox):
+        print(outbox_report(Outbox(config.collector.outbox)))
     if config.influxdb is None:
         print(f"ok: no influxdb section; readings stay in the outbox {config.collector.outbox}")
     else:
@@ -153,6 +159,28 @@ def cmd_check(config: Config, args) -> int:
         print(f"ok: {config.file} is valid, {len(config.sensors)} sensor(s) read"
               + (f", InfluxDB at {config.influxdb.url} ready" if config.influxdb else ""))
     return 1 if problems else 0
+
+
+def outbox_report(outbox: Outbox) -> str:
+    """One line on the outbox: depth, oldest point, last delivery and last delivery error."""
+    state = outbox.state()
+    oldest = outbox.oldest_time_ns()
+    parts = [f"outbox: {outbox.depth} point(s) waiting" + (f", oldest from {rfc3339(oldest)}" if oldest else "")]
+    if state.get("last_delivery_ns"):
+        parts.append(f"last delivery {rfc3339(int(state['last_delivery_ns']))}")
+    if state.get("last_delivery_error"):
+        parts.append(f"last delivery error at {rfc3339(int(state['last_delivery_error_ns']))}: {state['last_delivery_error']}")
+    return "; ".join(parts)
+
+
+def cmd_health(config: Config, args) -> int:
+    if not os.path.exists(config.collector.outbox):
+        print(f"unhealthy: no outbox at {config.collector.outbox}; is templog run running?")
+        return 1
+    outbox = Outbox(config.collector.outbox)
+    verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
+    print(("healthy: " if verdict.healthy else "unhealthy: ") + verdict.message)
+    return 0 if verdict.healthy else 1
 
 
 def cmd_history(config: Config, args) -> int:
@@ -208,4 +236,4 @@ def _parse_time(text: str, option: str) -> int:
     return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
 
 
-COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "history": cmd_history}
+COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history}

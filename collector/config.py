@@ -13,11 +13,13 @@ import socket
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 
+from collector import BUILD_DATE
 from collector.durations import parse_duration
 from collector.sensors import SENSOR_TYPES, SettingError
 
@@ -70,6 +72,15 @@ class CollectorConfig:
     tags: dict[str, str] = field(default_factory=dict)
     max_points: int = 1_000_000
     max_age: Duration = 0.0
+    health_interval: Duration = 60.0
+    time_floor: str = BUILD_DATE  # no point is stamped before this: a clock without RTC boots in 1970
+
+    @property
+    def time_floor_ns(self) -> int:
+        moment = datetime.fromisoformat(self.time_floor.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return int(moment.timestamp()) * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,11 @@ class _Parser:
         collector = self.dataclass(CollectorConfig, raw.get("collector") or {}, "collector")
         self.check_positive(collector.interval, "collector.interval")
         self.check_positive(collector.timeout, "collector.timeout")
+        self.check_positive(collector.health_interval, "collector.health_interval")
+        try:
+            collector.time_floor_ns
+        except ValueError:
+            self.fail("collector.time_floor", f"expected a date such as 2026-01-01, got {collector.time_floor!r}")
         if collector.max_points < 1:
             self.fail("collector.max_points", "must be at least 1")
         collector = dataclasses.replace(collector, outbox=str(self.base_dir / collector.outbox))
@@ -301,6 +317,8 @@ class _Parser:
                 self.fail(path, f"expected a number, got {_kind(value)}")
             return float(value)
         if hint in (str, Secret):
+            if isinstance(value, (date, datetime)):  # YAML reads 2026-01-01 as a date
+                return value.isoformat()
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.fail(path, f"expected text, got {_kind(value)}")
             return str(value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from typing import Callable, Protocol
@@ -90,25 +91,36 @@ class Sender:
             log.warning("retention not managed, writing anyway: %s", exc)
         self.retention_applied = True
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, clock=time.time_ns) -> None:
         """Deliver until `stop` is set: the sender thread's body."""
         failures = 0
         while not stop.is_set():
             try:
                 if not self.retention_applied:
                     self.apply_retention()
-                self.drain()
-            except WriteError as exc:
+                if self.drain():
+                    self._record(last_delivery_ns=clock())
+            except (WriteError, sqlite3.Error) as exc:
                 failures += 1
-                self.stats.add(f"write_failures_{exc.kind}")
-                if str(exc) != self.last_error:  # one line per episode, not one per retry
+                kind = exc.kind if isinstance(exc, WriteError) else "outbox"
+                self.stats.add(f"write_failures_{kind}")
+                message = str(exc) if isinstance(exc, WriteError) else f"cannot use the outbox: {exc}"
+                if message != self.last_error:  # one line per episode, not one per retry
                     log.error("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
-                              self.outbox.depth, exc)
-                self.last_error = str(exc)
-                stop.wait(self.backoff.delay(failures, exc.retry_after))
+                              self.outbox.depth, message)
+                    self._record(last_delivery_error=message, last_delivery_error_ns=clock())
+                self.last_error = message
+                stop.wait(self.backoff.delay(failures, getattr(exc, "retry_after", None)))
                 continue
             if failures:
                 log.info("delivery resumed after %d failed attempt(s); outbox depth %d", failures, self.outbox.depth)
                 failures, self.last_error = 0, None
             self.wake.wait(1.0)
             self.wake.clear()
+
+    def _record(self, **state: object) -> None:
+        """Keep delivery state in the outbox for `templog health` and `check`; losing it must not stop delivery."""
+        try:
+            self.outbox.put_state(**state)
+        except sqlite3.Error as exc:
+            log.debug("delivery state not recorded: %s", exc)

@@ -24,6 +24,10 @@ CREATE TABLE IF NOT EXISTS points (
     celsius REAL,
     line TEXT NOT NULL        -- line protocol, rendered once when the point was read
 );
+CREATE TABLE IF NOT EXISTS state (   -- what `templog health` and `check` read: heartbeat, last delivery, last error
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rejected (
     id INTEGER PRIMARY KEY,
     line TEXT NOT NULL,
@@ -71,17 +75,16 @@ class Outbox:
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
-            self._depth += len(rows)
             by_age = self._drop_older_than_max_age()
-            by_count = self._drop_beyond_max_points()
+            by_count = self._drop_beyond_max_points(self._depth + len(rows) - by_age)
+        self._depth += len(rows) - by_age - by_count  # only once committed: a failed append changes nothing
         return Appended(by_count, by_age)
 
-    def _drop_beyond_max_points(self) -> int:
-        excess = self._depth - self.max_points
+    def _drop_beyond_max_points(self, depth: int) -> int:
+        excess = depth - self.max_points
         if excess <= 0:
             return 0
         self._db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
-        self._depth -= excess
         return excess
 
     def _drop_older_than_max_age(self) -> int:
@@ -91,9 +94,7 @@ class Outbox:
         oldest = self._db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
         if oldest is None or oldest >= cutoff:
             return 0
-        dropped = self._db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
-        self._depth -= dropped
-        return dropped
+        return self._db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
 
     def oldest(self, limit: int) -> list[Pending]:
         with self._lock:
@@ -106,7 +107,7 @@ class Outbox:
             return
         with self._lock, self._db:
             deleted = self._db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?", (batch[0].id, batch[-1].id)).rowcount
-            self._depth -= deleted
+        self._depth -= deleted
 
     def set_aside(self, point: Pending, reason: str) -> None:
         """Move a point InfluxDB refused as malformed out of the way, keeping it for inspection and re-sending."""
@@ -114,7 +115,8 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
                              (point.id, point.line, reason, self.clock()))
-            self._depth -= self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+            deleted = self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+        self._depth -= deleted
 
     def rejected(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -125,8 +127,19 @@ class Outbox:
         return self._depth
 
     def oldest_time_ns(self) -> int | None:
+        """The timestamp of the point waiting longest (by arrival: cheap, and what `max_points` drops first)."""
         with self._lock:
-            return self._db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+            row = self._db.execute("SELECT time_ns FROM points ORDER BY id LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def put_state(self, **values: object) -> None:
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                                 [(k, str(v)) for k, v in values.items()])
+
+    def state(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._db.execute("SELECT key, value FROM state").fetchall())
 
     def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> list[Reading]:
         """Temperature readings waiting here, start <= time < stop, in time order."""

@@ -2,18 +2,25 @@
 committed to the outbox, and the sender thread delivers them.
 
     sensor -> Reading (plausible only) -> outbox (committed) -> sender -> InfluxDB
+
+The loop also records a heartbeat, writes the `templog` health measurement, and, if the outbox cannot be
+written (disk full, read-only), keeps readings in memory (bounded) until it can.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from collector.config import Config, SensorConfig
 from collector.delivery import Sender
+from collector.health import HEARTBEAT_S, health_lines
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
@@ -22,6 +29,8 @@ from collector.sensors import Sensor, SensorError
 from collector.stats import Stats
 
 log = logging.getLogger("templog")
+
+MEMORY_BUFFER_POINTS = 100_000  # readings held while the outbox cannot be written; beyond it the oldest go
 
 
 @dataclass
@@ -38,26 +47,54 @@ class Collector:
                  clock: Clock = time.time_ns, stats: Stats | None = None):
         self.config, self.outbox, self.sender, self.clock = config, outbox, sender, clock
         self.stats = stats or Stats()
+        self.started_ns = clock()
+        self.time_floor_ns = config.collector.time_floor_ns
+        self.before_floor_logged = False
+        self.unsaved: deque[tuple[Reading | None, str]] = deque()
+        self.commit_lock = threading.Lock()
+        self.outbox_failing = False
         self.slots = [_SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
         self.scheduler = WallClockScheduler(clock)
         for slot in self.slots:
             self.scheduler.every(slot.config.interval).do(self.on_tick, slot)
+        self.scheduler.every(HEARTBEAT_S).do(self.in_background, self.heartbeat)
+        self.scheduler.every(config.collector.health_interval).do(self.in_background, self.write_health)
+
+    def before_time_floor(self, tick_ns: int) -> bool:
+        """True (logged once per episode, counted) while the clock is before the floor: such stamps would be lies."""
+        if tick_ns >= self.time_floor_ns:
+            if self.before_floor_logged:
+                log.info("the clock is past %s again; reading resumed", self.config.collector.time_floor)
+                self.before_floor_logged = False
+            return False
+        self.stats.add("ticks_before_time_floor")
+        if not self.before_floor_logged:
+            log.error("the system clock says %s, before %s (collector.time_floor): not reading until the clock is set",
+                      _iso(tick_ns), self.config.collector.time_floor)
+            self.before_floor_logged = True
+        return True
 
     def on_tick(self, slot: _SensorSlot, tick_ns: int, skipped: int) -> None:
         """On the scheduling thread: hand the read to a worker; never wait for it."""
         name = slot.config.name
         if skipped:
-            self.stats.add("ticks_skipped", skipped)
+            self.stats.add("ticks_skipped", skipped, sensor=name)
             log.warning("%s: %d tick(s) skipped, the collector was not scheduled in time", name, skipped)
+        if self.before_time_floor(tick_ns):
+            return
         if slot.in_flight is not None and slot.in_flight.is_alive():
-            self.stats.add("ticks_skipped")
+            self.stats.add("ticks_skipped", sensor=name)
             log.warning("%s: tick %s skipped, the previous read is still running after %.1fs", name,
                         _iso(tick_ns), time.monotonic() - slot.in_flight_since)
             return
         slot.in_flight_since = time.monotonic()
         slot.in_flight = threading.Thread(target=self.read, args=(slot, tick_ns), name=f"read {name}", daemon=True)
         slot.in_flight.start()
+
+    def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
+        """Run a housekeeping job off the scheduling thread, so its fsync never delays a sensor's tick."""
+        threading.Thread(target=job, args=(tick_ns,), name=job.__name__, daemon=True).start()
 
     def read(self, slot: _SensorSlot, tick_ns: int) -> Reading | None:
         """On a worker thread: read, check, commit. Anything refused is logged and counted, never written."""
@@ -71,6 +108,7 @@ class Collector:
             log.exception("%s: unexpected error while reading", config.name)
             return self._refuse(config.name, "reads_failed", f"read failed: {type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - started
+        self.stats.observe_latency(config.name, elapsed)
         if elapsed > config.timeout:
             return self._refuse(config.name, "reads_failed",
                                 f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
@@ -78,24 +116,61 @@ class Collector:
         if reason:
             return self._refuse(config.name, "readings_refused", f"reading refused: {reason}")
         reading = Reading(config.name, tick_ns, float(celsius))
-        self.commit(reading, temperature_line(slot.key, reading.celsius, tick_ns))
-        self.stats.add("reads_ok")
+        self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))])
+        self.stats.add("reads_ok", sensor=config.name)
         log.info("%s: %.2f °C at %s", config.name, reading.celsius, _iso(tick_ns))
         return reading
 
-    def commit(self, reading: Reading | None, line: str) -> None:
-        dropped = self.outbox.append([(reading, line)])
-        if dropped.dropped_for_count or dropped.dropped_for_age:
-            self.stats.add("outbox_dropped", dropped.dropped_for_count + dropped.dropped_for_age)
-            log.warning("outbox full: dropped the %d oldest point(s) (max_points %d, max_age %gs)",
-                        dropped.dropped_for_count + dropped.dropped_for_age, self.outbox.max_points,
-                        self.outbox.max_age_ns / 1e9)
+    def commit(self, points: list[tuple[Reading | None, str]]) -> None:
+        """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory."""
+        with self.commit_lock:
+            overflow = len(self.unsaved) + len(points) - MEMORY_BUFFER_POINTS
+            if overflow > 0:
+                self.stats.add("outbox_dropped", overflow)
+                log.error("memory buffer full: dropped the %d oldest reading(s) not yet saved", overflow)
+                for _ in range(min(overflow, len(self.unsaved))):
+                    self.unsaved.popleft()
+            self.unsaved.extend(points[-MEMORY_BUFFER_POINTS:])
+            try:
+                dropped = self.outbox.append(list(self.unsaved))
+            except (sqlite3.Error, OSError) as exc:
+                self.stats.add("outbox_write_failures")
+                if not self.outbox_failing:
+                    log.error("cannot write the outbox %s: %s; keeping readings in memory (at most %d) until it can",
+                              self.outbox.path, exc, MEMORY_BUFFER_POINTS)
+                self.outbox_failing = True
+                return
+            if self.outbox_failing:
+                log.info("the outbox is writable again; saved %d reading(s) kept in memory", len(self.unsaved))
+                self.outbox_failing = False
+            self.unsaved.clear()
+        lost = dropped.dropped_for_count + dropped.dropped_for_age
+        if lost:
+            self.stats.add("outbox_dropped", lost)
+            log.warning("outbox bound reached: dropped the %d oldest point(s) (max_points %d, max_age %s)", lost,
+                        self.outbox.max_points, f"{self.outbox.max_age_ns / 1e9:g}s" if self.outbox.max_age_ns else "none")
         if self.sender is not None:
             self.sender.wake.set()
 
+    def heartbeat(self, tick_ns: int) -> None:
+        """Tell `templog health` the loop is alive; also retry saving readings kept in memory."""
+        if self.unsaved:
+            self.commit([])
+        try:
+            self.outbox.put_state(heartbeat_ns=self.clock())
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("heartbeat not recorded: %s", exc)
+
+    def write_health(self, tick_ns: int) -> None:
+        if self.before_time_floor(tick_ns):
+            return
+        tags = {"host": self.config.host, **self.config.collector.tags}
+        lines = health_lines(self.stats, tags, [s.config.name for s in self.slots], self.outbox.depth + len(self.unsaved),
+                             self.outbox.oldest_time_ns(), self.clock(), self.started_ns, tick_ns)
+        self.commit([(None, line) for line in lines])
+
     def _refuse(self, name: str, counter: str, message: str) -> None:
-        self.stats.add(counter)
-        self.stats.add(f"{counter}.{name}")
+        self.stats.add(counter, sensor=name)
         log.warning("%s: %s", name, message)
         return None
 
@@ -107,6 +182,7 @@ class Collector:
             sender_thread.start()
         log.info("collecting %d sensor(s); outbox %s holds %d point(s)", len(self.slots), self.outbox.path,
                  self.outbox.depth)
+        self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns)
         while not stop.is_set():
             self.scheduler.run_pending()
             stop.wait(min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0))
@@ -120,6 +196,10 @@ class Collector:
                 slot.in_flight.join(timeout=max(0.0, deadline - time.monotonic()))
                 if slot.in_flight.is_alive():
                     log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
+        if self.unsaved:
+            self.commit([])
+        if self.unsaved:
+            log.error("exiting with %d reading(s) that could not be saved to the outbox", len(self.unsaved))
         if self.sender is not None:
             self.sender.wake.set()
             if sender_thread is not None:

@@ -1,24 +1,53 @@
-"""Counters the collector keeps about itself (reads, refusals, deliveries, failures), safe across threads."""
+"""What the collector counts about itself, safe across threads: cumulative counters (in total and per sensor)
+and read latencies per sensor over the current health period."""
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Latency:
+    count: int
+    mean_ms: float
+    max_ms: float
 
 
 class Stats:
     def __init__(self):
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+        self._counts: Counter[tuple[str, str | None]] = Counter()
+        self._latencies: dict[str, list[float]] = {}
 
-    def add(self, name: str, amount: int = 1) -> None:
+    def add(self, name: str, amount: int = 1, sensor: str | None = None) -> None:
+        """Count `amount` in total and, given a sensor, for that sensor too."""
         with self._lock:
-            self._counts[name] += amount
+            self._counts[(name, None)] += amount
+            if sensor is not None:
+                self._counts[(name, sensor)] += amount
 
-    def get(self, name: str) -> int:
+    def get(self, name: str, sensor: str | None = None) -> int:
         with self._lock:
-            return self._counts[name]
+            return self._counts[(name, sensor)]
 
-    def snapshot(self) -> dict[str, int]:
+    def totals(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            return {name: n for (name, sensor), n in self._counts.items() if sensor is None}
+
+    def per_sensor(self, sensor: str) -> dict[str, int]:
+        with self._lock:
+            return {name: n for (name, s), n in self._counts.items() if s == sensor}
+
+    def observe_latency(self, sensor: str, seconds: float) -> None:
+        with self._lock:
+            self._latencies.setdefault(sensor, []).append(seconds * 1000)
+
+    def take_latency(self, sensor: str) -> Latency | None:
+        """Latency of the reads since the last call, and start a new period."""
+        with self._lock:
+            samples = self._latencies.pop(sensor, [])
+        if not samples:
+            return None
+        return Latency(len(samples), sum(samples) / len(samples), max(samples))

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import sqlite3
 import threading
 
 from collector.config import load_config
@@ -12,7 +13,7 @@ from collector.stats import Stats
 
 S = 1_000_000_000
 CONFIG = """
-collector: {tags: {site: lab}}
+collector: {tags: {site: lab}, time_floor: 1970-01-01}
 sensors:
   - {name: good, type: simulated, tags: {room: "north wing"}}
   - {name: other, type: simulated}
@@ -94,10 +95,68 @@ def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_con
 
 
 def test_a_read_slower_than_its_timeout_is_discarded(write_config, tmp_path, caplog):
-    config = load_config(write_config("sensors:\n  - {name: slow, type: command, command: 'sleep 0.3; echo 20', timeout: 100ms}\n"), environ={})
+    config = load_config(write_config("collector: {time_floor: 1970-01-01}\n"
+                                      "sensors:\n  - {name: slow, type: command, command: 'sleep 0.3; echo 20', timeout: 100ms}\n"), environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     collector = Collector(config, {"slow": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
     with caplog.at_level(logging.WARNING):
         finish(tick(collector, 0, 10 * S))
     assert outbox.depth == 0
     assert "slow: read failed: command did not finish within 0.1s" in caplog.text
+
+
+class FlakyOutbox(Outbox):
+    """A real outbox whose disk is full while `full` is set: SQLite's own error, as the collector sees it."""
+
+    full = False
+
+    def append(self, points):
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().append(points)
+
+
+def test_an_unwritable_outbox_keeps_readings_in_memory_until_it_recovers(write_config, tmp_path, caplog):
+    config = load_config(write_config(CONFIG), environ={})
+    outbox = FlakyOutbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"good": Scripted(20.0, 21.0, 22.0), "other": Scripted()}, outbox, None,
+                          clock=lambda: 0)
+    outbox.full = True
+    with caplog.at_level(logging.INFO):
+        finish(tick(collector, 0, 10 * S))
+        finish(tick(collector, 0, 20 * S))
+        assert outbox.depth == 0 and len(collector.unsaved) == 2
+        assert caplog.text.count("cannot write the outbox") == 1  # loud, once per episode
+        outbox.full = False
+        collector.heartbeat(30 * S)  # the next heartbeat saves what memory holds
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S), str(20 * S)]
+    assert "the outbox is writable again; saved 2 reading(s)" in caplog.text
+    assert collector.stats.get("outbox_write_failures") == 2
+
+
+def test_no_point_is_stamped_before_the_time_floor(write_config, tmp_path, caplog):
+    config = load_config(write_config("collector: {time_floor: 2026-01-01}\nsensors:\n  - {name: a, type: simulated}\n"),
+                         environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"a": Scripted(20.0)}, outbox, None, clock=lambda: 0)
+    with caplog.at_level(logging.INFO):
+        for tick_ns in (10 * S, 20 * S):  # a Raspberry Pi without RTC, booted in 1970
+            collector.on_tick(collector.slots[0], tick_ns, 0)
+        assert collector.slots[0].in_flight is None and outbox.depth == 0
+        floor = 1_767_225_600 * S
+        finish(tick(collector, 0, floor + 10 * S))
+    assert outbox.depth == 1
+    assert caplog.text.count("before 2026-01-01 (collector.time_floor): not reading") == 1
+    assert "reading resumed" in caplog.text
+    assert collector.stats.get("ticks_before_time_floor") == 2
+
+
+def test_health_points_go_through_the_outbox(write_config, tmp_path):
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(21.0), "other": Scripted()})
+    finish(tick(collector, 0, 10 * S))
+    collector.write_health(60 * S)
+    lines = [p.line for p in outbox.oldest(10)]
+    assert lines[1].startswith(f"templog,host={collector.config.host},site=lab ")
+    assert "reads_ok=1i" in lines[1] and "outbox_depth=1i" in lines[1]
+    assert lines[2].startswith(f"templog,host={collector.config.host},sensor=good,site=lab reads_ok=1i")
+    assert lines[3].startswith(f"templog,host={collector.config.host},sensor=other,site=lab reads_ok=0i")

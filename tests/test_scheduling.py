@@ -93,3 +93,16 @@ def test_idle_seconds_counts_to_the_next_tick():
     scheduler = WallClockScheduler(clock)
     scheduler.every(5).do(lambda tick, skipped: None)
     assert scheduler.idle_seconds == 4.75
+
+
+def test_clock_jumping_forward_gives_one_read_not_a_burst_of_catch_up_ticks():
+    clock = FakeClock(START)
+    scheduler = WallClockScheduler(clock)
+    runs = []
+    scheduler.every(10).do(lambda tick, skipped: runs.append((tick, skipped)))
+    run_for(scheduler, clock, 60)
+    clock.now += 3600 * S  # NTP steps the clock forward an hour
+    run_for(scheduler, clock, 25)
+    after = runs[6:]
+    assert after[0] == (runs[5][0] + 3600 * S, 359)  # one read for the latest tick; 359 skipped, reported
+    assert [skipped for _, skipped in after[1:]] == [0, 0]

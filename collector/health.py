@@ -1,0 +1,66 @@
+"""The collector's own health: the `templog` measurement written every health interval, and the verdict of
+`templog health` (for Docker's HEALTHCHECK) from the state the running collector keeps in its outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from collector.lineprotocol import HEALTH_MEASUREMENT, fields_line, series_key
+from collector.stats import Stats
+from collector.ticks import NS_PER_S
+
+HEARTBEAT_S = 10  # how often the loop records that it is alive
+STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
+STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the outbox is not draining
+
+SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "ticks_skipped")
+TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
+                                   "points_beyond_retention", "outbox_dropped", "outbox_write_failures")
+
+
+def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
+                 oldest_ns: int | None, now_ns: int, started_ns: int, tick_ns: int) -> list[str]:
+    """One point for the collector (counters since start, write failures by kind, outbox) and one per sensor."""
+    totals = stats.totals()
+    fields: dict[str, float | int] = {name: totals.get(name, 0) for name in TOTAL_COUNTERS}
+    failures = {name: n for name, n in sorted(totals.items()) if name.startswith("write_failures_")}
+    fields["write_failures"] = sum(failures.values())
+    fields.update(failures)
+    fields["outbox_depth"] = outbox_depth
+    fields["outbox_oldest_age_s"] = max(0.0, (now_ns - oldest_ns) / NS_PER_S) if oldest_ns is not None else 0.0
+    fields["uptime_s"] = (now_ns - started_ns) / NS_PER_S
+    lines = [fields_line(series_key(HEALTH_MEASUREMENT, tags), fields, tick_ns)]
+    for sensor in sensors:
+        counts = stats.per_sensor(sensor)
+        sensor_fields: dict[str, float | int] = {name: counts.get(name, 0) for name in SENSOR_COUNTERS}
+        latency = stats.take_latency(sensor)
+        if latency is not None:
+            sensor_fields["read_latency_ms_mean"] = latency.mean_ms
+            sensor_fields["read_latency_ms_max"] = latency.max_ms
+        lines.append(fields_line(series_key(HEALTH_MEASUREMENT, {**tags, "sensor": sensor}), sensor_fields, tick_ns))
+    return lines
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    message: str
+
+
+def judge(state: dict[str, str], outbox_depth: int, delivering: bool, now_ns: int) -> Verdict:
+    """Healthy while the loop ticks and the outbox is empty or draining (or there is no InfluxDB to drain to)."""
+    heartbeat = int(state.get("heartbeat_ns", 0))
+    if not heartbeat:
+        return Verdict(False, "the collector has not run yet (no heartbeat in the outbox)")
+    silent_s = (now_ns - heartbeat) / NS_PER_S
+    if silent_s > STALE_HEARTBEAT_S:
+        return Verdict(False, f"the collector loop has not ticked for {silent_s:.0f}s")
+    if not delivering or outbox_depth == 0:
+        return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox")
+    last = int(state.get("last_delivery_ns") or state.get("started_ns") or heartbeat)
+    stalled_s = (now_ns - last) / NS_PER_S
+    if stalled_s > STALLED_DELIVERY_S:
+        error = state.get("last_delivery_error") or "no error recorded"
+        return Verdict(False, f"{outbox_depth} point(s) waiting and nothing delivered for {stalled_s:.0f}s: {error}")
+    return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox, draining")

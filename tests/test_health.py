@@ -1,0 +1,45 @@
+"""The collector's own health: the `templog` measurement, and the verdict of `templog health`."""
+
+from collector.health import STALE_HEARTBEAT_S, STALLED_DELIVERY_S, health_lines, judge
+from collector.stats import Stats
+
+S = 1_000_000_000
+NOW = 1_800_000_000 * S
+
+
+def test_health_lines_carry_counters_outbox_and_latency():
+    stats = Stats()
+    stats.add("reads_ok", 5, sensor="desk")
+    stats.add("reads_failed", 2, sensor="shed")
+    stats.add("write_failures_network", 3)
+    stats.add("write_failures_auth", 1)
+    stats.add("points_delivered", 40)
+    stats.observe_latency("desk", 0.002)
+    stats.observe_latency("desk", 0.004)
+    lines = health_lines(stats, {"host": "pi"}, ["desk", "shed"], outbox_depth=7, oldest_ns=NOW - 90 * S,
+                         now_ns=NOW, started_ns=NOW - 600 * S, tick_ns=NOW)
+    collector, desk, shed = lines
+    assert collector.startswith("templog,host=pi ") and collector.endswith(f" {NOW}")
+    for field in ("reads_ok=5i", "reads_failed=2i", "points_delivered=40i", "write_failures=4i",
+                  "write_failures_network=3i", "write_failures_auth=1i", "outbox_depth=7i",
+                  "outbox_oldest_age_s=90.0", "uptime_s=600.0"):
+        assert field in collector.split(" ")[1].split(","), field
+    assert desk.startswith("templog,host=pi,sensor=desk reads_ok=5i,reads_failed=0i")
+    assert "read_latency_ms_mean=3.0" in desk and "read_latency_ms_max=4.0" in desk
+    assert shed.startswith("templog,host=pi,sensor=shed reads_ok=0i,reads_failed=2i") and "latency" not in shed
+    # latency is per period: the next health point only reports new reads
+    assert "latency" not in health_lines(stats, {"host": "pi"}, ["desk"], 0, None, NOW, NOW, NOW)[1]
+
+
+def test_judge():
+    alive = {"heartbeat_ns": str(NOW - 5 * S), "started_ns": str(NOW - 3600 * S)}
+    assert judge({}, 0, True, NOW).healthy is False
+    assert judge(alive, 0, True, NOW).healthy is True
+    stale = {"heartbeat_ns": str(NOW - (STALE_HEARTBEAT_S + 1) * S)}
+    assert "has not ticked for 61s" in judge(stale, 0, True, NOW).message
+    assert judge(alive, 500, False, NOW).healthy is True  # no InfluxDB: the outbox is the destination
+    draining = {**alive, "last_delivery_ns": str(NOW - 20 * S)}
+    assert judge(draining, 500, True, NOW).healthy is True
+    stuck = {**alive, "last_delivery_ns": str(NOW - (STALLED_DELIVERY_S + 5) * S), "last_delivery_error": "HTTP 401: unauthorized"}
+    verdict = judge(stuck, 500, True, NOW)
+    assert not verdict.healthy and "500 point(s) waiting and nothing delivered for 305s: HTTP 401: unauthorized" == verdict.message
