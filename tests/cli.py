@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,10 +19,42 @@ def templog(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
                           cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def start_run(config: Path, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config)], cwd=ROOT,
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+class Running:
+    """`templog run` in the background, its stderr collected as it comes so tests can wait on log lines."""
+
+    def __init__(self, config: Path, env: dict | None = None):
+        self.process = subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config)], cwd=ROOT,
+                                        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        self.pid = self.process.pid
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        for line in self.process.stderr:
+            self._lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self._lines)
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash or power cut, nothing flushed."""
+        self.process.kill()
+        self.wait()
+
+
+def start_run(config: Path, env: dict | None = None) -> Running:
+    return Running(config, env)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
@@ -31,12 +64,11 @@ def wait_until(condition: Callable[[], object], timeout: float = 30, what: str =
         result = condition()
         if result:
             return result
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def stop_run(process: subprocess.Popen, timeout: float = 30) -> tuple[int, str]:
+def stop_run(running: Running, timeout: float = 30) -> tuple[int, str]:
     """SIGTERM, as systemd and docker stop do; returns (exit code, stderr)."""
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=timeout)
-    return process.returncode, stderr
+    running.send_signal(signal.SIGTERM)
+    return running.wait(timeout), running.log

@@ -42,8 +42,7 @@ def test_without_influxdb_readings_stay_in_the_outbox_and_history_reads_them(wri
     outbox_path = tmp_path / "data/outbox.sqlite"
     wait_until(lambda: outbox_path.exists() and Outbox(str(outbox_path)).depth >= 2, what="readings in the outbox")
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
-    assert process.returncode == 0
+    assert process.wait() == 0
     depth = Outbox(str(outbox_path)).depth
     done = templog("history", "-c", str(config), "--since", "5m", "--format", "json")
     rows = json.loads(done.stdout)

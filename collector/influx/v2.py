@@ -10,7 +10,7 @@ from influxdb_client.rest import ApiException
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import AUTH, NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, write_error
+from collector.influx.errors import NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, write_error
 
 
 class InfluxV2:
@@ -61,7 +61,9 @@ class InfluxV2:
         try:
             found = self._call(self.client().buckets_api().find_buckets, name=self.config.bucket, org=self.config.org)
         except WriteError as exc:
-            if exc.kind in (AUTH, NOT_FOUND, REJECTED, OTHER):  # InfluxDB 3 and other line-protocol servers lack it
+            # 403: a token that may write but not manage buckets (least privilege); the others: servers without
+            # the API (InfluxDB 3, other line-protocol servers). 401 is a bad token: retried like any write.
+            if exc.status == 403 or exc.kind in (NOT_FOUND, REJECTED, OTHER):
                 raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}: {exc}") from None
             raise
         return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
@@ -83,7 +85,7 @@ class InfluxV2:
             self._call(self.client().buckets_api().update_bucket, bucket)
             return f"bucket {self.config.bucket}: retention changed from {describe_retention(current)} to {describe_retention(wanted)}"
         except WriteError as exc:
-            if exc.kind == AUTH:
+            if exc.status == 403:
                 raise RetentionUnsupported(f"not allowed to manage bucket {self.config.bucket}: {exc}") from None
             raise
 
