@@ -1,0 +1,209 @@
+"""Zero data loss under faults, on real processes: outages of real servers, kill -9, a bad token, a full disk."""
+
+import random
+import subprocess
+import time
+
+import pytest
+
+from cli import start_run, stop_run, templog, wait_until
+from collector.outbox import Outbox
+from servers import Influxd1, VictoriaMetrics
+
+S = 1_000_000_000
+
+
+def outbox_depth(path) -> int:
+    return Outbox(str(path)).depth if path.exists() else 0
+
+
+def temperature_points(outbox_path) -> dict[tuple[str, int], float]:
+    """(sensor, time) -> celsius of the temperature points waiting in an outbox."""
+    found = {}
+    for pending in Outbox(str(outbox_path)).oldest(10**7):
+        if pending.line.startswith("temperature,"):
+            key, field, stamp = pending.line.rsplit(" ", 2)
+            sensor = key.rsplit("sensor=", 1)[1].split(",")[0]
+            found[(sensor, int(stamp))] = float(field.split("=")[1])
+    return found
+
+
+def influx_points(server, database) -> dict[tuple[str, int], float]:
+    result = server.query('SELECT "celsius", "sensor" FROM "temperature"', db=database)["results"][0]
+    return {(row[2], row[0]): row[1] for s in result.get("series", []) for row in s["values"]}
+
+
+def assert_every_tick(times: list[int], interval_ns: int) -> None:
+    """No gap and no duplicate: consecutive ticks from the first to the last."""
+    assert times == list(range(times[0], times[-1] + interval_ns, interval_ns))
+
+
+@pytest.fixture
+def own_influxd(tmp_path):
+    """An influxd of this test's own, to stop and start at will."""
+    server = Influxd1.start(tmp_path / "influxd")
+    yield server
+    server.stop()
+
+
+def v1_config(write_config, url, sensors=2, interval="500ms", extra=""):
+    entries = "".join(f"\n  - {{name: s{i}, type: simulated, seed: {i}}}" for i in range(sensors))
+    return write_config(f"""
+influxdb: {{url: "{url}", api: v1, bucket: db, retention: 0, timeout: 2s}}
+collector: {{interval: {interval}{extra}}}
+sensors:{entries}
+""")
+
+
+def test_outage_at_start_and_mid_run_leaves_no_gap_and_no_duplicate(write_config, tmp_path, own_influxd):
+    own_influxd.stop()  # down when run starts
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    running = start_run(v1_config(write_config, own_influxd.url))
+    wait_until(lambda: outbox_depth(outbox_path) >= 6, what="a backlog while InfluxDB is down")
+    own_influxd.restart()
+    wait_until(lambda: "delivery resumed" in running.log, what="delivery to resume")
+    own_influxd.stop()  # down again mid-run
+    wait_until(lambda: outbox_depth(outbox_path) >= 6, what="a second backlog")
+    own_influxd.restart()
+    wait_until(lambda: running.log.count("delivery resumed") == 2, what="delivery to resume again")
+    code, log = stop_run(running)
+    assert code == 0, log
+    stored = influx_points(own_influxd, "db")
+    for sensor in ("s0", "s1"):
+        assert_every_tick(sorted(t for s, t in stored if s == sensor), S // 2)
+    assert "stopped; 0 point(s) wait in the outbox" in log
+
+
+def test_outage_of_a_v2_write_endpoint_drains_the_backlog_oldest_first(write_config, tmp_path):
+    server = VictoriaMetrics.start(tmp_path / "vm")
+    try:
+        config = write_config(f"""
+influxdb: {{url: "{server.url}", api: v2, org: home, bucket: b, timeout: 2s}}
+collector: {{interval: 500ms}}
+sensors:
+  - {{name: s0, type: simulated}}
+""")
+        outbox_path = tmp_path / "data/outbox.sqlite"
+        running = start_run(config)
+        wait_until(lambda: "retention not managed" in running.log, what="the first delivery")
+        server.stop()
+        wait_until(lambda: outbox_depth(outbox_path) >= 8, what="a backlog while the server is down")
+        server.restart()
+        wait_until(lambda: "delivery resumed" in running.log, what="delivery to resume")
+        code, log = stop_run(running)
+        assert code == 0, log
+        [series] = server.export('{__name__="temperature_celsius", sensor="s0"}')
+        assert_every_tick([t * 1_000_000 for t in series["timestamps"]], S // 2)
+    finally:
+        server.stop()
+
+
+def test_kill_9_at_random_moments_loses_nothing_that_was_committed(write_config, tmp_path, own_influxd):
+    """Kill the collector many times, half of them while InfluxDB is down; every point ever seen committed in the
+    outbox must end up in InfluxDB with the value it was committed with."""
+    rng = random.Random(20261127)
+    config = v1_config(write_config, own_influxd.url, sensors=3, interval="200ms")
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    committed: dict[tuple[str, int], float] = {}
+    for round_ in range(10):
+        if round_ % 2:
+            own_influxd.stop()
+        else:
+            own_influxd.restart()
+        running = start_run(config)
+        time.sleep(rng.uniform(0.3, 1.5))  # a random moment: the point of this test, not a synchronisation
+        running.kill()
+        for key, value in temperature_points(outbox_path).items():
+            assert committed.setdefault(key, value) == value  # never the same tick with another value
+    own_influxd.restart()
+    running = start_run(config)
+    wait_until(lambda: outbox_depth(outbox_path) == 0, what="the final drain")
+    code, log = stop_run(running)
+    assert code == 0, log
+    stored = influx_points(own_influxd, "db")
+    assert len(committed) > 30
+    missing = {key for key in committed if key not in stored}
+    assert not missing
+    assert all(stored[key] == value for key, value in committed.items())
+
+
+def test_kill_9_during_a_drain_loses_nothing(write_config, tmp_path, own_influxd):
+    config = v1_config(write_config, own_influxd.url, sensors=1, interval="1h")
+    config.write_text(config.read_text().replace("timeout: 2s", "timeout: 2s, batch_size: 500"))
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    outbox = Outbox(str(outbox_path))
+    base = time.time_ns() // S * S - 50_000 * S
+    outbox.append([(None, f"temperature,sensor=backlog celsius={i % 100}.5 {base + i * S}") for i in range(50_000)])
+    del outbox
+    running = start_run(config)
+    wait_until(lambda: 0 < outbox_depth(outbox_path) < 45_000, what="a drain under way")
+    running.kill()
+    assert outbox_depth(outbox_path) > 0
+    running = start_run(config)
+    wait_until(lambda: outbox_depth(outbox_path) == 0, timeout=60, what="the drain to finish")
+    code, log = stop_run(running)
+    assert code == 0, log
+    count = own_influxd.query('SELECT count("celsius") FROM "temperature" WHERE "sensor" = \'backlog\'', db="db")
+    assert count["results"][0]["series"][0]["values"][0][1] == 50_000
+
+
+def test_a_bad_token_is_one_error_line_and_a_fixed_token_file_resumes_without_restart(write_config, tmp_path, fake_influxdb2):
+    token_file = tmp_path / "token"
+    token_file.write_text("wrong-s3cret\n")
+    config = write_config(f"""
+influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token_file: token}}
+collector: {{interval: 500ms}}
+sensors:
+  - {{name: s0, type: simulated}}
+""")
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    running = start_run(config)
+    wait_until(lambda: outbox_depth(outbox_path) >= 10, what="readings collected while unauthorised")
+    token_file.write_text("test-token\n")
+    wait_until(lambda: fake_influxdb2.bucket("temperature") and len(fake_influxdb2.points("temperature")) >= 10,
+               what="delivery with the fixed token")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert log.count("HTTP 401") == 1, log  # one line for the episode, however many retries
+    assert "delivery resumed" in log
+    assert "wrong-s3cret" not in log and "test-token" not in log
+
+
+def test_a_full_disk_keeps_readings_in_memory_and_saves_them_when_it_recovers(write_config, tmp_path):
+    config = write_config("collector: {interval: 200ms}\nsensors:\n  - {name: s0, type: simulated}\n")
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    running = start_run(config)
+    wait_until(lambda: outbox_depth(outbox_path) >= 3, what="first readings")
+    biggest = max(p.stat().st_size for p in outbox_path.parent.iterdir())
+    subprocess.run(["prlimit", f"--pid={running.pid}", f"--fsize={biggest}:unlimited"], check=True)  # soft limit: no file may grow
+    wait_until(lambda: "cannot write the outbox" in running.log, what="the outbox write failure")
+    failed_at = running.log.count("°C at")
+    wait_until(lambda: running.log.count("°C at") >= failed_at + 5, what="readings going on while the disk is full")
+    subprocess.run(["prlimit", f"--pid={running.pid}", "--fsize=unlimited:unlimited"], check=True)
+    wait_until(lambda: "the outbox is writable again" in running.log, what="recovery")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert log.count("cannot write the outbox") == 1
+    times = sorted(t for _, t in temperature_points(outbox_path))
+    assert_every_tick(times, S // 5)
+
+
+def test_health_measurement_reaches_influxdb_and_health_command_reflects_delivery(write_config, tmp_path, own_influxd):
+    config = v1_config(write_config, own_influxd.url, sensors=1, extra=", health_interval: 1s")
+    running = start_run(config)
+    wait_until(lambda: own_influxd.query('SELECT * FROM "templog"', db="db")["results"][0].get("series"),
+               what="health points in InfluxDB")
+    assert templog("health", "-c", str(config)).returncode == 0
+    own_influxd.stop()
+    wait_until(lambda: "delivery to InfluxDB failed" in running.log, what="a delivery failure")
+    check = templog("check", "-c", str(config))
+    assert check.returncode == 1
+    assert "point(s) waiting" in check.stdout and "last delivery error at" in check.stdout
+    code, log = stop_run(running)
+    assert code == 0
+    own_influxd.restart()
+    series = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'s0\'', db="db")["results"][0]["series"][0]
+    row = dict(zip(series["columns"], series["values"][-1]))
+    assert row["reads_ok"] >= 1 and row["reads_failed"] == 0 and row["read_latency_ms_mean"] >= 0
+    totals = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'\'', db="db")["results"][0]["series"][0]
+    assert {"outbox_depth", "outbox_oldest_age_s", "points_delivered", "write_failures"} <= set(totals["columns"])
