@@ -106,3 +106,8 @@ sensors:
     assert code == 0, stderr
     [point] = Outbox(str(tmp_path / "data/outbox.sqlite")).oldest(10)
     assert " celsius=19.5 " in point.line
+
+
+def test_health_command_fails_when_no_collector_has_run(write_config):
+    done = templog("health", "-c", str(write_config(SIMULATED)))
+    assert done.returncode == 1 and done.stdout.startswith("unhealthy: no outbox at ")

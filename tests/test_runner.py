@@ -160,3 +160,16 @@ def test_health_points_go_through_the_outbox(write_config, tmp_path):
     assert "reads_ok=1i" in lines[1] and "outbox_depth=1i" in lines[1]
     assert lines[2].startswith(f"templog,host={collector.config.host},sensor=good,site=lab reads_ok=1i")
     assert lines[3].startswith(f"templog,host={collector.config.host},sensor=other,site=lab reads_ok=0i")
+
+
+def test_a_full_outbox_drops_the_oldest_logged_and_counted(write_config, tmp_path, caplog):
+    config = load_config(write_config(CONFIG), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"), max_points=2)
+    collector = Collector(config, {"good": Scripted(20.0, 21.0, 22.0), "other": Scripted()}, outbox, None,
+                          clock=lambda: 0)
+    with caplog.at_level(logging.WARNING):
+        for i in range(3):
+            finish(tick(collector, 0, (i + 1) * 10 * S))
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(20 * S), str(30 * S)]
+    assert collector.stats.get("outbox_dropped") == 1
+    assert "outbox bound reached: dropped the 1 oldest point(s) (max_points 2, max_age none)" in caplog.text
