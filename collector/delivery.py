@@ -47,7 +47,7 @@ class Sender:
         self.backoff = backoff or Backoff()
         self.wake = threading.Event()
         self.retention_applied = False
-        self.last_error: str | None = None
+        self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
 
     def drain(self, deadline: float | None = None) -> int:
         """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it."""
@@ -104,17 +104,18 @@ class Sender:
                 failures += 1
                 kind = exc.kind if isinstance(exc, WriteError) else "outbox"
                 self.stats.add(f"write_failures_{kind}")
-                message = str(exc) if isinstance(exc, WriteError) else f"cannot use the outbox: {exc}"
-                if message != self.last_error:  # one line per episode, not one per retry
+                episode = (kind, getattr(exc, "status", None))
+                if episode != self.failing_with:  # one line per episode, not one per retry
+                    message = str(exc) if isinstance(exc, WriteError) else f"cannot use the outbox: {exc}"
                     log.error("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
                               self.outbox.depth, message)
                     self._record(last_delivery_error=message, last_delivery_error_ns=clock())
-                self.last_error = message
+                    self.failing_with = episode
                 stop.wait(self.backoff.delay(failures, getattr(exc, "retry_after", None)))
                 continue
             if failures:
                 log.info("delivery resumed after %d failed attempt(s); outbox depth %d", failures, self.outbox.depth)
-                failures, self.last_error = 0, None
+                failures, self.failing_with = 0, None
             self.wake.wait(1.0)
             self.wake.clear()
 

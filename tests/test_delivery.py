@@ -1,5 +1,6 @@
 """The sender against a scripted writer: which points go, in what order, and what waits."""
 
+import logging
 import threading
 
 import pytest
@@ -81,14 +82,12 @@ def test_too_large_batches_are_split(tmp_path):
     assert writer.accepted == lines
 
 
-def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):
-    outbox, lines = filled_outbox(tmp_path, 3)
+def run_until_drained(sender):
+    """Run the sender loop with instant waits; it stops once it goes idle after a successful drain."""
     stop = threading.Event()
     waits = []
-    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=7.0),
-                             WriteError("network", "refused"), None])
 
-    class RecordingStop:
+    class InstantStop:
         def is_set(self):
             return stop.is_set()
 
@@ -96,9 +95,27 @@ def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):
             waits.append(seconds)
             return False
 
-    sender = Sender(outbox, writer, 10, Stats(), Backoff(base=1, cap=60, rng=lambda: 1.0))
     sender.wake = type("Wake", (), {"wait": lambda self, t: stop.set(), "clear": lambda self: None})()
-    sender.run(RecordingStop())
+    sender.run(InstantStop())
+    return waits
+
+
+def test_one_error_line_per_episode_however_the_messages_vary(tmp_path, caplog):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([WriteError("server", f"HTTP 503: busy, request {i}", 503) for i in range(5)]
+                            + [WriteError("auth", "HTTP 401: unauthorized", 401), None])
+    with caplog.at_level(logging.INFO):
+        run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
+    assert caplog.text.count("delivery to InfluxDB failed") == 2  # the 503 episode, then the 401 one
+    assert "delivery resumed after 6 failed attempt(s)" in caplog.text
+    assert writer.accepted == lines
+
+
+def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=7.0),
+                             WriteError("network", "refused"), None])
+    waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(base=1, cap=60, rng=lambda: 1.0)))
     assert waits == [7.0, 2.0]  # Retry-After honoured; then exponential (2nd failure: 2 s)
     assert writer.accepted == lines
 
