@@ -204,6 +204,8 @@ class _Parser:
         self.check_positive(influx.timeout, "influxdb.timeout")
         if influx.batch_size < 1:
             self.fail("influxdb.batch_size", "must be at least 1")
+        if influx.token_file == "":  # `${INFLUX_TOKEN_FILE:-}` left unset
+            influx = dataclasses.replace(influx, token_file=None)
         if influx.token and influx.token_file:
             self.fail("influxdb.token_file", "set either token or token_file, not both")
         if influx.token_file:

@@ -75,6 +75,11 @@ def test_unreadable_token_file_is_a_config_error(write_config):
     assert error.path == "influxdb.token_file" and "cannot read" in error.problem
 
 
+def test_an_empty_token_file_means_none(write_config):
+    config = load_config(write_config("influxdb: {org: o, token: abc, token_file: '${TOKEN_FILE:-}'}\n" + MINIMAL), environ={})
+    assert config.influxdb.token_file is None and config.influxdb.credentials() == "abc"
+
+
 def test_token_file_is_read_at_each_use(write_config, tmp_path):
     (tmp_path / "token").write_text("first\n")
     config = load_config(write_config("influxdb: {org: o, token_file: token}\n" + MINIMAL), environ={})
