@@ -6,13 +6,19 @@ import glob
 import os
 import re
 
-from collector.sensors import hwmon
+from collector.sensors import ds18b20, hwmon
 from collector.sensors.base import SensorError, read_text
 
 
 def find_sensors(sysfs: str = "/sys") -> list[dict]:
-    """Config entries (dicts in config.yaml's shape) for thermal zones and hwmon inputs under `sysfs`."""
+    """Config entries (dicts in config.yaml's shape) for DS18B20s, thermal zones and hwmon inputs under `sysfs`."""
     entries: list[dict] = []
+    w1_dir = os.path.join(sysfs, "bus/w1/devices")
+    for device in ds18b20.find_devices(w1_dir):
+        entry = {"name": f"ds18b20_{device.split('-')[1][-4:]}", "type": "ds18b20", "device": device}
+        if w1_dir != ds18b20.W1_DIR:
+            entry["w1_dir"] = w1_dir
+        entries.append(entry)
     for path in sorted(glob.glob(os.path.join(sysfs, "class/thermal/thermal_zone*")),
                        key=lambda p: int(re.sub(r"\D", "", os.path.basename(p)) or 0)):
         if not os.path.exists(os.path.join(path, "temp")):
@@ -51,5 +57,5 @@ def render_yaml(entries: list[dict]) -> str:
     import yaml
 
     if not entries:
-        return "# no thermal zones or hwmon temperature inputs found"
+        return "# no DS18B20, thermal zone or hwmon temperature input found"
     return yaml.safe_dump({"sensors": entries}, sort_keys=False, allow_unicode=True).rstrip()

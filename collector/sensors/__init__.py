@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collector.sensors import command, file, hwmon, simulated, thermal_zone
+from collector.sensors import command, ds18b20, file, hwmon, simulated, thermal_zone
 from collector.sensors.base import Sensor, SensorError, SensorType, SettingError
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ SENSOR_TYPES: dict[str, SensorType] = {
     "simulated": simulated.SENSOR_TYPE,
     "thermal_zone": thermal_zone.SENSOR_TYPE,
     "hwmon": hwmon.SENSOR_TYPE,
+    "ds18b20": ds18b20.SENSOR_TYPE,
     "file": file.SENSOR_TYPE,
     "command": command.SENSOR_TYPE,
 }
