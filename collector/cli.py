@@ -23,7 +23,7 @@ from collector.influx import InfluxV1, WriteError, connect
 from collector.outbox import Outbox
 from collector.readings import implausible
 from collector.runner import Collector
-from collector.sensors import SensorError, create_sensor
+from collector.sensors import SensorError, Shared, create_sensor
 from collector.stats import Stats
 from collector.ticks import NS_PER_S
 
@@ -79,9 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(config: Config, args) -> int:
-    sensors = {s.name: create_sensor(s) for s in config.sensors}
-    outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
     stats = Stats()
+    shared = Shared(config.mqtt, stats)
+    sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
+    shared.start()
+    outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
     sender = None
     if config.influxdb is not None:
         sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats)
@@ -97,6 +99,7 @@ def cmd_run(config: Config, args) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     collector.run(stop)
+    shared.stop()
     outbox.close()
     return 0
 
@@ -104,11 +107,14 @@ def cmd_run(config: Config, args) -> int:
 def read_all(config: Config) -> list[dict]:
     """Read every sensor once, concurrently, each within its timeout: the spec's `read --json` records."""
     results: dict[str, dict] = {}
+    shared = Shared(config.mqtt)
+    sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
+    shared.start()
 
     def read_one(sensor_config):
         record = {"sensor": sensor_config.name, "celsius": None, "error": None}
         try:
-            celsius = create_sensor(sensor_config).read_celsius()
+            celsius = sensors[sensor_config.name].read_celsius()
             reason = implausible(celsius, sensor_config.valid_min, sensor_config.valid_max)
             if reason:
                 record["error"] = f"reading refused: {reason}"
@@ -125,6 +131,7 @@ def read_all(config: Config) -> list[dict]:
         thread.start()
     for thread, sensor_config in zip(threads, config.sensors):
         thread.join(sensor_config.timeout)
+    shared.stop()
     return [results.get(s.name) or {"sensor": s.name, "celsius": None,
                                     "error": f"no reading within the {s.timeout:g}s timeout"} for s in config.sensors]
 

@@ -65,6 +65,24 @@ class InfluxConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    host: str = "localhost"
+    port: int = 1883
+    username: str | None = None
+    password: Secret = Secret("")
+    password_file: str | None = None
+    tls: bool = False
+    ca_file: str | None = None  # with tls: the CA that signed the broker's certificate (default: system CAs)
+    client_id: str = ""  # default: templog-<hostname>
+    keepalive: Duration = 60.0
+
+    def credentials(self) -> str:
+        if self.password_file:
+            return Secret(Path(self.password_file).read_text().strip())
+        return self.password
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     interval: Duration = 10.0
     timeout: Duration = 5.0
@@ -104,6 +122,7 @@ class Config:
     sensors: tuple[SensorConfig, ...]
     influxdb: InfluxConfig | None
     host: str
+    mqtt: MqttConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +140,7 @@ class _SensorCommon:
     valid_max: float | None = None
 
 
-_TOP_KEYS = ("influxdb", "collector", "sensors")
+_TOP_KEYS = ("influxdb", "collector", "sensors", "mqtt")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
@@ -188,8 +207,29 @@ class _Parser:
                 self.fail(f"sensors[{i}].name", f"duplicate sensor name {sensor.name!r} (also sensors[{seen[sensor.name]}])")
             seen[sensor.name] = i
             sensors.append(sensor)
+        mqtt = self.mqtt(raw["mqtt"]) if raw.get("mqtt") is not None else None
+        for i, sensor in enumerate(sensors):
+            if sensor.type == "mqtt" and mqtt is None:
+                self.fail(f"sensors[{i}].type", "mqtt sensors need a top-level mqtt: section (host, port, ...)")
         host = collector.tags.get("host") or socket.gethostname()
-        return Config(self.file, collector, tuple(sensors), influx, host)
+        return Config(self.file, collector, tuple(sensors), influx, host, mqtt)
+
+    def mqtt(self, raw: Any) -> MqttConfig:
+        mqtt = self.dataclass(MqttConfig, raw, "mqtt")
+        if not 0 < mqtt.port < 65536:
+            self.fail("mqtt.port", f"expected a TCP port number, got {mqtt.port}")
+        if mqtt.password and mqtt.password_file:
+            self.fail("mqtt.password_file", "set either password or password_file, not both")
+        files = {"password_file": mqtt.password_file, "ca_file": mqtt.ca_file}
+        for key, name in files.items():
+            if name:
+                resolved = str(self.base_dir / name)
+                try:
+                    Path(resolved).read_bytes()
+                except OSError as exc:
+                    self.fail(f"mqtt.{key}", f"cannot read {resolved}: {exc.strerror or exc}")
+                files[key] = resolved
+        return dataclasses.replace(mqtt, password=Secret(mqtt.password), **files)
 
     def influxdb(self, raw: Any) -> InfluxConfig:
         influx = self.dataclass(InfluxConfig, raw, "influxdb")

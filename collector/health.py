@@ -14,7 +14,8 @@ HEARTBEAT_S = 10  # how often the loop records that it is alive
 STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
 STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the outbox is not draining
 
-SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "ticks_skipped")
+SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "readings_missing", "ticks_skipped",
+                   "mqtt_payloads_malformed")
 TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
                                    "points_beyond_retention", "outbox_dropped", "outbox_write_failures")
 

@@ -25,7 +25,7 @@ from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
-from collector.sensors import Sensor, SensorError
+from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
 
 log = logging.getLogger("templog")
@@ -102,6 +102,10 @@ class Collector:
         started = time.monotonic()
         try:
             celsius = slot.sensor.read_celsius()
+        except MissingReading as exc:
+            self.stats.add("readings_missing", sensor=config.name)
+            log.debug("%s: %s", config.name, exc)
+            return None
         except SensorError as exc:
             return self._refuse(config.name, "reads_failed", f"read failed: {exc}")
         except Exception as exc:  # a sensor bug must not stop the collector

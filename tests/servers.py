@@ -287,3 +287,35 @@ class VictoriaMetrics(_Server):
             raise RuntimeError(f"export returned {response.status}: {response.data.decode(errors='replace')}")
         series = [json.loads(line) for line in response.data.splitlines() if line.strip()]
         return sorted(series, key=lambda one: sorted(one["metric"].items()))
+
+
+class Mosquitto(_Server):
+    """A Mosquitto MQTT broker; with `password`, only user `templog` with that password may connect."""
+
+    @classmethod
+    def start(cls, tmp_dir: Path, password: str | None = None, timeout: float = START_TIMEOUT) -> Mosquitto:
+        binary = require_binary("mosquitto")
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        lines = [f"listener {port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type error"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to user mosquitto, who cannot read the test's private files
+        if password is None:
+            lines.append("allow_anonymous true")
+        else:
+            passwd = tmp_dir / "passwd"
+            subprocess.run([require_binary("mosquitto_passwd"), "-b", "-c", str(passwd), "templog", password],
+                           check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        config = tmp_dir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        server = cls([binary, "-c", str(config)], f"mqtt://127.0.0.1:{port}", tmp_dir / "mosquitto.log",
+                     dict(os.environ), timeout)
+        server.port = port
+        server._launch()
+        return server
+
+    def _is_ready(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(1.0)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collector.sensors import command, ds18b20, file, hwmon, simulated, thermal_zone
-from collector.sensors.base import Sensor, SensorError, SensorType, SettingError
+from collector.sensors import command, ds18b20, file, hwmon, mqtt, simulated, thermal_zone
+from collector.sensors.base import MissingReading, Sensor, SensorError, SensorType, SettingError, Shared
 
 if TYPE_CHECKING:
     from collector.config import SensorConfig
@@ -20,10 +20,12 @@ SENSOR_TYPES: dict[str, SensorType] = {
     "ds18b20": ds18b20.SENSOR_TYPE,
     "file": file.SENSOR_TYPE,
     "command": command.SENSOR_TYPE,
+    "mqtt": mqtt.SENSOR_TYPE,
 }
 
-__all__ = ["SENSOR_TYPES", "Sensor", "SensorError", "SensorType", "SettingError", "create_sensor"]
+__all__ = ["SENSOR_TYPES", "MissingReading", "Sensor", "SensorError", "SensorType", "SettingError", "Shared",
+           "create_sensor"]
 
 
-def create_sensor(config: "SensorConfig") -> Sensor:
-    return SENSOR_TYPES[config.type].create(config)
+def create_sensor(config: "SensorConfig", shared: Shared | None = None) -> Sensor:
+    return SENSOR_TYPES[config.type].create(config, shared or Shared())

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from collector.stats import Stats
 
 if TYPE_CHECKING:
-    from collector.config import SensorConfig
+    from collector.config import MqttConfig, SensorConfig
+    from collector.mqtt import MqttHub
 
 
 class SensorError(Exception):
     """A read failed; the message says why in words a user can act on."""
+
+
+class MissingReading(SensorError):
+    """Nothing to read this tick (an MQTT device that has not published): no point, counted, not an error."""
 
 
 class SettingError(ValueError):
@@ -25,10 +32,36 @@ class Sensor(Protocol):
     def read_celsius(self) -> float: ...
 
 
+@dataclass
+class Shared:
+    """What the sensors of one process share: the MQTT connection (made on first use) and the counters."""
+
+    mqtt_config: "MqttConfig | None" = None
+    stats: Stats = field(default_factory=Stats)
+    hub: "MqttHub | None" = None
+
+    def mqtt(self) -> "MqttHub":
+        if self.hub is None:
+            from collector.mqtt import MqttHub
+
+            if self.mqtt_config is None:
+                raise SensorError("mqtt sensors need the top-level mqtt: section")
+            self.hub = MqttHub(self.mqtt_config)
+        return self.hub
+
+    def start(self) -> None:
+        if self.hub is not None:
+            self.hub.start()
+
+    def stop(self) -> None:
+        if self.hub is not None:
+            self.hub.stop()
+
+
 @dataclass(frozen=True)
 class SensorType:
     settings: type  # frozen dataclass of the type's own keys
-    create: Callable[["SensorConfig"], Sensor]
+    create: Callable[["SensorConfig", Shared], Sensor]
     valid_range: tuple[float, float]  # physically possible °C; readings outside are refused
 
 

@@ -53,4 +53,4 @@ class CommandSensor:
             raise SensorError(f"pattern matched {match.group(1)!r}, which is not a number") from None
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: CommandSensor(config.settings, config.timeout), (-60.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: CommandSensor(config.settings, config.timeout), (-60.0, 150.0))

@@ -86,4 +86,4 @@ def find_devices(w1_dir: str = W1_DIR) -> list[str]:
     return [e for e in entries if e.split("-")[0] in FAMILIES and re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", e)]
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: DS18B20Sensor(config.settings), (-55.0, 125.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: DS18B20Sensor(config.settings), (-55.0, 125.0))

@@ -26,4 +26,4 @@ class FileSensor:
         return read_number(read_text(path), path) * self.settings.scale
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: FileSensor(config.settings), (-60.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: FileSensor(config.settings), (-60.0, 150.0))

@@ -83,4 +83,4 @@ class HwmonSensor:
         raise SensorError(f"hwmon chip {s.chip!r} has no input {wanted}")
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: HwmonSensor(config.settings), (-40.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: HwmonSensor(config.settings), (-40.0, 150.0))

@@ -36,4 +36,4 @@ class SimulatedSensor:
         return round(s.base + s.amplitude * daily + noise, 3)
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: SimulatedSensor(config.settings), (-60.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: SimulatedSensor(config.settings), (-60.0, 150.0))

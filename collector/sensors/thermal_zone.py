@@ -33,4 +33,4 @@ class ThermalZoneSensor:
         return read_number(read_text(self.path), self.path) / 1000
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config: ThermalZoneSensor(config.settings), (-40.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: ThermalZoneSensor(config.settings), (-40.0, 150.0))
