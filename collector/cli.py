@@ -15,11 +15,12 @@ from datetime import datetime, timezone
 from collector import __version__
 from collector.config import Config, ConfigError, load_config
 from collector.delivery import Sender
-from collector.discover import find_sensors, render_yaml
+from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
 from collector.durations import parse_duration
 from collector.health import judge
 from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render, rfc3339
 from collector.influx import InfluxV1, WriteError, connect
+from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.readings import implausible
 from collector.runner import Collector
@@ -41,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
     try:
         if args.command == "discover":
-            print(render_yaml(find_sensors(args.sysfs)))
-            return 0
+            return cmd_discover(args)
         config = load_config(args.config)
         return COMMANDS[args.command](config, args)
     except (ConfigError, UsageError) as exc:
@@ -74,8 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
     history.add_argument("--format", choices=["table", "csv", "json"], default="table")
     discover = sub.add_parser("discover", parents=[common], help="list sensors on this machine as config entries")
+    discover.add_argument("--mqtt", type=float, metavar="SECONDS",
+                          help="also listen this long on the broker of the config's mqtt: section")
     discover.add_argument("--sysfs", default="/sys", help=argparse.SUPPRESS)
     return parser
+
+
+def cmd_discover(args) -> int:
+    entries = find_sensors(args.sysfs)
+    if args.mqtt is not None:
+        config = load_config(args.config)
+        if config.mqtt is None:
+            raise UsageError(f"discover --mqtt: {config.file} has no mqtt: section naming the broker")
+        entries = unique_names(entries + listen_mqtt(MqttHub(config.mqtt), args.mqtt))
+    print(render_yaml(entries))
+    return 0
 
 
 def cmd_run(config: Config, args) -> int:

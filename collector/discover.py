@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
+import threading
+import time
+
+import yaml
 
 from collector.sensors import ds18b20, hwmon
 from collector.sensors.base import SensorError, read_text
@@ -34,10 +39,60 @@ def find_sensors(sysfs: str = "/sys") -> list[dict]:
             if hwmon_root != hwmon.HWMON_ROOT:
                 entry["root"] = hwmon_root
             entries.append(entry)
-    return _unique_names(entries)
+    return unique_names(entries)
 
 
-def _unique_names(entries: list[dict]) -> list[dict]:
+TEMPERATURE_KEYS = ("temperature", "Temperature", "tC", "temp", "Temp")
+
+
+def temperature_field(payload: bytes) -> tuple[bool, str | None]:
+    """Whether an MQTT payload carries a temperature, and its `field` path (None: the payload is the number)."""
+    text = payload.decode("utf-8", errors="replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False, None
+    if isinstance(document, (int, float)) and not isinstance(document, bool):
+        return -60 <= document <= 150, None
+    if not isinstance(document, dict):
+        return False, None
+    candidates = [(key, document) for key in TEMPERATURE_KEYS]
+    candidates += [(f"{outer}.{key}", inner) for outer, inner in document.items() if isinstance(inner, dict)
+                   for key in TEMPERATURE_KEYS]  # Tasmota: {"DS18B20": {"Temperature": 21.3}}
+    for path, node in candidates:
+        value = node.get(path.rsplit(".", 1)[-1])
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and -60 <= value <= 150:
+            return True, path
+    return False, None
+
+
+def listen_mqtt(hub, seconds: float) -> list[dict]:
+    """Listen to every topic on the broker for `seconds`; entries for the topics that carried a temperature."""
+    found: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def consider(topic: str, payload: bytes) -> None:
+        carries, field = temperature_field(payload)
+        bare_number_named_so = field is not None or "temp" in topic.lower()
+        if carries and bare_number_named_so:
+            with lock:
+                found[topic] = field
+
+    hub.subscribe("#", consider)
+    hub.start()
+    time.sleep(seconds)  # the listening window the user asked for
+    hub.stop()
+    entries = []
+    for topic, field in sorted(found.items()):
+        entry = {"name": topic, "type": "mqtt", "topic": topic}
+        if field is not None:
+            entry["field"] = field
+        entries.append(entry)
+    return entries
+
+
+def unique_names(entries: list[dict]) -> list[dict]:
+    """Names that config.yaml accepts, made unique with a numeric suffix."""
     seen: dict[str, int] = {}
     for entry in entries:
         base = re.sub(r"[^A-Za-z0-9_.-]+", "_", entry["name"]).strip("_").lower() or entry["type"]
@@ -54,8 +109,6 @@ def _safe_read(path: str) -> str:
 
 
 def render_yaml(entries: list[dict]) -> str:
-    import yaml
-
     if not entries:
-        return "# no DS18B20, thermal zone or hwmon temperature input found"
+        return "# no temperature source found"
     return yaml.safe_dump({"sensors": entries}, sort_keys=False, allow_unicode=True).rstrip()

@@ -20,7 +20,7 @@ log = logging.getLogger("templog.mqtt")
 class MqttHub:
     def __init__(self, config: MqttConfig):
         self.config = config
-        self.topics: dict[str, list[Callable[[bytes], None]]] = {}
+        self.topics: dict[str, list[Callable[[str, bytes], None]]] = {}
         client_id = config.client_id or f"templog-{socket.gethostname()}"
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if config.username:
@@ -33,8 +33,8 @@ class MqttHub:
         self.client.on_message = self._on_message
         self.connected_once = False
 
-    def subscribe(self, topic: str, callback: Callable[[bytes], None]) -> None:
-        """Call `callback(payload)` for each message on `topic`; must be called before start()."""
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Call `callback(topic, payload)` for each message matching `topic` (wildcards allowed); before start()."""
         self.topics.setdefault(topic, []).append(callback)
 
     def start(self) -> None:
@@ -63,4 +63,4 @@ class MqttHub:
         for topic, callbacks in self.topics.items():
             if paho.topic_matches_sub(topic, message.topic):
                 for callback in callbacks:
-                    callback(message.payload)
+                    callback(message.topic, message.payload)

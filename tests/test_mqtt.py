@@ -5,6 +5,7 @@ import logging
 
 import paho.mqtt.client as paho
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cli import start_run, stop_run, templog, wait_until
@@ -173,3 +174,25 @@ def test_password_protected_broker(write_config, tmp_path):
 def test_mqtt_sensors_need_the_mqtt_section(write_config):
     with pytest.raises(ConfigError, match=r"sensors\[0\].type: mqtt sensors need a top-level mqtt: section"):
         load_config(write_config("sensors:\n  - {name: a, type: mqtt, topic: t}\n"), environ={})
+
+
+def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_config, broker, tmp_path):
+    publisher = Publisher(broker.port)
+    for topic, payload in [("zigbee2mqtt/living", ZIGBEE2MQTT), ("tele/shed/SENSOR", TASMOTA),
+                           ("shellies/plug/status/temperature:0", SHELLY), ("home/attic/temperature", b"18.5"),
+                           ("home/attic/humidity", b"55"), ("zigbee2mqtt/door", b'{"contact": true}')]:
+        publisher.publish(topic, payload, retain=True)
+    publisher.close()
+    config = mqtt_config(write_config, broker, "\n  - {name: x, type: simulated}")
+    done = templog("discover", "--mqtt", "1", "-c", str(config), "--sysfs", str(tmp_path / "no-sys"))
+    assert done.returncode == 0, done.stderr
+    proposed = yaml.safe_load(done.stdout)["sensors"]
+    assert proposed == [
+        {"name": "home_attic_temperature", "type": "mqtt", "topic": "home/attic/temperature"},
+        {"name": "shellies_plug_status_temperature_0", "type": "mqtt", "topic": "shellies/plug/status/temperature:0", "field": "tC"},
+        {"name": "tele_shed_sensor", "type": "mqtt", "topic": "tele/shed/SENSOR", "field": "DS18B20.Temperature"},
+        {"name": "zigbee2mqtt_living", "type": "mqtt", "topic": "zigbee2mqtt/living", "field": "temperature"},
+    ]
+    pasted = write_config(f"mqtt: {{host: 127.0.0.1, port: {broker.port}}}\n" + yaml.safe_dump({"sensors": proposed}))
+    records = json.loads(templog("read", "--json", "-c", str(pasted)).stdout)
+    assert [r["celsius"] for r in records] == [18.5, 22.8, 19.6, 21.37]

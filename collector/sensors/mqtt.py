@@ -61,7 +61,7 @@ class MqttSensor:
         self._latest: float | None = None
         self._received_any = threading.Event()
 
-    def on_payload(self, payload: bytes) -> None:
+    def on_payload(self, topic: str, payload: bytes) -> None:
         """From the MQTT network thread: keep the latest value; a malformed payload is logged, counted, dropped."""
         try:
             value = extract(payload, self.settings.field)
