@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test venv servers clean
@@ -29,3 +29,23 @@ test: venv servers
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+# Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
+.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead
+
+bench-drain: venv servers
+	$(BIN)/python bench/drain_throughput.py
+
+bench-append: venv servers
+	$(BIN)/python bench/outbox_append.py
+
+bench-footprint: venv servers
+	$(BIN)/python bench/footprint.py
+
+bench-ticks: venv servers
+	$(BIN)/python bench/tick_precision.py
+
+bench-overhead: venv servers
+	$(BIN)/python bench/overhead_vs_client.py
+
+bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead
