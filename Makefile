@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto systemd
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test venv servers clean

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 from typing import Callable
 
 import paho.mqtt.client as paho
@@ -30,8 +31,10 @@ class MqttHub:
         self.client.reconnect_delay_set(min_delay=1, max_delay=60)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = self._on_message
         self.connected_once = False
+        self.failing = False  # in a connection-failure episode: log its first failure only
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         """Call `callback(topic, payload)` for each message matching `topic` (wildcards allowed); before start()."""
@@ -51,9 +54,16 @@ class MqttHub:
             return
         log.info("connected to MQTT broker %s:%d; subscribing to %d topic(s)", self.config.host, self.config.port,
                  len(self.topics))
-        self.connected_once = True
+        self.connected_once, self.failing = True, False
         for topic in self.topics:
             client.subscribe(topic, qos=1)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        if not self.failing:
+            reason = sys.exc_info()[1]  # paho calls this from inside its `except OSError`
+            log.error("cannot connect to MQTT broker %s:%d%s: %s; retrying with backoff", self.config.host,
+                      self.config.port, " (TLS)" if self.config.tls else "", reason or "connection failed")
+            self.failing = True
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:

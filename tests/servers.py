@@ -293,11 +293,17 @@ class Mosquitto(_Server):
     """A Mosquitto MQTT broker; with `password`, only user `templog` with that password may connect."""
 
     @classmethod
-    def start(cls, tmp_dir: Path, password: str | None = None, timeout: float = START_TIMEOUT) -> Mosquitto:
+    def start(cls, tmp_dir: Path, password: str | None = None, tls: bool = False,
+              timeout: float = START_TIMEOUT) -> Mosquitto:
+        """With `tls`, the listener speaks TLS with a certificate for 127.0.0.1 signed by `tmp_dir/ca.crt`."""
         binary = require_binary("mosquitto")
         tmp_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         lines = [f"listener {port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type error"]
+        if tls:
+            _make_certificates(tmp_dir)
+            lines += [f"cafile {tmp_dir / 'ca.crt'}", f"certfile {tmp_dir / 'server.crt'}",
+                      f"keyfile {tmp_dir / 'server.key'}"]
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to user mosquitto, who cannot read the test's private files
         if password is None:
@@ -319,3 +325,18 @@ class Mosquitto(_Server):
         with socket.socket() as sock:
             sock.settimeout(1.0)
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+
+def _make_certificates(directory: Path) -> None:
+    """A throwaway CA and a server certificate for 127.0.0.1 it signed (openssl CLI)."""
+    openssl = require_binary("openssl")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=templog test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")

@@ -165,7 +165,7 @@ def test_password_protected_broker(write_config, tmp_path):
         bad = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/a, timeout: 1s}",
                           ", username: templog, password: wrong")
         done = templog("read", "--json", "-c", str(bad))
-        assert json.loads(done.stdout)[0]["error"] == "no message on t/a since the previous tick"
+        assert json.loads(done.stdout)[0]["error"] == "not connected to the MQTT broker (the log says why)"
         assert "refused the connection: Not authorized" in done.stderr and "wrong" not in done.stderr
     finally:
         server.stop()
@@ -196,3 +196,24 @@ def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_con
     pasted = write_config(f"mqtt: {{host: 127.0.0.1, port: {broker.port}}}\n" + yaml.safe_dump({"sensors": proposed}))
     records = json.loads(templog("read", "--json", "-c", str(pasted)).stdout)
     assert [r["celsius"] for r in records] == [18.5, 22.8, 19.6, 21.37]
+
+
+def test_tls_with_a_ca_file(write_config, tmp_path):
+    server = Mosquitto.start(tmp_path / "tls", tls=True)
+    try:
+        ca = tmp_path / "tls/ca.crt"
+        publisher = paho.Client(CallbackAPIVersion.VERSION2)
+        publisher.tls_set(ca_certs=str(ca))
+        publisher.connect("127.0.0.1", server.port)
+        publisher.loop_start()
+        publisher.publish("t/tls", b"24.5", qos=1, retain=True).wait_for_publish(5)
+        publisher.disconnect()
+        publisher.loop_stop()
+        trusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls}", f", tls: true, ca_file: {ca}")
+        assert json.loads(templog("read", "--json", "-c", str(trusted)).stdout)[0]["celsius"] == 24.5
+        untrusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls, timeout: 1s}", ", tls: true")
+        done = templog("read", "--json", "-c", str(untrusted))
+        assert json.loads(done.stdout)[0]["celsius"] is None
+        assert "cannot connect to MQTT broker" in done.stderr and "CERTIFICATE_VERIFY_FAILED" in done.stderr
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ import logging
 import math
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 from collector.sensors.base import MissingReading, SensorError, SensorType, SettingError, Shared
 from collector.stats import Stats
@@ -55,8 +56,10 @@ def extract(payload: bytes, field: str | None) -> float:
 
 
 class MqttSensor:
-    def __init__(self, name: str, settings: Settings, first_wait_s: float, stats: Stats):
+    def __init__(self, name: str, settings: Settings, first_wait_s: float, stats: Stats,
+                 connected: Callable[[], bool]):
         self.name, self.settings, self.first_wait_s, self.stats = name, settings, first_wait_s, stats
+        self.connected = connected
         self._lock = threading.Lock()
         self._latest: float | None = None
         self._received_any = threading.Event()
@@ -79,13 +82,16 @@ class MqttSensor:
         with self._lock:
             value, self._latest = self._latest, None
         if value is None:
+            if not self.connected():
+                raise SensorError("not connected to the MQTT broker (the log says why)")
             raise MissingReading(f"no message on {self.settings.topic} since the previous tick")
         return value
 
 
 def _create(config, shared: Shared) -> MqttSensor:
-    sensor = MqttSensor(config.name, config.settings, first_wait_s=config.timeout * 0.8, stats=shared.stats)
-    shared.mqtt().subscribe(config.settings.topic, sensor.on_payload)
+    hub = shared.mqtt()
+    sensor = MqttSensor(config.name, config.settings, config.timeout * 0.8, shared.stats, hub.client.is_connected)
+    hub.subscribe(config.settings.topic, sensor.on_payload)
     return sensor
 
 
