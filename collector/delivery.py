@@ -63,19 +63,22 @@ class Sender:
         try:
             self.writer.write([p.line for p in batch])
         except WriteError as exc:
-            if exc.kind == EXPIRED:  # the batch is taken; what InfluxDB dropped had outlived its retention anyway
-                self.stats.add("points_beyond_retention")
-                log.warning("InfluxDB dropped points older than its retention from a batch of %d: %s", len(batch), exc)
-            elif exc.kind in (REJECTED, TOO_LARGE):
+            if exc.kind == EXPIRED and (len(batch) == 1 or exc.dropped == len(batch)):
+                # all of it had outlived the retention: InfluxDB would never keep it, so it is done
+                self.outbox.acknowledge(batch)
+                self.stats.add("points_beyond_retention", len(batch))
+                log.warning("InfluxDB dropped %d point(s) older than its retention: %s", len(batch), exc)
+                return 0
+            if exc.kind in (EXPIRED, REJECTED, TOO_LARGE):  # the message may hide a malformed point: isolate
                 return self._isolate(batch, exc)
-            else:
-                raise
+            raise
         self.outbox.acknowledge(batch)
         self.stats.add("points_delivered", len(batch))
         return len(batch)
 
     def _isolate(self, batch: list[Pending], exc: WriteError) -> int:
-        """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest."""
+        """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest.
+        Re-sending the halves is harmless: InfluxDB keeps one point per series and timestamp."""
         if len(batch) == 1:
             self.outbox.set_aside(batch[0], str(exc))
             self.stats.add("points_rejected")

@@ -72,12 +72,13 @@ class Outbox:
         """Commit (reading, line) pairs in one transaction (reading None for non-temperature points); then apply bounds."""
         rows = [(r.sensor, r.time_ns, r.celsius, line) if r else (None, _line_time(line), None, line)
                 for r, line in points]
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
-            by_age = self._drop_older_than_max_age()
-            by_count = self._drop_beyond_max_points(self._depth + len(rows) - by_age)
-        self._depth += len(rows) - by_age - by_count  # only once committed: a failed append changes nothing
+        with self._lock:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
+                by_age = self._drop_older_than_max_age()
+                by_count = self._drop_beyond_max_points(self._depth + len(rows) - by_age)
+            self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
         return Appended(by_count, by_age)
 
     def _drop_beyond_max_points(self, depth: int) -> int:
@@ -105,18 +106,21 @@ class Outbox:
         """Delete a delivered batch (a run of the oldest points, so one id range covers it)."""
         if not batch:
             return
-        with self._lock, self._db:
-            deleted = self._db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?", (batch[0].id, batch[-1].id)).rowcount
-        self._depth -= deleted
+        with self._lock:
+            with self._db:
+                deleted = self._db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?",
+                                           (batch[0].id, batch[-1].id)).rowcount
+            self._depth -= deleted
 
     def set_aside(self, point: Pending, reason: str) -> None:
         """Move a point InfluxDB refused as malformed out of the way, keeping it for inspection and re-sending."""
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
-                             (point.id, point.line, reason, self.clock()))
-            deleted = self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
-        self._depth -= deleted
+        with self._lock:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
+                                 (point.id, point.line, reason, self.clock()))
+                deleted = self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+            self._depth -= deleted
 
     def rejected(self) -> list[tuple[str, str]]:
         with self._lock:

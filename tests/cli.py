@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+STILL_RUNNING: set["Running"] = set()  # killed after each test by conftest, so a failed test leaves no collector
 
 
 def templog(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -30,6 +31,7 @@ class Running:
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
+        STILL_RUNNING.add(self)
 
     def _collect(self) -> None:
         for line in self.process.stderr:
@@ -45,6 +47,7 @@ class Running:
     def wait(self, timeout: float = 30) -> int:
         code = self.process.wait(timeout)
         self._reader.join(5)
+        STILL_RUNNING.discard(self)
         return code
 
     def kill(self) -> None:

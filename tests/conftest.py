@@ -6,6 +6,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `collector` from this checkout, even uninstalled
 
 
+@pytest.fixture(autouse=True)
+def no_collector_outlives_its_test():
+    yield
+    from cli import STILL_RUNNING
+
+    for running in list(STILL_RUNNING):
+        running.kill()
+
+
 @pytest.fixture
 def write_config(tmp_path):
     """Write a config file (text) into tmp_path and return its path."""

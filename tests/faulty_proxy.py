@@ -13,7 +13,9 @@ body are relayed back. In front of that real server it injects the faults a coll
     proxy.close_mid_response_next(n, keep=None)
         forward the request to the upstream (which therefore processes it), then relay only the first `keep`
         bytes of the upstream's response and close the connection; by default the status line and half of
-        the header bytes
+        the header bytes. Note that Python's http.client (so urllib3) takes end-of-file inside the header
+        block for its end: a 204 cut after its status line looks complete to it. keep=0 (closed before any
+        answer) or a cut inside the status line (keep=10) is what such a client notices as a failure.
     proxy.max_body = N
         answer 413 {"error":"Request Entity Too Large"} to bodies over N bytes, as a reverse proxy with a
         body-size limit does; forward the others (None, the default: no limit)
@@ -177,11 +179,6 @@ class FaultyProxy:
         """How many connections `hang_next` holds right now."""
         with self._lock:
             return self._hanging
-
-    @property
-    def pending_faults(self) -> int:
-        with self._lock:
-            return len(self._faults)
 
     # --- used by the handler ----------------------------------------------------------------------------------
 

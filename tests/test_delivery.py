@@ -129,9 +129,38 @@ def test_backoff_is_exponential_capped_and_jittered():
     assert low.delay(1, retry_after=30) == 30
 
 
+class RetentionWriter(ScriptedWriter):
+    """Like InfluxDB 1.x: points before `cutoff` are dropped with a partial-write 400 whose message hides any
+    malformed point in the same batch."""
+
+    def __init__(self, cutoff, poisoned=()):
+        super().__init__(poisoned=poisoned)
+        self.cutoff = cutoff
+
+    def write(self, lines):
+        self.calls += 1
+        expired = [line for line in lines if int(line.rsplit(" ", 1)[1]) < self.cutoff]
+        good = [line for line in lines if line not in expired and line not in self.poisoned]
+        self.accepted.extend(good)
+        if expired:
+            raise WriteError("expired", f"HTTP 400: partial write: points beyond retention policy dropped={len(expired)}",
+                             400, dropped=len(expired))
+        if len(good) < len(lines):
+            raise WriteError("rejected", "HTTP 400: unable to parse", 400)
+
+
 def test_points_beyond_retention_do_not_block_the_outbox(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 4)
-    writer = ScriptedWriter([WriteError("expired", "HTTP 400: partial write: points beyond retention policy dropped=2", 400)])
     stats = Stats()
-    Sender(outbox, writer, 10, stats).drain()
-    assert outbox.depth == 0 and writer.calls == 1 and stats.get("points_beyond_retention") == 1
+    Sender(outbox, RetentionWriter(cutoff=10), 10, stats).drain()
+    assert outbox.depth == 0 and stats.get("points_beyond_retention") == 4 and stats.get("points_delivered") == 0
+
+
+def test_a_malformed_point_hidden_behind_a_retention_message_is_still_set_aside(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 8)
+    writer = RetentionWriter(cutoff=2, poisoned=[lines[5]])
+    stats = Stats()
+    Sender(outbox, writer, 8, stats).drain()
+    assert [line for line, _ in outbox.rejected()] == [lines[5]]
+    assert set(writer.accepted) == {lines[i] for i in (2, 3, 4, 6, 7)}
+    assert stats.get("points_beyond_retention") == 2 and stats.get("points_delivered") == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 
 NETWORK = "network"  # no answer: refused, reset, timed out -> retry with backoff
@@ -20,9 +21,11 @@ RETRYABLE = {NETWORK, THROTTLED, SERVER, AUTH, NOT_FOUND, OTHER}
 
 
 class WriteError(Exception):
-    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None,
+                 dropped: int | None = None):
         super().__init__(message)
         self.kind, self.status, self.retry_after = kind, status, retry_after
+        self.dropped = dropped  # for a partial write: how many points InfluxDB says it dropped
 
 
 class RetentionUnsupported(Exception):
@@ -64,4 +67,6 @@ def write_error(status: int, message: str, retry_after_header: str | None) -> Wr
     kind = kind_of_status(status)
     if kind == REJECTED and "beyond retention" in text:
         kind = EXPIRED
-    return WriteError(kind, f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header))
+    dropped = re.search(r"dropped=(\d+)", text)
+    return WriteError(kind, f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header),
+                      int(dropped.group(1)) if dropped else None)
