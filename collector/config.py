@@ -59,9 +59,7 @@ class InfluxConfig:
 
     def credentials(self) -> str:
         """The token, read from token_file at each call so a replaced secret is picked up without restart."""
-        if self.token_file:
-            return Secret(Path(self.token_file).read_text().strip())
-        return self.token
+        return _secret(self.token, self.token_file)
 
 
 @dataclass(frozen=True)
@@ -77,9 +75,7 @@ class MqttConfig:
     keepalive: Duration = 60.0
 
     def credentials(self) -> str:
-        if self.password_file:
-            return Secret(Path(self.password_file).read_text().strip())
-        return self.password
+        return _secret(self.password, self.password_file)
 
 
 @dataclass(frozen=True)
@@ -394,6 +390,10 @@ class _Parser:
             return default
 
         return _FromEnvironment(_ENV_REF.sub(replace, value))
+
+
+def _secret(inline: str, file: str | None) -> Secret:
+    return Secret(Path(file).read_text().strip()) if file else Secret(inline)
 
 
 class _FromEnvironment(str):

@@ -16,6 +16,28 @@ def no_collector_outlives_its_test():
 
 
 @pytest.fixture
+def sysfs(tmp_path):
+    """A /sys tree: one thermal zone and two hwmon chips, numbered as after some boot."""
+    root = tmp_path / "sys"
+    zone = root / "class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "type").write_text("x86_pkg_temp\n")
+    (zone / "temp").write_text("47000\n")
+    coretemp = root / "class/hwmon/hwmon3"
+    coretemp.mkdir(parents=True)
+    (coretemp / "name").write_text("coretemp\n")
+    (coretemp / "temp1_label").write_text("Package id 0\n")
+    (coretemp / "temp1_input").write_text("52000\n")
+    (coretemp / "temp2_label").write_text("Core 0\n")
+    (coretemp / "temp2_input").write_text("49500\n")
+    nvme = root / "class/hwmon/hwmon1"
+    nvme.mkdir(parents=True)
+    (nvme / "name").write_text("nvme\n")
+    (nvme / "temp1_input").write_text("38850\n")
+    return root
+
+
+@pytest.fixture
 def write_config(tmp_path):
     """Write a config file (text) into tmp_path and return its path."""
 

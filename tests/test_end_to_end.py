@@ -11,14 +11,7 @@ from test_ds18b20 import DEVICE, w1_slave
 from test_mqtt import ZIGBEE2MQTT, Publisher
 
 
-def test_one_sensor_of_each_type_reaches_influxdb(write_config, tmp_path, influxd, database):
-    (tmp_path / "zone").mkdir()
-    (tmp_path / "zone/temp").write_text("41000\n")
-    chip = tmp_path / "hwmon/hwmon2"
-    chip.mkdir(parents=True)
-    (chip / "name").write_text("nvme\n")
-    (chip / "temp1_label").write_text("Composite\n")
-    (chip / "temp1_input").write_text("38850\n")
+def test_one_sensor_of_each_type_reaches_influxdb(write_config, tmp_path, sysfs, influxd, database):
     (tmp_path / "value").write_text("19500\n")
     (tmp_path / f"w1/{DEVICE}").mkdir(parents=True)
     (tmp_path / f"w1/{DEVICE}/w1_slave").write_text(w1_slave(23125))
@@ -31,14 +24,14 @@ mqtt: {{host: 127.0.0.1, port: {broker.port}}}
 collector: {{interval: 500ms}}
 sensors:
   - {{name: sim, type: simulated}}
-  - {{name: zone, type: thermal_zone, path: {tmp_path}/zone/temp}}
-  - {{name: ssd, type: hwmon, chip: nvme, label: Composite, root: {tmp_path}/hwmon}}
+  - {{name: zone, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}
+  - {{name: core, type: hwmon, chip: coretemp, label: Core 0, root: {sysfs}/class/hwmon}}
   - {{name: file, type: file, path: {tmp_path}/value, scale: 0.001}}
   - {{name: cmd, type: command, command: [echo, "cpu 44.5 C"]}}
   - {{name: probe, type: ds18b20, device: {DEVICE}, w1_dir: {tmp_path}/w1}}
   - {{name: z2m, type: mqtt, topic: zigbee2mqtt/living, field: temperature}}
 """)
-    expected = {"zone": 41.0, "ssd": 38.85, "file": 19.5, "cmd": 44.5, "probe": 23.125, "z2m": 21.37}
+    expected = {"zone": 47.0, "core": 49.5, "file": 19.5, "cmd": 44.5, "probe": 23.125, "z2m": 21.37}
 
     def latest_by_sensor():
         result = influxd.query('SELECT last("celsius") FROM "temperature" GROUP BY "sensor"', db=database)["results"][0]

@@ -15,28 +15,6 @@ def sensor_from(write_config, entry: str):
     return create_sensor(config.sensors[0])
 
 
-@pytest.fixture
-def sysfs(tmp_path):
-    """A /sys tree: one thermal zone and two hwmon chips, numbered as after some boot."""
-    root = tmp_path / "sys"
-    zone = root / "class/thermal/thermal_zone0"
-    zone.mkdir(parents=True)
-    (zone / "type").write_text("x86_pkg_temp\n")
-    (zone / "temp").write_text("47000\n")
-    coretemp = root / "class/hwmon/hwmon3"
-    coretemp.mkdir(parents=True)
-    (coretemp / "name").write_text("coretemp\n")
-    (coretemp / "temp1_label").write_text("Package id 0\n")
-    (coretemp / "temp1_input").write_text("52000\n")
-    (coretemp / "temp2_label").write_text("Core 0\n")
-    (coretemp / "temp2_input").write_text("49500\n")
-    nvme = root / "class/hwmon/hwmon1"
-    nvme.mkdir(parents=True)
-    (nvme / "name").write_text("nvme\n")
-    (nvme / "temp1_input").write_text("38850\n")
-    return root
-
-
 def test_thermal_zone_reads_millidegrees(write_config, sysfs):
     sensor = sensor_from(write_config, f"{{name: cpu, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}")
     assert sensor.read_celsius() == 47.0
