@@ -2,10 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test venv servers clean
+FLUX_CHECK := tests/flux_check
+
+.PHONY: run test venv servers node clean secrets
 
 $(BIN)/templog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +26,18 @@ servers:
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
 
-test: venv servers
+# Node.js runs InfluxData's own Flux parser and type checker (npm @influxdata/flux-lsp-browser) for tests/test_flux.py.
+node:
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+	npm ci --prefix $(FLUX_CHECK) --no-audit --no-fund --loglevel=error
+
+test: venv servers node
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Random passwords and the InfluxDB admin token for docker compose, into secrets/ (kept if present)
+secrets:
+	scripts/make-secrets.sh
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -11,8 +11,10 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from collector import __version__
+from collector import grafana as grafana_files
 from collector.config import Config, ConfigError, load_config
 from collector.delivery import Sender
 from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
@@ -73,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--sensor", action="append", default=[], help="only this sensor (repeatable)")
     history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
     history.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    grafana = sub.add_parser("grafana", parents=[common],
+                             help="render Grafana's alert rules and dashboards from the config's sensors and thresholds")
+    grafana.add_argument("--output", metavar="PATH",
+                         help="a directory: write every provisioning file under it; a file: the alert rules; "
+                              "default: print the alert rules")
     discover = sub.add_parser("discover", parents=[common], help="list sensors on this machine as config entries")
     discover.add_argument("--mqtt", type=float, metavar="SECONDS",
                           help="also listen this long on the broker of the config's mqtt: section")
@@ -88,6 +95,17 @@ def cmd_discover(args) -> int:
             raise UsageError(f"discover --mqtt: {config.file} has no mqtt: section naming the broker")
         entries = unique_names(entries + listen_mqtt(MqttHub(config.mqtt), args.mqtt))
     print(render_yaml(entries))
+    return 0
+
+
+def cmd_grafana(config: Config, args) -> int:
+    if args.output is None:
+        sys.stdout.write(grafana_files.alert_rules_yaml(config))
+    elif os.path.isdir(args.output):
+        for path in grafana_files.write_provisioning(config, args.output, os.environ):
+            log.info("wrote %s", path)
+    else:
+        Path(args.output).write_text(grafana_files.alert_rules_yaml(config), encoding="utf-8")
     return 0
 
 
@@ -256,4 +274,5 @@ def _parse_time(text: str, option: str) -> int:
     return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
 
 
-COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history}
+COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,
+            "grafana": cmd_grafana}

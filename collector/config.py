@@ -383,11 +383,11 @@ class _Parser:
 
         def replace(match: re.Match) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None:  # as in the shell: the default also replaces an empty value
+                return self.environ.get(name) or default
             if name in self.environ:
                 return self.environ[name]
-            if default is None:
-                self.fail(path, f"environment variable {name} is not set (write ${{{name}:-}} to allow it empty)")
-            return default
+            self.fail(path, f"environment variable {name} is not set (write ${{{name}:-}} to allow it empty)")
 
         return _FromEnvironment(_ENV_REF.sub(replace, value))
 

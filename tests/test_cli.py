@@ -4,7 +4,7 @@ import json
 import signal
 from importlib.metadata import entry_points
 
-from cli import start_run, stop_run, templog, wait_until
+from cli import ROOT, start_run, stop_run, templog, wait_until
 from collector.outbox import Outbox
 
 SIMULATED = "sensors:\n  - {name: desk, type: simulated, interval: 1s}\n"
@@ -111,3 +111,14 @@ sensors:
 def test_health_command_fails_when_no_collector_has_run(write_config):
     done = templog("health", "-c", str(write_config(SIMULATED)))
     assert done.returncode == 1 and done.stdout.startswith("unhealthy: no outbox at ")
+
+
+def test_grafana_command_renders_the_committed_rules_from_the_committed_config(tmp_path):
+    done = templog("grafana", "-c", str(ROOT / "config.yaml"), env={"INFLUX_URL": "", "INFLUX_BUCKET": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "grafana/provisioning/alerting/templog-rules.yaml").read_text()
+    out = tmp_path / "provisioning"
+    out.mkdir()
+    assert templog("grafana", "-c", str(ROOT / "config.yaml"), "--output", str(out)).returncode == 0
+    for rendered in out.rglob("*.*"):
+        assert rendered.read_text() == (ROOT / "grafana/provisioning" / rendered.relative_to(out)).read_text()

@@ -99,8 +99,8 @@ influxdb:
 collector:
   tags: {site: "${SITE:-home}-${FLOOR:-1}"}
 """ + MINIMAL
-    config = load_config(write_config(text), environ={"ORG": "acme", "BATCH": "250", "TOKEN": "0123"})
-    assert config.influxdb.url == "http://db:8086"
+    config = load_config(write_config(text), environ={"ORG": "acme", "BATCH": "250", "TOKEN": "0123", "URL": ""})
+    assert config.influxdb.url == "http://db:8086"  # as in the shell, an empty value takes the default too
     assert config.influxdb.org == "acme"
     assert config.influxdb.token == "0123"  # text stays text: no octal or int surprise
     assert config.influxdb.batch_size == 250

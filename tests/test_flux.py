@@ -1,0 +1,191 @@
+"""Every Flux text templog ships passes InfluxData's own Flux parser and type checker.
+
+The checker is the Flux language server that InfluxDB's UI uses (npm @influxdata/flux-lsp-browser, WASM), run
+under Node by tests/flux_check/check.mjs (`npm ci --prefix tests/flux_check` installs it). The texts: the
+dashboards' queries and the alert rules' queries with Grafana's variables replaced as Grafana replaces them, the
+InfluxDB tasks (influxdb/**/*.flux), the history command's queries with their parameters bound as the client binds
+them (as options), and the Flux example in README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from servers import REQUIRE_SERVERS_ENV, require_binary
+
+from collector import grafana
+from collector.history import HistoryQuery, flux_params, flux_query
+
+ROOT = Path(__file__).resolve().parent.parent
+FLUX_CHECK = Path(__file__).resolve().parent / "flux_check"
+PROVISIONING = ROOT / "grafana" / "provisioning"
+S = 1_000_000_000
+
+# What Grafana puts in place of its variables (a sample of each kind of value).
+RANGE_START, RANGE_STOP, WINDOW = "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z", "1m"
+SENSORS = ["living-room", 'green "house"']
+GRAFANA_FLUX_VALUES = {  # Grafana's Flux data source rewrites these v.* references itself
+    "v.timeRangeStart": RANGE_START,
+    "v.timeRangeStop": RANGE_STOP,
+    "v.windowPeriod": WINDOW,
+    "v.defaultBucket": '"temperature"',
+    "v.organization": '"home"',
+}
+
+
+def grafana_flux(text: str, sensors: list[str] = SENSORS) -> str:
+    """A Flux query as Grafana sends it: v.* and dashboard variables (${sensor:json}, ${sensor}, $sensor) replaced."""
+    for name, value in GRAFANA_FLUX_VALUES.items():
+        text = re.sub(re.escape(name) + r"\b", value, text)
+    variables = {"sensor": sensors}
+
+    def replace(match: re.Match) -> str:
+        name, fmt = match.group(1) or match.group(3), match.group(2)
+        values = variables[name]
+        if fmt == "json":
+            return json.dumps(values, ensure_ascii=False)  # as JSON.stringify
+        if fmt is None:
+            return "{" + ",".join(values) + "}" if len(values) > 1 else values[0]
+        raise AssertionError(f"format {fmt} of ${{{name}}} is not simulated here")
+
+    text = re.sub(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)\b", replace, text)
+    assert not re.search(r"\bv\.\w+|\$\{", text), f"a Grafana variable is left in:\n{text}"
+    return text
+
+
+def flux_literal(value) -> str:
+    if isinstance(value, str):
+        return grafana.flux_string(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return f"{int(value.total_seconds() * 1000)}ms"
+    if isinstance(value, list):
+        return "[" + ", ".join(flux_literal(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+def history_flux(query: HistoryQuery) -> str:
+    """The history command's query with its parameters as influxdb-client binds them: Flux options."""
+    params = flux_params(query, "temperature")
+    options = "".join(f"option {name} = {flux_literal(value)}\n" for name, value in params.items())
+    return options + flux_query(query)
+
+
+def shipped_flux_texts() -> dict[str, str]:
+    texts = {}
+    for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json")):
+        for query in grafana.dashboard_queries(json.loads(path.read_text())):
+            if query.language == "flux":
+                texts[f"{path.name}: {query.where}"] = grafana_flux(query.text)
+    for query in grafana.rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
+        assert query.language == "flux", query.where
+        texts[f"alert {query.where}"] = grafana_flux(query.text)
+    for path in sorted((ROOT / "influxdb").rglob("*.flux")):
+        texts[str(path.relative_to(ROOT))] = path.read_text()
+    start, stop = 1_764_000_000 * S, 1_764_086_400 * S
+    for sensors in ((), ("living-room", 'a "b" ${c}')):
+        for every in (0.0, 3600.0):
+            query = HistoryQuery(start, stop, sensors, every)
+            texts[f"history every={every:g}s sensors={len(sensors)}"] = history_flux(query)
+    readme = (ROOT / "README.md").read_text()
+    for i, example in enumerate(re.findall(r"--data '((?:from|import)[^']*)'", readme)):
+        texts[f"README.md example {i + 1}"] = example
+    return texts
+
+
+SHIPPED = shipped_flux_texts()
+
+BROKEN = {  # each must be reported: the checker really parses and type-checks
+    "syntax error": 'from(bucket: "temperature" |> range(start: -1h)',
+    "undefined identifier": 'from(bucket: "temperature") |> rnage(start: -1h)',
+    "wrong argument type": 'from(bucket: "temperature") |> range(start: -1h) |> limit(n: "10")',
+    "unknown argument": 'from(bucket: "temperature") |> range(start: -1h) |> aggregateWindow(every: 1m, fn: mean, '
+                        'empty: false)',
+    "missing argument": 'from(bucket: "temperature") |> range()',
+    "missing import": 'from(bucket: "temperature") |> range(start: -1h) '
+                      '|> map(fn: (r) => ({r with s: strings.toUpper(v: r.sensor)}))',
+    "string plus number": 'x = "a" + 1',
+    "no such record field": 'r = {a: 1}\ny = r.b',
+    "unbound Grafana variable": 'from(bucket: "temperature") |> range(start: v.timeRangeStart)',
+    "unbound history option": flux_query(HistoryQuery(0, S, ("a",), 60.0)),
+}
+
+
+def missing(what: str) -> None:
+    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
+        pytest.fail(f"{what} but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
+    pytest.skip(what)
+
+
+def run_flux_check(texts: dict[str, str]) -> tuple[dict, dict[str, list[dict]]]:
+    node = require_binary("node")
+    if not (FLUX_CHECK / "node_modules" / "@influxdata" / "flux-lsp-browser").is_dir():
+        missing("the Flux checker is not installed (npm ci --prefix tests/flux_check)")
+    documents = [{"name": name, "text": text} for name, text in texts.items()]
+    done = subprocess.run([node, str(FLUX_CHECK / "check.mjs")], input=json.dumps(documents), capture_output=True,
+                          text=True, timeout=300, cwd=FLUX_CHECK, check=False)
+    assert done.returncode == 0, f"the Flux checker failed ({done.returncode}):\n{done.stderr}"
+    output = json.loads(done.stdout)
+    assert [r["name"] for r in output["results"]] == list(texts)
+    return output["server"], {r["name"]: r["diagnostics"] for r in output["results"]}
+
+
+@pytest.fixture(scope="module")
+def checked():
+    return run_flux_check({**SHIPPED, **{f"broken: {name}": text for name, text in BROKEN.items()},
+                           "control": 'x = 1\ny = x + 1'})
+
+
+def errors(diagnostics: list[dict]) -> list[str]:
+    return [f"line {d['line']}:{d['character']}: {d['message']}" for d in diagnostics if d["severity"] == 1]
+
+
+def numbered(text: str) -> str:
+    return "\n".join(f"{i:3} {line}" for i, line in enumerate(text.splitlines(), 1))
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_flux_parses_and_type_checks(checked, name):
+    _, results = checked
+    assert errors(results[name]) == [], f"{name}:\n{numbered(SHIPPED[name])}"
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_checker_reports_broken_flux(checked, name):
+    _, results = checked
+    assert errors(results[f"broken: {name}"]), f"the checker found nothing wrong with:\n{BROKEN[name]}"
+
+
+def test_checker_is_the_pinned_language_server(checked):
+    server, results = checked
+    assert results["control"] == []
+    pinned = json.loads((FLUX_CHECK / "package.json").read_text())["dependencies"]["@influxdata/flux-lsp-browser"]
+    assert server == {"name": "flux-lsp", "version": pinned}
+    lock = json.loads((FLUX_CHECK / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/@influxdata/flux-lsp-browser"]["version"] == pinned
+
+
+def test_every_kind_of_flux_we_ship_is_collected():
+    kinds = {"temperatures.json", "alert", "history", "influxdb"}
+    assert {name.split(":")[0].split(" ")[0].split("/")[0] for name in SHIPPED} >= kinds
+    assert len([n for n in SHIPPED if n.startswith("temperatures.json")]) >= 10
+    assert any(n.startswith("alert rule templog-silent-") for n in SHIPPED)
+    assert "influxdb/tasks/downsample.flux" in SHIPPED or not (ROOT / "influxdb" / "tasks").exists()
+
+
+def test_grafana_variables_are_replaced_as_grafana_does():
+    text = grafana_flux('range(start: v.timeRangeStart, stop: v.timeRangeStop) |> aggregateWindow(every: '
+                        'v.windowPeriod) |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))')
+    assert text == (f'range(start: {RANGE_START}, stop: {RANGE_STOP}) |> aggregateWindow(every: {WINDOW}) '
+                    '|> filter(fn: (r) => contains(value: r.sensor, set: ["living-room", "green \\"house\\""]))')
+    assert history_flux(HistoryQuery(0, S, ("a",), 90.0)).startswith(
+        'option bucket = "temperature"\noption start = 1970-01-01T00:00:00Z\noption stop = 1970-01-01T00:00:01Z\n'
+        'option sensors = ["a"]\noption every = 90000ms\n')

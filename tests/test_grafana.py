@@ -1,0 +1,630 @@
+"""Grafana provisioning: the committed files are the rendering of the committed config.yaml, dashboards validate
+against Grafana's published schema, alert rules have the provisioning shape, every uid a file refers to exists,
+every measurement, field and tag a query uses is one the collector writes, and the InfluxQL dashboard's queries
+return the collector's data from a real InfluxDB 1.x.
+
+(The Flux texts are parsed and type-checked by InfluxData's own checker in test_flux.py.)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from cli import start_run, stop_run, wait_until
+from servers import REQUIRE_SERVERS_ENV
+
+from collector import grafana
+from collector.config import load_config
+from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
+from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.stats import Stats
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVISIONING = ROOT / "grafana" / "provisioning"
+EXAMPLES = ROOT / "grafana" / "examples"
+NOTIFICATION_EXAMPLES = {channel: EXAMPLES / f"templog-notifications-{channel}.yaml"
+                         for channel in ("webhook", "email")}
+INFLUXDB1_DATASOURCE = ROOT / "grafana" / "influxdb1" / "templog-influxdb1.yaml"
+SCHEMAS = Path(__file__).resolve().parent / "schemas" / "grafana"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+def committed_config():
+    # No environment: the committed files are rendered from config.yaml's own defaults.
+    return load_config(ROOT / "config.yaml", environ={})
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def dashboards() -> dict[str, dict]:
+    return {path.name: load_json(path) for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json"))}
+
+
+def rules_file() -> dict:
+    return load_yaml(PROVISIONING / grafana.RULES_FILE)
+
+
+def all_rules(document: dict) -> list[dict]:
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def jsonschema_module():
+    try:
+        import jsonschema
+    except ImportError:
+        if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
+            pytest.fail(f"the Python package jsonschema is not installed but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
+        pytest.skip("the Python package jsonschema is not installed")
+    return jsonschema
+
+
+def validator(name: str):
+    jsonschema = jsonschema_module()
+    schema = load_json(SCHEMAS / name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def schema_errors(name: str, document) -> list[str]:
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}"
+            for error in validator(name).iter_errors(document)]
+
+
+def panels(dashboard: dict) -> list[dict]:
+    found = []
+    for panel in dashboard["panels"]:
+        found.append(panel)
+        found.extend(panel.get("panels", []))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The committed files are what the code renders from the committed config.yaml
+
+
+def test_committed_provisioning_is_the_rendering_of_the_committed_config():
+    config = committed_config()
+    expected = grafana.rendered_files(config, environ={})
+    stale = [path for path, text in expected.items() if (PROVISIONING / path).read_text(encoding="utf-8") != text]
+    assert not stale, (f"{stale} differ from the rendering of config.yaml; regenerate with "
+                       "`templog grafana --output grafana/provisioning` (config.yaml's defaults: no INFLUX_* "
+                       "and no TEMPLOG_ALERT_* variables set)")
+    assert sorted(p.name for p in (PROVISIONING / "alerting").iterdir()) == [Path(grafana.RULES_FILE).name]
+    assert sorted(dashboards()) == sorted(Path(p).name for p in expected if p.startswith(grafana.DASHBOARDS_DIR))
+
+
+@pytest.mark.parametrize("channel", sorted(NOTIFICATION_EXAMPLES))
+def test_notification_examples_are_the_rendering(channel):
+    assert NOTIFICATION_EXAMPLES[channel].read_text(encoding="utf-8") == grafana.notifications_yaml(channel)
+
+
+def test_notifications_are_provisioned_only_for_a_configured_channel(tmp_path):
+    config = committed_config()
+    assert grafana.notification_channel({}) is None
+    assert grafana.notification_channel({"TEMPLOG_ALERT_WEBHOOK_URL": " "}) is None
+    assert grafana.notification_channel({"TEMPLOG_ALERT_EMAIL": "me@example.org"}) == "email"
+    assert grafana.notification_channel({"TEMPLOG_ALERT_WEBHOOK_URL": "https://hooks.example.org/x",
+                                         "TEMPLOG_ALERT_EMAIL": "me@example.org"}) == "webhook"
+    notifications = tmp_path / grafana.NOTIFICATIONS_FILE
+    grafana.write_provisioning(config, tmp_path, environ={"TEMPLOG_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"})
+    text = notifications.read_text()
+    assert text == grafana.notifications_yaml("webhook")
+    assert "hooks.example.org" not in text  # Grafana reads the URL from its own environment
+    grafana.write_provisioning(config, tmp_path, environ={})
+    assert not notifications.exists()  # an empty URL would stop Grafana from starting
+
+
+def test_long_term_bucket_name_comes_from_the_environment():
+    config = committed_config()
+    files = grafana.rendered_files(config, {"INFLUX_LONGTERM_BUCKET": "hourly"})
+    assert 'from(bucket: \\"hourly\\")' in files[grafana.DASHBOARD_FILE]
+    assert files[grafana.RULES_FILE] == grafana.rendered_files(config)[grafana.RULES_FILE]
+
+
+def test_rendering_is_deterministic_and_write_provisioning_writes_it(tmp_path):
+    config = committed_config()
+    assert grafana.rendered_files(config) == grafana.rendered_files(committed_config())
+    written = grafana.write_provisioning(config, tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in written) == sorted(grafana.rendered_files(config))
+    for path in written:
+        assert path.read_text(encoding="utf-8") == grafana.rendered_files(config)[str(path.relative_to(tmp_path))]
+    assert yaml.safe_load(grafana.alert_rules_yaml(config)) == grafana.render_alert_rules(config)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shapes: Grafana's dashboard schema, the alerting provisioning format
+
+
+PANEL_SCHEMAS = {  # panel type -> (options schema, fieldConfig.defaults.custom schema)
+    "stat": ("stat-options.schema.json", None),
+    "timeseries": ("timeseries-options.schema.json", "timeseries-fieldconfig.schema.json"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(dashboards()))
+def test_dashboard_validates_against_grafanas_schema(name):
+    dashboard = dashboards()[name]
+    assert schema_errors("dashboard.schema.json", dashboard) == []
+    # The dashboard schema leaves panel options open (they belong to each panel plugin): check those too.
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            continue
+        assert panel["type"] in PANEL_SCHEMAS, f"panel {panel['id']}: no schema for type {panel['type']}"
+        options, custom = PANEL_SCHEMAS[panel["type"]]
+        assert schema_errors(options, panel["options"]) == [], f"panel {panel['id']} options"
+        if custom:
+            assert schema_errors(custom, panel["fieldConfig"]["defaults"].get("custom", {})) == [], \
+                f"panel {panel['id']} fieldConfig.defaults.custom"
+
+
+def test_dashboard_schema_catches_mistakes():
+    dashboard = dashboards()["temperatures.json"]
+    broken = copy.deepcopy(dashboard)
+    broken["panels"][0]["fieldConfig"]["defaults"]["tresholds"] = broken["panels"][0]["fieldConfig"]["defaults"].pop(
+        "thresholds")
+    assert any("tresholds" in error for error in schema_errors("dashboard.schema.json", broken))
+    broken = copy.deepcopy(dashboard)
+    del broken["schemaVersion"]
+    assert schema_errors("dashboard.schema.json", broken)
+    broken = copy.deepcopy(dashboard)
+    broken["panels"][0]["gridPos"]["w"] = "12"
+    assert schema_errors("dashboard.schema.json", broken)
+    options = copy.deepcopy(dashboard["panels"][0]["options"])
+    options["colorMode"] = "rainbow"
+    assert schema_errors("stat-options.schema.json", options)
+
+
+def test_dashboards_layout():
+    for name, dashboard in dashboards().items():
+        ids = [panel["id"] for panel in panels(dashboard)]
+        assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
+        cells = set()
+        for panel in dashboard["panels"]:
+            grid = panel["gridPos"]
+            assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, f"{name} panel {panel['id']} is wider than 24"
+            area = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                    for y in range(grid["y"], grid["y"] + grid["h"])}
+            assert not cells & area, f"{name}: panel {panel['id']} overlaps another"
+            cells |= area
+    assert dashboards()["temperatures.json"]["uid"] == grafana.DASHBOARD_UID
+    assert dashboards()["temperatures-influxql.json"]["uid"] == grafana.INFLUXQL_DASHBOARD_UID
+
+
+@pytest.mark.parametrize("path", [PROVISIONING / grafana.RULES_FILE, *NOTIFICATION_EXAMPLES.values()],
+                         ids=lambda p: p.name)
+def test_alerting_files_have_the_provisioning_shape(path):
+    assert schema_errors("alerting-provisioning.schema.json", load_yaml(path)) == []
+
+
+def test_alerting_schema_catches_mistakes():
+    document = rules_file()
+    broken = copy.deepcopy(document)
+    broken["groups"][0]["rules"][0]["noDataSate"] = "OK"
+    assert schema_errors("alerting-provisioning.schema.json", broken)
+    broken = copy.deepcopy(document)
+    broken["groups"][0]["rules"][0]["data"][2]["model"]["conditions"][0]["evaluator"]["type"] = "above"
+    assert schema_errors("alerting-provisioning.schema.json", broken)
+    broken = copy.deepcopy(document)
+    broken["groups"][0]["rules"][0]["uid"] = "x" * 41
+    assert schema_errors("alerting-provisioning.schema.json", broken)
+    broken = load_yaml(NOTIFICATION_EXAMPLES["webhook"])
+    del broken["contactPoints"][0]["receivers"][0]["settings"]["url"]
+    assert schema_errors("alerting-provisioning.schema.json", broken)
+
+
+def test_rules_reference_their_own_nodes():
+    for rule in all_rules(rules_file()):
+        refs = [item["refId"] for item in rule["data"]]
+        assert len(refs) == len(set(refs)) and rule["condition"] in refs, rule["uid"]
+        for item in rule["data"]:
+            assert item["model"]["refId"] == item["refId"]
+            model = item["model"]
+            if item["datasourceUid"] == grafana.EXPRESSION_DATASOURCE_UID:
+                math = model["type"] == "math"
+                used = re.findall(r"\$([A-Z])", model["expression"]) if math else [model["expression"]]
+                assert used and all(ref in refs and ref != item["refId"] for ref in used), (rule["uid"], model)
+                assert model["datasource"]["uid"] == grafana.EXPRESSION_DATASOURCE_UID
+            else:
+                assert item["relativeTimeRange"]["from"] > 0 and model["query"].strip()
+
+
+def test_no_stray_dollar_where_grafana_expands_environment_variables():
+    """Grafana expands $NAME in a rule's title, labels, uid, folder...; only query models are left raw. Current
+    Grafana expands ${NAME} (not $NAME) in annotations, where alert templates use {{ $labels.x }}."""
+    document = rules_file()
+    for group in document["groups"]:
+        for text in (group["name"], group["folder"], group["interval"]):
+            assert "$" not in text
+        for rule in group["rules"]:
+            for text in [rule["uid"], rule["title"], rule["condition"], *rule["labels"], *rule["labels"].values()]:
+                assert "$" not in text.replace("$$", ""), (rule["uid"], text)
+            for text in rule["annotations"].values():
+                assert "${" not in text, (rule["uid"], text)
+    webhook = load_yaml(NOTIFICATION_EXAMPLES["webhook"])["contactPoints"][0]["receivers"][0]
+    assert webhook["settings"]["url"] == "$TEMPLOG_ALERT_WEBHOOK_URL"
+    email = load_yaml(NOTIFICATION_EXAMPLES["email"])["contactPoints"][0]["receivers"][0]
+    assert email["settings"]["addresses"] == "$TEMPLOG_ALERT_EMAIL"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every uid a file refers to exists
+
+
+def datasource_uids(path: Path) -> dict[str, dict]:
+    return {source["uid"]: source for source in load_yaml(path)["datasources"]}
+
+
+def test_datasources_have_the_fixed_uids_and_read_the_token_from_a_file():
+    sources = datasource_uids(PROVISIONING / "datasources" / "templog.yaml")
+    assert set(sources) == {grafana.FLUX_DATASOURCE_UID, grafana.INFLUXQL_DATASOURCE_UID}
+    flux, influxql = sources[grafana.FLUX_DATASOURCE_UID], sources[grafana.INFLUXQL_DATASOURCE_UID]
+    assert flux["type"] == influxql["type"] == grafana.DATASOURCE_TYPE
+    assert flux["jsonData"]["version"] == "Flux" and influxql["jsonData"]["version"] == "InfluxQL"
+    token = re.fullmatch(r"\$__file\{(/[^}]+)\}", flux["secureJsonData"]["token"])
+    assert token, "the Flux token must come from a file"
+    assert influxql["secureJsonData"]["httpHeaderValue1"] == f"Token {flux['secureJsonData']['token']}"
+    assert influxql["jsonData"]["httpHeaderName1"] == "Authorization"
+    v1 = datasource_uids(INFLUXDB1_DATASOURCE)
+    assert set(v1) == {grafana.INFLUXQL_DATASOURCE_UID}
+    assert v1[grafana.INFLUXQL_DATASOURCE_UID]["jsonData"]["dbName"] == committed_config().influxdb.bucket
+
+
+def test_datasources_resolve_to_the_stack_in_docker_compose():
+    """The variables the data sources use are the ones docker-compose.yml gives Grafana, naming the config's
+    bucket, and the token file is on a volume Grafana mounts."""
+    if not COMPOSE_FILE.exists():
+        pytest.skip("no docker-compose.yml")
+    service = load_yaml(COMPOSE_FILE)["services"]["grafana"]
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env if "=" in item)
+    text = (PROVISIONING / "datasources" / "templog.yaml").read_text()
+    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+    assert used <= set(env), f"not given to Grafana by docker-compose.yml: {sorted(used - set(env))}"
+    sources = datasource_uids(PROVISIONING / "datasources" / "templog.yaml")
+
+    def resolve(value: str) -> str:
+        return re.sub(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", lambda m: str(env[m.group(1)]), value)
+
+    bucket = committed_config().influxdb.bucket
+    assert resolve(sources[grafana.FLUX_DATASOURCE_UID]["jsonData"]["defaultBucket"]) == bucket
+    assert resolve(sources[grafana.INFLUXQL_DATASOURCE_UID]["jsonData"]["dbName"]) == bucket
+    token_file = re.search(r"\$__file\{([^}]+)\}", text).group(1)
+    targets = [str(v).split(":")[1] for v in service.get("volumes", []) if isinstance(v, str)]
+    assert any(token_file.startswith(target.rstrip("/") + "/") for target in targets), \
+        f"{token_file} is on no volume of the grafana service"
+
+
+def test_every_datasource_uid_referenced_exists():
+    docker = set(datasource_uids(PROVISIONING / "datasources" / "templog.yaml"))
+    influxdb1 = set(datasource_uids(INFLUXDB1_DATASOURCE))
+    builtin = {"-- Grafana --"}  # the annotations' built-in source
+    for name, dashboard in dashboards().items():
+        referenced = set()
+        for panel in panels(dashboard):
+            for holder in [panel, *panel.get("targets", [])]:
+                if holder.get("datasource"):
+                    referenced.add(holder["datasource"]["uid"])
+        for variable in dashboard["templating"]["list"]:
+            referenced.add(variable["datasource"]["uid"])
+        for annotation in dashboard["annotations"]["list"]:
+            referenced.add(annotation["datasource"]["uid"])
+        assert referenced - builtin <= docker, name
+        if name == "temperatures-influxql.json":
+            assert referenced - builtin <= influxdb1, "the InfluxQL twin must work with the 1.x data source alone"
+    rules = rules_file()
+    for rule in all_rules(rules):
+        for item in rule["data"]:
+            assert item["datasourceUid"] in docker | {grafana.EXPRESSION_DATASOURCE_UID}, rule["uid"]
+            if item["datasourceUid"] != grafana.EXPRESSION_DATASOURCE_UID:
+                assert item["model"]["datasource"]["uid"] == item["datasourceUid"]
+        linked = {d["uid"]: d for d in dashboards().values()}[rule["dashboardUid"]]
+        assert rule["panelId"] in {p["id"] for p in panels(linked)}, rule["uid"]
+    for path in NOTIFICATION_EXAMPLES.values():
+        contact_points = {cp["name"] for cp in load_yaml(path)["contactPoints"]}
+        assert {policy["receiver"] for policy in load_yaml(path)["policies"]} <= contact_points
+
+
+def test_dashboard_provider_loads_the_rendered_dashboards():
+    provider = load_yaml(PROVISIONING / "dashboards" / "templog.yaml")["providers"][0]
+    assert provider["options"]["path"] == f"/etc/grafana/provisioning/{grafana.DASHBOARDS_DIR}"
+    assert provider["folder"] == grafana.FOLDER
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the rules and dashboards say, from the config
+
+
+SENSORS_CONFIG = """
+influxdb: {bucket: home_temps, org: home}
+collector: {interval: 10s, health_interval: 2m}
+sensors:
+  - {name: cellar, type: simulated, interval: 5m, min: 2}
+  - {name: "attic \\"west\\" $x {y}", type: simulated, max: 40.5}
+  - {name: garage, type: simulated, interval: 30s}
+"""
+
+
+def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
+    config = load_config(write_config(SENSORS_CONFIG), environ={})
+    rules = all_rules(grafana.render_alert_rules(config))
+    by_uid = {rule["uid"]: rule for rule in rules}
+    assert len(by_uid) == len(rules)
+    cellar, attic, garage = config.sensors
+    assert set(by_uid) == {grafana.rule_uid("below", cellar.name), grafana.rule_uid("silent", cellar.name),
+                           grafana.rule_uid("above", attic.name), grafana.rule_uid("silent", attic.name),
+                           grafana.rule_uid("silent", garage.name),
+                           grafana.rule_uid("collector-silent"), grafana.rule_uid("outbox-growing")}
+
+    def threshold(rule):
+        node = next(item for item in rule["data"] if item["refId"] == rule["condition"])["model"]
+        return node["conditions"][0]["evaluator"]["type"], node["conditions"][0]["evaluator"]["params"][0]
+
+    assert threshold(by_uid[grafana.rule_uid("below", cellar.name)]) == ("lt", 2)
+    assert threshold(by_uid[grafana.rule_uid("above", attic.name)]) == ("gt", 40.5)
+    assert threshold(by_uid[grafana.rule_uid("silent", cellar.name)]) == ("gt", 900)  # 3 × 5m
+    assert threshold(by_uid[grafana.rule_uid("silent", garage.name)]) == ("gt", 300)  # 3 × 30s, but at least 5m
+    assert threshold(by_uid[grafana.rule_uid("collector-silent")]) == ("gt", 360)  # 3 × 2m
+    assert by_uid[grafana.rule_uid("silent", garage.name)]["noDataState"] == "Alerting"
+    assert by_uid[grafana.rule_uid("above", attic.name)]["noDataState"] == "OK"
+    # The sensor's name, quotes and dollars included, reaches Flux as a string and Grafana as a literal.
+    above = by_uid[grafana.rule_uid("above", attic.name)]
+    assert 'r.sensor == "attic \\"west\\" $x {y}"' in above["data"][0]["model"]["query"]
+    assert above["labels"]["sensor"] == 'attic "west" $$x {y}'
+    assert above["title"] == 'attic "west" $$x {y}: above 40.5 °C'
+    for rule in rules:
+        assert "from(bucket: \"home_temps\")" in rule["data"][0]["model"]["query"]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", rule["uid"])
+    outbox = by_uid[grafana.rule_uid("outbox-growing")]
+    assert next(i for i in outbox["data"] if i["refId"] == "E")["model"]["expression"] == "$D > 1000 && $D > $C"
+    assert {i["relativeTimeRange"]["from"] for i in outbox["data"] if "relativeTimeRange" in i} == {900}
+
+
+def test_flux_strings_and_grafana_literals_escape():
+    assert grafana.flux_string('a "b" \\ ${c} $d') == '"a \\"b\\" \\\\ \\${c} $d"'
+    assert grafana.grafana_literal("a $b ${c}") == "a $$b $${c}"
+
+
+def test_rule_uids_are_stable_and_distinct():
+    assert grafana.rule_uid("above", "living-room") == grafana.rule_uid("above", "living-room")
+    names = ["a b", "a-b", "a_b", "A B", "x" * 100, "x" * 101, "Küche", "温度"]
+    uids = {grafana.rule_uid("silent", name) for name in names}
+    assert len(uids) == len(names)
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid) for uid in uids)
+
+
+def test_stat_panels_are_coloured_by_each_sensors_thresholds(write_config):
+    config = load_config(write_config(SENSORS_CONFIG), environ={})
+    cellar, attic, garage = config.sensors
+    for dashboard in (grafana.render_dashboard(config), grafana.render_influxql_dashboard(config)):
+        by_id = {panel["id"]: panel for panel in panels(dashboard)}
+        current = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
+                   for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"]}
+        assert current == {
+            cellar.name: [{"color": "blue", "value": None}, {"color": "green", "value": 2}],
+            attic.name: [{"color": "green", "value": None}, {"color": "red", "value": 40.5}],
+        }
+        assert all(o["matcher"]["id"] == "byName" for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"])
+    age = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
+           for o in {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_AGE]["fieldConfig"][
+               "overrides"]}
+    assert age[cellar.name] == [{"color": "green", "value": None}, {"color": "red", "value": 900}]
+    assert age[garage.name] == [{"color": "green", "value": None}, {"color": "orange", "value": 90},
+                                {"color": "red", "value": 300}]
+
+
+def test_committed_dashboards_carry_the_committed_thresholds():
+    config = committed_config()
+    dashboard = dashboards()["temperatures.json"]
+    current = {p["id"]: p for p in panels(dashboard)}[grafana.PANEL_CURRENT]
+    steps = {o["matcher"]["options"]: [s["value"] for s in o["properties"][0]["value"]["steps"]]
+             for o in current["fieldConfig"]["overrides"]}
+    assert steps == {s.name: [None, s.min, s.max] for s in config.sensors}
+
+
+def test_sensor_variable_comes_from_the_data():
+    for name, dashboard in dashboards().items():
+        (variable,) = dashboard["templating"]["list"]
+        assert variable["name"] == "sensor" and variable["type"] == "query", name
+        assert variable["multi"] and variable["includeAll"] and variable["refresh"] in (1, 2)
+        assert "options" not in variable or variable["options"] == []  # nothing hard-coded
+        query = variable["query"]
+        if variable["datasource"]["uid"] == grafana.FLUX_DATASOURCE_UID:
+            assert 'schema.tagValues(' in query and 'tag: "sensor"' in query
+        else:
+            assert query == 'SHOW TAG VALUES FROM "temperature" WITH KEY = "sensor"'
+        per_sensor = [q for q in grafana.dashboard_queries(dashboard) if not q.where.startswith("variable")
+                      and ('r._measurement == "temperature"' in q.text or 'FROM "temperature"' in q.text)]
+        assert len(per_sensor) >= 4
+        for query in per_sensor:
+            assert "contains(value: r.sensor, set: ${sensor:json})" in query.text or \
+                '"sensor" =~ /^$sensor$/' in query.text, query.where
+
+
+def test_dashboard_has_the_panels_the_issue_asks_for():
+    dashboard = dashboards()["temperatures.json"]
+    by_id = {panel["id"]: panel for panel in panels(dashboard)}
+    assert by_id[grafana.PANEL_CURRENT]["type"] == by_id[grafana.PANEL_AGE]["type"] == "stat"
+    series = by_id[grafana.PANEL_SERIES]["targets"][0]["query"]
+    assert all(f"fn: {fn}" in series for fn in ("mean", "min", "max")) and "v.windowPeriod" in series
+    long_range = by_id[grafana.PANEL_LONG_RANGE]
+    assert f'from(bucket: "{grafana.LONGTERM_BUCKET}")' in long_range["targets"][0]["query"]
+    assert long_range["interval"] == "1h" and long_range["timeFrom"]
+    health = [q for q in grafana.dashboard_queries(dashboard) if f'"{HEALTH_MEASUREMENT}"' in q.text]
+    assert len(health) >= 4
+    twin = dashboards()["temperatures-influxql.json"]
+    assert sorted(p["id"] for p in panels(twin)) == sorted(by_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every measurement, field and tag a query uses is one the collector writes
+
+
+def collector_schema(config) -> dict:
+    """What the collector writes: {(bucket kind, measurement): (fields, tags)}, from its own line rendering."""
+    stats = Stats()
+    for name in TOTAL_COUNTERS:
+        stats.add(name, sensor="s" if name in SENSOR_COUNTERS else None)
+    stats.add("write_failures_network")
+    stats.observe_latency("s", 0.01)
+    tags = {"host": config.host, **config.collector.tags}
+    fields_by_measurement: dict[str, set[str]] = {}
+    tags_by_measurement: dict[str, set[str]] = {}
+    for line in health_lines(stats, tags, ["s"], 0, None, 10**18, 10**18, 10**18):
+        key, fields, _ = line.rsplit(" ", 2)
+        measurement, *tag_pairs = key.split(",")
+        fields_by_measurement.setdefault(measurement, set()).update(f.split("=")[0] for f in fields.split(","))
+        tags_by_measurement.setdefault(measurement, set()).update(t.split("=")[0] for t in tag_pairs)
+    temperature_tags = {"host", "sensor", *config.collector.tags, *(k for s in config.sensors for k in s.tags)}
+    return {
+        ("raw", MEASUREMENT): ({FIELD}, temperature_tags),
+        ("raw", HEALTH_MEASUREMENT): (fields_by_measurement[HEALTH_MEASUREMENT],
+                                      tags_by_measurement[HEALTH_MEASUREMENT]),
+        ("longterm", MEASUREMENT): (set(grafana.LONGTERM_FIELDS), temperature_tags),
+    }
+
+
+FLUX_INTERNAL_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
+
+
+def flux_uses(text: str, buckets: dict[str, str]) -> dict:
+    """Buckets, measurements, fields and tags a Flux text reads."""
+    return {
+        "buckets": {buckets.get(b, f"unknown bucket {b}") for b in re.findall(r'from\(bucket:\s*"([^"]+)"\)', text)}
+        | {buckets.get(b, f"unknown bucket {b}") for b in re.findall(r'tagValues\(bucket:\s*"([^"]+)"', text)},
+        "measurements": set(re.findall(r'r\._measurement\s*==\s*"([^"]+)"', text)),
+        "fields": set(re.findall(r'r\._field\s*==\s*"([^"]+)"', text)),
+        "tags": {t for t in re.findall(r"\br\.([A-Za-z_][A-Za-z0-9_]*)", text) if t not in FLUX_INTERNAL_COLUMNS}
+        | set(re.findall(r'\btag:\s*"([^"]+)"', text)),
+    }
+
+
+def influxql_uses(text: str) -> dict:
+    """Measurements, fields and tags an InfluxQL statement reads (identifiers are double-quoted in ours)."""
+    show = re.fullmatch(r'SHOW TAG VALUES FROM "([^"]+)" WITH KEY = "([^"]+)"', text)
+    if show:
+        return {"buckets": {"raw"}, "measurements": {show.group(1)}, "fields": set(), "tags": {show.group(2)}}
+    match = re.fullmatch(r'SELECT (?P<select>.+?) FROM (?P<from>"[^"]+"(?:\."[^"]+")*) WHERE (?P<where>.+?)'
+                         r'(?: GROUP BY (?P<group>.+?))?(?: fill\(\w+\))?', text)
+    assert match, f"not a statement of the expected form: {text}"
+    select = re.sub(r'\bAS "[^"]+"', "", match["select"])
+    where = re.sub(r"'[^']*'|/[^/]*/", "", match["where"])
+    return {
+        "buckets": {"raw"},
+        "measurements": {re.findall(r'"([^"]+)"', match["from"])[-1]},
+        "fields": set(re.findall(r'"([^"]+)"', select)),
+        "tags": set(re.findall(r'"([^"]+)"', where)) | set(re.findall(r'"([^"]+)"', match["group"] or "")),
+    }
+
+
+def all_queries() -> list[grafana.Query]:
+    queries = [q for d in dashboards().values() for q in grafana.dashboard_queries(d)]
+    return queries + grafana.rule_queries(rules_file())
+
+
+def test_every_query_is_checked_and_none_is_empty():
+    queries = all_queries()
+    assert {q.language for q in queries} == {"flux", "influxql"}
+    assert all(q.text.strip() for q in queries)
+    assert len([q for q in queries if q.language == "flux"]) >= 15
+
+
+@pytest.mark.parametrize("query", all_queries(), ids=lambda q: q.where)
+def test_query_uses_only_what_the_collector_writes(query):
+    config = committed_config()
+    written = collector_schema(config)
+    buckets = {config.influxdb.bucket: "raw", grafana.LONGTERM_BUCKET: "longterm"}
+    uses = flux_uses(query.text, buckets) if query.language == "flux" else influxql_uses(query.text)
+    assert uses["buckets"] and uses["measurements"], query.text
+    for bucket in uses["buckets"]:
+        assert bucket in ("raw", "longterm"), bucket
+        for measurement in uses["measurements"]:
+            assert (bucket, measurement) in written, f"{measurement!r} is not written to the {bucket} bucket"
+        fields = set().union(*(written[bucket, m][0] for m in uses["measurements"]))
+        tags = set().union(*(written[bucket, m][1] for m in uses["measurements"]))
+        assert uses["fields"] <= fields, f"fields {sorted(uses['fields'] - fields)} are not written"
+        assert uses["tags"] <= tags, f"tags {sorted(uses['tags'] - tags)} are not written"
+
+
+def test_usage_extraction_catches_unknown_names():
+    config = committed_config()
+    written = collector_schema(config)
+    uses = flux_uses('from(bucket: "temperature") |> filter(fn: (r) => r._measurement == "templog" and '
+                     'r._field == "outbox_size" and r.room == "x")', {"temperature": "raw"})
+    assert uses == {"buckets": {"raw"}, "measurements": {"templog"}, "fields": {"outbox_size"}, "tags": {"room"}}
+    assert "outbox_size" not in written["raw", "templog"][0] and "room" not in written["raw", "templog"][1]
+    assert influxql_uses('SELECT mean("celsius") AS "mean" FROM "temperature" WHERE $timeFilter AND "sensor" =~ '
+                         '/^$sensor$/ GROUP BY time($__interval), "room" fill(none)') == {
+        "buckets": {"raw"}, "measurements": {"temperature"}, "fields": {"celsius"}, "tags": {"sensor", "room"}}
+    assert {"outbox_depth", "uptime_s", "reads_ok", "read_latency_ms_mean"} <= written["raw", "templog"][0]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The InfluxQL twin against a real InfluxDB 1.x filled by the collector
+
+
+def grafana_influxql(query: str, sensors: list[str], interval: str = "1s") -> str:
+    """A query as Grafana's InfluxQL data source sends it: macros and the multi-value $sensor (a regex) replaced."""
+    regex = "(" + "|".join(re.escape(s) for s in sensors) + ")"
+    text = query.replace("$timeFilter", "time > now() - 1h").replace("$__interval_ms", "1000")
+    text = text.replace("$__interval", interval).replace("/^$sensor$/", f"/^{regex}$/")
+    assert not re.search(r"\$[\w{]", text), f"a Grafana variable is left: {text}"
+    return text
+
+
+def test_influxql_dashboard_queries_return_the_collectors_data(write_config, influxd, database):
+    config_path = write_config(f"""
+influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 2h}}
+collector: {{health_interval: 1s, tags: {{site: lab}}}}
+sensors:
+  - {{name: "desk lamp", type: simulated, interval: 1s, tags: {{room: office}}}}
+  - {{name: shed, type: simulated, interval: 1s, base: 8}}
+""")
+    sensors = ["desk lamp", "shed"]
+
+    def count(q: str) -> int:
+        series = influxd.query(q, db=database)["results"][0].get("series", [])
+        return sum(len(s["values"]) for s in series)
+
+    process = start_run(config_path)
+    try:
+        wait_until(lambda: count("SELECT count(\"uptime_s\") FROM \"templog\" WHERE \"sensor\" = '' "
+                                 "GROUP BY time(1s)") >= 3
+                   and count("SELECT count(\"read_latency_ms_mean\") FROM \"templog\" GROUP BY time(1s), \"sensor\"")
+                   >= 4 and count("SELECT \"celsius\" FROM \"temperature\" GROUP BY \"sensor\"") >= 6,
+                   timeout=30, what="temperature and health points from both sensors")
+    finally:
+        code, stderr = stop_run(process)
+    assert code == 0, stderr
+
+    dashboard = grafana.render_influxql_dashboard(load_config(config_path, environ={}))
+    queries = grafana.dashboard_queries(dashboard)
+    assert {q.language for q in queries} == {"influxql"}
+    for query in queries:
+        result = influxd.query(grafana_influxql(query.text, sensors), db=database)["results"][0]
+        assert "error" not in result, (query.where, result)
+        series = result.get("series", [])
+        assert series, f"{query.where} returned nothing: {grafana_influxql(query.text, sensors)}"
+        for one in series:
+            assert one["values"], (query.where, one)
+            for column in range(1, len(one["columns"])):
+                assert any(row[column] is not None for row in one["values"]), (query.where, one["columns"][column])
+        if '"sensor" =~' in query.text and "GROUP BY" in query.text:
+            assert {s["tags"]["sensor"] for s in series} == set(sensors), query.where
+        if "SHOW TAG VALUES" in query.text:
+            assert sorted(row[1] for row in series[0]["values"]) == sorted(sensors)
+        if "\"sensor\" = ''" in query.text:
+            assert all(s["tags"] == {"host": s["tags"]["host"]} for s in series), query.where
