@@ -59,7 +59,8 @@ def test_outbox_backlog_arrives_exactly_once_per_tick(write_config, victoria, tm
 
 def test_retention_creates_the_bucket_then_updates_a_differing_rule(write_config, fake_influxdb2):
     client = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="30d"), environ={}).influxdb)
-    assert client.problems() == ["bucket 'temperature' does not exist in org 'home' (templog run creates it)"]
+    assert client.problems() == ["bucket 'temperature' not found in org 'home': it does not exist (templog run creates "
+                                 "it) or this token may not list buckets (a write-only token still writes)"]
     assert client.ensure_retention() == "created bucket temperature with retention 30d"
     assert fake_influxdb2.bucket("temperature")["retentionRules"][0]["everySeconds"] == 2592000
     assert client.problems() == []

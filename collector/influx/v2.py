@@ -98,7 +98,8 @@ class InfluxV2:
         except WriteError as exc:
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if bucket is None:
-            return [f"bucket {self.config.bucket!r} does not exist in org {self.config.org!r} (templog run creates it)"]
+            return [f"bucket {self.config.bucket!r} not found in org {self.config.org!r}: it does not exist (templog run "
+                    "creates it) or this token may not list buckets (a write-only token still writes)"]
         current = _bucket_retention(bucket)
         if current != self.config.retention:
             return [f"bucket {self.config.bucket!r}: retention is {describe_retention(current)}, config says "
