@@ -507,6 +507,15 @@ def _config_overrides(config: Config) -> tuple[list[dict], list[dict]]:
     return _overrides(current), _overrides(age)
 
 
+# Flux: one series per sensor and statistic, aggregated to Grafana's window.
+SUMMARIZE = (
+    "summarize = (tables=<-, fn, stat) => tables\n"
+    "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)\n"
+    '  |> set(key: "stat", value: stat)\n'
+    '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
+    '  |> group(columns: ["sensor", "stat"])\n')
+
+
 def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> dict:
     """The "Temperatures" dashboard (Flux, datasource templog-flux)."""
     dialect = _Dialect(DASHBOARD_UID, "Temperatures", {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID})
@@ -528,11 +537,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
            + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + one_row_per("sensor"))
     windowed = (
         "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors) + "\n"
-        "summarize = (tables=<-, fn, stat) => tables\n"
-        "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)\n"
-        '  |> set(key: "stat", value: stat)\n'
-        '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
-        '  |> group(columns: ["sensor", "stat"])\n'
+        + SUMMARIZE +
         "union(tables: [\n"
         '  data |> summarize(fn: mean, stat: "mean"),\n'
         '  data |> summarize(fn: min, stat: "min"),\n'
@@ -542,11 +547,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         f"data = from(bucket: {flux_string(longterm_bucket)})\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}"{sensors})\n'
-        "summarize = (tables=<-, fn, stat) => tables\n"
-        "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)\n"
-        '  |> set(key: "stat", value: stat)\n'
-        '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
-        '  |> group(columns: ["sensor", "stat"])\n'
+        + SUMMARIZE +
         "union(tables: [\n"
         '  data |> filter(fn: (r) => r._field == "mean") |> summarize(fn: mean, stat: "mean"),\n'
         '  data |> filter(fn: (r) => r._field == "min") |> summarize(fn: min, stat: "min"),\n'
