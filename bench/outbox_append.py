@@ -1,0 +1,68 @@
+"""Durable append rate of the outbox on disk (WAL, synchronous=FULL: one fsync per commit, the shipped policy),
+for several points per transaction, since every reading is committed before anything else happens.
+
+Target: >= 50,000 points/s. Each size gets a fresh outbox whose max_points is too high to be reached, so no drops at
+the bound mix into the figures. The collector today commits each reading on its own (Collector.commit appends one
+point per transaction), so the 1-per-commit figure is the shipped behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from common import header, scratch_dir, verdict
+
+from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.outbox import Outbox
+from collector.readings import Reading
+
+TARGET = 50_000
+SIZES = (1, 100, 1000)  # points per commit: one sensor read (shipped), one tick of 100 sensors, a bulk import
+S = 1_000_000_000
+NO_BOUND = 10**12
+
+
+def transaction(size: int, tick_ns: int) -> list[tuple[Reading, str]]:
+    """`size` points as the collector renders them: 100 sensors a tick, as many ticks as it takes."""
+    pairs = []
+    for i in range(size):
+        sensor, time_ns = f"s{i % 100:02d}", tick_ns + i // 100 * S
+        key = series_key(MEASUREMENT, {"host": "bench", "sensor": sensor})
+        pairs.append((Reading(sensor, time_ns, 21.37), temperature_line(key, 21.37, time_ns)))
+    return pairs
+
+
+def sustained(outbox: Outbox, size: int, seconds: float) -> tuple[float, float]:
+    """Points/s and mean ms per commit, appending `size`-point transactions for `seconds`."""
+    batch = transaction(size, time.time_ns() // S * S)
+    commits = 0
+    began = time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        outbox.append(batch)
+        commits += 1
+    return commits * size / elapsed, elapsed / commits * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long to append at each size (default 10)")
+    seconds = parser.parse_args().seconds
+    header(f"outbox durable appends: {seconds:g} s per transaction size, a fresh outbox each")
+    results = {}
+    with scratch_dir() as scratch:
+        print(f"outbox: {scratch}/ (on disk, not tmpfs)")
+        for size in SIZES:
+            outbox = Outbox(f"{scratch}/outbox-{size}.sqlite", max_points=NO_BOUND)
+            results[size] = sustained(outbox, size, seconds)
+            outbox.close()
+    for size, (rate, ms) in results.items():
+        shipped = "  <- shipped: Collector.commit, one point per read" if size == 1 else ""
+        print(f"{size:>5} point(s)/commit: {rate:>10,.0f} points/s  {ms:7.3f} ms/commit{shipped}")
+    verdict("shipped (1 point/commit)", results[1][0] >= TARGET, f">= {TARGET:,} points/s")
+    for size in SIZES[1:]:
+        verdict(f"{size} points/commit", results[size][0] >= TARGET, f">= {TARGET:,} points/s")
+
+
+if __name__ == "__main__":
+    main()
