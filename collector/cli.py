@@ -33,13 +33,17 @@ from collector.ticks import NS_PER_S
 log = logging.getLogger("templog")
 
 
+SENDER_LINGER_S = 0.25  # after a reading arrives, wait this long for the rest of its tick: one write per tick
+
+
 class UsageError(Exception):
     """Bad command-line input: exit 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
     try:
@@ -58,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (not each reading)")
     parser = argparse.ArgumentParser(prog="templog", parents=[common],
                                      description="Temperature logger: sensors -> durable outbox -> InfluxDB")
     parser.add_argument("--version", action="version", version=f"templog {__version__}")
@@ -117,7 +122,7 @@ def cmd_run(config: Config, args) -> int:
     outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
     sender = None
     if config.influxdb is not None:
-        sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats)
+        sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
     collector = Collector(config, sensors, outbox, sender, stats=stats)

@@ -12,10 +12,11 @@ import random
 import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
 from collector.influx.errors import EXPIRED, REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
-from collector.outbox import Outbox, Pending
+from collector.outbox import Batch, Outbox
 from collector.stats import Stats
 
 log = logging.getLogger("templog.delivery")
@@ -42,26 +43,34 @@ class Backoff:
 
 class Sender:
     def __init__(self, outbox: Outbox, writer: Writer, batch_size: int, stats: Stats,
-                 backoff: Backoff | None = None):
+                 backoff: Backoff | None = None, linger_s: float = 0.0):
         self.outbox, self.writer, self.batch_size, self.stats = outbox, writer, batch_size, stats
         self.backoff = backoff or Backoff()
         self.wake = threading.Event()
+        self.linger_s = linger_s
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read-ahead")
         self.retention_applied = False
         self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
 
     def drain(self, deadline: float | None = None) -> int:
-        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it."""
+        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
+
+        While one batch is on the wire, the next is read from the outbox, so the database work overlaps the wait.
+        """
         delivered = 0
-        while deadline is None or time.monotonic() < deadline:
-            batch = self.outbox.oldest(self.batch_size)
-            if not batch:
-                break
-            delivered += self._deliver(batch)
+        batch = self.outbox.oldest(self.batch_size)
+        while batch and (deadline is None or time.monotonic() < deadline):
+            sending = self._reader.submit(self.outbox.oldest, self.batch_size, batch.ids[-1])
+            try:
+                delivered += self._deliver(batch)
+            finally:
+                following = sending.result()
+            batch = following
         return delivered
 
-    def _deliver(self, batch: list[Pending]) -> int:
+    def _deliver(self, batch: Batch) -> int:
         try:
-            self.writer.write([p.line for p in batch])
+            self.writer.write(batch.lines)
         except WriteError as exc:
             if exc.kind == EXPIRED and (len(batch) == 1 or exc.dropped == len(batch)):
                 # all of it had outlived the retention: InfluxDB would never keep it, so it is done
@@ -76,13 +85,14 @@ class Sender:
         self.stats.add("points_delivered", len(batch))
         return len(batch)
 
-    def _isolate(self, batch: list[Pending], exc: WriteError) -> int:
+    def _isolate(self, batch: Batch, exc: WriteError) -> int:
         """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest.
         Re-sending the halves is harmless: InfluxDB keeps one point per series and timestamp."""
         if len(batch) == 1:
             self.outbox.set_aside(batch[0], str(exc))
             self.stats.add("points_rejected")
-            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)", batch[0].line[:200], exc)
+            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
+                      batch.lines[0][:200], exc)
             return 0
         middle = len(batch) // 2
         return self._deliver(batch[:middle]) + self._deliver(batch[middle:])
@@ -119,7 +129,8 @@ class Sender:
             if failures:
                 log.info("delivery resumed after %d failed attempt(s); outbox depth %d", failures, self.outbox.depth)
                 failures, self.failing_with = 0, None
-            self.wake.wait(1.0)
+            if self.wake.wait(1.0) and self.linger_s:
+                stop.wait(self.linger_s)  # let the rest of the tick's readings arrive: one request, not one per point
             self.wake.clear()
 
     def _record(self, **state: object) -> None:

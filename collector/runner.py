@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -35,11 +35,19 @@ MEMORY_BUFFER_POINTS = 100_000  # readings held while the outbox cannot be writt
 
 @dataclass
 class _SensorSlot:
+    """A sensor and its own long-lived reader thread (a daemon, so a read hanging forever cannot block exit)."""
+
     config: SensorConfig
     sensor: Sensor
     key: str  # the line-protocol series key, rendered once
-    in_flight: threading.Thread | None = None  # daemon, so a read hanging forever cannot block exit
-    in_flight_since: float = 0.0
+    reader: threading.Thread | None = None
+    tick_ns: int = 0  # the tick the reader is asked to read
+    go: threading.Event = field(default_factory=threading.Event)
+    idle: threading.Event = field(default_factory=threading.Event)  # cleared by the scheduler, set by the reader
+    busy_since: float = 0.0
+
+    def __post_init__(self):
+        self.idle.set()
 
 
 class Collector:
@@ -53,6 +61,7 @@ class Collector:
         self.unsaved: deque[tuple[Reading | None, str]] = deque()
         self.commit_lock = threading.Lock()
         self.outbox_failing = False
+        self.stopping = threading.Event()
         self.slots = [_SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
         self.scheduler = WallClockScheduler(clock)
@@ -83,14 +92,28 @@ class Collector:
             log.warning("%s: %d tick(s) skipped, the collector was not scheduled in time", name, skipped)
         if self.before_time_floor(tick_ns):
             return
-        if slot.in_flight is not None and slot.in_flight.is_alive():
+        if not slot.idle.is_set():
             self.stats.add("ticks_skipped", sensor=name)
             log.warning("%s: tick %s skipped, the previous read is still running after %.1fs", name,
-                        _iso(tick_ns), time.monotonic() - slot.in_flight_since)
+                        _iso(tick_ns), time.monotonic() - slot.busy_since)
             return
-        slot.in_flight_since = time.monotonic()
-        slot.in_flight = threading.Thread(target=self.read, args=(slot, tick_ns), name=f"read {name}", daemon=True)
-        slot.in_flight.start()
+        slot.idle.clear()
+        slot.busy_since, slot.tick_ns = time.monotonic(), tick_ns
+        if slot.reader is None:
+            slot.reader = threading.Thread(target=self._reader_loop, args=(slot,), name=f"read {name}", daemon=True)
+            slot.reader.start()
+        slot.go.set()
+
+    def _reader_loop(self, slot: _SensorSlot) -> None:
+        while True:
+            slot.go.wait()
+            slot.go.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self.read(slot, slot.tick_ns)
+            finally:
+                slot.idle.set()
 
     def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
         """Run a housekeeping job off the scheduling thread, so its fsync never delays a sensor's tick."""
@@ -194,12 +217,12 @@ class Collector:
 
     def shutdown(self, sender_thread: threading.Thread | None) -> None:
         self.scheduler.clear()
+        self.stopping.set()
         deadline = time.monotonic() + max(s.config.timeout for s in self.slots)
-        for slot in self.slots:
-            if slot.in_flight is not None:
-                slot.in_flight.join(timeout=max(0.0, deadline - time.monotonic()))
-                if slot.in_flight.is_alive():
-                    log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
+        for slot in self.slots:  # let reads in flight finish within their timeout
+            if not slot.idle.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
+            slot.go.set()  # idle readers see `stopping` and end
         if self.unsaved:
             self.commit([])
         if self.unsaved:

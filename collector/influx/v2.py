@@ -17,6 +17,7 @@ class InfluxV2:
     def __init__(self, config: InfluxConfig):
         self.config = config
         self._client: InfluxDBClient | None = None
+        self._write_api = None
         self._token: str | None = None
 
     def client(self) -> InfluxDBClient:
@@ -26,6 +27,7 @@ class InfluxV2:
             self.close()
             self._client = InfluxDBClient(url=self.config.url, token=token, org=self.config.org,
                                           timeout=int(self.config.timeout * 1000), retries=False)
+            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
             self._token = token
         return self._client
 
@@ -45,8 +47,8 @@ class InfluxV2:
             raise WriteError(NETWORK, f"cannot reach {self.config.url}: {reason}"[:300]) from None
 
     def write(self, lines: list[str]) -> None:
-        write_api = self.client().write_api(write_options=SYNCHRONOUS)
-        self._call(write_api.write, bucket=self.config.bucket, org=self.config.org,
+        self.client()
+        self._call(self._write_api.write, bucket=self.config.bucket, org=self.config.org,
                    record="\n".join(lines), write_precision=WritePrecision.NS)
 
     def query(self, flux: str, params: dict) -> list:
