@@ -48,27 +48,40 @@ class Sender:
         self.backoff = backoff or Backoff()
         self.wake = threading.Event()
         self.linger_s = linger_s
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-read-ahead")
+        self._outbox_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-worker")
         self.retention_applied = False
         self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
 
     def drain(self, deadline: float | None = None) -> int:
         """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
 
-        While one batch is on the wire, the next is read from the outbox, so the database work overlaps the wait.
+        While one batch is on the wire, a second thread deletes the batch before it (already acknowledged by
+        InfluxDB) and reads the next, so the database work overlaps the network wait.
         """
         delivered = 0
+        taken: list[Batch] = []  # delivered whole, to delete from the outbox alongside the next send
         batch = self.outbox.oldest(self.batch_size)
-        while batch and (deadline is None or time.monotonic() < deadline):
-            sending = self._reader.submit(self.outbox.oldest, self.batch_size, batch.ids[-1])
-            try:
-                delivered += self._deliver(batch)
-            finally:
-                following = sending.result()
-            batch = following
+        try:
+            while batch and (deadline is None or time.monotonic() < deadline):
+                done, taken = taken, []
+                ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
+                try:
+                    delivered += self._deliver(batch, taken.append)
+                finally:
+                    following = ahead.result()
+                batch = following
+        finally:
+            self._acknowledge_then_read(taken, None)
         return delivered
 
-    def _deliver(self, batch: Batch) -> int:
+    def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
+        for batch in delivered:
+            self.outbox.acknowledge(batch)
+            self.stats.add("points_delivered", len(batch))
+        return None if after_id is None else self.outbox.oldest(self.batch_size, after_id)
+
+    def _deliver(self, batch: Batch, taken: Callable[[Batch], None] | None = None) -> int:
+        """Send one batch; `taken` (default: acknowledge now) is called with it if InfluxDB took it whole."""
         try:
             self.writer.write(batch.lines)
         except WriteError as exc:
@@ -81,8 +94,10 @@ class Sender:
             if exc.kind in (EXPIRED, REJECTED, TOO_LARGE):  # the message may hide a malformed point: isolate
                 return self._isolate(batch, exc)
             raise
-        self.outbox.acknowledge(batch)
-        self.stats.add("points_delivered", len(batch))
+        if taken is None:
+            self._acknowledge_then_read([batch], None)
+        else:
+            taken(batch)
         return len(batch)
 
     def _isolate(self, batch: Batch, exc: WriteError) -> int:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from collector.readings import Reading
@@ -65,10 +65,11 @@ class Batch:
 
 @dataclass
 class _Ticket:
-    """One caller's rows waiting for a group commit."""
+    """One caller's rows waiting for a group commit; `ready` wakes just that caller: done, or its turn to lead."""
 
     rows: list[tuple]
-    done: bool = False
+    ready: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
     appended: "Appended | None" = None
     error: BaseException | None = None
 
@@ -89,7 +90,7 @@ class Outbox:
         self.clock = clock
         self._lock = threading.Lock()  # one connection: every use of it holds this lock
         self._waiting: list[_Ticket] = []
-        self._group = threading.Condition()  # guards _waiting and _leading
+        self._queue_lock = threading.Lock()  # guards _waiting and _leading
         self._leading = False
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -108,24 +109,29 @@ class Outbox:
         """
         ticket = _Ticket([(r.sensor, r.time_ns, r.celsius, line) if r else (None, _line_time(line), None, line)
                           for r, line in points])
-        with self._group:
+        with self._queue_lock:
             self._waiting.append(ticket)
-            while self._leading and not ticket.done:
-                self._group.wait()
-            if not ticket.done:  # lead: commit everything waiting, ours included
-                self._leading = True
+            if not self._leading:
+                self._leading = ticket.lead = True
+        if not ticket.lead:
+            ticket.ready.wait()  # until a leader committed our rows, or handed us the lead
+        if ticket.lead:
+            with self._queue_lock:
                 group, self._waiting = self._waiting, []
-        if not ticket.done:
             try:
                 appended, error = self._commit([row for t in group for row in t.rows]), None
             except BaseException as exc:  # every caller in the group gets the error: none of them is durable
                 appended, error = None, exc
-            with self._group:
-                for t in group:
-                    t.done, t.error = True, error
-                    t.appended = appended if t is ticket else Appended()
-                self._leading = False
-                self._group.notify_all()
+            for t in group:
+                t.lead, t.error, t.appended = False, error, (appended if t is ticket else Appended())
+                if t is not ticket:
+                    t.ready.set()
+            with self._queue_lock:  # whoever arrived meanwhile: the first of them leads the next commit
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].ready.set()
+                else:
+                    self._leading = False
         if ticket.error is not None:
             raise ticket.error
         return ticket.appended

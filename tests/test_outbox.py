@@ -1,3 +1,5 @@
+import threading
+
 from collector.outbox import Outbox
 from collector.readings import Reading
 
@@ -64,3 +66,25 @@ def test_readings_filters_by_time_and_sensor(tmp_path):
     got = outbox.readings(1 * S, 3 * S, ["b"])
     assert [(r.sensor, r.time_ns) for r in got] == [("b", 1 * S), ("b", 2 * S)]
     assert len(outbox.readings(0, 10 * S)) == 10
+
+
+def test_concurrent_appends_are_all_committed_in_order_per_caller(tmp_path):
+    """Group commit: many readers appending at once each return only once their point is stored."""
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    returned = []
+
+    def reader(sensor):
+        for i in range(20):
+            outbox.append([reading(i, sensor)])
+            returned.append((sensor, i))
+
+    threads = [threading.Thread(target=reader, args=(f"s{n}",)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reopened = Outbox(str(tmp_path / "o.sqlite"))
+    assert reopened.depth == outbox.depth == 600 and len(returned) == 600
+    for n in range(30):
+        mine = [r.time_ns for r in reopened.readings(0, 10**12, [f"s{n}"])]
+        assert mine == [i * S for i in range(20)]
