@@ -32,4 +32,5 @@ WORKDIR /var/lib/templog
 VOLUME ["/var/lib/templog"]
 HEALTHCHECK --interval=30s --timeout=10s --start-period=1m --retries=3 \
     CMD ["templog", "health", "-c", "/etc/templog/config.yaml"]
-CMD ["templog", "run", "-c", "/etc/templog/config.yaml"]
+# -q: warnings and errors only; `templog history` and Grafana show the readings
+CMD ["templog", "run", "-q", "-c", "/etc/templog/config.yaml"]

@@ -31,8 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=300.0,
                         help="steady-state run after a 10 s warm-up (default 300)")
-    seconds = parser.parse_args().seconds
-    header(f"footprint: python -m collector run, {SENSORS} simulated sensors at 1 s, api v1 to influxd, {seconds:g} s")
+    parser.add_argument("--quiet", action="store_true", help="run the collector with -q (no INFO line per reading)")
+    args = parser.parse_args()
+    seconds, flags = args.seconds, ["-q"] if args.quiet else []
+    header(f"footprint: python -m collector run {' '.join(flags)}, {SENSORS} simulated sensors at 1 s, api v1 to "
+           f"influxd, {seconds:g} s")
     with scratch_dir() as scratch:
         server = servers.Influxd1.start(Path(scratch) / "influxd")
         try:
@@ -40,7 +43,7 @@ def main() -> None:
                                   {"url": server.url, "api": "v1", "bucket": "bench", "retention": 0})
             log_path = Path(scratch) / "collector.log"
             with log_path.open("wb") as log:
-                process = subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config)], cwd=ROOT,
+                process = subprocess.Popen([sys.executable, "-m", "collector", "run", *flags, "-c", str(config)], cwd=ROOT,
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
             spawned = time.monotonic()
             try:

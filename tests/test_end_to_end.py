@@ -53,7 +53,7 @@ sensors:
 def test_the_systemd_unit_is_valid_and_runs_templog_as_documented(tmp_path):
     analyze = require_binary("systemd-analyze")
     unit = (ROOT / "systemd/templog.service").read_text()
-    assert "ExecStart=/opt/templog/bin/templog run -c /etc/templog/config.yaml" in unit
+    assert "ExecStart=/opt/templog/bin/templog run -q -c /etc/templog/config.yaml" in unit
     assert "User=templog" in unit and "StateDirectory=templog" in unit
     assert "Environment=TEMPLOG_OUTBOX=/var/lib/templog/outbox.sqlite" in unit
     # verify it with the program at a path that exists here: any warning at all fails the test

@@ -388,7 +388,7 @@ def test_dockerfile_healthcheck_runs_templog_health():
     assert exec_form(command) == ["templog", "health", "-c", CONFIG_IN_CONTAINER]
     assert parse_duration(re.search(r"--start-period=(\S+)", options).group(1)) >= 30
     cmd = [exec_form(i.arguments) for i in final_stage() if i.keyword == "CMD"]
-    assert cmd == [["templog", "run", "-c", CONFIG_IN_CONTAINER]]
+    assert cmd == [["templog", "run", "-q", "-c", CONFIG_IN_CONTAINER]]
 
 
 def test_dockerfile_keeps_the_outbox_on_a_volume(compose):
