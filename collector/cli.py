@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from collector import __version__
@@ -28,7 +27,7 @@ from collector.readings import implausible
 from collector.runner import Collector
 from collector.sensors import SensorError, Shared, create_sensor
 from collector.stats import Stats
-from collector.ticks import NS_PER_S
+from collector.ticks import NS_PER_S, parse_time_ns
 
 log = logging.getLogger("templog")
 
@@ -271,12 +270,9 @@ def _parse_duration(text: str, option: str) -> float:
 
 def _parse_time(text: str, option: str) -> int:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time_ns(text)
     except ValueError:
         raise UsageError(f"history: {option}: invalid time {text!r} (use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,

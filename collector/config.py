@@ -13,7 +13,7 @@ import socket
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
@@ -21,6 +21,7 @@ import yaml
 
 from collector import BUILD_DATE
 from collector.durations import parse_duration
+from collector.ticks import parse_time_ns
 from collector.sensors import SENSOR_TYPES, SettingError
 
 DURATION = "duration"
@@ -91,10 +92,7 @@ class CollectorConfig:
 
     @property
     def time_floor_ns(self) -> int:
-        moment = datetime.fromisoformat(self.time_floor.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return int(moment.timestamp()) * 1_000_000_000
+        return parse_time_ns(self.time_floor)
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,7 @@ class _Parser:
         self.check_positive(collector.timeout, "collector.timeout")
         self.check_positive(collector.health_interval, "collector.health_interval")
         try:
-            collector.time_floor_ns
+            parse_time_ns(collector.time_floor)
         except ValueError:
             self.fail("collector.time_floor", f"expected a date such as 2026-01-01, got {collector.time_floor!r}")
         if collector.max_points < 1:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 NS_PER_S = 1_000_000_000
 
 
@@ -34,3 +36,11 @@ def after_clock_jump(due_ns: int, now_ns: int, every_ns: int) -> int:
     if due_ns - now_ns > every_ns:
         return -(-now_ns // every_ns) * every_ns
     return due_ns
+
+
+def parse_time_ns(text: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time or a date (`2026-11-27`, `...T08:00:00Z`; no zone: UTC)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000

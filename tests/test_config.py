@@ -55,6 +55,7 @@ def test_defaults_fill_what_is_left_out(write_config):
     ("sensorz: []\n", "sensorz", "unknown key"),
     ("sensors: []\n", "sensors", "non-empty list"),
     ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "positive"),
+    ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n", "collector.time_floor", "expected a date"),
 ])
 def test_each_invalid_input_names_its_key_path(write_config, text, path, words):
     error = error_of(write_config, text)
