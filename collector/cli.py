@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"templog: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:  # e.g. an outbox that cannot be created or opened
+        print(f"templog: {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

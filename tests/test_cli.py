@@ -122,3 +122,10 @@ def test_grafana_command_renders_the_committed_rules_from_the_committed_config(t
     assert templog("grafana", "-c", str(ROOT / "config.yaml"), "--output", str(out)).returncode == 0
     for rendered in out.rglob("*.*"):
         assert rendered.read_text() == (ROOT / "grafana/provisioning" / rendered.relative_to(out)).read_text()
+
+
+def test_an_outbox_that_cannot_be_opened_is_one_clear_line_and_exit_1(write_config, tmp_path):
+    (tmp_path / "data").write_text("a file where the outbox folder should be\n")
+    done = templog("run", "-c", str(write_config(SIMULATED)))
+    assert done.returncode == 1
+    assert done.stderr.startswith("templog: run: ") and "Traceback" not in done.stderr
