@@ -57,16 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, sqlite3.Error) as exc:  # e.g. an outbox that cannot be created or opened
         print(f"templog: {args.command}: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # never a traceback: one line naming what failed
+        print(f"templog: {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    common.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (not each reading)")
-    parser = argparse.ArgumentParser(prog="templog", parents=[common],
+    def options(defaults: bool) -> argparse.ArgumentParser:
+        """The options every command takes, before or after its name (after it, absent ones keep what came before)."""
+        common = argparse.ArgumentParser(add_help=False)
+        missing = {} if defaults else {"default": argparse.SUPPRESS}
+        common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)", **missing)
+        common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **missing)
+        common.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (not each reading)",
+                            **missing)
+        return common
+
+    common = options(defaults=False)
+    parser = argparse.ArgumentParser(prog="templog", parents=[options(defaults=True)],
                                      description="Temperature logger: sensors -> durable outbox -> InfluxDB")
     parser.add_argument("--version", action="version", version=f"templog {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -97,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_discover(args) -> int:
     entries = find_sensors(args.sysfs)
+    if args.mqtt is not None and not 0 < args.mqtt <= 3600:
+        raise UsageError("discover --mqtt: listen for a number of seconds between 0 and 3600")
     if args.mqtt is not None:
         config = load_config(args.config)
         if config.mqtt is None:
@@ -109,7 +121,8 @@ def cmd_discover(args) -> int:
 def cmd_grafana(config: Config, args) -> int:
     if args.output is None:
         sys.stdout.write(grafana_files.alert_rules_yaml(config))
-    elif os.path.isdir(args.output):
+    elif os.path.isdir(args.output) or not args.output.endswith((".yaml", ".yml")):
+        os.makedirs(args.output, exist_ok=True)
         for path in grafana_files.write_provisioning(config, args.output, os.environ):
             log.info("wrote %s", path)
     else:
@@ -259,6 +272,8 @@ def history_query(args, now_ns: int) -> HistoryQuery:
         start = stop - round(_parse_duration(args.since or "1h", "--since") * NS_PER_S)
     if start >= stop:
         raise UsageError("history: the start must be before the stop")
+    if start < 0:
+        raise UsageError("history: the start must be after 1970-01-01")
     every = _parse_duration(args.every, "--every") if args.every else 0.0
     if args.every and every <= 0:
         raise UsageError("history: --every must be a positive duration such as 15m")

@@ -149,13 +149,33 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)
+    except _DuplicateKey as exc:
+        raise ConfigError(file, f"line {exc.line}", f"duplicate key {exc.key!r}: the earlier one would be ignored") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, where, f"YAML syntax error: {problem}") from None
     return _Parser(file, environ).config(raw if raw is not None else {})
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int):
+        self.key, self.line = key, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping: a typo must not silently replace a section."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 class _Parser:
@@ -257,7 +277,7 @@ class _Parser:
         type_name = raw.get("type")
         if type_name is None:
             self.fail(f"{path}.type", f"missing (one of: {', '.join(sorted(SENSOR_TYPES))})")
-        if type_name not in SENSOR_TYPES:
+        if not isinstance(type_name, str) or type_name not in SENSOR_TYPES:
             self.fail(f"{path}.type", f"unknown sensor type {type_name!r} (one of: {', '.join(sorted(SENSOR_TYPES))})")
         sensor_type = SENSOR_TYPES[type_name]
         common_keys = {f.name for f in dataclasses.fields(_SensorCommon)}
@@ -332,8 +352,8 @@ class _Parser:
             for k, v in value.items():
                 key = self.convert(str, k, path)
                 item = self.convert(str, v, _join(path, key))
-                if not key or not item or "\n" in key + item:
-                    self.fail(_join(path, key), "tag keys and values must be non-empty single-line text")
+                if not key or not item or "\n" in key + item or "\\" in key + item:
+                    self.fail(_join(path, key), "tag keys and values must be non-empty single-line text without backslashes")
                 result[key] = item
             return result
         if origin is list:

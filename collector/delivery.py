@@ -34,7 +34,7 @@ class Backoff:
         self.base, self.cap, self.rng = base, cap, rng
 
     def delay(self, failures: int, retry_after: float | None = None) -> float:
-        exponential = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        exponential = min(self.cap, self.base * 2 ** min(max(0, failures - 1), 32))  # a day-long outage must not overflow
         jittered = exponential / 2 + self.rng() * exponential / 2
         if retry_after is not None:
             return max(jittered, min(retry_after, 3600.0))
@@ -128,13 +128,13 @@ class Sender:
                     self.apply_retention()
                 if self.drain():
                     self._record(last_delivery_ns=clock())
-            except (WriteError, sqlite3.Error) as exc:
+            except Exception as exc:  # whatever happens, the sender thread must live on and retry
                 failures += 1
-                kind = exc.kind if isinstance(exc, WriteError) else "outbox"
+                kind = exc.kind if isinstance(exc, WriteError) else "outbox" if isinstance(exc, sqlite3.Error) else "other"
                 self.stats.add(f"write_failures_{kind}")
                 episode = (kind, getattr(exc, "status", None))
                 if episode != self.failing_with:  # one line per episode, not one per retry
-                    message = str(exc) if isinstance(exc, WriteError) else f"cannot use the outbox: {exc}"
+                    message = str(exc) if isinstance(exc, WriteError) else f"{type(exc).__name__}: {exc}"
                     log.error("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
                               self.outbox.depth, message)
                     self._record(last_delivery_error=message, last_delivery_error_ns=clock())

@@ -150,27 +150,30 @@ class Collector:
 
     def commit(self, points: list[tuple[Reading | None, str]]) -> None:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory."""
-        with self.commit_lock:
-            overflow = len(self.unsaved) + len(points) - MEMORY_BUFFER_POINTS
-            if overflow > 0:
-                self.stats.add("outbox_dropped", overflow)
-                log.error("memory buffer full: dropped the %d oldest reading(s) not yet saved", overflow)
-                for _ in range(min(overflow, len(self.unsaved))):
+        with self.commit_lock:  # only to take what memory holds: the appends themselves run concurrently (group commit)
+            batch = [*self.unsaved, *points]
+            self.unsaved.clear()
+        try:
+            dropped = self.outbox.append(batch)
+        except (sqlite3.Error, OSError) as exc:
+            with self.commit_lock:
+                self.unsaved.extendleft(reversed(batch))
+                overflow = len(self.unsaved) - MEMORY_BUFFER_POINTS
+                for _ in range(max(0, overflow)):
                     self.unsaved.popleft()
-            self.unsaved.extend(points[-MEMORY_BUFFER_POINTS:])
-            try:
-                dropped = self.outbox.append(list(self.unsaved))
-            except (sqlite3.Error, OSError) as exc:
+                if overflow > 0:
+                    self.stats.add("outbox_dropped", overflow)
+                    log.error("memory buffer full: dropped the %d oldest reading(s) not yet saved", overflow)
                 self.stats.add("outbox_write_failures")
                 if not self.outbox_failing:
                     log.error("cannot write the outbox %s: %s; keeping readings in memory (at most %d) until it can",
                               self.outbox.path, exc, MEMORY_BUFFER_POINTS)
                 self.outbox_failing = True
-                return
+            return
+        with self.commit_lock:
             if self.outbox_failing:
-                log.info("the outbox is writable again; saved %d reading(s) kept in memory", len(self.unsaved))
+                log.info("the outbox is writable again; saved %d reading(s) kept in memory", len(batch) - len(points))
                 self.outbox_failing = False
-            self.unsaved.clear()
         lost = dropped.dropped_for_count + dropped.dropped_for_age
         if lost:
             self.stats.add("outbox_dropped", lost)

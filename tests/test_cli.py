@@ -129,3 +129,16 @@ def test_an_outbox_that_cannot_be_opened_is_one_clear_line_and_exit_1(write_conf
     done = templog("run", "-c", str(write_config(SIMULATED)))
     assert done.returncode == 1
     assert done.stderr.startswith("templog: run: ") and "Traceback" not in done.stderr
+
+
+def test_common_options_work_before_and_after_the_command(write_config):
+    config = write_config("sensors:\n  - {name: only, type: simulated}\n")
+    for args in (["-c", str(config), "read", "--json"], ["read", "--json", "-c", str(config)]):
+        assert [r["sensor"] for r in json.loads(templog(*args).stdout)] == ["only"], args
+
+
+def test_bad_values_never_end_in_a_traceback(write_config):
+    config = write_config(SIMULATED)
+    for args in (["history", "-c", str(config), "--since", "3000000w"], ["discover", "--mqtt", "-1"]):
+        done = templog(*args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, args

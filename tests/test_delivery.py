@@ -126,6 +126,7 @@ def test_backoff_is_exponential_capped_and_jittered():
     assert [high.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 8]
     assert [low.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1, 2, 4]
     assert high.delay(20) == 60
+    assert high.delay(100_000) == 60  # a day-long outage must not overflow the exponent
     assert low.delay(1, retry_after=30) == 30
 
 

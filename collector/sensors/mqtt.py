@@ -68,7 +68,7 @@ class MqttSensor:
         """From the MQTT network thread: keep the latest value; a malformed payload is logged, counted, dropped."""
         try:
             value = extract(payload, self.settings.field)
-        except MalformedPayload as exc:
+        except (MalformedPayload, ValueError, OverflowError) as exc:  # an exception here would end paho's thread
             self.stats.add("mqtt_payloads_malformed", sensor=self.name)
             log.warning("%s: malformed payload on %s ignored: %s", self.name, self.settings.topic, exc)
             return
