@@ -52,7 +52,7 @@ class Sender:
         self.retention_applied = False
         self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
 
-    def drain(self, deadline: float | None = None) -> int:
+    def drain(self, deadline: float | None = None, stop: threading.Event | None = None) -> int:
         """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
 
         While one batch is on the wire, a second thread deletes the batch before it (already acknowledged by
@@ -62,7 +62,7 @@ class Sender:
         taken: list[Batch] = []  # delivered whole, to delete from the outbox alongside the next send
         batch = self.outbox.oldest(self.batch_size)
         try:
-            while batch and (deadline is None or time.monotonic() < deadline):
+            while batch and (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
                 done, taken = taken, []
                 ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
                 try:
@@ -126,7 +126,7 @@ class Sender:
             try:
                 if not self.retention_applied:
                     self.apply_retention()
-                if self.drain():
+                if self.drain(stop=stop):  # stops between batches on SIGTERM: shutdown tries one last drain itself
                     self._record(last_delivery_ns=clock())
             except Exception as exc:  # whatever happens, the sender thread must live on and retry
                 failures += 1
