@@ -17,8 +17,6 @@ OTHER = "other"  # any other answer -> retry
 EXPIRED = "expired"  # partial write: InfluxDB dropped points older than its retention, and kept the rest
 QUERY = "query"  # a query statement failed (InfluxQL error, Flux error)
 
-RETRYABLE = {NETWORK, THROTTLED, SERVER, AUTH, NOT_FOUND, OTHER}
-
 
 class WriteError(Exception):
     def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None,
@@ -60,6 +58,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def network_error(url: str, exc: Exception) -> WriteError:
+    """No answer from InfluxDB (refused, reset, timed out), in words: urllib3's object prefixes left out."""
+    reason = re.sub(r"<urllib3[^>]*>: ", "", str(getattr(exc, "reason", None) or exc))
+    return WriteError(NETWORK, f"cannot reach {url}: {reason[:200]}")
 
 
 def write_error(status: int, message: str, retry_after_header: str | None) -> WriteError:

@@ -11,7 +11,7 @@ import urllib3
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.errors import AUTH, NETWORK, QUERY, RetentionUnsupported, WriteError, write_error
+from collector.influx.errors import AUTH, QUERY, RetentionUnsupported, WriteError, network_error, write_error
 
 
 def quote_ident(name: str) -> str:
@@ -58,7 +58,7 @@ class InfluxV1:
         try:
             return self.http.request(method, f"{self.config.url}{path}?{urlencode(params)}", body=body, headers=headers)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise WriteError(NETWORK, f"cannot reach {self.config.url}: {_reason(exc)}") from None
+            raise network_error(self.config.url, exc) from None
 
     def write(self, lines: list[str]) -> None:
         response = self._request("POST", "/write", {"db": self.config.bucket, "precision": "ns"},
@@ -142,8 +142,3 @@ def _error_text(response) -> str:
     except (ValueError, AttributeError):
         return (response.data or b"").decode(errors="replace") or response.reason or ""
 
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    text = str(reason)
-    return re.sub(r"<urllib3[^>]*>: ", "", text)[:200]

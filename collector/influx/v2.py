@@ -10,7 +10,8 @@ from influxdb_client.rest import ApiException
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, write_error
+from collector.influx.errors import (NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, network_error,
+                                     write_error)
 
 
 class InfluxV2:
@@ -43,8 +44,7 @@ class InfluxV2:
             headers = exc.headers or {}
             raise write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After")) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise WriteError(NETWORK, f"cannot reach {self.config.url}: {reason}"[:300]) from None
+            raise network_error(self.config.url, exc) from None
 
     def write(self, lines: list[str]) -> None:
         self.client()
