@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from collector import __version__
+from collector import __version__, logs
 from collector import grafana as grafana_files
 from collector.config import Config, ConfigError, load_config
 from collector.delivery import Sender
@@ -43,8 +43,7 @@ class UsageError(Exception):
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(level)
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
     try:
         if args.command == "discover":

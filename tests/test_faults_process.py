@@ -111,7 +111,10 @@ def test_kill_9_at_random_moments_loses_nothing_that_was_committed(write_config,
         else:
             own_influxd.restart()
         running = start_run(config)
-        time.sleep(rng.uniform(0.3, 1.5))  # a random moment: the point of this test, not a synchronisation
+        # once it is collecting (start-up time varies with the machine's load), a random moment: the point of
+        # this test, not a synchronisation
+        wait_until(lambda: "collecting" in running.log, what="the collector to start")
+        time.sleep(rng.uniform(0.3, 1.5))
         running.kill()
         for key, value in temperature_points(outbox_path).items():
             assert committed.setdefault(key, value) == value  # never the same tick with another value

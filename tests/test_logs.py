@@ -1,0 +1,53 @@
+"""The spec's log rules: UTC times with Z; a repeating condition logged at its start, then at most every
+10 minutes with a count, and at its end."""
+
+import logging
+
+from collector.logs import Repeating, UtcFormatter
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_log_lines_carry_utc_time_with_z():
+    record = logging.LogRecord("templog", logging.WARNING, __file__, 1, "hello", None, None)
+    record.created, record.msecs = 1764581400.5, 500.0  # 2025-12-01T09:30:00.5Z
+    line = UtcFormatter("%(asctime)s %(levelname)s %(message)s").format(record)
+    assert line == "2025-12-01T09:30:00.500Z WARNING hello"
+
+
+def test_a_repeating_condition_is_logged_at_start_every_ten_minutes_with_a_count_and_at_its_end(caplog):
+    clock = Clock()
+    condition = Repeating(logging.getLogger("templog.test"), clock=clock)
+    with caplog.at_level(logging.INFO, logger="templog.test"):
+        for _ in range(60):  # 10 minutes of 10-second ticks, failing
+            condition.occurred("s1: read failed: %s", "EIO")
+            clock.now += 10
+        condition.occurred("s1: read failed: %s", "EIO")  # the 61st, 600 s after the first
+        condition.ended("s1: reads again")
+        condition.ended("s1: reads again")  # once only
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["s1: read failed: EIO",
+                     "s1: read failed: EIO (60 time(s) since the last report)",
+                     "s1: reads again (after 61 occurrence(s))"]
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING", "INFO"]
+
+
+def test_a_new_episode_is_logged_at_once():
+    clock = Clock()
+    seen = []
+    logger = logging.getLogger("templog.test.episode")
+    logger.addHandler(handler := logging.Handler())
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logger.setLevel(logging.INFO)
+    condition = Repeating(logger, clock=clock)
+    condition.occurred("down")
+    condition.ended("up")
+    condition.occurred("down")
+    assert seen == ["down", "up (after 1 occurrence(s))", "down"]
+    assert condition.total == 1
