@@ -136,7 +136,7 @@ class MqttSensor:
 
 def _create(config, shared: Shared) -> MqttSensor:
     hub = shared.mqtt()
-    sensor = MqttSensor(config.name, config.settings, config.timeout * 0.8, shared.stats, hub.client.is_connected)
+    sensor = MqttSensor(config.name, config.settings, config.timeout * 0.8, shared.stats, lambda: hub.connected)
     hub.subscribe(config.settings.topic, sensor.on_payload)
     return sensor
 
