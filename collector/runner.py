@@ -22,6 +22,7 @@ from collector.config import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
@@ -52,8 +53,9 @@ class _SensorSlot:
 
 class Collector:
     def __init__(self, config: Config, sensors: dict[str, Sensor], outbox: Outbox, sender: Sender | None,
-                 clock: Clock = time.time_ns, stats: Stats | None = None):
+                 clock: Clock = time.time_ns, stats: Stats | None = None, mqtt: MqttHub | None = None):
         self.config, self.outbox, self.sender, self.clock = config, outbox, sender, clock
+        self.mqtt = mqtt  # its connection state goes into the heartbeat
         self.stats = stats or Stats()
         self.started_ns = clock()
         self.time_floor_ns = config.collector.time_floor_ns
@@ -187,7 +189,8 @@ class Collector:
         if self.unsaved:
             self.commit([])
         try:
-            self.outbox.put_state(heartbeat_ns=self.clock())
+            mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
+            self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)
         except (sqlite3.Error, OSError) as exc:
             log.debug("heartbeat not recorded: %s", exc)
 
