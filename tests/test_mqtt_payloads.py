@@ -105,3 +105,12 @@ def test_a_number_elsewhere_in_the_document_cannot_break_the_field_that_is_read(
     """Devices send NaN for a failed secondary sensor, and counters can be long; only the field read matters."""
     payload = b'{"pressure": NaN, "uptime": ' + b"7" * 5000 + b', "temperature": 21.25}'
     assert extract(payload, "temperature") == 21.25
+
+
+def test_discover_bounds_payloads_as_a_sensor_does():
+    """`discover --mqtt` listens to every topic on the broker: a hostile payload there is no candidate, not a crash."""
+    from collector.discover import temperature_field
+
+    assert temperature_field(b"[" * 100_000) == (False, None)
+    assert temperature_field(b"1" * (70 * 1024)) == (False, None)
+    assert temperature_field(b'{"DS18B20": {"Temperature": 21}}') == (True, "DS18B20.Temperature")

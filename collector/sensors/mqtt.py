@@ -47,24 +47,13 @@ def extract(payload: bytes, field: str | None) -> float:
     nesting before json.loads recurses into it; integers are parsed as floats, so no digit count hits Python's
     int-string conversion limit, and an infinite or NaN value is refused.
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise MalformedPayload(f"payload of {len(payload):,} bytes is over the {MAX_PAYLOAD_BYTES:,}-byte bound")
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        where = f"byte 0x{payload[exc.start]:02x} at offset {exc.start}"
-        raise MalformedPayload(f"payload is not UTF-8 text ({where})") from None
+    text = payload_text(payload)
     if field is None:
         if not _NUMBER.fullmatch(text):
             raise MalformedPayload(f"payload is not a number: {_excerpt(text)}")
         value = float(text)
     else:
-        if not _nests_at_most(text, MAX_JSON_DEPTH):
-            raise MalformedPayload(f"payload nests deeper than {MAX_JSON_DEPTH} levels: {_excerpt(text)}")
-        try:
-            node = json.loads(text, parse_int=float)
-        except ValueError:
-            raise MalformedPayload(f"payload is not JSON: {_excerpt(text)}") from None
+        node = load_json(text)
         for part in field.split("."):
             if not isinstance(node, dict) or part not in node:
                 raise MalformedPayload(f"payload has no {field!r}: {_excerpt(text, 80)}")
@@ -75,6 +64,27 @@ def extract(payload: bytes, field: str | None) -> float:
     if not math.isfinite(value):
         raise MalformedPayload(f"payload is not a finite number: {_excerpt(text)}")
     return value
+
+
+def payload_text(payload: bytes) -> str:
+    """The payload as text, bounded in size before it is decoded; MalformedPayload if it is too long or not UTF-8."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MalformedPayload(f"payload of {len(payload):,} bytes is over the {MAX_PAYLOAD_BYTES:,}-byte bound")
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{payload[exc.start]:02x} at offset {exc.start}"
+        raise MalformedPayload(f"payload is not UTF-8 text ({where})") from None
+
+
+def load_json(text: str) -> object:
+    """A payload's JSON document, bounded in nesting before json.loads recurses; every number as a float."""
+    if not _nests_at_most(text, MAX_JSON_DEPTH):
+        raise MalformedPayload(f"payload nests deeper than {MAX_JSON_DEPTH} levels: {_excerpt(text)}")
+    try:
+        return json.loads(text, parse_int=float)
+    except ValueError:
+        raise MalformedPayload(f"payload is not JSON: {_excerpt(text)}") from None
 
 
 def _nests_at_most(text: str, limit: int) -> bool:
