@@ -67,10 +67,12 @@ def network_error(url: str, exc: Exception) -> WriteError:
     return WriteError(NETWORK, f"cannot reach {url}: {reason[:200]}")
 
 
-def write_error(status: int, message: str | bytes, retry_after_header: str | None) -> WriteError:
+def write_error(status: int, message: str | bytes, retry_after_header: str | None,
+                secrets: Iterable[str] = ()) -> WriteError:
+    """The failure for an HTTP answer; `secrets` are masked before the message is cut, so no piece of one shows."""
     if isinstance(message, bytes):  # influxdb-client hands over a body that is not JSON as bytes
         message = message.decode(errors="replace")
-    text = " ".join(str(message).split())[:300] or "no message"
+    text = " ".join(masked(str(message), secrets).split())[:300] or "no message"
     kind = kind_of_status(status)
     if kind == REJECTED and "beyond retention" in text:
         kind = EXPIRED

@@ -67,14 +67,19 @@ class InfluxV1:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(network_error(self.config.url, exc)) from None
 
+    def _secrets(self) -> list[str]:
+        """What must never show: the credentials, the password alone, and their Basic auth form."""
+        token = self.config.credentials()
+        return [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()]
+
     def _refusal(self, response) -> WriteError:
         """The WriteError for a response that is not a success."""
-        return self._failure(write_error(response.status, _error_text(response), response.headers.get("Retry-After")))
+        return self._failure(write_error(response.status, _error_text(response), response.headers.get("Retry-After"),
+                                         self._secrets()))
 
     def _failure(self, error: WriteError) -> WriteError:
         """`error` as the user sees it: credentials masked, and what to fix when the server says it."""
-        token = self.config.credentials()
-        message = masked(str(error), [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()])
+        message = masked(str(error), self._secrets())
         hint = self.server.hint(error)
         if hint is None and error.kind == NOT_FOUND and "database not found" in message:
             hint = f"database {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"

@@ -51,7 +51,8 @@ class InfluxV2:
             return what(*args, **kwargs)
         except ApiException as exc:
             headers = exc.headers or {}
-            error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"))
+            error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"),
+                                [self.config.credentials()])
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             error = network_error(self.config.url, exc)
         raise self._failure(error) from None
@@ -60,7 +61,8 @@ class InfluxV2:
         """`error` as the user sees it: the token masked, and what to fix when the server says it."""
         message = masked(str(error), [self.config.credentials()])
         hint = self.server.hint(error)
-        if hint is None and error.kind == NOT_FOUND and f'bucket "{self.config.bucket}" not found' in message:
+        # InfluxDB 2.7 says `bucket "x" not found` (influxdata/influxdb@v2.7.12:tenant/error_bucket.go)
+        if hint is None and error.kind == NOT_FOUND and "bucket" in message and "not found" in message:
             hint = f"bucket {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
         return reworded(error, f"{message}; {hint}" if hint else message)
 

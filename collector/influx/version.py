@@ -41,8 +41,8 @@ class ServerVersion:
             response = self.http.request("GET", f"{self.url}/ping", headers=self.headers())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise network_error(self.url, exc) from None
-        if not 200 <= response.status < 300:
-            raise write_error(response.status, response.data or response.reason or "", None)
+        if not 200 <= response.status < 300:  # the reason only: a body could echo the credentials
+            raise write_error(response.status, response.reason or "", None)
         self.version = response.headers.get("X-Influxdb-Version", "unknown")
         return self.version
 
