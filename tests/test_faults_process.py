@@ -78,7 +78,7 @@ def test_outage_of_a_v2_write_endpoint_drains_the_backlog_oldest_first(write_con
     server = VictoriaMetrics.start(tmp_path / "vm")
     try:
         config = write_config(f"""
-influxdb: {{url: "{server.url}", api: v2, org: home, bucket: b, timeout: 2s}}
+influxdb: {{url: "{server.url}", api: v2, org: home, bucket: b, timeout: 2s, retention: 30d}}
 collector: {{interval: 500ms}}
 sensors:
   - {{name: s0, type: simulated}}
@@ -154,7 +154,7 @@ def test_a_bad_token_is_one_error_line_and_a_fixed_token_file_resumes_without_re
     token_file = tmp_path / "token"
     token_file.write_text("wrong-s3cret\n")
     config = write_config(f"""
-influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token_file: token}}
+influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token_file: token, retention: 30d}}
 collector: {{interval: 500ms}}
 sensors:
   - {{name: s0, type: simulated}}

@@ -65,6 +65,10 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
     assert forever.ensure_retention() == f"database {database}: retention policy autogen changed from 30d to forever"
     assert default_policy()["duration"] == "0s"
     assert forever.ensure_retention() == f"database {database}: retention policy autogen already forever"
+    shorter = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="2h"), environ={}).influxdb)
+    assert shorter.problems() == [f"database {database!r}: retention policy autogen is forever, config says 2h (templog "
+                                  "run applies it; then InfluxDB will delete the points older than 2h, of every "
+                                  f"measurement in database {database})"]
 
 
 def test_history_returns_exactly_what_was_written(write_config, influxd, database):
