@@ -2,6 +2,7 @@
 
     write(lines)          deliver line protocol; raise WriteError(kind, ...) when InfluxDB did not take it
     ensure_retention()    make the bucket/database and its retention match the config; return what was done
+    probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
     close()
 """

@@ -86,6 +86,13 @@ class InfluxV1:
             raise write_error(response.status, _error_text(response), None)
         return response.headers.get("X-Influxdb-Version", "unknown")
 
+    def probe(self, timeout: float) -> bool:
+        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""
+        try:
+            return self.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
+
     def ensure_retention(self) -> str:
         """Create the database if missing and give its default retention policy the configured duration."""
         db, wanted = self.config.bucket, self.config.retention
