@@ -27,6 +27,7 @@ from collector.outbox import Outbox
 from collector.readings import implausible
 from collector.runner import Collector
 from collector.sensors import SensorError, Shared, create_sensor
+from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns
 
@@ -162,6 +163,7 @@ def stop_on_signals(stop: threading.Event) -> None:
         name = signal.Signals(signum).name
         if stop.is_set():
             log.warning("%s received again: exiting at once; what was not delivered waits in the outbox", name)
+            end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
             os._exit(128 + signum)
         log.info("%s received, stopping", name)
         stop.set()

@@ -3,12 +3,11 @@ whatever InfluxDB and the sensors do, a second signal ends it at once, and eithe
 not delivered waits in the outbox.
 
 The frozen InfluxDB is tests/faulty_proxy.py holding writes unanswered in front of the session's real influxd; the
-hung sensor is a `file` sensor on a FIFO nobody writes to (its open() never returns).
+hung sensor is a command that takes far longer than the shutdown may (its timeout longer still).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -76,11 +75,9 @@ def exit_code_within(running, seconds: float) -> int:
 
 def test_sigterm_exits_within_10s_while_influxdb_is_frozen_and_a_sensor_hangs(write_config, tmp_path, influxd,
                                                                              proxy, database):
-    fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)
     backlog = with_backlog(tmp_path)
-    config = config_for(write_config, proxy.url, database,
-                        f"  - {{name: s0, type: simulated}}\n  - {{name: stuck, type: file, path: {fifo}, timeout: 60s}}\n")
+    config = config_for(write_config, proxy.url, database, "  - {name: s0, type: simulated}\n"
+                        "  - {name: stuck, type: command, command: 'sleep 60; echo 20', timeout: 90s}\n")
     running = start_run(config)
     frozen_mid_drain(proxy, running)
     wait_until(lambda: "stuck: tick" in running.log, what="the hung sensor's next tick to be skipped")
