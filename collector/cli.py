@@ -145,7 +145,7 @@ def cmd_run(config: Config, args) -> int:
         sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
-    collector = Collector(config, sensors, outbox, sender, stats=stats)
+    collector = Collector(config, sensors, outbox, sender, stats=stats, mqtt=shared.hub)
     collector.run(stop)
     mqtt_stop = threading.Thread(target=shared.stop, name="mqtt stop", daemon=True)
     mqtt_stop.start()

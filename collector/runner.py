@@ -28,6 +28,7 @@ from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey
+from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
@@ -59,8 +60,10 @@ class _SensorSlot:
 
 class Collector:
     def __init__(self, config: Config, sensors: dict[str, Sensor], outbox: Outbox, sender: Sender | None,
-                 clock: Clock = time.time_ns, stats: Stats | None = None, log_clock: Callable[[], float] = time.monotonic):
+                 clock: Clock = time.time_ns, stats: Stats | None = None, mqtt: MqttHub | None = None,
+                 log_clock: Callable[[], float] = time.monotonic):
         self.config, self.outbox, self.sender, self.clock = config, outbox, sender, clock
+        self.mqtt = mqtt  # its connection state goes into the heartbeat
         self.stats = stats or Stats()
         self.started_ns = clock()
         self.time_floor_ns = config.collector.time_floor_ns
@@ -203,7 +206,8 @@ class Collector:
         if self.unsaved:
             self.commit([])
         try:
-            self.outbox.put_state(heartbeat_ns=self.clock())
+            mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
+            self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)
         except (sqlite3.Error, OSError) as exc:
             log.debug("heartbeat not recorded: %s", exc)
 

@@ -51,7 +51,7 @@ class Shared:
 
             if self.mqtt_config is None:
                 raise SensorError("mqtt sensors need the top-level mqtt: section")
-            self.hub = MqttHub(self.mqtt_config)
+            self.hub = MqttHub(self.mqtt_config, self.stats)
         return self.hub
 
     def start(self) -> None:
