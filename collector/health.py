@@ -54,10 +54,18 @@ class Verdict:
 
 def judge(state: dict[str, str], outbox_depth: int, delivering: bool, now_ns: int) -> Verdict:
     """Healthy while the loop ticks, any MQTT connection is up (or down for less than its grace), and the outbox is
-    empty or draining (or there is no InfluxDB to drain to)."""
+    empty or draining (or there is no InfluxDB to drain to).
+
+    A collector that stopped cleanly is unhealthy at once; "draining" means deliveries succeed: while they fail,
+    the verdict says so, and turns unhealthy once nothing was delivered for STALLED_DELIVERY_S.
+    """
     heartbeat = int(state.get("heartbeat_ns", 0))
     if not heartbeat:
         return Verdict(False, "the collector has not run yet (no heartbeat in the outbox)")
+    stopped = int(state.get("stopped_ns") or 0)
+    if stopped:
+        return Verdict(False, f"the collector stopped {max(0.0, (now_ns - stopped) / NS_PER_S):.0f}s ago; "
+                              f"{outbox_depth} point(s) in the outbox")
     silent_s = (now_ns - heartbeat) / NS_PER_S
     if silent_s > STALE_HEARTBEAT_S:
         return Verdict(False, f"the collector loop has not ticked for {silent_s:.0f}s")
@@ -67,9 +75,14 @@ def judge(state: dict[str, str], outbox_depth: int, delivering: bool, now_ns: in
         return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox")
     last = int(state.get("last_delivery_ns") or state.get("started_ns") or heartbeat)
     stalled_s = (now_ns - last) / NS_PER_S
+    error = state.get("last_delivery_error")  # cleared by the sender once delivery succeeds again
     if stalled_s > STALLED_DELIVERY_S:
-        error = state.get("last_delivery_error") or "no error recorded"
-        return Verdict(False, f"{outbox_depth} point(s) waiting and nothing delivered for {stalled_s:.0f}s: {error}")
+        return Verdict(False, f"{outbox_depth} point(s) waiting and nothing delivered for {stalled_s:.0f}s: "
+                              f"{error or 'no error recorded'}")
+    if error:
+        failing_s = (now_ns - int(state.get("last_delivery_error_ns") or now_ns)) / NS_PER_S
+        return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox, delivery failing for "
+                             f"{max(0.0, failing_s):.0f}s: {error}")
     return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox, draining")
 
 

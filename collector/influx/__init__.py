@@ -3,6 +3,7 @@
     write(lines)          deliver line protocol; raise WriteError(kind, ...) when InfluxDB did not take it
     ensure_retention()    with `retention` set, make the bucket/database and its retention match it; return what
                           was done (a shortened retention is also a WARNING: InfluxDB deletes the older points)
+    probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
     close()
 

@@ -111,6 +111,13 @@ class InfluxV1:
         except WriteError as exc:
             raise self._failure(exc) from None
 
+    def probe(self, timeout: float) -> bool:
+        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""
+        try:
+            return self.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
+
     def ensure_retention(self) -> str:
         """With a retention set: create the database if missing, or give its default retention policy that duration.
         Without one, nothing: the database keeps whatever retention it has."""

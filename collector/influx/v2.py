@@ -9,6 +9,7 @@ import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+from influxdb_client.service.ping_service import PingService
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
@@ -80,6 +81,17 @@ class InfluxV2:
             return self.server.ping()
         except WriteError as exc:
             raise self._failure(exc) from None
+
+    def probe(self, timeout: float) -> bool:
+        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer).
+        influxdb-client@1.50.0:influxdb_client/_sync/rest.py reads `_request_timeout` in milliseconds."""
+        try:
+            PingService(self.client().api_client).get_ping(_request_timeout=int(timeout * 1000))
+            return True
+        except ApiException as exc:
+            return (exc.status or 500) < 500
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
 
     def _bucket(self):
         try:
