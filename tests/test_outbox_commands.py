@@ -101,6 +101,6 @@ def test_history_without_an_outbox_prints_no_readings_and_creates_none(write_con
     config = write_config(LOCAL)
     done = templog("history", "-c", str(config), "--format", "json")
     assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data").exists()
     assert done.stdout.strip() == "[]"
     assert f"no outbox at {tmp_path}/data/outbox.sqlite" in done.stderr
-    assert not (tmp_path / "data").exists()
