@@ -162,7 +162,7 @@ class Outbox:
         self._leading = False
         self._db: sqlite3.Connection | None = None
         self._depth = 0
-        with self._lock:
+        with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
             try:
                 self._use(lambda db: None)
             except OutboxError:
