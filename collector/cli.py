@@ -23,7 +23,8 @@ from collector.health import judge
 from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render, rfc3339
 from collector.influx import InfluxV1, WriteError, connect
 from collector.mqtt import MqttHub
-from collector.outbox import Outbox
+from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
+from collector.outbox_lock import OutboxLock
 from collector.readings import implausible
 from collector.runner import Collector
 from collector.sensors import SensorError, Shared, create_sensor
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"templog: {exc}", file=sys.stderr)
         return 2
+    except OutboxError as exc:  # in use, damaged, or a path no outbox can live at: its own words
+        print(f"templog: {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (OSError, sqlite3.Error) as exc:  # e.g. an outbox that cannot be created or opened
         print(f"templog: {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -135,11 +139,11 @@ def cmd_grafana(config: Config, args) -> int:
 def cmd_run(config: Config, args) -> int:
     stop = threading.Event()
     stop_on_signals(stop)
+    lock, outbox = open_outbox_for_run(config)
     stats = Stats()
     shared = Shared(config.mqtt, stats)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
-    outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
     sender = None
     if config.influxdb is not None:
         sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
@@ -151,7 +155,21 @@ def cmd_run(config: Config, args) -> int:
     mqtt_stop.start()
     mqtt_stop.join(MQTT_STOP_S)
     outbox.close()
+    lock.release()
     return 0
+
+
+def open_outbox_for_run(config: Config) -> tuple[OutboxLock, Outbox]:
+    """Before anything else: a path `run` can use, no other run on it, and an outbox repaired if it was damaged."""
+    path = config.collector.outbox
+    reason = unusable_reason(path)
+    if reason:
+        raise OutboxUnusable(path, reason)
+    try:
+        lock = OutboxLock(path)
+    except OSError as exc:
+        raise OutboxUnusable(path, exc.strerror or str(exc)) from exc
+    return lock, Outbox(path, config.collector.max_points, config.collector.max_age, repair=True)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -218,8 +236,7 @@ def cmd_read(config: Config, args) -> int:
 
 def cmd_check(config: Config, args) -> int:
     problems = [f"sensor {r['sensor']}: {r['error']}" for r in read_all(config) if r["error"]]
-    if os.path.exists(config.collector.outbox):
-        print(outbox_report(Outbox(config.collector.outbox)))
+    problems += check_outbox(config.collector.outbox)
     if config.influxdb is None:
         print(f"ok: no influxdb section; readings stay in the outbox {config.collector.outbox}")
     else:
@@ -234,6 +251,23 @@ def cmd_check(config: Config, args) -> int:
         print(f"ok: {config.file} is valid, {len(config.sensors)} sensor(s) read"
               + (f", InfluxDB at {config.influxdb.url} ready" if config.influxdb else ""))
     return 1 if problems else 0
+
+
+def check_outbox(path: str) -> list[str]:
+    """Print the outbox's report, changing nothing; a path `run` could not use, or a damaged file, is a problem."""
+    reason = unusable_reason(path)
+    if reason:
+        return [str(OutboxUnusable(path, reason))]
+    if not os.path.exists(path):
+        return []
+    try:
+        outbox = Outbox(path, read_only=True)
+        outbox.verify()
+        print(outbox_report(outbox))
+        outbox.close()
+    except OutboxError as exc:
+        return [str(exc)]
+    return []
 
 
 def outbox_report(outbox: Outbox) -> str:
@@ -252,8 +286,12 @@ def cmd_health(config: Config, args) -> int:
     if not os.path.exists(config.collector.outbox):
         print(f"unhealthy: no outbox at {config.collector.outbox}; is templog run running?")
         return 1
-    outbox = Outbox(config.collector.outbox)
-    verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
+    try:
+        outbox = Outbox(config.collector.outbox, read_only=True)
+        verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
+    except OutboxError as exc:
+        print(f"unhealthy: {exc}")
+        return 1
     print(("healthy: " if verdict.healthy else "unhealthy: ") + verdict.message)
     return 0 if verdict.healthy else 1
 
@@ -261,8 +299,11 @@ def cmd_health(config: Config, args) -> int:
 def cmd_history(config: Config, args) -> int:
     query = history_query(args, time.time_ns())
     try:
-        if config.influxdb is None:
-            outbox = Outbox(config.collector.outbox, config.collector.max_points)
+        if config.influxdb is None and not os.path.exists(config.collector.outbox):
+            log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
+            rows = []
+        elif config.influxdb is None:
+            outbox = Outbox(config.collector.outbox, read_only=True)
             rows = from_outbox(outbox, query)
             outbox.close()
         else:
