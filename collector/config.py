@@ -351,7 +351,7 @@ class _Parser:
             if sensor.type == "mqtt" and mqtt is None:
                 self.fail(f"sensors[{i}].type", "mqtt sensors need a top-level mqtt: section (host, port, ...)")
         host = collector.tags.get("host") or socket.gethostname()
-        problem = tag_text_problem(host)
+        problem = host and tag_text_problem(host)  # an empty hostname: points go without a host tag
         if problem:
             self.fail("collector.tags.host", f"this machine's hostname {host!r} cannot be the host tag: it {problem}; "
                                              "set collector.tags.host")
