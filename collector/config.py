@@ -7,6 +7,7 @@ Sensor types declare their own keys as a `Settings` dataclass in their module.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import re
@@ -56,7 +57,7 @@ KEEPALIVE = DurationBounds(5.0, 65535.0)  # MQTT sends it as a 16-bit number of 
 MAX_POINTS = 1_000_000_000  # ~100 GB of outbox
 MAX_BATCH = 100_000  # points per write request: ~10 MB, below InfluxDB 1.x's 25 MB body limit
 TIME_FLOOR_RANGE = ("1970-01-01", "2100-01-01")  # a later floor would mean reading nothing until then
-MAX_FILE_BYTES = 1 << 20  # a config is a few KB; this refuses /dev/zero and the like before reading them whole
+MAX_FILE_BYTES = 1 << 20  # the config and the files it names (token, password, CA) are KBs; this refuses /dev/zero
 MAX_YAML_DEPTH = 32  # a config is 5 levels deep; deeper nesting only ever exhausts the stack
 MAX_YAML_NODES = 100_000  # values after expanding aliases: a 1 KB "billion laughs" file must not take gigabytes
 
@@ -189,16 +190,13 @@ class _Refused(Exception):
 
 def _read_text(file: str) -> str:
     try:
-        with open(file, "rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
+        data = _read_small_file(file)
     except FileNotFoundError:
         raise _Refused("", "file not found") from None
     except IsADirectoryError:
         raise _Refused("", "is a directory, not a config file") from None
     except OSError as exc:
         raise _Refused("", f"cannot read file: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise _Refused("", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a templog config")
     try:
         return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is no error
     except UnicodeDecodeError as exc:
@@ -369,12 +367,7 @@ class _Parser:
         files = {"password_file": mqtt.password_file, "ca_file": mqtt.ca_file}
         for key, name in files.items():
             if name:
-                resolved = str(self.base_dir / name)
-                try:
-                    Path(resolved).read_bytes()
-                except OSError as exc:
-                    self.fail(f"mqtt.{key}", f"cannot read {resolved}: {exc.strerror or exc}")
-                files[key] = resolved
+                files[key] = self.readable_file(f"mqtt.{key}", name, text=key == "password_file")
         return dataclasses.replace(mqtt, password=Secret(mqtt.password), **files)
 
     def influxdb(self, raw: Any) -> InfluxConfig:
@@ -394,12 +387,7 @@ class _Parser:
         if influx.token and influx.token_file:
             self.fail("influxdb.token_file", "set either token or token_file, not both")
         if influx.token_file:
-            token_file = str(self.base_dir / influx.token_file)
-            try:
-                Path(token_file).read_text()
-            except OSError as exc:
-                self.fail("influxdb.token_file", f"cannot read {token_file}: {exc.strerror or exc}")
-            influx = dataclasses.replace(influx, token_file=token_file)
+            influx = dataclasses.replace(influx, token_file=self.readable_file("influxdb.token_file", influx.token_file))
         return dataclasses.replace(influx, url=influx.url.rstrip("/"), token=Secret(influx.token))
 
     def sensor(self, raw: Any, path: str, collector: CollectorConfig) -> SensorConfig:
@@ -430,6 +418,20 @@ class _Parser:
             self.fail(f"{path}.max", f"must be above min ({common.min})")
         return SensorConfig(common.name, common.type, interval, timeout, common.tags,
                             common.min, common.max, low, high, settings)
+
+    def readable_file(self, path: str, name: str, text: bool = True) -> str:
+        """`name` resolved against the config's folder, once it proved readable (and UTF-8 text, if `text`)."""
+        resolved = str(self.base_dir / name)
+        try:
+            data = _read_small_file(resolved)
+        except OSError as exc:
+            self.fail(path, f"cannot read {resolved}: {exc.strerror or exc}")
+        if text:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail(path, f"{resolved} is not UTF-8 text")
+        return resolved
 
     def check_duration(self, seconds: float, path: str, bounds: DurationBounds) -> None:
         if seconds == 0 and bounds.zero or bounds.shortest <= seconds <= bounds.longest:
@@ -571,7 +573,16 @@ class _Parser:
 
 
 def _secret(inline: str, file: str | None) -> Secret:
-    return Secret(Path(file).read_text().strip()) if file else Secret(inline)
+    return Secret(_read_small_file(file).decode("utf-8").strip()) if file else Secret(inline)
+
+
+def _read_small_file(path: str) -> bytes:
+    """The file's bytes, refused unread beyond MAX_FILE_BYTES: /dev/zero or a disk image must not fill the memory."""
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    return data
 
 
 class _FromEnvironment(str):

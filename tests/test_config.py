@@ -228,7 +228,7 @@ def test_files_that_are_no_config_name_the_file(tmp_path):
     latin1.write_bytes(b"sensors:\n  - {name: caf\xe9, type: simulated}\n")
     assert problem(latin1) == "line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
     assert problem(tmp_path) == ": is a directory, not a config file"
-    assert problem("/dev/zero") == ": larger than 1024 KiB: not a templog config"
+    assert problem("/dev/zero") == ": cannot read file: larger than 1024 KiB"
     with_bom = tmp_path / "bom.yaml"
     with_bom.write_bytes(b"\xef\xbb\xbf" + SENSOR.encode())
     assert load_config(with_bom, environ={}).sensors[0].name == "a"
@@ -273,10 +273,14 @@ def test_absurd_durations_fail_check_with_exit_2_instead_of_crashing_run(write_c
     (b"mqtt: {port: 99999}\n" + SENSOR.encode(), {}, "mqtt.port: expected a TCP port number"),
     (b"mqtt: {port: '${MQTT_PORT}'}\n" + SENSOR.encode(), {"MQTT_PORT": "1883x"}, "mqtt.port: expected an integer"),
     (BILLION_LAUGHS.encode(), {}, "line 5: more than 100000 values"),
+    (b"influxdb: {org: o, token_file: /dev/zero}\n" + SENSOR.encode(), {}, "influxdb.token_file: cannot read /dev/zero"),
+    (b"influxdb: {org: o, token_file: latin1}\n" + SENSOR.encode(), {}, "influxdb.token_file: "),
+    (b"mqtt: {password_file: /dev/zero}\n" + SENSOR.encode(), {}, "mqtt.password_file: cannot read /dev/zero"),
 ])
 def test_hostile_configs_are_one_line_and_exit_2_from_the_cli(write_config, tmp_path, content, env, where):
     path = tmp_path / "hostile.yaml"
     path.write_bytes(content)
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
     done = templog("read", "-c", str(path), env=env, timeout=20)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(f"templog: {path}: {where}")
