@@ -185,7 +185,7 @@ class _Refused(Exception):
     """The file cannot be read as a config at all; `where` is empty or a line and column."""
 
     def __init__(self, where: str, problem: str):
-        self.where, self.problem = where, " ".join(problem.split())  # one line, whatever YAML's message holds
+        self.where, self.problem = where, problem
 
 
 def _read_text(file: str) -> str:
@@ -201,7 +201,8 @@ def _read_text(file: str) -> str:
         return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is no error
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise _Refused(f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
+        raise _Refused(f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") \
+            from None
 
 
 def _load_yaml(text: str) -> Any:
@@ -272,7 +273,8 @@ class _StrictLoader(yaml.SafeLoader):
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
-def _count_expanded(node: yaml.Node, depth: int, sizes: dict[int, tuple[int, int]], open_nodes: set[int]) -> tuple[int, int]:
+def _count_expanded(node: yaml.Node, depth: int, sizes: dict[int, tuple[int, int]],
+                    open_nodes: set[int]) -> tuple[int, int]:
     """(values, levels) under `node` with aliases expanded; refuses a node inside itself, or too many or too deep."""
     if id(node) in sizes:
         values, levels = sizes[id(node)]
@@ -292,7 +294,8 @@ def _count_expanded(node: yaml.Node, depth: int, sizes: dict[int, tuple[int, int
         open_nodes.discard(id(node))
         sizes[id(node)] = values, levels
     if depth + levels - 1 > MAX_YAML_DEPTH:
-        raise _Refused(f"line {node.start_mark.line + 1}", f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded")
+        raise _Refused(f"line {node.start_mark.line + 1}",
+                       f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded")
     return values, levels
 
 
@@ -357,11 +360,14 @@ class _Parser:
 
     def mqtt(self, raw: Any) -> MqttConfig:
         mqtt = self.dataclass(MqttConfig, raw, "mqtt")
+        if not mqtt.host.strip():
+            self.fail("mqtt.host", "must name the broker (a host name or address)")
         if not 0 < mqtt.port < 65536:
             self.fail("mqtt.port", f"expected a TCP port number (1 to 65535), got {mqtt.port}")
         self.check_duration(mqtt.keepalive, "mqtt.keepalive", KEEPALIVE)
         if mqtt.keepalive != int(mqtt.keepalive):
-            self.fail("mqtt.keepalive", f"must be whole seconds (MQTT sends it as an integer), got {format_duration(mqtt.keepalive)}")
+            self.fail("mqtt.keepalive",
+                      f"must be whole seconds (MQTT sends an integer), got {format_duration(mqtt.keepalive)}")
         if mqtt.password and mqtt.password_file:
             self.fail("mqtt.password_file", "set either password or password_file, not both")
         files = {"password_file": mqtt.password_file, "ca_file": mqtt.ca_file}
@@ -387,7 +393,8 @@ class _Parser:
         if influx.token and influx.token_file:
             self.fail("influxdb.token_file", "set either token or token_file, not both")
         if influx.token_file:
-            influx = dataclasses.replace(influx, token_file=self.readable_file("influxdb.token_file", influx.token_file))
+            token_file = self.readable_file("influxdb.token_file", influx.token_file)
+            influx = dataclasses.replace(influx, token_file=token_file)
         return dataclasses.replace(influx, url=influx.url.rstrip("/"), token=Secret(influx.token))
 
     def sensor(self, raw: Any, path: str, collector: CollectorConfig) -> SensorConfig:
@@ -404,7 +411,8 @@ class _Parser:
         problem = tag_text_problem(common.name) or ("must not start or end with a space"
                                                     if common.name.strip() != common.name else None)
         if problem:
-            self.fail(f"{path}.name", f"invalid sensor name {_short(common.name)}: it {problem} (it becomes the sensor tag)")
+            self.fail(f"{path}.name",
+                      f"invalid sensor name {_short(common.name)}: it {problem} (it becomes the sensor tag)")
         settings = self.dataclass(sensor_type.settings, {k: v for k, v in raw.items() if k not in common_keys}, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout
