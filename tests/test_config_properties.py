@@ -177,7 +177,7 @@ def test_any_bytes_are_a_config_or_a_config_error(tmp_path_factory, content):
 NOT_RUN = {("influxdb", "url"), ("collector", "outbox")}  # the CLI examples neither reach out nor write outside tmp
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=mutated_configs([p for p in COMMITTED_PATHS if p[:2] not in NOT_RUN]),
        command=st.sampled_from(["check", "read"]))
 def test_the_cli_exits_0_1_or_2_on_arbitrary_configs_and_never_shows_a_traceback(tmp_path_factory, document, command):
