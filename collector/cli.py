@@ -27,6 +27,7 @@ from collector.outbox import Outbox
 from collector.readings import implausible
 from collector.runner import Collector
 from collector.sensors import SensorError, Shared, create_sensor
+from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns
 
@@ -34,6 +35,8 @@ log = logging.getLogger("templog")
 
 
 SENDER_LINGER_S = 0.25  # after a reading arrives, wait this long for the rest of its tick: one write per tick
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal or ssh session
+MQTT_STOP_S = 1.0  # after the collector's own bounded shutdown: a broker that does not answer must not hold the exit
 
 
 class UsageError(Exception):
@@ -133,6 +136,8 @@ def cmd_grafana(config: Config, args) -> int:
 
 
 def cmd_run(config: Config, args) -> int:
+    stop = threading.Event()
+    stop_on_signals(stop)
     stats = Stats()
     shared = Shared(config.mqtt, stats)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
@@ -143,19 +148,31 @@ def cmd_run(config: Config, args) -> int:
         sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
-    collector = Collector(config, sensors, outbox, sender, stats=stats)
-    stop = threading.Event()
-
-    def request_stop(signum, _frame):
-        log.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    collector = Collector(config, sensors, outbox, sender, stats=stats, mqtt=shared.hub)
     collector.run(stop)
-    shared.stop()
+    mqtt_stop = threading.Thread(target=shared.stop, name="mqtt stop", daemon=True)
+    mqtt_stop.start()
+    mqtt_stop.join(MQTT_STOP_S)
     outbox.close()
     return 0
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """The first SIGINT, SIGTERM or SIGHUP sets `stop`: `run` shuts down within its bound and exits 0. A second
+    exits at once, with 128 + the signal's number as a shell reports it (130 for Ctrl-C): nothing is lost, every
+    reading is committed to the outbox before anything else, so the outbox is as a kill would leave it."""
+
+    def on_signal(signum, _frame):
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.warning("%s received again: exiting at once; what was not delivered waits in the outbox", name)
+            end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
+            os._exit(128 + signum)
+        log.info("%s received, stopping", name)
+        stop.set()
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
 
 
 def read_all(config: Config) -> list[dict]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
+from urllib.parse import unquote
 
 import yaml
 
@@ -80,19 +81,41 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class InfluxConfig:
-    url: str = "http://localhost:8086"
+    url: str = "http://localhost:8086"  # never with user:password@: the parser moves those into `token`
     api: Literal["v1", "v2"] = "v2"
     org: str = ""
     bucket: str = "temperature"
     token: Secret = Secret("")
     token_file: str | None = None
-    retention: Duration = 30 * 86400.0
+    retention: Duration | None = None  # None: templog never changes retention, nor creates the bucket/database
     timeout: Duration = 10.0
     batch_size: int = 5000
 
     def credentials(self) -> str:
         """The token, read from token_file at each call so a replaced secret is picked up without restart."""
         return _secret(self.token, self.token_file)
+
+
+# Up to the last @: a password with an unescaped @, / or # must not leave a piece of itself in the shown URL.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>\S*)@")
+
+
+def _url_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without `user:password@`, and the (percent-decoded) user and password it held, None if none."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url, None, None
+    user, _, password = match["userinfo"].partition(":")
+    return (match["scheme"] or "") + url[match.end():], unquote(user), unquote(password)
+
+
+def _redacted_url(url: str) -> str:
+    """The URL as it may be shown: any password replaced by ***."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url
+    user = match["userinfo"].partition(":")[0]
+    return f"{match['scheme'] or ''}{user}:***@{url[match.end():]}"
 
 
 @dataclass(frozen=True)
@@ -377,9 +400,19 @@ class _Parser:
         return dataclasses.replace(mqtt, password=Secret(mqtt.password), **files)
 
     def influxdb(self, raw: Any) -> InfluxConfig:
+        if isinstance(raw, dict) and raw.get("retention") == "":  # `${INFLUX_RETENTION:-}` left unset: not managed
+            raw = {k: v for k, v in raw.items() if k != "retention"}
         influx = self.dataclass(InfluxConfig, raw, "influxdb")
-        if not re.match(r"^https?://[^/\s]+", influx.url):
-            self.fail("influxdb.url", f"expected an http:// or https:// URL, got {influx.url!r}")
+        url, user, password = _url_credentials(influx.url)
+        if not re.match(r"^https?://[^/\s]+", url):
+            self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
+        if user is not None:
+            if influx.api != "v1":
+                self.fail("influxdb.url", "a user name or password in the URL is for api v1; api v2 authenticates "
+                          "with an API token: remove it from the URL and set influxdb.token or token_file")
+            if influx.token or influx.token_file:
+                self.fail("influxdb.url", "credentials both in the URL and in influxdb.token/token_file: keep one")
+            influx = dataclasses.replace(influx, url=url, token=f"{user}:{password}")
         if influx.api == "v2" and not influx.org:
             self.fail("influxdb.org", "required with api: v2")
         if not influx.bucket:
@@ -395,7 +428,7 @@ class _Parser:
         if influx.token_file:
             token_file = self.readable_file("influxdb.token_file", influx.token_file)
             influx = dataclasses.replace(influx, token_file=token_file)
-        return dataclasses.replace(influx, url=influx.url.rstrip("/"), token=Secret(influx.token))
+        return dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
 
     def sensor(self, raw: Any, path: str, collector: CollectorConfig) -> SensorConfig:
         if not isinstance(raw, dict):
