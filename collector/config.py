@@ -49,7 +49,7 @@ _LONGEST = LONGEST_MS / 1000  # 100 years
 # logs a line, which a Raspberry Pi does ten times a second per sensor with room to spare; past a day a sensor is
 # not logging temperatures any more.
 INTERVAL = DurationBounds(0.1, _DAY)
-READ_TIMEOUT = DurationBounds(0.01, _MINUTE)  # longer than a minute is a hung read, and holds up shutdown
+READ_TIMEOUT = DurationBounds(0.01, 10 * _MINUTE)  # `read` and `check` wait this long for a hung sensor
 HEALTH_INTERVAL = DurationBounds(1.0, _DAY)
 MAX_AGE = DurationBounds(_MINUTE, _LONGEST, zero="no age limit")  # shorter: points dropped before a delivery
 RETENTION = DurationBounds(_HOUR, _LONGEST, zero="keep forever")  # 1h: InfluxDB's shortest retention

@@ -58,7 +58,7 @@ def test_defaults_fill_what_is_left_out(write_config):
     ("collector: {tags: {room: 'C:\\'}}\nsensors:\n  - {name: a, type: simulated}\n", "collector.tags.room", "must not contain a backslash"),
     ("sensors:\n  - {name: a, type: simulated}\nsensors:\n  - {name: b, type: simulated}\n", "line 3", "duplicate key 'sensors'"),
     ("sensors: []\n", "sensors", "non-empty list"),
-    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "between 10ms and 1m, got 0"),
+    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "between 10ms and 10m, got 0"),
     ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n", "collector.time_floor", "expected a date"),
 ])
 def test_each_invalid_input_names_its_key_path(write_config, text, path, words):
@@ -160,7 +160,7 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     # every duration key has bounds that the scheduler, the outbox, InfluxDB and MQTT can live with
     ("collector: {interval: 50ms}\n" + SENSOR, "collector.interval", "between 100ms and 1d, got 50ms"),
     ("sensors:\n  - {name: a, type: simulated, interval: 2d}\n", "sensors[0].interval", "between 100ms and 1d"),
-    ("sensors:\n  - {name: a, type: simulated, timeout: 5ms}\n", "sensors[0].timeout", "between 10ms and 1m"),
+    ("sensors:\n  - {name: a, type: simulated, timeout: 5ms}\n", "sensors[0].timeout", "between 10ms and 10m"),
     ("collector: {health_interval: 500ms}\n" + SENSOR, "collector.health_interval", "between 1s and 1d"),
     ("collector: {max_age: 10s}\n" + SENSOR, "collector.max_age", "0 (no age limit) or between 1m and 36500d"),
     ("influxdb: {org: o, timeout: 20m}\n" + SENSOR, "influxdb.timeout", "between 100ms and 10m"),
