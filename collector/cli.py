@@ -45,7 +45,10 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose contradict each other: give one of them")
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logs.configure(level)
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
