@@ -14,6 +14,7 @@ import re
 import socket
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -406,6 +407,12 @@ class _Parser:
         url, user, password = _url_credentials(influx.url)
         if not re.match(r"^https?://[^/\s]+", url):
             self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
+        try:
+            port = urllib.parse.urlsplit(url).port  # raises on a port that is out of range or not a number
+        except ValueError:
+            port = 0
+        if port == 0:
+            self.fail("influxdb.url", f"expected a port number from 1 to 65535 after the host, got {_redacted_url(influx.url)!r}")
         if user is not None:
             if influx.api != "v1":
                 self.fail("influxdb.url", "a user name or password in the URL is for api v1; api v2 authenticates "

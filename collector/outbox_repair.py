@@ -8,6 +8,7 @@ the order of delivery stays, and a batch the sender read before the repair still
 
 from __future__ import annotations
 
+import bisect
 import os
 import sqlite3
 import time
@@ -18,6 +19,7 @@ from typing import Callable
 _MIN_ROWID, _MAX_ROWID = -(2**63), 2**63 - 1
 _CHUNK = 10_000  # rows per statement (and in memory, where a chunk is read again row by row)
 _COMPANIONS = ("-wal", "-shm")  # SQLite finds them by name: renamed along, they stay the damaged file's
+_TABLE_INTERIOR = 0x05  # the first byte of an interior page of a table's b-tree
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -108,7 +110,7 @@ def _salvage(path: str, dest: sqlite3.Connection) -> dict:
     sequence = _points_sequence(dest) if "sqlite_sequence" in tables else None
     for table in ("points", "rejected", "state"):
         if table in tables:
-            counts[table], gaps = _copy(dest, table)
+            counts[table], gaps = _copy(dest, table, path)
             if table == "points":
                 counts["lost_at_most"] = _lost_at_most(gaps, sequence)
     if sequence is not None:  # new ids stay above every id ever handed out
@@ -128,10 +130,11 @@ def _points_sequence(db: sqlite3.Connection) -> int | None:
 Gap = tuple[int | None, int | None]  # rowids skipped: (last one read before, first one readable after; None: none)
 
 
-def _copy(db: sqlite3.Connection, table: str) -> tuple[int, list[Gap]]:
-    """Copy `table` from `salvage` to `main` in rowid order, a chunk per statement. A chunk that cannot be read
-    (a bad page) is read again row by row up to the damage, which is then skipped to the next rowid that can be
-    read: one bad page loses only the rows on it. Each chunk commits on its own: the file is not in use yet."""
+def _copy(db: sqlite3.Connection, table: str, path: str) -> tuple[int, list[Gap]]:
+    """Copy `table` from `salvage` (the file at `path`) to `main` in rowid order, a chunk per statement. A chunk that
+    cannot be read (a bad page) is read again row by row up to the damage, which is then skipped to the next rowid
+    that can be read: one bad page loses only the rows on it. Each chunk commits on its own: the file is not in use
+    yet."""
     present = {row[1] for row in db.execute(f"PRAGMA salvage.table_info({table})")}
     # the rowid is carried explicitly (ids stay, and progress is measured in it), so not its INTEGER PRIMARY KEY alias
     columns = ", ".join(["rowid"] + [name for _, name, kind, _, _, pk in db.execute(f"PRAGMA main.table_info({table})")
@@ -142,6 +145,7 @@ def _copy(db: sqlite3.Connection, table: str) -> tuple[int, list[Gap]]:
     insert = f"INSERT OR IGNORE INTO main.{table} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
     copied, gaps = 0, []
     last_read: int | None = None  # the last rowid read
+    leaf_starts: list[int] | None = None  # read from the file at the first damage met
     read_since_gap = True
     start: int | None = _MIN_ROWID
     while start is not None:
@@ -177,7 +181,11 @@ def _copy(db: sqlite3.Connection, table: str) -> tuple[int, list[Gap]]:
         if not failed:  # could read it all this time
             start = rows[-1][0] + 1 if len(rows) == _CHUNK and rows[-1][0] < _MAX_ROWID else None
             continue
-        resume = _next_readable(db, table, rows[-1][0] if rows else start)
+        if leaf_starts is None:
+            [(root,)] = db.execute("SELECT rootpage FROM salvage.sqlite_master WHERE type = 'table' AND name = ?",
+                                   (table,)).fetchall()
+            leaf_starts = _leaf_starts(path, root)
+        resume = _next_readable(db, table, rows[-1][0] if rows else start, leaf_starts)
         if read_since_gap:
             gaps.append((last_read, resume))
         else:  # failed again before reading anything: the same gap goes on
@@ -186,10 +194,11 @@ def _copy(db: sqlite3.Connection, table: str) -> tuple[int, list[Gap]]:
     return copied, gaps
 
 
-def _next_readable(db: sqlite3.Connection, table: str, after: int) -> int | None:
-    """The smallest rowid above `after` from which a read succeeds (or None): seeking a rowid descends to the page
-    that would hold it, so reads fail for rowids routed to a bad page and succeed past it. Probes forward in
-    doubling steps, then bisects back to the edge of the bad range."""
+def _next_readable(db: sqlite3.Connection, table: str, after: int, leaf_starts: list[int]) -> int | None:
+    """The smallest rowid above `after` from which a read succeeds (or None). Seeking a rowid descends to the leaf
+    page whose range holds it, so reads fail for rowids routed to a bad page and succeed past it. The search goes
+    one leaf's range at a time (`leaf_starts`): a search across pages would meet bad pages further on too, and
+    its steps could pass over a good page between them (from the lowest rowid, a first step reaches 2**63)."""
     probe = f"SELECT rowid FROM salvage.{table} WHERE rowid >= ? ORDER BY rowid LIMIT 1"
 
     def readable(rowid: int) -> bool:
@@ -199,18 +208,88 @@ def _next_readable(db: sqlite3.Connection, table: str, after: int) -> int | None
         except sqlite3.DatabaseError:
             return False
 
-    low, step = after, 1  # `low` cannot be read from
-    while True:
-        high = min(low + step, _MAX_ROWID)
-        if readable(high):
-            break
-        if high == _MAX_ROWID:
+    ends = [start - 1 for start in leaf_starts[bisect.bisect_right(leaf_starts, after + 1):]] + [_MAX_ROWID]
+    low = after + 1
+    for high in ends:
+        if low > _MAX_ROWID:
             return None
-        low, step = high, step * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if readable(middle) else (middle, high)
-    return high
+        found = _first_readable(readable, low, high)
+        if found is not None:
+            return found
+        low = high + 1
+    return None
+
+
+def _first_readable(readable: Callable[[int], bool], low: int, high: int) -> int | None:
+    """The smallest rowid in low..high from which a read succeeds, or None; within one leaf's range reads fail up
+    to a point and succeed from there (a bad page: all fail; a bad cell: those up to it). Probes forward in
+    doubling steps, then bisects back to the edge."""
+    if readable(low):
+        return low
+    step = 1
+    while True:
+        ahead = min(low + step, high)
+        if ahead == low:  # low == high
+            return None
+        if readable(ahead):
+            break
+        if ahead == high:
+            return None
+        low, step = ahead, step * 2
+    while ahead - low > 1:  # `low` cannot be read from, `ahead` can
+        middle = (low + ahead) // 2
+        low, ahead = (low, middle) if readable(middle) else (middle, ahead)
+    return ahead
+
+
+def _leaf_starts(path: str, root: int) -> list[int]:
+    """The first rowid of each leaf page's range but the first, for the table whose b-tree has its root at page
+    `root`: one above each key of its interior pages (https://www.sqlite.org/fileformat2.html, "B-tree Pages"),
+    read from the file itself. A page that is not an interior page (a leaf, or damage) gives none: the ranges only
+    guide the search for what SQLite can read, whose own reads decide what is salvaged."""
+    keys: set[int] = set()
+    try:
+        with open(path, "rb") as file:
+            page_size = int.from_bytes(file.read(100)[16:18])
+            page_size = 65536 if page_size == 1 else page_size  # how the header writes 65536
+            pending, seen = [root], set()
+            while pending and page_size >= 512:
+                number = pending.pop()
+                if number < 2 or number in seen:  # page 1 holds the schema; a cycle is damage
+                    continue
+                seen.add(number)
+                file.seek((number - 1) * page_size)
+                page = file.read(page_size)
+                if len(page) < page_size or page[0] != _TABLE_INTERIOR:
+                    continue
+                pending.append(int.from_bytes(page[8:12]))  # the right-most child
+                for i in range(min(int.from_bytes(page[3:5]), (page_size - 12) // 2)):
+                    cell = int.from_bytes(page[12 + 2 * i:14 + 2 * i])
+                    if cell + 5 > page_size:
+                        continue
+                    pending.append(int.from_bytes(page[cell:cell + 4]))
+                    key = _varint(page, cell + 4)
+                    if key is not None and key < _MAX_ROWID:
+                        keys.add(key + 1)
+    except OSError:
+        return []
+    return sorted(keys)
+
+
+def _varint(data: bytes, at: int) -> int | None:
+    """SQLite's variable-length integer at `at`, as a signed 64-bit rowid (None: it runs past the end)."""
+    value = 0
+    for i in range(9):
+        if at + i >= len(data):
+            return None
+        byte = data[at + i]
+        if i == 8:
+            value = (value << 8) | byte
+            break
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value - 2**64 if value >= 2**63 else value
 
 
 def _lost_at_most(gaps: list[Gap], sequence: int | None) -> int | None:
