@@ -245,8 +245,9 @@ def _first_readable(readable: Callable[[int], bool], low: int, high: int) -> int
 def _leaf_starts(path: str, root: int) -> list[int]:
     """The first rowid of each leaf page's range but the first, for the table whose b-tree has its root at page
     `root`: one above each key of its interior pages (https://www.sqlite.org/fileformat2.html, "B-tree Pages"),
-    read from the file itself. A page that is not an interior page (a leaf, or damage) gives none: the ranges only
-    guide the search for what SQLite can read, whose own reads decide what is salvaged."""
+    read from the file itself. A page that is not an interior page (a leaf, or damage) gives none. The ranges only
+    guide the search for what SQLite can read, whose own reads decide what is salvaged (pages still in a -wal file
+    are not seen here; a repair closes its connection first, which as the last one checkpoints them into the file)."""
     keys: set[int] = set()
     try:
         with open(path, "rb") as file:
