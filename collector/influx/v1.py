@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import Iterator
 from urllib.parse import urlencode
 
 import urllib3
@@ -12,6 +13,8 @@ import urllib3
 from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.errors import AUTH, QUERY, RetentionUnsupported, WriteError, network_error, write_error
+
+CHUNK_ROWS = 5000  # rows per document in a chunked answer: what one parsed piece of a long query holds in memory
 
 
 def quote_ident(name: str) -> str:
@@ -79,6 +82,45 @@ class InfluxV1:
             if "error" in result:
                 raise WriteError(QUERY, result["error"])
         return results
+
+    def query_stream(self, q: str) -> Iterator[dict]:
+        """Run one InfluxQL SELECT, yielding its series as they arrive: {"columns", "values", "tags"?, ...}.
+
+        A series longer than CHUNK_ROWS comes as several, in order. Memory stays flat whatever the answer's size:
+        with chunked=true influxd 1.x writes one JSON document per chunk of at most chunk_size rows, each ended
+        by a newline, and flushes it (influxdata/influxdb@v1.6.6 services/httpd/handler.go serveQuery: one
+        WriteResponse and Flush per result when chunked; response_writer.go jsonFormatter.WriteResponse:
+        json.Marshal, which escapes newlines inside strings, then "\n"). urllib3 hands the body over line by line
+        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises WriteError on failure,
+        also one that influxd reports after some series were sent.
+        """
+        form = {"q": q, "db": self.config.bucket, "epoch": "ns", "chunked": "true", "chunk_size": str(CHUNK_ROWS)}
+        headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            response = self.http.request("POST", f"{self.config.url}/query", body=urlencode(form).encode(),
+                                         headers=headers, preload_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise network_error(self.config.url, exc) from None
+        try:
+            if response.status != 200:
+                raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
+            for line in response:
+                if not line.strip():
+                    continue
+                document = json.loads(line)
+                if "error" in document:
+                    raise WriteError(QUERY, document["error"])
+                for result in document.get("results", []):
+                    if "error" in result:
+                        raise WriteError(QUERY, result["error"])
+                    yield from result.get("series", [])
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise network_error(self.config.url, exc) from None
+        except ValueError as exc:  # a line that is not JSON: not an InfluxDB 1.x answer, or cut short
+            raise WriteError(QUERY, f"unreadable answer from {self.config.url}/query: {exc}") from None
+        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
+            response.close()
+            response.release_conn()
 
     def ping(self) -> str:
         response = self._request("GET", "/ping", {})

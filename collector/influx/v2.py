@@ -3,6 +3,10 @@ its retries, so delivery and retries stay ours), the buckets API for retention, 
 
 from __future__ import annotations
 
+import codecs
+import csv
+from typing import Iterator
+
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -10,8 +14,8 @@ from influxdb_client.rest import ApiException
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import (NETWORK, NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, network_error,
-                                     write_error)
+from collector.influx.errors import (NETWORK, NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError,
+                                     network_error, write_error)
 
 
 class InfluxV2:
@@ -54,6 +58,38 @@ class InfluxV2:
     def query(self, flux: str, params: dict) -> list:
         """Run Flux with `params` bound as options (influxdb-client's extern), so values are never spliced into text."""
         return self._call(self.client().query_api().query, flux, org=self.config.org, params=params)
+
+    def query_stream(self, flux: str, params: dict) -> Iterator[dict[str, str]]:
+        """Run Flux like `query`, yielding each row as {column: text} while the annotated CSV arrives.
+
+        Memory stays flat whatever the answer's size: influxdb-client's query_raw hands back the urllib3
+        response unread (influxdb_client@1.50.0 client/query_api.py: post_query with _preload_content=False),
+        read here line by line, as its query_csv does. Each table starts with annotation rows (#datatype, #group,
+        #default) and a header row; an error met after rows were sent arrives as a table with the columns
+        `error, reference` (influxdata/flux@v0.195.2 result.go DelimitedMultiResultEncoder.Encode,
+        csv/result.go ResultEncoder.EncodeError). Raises WriteError on failure.
+        """
+        response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
+        try:
+            header: list[str] | None = None
+            for row in csv.reader(codecs.iterdecode(response, "utf-8")):
+                if not row:
+                    continue  # the blank line between results
+                if row[0].startswith("#"):
+                    header = None  # annotations: a new table, whose header row comes next
+                elif header is None:
+                    header = row
+                elif header[1:3] == ["error", "reference"]:
+                    raise WriteError(QUERY, row[1] or "the query failed")
+                else:
+                    yield dict(zip(header, row))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise network_error(self.config.url, exc) from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise WriteError(QUERY, f"unreadable answer from {self.config.url}/api/v2/query: {exc}") from None
+        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
+            response.close()
+            response.release_conn()
 
     def ping(self) -> None:
         if not self._call(self.client().ping):
