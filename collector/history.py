@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import itertools
 import json
 from dataclasses import dataclass
@@ -189,8 +190,12 @@ def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
 
 def rfc3339(ns: int) -> str:
     seconds, fraction = divmod(ns, NS_PER_S)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+    return _whole_second(seconds) + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+
+
+@functools.lru_cache(maxsize=1)  # rows in time order share their second, often: one per sensor at each tick
+def _whole_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()[:19]
 
 
 def parse_rfc3339_ns(text: str) -> int:
