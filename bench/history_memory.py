@@ -26,6 +26,8 @@ RSS_TARGET_MB = 100.0
 POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
 SENSORS = 20
 BATCH = 10_000  # points per write request or outbox commit
+# influxdb.timeout in the configs is 60s: FakeInfluxDB2 sorts the million points before its first byte, in
+# Python, on a machine shared with other work; the default 10s bounds each wait for the next piece of an answer.
 START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 S = 1_000_000_000
 http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=300))
@@ -131,7 +133,8 @@ def main() -> None:
                 began = time.monotonic()
                 fill_influxd(influxd, count)
                 print(f"influxd: {count:,} points written in {time.monotonic() - began:.1f} s")
-                configs["v1"] = f'influxdb: {{url: "{influxd.url}", api: v1, bucket: bench, retention: 0, timeout: 60s}}\n'
+                configs["v1"] = (f'influxdb: {{url: "{influxd.url}", api: v1, bucket: bench, retention: 0, '
+                                 'timeout: 60s}\n')
             if "v2" in sources:
                 fake = FakeInfluxDB2(token="bench").start()
                 began = time.monotonic()
