@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from collector.config import InfluxConfig
 from collector.durations import format_duration
-from collector.influx import InfluxV1, InfluxV2
+from collector.influx import InfluxV1, InfluxV2, WriteError
+from collector.influx.errors import QUERY
 from collector.influx.v1 import quote_string
 from collector.lineprotocol import FIELD, MEASUREMENT
 from collector.outbox import Outbox
@@ -123,10 +124,14 @@ def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> Generator[Row, None
     columns = ["_value"] if not query.every_s else list(AGGREGATES)
     every_ns = round(query.every_s * NS_PER_S)
     for record in client.query_stream(flux_query(query), flux_params(query, client.config.bucket)):
-        moment = parse_rfc3339_ns(record["_time"])
+        try:
+            moment = parse_rfc3339_ns(record["_time"])
+            row = (moment, record["sensor"], *(float(record[c]) for c in columns))
+        except (KeyError, ValueError):
+            raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
         if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
-            moment = tick_at_or_before(moment, every_ns)
-        yield (moment, record["sensor"], *(float(record[c]) for c in columns))
+            row = (tick_at_or_before(moment, every_ns), *row[1:])
+        yield row
 
 
 def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> Generator[Row, None, None]:
@@ -136,10 +141,16 @@ def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> Generator[Row, None
 def _v1_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
     for series in series_stream:
         names = series["columns"]
-        at_time, at_sensor = names.index("time"), names.index("sensor")
-        at_values = [names.index(c) for c in columns]
+        try:
+            at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
+        except ValueError:
+            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
         for values in series.get("values", []):
-            yield (int(values[at_time]), values[at_sensor] or "", *(float(values[i]) for i in at_values))
+            try:
+                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
+            except (TypeError, ValueError):
+                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
+            yield row
 
 
 def from_outbox(outbox: Outbox, query: HistoryQuery) -> Generator[Row, None, None]:

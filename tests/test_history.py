@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,9 @@ from cli import ROOT, templog
 from history_check import assert_history_returns_what_was_written, lines_at, written
 from collector.history import (LAST_STOP_NS, HistoryQuery, aggregate, flux_params, flux_query, influxql_query,
                                parse_rfc3339_ns, rfc3339, sensors_in_order, write)
+from collector.influx import WriteError
+from collector.influx.v1 import series_of_chunks
+from collector.influx.v2 import rows_of_annotated_csv
 from collector.outbox import Outbox
 from collector.readings import Reading
 
@@ -107,6 +111,66 @@ def test_json_and_csv_are_one_valid_document_whatever_the_sensor_names(rows):
 @given(st.integers(0, LAST_STOP_NS))
 def test_rfc3339_times_read_back_to_the_nanosecond(ns):
     assert parse_rfc3339_ns(rfc3339(ns)) == ns
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+SERIES_LIKE = st.fixed_dictionaries({"columns": JSON}, optional={"values": JSON}) | JSON
+RESULT_LIKE = st.fixed_dictionaries({}, optional={"series": st.lists(SERIES_LIKE, max_size=3) | JSON,
+                                                  "error": st.text(max_size=5)}) | JSON
+DOCUMENT_LIKE = st.fixed_dictionaries({"results": st.lists(RESULT_LIKE, max_size=3) | JSON}) | JSON
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(DOCUMENT_LIKE.map(lambda d: json.dumps(d).encode() + b"\n") | st.binary(max_size=20), max_size=4))
+def test_any_chunked_v1_answer_gives_well_formed_series_or_a_query_error(lines):
+    """Not influxd's answer, cut short, or shaped otherwise: a WriteError naming it, never another exception."""
+    try:
+        series = list(series_of_chunks(lines))
+    except WriteError:
+        return
+    for one in series:
+        assert all(isinstance(v, list) and len(v) == len(one["columns"]) for v in one.get("values", []))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.lists(st.integers(), min_size=2, max_size=2), max_size=4), max_size=5),
+       st.integers(1, 4))
+def test_series_split_over_chunks_come_out_whole_and_in_order(series_values, per_chunk):
+    series = [{"name": "temperature", "columns": ["time", "celsius"], "values": v} for v in series_values]
+    lines = [json.dumps({"results": [{"statement_id": 0, "series": series[i:i + per_chunk]}]}).encode() + b"\n"
+             for i in range(0, len(series), per_chunk)]
+    assert list(series_of_chunks(lines + [b"\n"])) == series
+    error = json.dumps({"results": [{"statement_id": 0, "error": "shard gone"}]}).encode()
+    with pytest.raises(WriteError, match="^shard gone$"):
+        list(series_of_chunks(lines + [error]))
+
+
+CSV_CELLS = st.sampled_from(["", "#datatype", "#group", "error", "reference", "result", "_time"]) | st.text(max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(CSV_CELLS, max_size=5), max_size=8))
+def test_any_annotated_csv_gives_rows_or_a_query_error(records):
+    try:
+        rows = list(rows_of_annotated_csv(records))
+    except WriteError:
+        return
+    assert all(isinstance(row, dict) for row in rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**12), SENSOR_NAMES, st.floats(-100, 100)), max_size=10))
+def test_annotated_csv_as_influxdb_writes_it_reads_back_and_a_late_error_is_raised(points):
+    from fake_influxdb2 import _raw_csv
+    records = list(_raw_csv(points))
+    assert [(row["_time"], row["_value"], row["sensor"]) for row in rows_of_annotated_csv(records)] == [
+        (record[3], record[4], record[5]) for record in records[4:-1]]
+    error_table = [[], ["#datatype", "string", "string"], ["#group", "true", "true"], ["#default", "", ""],
+                   ["", "error", "reference"], ["", "panic: out of memory", ""]]
+    with pytest.raises(WriteError, match="^panic: out of memory$"):
+        list(rows_of_annotated_csv(records + error_table))
 
 
 def test_influxql_merges_sensors_in_time_order_and_quotes_their_names():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Iterator
+from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
 import urllib3
@@ -91,8 +91,7 @@ class InfluxV1:
         by a newline, and flushes it (influxdata/influxdb@v1.6.6 services/httpd/handler.go serveQuery: one
         WriteResponse and Flush per result when chunked; response_writer.go jsonFormatter.WriteResponse:
         json.Marshal, which escapes newlines inside strings, then "\n"). urllib3 hands the body over line by line
-        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises WriteError on failure,
-        also one that influxd reports after some series were sent.
+        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises WriteError on failure.
         """
         form = {"q": q, "db": self.config.bucket, "epoch": "ns", "chunked": "true", "chunk_size": str(CHUNK_ROWS)}
         headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
@@ -104,20 +103,9 @@ class InfluxV1:
         try:
             if response.status != 200:
                 raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
-            for line in response:
-                if not line.strip():
-                    continue
-                document = json.loads(line)
-                if "error" in document:
-                    raise WriteError(QUERY, document["error"])
-                for result in document.get("results", []):
-                    if "error" in result:
-                        raise WriteError(QUERY, result["error"])
-                    yield from result.get("series", [])
+            yield from series_of_chunks(response)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise network_error(self.config.url, exc) from None
-        except ValueError as exc:  # a line that is not JSON: not an InfluxDB 1.x answer, or cut short
-            raise WriteError(QUERY, f"unreadable answer from {self.config.url}/query: {exc}") from None
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
@@ -176,6 +164,38 @@ class InfluxV1:
                     f"config says {describe_retention(self.config.retention)} (templog run applies it)"]
         return []
 
+
+
+def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
+    """The series of a chunked /query answer, one JSON document a line, as they come. Raises WriteError for an
+    error influxd reports, also one after some series were sent, and for an answer of another shape."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
+            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
+        if isinstance(document, dict) and "error" in document:
+            raise WriteError(QUERY, str(document["error"]))
+        results = document.get("results") if isinstance(document, dict) else None
+        if not isinstance(results, list):
+            raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+        for result in results:
+            if isinstance(result, dict) and "error" in result:
+                raise WriteError(QUERY, str(result["error"]))
+            series = result.get("series", []) if isinstance(result, dict) else None
+            if not isinstance(series, list) or not all(map(_well_formed, series)):
+                raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+            yield from series
+
+
+def _well_formed(series: object) -> bool:
+    """A series as influxd writes it: column names, and rows of as many values."""
+    if not isinstance(series, dict) or not isinstance(series.get("columns"), list):
+        return False
+    values = series.get("values", [])
+    return isinstance(values, list) and all(isinstance(v, list) and len(v) == len(series["columns"]) for v in values)
 
 
 def _error_text(response) -> str:

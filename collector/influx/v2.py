@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
@@ -64,29 +64,15 @@ class InfluxV2:
 
         Memory stays flat whatever the answer's size: influxdb-client's query_raw hands back the urllib3
         response unread (influxdb_client@1.50.0 client/query_api.py: post_query with _preload_content=False),
-        read here line by line, as its query_csv does. Each table starts with annotation rows (#datatype, #group,
-        #default) and a header row; an error met after rows were sent arrives as a table with the columns
-        `error, reference` (influxdata/flux@v0.195.2 result.go DelimitedMultiResultEncoder.Encode,
-        csv/result.go ResultEncoder.EncodeError). Raises WriteError on failure.
+        read here line by line, as its query_csv does. Raises WriteError on failure.
         """
         response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
         try:
-            header: list[str] | None = None
-            for row in csv.reader(codecs.iterdecode(response, "utf-8")):
-                if not row:
-                    continue  # the blank line between results
-                if row[0].startswith("#"):
-                    header = None  # annotations: a new table, whose header row comes next
-                elif header is None:
-                    header = row
-                elif header[1:3] == ["error", "reference"]:
-                    raise WriteError(QUERY, row[1] or "the query failed")
-                else:
-                    yield dict(zip(header, row))
+            yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise network_error(self.config.url, exc) from None
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise WriteError(QUERY, f"unreadable answer from {self.config.url}/api/v2/query: {exc}") from None
+            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
@@ -143,6 +129,27 @@ class InfluxV2:
             return [f"bucket {self.config.bucket!r}: retention is {describe_retention(current)}, config says "
                     f"{describe_retention(self.config.retention)} (templog run applies it)"]
         return []
+
+
+def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, str]]:
+    """The data rows of a Flux answer in annotated CSV, as {column: text}, as they come.
+
+    Each table starts with annotation rows (#datatype, #group, #default) and a header row; an error met after
+    rows were sent arrives as a table with the columns `error, reference` (influxdata/flux@v0.195.2 result.go
+    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.EncodeError): raised as WriteError.
+    """
+    header: list[str] | None = None
+    for record in records:
+        if not record:
+            continue  # the blank line that ends a result
+        if record[0].startswith("#"):
+            header = None  # annotations: a new table, whose header row comes next
+        elif header is None:
+            header = record
+        elif header[1:3] == ["error", "reference"]:
+            raise WriteError(QUERY, (record[1:2] or [""])[0] or "the query failed")
+        else:
+            yield dict(zip(header, record))
 
 
 def _bucket_retention(bucket) -> float:
