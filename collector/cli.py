@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -25,10 +26,12 @@ from collector.history import (LAST_STOP_NS, HistoryQuery, describe_influx, from
                                rfc3339, write)
 from collector.influx import InfluxV1, WriteError, connect
 from collector.mqtt import MqttHub
-from collector.outbox import Outbox
+from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
+from collector.outbox_lock import OutboxLock
 from collector.readings import implausible
 from collector.runner import Collector
 from collector.sensors import SensorError, Shared, create_sensor
+from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns
 
@@ -36,6 +39,8 @@ log = logging.getLogger("templog")
 
 
 SENDER_LINGER_S = 0.25  # after a reading arrives, wait this long for the rest of its tick: one write per tick
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal or ssh session
+MQTT_STOP_S = 1.0  # after the collector's own bounded shutdown: a broker that does not answer must not hold the exit
 
 
 class UsageError(Exception):
@@ -43,7 +48,10 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.quiet and args.verbose:
+        parser.error("-q/--quiet and -v/--verbose contradict each other: give one of them")
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logs.configure(level)
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
@@ -55,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"templog: {exc}", file=sys.stderr)
         return 2
+    except OutboxError as exc:  # in use, damaged, or a path no outbox can live at: its own words
+        print(f"templog: {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (OSError, sqlite3.Error) as exc:  # e.g. an outbox that cannot be created or opened
         print(f"templog: {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -133,29 +144,57 @@ def cmd_grafana(config: Config, args) -> int:
 
 
 def cmd_run(config: Config, args) -> int:
+    stop = threading.Event()
+    stop_on_signals(stop)
+    lock, outbox = open_outbox_for_run(config)
     stats = Stats()
     shared = Shared(config.mqtt, stats)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
-    outbox = Outbox(config.collector.outbox, config.collector.max_points, config.collector.max_age)
     sender = None
     if config.influxdb is not None:
         sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
-    collector = Collector(config, sensors, outbox, sender, stats=stats)
-    stop = threading.Event()
+    collector = Collector(config, sensors, outbox, sender, stats=stats, mqtt=shared.hub)
+    collector.run(stop)
+    mqtt_stop = threading.Thread(target=shared.stop, name="mqtt stop", daemon=True)
+    mqtt_stop.start()
+    mqtt_stop.join(MQTT_STOP_S)
+    outbox.close()
+    lock.release()
+    return 0
 
-    def request_stop(signum, _frame):
-        log.info("%s received, stopping", signal.Signals(signum).name)
+
+def open_outbox_for_run(config: Config) -> tuple[OutboxLock, Outbox]:
+    """Before anything else: a path `run` can use, no other run on it, and an outbox repaired if it was damaged."""
+    path = config.collector.outbox
+    reason = unusable_reason(path)
+    if reason:
+        raise OutboxUnusable(path, reason)
+    try:
+        lock = OutboxLock(path)
+    except OSError as exc:
+        raise OutboxUnusable(path, exc.strerror or str(exc)) from exc
+    return lock, Outbox(path, config.collector.max_points, config.collector.max_age, repair=True)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """The first SIGINT, SIGTERM or SIGHUP sets `stop`: `run` shuts down within its bound and exits 0. A second
+    exits at once, with 128 + the signal's number as a shell reports it (130 for Ctrl-C): nothing is lost, every
+    reading is committed to the outbox before anything else, so the outbox is as a kill would leave it."""
+
+    def on_signal(signum, _frame):
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            log.warning("%s received again: exiting at once; what was not delivered waits in the outbox", name)
+            end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
+            os._exit(128 + signum)
+        log.info("%s received, stopping", name)
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    collector.run(stop)
-    shared.stop()
-    outbox.close()
-    return 0
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
 
 
 def read_all(config: Config) -> list[dict]:
@@ -204,8 +243,7 @@ def cmd_read(config: Config, args) -> int:
 
 def cmd_check(config: Config, args) -> int:
     problems = [f"sensor {r['sensor']}: {r['error']}" for r in read_all(config) if r["error"]]
-    if os.path.exists(config.collector.outbox):
-        print(outbox_report(Outbox(config.collector.outbox)))
+    problems += check_outbox(config.collector.outbox)
     if config.influxdb is None:
         print(f"ok: no influxdb section; readings stay in the outbox {config.collector.outbox}")
     else:
@@ -220,6 +258,23 @@ def cmd_check(config: Config, args) -> int:
         print(f"ok: {config.file} is valid, {len(config.sensors)} sensor(s) read"
               + (f", InfluxDB at {config.influxdb.url} ready" if config.influxdb else ""))
     return 1 if problems else 0
+
+
+def check_outbox(path: str) -> list[str]:
+    """Print the outbox's report, changing nothing; a path `run` could not use, or a damaged file, is a problem."""
+    reason = unusable_reason(path)
+    if reason:
+        return [str(OutboxUnusable(path, reason))]
+    if not os.path.exists(path):
+        return []
+    try:
+        outbox = Outbox(path, read_only=True)
+        outbox.verify()
+        print(outbox_report(outbox))
+        outbox.close()
+    except OutboxError as exc:
+        return [str(exc)]
+    return []
 
 
 def outbox_report(outbox: Outbox) -> str:
@@ -238,8 +293,12 @@ def cmd_health(config: Config, args) -> int:
     if not os.path.exists(config.collector.outbox):
         print(f"unhealthy: no outbox at {config.collector.outbox}; is templog run running?")
         return 1
-    outbox = Outbox(config.collector.outbox)
-    verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
+    try:
+        outbox = Outbox(config.collector.outbox, read_only=True)
+        verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
+    except OutboxError as exc:
+        print(f"unhealthy: {exc}")
+        return 1
     print(("healthy: " if verdict.healthy else "unhealthy: ") + verdict.message)
     return 0 if verdict.healthy else 1
 
@@ -251,26 +310,29 @@ def cmd_history(config: Config, args) -> int:
         if name not in configured:  # it may have been renamed or removed while its readings remain: look anyway
             log.warning("history: sensor %r is not in %s (its sensors: %s); looking for its readings anyway",
                         name, config.file, ", ".join(configured))
-    if config.influxdb is None:
-        source = f"the outbox {config.collector.outbox}"
-        store = Outbox(config.collector.outbox, config.collector.max_points)
-        rows = from_outbox(store, query)
-    else:
-        source = describe_influx(config.influxdb)
-        store = connect(config.influxdb)
-        rows = (from_influx_v1 if isinstance(store, InfluxV1) else from_influx_v2)(store, query)
-    try:
-        count = write(rows, query.columns, args.format, sys.stdout)
-        sys.stdout.flush()
-    except WriteError as exc:
-        print(f"templog: history: {source}, {query.describe()}: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, and let nothing write there again
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    finally:
-        rows.close()
-        store.close()
+    with contextlib.ExitStack() as cleanup:  # on any exit: the rows' stream first, then what it reads from
+        if config.influxdb is None:
+            source = f"the outbox {config.collector.outbox}"
+            if os.path.exists(config.collector.outbox):
+                outbox = cleanup.enter_context(contextlib.closing(Outbox(config.collector.outbox, read_only=True)))
+                rows = cleanup.enter_context(contextlib.closing(from_outbox(outbox, query)))
+            else:
+                log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
+                rows = iter(())
+        else:
+            source = describe_influx(config.influxdb)
+            client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
+            reader = from_influx_v1 if isinstance(client, InfluxV1) else from_influx_v2
+            rows = cleanup.enter_context(contextlib.closing(reader(client, query)))
+        try:
+            count = write(rows, query.columns, args.format, sys.stdout)
+            sys.stdout.flush()
+        except WriteError as exc:
+            print(f"templog: history: {source}, {query.describe()}: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, and let nothing write there again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     log.info("history: %d row(s) from %s: %s", count, source, query.describe())
     return 0
 
@@ -298,9 +360,8 @@ def history_query(args, now_ns: int) -> HistoryQuery:
     if start >= stop:
         raise UsageError("history: the start must be before the stop")
     every = _parse_duration(args.every, "--every") if args.every else 0.0
-    if args.every and not 0.001 <= every <= LAST_STOP_NS / NS_PER_S:
-        raise UsageError(f"history: --every must be a duration from 1ms to {int(LAST_STOP_NS / NS_PER_S // 86400)}d, "
-                         "such as 15m")
+    if args.every and every <= 0:
+        raise UsageError("history: --every must be a positive duration such as 15m")
     return HistoryQuery(start, stop, tuple(args.sensor), every)
 
 

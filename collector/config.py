@@ -7,20 +7,25 @@ Sensor types declare their own keys as a `Settings` dataclass in their module.
 from __future__ import annotations
 
 import dataclasses
+import errno
+import math
 import os
 import re
 import socket
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
+from urllib.parse import unquote
 
 import yaml
 
 from collector import BUILD_DATE
-from collector.durations import parse_duration
+from collector.durations import LONGEST_MS, format_duration, parse_duration
+from collector.lineprotocol import tag_key_problem, tag_text_problem
 from collector.ticks import parse_time_ns
 from collector.sensors import SENSOR_TYPES, SettingError
 
@@ -28,6 +33,35 @@ DURATION = "duration"
 Duration = Annotated[float, DURATION]  # seconds, written as "10s" in YAML
 
 DEFAULT_PATH = "config.yaml"
+
+
+@dataclass(frozen=True)
+class DurationBounds:
+    """The durations a key accepts, in seconds; `zero` says what 0 means where 0 is allowed too."""
+
+    shortest: float
+    longest: float
+    zero: str | None = None
+
+
+_MINUTE, _HOUR, _DAY = 60.0, 3600.0, 86400.0
+_LONGEST = LONGEST_MS / 1000  # 100 years
+# Every duration key's bounds (README: "Bounds"). Intervals: each tick wakes the scheduler, commits to SQLite and
+# logs a line, which a Raspberry Pi does ten times a second per sensor with room to spare; past a day a sensor is
+# not logging temperatures any more.
+INTERVAL = DurationBounds(0.1, _DAY)
+READ_TIMEOUT = DurationBounds(0.01, 10 * _MINUTE)  # `read` and `check` wait this long for a hung sensor
+HEALTH_INTERVAL = DurationBounds(1.0, _DAY)
+MAX_AGE = DurationBounds(_MINUTE, _LONGEST, zero="no age limit")  # shorter: points dropped before a delivery
+RETENTION = DurationBounds(_HOUR, _LONGEST, zero="keep forever")  # 1h: InfluxDB's shortest retention
+HTTP_TIMEOUT = DurationBounds(0.1, 10 * _MINUTE)
+KEEPALIVE = DurationBounds(5.0, 65535.0)  # MQTT sends it as a 16-bit number of seconds
+MAX_POINTS = 1_000_000_000  # ~100 GB of outbox
+MAX_BATCH = 100_000  # points per write request: ~10 MB, below InfluxDB 1.x's 25 MB body limit
+TIME_FLOOR_RANGE = ("1970-01-01", "2100-01-01")  # a later floor would mean reading nothing until then
+MAX_FILE_BYTES = 1 << 20  # the config and the files it names (token, password, CA) are KBs; this refuses /dev/zero
+MAX_YAML_DEPTH = 32  # a config is 5 levels deep; deeper nesting only ever exhausts the stack
+MAX_YAML_NODES = 100_000  # values after expanding aliases: a 1 KB "billion laughs" file must not take gigabytes
 
 
 class ConfigError(Exception):
@@ -48,19 +82,41 @@ class Secret(str):
 
 @dataclass(frozen=True)
 class InfluxConfig:
-    url: str = "http://localhost:8086"
+    url: str = "http://localhost:8086"  # never with user:password@: the parser moves those into `token`
     api: Literal["v1", "v2"] = "v2"
     org: str = ""
     bucket: str = "temperature"
     token: Secret = Secret("")
     token_file: str | None = None
-    retention: Duration = 30 * 86400.0
+    retention: Duration | None = None  # None: templog never changes retention, nor creates the bucket/database
     timeout: Duration = 10.0
     batch_size: int = 5000
 
     def credentials(self) -> str:
         """The token, read from token_file at each call so a replaced secret is picked up without restart."""
         return _secret(self.token, self.token_file)
+
+
+# Up to the last @: a password with an unescaped @, / or # must not leave a piece of itself in the shown URL.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>\S*)@")
+
+
+def _url_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """The URL without `user:password@`, and the (percent-decoded) user and password it held, None if none."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url, None, None
+    user, _, password = match["userinfo"].partition(":")
+    return (match["scheme"] or "") + url[match.end():], unquote(user), unquote(password)
+
+
+def _redacted_url(url: str) -> str:
+    """The URL as it may be shown: any password replaced by ***."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url
+    user = match["userinfo"].partition(":")[0]
+    return f"{match['scheme'] or ''}{user}:***@{url[match.end():]}"
 
 
 @dataclass(frozen=True)
@@ -143,39 +199,136 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
     file = str(path or os.environ.get("TEMPLOG_CONFIG") or DEFAULT_PATH)
     environ = os.environ if environ is None else environ
     try:
-        text = Path(file).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)
-    except _DuplicateKey as exc:
-        raise ConfigError(file, f"line {exc.line}", f"duplicate key {exc.key!r}: the earlier one would be ignored") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(file, where, f"YAML syntax error: {problem}") from None
+        raw = _load_yaml(_read_text(file))
+    except _Refused as exc:
+        raise ConfigError(file, exc.where, exc.problem) from None
     return _Parser(file, environ).config(raw if raw is not None else {})
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: object, line: int):
-        self.key, self.line = key, line
+class _Refused(Exception):
+    """The file cannot be read as a config at all; `where` is empty or a line and column."""
+
+    def __init__(self, where: str, problem: str):
+        self.where, self.problem = where, problem
+
+
+def _read_text(file: str) -> str:
+    try:
+        data = _read_small_file(file)
+    except FileNotFoundError:
+        raise _Refused("", "file not found") from None
+    except IsADirectoryError:
+        raise _Refused("", "is a directory, not a config file") from None
+    except OSError as exc:
+        raise _Refused("", f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is no error
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _Refused(f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") \
+            from None
+
+
+def _load_yaml(text: str) -> Any:
+    try:
+        loader = _StrictLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise _Refused(where, f"YAML syntax error: {exc.problem or exc.context or 'not YAML'}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as NUL
+        raise _Refused(f"line {text.count(chr(10), 0, exc.position) + 1}",
+                       f"YAML syntax error: character U+{exc.character:04X} is not allowed ({exc.reason})") from None
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping: a typo must not silently replace a section."""
+    """Safe YAML, stricter: no key given twice in one mapping (a typo must not silently replace a section), no nesting
+    deeper than MAX_YAML_DEPTH, no more than MAX_YAML_NODES values once aliases are expanded, and a scalar that
+    cannot become a value (a 5000-digit number, 2026-02-30) is a refusal naming its line, not a ValueError."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"line {mark.line + 1}", f"nested deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_document(self, node):
+        _count_expanded(node, 1, {}, set())
+        return super().construct_document(node)
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise _Refused(f"line {node.start_mark.line + 1}", f"invalid value {_shown(node)}: {exc}") from None
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: its keys may be overridden here
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise _DuplicateKey(key, key_node.start_mark.line + 1)
-            seen.add(key)
+            if isinstance(key, (str, int, float, bool)):
+                if key in seen:
+                    raise _Refused(f"line {key_node.start_mark.line + 1}",
+                                   f"duplicate key {key!r}: the earlier one would be ignored")
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        value = None if len(node.value) > 80 else super().construct_yaml_int(node)  # int() of 5000 digits raises
+        if value is None or not -(2**63) <= value < 2**63:  # what SQLite and InfluxDB hold; keeps messages short
+            raise _Refused(f"line {node.start_mark.line + 1}", f"integer {_shown(node)} does not fit in 64 bits")
+        return value
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
+
+def _count_expanded(node: yaml.Node, depth: int, sizes: dict[int, tuple[int, int]],
+                    open_nodes: set[int]) -> tuple[int, int]:
+    """(values, levels) under `node` with aliases expanded; refuses a node inside itself, or too many or too deep."""
+    if id(node) in sizes:
+        values, levels = sizes[id(node)]
+    elif id(node) in open_nodes:
+        raise _Refused(f"line {node.start_mark.line + 1}", "an alias refers to a value that contains it")
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        open_nodes.add(id(node))
+        values, levels = 1, 1
+        for child in children:
+            child_values, child_levels = _count_expanded(child, depth + 1, sizes, open_nodes)
+            values, levels = values + child_values, max(levels, child_levels + 1)
+            if values > MAX_YAML_NODES:
+                raise _Refused(f"line {node.start_mark.line + 1}",
+                               f"more than {MAX_YAML_NODES} values once aliases are expanded")
+        open_nodes.discard(id(node))
+        sizes[id(node)] = values, levels
+    if depth + levels - 1 > MAX_YAML_DEPTH:
+        raise _Refused(f"line {node.start_mark.line + 1}",
+                       f"nested deeper than {MAX_YAML_DEPTH} levels once aliases are expanded")
+    return values, levels
+
+
+def _shown(node: yaml.Node) -> str:
+    return _short(node.value if isinstance(node, yaml.ScalarNode) else node.tag)
+
+
+def _short(text: str) -> str:
+    return repr(text[:40] + "..." if len(text) > 40 else text)
 
 
 class _Parser:
@@ -193,17 +346,14 @@ class _Parser:
             self.fail("", f"expected a mapping with keys {', '.join(_TOP_KEYS)}, got {_kind(raw)}")
         for key in raw:
             if key not in _TOP_KEYS:
-                self.fail(str(key), f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
+                self.fail(_join("", key), f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
         collector = self.dataclass(CollectorConfig, raw.get("collector") or {}, "collector")
-        self.check_positive(collector.interval, "collector.interval")
-        self.check_positive(collector.timeout, "collector.timeout")
-        self.check_positive(collector.health_interval, "collector.health_interval")
-        try:
-            parse_time_ns(collector.time_floor)
-        except ValueError:
-            self.fail("collector.time_floor", f"expected a date such as 2026-01-01, got {collector.time_floor!r}")
-        if collector.max_points < 1:
-            self.fail("collector.max_points", "must be at least 1")
+        self.check_duration(collector.interval, "collector.interval", INTERVAL)
+        self.check_duration(collector.timeout, "collector.timeout", READ_TIMEOUT)
+        self.check_duration(collector.health_interval, "collector.health_interval", HEALTH_INTERVAL)
+        self.check_duration(collector.max_age, "collector.max_age", MAX_AGE)
+        self.check_time_floor(collector.time_floor)
+        self.check_count(collector.max_points, "collector.max_points", MAX_POINTS)
         collector = dataclasses.replace(collector, outbox=str(self.base_dir / collector.outbox))
         influx = None
         if raw.get("influxdb") is not None:
@@ -226,50 +376,66 @@ class _Parser:
             if sensor.type == "mqtt" and mqtt is None:
                 self.fail(f"sensors[{i}].type", "mqtt sensors need a top-level mqtt: section (host, port, ...)")
         host = collector.tags.get("host") or socket.gethostname()
+        problem = host and tag_text_problem(host)  # an empty hostname: points go without a host tag
+        if problem:
+            self.fail("collector.tags.host", f"this machine's hostname {host!r} cannot be the host tag: it {problem}; "
+                                             "set collector.tags.host")
         return Config(self.file, collector, tuple(sensors), influx, host, mqtt)
 
     def mqtt(self, raw: Any) -> MqttConfig:
         mqtt = self.dataclass(MqttConfig, raw, "mqtt")
+        if not mqtt.host.strip():
+            self.fail("mqtt.host", "must name the broker (a host name or address)")
         if not 0 < mqtt.port < 65536:
-            self.fail("mqtt.port", f"expected a TCP port number, got {mqtt.port}")
+            self.fail("mqtt.port", f"expected a TCP port number (1 to 65535), got {mqtt.port}")
+        self.check_duration(mqtt.keepalive, "mqtt.keepalive", KEEPALIVE)
+        if mqtt.keepalive != int(mqtt.keepalive):
+            self.fail("mqtt.keepalive",
+                      f"must be whole seconds (MQTT sends an integer), got {format_duration(mqtt.keepalive)}")
         if mqtt.password and mqtt.password_file:
             self.fail("mqtt.password_file", "set either password or password_file, not both")
         files = {"password_file": mqtt.password_file, "ca_file": mqtt.ca_file}
         for key, name in files.items():
             if name:
-                resolved = str(self.base_dir / name)
-                try:
-                    Path(resolved).read_bytes()
-                except OSError as exc:
-                    self.fail(f"mqtt.{key}", f"cannot read {resolved}: {exc.strerror or exc}")
-                files[key] = resolved
+                files[key] = self.readable_file(f"mqtt.{key}", name, text=key == "password_file")
         return dataclasses.replace(mqtt, password=Secret(mqtt.password), **files)
 
     def influxdb(self, raw: Any) -> InfluxConfig:
+        if isinstance(raw, dict) and raw.get("retention") == "":  # `${INFLUX_RETENTION:-}` left unset: not managed
+            raw = {k: v for k, v in raw.items() if k != "retention"}
         influx = self.dataclass(InfluxConfig, raw, "influxdb")
-        if not re.match(r"^https?://[^/\s]+", influx.url):
-            self.fail("influxdb.url", f"expected an http:// or https:// URL, got {influx.url!r}")
+        url, user, password = _url_credentials(influx.url)
+        if not re.match(r"^https?://[^/\s]+", url):
+            self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
+        try:
+            port = urllib.parse.urlsplit(url).port  # raises on a port that is out of range or not a number
+        except ValueError:
+            port = 0
+        if port == 0:
+            self.fail("influxdb.url", f"expected a port number from 1 to 65535 after the host, got {_redacted_url(influx.url)!r}")
+        if user is not None:
+            if influx.api != "v1":
+                self.fail("influxdb.url", "a user name or password in the URL is for api v1; api v2 authenticates "
+                          "with an API token: remove it from the URL and set influxdb.token or token_file")
+            if influx.token or influx.token_file:
+                self.fail("influxdb.url", "credentials both in the URL and in influxdb.token/token_file: keep one")
+            influx = dataclasses.replace(influx, url=url, token=f"{user}:{password}")
         if influx.api == "v2" and not influx.org:
             self.fail("influxdb.org", "required with api: v2")
         if not influx.bucket:
             self.fail("influxdb.bucket", "must not be empty")
-        if influx.retention and influx.retention < 3600:
-            self.fail("influxdb.retention", "must be 0 (keep forever) or at least 1h, InfluxDB's minimum")
-        self.check_positive(influx.timeout, "influxdb.timeout")
-        if influx.batch_size < 1:
-            self.fail("influxdb.batch_size", "must be at least 1")
+        if influx.retention is not None:
+            self.check_duration(influx.retention, "influxdb.retention", RETENTION)
+        self.check_duration(influx.timeout, "influxdb.timeout", HTTP_TIMEOUT)
+        self.check_count(influx.batch_size, "influxdb.batch_size", MAX_BATCH)
         if influx.token_file == "":  # `${INFLUX_TOKEN_FILE:-}` left unset
             influx = dataclasses.replace(influx, token_file=None)
         if influx.token and influx.token_file:
             self.fail("influxdb.token_file", "set either token or token_file, not both")
         if influx.token_file:
-            token_file = str(self.base_dir / influx.token_file)
-            try:
-                Path(token_file).read_text()
-            except OSError as exc:
-                self.fail("influxdb.token_file", f"cannot read {token_file}: {exc.strerror or exc}")
+            token_file = self.readable_file("influxdb.token_file", influx.token_file)
             influx = dataclasses.replace(influx, token_file=token_file)
-        return dataclasses.replace(influx, url=influx.url.rstrip("/"), token=Secret(influx.token))
+        return dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
 
     def sensor(self, raw: Any, path: str, collector: CollectorConfig) -> SensorConfig:
         if not isinstance(raw, dict):
@@ -282,13 +448,16 @@ class _Parser:
         sensor_type = SENSOR_TYPES[type_name]
         common_keys = {f.name for f in dataclasses.fields(_SensorCommon)}
         common = self.dataclass(_SensorCommon, {k: v for k, v in raw.items() if k in common_keys}, path)
-        if not common.name or any(c in common.name for c in "\n\r\t\\") or common.name.strip() != common.name:
-            self.fail(f"{path}.name", f"invalid sensor name {common.name!r} (non-empty, no tabs, newlines, backslashes or surrounding spaces)")
+        problem = tag_text_problem(common.name) or ("must not start or end with a space"
+                                                    if common.name.strip() != common.name else None)
+        if problem:
+            self.fail(f"{path}.name",
+                      f"invalid sensor name {_short(common.name)}: it {problem} (it becomes the sensor tag)")
         settings = self.dataclass(sensor_type.settings, {k: v for k, v in raw.items() if k not in common_keys}, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout
-        self.check_positive(interval, f"{path}.interval")
-        self.check_positive(timeout, f"{path}.timeout")
+        self.check_duration(interval, f"{path}.interval", INTERVAL)
+        self.check_duration(timeout, f"{path}.timeout", READ_TIMEOUT)
         low = sensor_type.valid_range[0] if common.valid_min is None else common.valid_min
         high = sensor_type.valid_range[1] if common.valid_max is None else common.valid_max
         if low >= high:
@@ -298,9 +467,41 @@ class _Parser:
         return SensorConfig(common.name, common.type, interval, timeout, common.tags,
                             common.min, common.max, low, high, settings)
 
-    def check_positive(self, seconds: float, path: str) -> None:
-        if seconds <= 0:
-            self.fail(path, "must be a positive duration such as 10s")
+    def readable_file(self, path: str, name: str, text: bool = True) -> str:
+        """`name` resolved against the config's folder, once it proved readable (and UTF-8 text, if `text`)."""
+        resolved = str(self.base_dir / name)
+        try:
+            data = _read_small_file(resolved)
+        except OSError as exc:
+            self.fail(path, f"cannot read {resolved}: {exc.strerror or exc}")
+        if text:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail(path, f"{resolved} is not UTF-8 text")
+        return resolved
+
+    def check_duration(self, seconds: float, path: str, bounds: DurationBounds) -> None:
+        if seconds == 0 and bounds.zero or bounds.shortest <= seconds <= bounds.longest:
+            return
+        allowed = f"between {format_duration(bounds.shortest)} and {format_duration(bounds.longest)}"
+        if bounds.zero:
+            allowed = f"0 ({bounds.zero}) or {allowed}"
+        self.fail(path, f"must be {allowed}, got {format_duration(seconds)}")
+
+    def check_count(self, count: int, path: str, most: int) -> None:
+        if not 1 <= count <= most:
+            self.fail(path, f"must be between 1 and {most:,}, got {count:,}")
+
+    def check_time_floor(self, text: str) -> None:
+        earliest, latest = TIME_FLOOR_RANGE
+        try:
+            floor_ns = parse_time_ns(text)
+        except (ValueError, OverflowError):
+            self.fail("collector.time_floor", f"expected a date such as 2026-01-01, got {text!r}")
+        if not parse_time_ns(earliest) <= floor_ns < parse_time_ns(latest):
+            self.fail("collector.time_floor", f"must be from {earliest} to before {latest}, got {text!r} "
+                                              "(nothing is read before it)")
 
     def dataclass(self, cls: type, raw: Any, path: str, extra_known: set[str] = frozenset()) -> Any:
         if raw is None:
@@ -352,8 +553,12 @@ class _Parser:
             for k, v in value.items():
                 key = self.convert(str, k, path)
                 item = self.convert(str, v, _join(path, key))
-                if not key or not item or "\n" in key + item or "\\" in key + item:
-                    self.fail(_join(path, key), "tag keys and values must be non-empty single-line text without backslashes")
+                problem = "set by templog to each point's sensor name" if key == "sensor" else tag_key_problem(key)
+                if problem:
+                    self.fail(_join(path, key), f"invalid tag key: {problem}")
+                problem = tag_text_problem(item)
+                if problem:
+                    self.fail(_join(path, key), f"invalid tag value {_short(item)}: it {problem}")
                 result[key] = item
             return result
         if origin is list:
@@ -371,13 +576,18 @@ class _Parser:
         if hint is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.fail(path, f"expected a number, got {_kind(value)}")
+            if not math.isfinite(value):
+                self.fail(path, f"expected a finite number, got {value}")
             return float(value)
         if hint in (str, Secret):
             if isinstance(value, (date, datetime)):  # YAML reads 2026-01-01 as a date
                 return value.isoformat()
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                self.fail(path, f"expected text, got {_kind(value)}")
-            return str(value)
+                self.fail(path, "expected text" if hint is Secret else f"expected text, got {_kind(value)}")
+            text = str(value)
+            if "\0" in text or any("\ud800" <= c <= "\udfff" for c in text):  # no file name or HTTP header holds these
+                self.fail(path, "must not contain a NUL character or a lone surrogate (text that is not Unicode)")
+            return text
         raise TypeError(f"config parser cannot handle {hint!r} at {path}")
 
     def duration(self, value: Any, path: str) -> float:
@@ -411,7 +621,16 @@ class _Parser:
 
 
 def _secret(inline: str, file: str | None) -> Secret:
-    return Secret(Path(file).read_text().strip()) if file else Secret(inline)
+    return Secret(_read_small_file(file).decode("utf-8").strip()) if file else Secret(inline)
+
+
+def _read_small_file(path: str) -> bytes:
+    """The file's bytes, refused unread beyond MAX_FILE_BYTES: /dev/zero or a disk image must not fill the memory."""
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 1024} KiB")
+    return data
 
 
 class _FromEnvironment(str):
@@ -419,13 +638,16 @@ class _FromEnvironment(str):
 
     def as_yaml_scalar(self) -> Any:
         try:
-            return yaml.safe_load(self) if self.strip() else self
-        except yaml.YAMLError:
+            return _load_yaml(self) if self.strip() else self
+        except _Refused:
             return self
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else str(key)
+def _join(path: str, key: Any) -> str:
+    text = str(key)
+    if not text or not text.isprintable() or text.strip() != text:  # a key path stays on one visible line
+        text = repr(text)
+    return f"{path}.{text}" if path else text
 
 
 def _kind(value: Any) -> str:

@@ -3,6 +3,11 @@
 Failures never lose points: retryable ones (network, 429, 5xx, auth, missing bucket) wait with exponential
 backoff and jitter, honouring Retry-After; a batch InfluxDB refuses as malformed (400) or too large (413) is
 split until the offending point is isolated and set aside, so its neighbours flow on.
+
+When InfluxDB did not answer at all, a long backoff would leave delivery idle for minutes after it is back: so
+between such backed-off writes the sender probes it (/ping) every few seconds, and retries at once when it
+answers. A failure episode is logged when it starts, every 10 minutes while it lasts, and when it ends; a
+backlog, once delivered, in one line.
 """
 
 from __future__ import annotations
@@ -13,18 +18,27 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Callable, Protocol
 
-from collector.influx.errors import EXPIRED, REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
+from collector.influx.errors import EXPIRED, NETWORK, REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
+from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
 from collector.stats import Stats
 
 log = logging.getLogger("templog.delivery")
 
+PROBE_EVERY_S = 3.0  # between backed-off writes: InfluxDB answering again is noticed within this, plus a probe
+PROBE_TIMEOUT_S = 2.0
+NO_ANSWER_STATUSES = (502, 504)  # a gateway in front of InfluxDB answered for it: InfluxDB itself did not
+RECORD_DELIVERY_EVERY_S = 1.0  # last_delivery_ns during a long drain: often enough for health, not an fsync a batch
+
 
 class Writer(Protocol):
     def write(self, lines: list[str]) -> None: ...
     def ensure_retention(self) -> str: ...
+    def probe(self, timeout: float) -> bool:
+        """True if InfluxDB answers a cheap request (/ping) within `timeout` seconds; never raises."""
 
 
 class Backoff:
@@ -43,14 +57,18 @@ class Backoff:
 
 class Sender:
     def __init__(self, outbox: Outbox, writer: Writer, batch_size: int, stats: Stats,
-                 backoff: Backoff | None = None, linger_s: float = 0.0):
+                 backoff: Backoff | None = None, linger_s: float = 0.0, log_clock: Callable[[], float] = time.monotonic):
         self.outbox, self.writer, self.batch_size, self.stats = outbox, writer, batch_size, stats
         self.backoff = backoff or Backoff()
         self.wake = threading.Event()
         self.linger_s = linger_s
         self._outbox_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-worker")
         self.retention_applied = False
+        self.failures = 0  # consecutive failed attempts
         self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
+        self.episodes = RepeatingByKey(log, logging.ERROR, clock=log_clock)  # one per (kind, status)
+        self.backlog: tuple[int, int] | None = None  # (oldest waiting point's time, points_delivered when it began)
+        self._delivery_recorded_at = 0.0  # time.monotonic() of the last last_delivery_ns recorded
 
     def drain(self, deadline: float | None = None, stop: threading.Event | None = None) -> int:
         """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
@@ -72,12 +90,17 @@ class Sender:
                 batch = following
         finally:
             self._acknowledge_then_read(taken, None)
+        if not batch:
+            self._backlog_delivered()
         return delivered
 
     def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
         for batch in delivered:
             self.outbox.acknowledge(batch)
             self.stats.add("points_delivered", len(batch))
+        if delivered and time.monotonic() - self._delivery_recorded_at >= RECORD_DELIVERY_EVERY_S:
+            self._record(last_delivery_ns=time.time_ns())  # so `health` sees a long drain progress
+            self._delivery_recorded_at = time.monotonic()
         return None if after_id is None else self.outbox.oldest(self.batch_size, after_id)
 
     def _deliver(self, batch: Batch, taken: Callable[[Batch], None] | None = None) -> int:
@@ -94,6 +117,8 @@ class Sender:
             if exc.kind in (EXPIRED, REJECTED, TOO_LARGE):  # the message may hide a malformed point: isolate
                 return self._isolate(batch, exc)
             raise
+        if self.failing_with is not None:
+            self._resumed()
         if taken is None:
             self._acknowledge_then_read([batch], None)
         else:
@@ -112,6 +137,16 @@ class Sender:
         middle = len(batch) // 2
         return self._deliver(batch[:middle]) + self._deliver(batch[middle:])
 
+    def last_drain(self, deadline: float) -> None:
+        """Shutdown's last delivery, until the monotonic `deadline` (checked between batches); what it leaves
+        waits in the outbox for the next start."""
+        try:
+            if self.drain(deadline=deadline):
+                self._record(last_delivery_ns=time.time_ns())
+        except Exception as exc:
+            log.warning("last delivery before exit failed, %d point(s) stay in the outbox for the next start: %s",
+                        self.outbox.depth, exc)
+
     def apply_retention(self) -> None:
         try:
             log.info("retention: %s", self.writer.ensure_retention())
@@ -121,32 +156,92 @@ class Sender:
 
     def run(self, stop: threading.Event, clock=time.time_ns) -> None:
         """Deliver until `stop` is set: the sender thread's body."""
-        failures = 0
+        if self.outbox.depth:  # left by the last run, or by an outage of the collector itself
+            self._backlog_began(clock)
         while not stop.is_set():
             try:
                 if not self.retention_applied:
                     self.apply_retention()
                 if self.drain(stop=stop):  # stops between batches on SIGTERM: shutdown tries one last drain itself
                     self._record(last_delivery_ns=clock())
+                if self.failing_with is not None:  # InfluxDB answered, with nothing to deliver
+                    self._resumed()
             except Exception as exc:  # whatever happens, the sender thread must live on and retry
-                failures += 1
-                kind = exc.kind if isinstance(exc, WriteError) else "outbox" if isinstance(exc, sqlite3.Error) else "other"
-                self.stats.add(f"write_failures_{kind}")
-                episode = (kind, getattr(exc, "status", None))
-                if episode != self.failing_with:  # one line per episode, not one per retry
-                    message = str(exc) if isinstance(exc, WriteError) else f"{type(exc).__name__}: {exc}"
-                    log.error("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
-                              self.outbox.depth, message)
-                    self._record(last_delivery_error=message, last_delivery_error_ns=clock())
-                    self.failing_with = episode
-                stop.wait(self.backoff.delay(failures, getattr(exc, "retry_after", None)))
+                if stop.is_set():  # a write cut short by shutdown is not news: the points wait in the outbox
+                    log.debug("delivery stopped by shutdown: %s", exc)
+                    return
+                self._failed(exc, clock)
+                retry_after = getattr(exc, "retry_after", None)
+                self._pause(self.backoff.delay(self.failures, retry_after), stop,
+                            probe=retry_after is None and _no_answer(exc))
                 continue
-            if failures:
-                log.info("delivery resumed after %d failed attempt(s); outbox depth %d", failures, self.outbox.depth)
-                failures, self.failing_with = 0, None
             if self.wake.wait(1.0) and self.linger_s:
                 stop.wait(self.linger_s)  # let the rest of the tick's readings arrive: one request, not one per point
             self.wake.clear()
+
+    def _failed(self, exc: Exception, clock) -> None:
+        """Count a failed attempt; log it as its episode's rule says (start, every 10 minutes, end)."""
+        self.failures += 1
+        kind = exc.kind if isinstance(exc, WriteError) else "outbox" if isinstance(exc, sqlite3.Error) else "other"
+        self.stats.add(f"write_failures_{kind}")
+        if self.backlog is None:
+            self._backlog_began(clock)
+        episode = (kind, getattr(exc, "status", None))
+        message = str(exc) if isinstance(exc, WriteError) else f"{type(exc).__name__}: {exc}"
+        if episode != self.failing_with:
+            if self.failing_with is not None:
+                self.episodes[self.failing_with].ended("delivery to InfluxDB no longer fails with %s",
+                                                       _describe(self.failing_with))
+            self._record(last_delivery_error=message, last_delivery_error_ns=clock())
+            self.failing_with = episode
+        self.episodes[episode].occurred("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
+                                        self.outbox.depth, message)
+
+    def _resumed(self) -> None:
+        """The first batch InfluxDB took after failures: the episode ends, its error is no longer current."""
+        self.episodes[self.failing_with].ended("delivery resumed (it had failed with %s); %d point(s) to deliver",
+                                               _describe(self.failing_with), self.outbox.depth)
+        self.failures, self.failing_with = 0, None
+        self._record(last_delivery_error="", last_delivery_error_ns="")
+
+    def _backlog_began(self, clock) -> None:
+        try:
+            since = self.outbox.oldest_time_ns()
+        except sqlite3.Error:  # the outbox failing is itself the failure being counted: the thread lives on
+            since = None
+        self.backlog = (clock() if since is None else since, self.stats.get("points_delivered"))
+
+    def _backlog_delivered(self) -> None:
+        if self.backlog is None:
+            return
+        since_ns, delivered_before = self.backlog
+        self.backlog = None
+        log.info("delivered a backlog of %d point(s), waiting since %s",
+                 self.stats.get("points_delivered") - delivered_before, _utc(since_ns))
+
+    def _pause(self, seconds: float, stop: threading.Event, probe: bool) -> None:
+        """Wait out a backoff delay, or until `stop`; with `probe`, end it as soon as InfluxDB answers again."""
+        if not probe or seconds <= PROBE_EVERY_S:  # the retry comes as soon as a probe would
+            stop.wait(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= PROBE_EVERY_S:
+                stop.wait(max(0.0, remaining))
+                return
+            if stop.wait(PROBE_EVERY_S):
+                return
+            if self._answers():
+                log.debug("InfluxDB answers again: retrying now, %.0fs before the backoff would have", remaining)
+                return
+
+    def _answers(self) -> bool:
+        try:
+            return self.writer.probe(PROBE_TIMEOUT_S)
+        except Exception as exc:  # a writer's bug must not end the sender thread
+            log.debug("probe failed: %s: %s", type(exc).__name__, exc)
+            return False
 
     def _record(self, **state: object) -> None:
         """Keep delivery state in the outbox for `templog health` and `check`; losing it must not stop delivery."""
@@ -154,3 +249,17 @@ class Sender:
             self.outbox.put_state(**state)
         except sqlite3.Error as exc:
             log.debug("delivery state not recorded: %s", exc)
+
+
+def _no_answer(exc: Exception) -> bool:
+    """InfluxDB itself did not answer (refused, reset, timed out, or a gateway said so): worth probing for it."""
+    return isinstance(exc, WriteError) and (exc.kind == NETWORK or exc.status in NO_ANSWER_STATUSES)
+
+
+def _describe(episode: tuple) -> str:
+    kind, status = episode
+    return f"HTTP {status}" if status else f"{kind} errors"
+
+
+def _utc(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import threading
@@ -13,6 +12,7 @@ import yaml
 
 from collector.sensors import ds18b20, hwmon
 from collector.sensors.base import SensorError, read_text
+from collector.sensors.mqtt import MalformedPayload, load_json, payload_text
 
 
 def find_sensors(sysfs: str = "/sys") -> list[dict]:
@@ -47,12 +47,11 @@ TEMPERATURE_KEYS = ("temperature", "Temperature", "tC", "temp", "Temp")
 
 def temperature_field(payload: bytes) -> tuple[bool, str | None]:
     """Whether an MQTT payload carries a temperature, and its `field` path (None: the payload is the number)."""
-    text = payload.decode("utf-8", errors="replace").strip()
     try:
-        document = json.loads(text)
-    except ValueError:
+        document = load_json(payload_text(payload))
+    except MalformedPayload:  # bounded like a sensor's payload: discover listens to every topic on the broker
         return False, None
-    if isinstance(document, (int, float)) and not isinstance(document, bool):
+    if isinstance(document, float):
         return -60 <= document <= 150, None
     if not isinstance(document, dict):
         return False, None

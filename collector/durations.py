@@ -1,32 +1,48 @@
-"""Duration strings as users write them in config and on the command line: `500ms`, `10s`, `1h30m`, `0`."""
+"""Duration strings as users write them in config and on the command line: `500ms`, `10s`, `1h30m`, `0`.
+
+The digits are read exactly (as fractions of a millisecond), so texts that mean the same duration give the same
+float, and format_duration's output parses back to it.
+"""
 
 import re
+from fractions import Fraction
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
+_FORMS = "use e.g. 500ms, 10s, 5m, 2h, 30d, 1h30m or 0"
+_LONGEST_TEXT = 64  # far beyond any sensible duration; also keeps int() below Python's 4300-digit limit
+
+SHORTEST_MS = 1  # the finest step: anything shorter but not 0 is a typo, and would round to 0 ns somewhere
+LONGEST_MS = 36500 * _UNIT_MS["d"]  # 100 years: every duration fits InfluxDB's int64 nanoseconds (292 years)
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `text`; raises ValueError naming the accepted forms."""
+    """Seconds in `text`: 0, or between 1ms and 36500d. Anything else raises ValueError saying what is wrong."""
     text = text.strip()
+    if len(text) > _LONGEST_TEXT:
+        raise ValueError(f"invalid duration {text[:_LONGEST_TEXT]!r}...: too long ({_FORMS})")
     if text == "0":
         return 0.0
-    pos, total = 0, 0.0
+    pos, total_ms = 0, Fraction(0)
     for match in _PART.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+        total_ms += Fraction(match.group(1)) * _UNIT_MS[match.group(2)]
         pos = match.end()
     if pos == 0 or pos != len(text):
-        raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 5m, 2h, 30d, 1h30m or 0)")
-    return total
+        raise ValueError(f"invalid duration {text!r} ({_FORMS})")
+    if 0 < total_ms < SHORTEST_MS:
+        raise ValueError(f"duration {text!r} is shorter than 1ms, the shortest there is")
+    if total_ms > LONGEST_MS:
+        raise ValueError(f"duration {text!r} is longer than 36500d (100 years), the longest there is")
+    return float(total_ms / 1000)
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest exact duration string for `seconds` (inverse of parse_duration)."""
-    if seconds == 0:
-        return "0"
+    """The shortest exact duration string for `seconds` (inverse of parse_duration for whole milliseconds)."""
     ms = round(seconds * 1000)
+    if ms == 0:
+        return "0"
     for unit, size in (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000)):
         if ms % size == 0:
             return f"{ms // size}{unit}"

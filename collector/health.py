@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Sequence
 
 from collector.lineprotocol import HEALTH_MEASUREMENT, fields_line, series_key
@@ -13,11 +14,13 @@ from collector.ticks import NS_PER_S
 HEARTBEAT_S = 10  # how often the loop records that it is alive
 STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
 STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the outbox is not draining
+MQTT_DOWN_GRACE_S = 60  # MQTT down this long: unhealthy (the collector records its own: the mqtt keepalive)
 
 SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "readings_missing", "ticks_skipped",
                    "mqtt_payloads_malformed")
 TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
-                                   "points_beyond_retention", "outbox_dropped", "outbox_write_failures")
+                                   "points_beyond_retention", "outbox_dropped", "outbox_write_failures",
+                                   "mqtt_callback_errors", "mqtt_network_restarts")
 
 
 def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
@@ -50,18 +53,50 @@ class Verdict:
 
 
 def judge(state: dict[str, str], outbox_depth: int, delivering: bool, now_ns: int) -> Verdict:
-    """Healthy while the loop ticks and the outbox is empty or draining (or there is no InfluxDB to drain to)."""
+    """Healthy while the loop ticks, any MQTT connection is up (or down for less than its grace), and the outbox is
+    empty or draining (or there is no InfluxDB to drain to).
+
+    A collector that stopped cleanly is unhealthy at once; "draining" means deliveries succeed: while they fail,
+    the verdict says so, and turns unhealthy once nothing was delivered for STALLED_DELIVERY_S.
+    """
     heartbeat = int(state.get("heartbeat_ns", 0))
     if not heartbeat:
         return Verdict(False, "the collector has not run yet (no heartbeat in the outbox)")
+    stopped = int(state.get("stopped_ns") or 0)
+    if stopped:
+        return Verdict(False, f"the collector stopped {max(0.0, (now_ns - stopped) / NS_PER_S):.0f}s ago; "
+                              f"{outbox_depth} point(s) in the outbox")
     silent_s = (now_ns - heartbeat) / NS_PER_S
     if silent_s > STALE_HEARTBEAT_S:
         return Verdict(False, f"the collector loop has not ticked for {silent_s:.0f}s")
+    if mqtt_down := _mqtt_down(state, now_ns):
+        return Verdict(False, mqtt_down)
     if not delivering or outbox_depth == 0:
         return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox")
     last = int(state.get("last_delivery_ns") or state.get("started_ns") or heartbeat)
     stalled_s = (now_ns - last) / NS_PER_S
+    error = state.get("last_delivery_error")  # cleared by the sender once delivery succeeds again
     if stalled_s > STALLED_DELIVERY_S:
-        error = state.get("last_delivery_error") or "no error recorded"
-        return Verdict(False, f"{outbox_depth} point(s) waiting and nothing delivered for {stalled_s:.0f}s: {error}")
+        return Verdict(False, f"{outbox_depth} point(s) waiting and nothing delivered for {stalled_s:.0f}s: "
+                              f"{error or 'no error recorded'}")
+    if error:
+        failing_s = (now_ns - int(state.get("last_delivery_error_ns") or now_ns)) / NS_PER_S
+        return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox, delivery failing for "
+                             f"{max(0.0, failing_s):.0f}s: {error}")
     return Verdict(True, f"ticking; {outbox_depth} point(s) in the outbox, draining")
+
+
+def _mqtt_down(state: dict[str, str], now_ns: int) -> str | None:
+    """Why the MQTT connection counts as down: down for longer than its grace, counted from this run's start at
+    the earliest (a previous run's record is not this one's outage)."""
+    since = int(state.get("mqtt_down_since_ns") or 0)
+    if not since:
+        return None
+    since = max(since, int(state.get("started_ns") or 0))
+    down_s = (now_ns - since) / NS_PER_S
+    if down_s <= float(state.get("mqtt_down_grace_s") or MQTT_DOWN_GRACE_S):
+        return None
+    when = datetime.fromtimestamp(since // NS_PER_S, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reason = state.get("mqtt_down_reason")
+    return (f"not connected to the MQTT broker {state.get('mqtt_broker', '')} since {when} ({down_s:.0f}s)"
+            + (f": {reason}" if reason else ""))

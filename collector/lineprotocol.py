@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Mapping
 
 MEASUREMENT = "temperature"
@@ -10,6 +11,42 @@ HEALTH_MEASUREMENT = "templog"
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+
+
+LONGEST_TAG_TEXT = 256  # characters: far below the 64 KiB series key InfluxDB refuses (seen: HTTP 400 on 1.6)
+_RAW_FORBIDDEN = {"Cc": "a control character", "Cs": "a lone surrogate", "Zl": "a line separator",
+                  "Zp": "a paragraph separator"}
+
+
+def tag_text_problem(text: str) -> str | None:
+    """Why `text` cannot travel as a tag key or value, or None if it can.
+
+    The line protocol escapes comma, equals and space, and nothing else: "line protocol does not support the newline
+    character" (InfluxDB's reference), and InfluxDB versions read a backslash differently (1.6 refuses a tag value
+    ending in one: HTTP 400). Control characters and lone surrogates are no text a tag should hold.
+    """
+    if not text:
+        return "must not be empty"
+    if len(text) > LONGEST_TAG_TEXT:
+        return f"is longer than {LONGEST_TAG_TEXT} characters"
+    if "\\" in text:
+        return "must not contain a backslash"
+    for char in text:
+        kind = _RAW_FORBIDDEN.get(unicodedata.category(char))
+        if kind:
+            return f"must not contain {kind} (U+{ord(char):04X})"
+    return None
+
+
+def tag_key_problem(key: str) -> str | None:
+    """Why `key` cannot be a tag key of a temperature point, or None if it can."""
+    if key == "time":
+        return "InfluxDB refuses 'time' as a tag key (HTTP 400: the point would be set aside)"
+    if key == FIELD:
+        return f"'{FIELD}' is the field's name; InfluxQL would show such a tag as '{FIELD}_1'"
+    if key.startswith("_"):
+        return "keys starting with '_' are reserved by InfluxDB (_measurement, _field, _time, ...)"
+    return tag_text_problem(key)
 
 
 def escape_measurement(name: str) -> str:

@@ -33,7 +33,8 @@ class Repeating:
     """One condition that may hold tick after tick, such as "sensor x fails" or "the outbox is at its bound".
 
     `occurred()` logs the first occurrence, then at most one line every `every_s` with how many occurrences it
-    stands for; `ended()` logs once when the condition stops holding (nothing if it never started). Thread-safe.
+    stands for; `ended()` logs once when the condition stops holding (nothing if it never started), at WARNING at most, so
+    that `-q` shows the end of what it showed. Thread-safe.
     """
 
     def __init__(self, logger: logging.Logger, level: int = logging.WARNING, every_s: float = REPEAT_EVERY_S,
@@ -71,7 +72,9 @@ class Repeating:
                 return
             self._active = False
             total = self.total
-        self.logger.info("%s", (message % args if args else message) + f" (after {total} occurrence(s))")
+        # at WARNING for a warning or error, so that `-q` (warnings and errors only) shows the end of what it showed
+        self.logger.log(min(self.level, logging.WARNING), "%s",
+                        (message % args if args else message) + f" (after {total} occurrence(s))")
 
 
 class RepeatingByKey:

@@ -5,38 +5,103 @@ several threads at once are group-committed: one transaction, one fsync, for all
 commit ran, and each caller returns only once its points are durable. Points leave only
 when InfluxDB acknowledged them (`acknowledge`), or when a bound drops the oldest, or InfluxDB rejected them as
 malformed (`set_aside` moves them to the `rejected` table, where a user can inspect and re-send them).
+
+Damage (a file that is not a database, a malformed page: a worn SD card) never stops `run`, which opens its
+outbox with `repair=True`: the damaged file is moved aside, what can be read of it is salvaged into a fresh one
+(collector/outbox_repair.py), one ERROR says so, and the operation that met the damage is retried on the fresh
+file. `history`, `check` and `health` open it `read_only`: they never change it, and report damage as
+OutboxDamaged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
+from collector import outbox_repair
 from collector.readings import Reading
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS points (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sensor TEXT,              -- NULL for the collector's own health points
-    time_ns INTEGER NOT NULL,
-    celsius REAL,
-    line TEXT NOT NULL        -- line protocol, rendered once when the point was read
-);
-CREATE TABLE IF NOT EXISTS state (   -- what `templog health` and `check` read: heartbeat, last delivery, last error
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rejected (
-    id INTEGER PRIMARY KEY,
-    line TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    rejected_at_ns INTEGER NOT NULL
-);
-"""
+log = logging.getLogger("templog")
+
+T = TypeVar("T")
+
+_TABLES = {
+    "points": """(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sensor TEXT,              -- NULL for the collector's own health points
+        time_ns INTEGER NOT NULL,
+        celsius REAL,
+        line TEXT NOT NULL        -- line protocol, rendered once when the point was read
+    )""",
+    "state": """(                 -- what `templog health` and `check` read: heartbeat, last delivery, last error
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )""",
+    "rejected": """(
+        id INTEGER PRIMARY KEY,
+        line TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        rejected_at_ns INTEGER NOT NULL
+    )""",
+}
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    for name, columns in _TABLES.items():
+        db.execute(f"CREATE TABLE IF NOT EXISTS {name} {columns}")
+
+
+class OutboxError(Exception):
+    """The outbox cannot be used as it is; the message names it and says why."""
+
+
+class OutboxUnusable(OutboxError):
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"collector.outbox: cannot use {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class OutboxDamaged(OutboxError, sqlite3.DatabaseError):  # a DatabaseError too: where SQLite's errors are caught
+    def __init__(self, path: str, cause: str):
+        cause = " ".join(cause.split())  # quick_check answers on several lines: a log line is one line
+        super().__init__(f"the outbox {path} is damaged ({cause}); `templog run` moves it aside and salvages "
+                         "what it can read")
+        self.path, self.cause = path, cause
+
+
+def unusable_reason(path: str) -> str | None:
+    """Why `run` could not keep an outbox at `path` (None if it can): what `check` reports and `run` refuses.
+
+    SQLite needs the file readable and writable and, beside it, room for its -wal and -shm files; the folder is
+    created if missing, so the nearest existing ancestor must be a folder one can create entries in. Probes
+    rather than permission bits: root ignores those, and /proc or a read-only mount refuse what they allow.
+    """
+    if os.path.isdir(path):
+        return "it is a directory"
+    if os.path.exists(path):
+        if not os.path.isfile(path):
+            return "it is not a regular file"
+        try:
+            with open(path, "r+b"):
+                pass
+        except OSError as exc:
+            return f"it cannot be opened for writing ({exc.strerror})"
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"{folder} is not a directory"
+    try:
+        tempfile.TemporaryFile(dir=folder).close()  # unnamed where the filesystem allows (O_TMPFILE)
+    except OSError as exc:
+        return f"cannot create files in {folder} ({exc.strerror})"
+    return None
 
 
 class Pending(NamedTuple):
@@ -81,26 +146,100 @@ class Appended:
 
 
 class Outbox:
-    def __init__(self, path: str, max_points: int = 1_000_000, max_age_s: float = 0.0, clock=time.time_ns):
-        if path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """`read_only`: never change the file (history, check, health). `repair`: what `run` uses: damage, found at
+    open or later, is repaired and the operation retried; without it damage raises OutboxDamaged."""
+
+    def __init__(self, path: str, max_points: int = 1_000_000, max_age_s: float = 0.0, clock=time.time_ns, *,
+                 read_only: bool = False, repair: bool = False):
         self.path = path
         self.max_points = max_points
         self.max_age_ns = int(max_age_s * 1e9)
         self.clock = clock
+        self.read_only, self.repair = read_only, repair
         self._lock = threading.Lock()  # one connection: every use of it holds this lock
         self._waiting: list[_Ticket] = []
         self._queue_lock = threading.Lock()  # guards _waiting and _leading
         self._leading = False
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._depth = self._db.execute("SELECT count(*) FROM points").fetchone()[0]
+        self._db: sqlite3.Connection | None = None
+        self._depth = 0
+        with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
+            try:
+                self._use(lambda db: None)
+            except OutboxError:
+                raise
+            except (OSError, sqlite3.Error) as exc:  # e.g. a folder in the way: say it is the outbox, and where
+                raise OutboxUnusable(path, str(exc)) from exc
+
+    def _open(self, verify: bool) -> None:
+        if self.read_only:
+            db = sqlite3.connect(outbox_repair.read_only_uri(self.path), uri=True, check_same_thread=False,
+                                 isolation_level=None)
+        else:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            if self.read_only:  # tables a collector has not created yet: empty, in memory, never in the file
+                present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                for name in _TABLES.keys() - present:
+                    db.execute(f"CREATE TEMP TABLE {name} {_TABLES[name]}")
+            else:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                _create_tables(db)
+            if verify:
+                _quick_check(db, self.path)
+            depth = db.execute("SELECT count(*) FROM points").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        self._db, self._depth = db, depth
+
+    def _use(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the connection (the caller holds `_lock`), opened first if need be. Damage is repaired and
+        `work` tried once more (with `repair`), or raised as OutboxDamaged."""
+        try:
+            if self._db is None:
+                self._open(verify=self.repair)
+            return work(self._db)
+        except sqlite3.DatabaseError as exc:
+            damaged = isinstance(exc, OutboxDamaged) or outbox_repair.is_damage(exc)
+            if not damaged:
+                raise
+            if not self.repair:
+                if isinstance(exc, OutboxDamaged):
+                    raise
+                raise OutboxDamaged(self.path, str(exc)) from exc
+            self._repair(exc.cause if isinstance(exc, OutboxDamaged) else str(exc))
+        try:
+            return work(self._db)
+        except sqlite3.DatabaseError as exc:
+            if outbox_repair.is_damage(exc):
+                raise OutboxDamaged(self.path, str(exc)) from exc
+            raise
+
+    def _repair(self, cause: str) -> None:
+        """Swap the damaged file for a fresh one holding all that could be read of it (the caller holds `_lock`)."""
+        expected = None
+        if self._db is not None:  # it was open: how many points it held is known
+            expected = self._depth
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+        salvaged = outbox_repair.repair(self.path, self.clock(), _create_tables)
+        self._open(verify=False)
+        log.error("%s", salvaged.report(self.path, cause, expected))
+
+    def verify(self) -> None:
+        """Raise OutboxDamaged unless SQLite finds the whole file sound (`check` uses it; `run` does it at open)."""
+        with self._lock:
+            self._use(lambda db: _quick_check(db, self.path))
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
 
     def append(self, points: Iterable[tuple[Reading | None, str]]) -> Appended:
         """Commit (reading, line) pairs (reading None for non-temperature points), then apply the bounds.
@@ -137,61 +276,71 @@ class Outbox:
         return ticket.appended
 
     def _commit(self, rows: list[tuple]) -> Appended:
-        with self._lock:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
-                by_age = self._drop_older_than_max_age()
-                by_count = self._drop_beyond_max_points(self._depth + len(rows) - by_age)
+        def commit(db: sqlite3.Connection) -> Appended:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
+                by_age = self._drop_older_than_max_age(db)
+                by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
             self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
-        return Appended(by_count, by_age)
+            return Appended(by_count, by_age)
 
-    def _drop_beyond_max_points(self, depth: int) -> int:
+        with self._lock:
+            return self._use(commit)
+
+    def _drop_beyond_max_points(self, db: sqlite3.Connection, depth: int) -> int:
         excess = depth - self.max_points
         if excess <= 0:
             return 0
-        self._db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
+        db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
         return excess
 
-    def _drop_older_than_max_age(self) -> int:
+    def _drop_older_than_max_age(self, db: sqlite3.Connection) -> int:
         if not self.max_age_ns:
             return 0
         cutoff = self.clock() - self.max_age_ns
-        oldest = self._db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+        oldest = db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
         if oldest is None or oldest >= cutoff:
             return 0
-        return self._db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
+        return db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
 
     def oldest(self, limit: int, after_id: int = 0) -> Batch:
         """Up to `limit` of the oldest points (with an id above `after_id`: to read ahead while a batch is sent)."""
         with self._lock:
-            rows = self._db.execute("SELECT id, line FROM points WHERE id > ? ORDER BY id LIMIT ?",
-                                    (after_id, limit)).fetchall()
+            rows = self._use(lambda db: db.execute("SELECT id, line FROM points WHERE id > ? ORDER BY id LIMIT ?",
+                                                   (after_id, limit)).fetchall())
         return Batch([row[0] for row in rows], [row[1] for row in rows])
 
     def acknowledge(self, batch: Batch) -> None:
         """Delete a delivered batch (a run of the oldest points, so one id range covers it)."""
         if not batch:
             return
-        with self._lock:
-            with self._db:
-                deleted = self._db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?",
-                                           (batch.ids[0], batch.ids[-1])).rowcount
+
+        def delete(db: sqlite3.Connection) -> None:
+            with db:
+                deleted = db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?",
+                                     (batch.ids[0], batch.ids[-1])).rowcount
             self._depth -= deleted
+
+        with self._lock:
+            self._use(delete)
 
     def set_aside(self, point: Pending, reason: str) -> None:
         """Move a point InfluxDB refused as malformed out of the way, keeping it for inspection and re-sending."""
-        with self._lock:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
-                                 (point.id, point.line, reason, self.clock()))
-                deleted = self._db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+        def move(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
+                           (point.id, point.line, reason, self.clock()))
+                deleted = db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
             self._depth -= deleted
+
+        with self._lock:
+            self._use(move)
 
     def rejected(self) -> list[tuple[str, str]]:
         with self._lock:
-            return self._db.execute("SELECT line, reason FROM rejected ORDER BY id").fetchall()
+            return self._use(lambda db: db.execute("SELECT line, reason FROM rejected ORDER BY id").fetchall())
 
     @property
     def depth(self) -> int:
@@ -200,17 +349,21 @@ class Outbox:
     def oldest_time_ns(self) -> int | None:
         """The timestamp of the point waiting longest (by arrival: cheap, and what `max_points` drops first)."""
         with self._lock:
-            row = self._db.execute("SELECT time_ns FROM points ORDER BY id LIMIT 1").fetchone()
+            row = self._use(lambda db: db.execute("SELECT time_ns FROM points ORDER BY id LIMIT 1").fetchone())
         return row[0] if row else None
 
     def put_state(self, **values: object) -> None:
-        with self._lock, self._db:
-            self._db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                                 [(k, str(v)) for k, v in values.items()])
+        def put(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+                               [(k, str(v)) for k, v in values.items()])
+
+        with self._lock:
+            self._use(put)
 
     def state(self) -> dict[str, str]:
         with self._lock:
-            return dict(self._db.execute("SELECT key, value FROM state").fetchall())
+            return dict(self._use(lambda db: db.execute("SELECT key, value FROM state").fetchall()))
 
     def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Iterator[Reading]:
         """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they
@@ -222,8 +375,26 @@ class Outbox:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
             args += list(sensors)
         with self._lock:
-            for row in self._db.execute(query + " ORDER BY time_ns, sensor", args):
-                yield Reading(*row)
+            cursor = self._use(lambda db: db.execute(query + " ORDER BY time_ns, sensor", args))
+            try:
+                for row in cursor:
+                    yield Reading(*row)
+            except sqlite3.DatabaseError as exc:  # a damaged page met further on
+                if outbox_repair.is_damage(exc):
+                    raise OutboxDamaged(self.path, str(exc)) from exc
+                raise
+
+
+def _quick_check(db: sqlite3.Connection, path: str) -> None:
+    """Raise OutboxDamaged unless SQLite's quick_check passes. It reads every page and checks each page's and
+    each record's format (not index contents, which the outbox barely has). Measured on a 1,000,000-point outbox
+    (129 MB, x86): 0.2 s with the file cached, 1.1 s cold, against 0.05 s / 0.2 s for the count(*) done at every
+    open anyway (which walks the points table's pages but not their records). A Pi, a few times slower (not
+    measured), pays seconds once per `run` start for the largest backlog, and damage is found before collecting
+    rather than mid-delivery; `health`, every 30 s, does not pay it."""
+    result = db.execute("PRAGMA quick_check(1)").fetchall()
+    if result != [("ok",)]:
+        raise OutboxDamaged(path, f"quick_check: {result[0][0] if result else 'no answer'}")
 
 
 def _line_time(line: str) -> int:

@@ -4,7 +4,12 @@ committed to the outbox, and the sender thread delivers them.
     sensor -> Reading (plausible only) -> outbox (committed) -> sender -> InfluxDB
 
 The loop also records a heartbeat, writes the `templog` health measurement, and, if the outbox cannot be
-written (disk full, read-only), keeps readings in memory (bounded) until it can.
+written (disk full, read-only), keeps readings in memory (bounded) until it can. Conditions that repeat every tick
+(a failing sensor, the outbox bound) are logged as collector/logs.py's `Repeating` says: when they start, every
+10 minutes with a count, and when they end.
+
+Shutdown is bounded (SHUTDOWN_S), whatever the sensors and InfluxDB do: reads in flight and the last delivery get
+what is left of it, and a write still in flight at the end is abandoned (its points wait in the outbox).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collector.config import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.logs import Repeating, RepeatingByKey
+from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
@@ -31,6 +38,7 @@ from collector.stats import Stats
 log = logging.getLogger("templog")
 
 MEMORY_BUFFER_POINTS = 100_000  # readings held while the outbox cannot be written; beyond it the oldest go
+SHUTDOWN_S = 7.0  # from SIGTERM to the end of the last delivery: under Docker's 10 s with room to close and exit
 
 
 @dataclass
@@ -52,16 +60,22 @@ class _SensorSlot:
 
 class Collector:
     def __init__(self, config: Config, sensors: dict[str, Sensor], outbox: Outbox, sender: Sender | None,
-                 clock: Clock = time.time_ns, stats: Stats | None = None):
+                 clock: Clock = time.time_ns, stats: Stats | None = None, mqtt: MqttHub | None = None,
+                 log_clock: Callable[[], float] = time.monotonic):
         self.config, self.outbox, self.sender, self.clock = config, outbox, sender, clock
+        self.mqtt = mqtt  # its connection state goes into the heartbeat
         self.stats = stats or Stats()
         self.started_ns = clock()
         self.time_floor_ns = config.collector.time_floor_ns
-        self.before_floor_logged = False
         self.unsaved: deque[tuple[Reading | None, str]] = deque()
         self.commit_lock = threading.Lock()
-        self.outbox_failing = False
         self.stopping = threading.Event()
+        # what repeats every tick, logged by its start, every 10 minutes, and its end (log_clock: seconds)
+        self.before_floor = Repeating(log, logging.ERROR, clock=log_clock)
+        self.sensor_trouble = RepeatingByKey(log, clock=log_clock)  # by (sensor, kind of trouble)
+        self.outbox_failing = Repeating(log, logging.ERROR, clock=log_clock)
+        self.memory_full = Repeating(log, logging.ERROR, clock=log_clock)
+        self.outbox_bound = Repeating(log, clock=log_clock)
         self.slots = [_SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
         self.scheduler = WallClockScheduler(clock)
@@ -73,30 +87,31 @@ class Collector:
     def before_time_floor(self, tick_ns: int) -> bool:
         """True (logged once per episode, counted) while the clock is before the floor: such stamps would be lies."""
         if tick_ns >= self.time_floor_ns:
-            if self.before_floor_logged:
-                log.info("the clock is past %s again; reading resumed", self.config.collector.time_floor)
-                self.before_floor_logged = False
+            self.before_floor.ended("the clock is past %s again; reading resumed", self.config.collector.time_floor)
             return False
         self.stats.add("ticks_before_time_floor")
-        if not self.before_floor_logged:
-            log.error("the system clock says %s, before %s (collector.time_floor): not reading until the clock is set",
-                      _iso(tick_ns), self.config.collector.time_floor)
-            self.before_floor_logged = True
+        self.before_floor.occurred("the system clock says %s, before %s (collector.time_floor): not reading until the "
+                                   "clock is set", _iso(tick_ns), self.config.collector.time_floor)
         return True
 
     def on_tick(self, slot: _SensorSlot, tick_ns: int, skipped: int) -> None:
         """On the scheduling thread: hand the read to a worker; never wait for it."""
         name = slot.config.name
+        late = self.sensor_trouble[(name, "late")]
         if skipped:
             self.stats.add("ticks_skipped", skipped, sensor=name)
-            log.warning("%s: %d tick(s) skipped, the collector was not scheduled in time", name, skipped)
+            late.occurred("%s: %d tick(s) skipped, the collector was not scheduled in time", name, skipped)
+        else:
+            late.ended("%s: ticks on time again", name)
         if self.before_time_floor(tick_ns):
             return
+        busy = self.sensor_trouble[(name, "busy")]
         if not slot.idle.is_set():
             self.stats.add("ticks_skipped", sensor=name)
-            log.warning("%s: tick %s skipped, the previous read is still running after %.1fs", name,
-                        _iso(tick_ns), time.monotonic() - slot.busy_since)
+            busy.occurred("%s: tick %s skipped, the previous read is still running after %.1fs", name,
+                          _iso(tick_ns), time.monotonic() - slot.busy_since)
             return
+        busy.ended("%s: the slow read finished; ticks are read again", name)
         slot.idle.clear()
         slot.busy_since, slot.tick_ns = time.monotonic(), tick_ns
         if slot.reader is None:
@@ -130,21 +145,23 @@ class Collector:
             log.debug("%s: %s", config.name, exc)
             return None
         except SensorError as exc:
-            return self._refuse(config.name, "reads_failed", f"read failed: {exc}")
+            return self._refuse(config.name, "reads_failed", "error", f"read failed: {exc}")
         except Exception as exc:  # a sensor bug must not stop the collector
-            log.exception("%s: unexpected error while reading", config.name)
-            return self._refuse(config.name, "reads_failed", f"read failed: {type(exc).__name__}: {exc}")
+            log.debug("%s: unexpected error while reading", config.name, exc_info=True)
+            return self._refuse(config.name, "reads_failed", "bug", f"read failed: {type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - started
         self.stats.observe_latency(config.name, elapsed)
         if elapsed > config.timeout:
-            return self._refuse(config.name, "reads_failed",
+            return self._refuse(config.name, "reads_failed", "slow",
                                 f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
         reason = implausible(celsius, config.valid_min, config.valid_max)
         if reason:
-            return self._refuse(config.name, "readings_refused", f"reading refused: {reason}")
+            return self._refuse(config.name, "readings_refused", "refused", f"reading refused: {reason}")
         reading = Reading(config.name, tick_ns, float(celsius))
         self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))])
         self.stats.add("reads_ok", sensor=config.name)
+        for kind in READ_TROUBLES:
+            self.sensor_trouble[(config.name, kind)].ended("%s: reads again", config.name)
         log.info("%s: %.2f °C at %s", config.name, reading.celsius, _iso(tick_ns))
         return reading
 
@@ -163,22 +180,24 @@ class Collector:
                     self.unsaved.popleft()
                 if overflow > 0:
                     self.stats.add("outbox_dropped", overflow)
-                    log.error("memory buffer full: dropped the %d oldest reading(s) not yet saved", overflow)
+                    self.memory_full.occurred("memory buffer full: dropped the %d oldest reading(s) not yet saved "
+                                              "(%d dropped in all)", overflow, self.stats.get("outbox_dropped"))
                 self.stats.add("outbox_write_failures")
-                if not self.outbox_failing:
-                    log.error("cannot write the outbox %s: %s; keeping readings in memory (at most %d) until it can",
-                              self.outbox.path, exc, MEMORY_BUFFER_POINTS)
-                self.outbox_failing = True
+                self.outbox_failing.occurred("cannot write the outbox %s: %s; keeping readings in memory (at most %d) "
+                                             "until it can", self.outbox.path, exc, MEMORY_BUFFER_POINTS)
             return
-        with self.commit_lock:
-            if self.outbox_failing:
-                log.info("the outbox is writable again; saved %d reading(s) kept in memory", len(batch) - len(points))
-                self.outbox_failing = False
+        self.memory_full.ended("the memory buffer is no longer full")
+        self.outbox_failing.ended("the outbox is writable again; saved %d reading(s) kept in memory",
+                                  len(batch) - len(points))
         lost = dropped.dropped_for_count + dropped.dropped_for_age
         if lost:
             self.stats.add("outbox_dropped", lost)
-            log.warning("outbox bound reached: dropped the %d oldest point(s) (max_points %d, max_age %s)", lost,
-                        self.outbox.max_points, f"{self.outbox.max_age_ns / 1e9:g}s" if self.outbox.max_age_ns else "none")
+            self.outbox_bound.occurred("outbox bound reached: dropped the %d oldest point(s) (max_points %d, max_age %s;"
+                                       " %d dropped in all)", lost, self.outbox.max_points,
+                                       f"{self.outbox.max_age_ns / 1e9:g}s" if self.outbox.max_age_ns else "none",
+                                       self.stats.get("outbox_dropped"))
+        else:
+            self.outbox_bound.ended("the outbox is within its bounds again")
         if self.sender is not None:
             self.sender.wake.set()
 
@@ -187,7 +206,8 @@ class Collector:
         if self.unsaved:
             self.commit([])
         try:
-            self.outbox.put_state(heartbeat_ns=self.clock())
+            mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
+            self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)
         except (sqlite3.Error, OSError) as exc:
             log.debug("heartbeat not recorded: %s", exc)
 
@@ -199,9 +219,9 @@ class Collector:
                              self.outbox.oldest_time_ns(), self.clock(), self.started_ns, tick_ns)
         self.commit([(None, line) for line in lines])
 
-    def _refuse(self, name: str, counter: str, message: str) -> None:
+    def _refuse(self, name: str, counter: str, kind: str, message: str) -> None:
         self.stats.add(counter, sensor=name)
-        log.warning("%s: %s", name, message)
+        self.sensor_trouble[(name, kind)].occurred("%s: %s", name, message)
         return None
 
     def run(self, stop: threading.Event) -> None:
@@ -212,18 +232,20 @@ class Collector:
             sender_thread.start()
         log.info("collecting %d sensor(s); outbox %s holds %d point(s)", len(self.slots), self.outbox.path,
                  self.outbox.depth)
-        self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns)
+        self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns, stopped_ns=0)
         while not stop.is_set():
             self.scheduler.run_pending()
             stop.wait(min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0))
-        self.shutdown(sender_thread)
+        self.shutdown(sender_thread, time.monotonic() + SHUTDOWN_S)
 
-    def shutdown(self, sender_thread: threading.Thread | None) -> None:
+    def shutdown(self, sender_thread: threading.Thread | None, deadline: float) -> None:
+        """Let reads in flight finish (within their timeout), then try one last delivery, all by the monotonic
+        `deadline`; whatever is not delivered by then waits in the outbox."""
         self.scheduler.clear()
         self.stopping.set()
-        deadline = time.monotonic() + max(s.config.timeout for s in self.slots)
-        for slot in self.slots:  # let reads in flight finish within their timeout
-            if not slot.idle.wait(max(0.0, deadline - time.monotonic())):
+        reads_deadline = min(deadline, time.monotonic() + max(s.config.timeout for s in self.slots))
+        for slot in self.slots:
+            if not slot.idle.wait(max(0.0, reads_deadline - time.monotonic())):
                 log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
             slot.go.set()  # idle readers see `stopping` and end
         if self.unsaved:
@@ -231,15 +253,30 @@ class Collector:
         if self.unsaved:
             log.error("exiting with %d reading(s) that could not be saved to the outbox", len(self.unsaved))
         if self.sender is not None:
-            self.sender.wake.set()
-            if sender_thread is not None:
-                sender_thread.join(timeout=30)
-            try:
-                self.sender.drain(deadline=time.monotonic() + 30)
-            except Exception as exc:
-                log.warning("last delivery before exit failed, %d point(s) stay in the outbox for the next start: %s",
-                            self.outbox.depth, exc)
+            self._last_delivery(sender_thread, deadline)
+        try:
+            self.outbox.put_state(stopped_ns=self.clock())  # `health`: unhealthy at once, not once the heartbeat is old
+        except (sqlite3.Error, OSError) as exc:
+            log.debug("stop not recorded: %s", exc)
         log.info("stopped; %d point(s) wait in the outbox", self.outbox.depth)
+
+    def _last_delivery(self, sender_thread: threading.Thread | None, deadline: float) -> None:
+        """One last drain, on a thread of its own so that a write hanging on the wire cannot hold up the exit."""
+        self.sender.wake.set()
+        if sender_thread is not None:  # `stop` is set: it ends between batches, or at once if waiting to retry
+            sender_thread.join(max(0.0, deadline - time.monotonic()))
+            if sender_thread.is_alive():
+                log.warning("a write to InfluxDB was still in flight at shutdown, abandoned; its points wait in the outbox")
+                return
+        last = threading.Thread(target=self.sender.last_drain, args=(deadline,), name="last delivery", daemon=True)
+        last.start()
+        last.join(max(0.0, deadline - time.monotonic()))
+        if last.is_alive():
+            log.warning("last delivery before exit cut short after %gs; the points not delivered wait in the outbox",
+                        SHUTDOWN_S)
+
+
+READ_TROUBLES = ("error", "bug", "slow", "refused")  # the kinds of trouble a read can have, each its own condition
 
 
 def point_tags(config: Config, sensor: SensorConfig) -> dict[str, str]:

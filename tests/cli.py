@@ -23,8 +23,8 @@ def templog(*args: str, env: dict | None = None, timeout: float = 60) -> subproc
 class Running:
     """`templog run` in the background, its stderr collected as it comes so tests can wait on log lines."""
 
-    def __init__(self, config: Path, env: dict | None = None):
-        self.process = subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config)], cwd=ROOT,
+    def __init__(self, config: Path, env: dict | None = None, args: tuple[str, ...] = ()):
+        self.process = subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config), *args], cwd=ROOT,
                                         env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
         self.pid = self.process.pid
@@ -56,8 +56,9 @@ class Running:
         self.wait()
 
 
-def start_run(config: Path, env: dict | None = None) -> Running:
-    return Running(config, env)
+def start_run(config: Path, env: dict | None = None, args: tuple[str, ...] = ()) -> Running:
+    """`templog run -c config`, with `args` after it (e.g. ("-q",))."""
+    return Running(config, env, args)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:

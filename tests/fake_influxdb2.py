@@ -22,10 +22,22 @@ produced rather than measured first (influxdata/influxdb@v2.7.10 http/query_hand
 dialect's SetHeaders, then the results encoded straight into the response; influxdata/flux@v0.195.2
 csv/dialect.go Dialect.SetHeaders sets ``Transfer-Encoding: chunked``). Like the server, it sorts in memory
 before the first row goes out.
+
+Every response carries ``X-Influxdb-Version`` and ``X-Influxdb-Build`` as
+InfluxDB 2 sets them (buildHeader in influxdata/influxdb@v2.7.12:http/handler.go),
+so a client can tell a 2.x from a 1.x by /ping. The 1.x compatibility API
+(``/write``, ``/query``) answers as InfluxDB 2 does for an org without DBRP
+mappings: credentials as in influxdata/influxdb@v2.7.12:
+http/legacy/influx1x_authentication_handler.go (a missing or wrong token:
+401), then /write 404 "no dbrp mapping found"
+(http/legacy/write_handler.go), /query ``SHOW DATABASES`` an empty list,
+``CREATE DATABASE`` and ``ALTER RETENTION POLICY`` "not implemented: ..."
+(v1/coordinator/statement_executor.go), anything else "database not found: db".
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import csv
 import gzip
@@ -46,7 +58,10 @@ from urllib.parse import parse_qs, urlsplit
 MEASUREMENT = "temperature"
 FIELD = "celsius"
 DEFAULT_ORG = {"id": "0000000000000001", "name": "home"}
-HEALTH = {"name": "influxdb", "message": "ready for queries and writes", "status": "pass", "version": "v2.7.10"}
+VERSION = "v2.7.10"
+HEALTH = {"name": "influxdb", "message": "ready for queries and writes", "status": "pass", "version": VERSION}
+BUILD_HEADERS = (("X-Influxdb-Build", "OSS"), ("X-Influxdb-Version", VERSION))
+_NOT_IMPLEMENTED = {"CREATE DATABASE": "CREATE DATABASE", "ALTER RETENTION": "ALTER RETENTION POLICY"}
 
 _PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 # Flux duration units of fixed length (mo and y vary, so the fake rejects them).
@@ -162,6 +177,8 @@ class FakeInfluxDB2:
                 return _Reply(204)
             if url.path == "/health" and method == "GET":
                 return _json_reply(200, HEALTH)
+            if url.path in ("/write", "/query"):
+                return self._legacy(url.path, headers.get("Authorization", ""), query, body)
             parts = url.path.split("/")[3:] if url.path.startswith("/api/v2/") else []
             if parts and not self._authorized(headers.get("Authorization", "")):
                 raise _APIError(401, "unauthorized", "unauthorized access")
@@ -180,6 +197,33 @@ class FakeInfluxDB2:
     def _authorized(self, authorization: str) -> bool:
         scheme, _, token = authorization.partition(" ")
         return scheme in ("Token", "Bearer") and token in self.tokens
+
+    def _legacy(self, path: str, authorization: str, query: dict[str, str], body: bytes) -> _Reply:
+        """The 1.x compatibility API of an org without DBRP mappings (no 1.x database maps to a bucket)."""
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme == "Basic":
+            try:
+                credentials = base64.b64decode(credentials).decode()
+            except ValueError:
+                credentials = ""
+        token = query.get("p") or credentials.rpartition(":")[2]  # user:token, or the token alone
+        if not token:
+            raise _APIError(401, "unauthorized", "unauthorized access")
+        if token not in self.tokens:
+            raise _APIError(401, "unauthorized", "Unauthorized")
+        if path == "/write":
+            raise _APIError(404, "not found", "no dbrp mapping found")
+        form = {key: values[0] for key, values in parse_qs(body.decode(errors="replace")).items()}
+        results = []
+        for number, statement in enumerate(filter(None, map(str.strip, form.get("q", "").split(";")))):
+            start = " ".join(statement.upper().split()[:2])
+            if start == "SHOW DATABASES":
+                results.append({"statement_id": number, "series": [{"name": "databases", "columns": ["name"]}]})
+            elif start in _NOT_IMPLEMENTED:
+                results.append({"statement_id": number, "error": f"not implemented: {_NOT_IMPLEMENTED[start]}"})
+            else:
+                results.append({"statement_id": number, "error": f"database not found: {form.get('db', '')}"})
+        return _json_reply(200, {"results": results})
 
     def _route(self, method: str, parts: list[str], query: dict[str, str], body: bytes) -> _Reply:
         if parts[:1] == ["buckets"] and not self.bucket_permission:
@@ -335,8 +379,8 @@ class FakeInfluxDB2:
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
-        csv_text = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
-        return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(csv_text))
+        records = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
+        return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -355,7 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         reply = self.server.fake._handle(self.command, self.path, self.headers, body)
         self.send_response(reply.status)
-        for name, value in reply.headers:
+        for name, value in BUILD_HEADERS + reply.headers:
             self.send_header(name, value)
         if reply.chunks is not None:
             self.send_header("Transfer-Encoding", "chunked")

@@ -10,6 +10,7 @@ A missing binary skips the test locally but fails it when
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import json
 import os
@@ -147,21 +148,34 @@ def _kill_leftovers() -> None:
 
 
 class Influxd1(_Server):
-    """InfluxDB 1.x with config, data, WAL and log under one directory."""
+    """InfluxDB 1.x with config, data, WAL and log under one directory.
+
+    With `admin` (user, password), HTTP authentication is on and that user is its admin: created while the server
+    has no user yet (the one statement influxd then takes unauthenticated), and used by `query`.
+    `retention_check` (e.g. "1s") replaces influxd's 30-minute interval between deletions of expired shards.
+    """
+
+    _admin_header: dict[str, str] = {}
 
     @classmethod
-    def start(cls, tmp_dir: Path, timeout: float = START_TIMEOUT) -> Influxd1:
+    def start(cls, tmp_dir: Path, timeout: float = START_TIMEOUT, admin: tuple[str, str] | None = None,
+              retention_check: str | None = None) -> Influxd1:
         binary = require_binary("influxd")
         tmp_dir.mkdir(parents=True, exist_ok=True)
         # influxd applies INFLUXDB_* variables over its config file; ignore the caller's.
         env = {key: value for key, value in os.environ.items() if not key.startswith("INFLUXDB_")}
         http_port, rpc_port = _free_ports(2)
         config = tmp_dir / "influxd.conf"
-        config.write_text(_influxd_config(binary, env, tmp_dir, http_port, rpc_port))
+        config.write_text(_influxd_config(binary, env, tmp_dir, http_port, rpc_port, auth=admin is not None,
+                                          retention_check=retention_check))
         server = cls(
             [binary, "-config", str(config)], f"http://127.0.0.1:{http_port}", tmp_dir / "influxd.log", env, timeout
         )
         server._launch()
+        if admin is not None:
+            user, password = admin
+            server.query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES")
+            server._admin_header = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
         return server
 
     def _is_ready(self) -> bool:
@@ -175,13 +189,21 @@ class Influxd1(_Server):
         ``error`` keys, as influxd reports them; HTTP errors raise.
         """
         fields = {"q": q, "epoch": "ns"} | ({"db": db} if db is not None else {})
-        response = self._request("POST", "/query", fields=fields, encode_multipart=False)
+        response = self._request("POST", "/query", fields=fields, encode_multipart=False, headers=self._admin_header)
         if response.status != 200:
             raise RuntimeError(f"influxd /query returned {response.status}: {response.data.decode(errors='replace')}")
         return json.loads(response.data)
 
+    def write(self, db: str, lines: list[str]) -> None:
+        """Write line protocol (ns timestamps) as the admin, behind templog's back."""
+        response = self._request("POST", f"/write?db={db}&precision=ns", body="\n".join(lines).encode(),
+                                 headers=self._admin_header)
+        if response.status != 204:
+            raise RuntimeError(f"influxd /write returned {response.status}: {response.data.decode(errors='replace')}")
 
-def _influxd_config(binary: str, env: dict[str, str], tmp_dir: Path, http_port: int, rpc_port: int) -> str:
+
+def _influxd_config(binary: str, env: dict[str, str], tmp_dir: Path, http_port: int, rpc_port: int,
+                    auth: bool = False, retention_check: str | None = None) -> str:
     """Rewrite influxd's built-in default config to be private to `tmp_dir` and loopback-only.
 
     `-config /dev/null` stops `influxd config` from merging /etc/influxdb/influxdb.conf.
@@ -204,6 +226,8 @@ def _influxd_config(binary: str, env: dict[str, str], tmp_dir: Path, http_port: 
     }
     overrides = isolation | reporting | {
         ("http", "unix-socket-enabled"): "false",
+        ("http", "auth-enabled"): json.dumps(auth),
+        **({("retention", "check-interval"): json.dumps(retention_check)} if retention_check else {}),
         ("monitor", "store-enabled"): "false",  # no _internal database written every 10 s
         ("meta", "logging-enabled"): "false",
         ("data", "query-log-enabled"): "false",

@@ -50,14 +50,15 @@ def test_defaults_fill_what_is_left_out(write_config):
     ("sensors:\n  - {name: a, type: simulated, min: 30, max: 20}\n", "sensors[0].max", "above min"),
     ("influxdb: {api: v3}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.api", "one of v1, v2"),
     ("influxdb: {api: v2, org: ''}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.org", "required"),
-    ("influxdb: {retention: 5m, org: o}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.retention", "at least 1h"),
+    ("influxdb: {retention: 5m, org: o}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.retention",
+     "must be 0 (keep forever) or between 1h and 36500d, got 5m"),
     ("influxdb: {url: localhost:8086, org: o}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.url", "http://"),
     ("sensorz: []\n", "sensorz", "unknown key"),
     ("sensors:\n  - {name: a, type: [simulated]}\n", "sensors[0].type", "unknown sensor type"),
-    ("collector: {tags: {room: 'C:\\'}}\nsensors:\n  - {name: a, type: simulated}\n", "collector.tags.room", "without backslashes"),
+    ("collector: {tags: {room: 'C:\\'}}\nsensors:\n  - {name: a, type: simulated}\n", "collector.tags.room", "must not contain a backslash"),
     ("sensors:\n  - {name: a, type: simulated}\nsensors:\n  - {name: b, type: simulated}\n", "line 3", "duplicate key 'sensors'"),
     ("sensors: []\n", "sensors", "non-empty list"),
-    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "positive"),
+    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "between 10ms and 10m, got 0"),
     ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n", "collector.time_floor", "expected a date"),
 ])
 def test_each_invalid_input_names_its_key_path(write_config, text, path, words):
@@ -148,3 +149,158 @@ def test_cli_reports_config_errors_in_one_line_with_exit_2(write_config):
     assert done.stderr.strip().count("\n") == 0
     assert f"{path}: sensors[0].interval: invalid duration 'soon'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+SENSOR = "sensors:\n  - {name: a, type: simulated}\n"
+BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi")) + SENSOR  # 10^9 strings
+
+
+@pytest.mark.parametrize("text, path, words", [
+    # every duration key has bounds that the scheduler, the outbox, InfluxDB and MQTT can live with
+    ("collector: {interval: 50ms}\n" + SENSOR, "collector.interval", "between 100ms and 1d, got 50ms"),
+    ("sensors:\n  - {name: a, type: simulated, interval: 2d}\n", "sensors[0].interval", "between 100ms and 1d"),
+    ("sensors:\n  - {name: a, type: simulated, timeout: 5ms}\n", "sensors[0].timeout", "between 10ms and 10m"),
+    ("collector: {health_interval: 500ms}\n" + SENSOR, "collector.health_interval", "between 1s and 1d"),
+    ("collector: {max_age: 10s}\n" + SENSOR, "collector.max_age", "0 (no age limit) or between 1m and 36500d"),
+    ("influxdb: {org: o, timeout: 20m}\n" + SENSOR, "influxdb.timeout", "between 100ms and 10m"),
+    ("influxdb: {org: o, retention: 40000d}\n" + SENSOR, "influxdb.retention", "longer than 36500d"),
+    ("mqtt: {keepalive: 1d}\n" + SENSOR, "mqtt.keepalive", "between 5s and 65535s"),
+    ("mqtt: {keepalive: 7500ms}\n" + SENSOR, "mqtt.keepalive", "whole seconds"),
+    # numbers: finite, in range, 64 bits
+    ("sensors:\n  - {name: a, type: simulated, valid_min: .nan}\n", "sensors[0].valid_min", "finite number, got nan"),
+    ("sensors:\n  - {name: a, type: simulated, max: -.inf}\n", "sensors[0].max", "finite number, got -inf"),
+    ("sensors:\n  - {name: a, type: file, path: x, scale: .NaN}\n", "sensors[0].scale", "finite number"),
+    ("mqtt: {port: 65536}\n" + SENSOR, "mqtt.port", "1 to 65535"),
+    ("mqtt: {port: 0}\n" + SENSOR, "mqtt.port", "1 to 65535"),
+    ("influxdb: {url: 'http://localhost:99999', org: o}\n" + SENSOR, "influxdb.url", "port number from 1 to 65535"),
+    ("influxdb: {url: 'http://u:pw@localhost:0', api: v1}\n" + SENSOR, "influxdb.url", "'http://u:***@localhost:0'"),
+    ("mqtt: {host: '${MQTT_HOST:-}'}\n" + SENSOR, "mqtt.host", "must name the broker"),
+    ("collector: {max_points: 1000000000000}\n" + SENSOR, "collector.max_points", "between 1 and 1,000,000,000"),
+    ("influxdb: {org: o, batch_size: 10000000}\n" + SENSOR, "influxdb.batch_size", "between 1 and 100,000"),
+    ("collector: {max_points: 99999999999999999999999}\n" + SENSOR, "line 1", "does not fit in 64 bits"),
+    ("collector: {max_points: " + "9" * 5000 + "}\n" + SENSOR, "line 1", "does not fit in 64 bits"),
+    # tags and names: what the line protocol carries to InfluxDB unchanged
+    ("collector: {tags: {time: x}}\n" + SENSOR, "collector.tags.time", "InfluxDB refuses 'time'"),
+    ("collector: {tags: {_field: x}}\n" + SENSOR, "collector.tags._field", "reserved by InfluxDB"),
+    ("collector: {tags: {celsius: x}}\n" + SENSOR, "collector.tags.celsius", "the field's name"),
+    ("sensors:\n  - {name: a, type: simulated, tags: {sensor: b}}\n", "sensors[0].tags.sensor", "sensor name"),
+    ('collector: {tags: {room: "a\\tb"}}\n' + SENSOR, "collector.tags.room", "control character (U+0009)"),
+    ('collector: {tags: {room: "a\\u2028b"}}\n' + SENSOR, "collector.tags.room", "line separator"),
+    ("collector: {tags: {room: " + "x" * 300 + "}}\n" + SENSOR, "collector.tags.room", "longer than 256"),
+    ('sensors:\n  - {name: "a\\rb", type: simulated}\n', "sensors[0].name", "control character (U+000D)"),
+    ('sensors:\n  - {name: "a\\ud800", type: simulated}\n', "sensors[0].name", "lone surrogate"),
+    ('collector: {outbox: "data/\\0x"}\n' + SENSOR, "collector.outbox", "NUL"),
+    ("mqtt: {password_file: /dev/zero}\n" + SENSOR, "mqtt.password_file", "cannot read /dev/zero: larger than 1024 KiB"),
+    ("mqtt: {tls: true, ca_file: /dev/zero}\n" + SENSOR, "mqtt.ca_file", "larger than 1024 KiB"),
+    # dates
+    ("collector: {time_floor: 2226-01-01}\n" + SENSOR, "collector.time_floor", "before 2100-01-01"),
+    ("collector: {time_floor: 2026-02-30}\n" + SENSOR, "line 1", "day is out of range for month"),
+    # the shape of the file
+    (BILLION_LAUGHS, "line 5", "more than 100000 values once aliases are expanded"),
+    ("a: &a [1, *a]\n" + SENSOR, "line 1", "an alias refers to a value that contains it"),
+    ("a: " + "[" * 10_000 + "]" * 10_000 + "\n" + SENSOR, "line 1", "nested deeper than 32 levels"),
+    ("? [a, b]\n: c\n" + SENSOR, "line 1, column 3", "found unhashable key"),
+    ("collector: {tags: {[a]: b}}\n" + SENSOR, "line 1, column 20", "found unhashable key"),
+    ('"a\\nb": 1\n' + SENSOR, "'a\\nb'", "unknown key"),
+    ("- sensors\n", "", "expected a mapping"),
+    ("42\n", "", "expected a mapping"),
+    ("sensors:\n  - {name: a, type: simulated}\n  - \x00\n", "line 3", "U+0000 is not allowed"),
+])
+def test_absurd_values_are_refused_at_load_naming_the_key(write_config, text, path, words):
+    error = error_of(write_config, text)
+    assert (error.path, words in error.problem) == (path, True), error.problem
+    assert "\n" not in str(error)
+
+
+def test_yaml_merge_keys_and_aliases_within_bounds_still_work(write_config):
+    config = load_config(write_config("""
+sensors:
+  - &room {name: a, type: simulated, tags: &tags {site: home}}
+  - {<<: *room, name: b, tags: *tags, interval: 100ms}
+"""), environ={})
+    assert [(s.name, s.tags, s.interval) for s in config.sensors] == [("a", {"site": "home"}, 10), ("b", {"site": "home"}, 0.1)]
+
+
+def test_files_that_are_no_config_name_the_file(tmp_path):
+    def problem(path):
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+        assert info.value.file == str(path)
+        return f"{info.value.path}: {info.value.problem}"
+
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"sensors:\n  - {name: caf\xe9, type: simulated}\n")
+    assert problem(latin1) == "line 2: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    assert problem(tmp_path) == ": is a directory, not a config file"
+    assert problem("/dev/zero") == ": cannot read file: larger than 1024 KiB"
+    with_bom = tmp_path / "bom.yaml"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + SENSOR.encode())
+    assert load_config(with_bom, environ={}).sensors[0].name == "a"
+
+
+def test_the_machine_hostname_must_be_a_valid_tag(write_config, monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "bad host\n")
+    error = error_of(write_config, SENSOR)
+    assert error.path == "collector.tags.host" and "set collector.tags.host" in error.problem
+    assert load_config(write_config("collector: {tags: {host: pi}}\n" + SENSOR), environ={}).host == "pi"
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("1ms", 0.001), ("0s", 0), ("0.0h", 0), ("36500d", 36500 * 86400.0), ("1w1d", 8 * 86400), ("1.001s", 1.001),
+])
+def test_duration_bounds_of_the_parser(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text, words", [
+    ("99999999999999999999d", "longer than 36500d"), ("9" * 400 + "d", "too long"),
+    ("1000000w", "longer than 36500d"), ("0.0000000001s", "shorter than 1ms"), ("0.001ms", "shorter than 1ms"),
+    ("1" * 100 + "s", "too long"), ("٣s", "invalid duration"),
+])
+def test_absurd_durations_are_a_value_error_saying_why(text, words):
+    with pytest.raises(ValueError, match=words):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("duration", ["99999999999999999999d", "1000000w", "0.0000000001s", "0.001ms"])
+def test_absurd_durations_fail_check_with_exit_2_instead_of_crashing_run(write_config, duration):
+    path = write_config(f"collector: {{interval: {duration}}}\n" + SENSOR)
+    done = templog("check", "-c", str(path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"templog: {path}: collector.interval: duration '{duration}' is ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content, env, where", [
+    (b"sensors:\n  - {name: caf\xe9, type: simulated}\n", {}, "line 2: not UTF-8 text"),
+    (b"sensors:\n  - {name: a, type: simulated, valid_min: .nan}\n", {}, "sensors[0].valid_min: expected a finite"),
+    (b"mqtt: {port: '${MQTT_PORT}'}\n" + SENSOR.encode(), {"MQTT_PORT": "1883x"}, "mqtt.port: expected an integer"),
+    (BILLION_LAUGHS.encode(), {}, "line 5: more than 100000 values"),
+    (b"influxdb: {org: o, token_file: /dev/zero}\n" + SENSOR.encode(), {}, "influxdb.token_file: cannot read /dev/zero"),
+    (b"influxdb: {org: o, token_file: latin1}\n" + SENSOR.encode(), {}, "influxdb.token_file: "),
+])
+def test_hostile_configs_are_one_line_and_exit_2_from_the_cli(write_config, tmp_path, content, env, where):
+    path = tmp_path / "hostile.yaml"
+    path.write_bytes(content)
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    done = templog("read", "-c", str(path), env=env, timeout=20)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"templog: {path}: {where}")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["history", "--since", "9" * 400 + "d"], "history: --since: invalid duration '999"),
+    (["history", "--every", "0.0000001s"], "history: --every: duration '0.0000001s' is shorter than 1ms"),
+])
+def test_command_line_durations_go_through_the_same_parser(write_config, args, words):
+    done = templog(*args, "-c", str(write_config(SENSOR)))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"templog: {words}")
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(write_config):
+    done = templog("-q", "read", "-v", "-c", str(write_config(SENSOR)))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "-q/--quiet and -v/--verbose contradict each other" in done.stderr

@@ -1,11 +1,11 @@
-"""The sender against a scripted writer: which points go, in what order, and what waits."""
+"""The sender against a scripted writer: which points go, in what order, what waits, and what is logged."""
 
 import logging
 import threading
 
 import pytest
 
-from collector.delivery import Backoff, Sender
+from collector.delivery import PROBE_EVERY_S, Backoff, Sender
 from collector.influx.errors import WriteError
 from collector.outbox import Outbox
 from collector.readings import Reading
@@ -15,12 +15,14 @@ from collector.stats import Stats
 class ScriptedWriter:
     """Answers each write from a script of errors (None = accepted); refuses any batch holding a poisoned line."""
 
-    def __init__(self, script=(), poisoned=(), max_batch=None):
+    def __init__(self, script=(), poisoned=(), max_batch=None, probes=()):
         self.script = list(script)
         self.poisoned = set(poisoned)
         self.max_batch = max_batch
+        self.probes = list(probes)  # what each probe answers; then: it answers
         self.accepted: list[str] = []
         self.calls = 0
+        self.probed = 0
 
     def write(self, lines):
         self.calls += 1
@@ -36,6 +38,10 @@ class ScriptedWriter:
 
     def ensure_retention(self):
         return "ok"
+
+    def probe(self, timeout):
+        self.probed += 1
+        return self.probes.pop(0) if self.probes else True
 
 
 def filled_outbox(tmp_path, n):
@@ -107,8 +113,51 @@ def test_one_error_line_per_episode_however_the_messages_vary(tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
     assert caplog.text.count("delivery to InfluxDB failed") == 2  # the 503 episode, then the 401 one
-    assert "delivery resumed after 6 failed attempt(s)" in caplog.text
+    assert "delivery to InfluxDB no longer fails with HTTP 503 (after 5 occurrence(s))" in caplog.text
+    assert "delivery resumed (it had failed with HTTP 401); 3 point(s) to deliver (after 1 occurrence(s))" in caplog.text
+    assert caplog.text.count("delivered a backlog of 3 point(s), waiting since") == 1
     assert writer.accepted == lines
+
+
+def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_path, caplog):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    now = [0.0]
+    # a failed attempt a minute for 25 minutes, as a capped backoff gives
+    writer = ScriptedWriter([WriteError("network", f"cannot reach http://influx: refused (minute {minute})")
+                             for minute in range(25)] + [None])
+    sender = Sender(outbox, writer, 10, Stats(), Backoff(base=60, cap=60, rng=lambda: 1.0), log_clock=lambda: now[0])
+    original = writer.write
+
+    def write_a_minute_later(lines):
+        now[0] += 60
+        return original(lines)
+
+    writer.write = write_a_minute_later
+    with caplog.at_level(logging.INFO):
+        run_until_drained(sender)
+    failed = [r.getMessage() for r in caplog.records if "delivery to InfluxDB failed" in r.getMessage()]
+    assert len(failed) == 3  # minute 1, then after 10 and 20 minutes, each with how many attempts it stands for
+    assert failed[1].endswith("(minute 10) (10 time(s) since the last report)")
+    assert failed[2].endswith("(minute 20) (10 time(s) since the last report)")
+    assert "delivery resumed (it had failed with network errors); 3 point(s) to deliver (after 25 occurrence(s))" in caplog.text
+
+
+def test_after_no_answer_a_long_backoff_is_cut_short_by_a_probe_that_answers(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([WriteError("network", "cannot reach http://influx: refused")], probes=[False, False, True])
+    waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(base=120, cap=120, rng=lambda: 1.0)))
+    assert waits == [PROBE_EVERY_S] * 3  # probed every few seconds; the third answered: retried then, not at 120 s
+    assert writer.probed == 3 and writer.accepted == lines
+
+
+@pytest.mark.parametrize("error", [WriteError("auth", "HTTP 401: unauthorized", 401),
+                                   WriteError("server", "HTTP 503: busy", 503, retry_after=30.0)],
+                         ids=["answered", "retry-after"])
+def test_no_probe_when_influxdb_answered_or_asked_to_wait(tmp_path, error):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([error])
+    waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(base=120, cap=120, rng=lambda: 1.0)))
+    assert writer.probed == 0 and len(waits) == 1 and waits[0] >= 30
 
 
 def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):

@@ -17,9 +17,10 @@ import pytest
 
 from cli import wait_until
 from faulty_proxy import FaultyProxy
+from servers import free_port
 from collector.config import InfluxConfig
 from collector.delivery import Backoff, Sender
-from collector.influx import InfluxV1
+from collector.influx import InfluxV1, InfluxV2
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading
@@ -222,3 +223,19 @@ def test_a_field_type_conflict_sets_aside_only_the_conflicting_point(tmp_path, i
     assert stats.get("points_rejected") == 1 and stats.get("points_delivered") == 20
     assert stats.get("points_beyond_retention") == 0  # refused, not taken for expired
     assert stored(influxd, db) == [(old_week, 1, "x")] + as_stored(good)
+
+
+def test_the_probe_tells_an_influxdb_that_answers_from_one_that_does_not(influxd, victoria):
+    """What the sender asks between backed-off writes: any answer of InfluxDB's own, quickly, and never an error."""
+    assert client(influxd.url, "any").probe(1.0)
+    assert InfluxV2(InfluxConfig(url=victoria.url, api="v2", org="home", bucket="b", token="t", retention=0,
+                                 timeout=1.0, batch_size=10)).probe(1.0)
+    assert not client(f"http://127.0.0.1:{free_port()}", "any").probe(1.0)  # refused
+    with FaultyProxy(influxd.url, fault_prefix="/ping") as gateway:
+        probing = client(gateway.url, "any")
+        gateway.hang_next(1)
+        assert not probing.probe(0.5)  # frozen: no answer within the probe's timeout
+        gateway.fail_next(1, status=502)
+        assert not probing.probe(0.5)  # a gateway answering for an InfluxDB that does not
+        assert probing.probe(0.5)  # and then InfluxDB answers again
+        assert [r.kind for r in gateway.requests] == ["hang", "injected", "forwarded"]

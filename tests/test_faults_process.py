@@ -1,13 +1,20 @@
-"""Zero data loss under faults, on real processes: outages of real servers, kill -9, a bad token, a full disk."""
+"""Zero data loss under faults, on real processes: outages of real servers, kill -9, a bad token, a full disk;
+and what the collector says about them: its log, `templog health` and `templog check`."""
 
 import random
+import re
 import subprocess
+import threading
 import time
 
 import pytest
 
 from cli import start_run, stop_run, templog, wait_until
+from collector.config import InfluxConfig
+from collector.delivery import PROBE_EVERY_S, Backoff, Sender
+from collector.influx import InfluxV1
 from collector.outbox import Outbox
+from collector.stats import Stats
 from servers import Influxd1, VictoriaMetrics
 
 S = 1_000_000_000
@@ -66,19 +73,52 @@ def test_outage_at_start_and_mid_run_leaves_no_gap_and_no_duplicate(write_config
     wait_until(lambda: outbox_depth(outbox_path) >= 6, what="a second backlog")
     own_influxd.restart()
     wait_until(lambda: running.log.count("delivery resumed") == 2, what="delivery to resume again")
+    wait_until(lambda: running.log.count("delivered a backlog") == 2, what="the second backlog delivered")
     code, log = stop_run(running)
     assert code == 0, log
     stored = influx_points(own_influxd, "db")
     for sensor in ("s0", "s1"):
         assert_every_tick(sorted(t for s, t in stored if s == sensor), S // 2)
     assert "stopped; 0 point(s) wait in the outbox" in log
+    # one line per delivered backlog: how many points, waiting since when
+    backlogs = re.findall(r"delivered a backlog of (\d+) point\(s\), waiting since (\S+Z)\n", log)
+    assert len(backlogs) == 2 and all(int(n) >= 6 for n, _ in backlogs), log
+
+
+def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_backoff(tmp_path, own_influxd):
+    """A backoff grown to two minutes, as after a long outage (its cap; base 120 s takes it there at once): the
+    probe between writes notices InfluxDB answering again, and the backlog goes within seconds, not minutes."""
+    outbox = Outbox(str(tmp_path / "outbox.sqlite"))
+    base = time.time_ns() // S * S - 1000 * S
+    outbox.append([(None, f"temperature,sensor=backlog celsius=20.5 {base + i * S}") for i in range(1000)])
+    own_influxd.stop()
+    writer = InfluxV1(InfluxConfig(url=own_influxd.url, api="v1", bucket="db", retention=0, timeout=2.0, batch_size=100))
+    probes = []
+    probe = writer.probe
+    writer.probe = lambda timeout: probes.append(time.monotonic()) or probe(timeout)
+    stats = Stats()
+    sender = Sender(outbox, writer, 100, stats, Backoff(base=120, cap=120, rng=lambda: 1.0))
+    stop = threading.Event()
+    thread = threading.Thread(target=sender.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(probes) >= 2, what="probes while InfluxDB is down")
+        assert stats.get("write_failures_network") == 1  # one write, then only probes: no hammering
+        own_influxd.restart()  # returns once influxd answers /ping
+        wait_until(lambda: outbox.depth == 0, timeout=10, what="the backlog delivered within 10 s of InfluxDB answering")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert all(later - earlier >= PROBE_EVERY_S for earlier, later in zip(probes, probes[1:]))  # every few seconds
+    count = own_influxd.query('SELECT count("celsius") FROM "temperature"', db="db")["results"][0]["series"][0]
+    assert count["values"][0][1] == 1000
 
 
 def test_outage_of_a_v2_write_endpoint_drains_the_backlog_oldest_first(write_config, tmp_path):
     server = VictoriaMetrics.start(tmp_path / "vm")
     try:
         config = write_config(f"""
-influxdb: {{url: "{server.url}", api: v2, org: home, bucket: b, timeout: 2s}}
+influxdb: {{url: "{server.url}", api: v2, org: home, bucket: b, timeout: 2s, retention: 30d}}
 collector: {{interval: 500ms}}
 sensors:
   - {{name: s0, type: simulated}}
@@ -154,7 +194,7 @@ def test_a_bad_token_is_one_error_line_and_a_fixed_token_file_resumes_without_re
     token_file = tmp_path / "token"
     token_file.write_text("wrong-s3cret\n")
     config = write_config(f"""
-influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token_file: token}}
+influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token_file: token, retention: 30d}}
 collector: {{interval: 500ms}}
 sensors:
   - {{name: s0, type: simulated}}
@@ -167,7 +207,7 @@ sensors:
                what="delivery with the fixed token")
     code, log = stop_run(running)
     assert code == 0, log
-    assert log.count("HTTP 401") == 1, log  # one line for the episode, however many retries
+    assert log.count("delivery to InfluxDB failed") == 1, log  # one line for the episode, however many retries
     assert "delivery resumed" in log
     assert "wrong-s3cret" not in log and "test-token" not in log
 
@@ -205,12 +245,63 @@ def test_health_measurement_reaches_influxdb_and_health_command_reflects_deliver
     check = templog("check", "-c", str(config))
     assert check.returncode == 1
     assert "point(s) waiting" in check.stdout and "last delivery error at" in check.stdout
+    wait_until(lambda: Outbox(str(tmp_path / "data/outbox.sqlite")).depth > 0, what="points waiting")
+    health = templog("health", "-c", str(config))
+    assert "draining" not in health.stdout and "delivery failing for" in health.stdout, health.stdout
+    own_influxd.restart()
+    wait_until(lambda: "delivered a backlog" in running.log, what="the backlog delivered")
+    check = templog("check", "-c", str(config))
+    assert check.returncode == 0, check.stdout
+    assert "last delivery error" not in check.stdout  # resolved: not shown as if it were current
     code, log = stop_run(running)
     assert code == 0
-    own_influxd.restart()
+    health = templog("health", "-c", str(config))
+    assert health.returncode == 1 and "the collector stopped" in health.stdout  # at once, not 60 s later
     series = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'s0\'', db="db")["results"][0]["series"][0]
     rows = [dict(zip(series["columns"], values)) for values in series["values"]]
     assert max(row["reads_ok"] for row in rows) >= 1 and all(row["reads_failed"] == 0 for row in rows)
     assert any(row["read_latency_ms_mean"] is not None and row["read_latency_ms_mean"] >= 0 for row in rows)
     totals = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'\'', db="db")["results"][0]["series"][0]
     assert {"outbox_depth", "outbox_oldest_age_s", "points_delivered", "write_failures"} <= set(totals["columns"])
+
+
+def test_a_long_drain_records_each_delivery_so_health_sees_it_progress(write_config, tmp_path, own_influxd):
+    config = v1_config(write_config, own_influxd.url, sensors=1, interval="1h")
+    config.write_text(config.read_text().replace("timeout: 2s", "timeout: 2s, batch_size: 100"))
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    base = time.time_ns() // S * S - 50_000 * S
+    Outbox(str(outbox_path)).append([(None, f"temperature,sensor=backlog celsius=1.5 {base + i * S}")
+                                     for i in range(50_000)])
+    running = start_run(config)
+
+    def recorded_mid_drain():
+        outbox = Outbox(str(outbox_path))
+        return outbox.depth > 0 and outbox.state().get("last_delivery_ns")
+
+    wait_until(recorded_mid_drain, what="last_delivery_ns recorded while the drain goes on")
+    code, log = stop_run(running)
+    assert code == 0, log
+
+
+def test_a_sensor_failing_every_tick_logs_one_line_under_quiet(write_config, tmp_path):
+    config = write_config(f"""
+collector: {{interval: 100ms}}
+sensors:
+  - {{name: good, type: simulated}}
+  - {{name: gone, type: file, path: {tmp_path / "missing"}}}
+""")
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    running = start_run(config, args=("-q",))
+    wait_until(lambda: outbox_depth(outbox_path) >= 30, what="30 ticks")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert log.count("gone: read failed") == 1, log
+
+
+def test_an_outbox_at_its_bound_logs_once_not_every_tick(write_config, tmp_path):
+    config = write_config("collector: {interval: 100ms, max_points: 5}\nsensors:\n  - {name: s0, type: simulated}\n")
+    running = start_run(config)
+    wait_until(lambda: running.log.count("°C at") >= 30, what="30 readings")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert log.count("outbox bound reached") == 1, log

@@ -43,3 +43,29 @@ def test_judge():
     stuck = {**alive, "last_delivery_ns": str(NOW - (STALLED_DELIVERY_S + 5) * S), "last_delivery_error": "HTTP 401: unauthorized"}
     verdict = judge(stuck, 500, True, NOW)
     assert not verdict.healthy and "500 point(s) waiting and nothing delivered for 305s: HTTP 401: unauthorized" == verdict.message
+
+
+def test_a_cleanly_stopped_collector_is_unhealthy_at_once():
+    stopped = {"heartbeat_ns": str(NOW - 1 * S), "started_ns": str(NOW - 3600 * S), "stopped_ns": str(NOW - 1 * S)}
+    verdict = judge(stopped, 3, True, NOW)
+    assert not verdict.healthy and verdict.message == "the collector stopped 1s ago; 3 point(s) in the outbox"
+    restarted = {**stopped, "stopped_ns": "0", "started_ns": str(NOW - 1 * S)}  # what `run` records at start
+    assert judge(restarted, 3, True, NOW).healthy
+
+
+def test_draining_only_while_deliveries_succeed():
+    alive = {"heartbeat_ns": str(NOW - 5 * S), "started_ns": str(NOW - 3600 * S), "last_delivery_ns": str(NOW - 40 * S)}
+    failing = {**alive, "last_delivery_error": "cannot reach http://influx:8086: refused",
+               "last_delivery_error_ns": str(NOW - 30 * S)}
+    verdict = judge(failing, 500, True, NOW)
+    assert verdict.healthy and "draining" not in verdict.message  # within STALLED_DELIVERY_S: still healthy
+    assert verdict.message == ("ticking; 500 point(s) in the outbox, delivery failing for 30s: "
+                               "cannot reach http://influx:8086: refused")
+    resolved = {**failing, "last_delivery_error": "", "last_delivery_error_ns": ""}  # the sender clears it
+    assert judge(resolved, 500, True, NOW).message == "ticking; 500 point(s) in the outbox, draining"
+
+
+def test_a_long_drain_stays_healthy_while_batches_are_acknowledged():
+    # started an hour ago with a big backlog; the last batch was acknowledged a second ago
+    draining = {"heartbeat_ns": str(NOW - 5 * S), "started_ns": str(NOW - 3600 * S), "last_delivery_ns": str(NOW - S)}
+    assert judge(draining, 900_000, True, NOW).healthy

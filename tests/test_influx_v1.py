@@ -42,7 +42,9 @@ def test_run_writes_aligned_points_with_measurement_field_and_tags(write_config,
     shed = [p for p in rows if p["sensor"] == "shed"]
     assert len(desk) >= 3
     assert all(p["time"] % S == 0 for p in desk) and all(p["time"] % (2 * S) == 0 for p in shed)
-    assert all(isinstance(p["celsius"], float) and 15 < p["celsius"] < 27 for p in desk)
+    assert all(15 < p["celsius"] < 27 for p in desk)  # (influxd's JSON prints a float 21.0 as 21: type below)
+    field_keys = influxd.query('SHOW FIELD KEYS FROM "temperature"', db=database)["results"][0]["series"][0]["values"]
+    assert ["celsius", "float"] in field_keys
     assert {p["room"] for p in desk} == {"office, 2nd"} and {p["site"] for p in rows} == {"lab"}
     assert len({p["host"] for p in rows}) == 1 and rows[0]["host"]
     assert "stopped; 0 point(s) wait in the outbox" in stderr  # everything read was delivered
@@ -65,6 +67,10 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
     assert forever.ensure_retention() == f"database {database}: retention policy autogen changed from 30d to forever"
     assert default_policy()["duration"] == "0s"
     assert forever.ensure_retention() == f"database {database}: retention policy autogen already forever"
+    shorter = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="2h"), environ={}).influxdb)
+    assert shorter.problems() == [f"database {database!r}: retention policy autogen is forever, config says 2h (templog "
+                                  "run applies it; then InfluxDB will delete the points older than 2h, of every "
+                                  f"measurement in database {database})"]
 
 
 def test_history_returns_exactly_what_was_written(write_config, influxd, database):

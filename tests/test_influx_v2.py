@@ -117,3 +117,35 @@ def test_run_creates_the_bucket_and_delivers(write_config, fake_influxdb2):
     assert code == 0, stderr
     assert fake_influxdb2.bucket("temperature")["retentionRules"][0]["everySeconds"] == 7 * 86400
     assert "retention: created bucket temperature with retention 7d" in stderr, stderr
+
+
+def test_a_shorter_retention_is_a_warning_that_influxdb_will_delete_the_older_points(write_config, fake_influxdb2,
+                                                                                     caplog):
+    fake_influxdb2.add_bucket("temperature", 0)  # forever
+    client = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="7d"), environ={}).influxdb)
+    assert client.problems() == ["bucket 'temperature': retention is forever, config says 7d (templog run applies it; "
+                                 "then InfluxDB will delete the points older than 7d, in bucket temperature)"]
+    with caplog.at_level("INFO", logger="templog.influx"):
+        assert client.ensure_retention() == "bucket temperature: retention changed from forever to 7d"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "bucket temperature: retention changed from forever to 7d: InfluxDB will delete the points older "
+                    "than 7d, in bucket temperature")]
+
+
+def test_without_a_retention_key_the_bucket_is_neither_created_nor_changed(write_config, fake_influxdb2):
+    config = write_config(f"""
+influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token: test-token}}
+sensors: [{{name: a, type: simulated}}]
+""")
+    client = InfluxV2(load_config(config, environ={}).influxdb)
+    assert client.problems() == ["bucket 'temperature' not found in org 'home': it does not exist (create it, or set "
+                                 "influxdb.retention and templog run creates it with that retention) or this token may "
+                                 "not list buckets (a write-only token still writes)"]
+    assert client.ensure_retention().startswith("not managed (influxdb.retention is not set)")
+    assert fake_influxdb2.bucket("temperature") is None
+    with pytest.raises(WriteError, match="bucket 'temperature' does not exist: create it, or set influxdb.retention"):
+        client.write(["temperature,sensor=a celsius=1.0 1000000000"])
+    fake_influxdb2.add_bucket("temperature", 3600)
+    assert client.problems() == []  # whatever its retention
+    assert client.ensure_retention().startswith("not managed")
+    assert fake_influxdb2.bucket("temperature")["retentionRules"][0]["everySeconds"] == 3600

@@ -10,6 +10,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cli import start_run, stop_run, templog, wait_until
 from collector.config import ConfigError, load_config
+from collector.health import HEARTBEAT_S, Verdict, judge
+from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.sensors import MissingReading, Shared, create_sensor
 from collector.sensors.mqtt import MalformedPayload, extract
@@ -32,7 +34,7 @@ def test_payload_shapes(payload, field, celsius):
 @pytest.mark.parametrize("payload, field, words", [
     (b"warm", None, "not a number"), (b"{oops", "temperature", "not JSON"), (TASMOTA, "DS18B20.Temp", "has no"),
     (b'{"temperature": "21"}', "temperature", "not a number"), (b'{"temperature": true}', "temperature", "not a number"),
-    (b"nan", None, "finite"), (b'{"temperature": null}', "temperature", "not a number"),
+    (b"nan", None, "not a number"), (b'{"temperature": null}', "temperature", "not a number"),
 ])
 def test_malformed_payloads(payload, field, words):
     with pytest.raises(MalformedPayload, match=words):
@@ -104,46 +106,141 @@ def test_a_retained_message_is_read_at_once(write_config, broker):
     assert json.loads(done.stdout) == [{"sensor": "shed", "celsius": 19.6, "error": None}]
 
 
-def test_malformed_payloads_are_logged_counted_and_never_stop_the_sensor(write_config, broker, caplog):
+def hub_and_sensor(write_config, broker, stats, **hub_options):
+    """A real hub (paho's network thread) on the broker with one mqtt sensor z2m on topic z/t."""
     config = load_config(mqtt_config(write_config, broker, "\n  - {name: z2m, type: mqtt, topic: z/t, field: temperature}"),
                          environ={})
+    shared = Shared(config.mqtt, stats, MqttHub(config.mqtt, stats, **hub_options))
+    return shared, create_sensor(config.sensors[0], shared)
+
+
+def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(write_config, broker, caplog):
+    """On main, the 100,000 `[` raised RecursionError in paho's network thread (paho-mqtt@2.2.0:
+    paho/mqtt/client.py `_handle_on_message` raises a callback's exception again unless `suppress_exceptions`),
+    which ended the thread: no MQTT message was read again."""
     stats = Stats()
-    shared = Shared(config.mqtt, stats)
-    sensor = create_sensor(config.sensors[0], shared)
+    shared, sensor = hub_and_sensor(write_config, broker, stats)
     shared.start()
     wait_until(lambda: shared.hub.connected_once, what="the subscription")
     publisher = Publisher(broker.port)
     try:
-        with caplog.at_level(logging.WARNING):
-            for payload in (b"{broken", b'{"humidity": 40}', b'{"temperature": 20.25}'):
+        with caplog.at_level(logging.INFO, logger="templog.mqtt"):
+            for payload in (b"{broken", b"[" * 100_000, b"[" * 60_000, b"x" * 10_000_000, b"\xff\xfe21.5",
+                            b'{"temperature": NaN}', b'{"temperature": ' + b"9" * 5000 + b"}", b'{"temperature": 20.25}'):
                 publisher.publish("z/t", payload)
             wait_until(lambda: sensor._received_any.is_set(), what="the good message")
         assert sensor.read_celsius() == 20.25
-        assert stats.get("mqtt_payloads_malformed", sensor="z2m") == 2
-        assert "z2m: malformed payload on z/t ignored: payload is not JSON" in caplog.text
+        assert stats.get("mqtt_payloads_malformed", sensor="z2m") == 7
+        malformed = [r.getMessage() for r in caplog.records if "malformed payload" in r.getMessage()]
+        assert malformed == ["z2m: malformed payload on z/t ignored: payload is not JSON: '{broken'"]
+        assert "z2m: a readable payload on z/t again (after 7 occurrence(s))" in caplog.text
+        assert shared.hub.connected and stats.get("mqtt_callback_errors") == 0
     finally:
         publisher.close()
         shared.stop()
 
 
-def test_readings_resume_after_the_broker_restarts(write_config, broker, tmp_path):
-    config = mqtt_config(write_config, broker, "\n  - {name: attic, type: mqtt, topic: home/attic, interval: 200ms}")
+def test_a_callback_that_raises_is_counted_and_logged_once_and_the_connection_lives_on(write_config, broker, caplog):
+    stats = Stats()
+    shared, sensor = hub_and_sensor(write_config, broker, stats)
+    shared.hub.subscribe("z/#", lambda topic, payload: 1 / 0)  # a subscriber with a bug, beside the sensor
+    shared.start()
+    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    publisher = Publisher(broker.port)
+    try:
+        with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
+            for celsius in (19.0, 19.5, 20.0):
+                publisher.publish("z/t", json.dumps({"temperature": celsius}))
+            wait_until(lambda: stats.get("mqtt_callback_errors") == 3, what="three counted callback errors")
+        assert sensor.read_celsius() == 20.0  # the sensor, subscribed to the same messages, still gets them
+        assert [r.getMessage() for r in caplog.records] == [
+            "MQTT message callback for z/# failed, the connection goes on: ZeroDivisionError: division by zero"]
+    finally:
+        publisher.close()
+        shared.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread it ends on purpose
+def test_a_network_thread_that_ends_for_any_reason_is_started_again(write_config, broker, caplog):
+    """SystemExit passes every `except Exception`, paho's included, and ends its network thread."""
+    stats = Stats()
+    shared, sensor = hub_and_sensor(write_config, broker, stats, watch_every_s=0.1)
+
+    def end_the_thread(topic, payload):
+        raise SystemExit
+
+    shared.hub.subscribe("kill", end_the_thread)
+    shared.start()
+    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    publisher = Publisher(broker.port)
+    try:
+        with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
+            publisher.publish("kill", b"")
+            wait_until(lambda: stats.get("mqtt_network_restarts") == 1, what="the network thread started again")
+
+            def published_and_received():
+                publisher.publish("z/t", b'{"temperature": 22.5}')
+                return sensor._received_any.is_set()
+
+            wait_until(published_and_received, what="a message read by the new network thread")
+        assert sensor.read_celsius() == 22.5
+        assert f"the MQTT network thread for 127.0.0.1:{broker.port} had ended; started it again" in caplog.text
+    finally:
+        publisher.close()
+        shared.stop()
+
+
+def test_health_reports_a_lost_broker_after_its_grace_and_readings_resume_when_it_is_back(write_config, broker,
+                                                                                         tmp_path):
+    """The grace is the keepalive (5 s here); the heartbeat records the connection every HEARTBEAT_S."""
+    config = mqtt_config(write_config, broker, "\n  - {name: attic, type: mqtt, topic: home/attic, interval: 200ms}",
+                         ", keepalive: 5s")
     outbox_path = tmp_path / "data/outbox.sqlite"
     running = start_run(config)
     publisher = Publisher(broker.port)
-    try:
-        def published_and_stored(value):
-            publisher.client.publish("home/attic", str(value), qos=1)
-            return outbox_path.exists() and any(f"celsius={value} " in p.line for p in Outbox(str(outbox_path)).oldest(10**5))
 
-        wait_until(lambda: published_and_stored(20.5), what="a reading before the restart")
+    def health():
+        return templog("health", "-c", str(config))
+
+    def published_and_stored(value):
+        publisher.client.publish("home/attic", str(value), qos=1)
+        return outbox_path.exists() and any(f"celsius={value} " in p.line for p in Outbox(str(outbox_path)).oldest(10**5))
+
+    def mqtt_down_recorded():
+        return int(Outbox(str(outbox_path)).state().get("mqtt_down_since_ns") or 0)
+
+    try:
+        wait_until(lambda: published_and_stored(20.5), what="a reading before the broker stops")
+        broker.stop()
+        wait_until(mqtt_down_recorded, timeout=HEARTBEAT_S + 5, what="the heartbeat recording the lost broker")
+        down = wait_until(lambda: (done := health()).returncode == 1 and done, timeout=5 + HEARTBEAT_S,
+                          what="templog health to report the lost broker")
+        assert down.stdout.startswith(f"unhealthy: not connected to the MQTT broker 127.0.0.1:{broker.port} since ")
+        assert "Connection refused" in down.stdout
         broker.restart()
-        wait_until(lambda: published_and_stored(21.5), timeout=60, what="a reading after the broker restarted")
+        wait_until(lambda: published_and_stored(21.5), timeout=30, what="a reading after the broker is back")
+        wait_until(lambda: health().returncode == 0, timeout=HEARTBEAT_S + 5, what="templog health healthy again")
     finally:
         publisher.close()
     code, log = stop_run(running)
     assert code == 0, log
     assert "lost the MQTT broker" in log and log.count("connected to MQTT broker") >= 2
+    assert log.count("cannot connect to MQTT broker") == 1, log  # one line for the outage, not one per attempt
+    assert f"MQTT broker 127.0.0.1:{broker.port} accepts the connection again (after " in log
+
+
+def test_health_tolerates_a_short_mqtt_outage_and_names_a_long_one():
+    now, s = 1_800_000_000 * 10**9, 10**9
+    state = {"started_ns": str(now - 3600 * s), "heartbeat_ns": str(now - 2 * s), "mqtt_broker": "nas:1883",
+             "mqtt_down_grace_s": "60.0", "mqtt_down_reason": "cannot connect: [Errno 111] Connection refused"}
+    assert judge({**state, "mqtt_down_since_ns": "0"}, 0, True, now).healthy
+    assert judge({**state, "mqtt_down_since_ns": str(now - 59 * s)}, 0, True, now).healthy  # a broker restart
+    verdict = judge({**state, "mqtt_down_since_ns": str(now - 61 * s)}, 0, True, now)
+    assert verdict == Verdict(False, "not connected to the MQTT broker nas:1883 since 2027-01-15T07:58:59Z (61s): "
+                                     "cannot connect: [Errno 111] Connection refused")
+    # a previous run's record: this run's outage counts from its start at the earliest
+    restarted = {**state, "started_ns": str(now - 5 * s), "mqtt_down_since_ns": str(now - 3600 * s)}
+    assert judge(restarted, 0, True, now).healthy
 
 
 def test_password_protected_broker(write_config, tmp_path):

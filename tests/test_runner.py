@@ -65,16 +65,37 @@ def test_accepted_readings_are_committed_with_the_tick_as_timestamp_and_all_tags
 
 
 def test_garbage_is_refused_logged_and_counted(write_config, tmp_path, caplog):
-    values = [math.nan, 85.0e3, SensorError("w1_slave CRC check failed"), 22.0]
+    values = [math.nan, SensorError("w1_slave CRC check failed"), 85.0e3, 22.0]
     collector, outbox = make(write_config, tmp_path, {"good": Scripted(*values), "other": Scripted()})
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         for i in range(4):
             finish(tick(collector, 0, (i + 1) * 10 * S))
     assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(40 * S)]
     assert collector.stats.get("readings_refused") == 2 and collector.stats.get("reads_failed") == 1
     assert "good: reading refused: not a number (NaN)" in caplog.text
-    assert "good: reading refused: 85000 °C is outside the plausible range -60…150 °C" in caplog.text
-    assert "good: read failed: w1_slave CRC check failed" in caplog.text
+    assert "good: read failed: w1_slave CRC check failed" in caplog.text  # another kind of trouble: its own line
+    # the same kind again within 10 minutes: counted, not logged
+    assert "good: reading refused: 85000 °C" not in caplog.text
+    assert caplog.text.count("good: reads again") == 2  # each kind of trouble ends
+
+
+def test_a_sensor_failing_tick_after_tick_logs_once_then_every_ten_minutes_with_a_count(write_config, tmp_path,
+                                                                                         caplog):
+    config = load_config(write_config(CONFIG), environ={})
+    now = [0.0]
+    failures = [SensorError(f"no such file (tick {i})") for i in range(130)]
+    collector = Collector(config, {"good": Scripted(*failures, 21.0), "other": Scripted()}, Outbox(":memory:"), None,
+                          clock=lambda: 0, log_clock=lambda: now[0])
+    with caplog.at_level(logging.INFO):
+        for i in range(131):  # a 10 s interval: 21 minutes and 40 s of failures, then a reading
+            finish(tick(collector, 0, (i + 1) * 10 * S))
+            now[0] += 10
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("good:") and "°C at" not in r.getMessage()]
+    assert lines == ["good: read failed: no such file (tick 0)",
+                     "good: read failed: no such file (tick 60) (60 time(s) since the last report)",
+                     "good: read failed: no such file (tick 120) (60 time(s) since the last report)",
+                     "good: reads again (after 130 occurrence(s))"]
+    assert collector.stats.get("reads_failed") == 130
 
 
 def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_config, tmp_path, caplog):
@@ -171,4 +192,16 @@ def test_a_full_outbox_drops_the_oldest_logged_and_counted(write_config, tmp_pat
             finish(tick(collector, 0, (i + 1) * 10 * S))
     assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(20 * S), str(30 * S)]
     assert collector.stats.get("outbox_dropped") == 1
-    assert "outbox bound reached: dropped the 1 oldest point(s) (max_points 2, max_age none)" in caplog.text
+    assert "outbox bound reached: dropped the 1 oldest point(s) (max_points 2, max_age none; 1 dropped in all)" in caplog.text
+
+
+def test_an_outbox_at_its_bound_logs_once_however_many_ticks_drop(write_config, tmp_path, caplog):
+    config = load_config(write_config(CONFIG), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"), max_points=2)
+    collector = Collector(config, {"good": Scripted(*[20.0] * 50), "other": Scripted()}, outbox, None, clock=lambda: 0,
+                          log_clock=lambda: 0.0)
+    with caplog.at_level(logging.WARNING):
+        for i in range(50):
+            finish(tick(collector, 0, (i + 1) * 10 * S))
+    assert collector.stats.get("outbox_dropped") == 48
+    assert caplog.text.count("outbox bound reached") == 1

@@ -1,9 +1,12 @@
 """Each sensor type against the kernel's file layout in a temporary tree, or a real subprocess."""
 
+import json
+import os
 import sys
 
 import pytest
 
+from cli import templog
 from collector.config import load_config
 from collector.discover import find_sensors
 from collector.sensors import SensorError, create_sensor
@@ -44,6 +47,23 @@ def test_file_sensor_scales_and_reports_garbage(write_config, tmp_path):
         sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t}}").read_celsius()
     with pytest.raises(SensorError, match="does not exist"):
         sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/gone}}").read_celsius()
+
+
+def test_file_sensor_reads_a_bounded_amount_and_never_waits_for_a_fifo(write_config, tmp_path):
+    """/dev/zero and an overlong file are refused at once, not read into memory; a FIFO with no data is refused at
+    once, not a read stuck in open() until a writer comes."""
+    (tmp_path / "long").write_text("1" * 5000)
+    os.mkfifo(tmp_path / "fifo")
+    config = write_config("collector: {timeout: 2s, outbox: outbox.sqlite}\nsensors:\n"
+                          "  - {name: zero, type: file, path: /dev/zero}\n"
+                          f"  - {{name: long, type: file, path: {tmp_path}/long}}\n"
+                          f"  - {{name: fifo, type: file, path: {tmp_path}/fifo}}\n")
+    records = {r["sensor"]: r["error"] for r in json.loads(templog("read", "--json", "-c", str(config)).stdout)}
+    assert records == {
+        "zero": "/dev/zero holds more than 4096 bytes, not one value (a device such as /dev/zero?)",
+        "long": f"{tmp_path}/long holds more than 4096 bytes, not one value (a device such as /dev/zero?)",
+        "fifo": f"{tmp_path}/fifo has nothing to read (a FIFO or device without data)",
+    }
 
 
 def test_command_sensor_shell_argv_and_pattern(write_config):

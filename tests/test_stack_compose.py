@@ -30,8 +30,10 @@ from stack_tools import (
     service_env,
 )
 
+from collector.cli import MQTT_STOP_S
 from collector.config import load_config
 from collector.durations import parse_duration
+from collector.runner import SHUTDOWN_S
 
 LONG_RUNNING = ("influxdb", "collector", "grafana")
 ONE_SHOT = ("grafana-provisioning",)
@@ -148,6 +150,17 @@ def test_healthchecks_with_a_start_period(compose):
         assert parse_duration(check["interval"]) > 0 and check["retries"] >= 1
     # The collector's own health check is in its image: see test_dockerfile_healthcheck_runs_templog_health.
     assert "healthcheck" not in compose["services"]["collector"]
+
+
+def test_docker_and_systemd_give_the_collector_the_time_it_takes_to_stop(compose):
+    """`run` ends its shutdown SHUTDOWN_S after SIGTERM, stops MQTT within MQTT_STOP_S, then closes and exits: the
+    spec's 10 s. Docker (stop_grace_period; its default is 10 s) and systemd (TimeoutStopSec) wait longer."""
+    grace = parse_duration(compose["services"]["collector"]["stop_grace_period"])
+    unit = (REPO / "systemd/templog.service").read_text()
+    stop_timeout = parse_duration(re.search(r"^TimeoutStopSec=(\S+)$", unit, re.MULTILINE).group(1))
+    assert grace == stop_timeout, "docker-compose.yml and systemd/templog.service: one stop timeout"
+    assert SHUTDOWN_S + MQTT_STOP_S < 10 < grace
+    assert re.search(r"^KillSignal=SIGTERM$", unit, re.MULTILINE)
 
 
 def test_all_state_is_on_named_volumes(compose):

@@ -1,9 +1,14 @@
 """InfluxDB clients: api v1 (InfluxDB 1.x HTTP API) and api v2 (influxdb-client), one small interface.
 
     write(lines)          deliver line protocol; raise WriteError(kind, ...) when InfluxDB did not take it
-    ensure_retention()    make the bucket/database and its retention match the config; return what was done
+    ensure_retention()    with `retention` set, make the bucket/database and its retention match it; return what
+                          was done (a shortened retention is also a WARNING: InfluxDB deletes the older points)
+    probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
     close()
+
+Every WriteError's message has the credentials masked and, when /ping says the server is the other InfluxDB line
+than `api` speaks to, says which api to set (version.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from typing import Iterable
 
 NETWORK = "network"  # no answer: refused, reset, timed out -> retry with backoff
 THROTTLED = "throttled"  # 429 -> retry, honouring Retry-After
@@ -66,11 +67,27 @@ def network_error(url: str, exc: Exception) -> WriteError:
     return WriteError(NETWORK, f"cannot reach {url}: {reason[:200]}")
 
 
-def write_error(status: int, message: str, retry_after_header: str | None) -> WriteError:
-    text = " ".join(str(message).split())[:300] or "no message"
+def write_error(status: int, message: str | bytes, retry_after_header: str | None,
+                secrets: Iterable[str] = ()) -> WriteError:
+    """The failure for an HTTP answer; `secrets` are masked before the message is cut, so no piece of one shows."""
+    if isinstance(message, bytes):  # influxdb-client hands over a body that is not JSON as bytes
+        message = message.decode(errors="replace")
+    text = " ".join(masked(str(message), secrets).split())[:300] or "no message"
     kind = kind_of_status(status)
     if kind == REJECTED and "beyond retention" in text:
         kind = EXPIRED
     dropped = re.search(r"dropped=(\d+)", text)
     return WriteError(kind, f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header),
                       int(dropped.group(1)) if dropped else None)
+
+
+def reworded(error: WriteError, message: str) -> WriteError:
+    """The same failure with another message (a hint added, a secret masked)."""
+    return WriteError(error.kind, message, error.status, error.retry_after, error.dropped)
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***: a server or proxy may echo the Authorization header back."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 from typing import Iterable, Iterator
 from urllib.parse import urlencode
@@ -12,7 +13,12 @@ import urllib3
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.errors import AUTH, QUERY, RetentionUnsupported, WriteError, network_error, write_error
+from collector.influx.errors import (NOT_FOUND, QUERY, RetentionUnsupported, WriteError, masked, network_error, reworded,
+                                     write_error)
+from collector.influx.retention import change, create_missing, deletion, shortens, when_missing
+from collector.influx.version import ServerVersion, wrong_api_hint
+
+log = logging.getLogger("templog.influx")
 
 CHUNK_ROWS = 5000  # rows per document in a chunked answer: what one parsed piece of a long query holds in memory
 
@@ -44,6 +50,7 @@ class InfluxV1:
     def __init__(self, config: InfluxConfig):
         self.config = config
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
+        self.server = ServerVersion(config.url, "v1", self.http, self._headers)  # 1.8 may have ping-auth-enabled
 
     def close(self) -> None:
         self.http.clear()
@@ -61,13 +68,31 @@ class InfluxV1:
         try:
             return self.http.request(method, f"{self.config.url}{path}?{urlencode(params)}", body=body, headers=headers)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.config.url, exc) from None
+            raise self._failure(network_error(self.config.url, exc)) from None
+
+    def _secrets(self) -> list[str]:
+        """What must never show: the credentials, the password alone, and their Basic auth form."""
+        token = self.config.credentials()
+        return [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()]
+
+    def _refusal(self, response) -> WriteError:
+        """The WriteError for a response that is not a success."""
+        return self._failure(write_error(response.status, _error_text(response), response.headers.get("Retry-After"),
+                                         self._secrets()))
+
+    def _failure(self, error: WriteError) -> WriteError:
+        """`error` as the user sees it: credentials masked, and what to fix when the server says it."""
+        message = masked(str(error), self._secrets())
+        hint = self.server.hint(error)
+        if hint is None and error.kind == NOT_FOUND and "database not found" in message:
+            hint = f"database {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
+        return reworded(error, f"{message}; {hint}" if hint else message)
 
     def write(self, lines: list[str]) -> None:
         response = self._request("POST", "/write", {"db": self.config.bucket, "precision": "ns"},
                                  "\n".join(lines).encode())
         if response.status != 204:
-            raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
+            raise self._refusal(response)
 
     def query(self, q: str, params: dict | None = None) -> list[dict]:
         """Run InfluxQL; the statements' results (each may have `series`). Raises WriteError on failure."""
@@ -76,11 +101,11 @@ class InfluxV1:
             form["params"] = json.dumps(params)
         response = self._request("POST", "/query", {}, urlencode(form).encode(), "application/x-www-form-urlencoded")
         if response.status != 200:
-            raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
+            raise self._refusal(response)
         results = json.loads(response.data).get("results", [])
         for result in results:
             if "error" in result:
-                raise WriteError(QUERY, result["error"])
+                raise self._failure(WriteError(QUERY, result["error"]))
         return results
 
     def query_stream(self, q: str) -> Iterator[dict]:
@@ -99,26 +124,39 @@ class InfluxV1:
             response = self.http.request("POST", f"{self.config.url}/query", body=urlencode(form).encode(),
                                          headers=headers, preload_content=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.config.url, exc) from None
+            raise self._failure(network_error(self.config.url, exc)) from None
         try:
             if response.status != 200:
-                raise write_error(response.status, _error_text(response), response.headers.get("Retry-After"))
-            yield from series_of_chunks(response)
+                raise self._refusal(response)
+            try:
+                yield from series_of_chunks(response)
+            except WriteError as exc:  # one influxd reported: credentials masked, a hint where there is one
+                raise self._failure(exc) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.config.url, exc) from None
+            raise self._failure(network_error(self.config.url, exc)) from None
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
 
     def ping(self) -> str:
-        response = self._request("GET", "/ping", {})
-        if response.status != 204:
-            raise write_error(response.status, _error_text(response), None)
-        return response.headers.get("X-Influxdb-Version", "unknown")
+        try:
+            return self.server.ping()
+        except WriteError as exc:
+            raise self._failure(exc) from None
+
+    def probe(self, timeout: float) -> bool:
+        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""
+        try:
+            return self.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
 
     def ensure_retention(self) -> str:
-        """Create the database if missing and give its default retention policy the configured duration."""
+        """With a retention set: create the database if missing, or give its default retention policy that duration.
+        Without one, nothing: the database keeps whatever retention it has."""
         db, wanted = self.config.bucket, self.config.retention
+        if wanted is None:
+            return "not managed (influxdb.retention is not set): the database's own retention policy applies"
         try:
             if not self._databases_include(db):
                 self.query(f"CREATE DATABASE {quote_ident(db)}"
@@ -130,11 +168,16 @@ class InfluxV1:
                 return f"database {db}: retention policy {name} already {describe_retention(wanted)}"
             self.query(f"ALTER RETENTION POLICY {quote_ident(name)} ON {quote_ident(db)} "
                        f"DURATION {format_duration(wanted) if wanted else 'INF'} SHARD DURATION {shard_duration(wanted)}")
-            return f"database {db}: retention policy {name} changed from {describe_retention(current)} to {describe_retention(wanted)}"
         except WriteError as exc:
-            if exc.kind == AUTH or "privilege" in str(exc) or "authorized" in str(exc):
+            # 403 is influxd's "not authorized to execute statement ..., requires admin privilege" (or READ on the
+            # database): these credentials may write but never manage. A 401 is a wrong password: retried as a write.
+            if exc.status == 403:
                 raise RetentionUnsupported(f"not allowed to manage database {db}: {exc}") from None
             raise
+        done = f"database {db}: retention policy {name} changed {change(current, wanted)}"
+        if shortens(current, wanted):
+            log.warning("%s: %s", done, deletion(wanted, f"of every measurement in database {db}"))
+        return done
 
     def _databases_include(self, db: str) -> bool:
         series = self.query("SHOW DATABASES")[0].get("series", [])
@@ -152,18 +195,25 @@ class InfluxV1:
 
     def problems(self) -> list[str]:
         """Everything `templog check` should report about this server, empty when all is well."""
+        db, wanted = self.config.bucket, self.config.retention
         try:
-            self.ping()
-            if not self._databases_include(self.config.bucket):
-                return [f"database {self.config.bucket!r} does not exist on {self.config.url} (templog run creates it)"]
-            name, current = self._default_policy(self.config.bucket)
+            hint = wrong_api_hint("v1", self.ping())
+            if hint:
+                return [f"InfluxDB at {self.config.url}: {hint}"]
+            if not self._databases_include(db):
+                return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
+            if wanted is None:
+                return []
+            name, current = self._default_policy(db)
         except WriteError as exc:
             return [f"InfluxDB at {self.config.url}: {exc}"]
-        if current != self.config.retention:
-            return [f"database {self.config.bucket!r}: retention policy {name} is {describe_retention(current)}, "
-                    f"config says {describe_retention(self.config.retention)} (templog run applies it)"]
-        return []
-
+        if current == wanted:
+            return []
+        problem = (f"database {db!r}: retention policy {name} is {describe_retention(current)}, config says "
+                   f"{describe_retention(wanted)} (templog run applies it")
+        if shortens(current, wanted):
+            problem += f"; then {deletion(wanted, f'of every measurement in database {db}')}"
+        return [problem + ")"]
 
 
 def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
@@ -199,8 +249,10 @@ def _well_formed(series: object) -> bool:
 
 
 def _error_text(response) -> str:
+    """influxd's {"error": ...}, or InfluxDB 2's {"code": ..., "message": ...} from its 1.x compatibility API."""
     try:
-        return json.loads(response.data).get("error") or response.reason
+        body = json.loads(response.data)
+        return body.get("error") or body.get("message") or response.reason
     except (ValueError, AttributeError):
         return (response.data or b"").decode(errors="replace") or response.reason or ""
 

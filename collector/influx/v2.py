@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import codecs
 import csv
+import logging
 from typing import Iterable, Iterator
 
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
+from influxdb_client.service.ping_service import PingService
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import (NETWORK, NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError,
-                                     network_error, write_error)
+from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, masked,
+                                     network_error, reworded, write_error)
+from collector.influx.retention import change, create_missing, deletion, shortens, when_missing
+from collector.influx.version import ServerVersion, wrong_api_hint
+
+log = logging.getLogger("templog.influx")
 
 
 class InfluxV2:
@@ -24,6 +30,8 @@ class InfluxV2:
         self._client: InfluxDBClient | None = None
         self._write_api = None
         self._token: str | None = None
+        self.server = ServerVersion(config.url, "v2", urllib3.PoolManager(
+            timeout=urllib3.Timeout(total=config.timeout), retries=False))
 
     def client(self) -> InfluxDBClient:
         """The client for the current token; rebuilt when token_file changed, so a fixed token needs no restart."""
@@ -40,15 +48,27 @@ class InfluxV2:
         if self._client is not None:
             self._client.close()
             self._client = None
+        self.server.http.clear()
 
     def _call(self, what, *args, **kwargs):
         try:
             return what(*args, **kwargs)
         except ApiException as exc:
             headers = exc.headers or {}
-            raise write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After")) from None
+            error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"),
+                                [self.config.credentials()])
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.config.url, exc) from None
+            error = network_error(self.config.url, exc)
+        raise self._failure(error) from None
+
+    def _failure(self, error: WriteError) -> WriteError:
+        """`error` as the user sees it: the token masked, and what to fix when the server says it."""
+        message = masked(str(error), [self.config.credentials()])
+        hint = self.server.hint(error)
+        # InfluxDB 2.7 says `bucket "x" not found` (influxdata/influxdb@v2.7.12:tenant/error_bucket.go)
+        if hint is None and error.kind == NOT_FOUND and "bucket" in message and "not found" in message:
+            hint = f"bucket {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
+        return reworded(error, f"{message}; {hint}" if hint else message)
 
     def write(self, lines: list[str]) -> None:
         self.client()
@@ -70,16 +90,29 @@ class InfluxV2:
         try:
             yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.config.url, exc) from None
+            raise self._failure(network_error(self.config.url, exc)) from None
         except (UnicodeDecodeError, csv.Error) as exc:
             raise WriteError(QUERY, f"unreadable answer: {exc}") from None
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
 
-    def ping(self) -> None:
-        if not self._call(self.client().ping):
-            raise WriteError(NETWORK, f"cannot reach {self.config.url}")
+    def ping(self) -> str:
+        try:
+            return self.server.ping()
+        except WriteError as exc:
+            raise self._failure(exc) from None
+
+    def probe(self, timeout: float) -> bool:
+        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer).
+        influxdb-client@1.50.0:influxdb_client/_sync/rest.py reads `_request_timeout` in milliseconds."""
+        try:
+            PingService(self.client().api_client).get_ping(_request_timeout=int(timeout * 1000))
+            return True
+        except ApiException as exc:
+            return (exc.status or 500) < 500
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
 
     def _bucket(self):
         try:
@@ -93,42 +126,55 @@ class InfluxV2:
         return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
 
     def ensure_retention(self) -> str:
-        """Create the bucket with the configured retention, or update a bucket whose rule differs."""
-        wanted = self.config.retention
+        """With a retention set: create the bucket with it, or update a bucket whose rule differs. Without one,
+        nothing: the bucket keeps whatever retention it has."""
+        name, wanted = self.config.bucket, self.config.retention
+        if wanted is None:
+            return "not managed (influxdb.retention is not set): the bucket's own retention applies"
         bucket = self._bucket()
         try:
             if bucket is None:
                 rules = [BucketRetentionRules(type="expire", every_seconds=int(wanted))] if wanted else []
-                self._call(self.client().buckets_api().create_bucket, bucket_name=self.config.bucket,
+                self._call(self.client().buckets_api().create_bucket, bucket_name=name,
                            retention_rules=rules, org=self.config.org)
-                return f"created bucket {self.config.bucket} with retention {describe_retention(wanted)}"
+                return f"created bucket {name} with retention {describe_retention(wanted)}"
             current = _bucket_retention(bucket)
             if current == wanted:
-                return f"bucket {self.config.bucket}: retention already {describe_retention(wanted)}"
+                return f"bucket {name}: retention already {describe_retention(wanted)}"
             bucket.retention_rules = [BucketRetentionRules(type="expire", every_seconds=int(wanted))]
             self._call(self.client().buckets_api().update_bucket, bucket)
-            return f"bucket {self.config.bucket}: retention changed from {describe_retention(current)} to {describe_retention(wanted)}"
         except WriteError as exc:
             if exc.status == 403:
-                raise RetentionUnsupported(f"not allowed to manage bucket {self.config.bucket}: {exc}") from None
+                raise RetentionUnsupported(f"not allowed to manage bucket {name}: {exc}") from None
             raise
+        done = f"bucket {name}: retention changed {change(current, wanted)}"
+        if shortens(current, wanted):
+            log.warning("%s: %s", done, deletion(wanted, f"in bucket {name}"))
+        return done
 
     def problems(self) -> list[str]:
+        name, wanted = self.config.bucket, self.config.retention
         try:
-            self.ping()
+            hint = wrong_api_hint("v2", self.ping())
+            if hint:
+                return [f"InfluxDB at {self.config.url}: {hint}"]
             bucket = self._bucket()
         except RetentionUnsupported as exc:
-            return [str(exc)]
+            # without a retention to apply, the buckets API is not needed: the first write tells whether it exists
+            return [] if wanted is None else [str(exc)]
         except WriteError as exc:
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if bucket is None:
-            return [f"bucket {self.config.bucket!r} not found in org {self.config.org!r}: it does not exist (templog run "
-                    "creates it) or this token may not list buckets (a write-only token still writes)"]
+            return [f"bucket {name!r} not found in org {self.config.org!r}: it does not exist ({when_missing(wanted)}) or "
+                    "this token may not list buckets (a write-only token still writes)"]
         current = _bucket_retention(bucket)
-        if current != self.config.retention:
-            return [f"bucket {self.config.bucket!r}: retention is {describe_retention(current)}, config says "
-                    f"{describe_retention(self.config.retention)} (templog run applies it)"]
-        return []
+        if wanted is None or current == wanted:
+            return []
+        problem = (f"bucket {name!r}: retention is {describe_retention(current)}, config says "
+                   f"{describe_retention(wanted)} (templog run applies it")
+        if shortens(current, wanted):
+            problem += f"; then {deletion(wanted, f'in bucket {name}')}"
+        return [problem + ")"]
 
 
 def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
@@ -10,6 +12,9 @@ from collector.stats import Stats
 if TYPE_CHECKING:
     from collector.config import MqttConfig, SensorConfig
     from collector.mqtt import MqttHub
+
+
+READ_LIMIT = 4096  # bytes: a sysfs attribute is at most a page; a file of one value is far shorter
 
 
 class SensorError(Exception):
@@ -46,7 +51,7 @@ class Shared:
 
             if self.mqtt_config is None:
                 raise SensorError("mqtt sensors need the top-level mqtt: section")
-            self.hub = MqttHub(self.mqtt_config)
+            self.hub = MqttHub(self.mqtt_config, self.stats)
         return self.hub
 
     def start(self) -> None:
@@ -73,11 +78,39 @@ def read_number(text: str, source: str) -> float:
         raise SensorError(f"{source} does not hold a number: {text.strip()[:40]!r}") from None
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, limit: int = READ_LIMIT) -> str:
+    """A sysfs-style file's content: at most `limit` bytes, more is refused.
+
+    Opened non-blocking, so a FIFO with no writer is an empty read rather than a thread stuck in open() for ever;
+    sysfs and regular files ignore the flag. A read that blocks all the same (a hung network file system) is
+    bounded by the caller's reader thread and timeout.
+    """
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read()
+        data = _read_at_most(path, limit + 1)
     except FileNotFoundError:
         raise SensorError(f"{path} does not exist") from None
     except OSError as exc:
         raise SensorError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if data is None:
+        raise SensorError(f"{path} has nothing to read (a FIFO or device without data)")
+    if len(data) > limit:
+        raise SensorError(f"{path} holds more than {limit} bytes, not one value (a device such as /dev/zero?)")
+    return data.decode("ascii", errors="replace")
+
+
+def _read_at_most(path: str, size: int) -> bytes | None:
+    """Up to `size` bytes: to end of file, or what a FIFO or device has now; None if such a one has nothing."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        data = b""
+        while len(data) < size:
+            try:
+                chunk = os.read(fd, size - len(data))
+            except BlockingIOError:  # a FIFO whose writer has written nothing (more) yet
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data if data or stat.S_ISREG(os.fstat(fd).st_mode) else None
+    finally:
+        os.close(fd)

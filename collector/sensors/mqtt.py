@@ -6,14 +6,24 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
+from collector.logs import Repeating
 from collector.sensors.base import MissingReading, SensorError, SensorType, SettingError, Shared
 from collector.stats import Stats
 
 log = logging.getLogger("templog.mqtt")
+
+MAX_PAYLOAD_BYTES = 64 * 1024  # device payloads are a few hundred bytes
+MAX_JSON_DEPTH = 32  # device payloads nest 2 or 3 levels; json.loads recurses once per level
+
+# A bare payload is a plain decimal number: float() alone would also take "nan", "1_000" and non-ASCII digits.
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# A JSON string (its brackets are text; possessive, so an unterminated one costs one pass) or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.?)*+(?:"|\Z)|[\[\]{}]')
 
 
 @dataclass(frozen=True)
@@ -31,28 +41,71 @@ class MalformedPayload(SensorError):
 
 
 def extract(payload: bytes, field: str | None) -> float:
-    """The temperature in `payload`, found at the dotted `field` path of its JSON, or the payload itself."""
-    text = payload.decode("utf-8", errors="replace").strip()
+    """The temperature in `payload`, found at the dotted `field` path of its JSON, or the payload itself.
+
+    Always a finite float or MalformedPayload: the payload is bounded in size before it is decoded, and in
+    nesting before json.loads recurses into it; integers are parsed as floats, so no digit count hits Python's
+    int-string conversion limit, and an infinite or NaN value is refused.
+    """
+    text = payload_text(payload)
     if field is None:
-        try:
-            value = float(text)
-        except ValueError:
-            raise MalformedPayload(f"payload is not a number: {text[:60]!r}") from None
+        if not _NUMBER.fullmatch(text):
+            raise MalformedPayload(f"payload is not a number: {_excerpt(text)}")
+        value = float(text)
     else:
-        try:
-            node = json.loads(text)
-        except ValueError:
-            raise MalformedPayload(f"payload is not JSON: {text[:60]!r}") from None
+        node = load_json(text)
         for part in field.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise MalformedPayload(f"payload has no {field!r}: {text[:80]!r}")
+                raise MalformedPayload(f"payload has no {field!r}: {_excerpt(text, 80)}")
             node = node[part]
-        if isinstance(node, bool) or not isinstance(node, (int, float)):
-            raise MalformedPayload(f"{field!r} is not a number: {node!r}")
-        value = float(node)
+        if not isinstance(node, float):  # every JSON number is one (parse_int=float); bool, str, None are not
+            raise MalformedPayload(f"{field!r} is not a number: {_excerpt(node)}")
+        value = node
     if not math.isfinite(value):
-        raise MalformedPayload(f"payload is not a finite number: {text[:60]!r}")
+        raise MalformedPayload(f"payload is not a finite number: {_excerpt(text)}")
     return value
+
+
+def payload_text(payload: bytes) -> str:
+    """The payload as text, bounded in size before it is decoded; MalformedPayload if it is too long or not UTF-8."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise MalformedPayload(f"payload of {len(payload):,} bytes is over the {MAX_PAYLOAD_BYTES:,}-byte bound")
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{payload[exc.start]:02x} at offset {exc.start}"
+        raise MalformedPayload(f"payload is not UTF-8 text ({where})") from None
+
+
+def load_json(text: str) -> object:
+    """A payload's JSON document, bounded in nesting before json.loads recurses; every number as a float."""
+    if not _nests_at_most(text, MAX_JSON_DEPTH):
+        raise MalformedPayload(f"payload nests deeper than {MAX_JSON_DEPTH} levels: {_excerpt(text)}")
+    try:
+        return json.loads(text, parse_int=float)
+    except ValueError:
+        raise MalformedPayload(f"payload is not JSON: {_excerpt(text)}") from None
+
+
+def _nests_at_most(text: str, limit: int) -> bool:
+    """Whether no array or object in the JSON-ish `text` is nested more than `limit` deep (brackets in strings
+    do not count); one pass, no recursion."""
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = text[token.start()]
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif bracket in "]}":
+            depth -= 1
+    return True
+
+
+def _excerpt(value: object, length: int = 60) -> str:
+    """`value` for a log line: escaped (no control characters reach the log) and cut to `length` characters."""
+    shown = repr(value)
+    return shown if len(shown) <= length else shown[:length] + "..."
 
 
 class MqttSensor:
@@ -63,15 +116,18 @@ class MqttSensor:
         self._lock = threading.Lock()
         self._latest: float | None = None
         self._received_any = threading.Event()
+        self._malformed = Repeating(log)  # one episode: malformed payloads until a good one
 
     def on_payload(self, topic: str, payload: bytes) -> None:
-        """From the MQTT network thread: keep the latest value; a malformed payload is logged, counted, dropped."""
+        """From the MQTT network thread: keep the latest value; a malformed payload is counted and dropped, and
+        logged once per run of malformed payloads."""
         try:
             value = extract(payload, self.settings.field)
-        except (MalformedPayload, ValueError, OverflowError) as exc:  # an exception here would end paho's thread
+        except MalformedPayload as exc:
             self.stats.add("mqtt_payloads_malformed", sensor=self.name)
-            log.warning("%s: malformed payload on %s ignored: %s", self.name, self.settings.topic, exc)
+            self._malformed.occurred("%s: malformed payload on %s ignored: %s", self.name, self.settings.topic, exc)
             return
+        self._malformed.ended("%s: a readable payload on %s again", self.name, self.settings.topic)
         with self._lock:
             self._latest = value
         self._received_any.set()
@@ -90,7 +146,7 @@ class MqttSensor:
 
 def _create(config, shared: Shared) -> MqttSensor:
     hub = shared.mqtt()
-    sensor = MqttSensor(config.name, config.settings, config.timeout * 0.8, shared.stats, hub.client.is_connected)
+    sensor = MqttSensor(config.name, config.settings, config.timeout * 0.8, shared.stats, lambda: hub.connected)
     hub.subscribe(config.settings.topic, sensor.on_payload)
     return sensor
 

@@ -1,0 +1,30 @@
+"""Retention changes in words, the same for a v1 database and a v2 bucket. Durations in seconds, 0 = forever."""
+
+from __future__ import annotations
+
+from collector.durations import describe_retention
+
+
+def shortens(current: float, wanted: float) -> bool:
+    return wanted != 0 and (current == 0 or wanted < current)
+
+
+def deletion(wanted: float, where: str) -> str:
+    """What shortening to `wanted` makes InfluxDB do: `where` is "of every measurement in database x" or the like."""
+    return f"InfluxDB will delete the points older than {describe_retention(wanted)}, {where}"
+
+
+def change(current: float, wanted: float) -> str:
+    return f"from {describe_retention(current)} to {describe_retention(wanted)}"
+
+
+def when_missing(wanted: float | None) -> str:
+    """What `check` says becomes of a missing bucket or database: only a configured retention lets templog create one."""
+    if wanted is None:
+        return "create it, or set influxdb.retention and templog run creates it with that retention"
+    return "templog run creates it"
+
+
+def create_missing(wanted: float | None) -> str:
+    """What a failed write says to do about a missing bucket or database (templog creates one only at start)."""
+    return "create it" + (", or set influxdb.retention and restart: templog then creates it" if wanted is None else "")

@@ -1,0 +1,59 @@
+"""Which InfluxDB answers at the URL, from /ping, so a failure caused by the wrong `influxdb.api` says how to fix it.
+
+Both lines answer GET /ping with 204, without authentication, and an X-Influxdb-Version header: 1.x its plain
+version (Debian's influxd: `1.6.7~rc0`), 2.x its git tag (`v2.7.12`; set by buildHeader in
+influxdata/influxdb@v2.7.12:http/handler.go on every response, the tag from GNUmakefile's `git describe`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import urllib3
+
+from collector.influx.errors import AUTH, NOT_FOUND, OTHER, QUERY, WriteError, network_error, write_error
+
+# The failures a server of the other line gives: 1.x answers /api/v2/... with 404 "404 page not found"; 2.x answers
+# the 1.x API with 401 "unauthorized access", 404 "no dbrp mapping found" or "not implemented: CREATE DATABASE".
+SUSPECT_KINDS = frozenset({AUTH, NOT_FOUND, OTHER, QUERY})
+
+
+def wrong_api_hint(api: str, version: str) -> str | None:
+    """What to set when the server's version is not the line `api` speaks to; None when it is (or is unknown)."""
+    major = version.strip().lstrip("vV").split(".")[0]
+    if api == "v2" and major == "1":
+        return f"this is InfluxDB 1.x (version {version}): set influxdb.api: v1"
+    if api == "v1" and major == "2":
+        return f"this is InfluxDB 2.x (version {version}): set influxdb.api: v2, with influxdb.org and an API token"
+    return None
+
+
+class ServerVersion:
+    """The server's version, asked once: at `ping`, or on the first failure that could mean the wrong api."""
+
+    def __init__(self, url: str, api: str, http: urllib3.PoolManager, headers: Callable[[], dict] = dict):
+        self.url, self.api, self.http, self.headers = url, api, http, headers
+        self.version: str | None = None
+
+    def ping(self) -> str:
+        """GET /ping: the version ("unknown" without the header); WriteError without a 2xx (InfluxDB 3 answers 200)."""
+        try:
+            response = self.http.request("GET", f"{self.url}/ping", headers=self.headers())
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise network_error(self.url, exc) from None
+        if not 200 <= response.status < 300:  # the reason only: a body could echo the credentials
+            raise write_error(response.status, response.reason or "", None)
+        self.version = response.headers.get("X-Influxdb-Version", "unknown")
+        return self.version
+
+    def hint(self, error: WriteError) -> str | None:
+        """The wrong-api hint for this failure, if /ping says so; a server that cannot be pinged gives none (asked
+        again next time)."""
+        if error.kind not in SUSPECT_KINDS:
+            return None
+        if self.version is None:
+            try:
+                self.ping()
+            except WriteError:
+                return None
+        return wrong_api_hint(self.api, self.version)
