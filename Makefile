@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead
+.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -60,4 +60,7 @@ bench-ticks: venv servers
 bench-overhead: venv servers
 	$(BIN)/python bench/overhead_vs_client.py
 
-bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead
+bench-history: venv servers
+	$(BIN)/python bench/history_memory.py
+
+bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -20,7 +22,8 @@ from collector.delivery import Sender
 from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
 from collector.durations import parse_duration
 from collector.health import judge
-from collector.history import HistoryQuery, from_influx_v1, from_influx_v2, from_outbox, render, rfc3339
+from collector.history import (LAST_STOP_NS, HistoryQuery, describe_influx, from_influx_v1, from_influx_v2, from_outbox,
+                               rfc3339, write)
 from collector.influx import InfluxV1, WriteError, connect
 from collector.mqtt import MqttHub
 from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
@@ -96,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("health", parents=[common],
                    help="exit 0 while a running collector ticks and its outbox is draining or empty (for HEALTHCHECK)")
     history = sub.add_parser("history", parents=[common], help="print readings from InfluxDB or the local outbox")
+    history._negative_number_matcher = re.compile(r"^-\d")  # so `--since -1h` reaches history_query, which explains
     history.add_argument("--since", help="how far back, e.g. 1h, 7d (default 1h)")
     history.add_argument("--start", help="RFC 3339 time or date, e.g. 2026-11-27T08:00:00Z")
     history.add_argument("--stop", help="RFC 3339 time or date (default: now)")
@@ -301,24 +305,35 @@ def cmd_health(config: Config, args) -> int:
 
 def cmd_history(config: Config, args) -> int:
     query = history_query(args, time.time_ns())
-    try:
-        if config.influxdb is None and not os.path.exists(config.collector.outbox):
-            log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
-            rows = []
-        elif config.influxdb is None:
-            outbox = Outbox(config.collector.outbox, read_only=True)
-            rows = from_outbox(outbox, query)
-            outbox.close()
+    configured = [s.name for s in config.sensors]
+    for name in query.sensors:
+        if name not in configured:  # it may have been renamed or removed while its readings remain: look anyway
+            log.warning("history: sensor %r is not in %s (its sensors: %s); looking for its readings anyway",
+                        name, config.file, ", ".join(configured))
+    with contextlib.ExitStack() as cleanup:  # on any exit: the rows' stream first, then what it reads from
+        if config.influxdb is None:
+            source = f"the outbox {config.collector.outbox}"
+            if os.path.exists(config.collector.outbox):
+                outbox = cleanup.enter_context(contextlib.closing(Outbox(config.collector.outbox, read_only=True)))
+                rows = cleanup.enter_context(contextlib.closing(from_outbox(outbox, query)))
+            else:
+                log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
+                rows = iter(())
         else:
-            client = connect(config.influxdb)
-            try:
-                rows = (from_influx_v1 if isinstance(client, InfluxV1) else from_influx_v2)(client, query)
-            finally:
-                client.close()
-    except WriteError as exc:
-        print(f"templog: history query failed: {exc}", file=sys.stderr)
-        return 1
-    print(render(rows, args.format))
+            source = describe_influx(config.influxdb)
+            client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
+            reader = from_influx_v1 if isinstance(client, InfluxV1) else from_influx_v2
+            rows = cleanup.enter_context(contextlib.closing(reader(client, query)))
+        try:
+            count = write(rows, query.columns, args.format, sys.stdout)
+            sys.stdout.flush()
+        except WriteError as exc:
+            print(f"templog: history: {source}, {query.describe()}: {exc}", file=sys.stderr)
+            return 1
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, and let nothing write there again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+    log.info("history: %d row(s) from %s: %s", count, source, query.describe())
     return 0
 
 
@@ -329,11 +344,21 @@ def history_query(args, now_ns: int) -> HistoryQuery:
     if args.start:
         start = _parse_time(args.start, "--start")
     else:
-        start = stop - round(_parse_duration(args.since or "1h", "--since") * NS_PER_S)
+        since = args.since or "1h"
+        if since.startswith("-"):
+            raise UsageError(f"history: --since {since}: give how far back as a positive duration, e.g. "
+                             f"--since {since[1:]}")
+        since_s = _parse_duration(since, "--since")
+        if since_s * NS_PER_S > stop:
+            raise UsageError(f"history: --since {since} reaches back before 1970-01-01")
+        start = stop - round(since_s * NS_PER_S)
+    if start < 0:
+        raise UsageError(f"history: the start, {args.start}, is before 1970-01-01")
+    if stop > LAST_STOP_NS:
+        raise UsageError(f"history: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
+                         "stores times as 64-bit nanoseconds, which end there")
     if start >= stop:
         raise UsageError("history: the start must be before the stop")
-    if start < 0:
-        raise UsageError("history: the start must be after 1970-01-01")
     every = _parse_duration(args.every, "--every") if args.every else 0.0
     if args.every and every <= 0:
         raise UsageError("history: --every must be a positive duration such as 15m")

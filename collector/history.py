@@ -1,24 +1,40 @@
 """`templog history`: readings back from InfluxDB (Flux on api v2, InfluxQL on api v1) or from the local outbox.
 
-Rows are dicts: {"time": ns, "sensor", "celsius"} or, aggregated per window (`every`), {"time": window start,
-"sensor", "mean", "min", "max"}. Windows are aligned to the Unix epoch and stamped with their start everywhere.
+Every source yields rows one by one, in time order then sensor, and the renderers write each as it comes, so
+memory stays flat whatever the range. A row is a tuple `(time_ns, sensor, *values)` with the values of
+`HistoryQuery.columns`: `celsius`, or aggregated per window (`every`) `mean, min, max`, stamped with the
+window's start. Windows are aligned to the Unix epoch everywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
+import functools
+import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Sequence
+from typing import IO, Generator, Iterable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
-from collector.influx import InfluxV1, InfluxV2
+from collector.config import InfluxConfig
+from collector.durations import format_duration
+from collector.influx import InfluxV1, InfluxV2, WriteError
+from collector.influx.errors import QUERY
 from collector.influx.v1 import quote_string
 from collector.lineprotocol import FIELD, MEASUREMENT
 from collector.outbox import Outbox
 from collector.readings import Reading
 from collector.ticks import NS_PER_S, tick_at_or_before
+
+Row = tuple  # (time_ns, sensor, *values)
+
+AGGREGATES = ("mean", "min", "max")
+# InfluxDB stores times as int64 nanoseconds (influxdata/influxdb@v1.6.6 models/time.go: MaxNanoTime is
+# MaxInt64 - 1), so a range can end no later than just after that; Flux's times are the same int64.
+LAST_STOP_NS = 2**63 - 1
+TABLE_LOOK_AHEAD = 1000  # rows the table renderer reads before it fixes its column widths
 
 
 @dataclass(frozen=True)
@@ -28,8 +44,20 @@ class HistoryQuery:
     sensors: tuple[str, ...] = ()
     every_s: float = 0.0  # 0: raw readings
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The value columns of each row, after time and sensor."""
+        return AGGREGATES if self.every_s else (FIELD,)
 
-# Parameters are bound by influxdb-client as Flux options (`extern`), never spliced into the text.
+    def describe(self) -> str:
+        """What was asked for, in words, for the lines that report on the query."""
+        which = "sensor(s) " + ", ".join(self.sensors) if self.sensors else "all sensors"
+        every = f", mean/min/max per {format_duration(self.every_s)}" if self.every_s else ""
+        return f"{which} from {rfc3339(self.start_ns)} to {rfc3339(self.stop_ns)}{every}"
+
+
+# Parameters are bound by influxdb-client as Flux options (`extern`), never spliced into the text. The server
+# sorts (group() then sort() materialise the range there); the client only streams the sorted rows.
 FLUX_SELECT = f'''from(bucket: bucket)
   |> range(start: start, stop: stop)
   |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and r._field == "{FIELD}")'''
@@ -67,95 +95,174 @@ def flux_params(query: HistoryQuery, bucket: str) -> dict:
 
 
 def influxql_query(query: HistoryQuery) -> str:
+    """One series in time order with the sensor tag as a column: influxd merges the sensors' series.
+
+    Raw: without GROUP BY, selecting the tag beside the field. Aggregated: the per-sensor windows come from a
+    subquery (GROUP BY time, sensor); the outer query, again without GROUP BY, merges them in time order.
+    """
     where = f"time >= {query.start_ns} AND time < {query.stop_ns}"
     if query.sensors:
         where += " AND (" + " OR ".join(f'"sensor" = {quote_string(s)}' for s in query.sensors) + ")"
     if query.every_s:
-        return (f'SELECT mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max" '
-                f'FROM "{MEASUREMENT}" WHERE {where} GROUP BY time({round(query.every_s * 1000)}ms), "sensor" fill(none)')
-    return f'SELECT "{FIELD}" FROM "{MEASUREMENT}" WHERE {where} GROUP BY "sensor"'
+        windows = (f'SELECT mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max" '
+                   f'FROM "{MEASUREMENT}" WHERE {where} '
+                   f'GROUP BY time({round(query.every_s * 1000)}ms), "sensor" fill(none)')
+        return f'SELECT "mean", "min", "max", "sensor" FROM ({windows})'
+    return f'SELECT "{FIELD}", "sensor" FROM "{MEASUREMENT}" WHERE {where}'
 
 
-def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> list[dict]:
-    tables = client.query(flux_query(query), flux_params(query, client.config.bucket))
-    columns = ("mean", "min", "max") if query.every_s else ("celsius",)
+def describe_influx(influx: InfluxConfig) -> str:
+    """The server and database a query goes to, for the lines that report on it; no credentials of its URL."""
+    url = urlsplit(influx.url)
+    where = urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2]))
+    if influx.api == "v1":
+        return f"InfluxDB at {where} (api v1, database {influx.bucket})"
+    return f"InfluxDB at {where} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
+
+
+def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> Generator[Row, None, None]:
+    columns = ["_value"] if not query.every_s else list(AGGREGATES)
     every_ns = round(query.every_s * NS_PER_S)
-    rows = []
-    for table in tables:
-        for record in table.records:
-            values = record.values
-            moment = _ns(record.get_time())
-            if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
-                moment = tick_at_or_before(moment, every_ns)
-            row = {"time": moment, "sensor": values["sensor"]}
-            for column in columns:
-                row[column] = float(values["_value" if column == "celsius" else column])
-            rows.append(row)
-    return _in_order(rows)
+    for record in client.query_stream(flux_query(query), flux_params(query, client.config.bucket)):
+        try:
+            moment = parse_rfc3339_ns(record["_time"])
+            row = (moment, record["sensor"], *(float(record[c]) for c in columns))
+        except (KeyError, ValueError):
+            raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
+        if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
+            row = (tick_at_or_before(moment, every_ns), *row[1:])
+        yield row
 
 
-def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> list[dict]:
-    rows = []
-    for result in client.query(influxql_query(query)):
-        for series in result.get("series", []):
-            sensor = series.get("tags", {}).get("sensor", "")
-            names = ["mean", "min", "max"] if query.every_s else ["celsius"]
-            for values in series.get("values", []):
-                row = {"time": int(values[0]), "sensor": sensor}
-                row.update({name: float(v) for name, v in zip(names, values[1:])})
-                rows.append(row)
-    return _in_order(rows)
+def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> Generator[Row, None, None]:
+    return sensors_in_order(_v1_rows(client.query_stream(influxql_query(query)), query.columns))
 
 
-def from_outbox(outbox: Outbox, query: HistoryQuery) -> list[dict]:
-    readings = outbox.readings(query.start_ns, query.stop_ns, query.sensors)
-    if not query.every_s:
-        return [{"time": r.time_ns, "sensor": r.sensor, "celsius": r.celsius} for r in readings]
-    return aggregate(readings, round(query.every_s * NS_PER_S))
+def _v1_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
+    for series in series_stream:
+        names = series["columns"]
+        try:
+            at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
+        except ValueError:
+            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
+        for values in series.get("values", []):
+            try:
+                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
+            except (TypeError, ValueError):
+                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
+            yield row
 
 
-def aggregate(readings: Sequence[Reading], every_ns: int) -> list[dict]:
-    windows: dict[tuple[int, str], list[float]] = {}
+def from_outbox(outbox: Outbox, query: HistoryQuery) -> Generator[Row, None, None]:
+    # closing: when the caller stops early, the cursor and the outbox's connection are let go at once
+    with contextlib.closing(outbox.readings(query.start_ns, query.stop_ns, query.sensors)) as readings:
+        if query.every_s:
+            yield from aggregate(readings, round(query.every_s * NS_PER_S))
+        else:
+            for r in readings:
+                yield r.time_ns, r.sensor, r.celsius
+
+
+def aggregate(readings: Iterable[Reading], every_ns: int) -> Iterator[Row]:
+    """Mean, min and max per epoch-aligned window and sensor, from readings in time order.
+
+    Only the current window is held: one running sum per sensor.
+    """
+    window: int | None = None
+    sums: dict[str, list] = {}  # sensor -> [total, count, min, max]
     for r in readings:
-        windows.setdefault((tick_at_or_before(r.time_ns, every_ns), r.sensor), []).append(r.celsius)
-    return _in_order([{"time": t, "sensor": s, "mean": sum(v) / len(v), "min": min(v), "max": max(v)}
-                      for (t, s), v in windows.items()])
+        start = tick_at_or_before(r.time_ns, every_ns)
+        if start != window:
+            yield from _window_rows(window, sums)
+            window, sums = start, {}
+        acc = sums.get(r.sensor)
+        if acc is None:
+            sums[r.sensor] = [r.celsius, 1, r.celsius, r.celsius]
+        else:
+            acc[0] += r.celsius
+            acc[1] += 1
+            acc[2] = min(acc[2], r.celsius)
+            acc[3] = max(acc[3], r.celsius)
+    yield from _window_rows(window, sums)
 
 
-def _in_order(rows: list[dict]) -> list[dict]:
-    return sorted(rows, key=lambda row: (row["time"], row["sensor"]))
+def _window_rows(window: int | None, sums: dict[str, list]) -> Iterator[Row]:
+    for sensor in sorted(sums):
+        total, count, low, high = sums[sensor]
+        yield window, sensor, total / count, low, high
+
+
+def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
+    """Rows in time order, each run of equal times sorted by sensor: influxd orders those by series key, where
+    other tags (host) come before `sensor`. Holds one run: at most a row per series."""
+    for _, run in itertools.groupby(rows, key=lambda row: row[0]):
+        yield from sorted(run, key=lambda row: row[1])
 
 
 def rfc3339(ns: int) -> str:
     seconds, fraction = divmod(ns, NS_PER_S)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return text + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+    return _whole_second(seconds) + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
 
 
-def render(rows: list[dict], fmt: str) -> str:
-    """The rows as `table`, `csv` or `json` (the spec's shapes), times in RFC 3339 UTC."""
-    value_columns = ["mean", "min", "max"] if rows and "mean" in rows[0] else ["celsius"]
-    records = [{"time": rfc3339(row["time"]), "sensor": row["sensor"], **{c: row[c] for c in value_columns}}
-               for row in rows]
-    if fmt == "json":
-        return json.dumps(records, indent=2)
-    header = ["time", "sensor", *value_columns]
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([[r[c] for c in header] for r in records])
-        return out.getvalue().rstrip("\n")
-    table = [header] + [[r["time"], r["sensor"], *(f"{r[c]:.2f}" for c in value_columns)] for r in records]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
-                     for row in table)
+@functools.lru_cache(maxsize=1)  # rows in time order share their second, often: one per sensor at each tick
+def _whole_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()[:19]
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """Nanoseconds of an RFC 3339 UTC time as InfluxDB writes it (`...T08:00:00.123456789Z`), every digit kept."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp())
+    return seconds * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def write(rows: Iterable[Row], columns: tuple[str, ...], fmt: str, out: IO[str]) -> int:
+    """Write the rows to `out` as `table`, `csv` or `json` (the spec's shapes), as they come; return how many.
+
+    Times are RFC 3339 UTC. An empty result has the same header (csv, table) as a full one. Nothing is
+    written before the first row arrives, so a query the server refuses leaves `out` empty.
+    """
+    rows = iter(rows)
+    first = next(rows, None)
+    rows = itertools.chain(() if first is None else [first], rows)
+    header = ("time", "sensor", *columns)
+    writer = {"json": _write_json, "csv": _write_csv, "table": _write_table}[fmt]
+    return writer(((rfc3339(row[0]), *row[1:]) for row in rows), header, out)
+
+
+def _write_json(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> int:
+    """One JSON document: a list written one object per line, closed after the last."""
+    count = 0
+    for row in rows:
+        out.write(("[\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(header, row))))
+        count += 1
+    out.write("\n]\n" if count else "[]\n")
+    return count
+
+
+def _write_csv(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    count = 0
+    for row in rows:
+        writer.writerow(row)
+        count += 1
+    return count
+
+
+def _write_table(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> int:
+    """Aligned columns, their widths fixed by the header and the first TABLE_LOOK_AHEAD rows; a later, longer
+    cell pushes the rest of its line to the right."""
+    cells = ([row[0], row[1], *(f"{value:.2f}" for value in row[2:])] for row in rows)
+    first = list(itertools.islice(cells, TABLE_LOOK_AHEAD))
+    widths = [max(len(line[i]) for line in [header, *first]) for i in range(len(header))]
+    count = -1  # the header is not a row
+    for line in itertools.chain([header], first, cells):
+        out.write("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
+                            for i, (cell, w) in enumerate(zip(line, widths))).rstrip() + "\n")
+        count += 1
+    return count
 
 
 def _datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // NS_PER_S, timezone.utc) + timedelta(microseconds=ns % NS_PER_S // 1000)
-
-
-def _ns(moment: datetime) -> int:
-    moment = moment.astimezone(timezone.utc)
-    return int(moment.replace(microsecond=0).timestamp()) * NS_PER_S + moment.microsecond * 1000

@@ -365,16 +365,24 @@ class Outbox:
         with self._lock:
             return dict(self._use(lambda db: db.execute("SELECT key, value FROM state").fetchall()))
 
-    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> list[Reading]:
-        """Temperature readings waiting here, start <= time < stop, in time order."""
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Iterator[Reading]:
+        """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they
+        are consumed (SQLite sorts them, spilling to temporary files, in bounded memory). The connection is held
+        until the iterator is exhausted or closed."""
         query = "SELECT sensor, time_ns, celsius FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
         args: list = [start_ns, stop_ns]
         if sensors:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
             args += list(sensors)
         with self._lock:
-            rows = self._use(lambda db: db.execute(query + " ORDER BY time_ns, sensor", args).fetchall())
-        return [Reading(*row) for row in rows]
+            cursor = self._use(lambda db: db.execute(query + " ORDER BY time_ns, sensor", args))
+            try:
+                for row in cursor:
+                    yield Reading(*row)
+            except sqlite3.DatabaseError as exc:  # a damaged page met further on
+                if outbox_repair.is_damage(exc):
+                    raise OutboxDamaged(self.path, str(exc)) from exc
+                raise
 
 
 def _quick_check(db: sqlite3.Connection, path: str) -> None:

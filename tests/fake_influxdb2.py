@@ -16,7 +16,12 @@ It does not parse Flux. A query is answered by its bound parameters (the
   ``_time`` (window start, clipped to ``start`` as Flux's window() does),
   ``sensor, mean, min, max``; empty windows omitted.
 
-Both come back as a single table whose columns are not part of the group key.
+Both come back as a single table whose columns are not part of the group key, streamed as InfluxDB 2 sends
+query results: over HTTP/1.1 with ``Transfer-Encoding: chunked``, the annotated CSV written as it is
+produced rather than measured first (influxdata/influxdb@v2.7.10 http/query_handler.go handleQuery: the
+dialect's SetHeaders, then the results encoded straight into the response; influxdata/flux@v0.195.2
+csv/dialect.go Dialect.SetHeaders sets ``Transfer-Encoding: chunked``). Like the server, it sorts in memory
+before the first row goes out.
 
 Every response carries ``X-Influxdb-Version`` and ``X-Influxdb-Build`` as
 InfluxDB 2 sets them (buildHeader in influxdata/influxdb@v2.7.12:http/handler.go),
@@ -47,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Iterable, Iterator, Self
 from urllib.parse import parse_qs, urlsplit
 
 MEASUREMENT = "temperature"
@@ -75,6 +80,7 @@ class _Reply:
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    chunks: Iterable[bytes] | None = None  # instead of body: sent chunked, each as it is produced
 
 
 class _APIError(Exception):
@@ -373,8 +379,8 @@ class FakeInfluxDB2:
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
-        csv_text = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
-        return _Reply(200, csv_text.encode(), (("Content-Type", "text/csv; charset=utf-8"),))
+        records = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
+        return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -387,6 +393,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked replies, as InfluxDB's Go server
 
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -394,6 +401,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in BUILD_HEADERS + reply.headers:
             self.send_header(name, value)
+        if reply.chunks is not None:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in reply.chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         if reply.status != 204:
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
@@ -572,34 +586,49 @@ def _now_rfc3339() -> str:
     return _format_time(time.time_ns())
 
 
-def _raw_csv(selected: list[tuple[int, str, float]]) -> str:
+def _raw_csv(selected: list[tuple[int, str, float]]) -> Iterator[list[str]]:
     columns = [("_time", "dateTime:RFC3339"), ("_value", "double"), ("sensor", "string")]
-    return _annotated_csv(columns, [[_format_time(t), _format_double(v), sensor] for t, sensor, v in selected])
+    return _annotated_csv(columns, ([_format_time(t), _format_double(v), sensor] for t, sensor, v in selected))
 
 
-def _windowed_csv(selected: list[tuple[int, str, float]], start_ns: int, every_ns: int) -> str:
+def _windowed_csv(selected: list[tuple[int, str, float]], start_ns: int, every_ns: int) -> Iterator[list[str]]:
     """Mean/min/max per (window, sensor); windows are epoch-aligned, the first clipped to `start_ns`."""
     windows: dict[tuple[int, str], list[float]] = {}
     for t, sensor, value in selected:
         windows.setdefault((max(start_ns, t - t % every_ns), sensor), []).append(value)
     columns = [("_time", "dateTime:RFC3339"), ("sensor", "string")]
     columns += [(name, "double") for name in ("mean", "min", "max")]
-    rows = [
+    rows = (
         [_format_time(t), sensor, *map(_format_double, (sum(values) / len(values), min(values), max(values)))]
         for (t, sensor), values in sorted(windows.items())
-    ]
+    )
     return _annotated_csv(columns, rows)
 
 
-def _annotated_csv(columns: list[tuple[str, str]], rows: list[list[str]]) -> str:
-    """One-table annotated CSV as InfluxDB returns it; an empty result is an empty body."""
-    if not rows:
-        return ""
+def _annotated_csv(columns: list[tuple[str, str]], rows: Iterable[list[str]]) -> Iterator[list[str]]:
+    """The CSV records of a one-table annotated CSV as InfluxDB returns it; an empty result has none."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    yield ["#datatype", "string", "long", *(kind for _, kind in columns)]
+    yield ["#group", "false", "false", *("false" for _ in columns)]
+    yield ["#default", "_result", "", *("" for _ in columns)]
+    yield ["", "result", "table", *(name for name, _ in columns)]
+    for row in itertools.chain([first], rows):
+        yield ["", "", "0", *row]
+    yield []  # the blank line that ends a result
+
+
+def _encoded(records: Iterable[list[str]], chunk_bytes: int = 64 * 1024) -> Iterator[bytes]:
+    """CSV records as UTF-8 with CRLF line ends, in pieces of about `chunk_bytes`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["#datatype", "string", "long", *(kind for _, kind in columns)])
-    writer.writerow(["#group", "false", "false", *("false" for _ in columns)])
-    writer.writerow(["#default", "_result", "", *("" for _ in columns)])
-    writer.writerow(["", "result", "table", *(name for name, _ in columns)])
-    writer.writerows(["", "", "0", *row] for row in rows)
-    return out.getvalue() + "\r\n"
+    for record in records:
+        writer.writerow(record)
+        if out.tell() >= chunk_bytes:
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+    if out.tell():
+        yield out.getvalue().encode()

@@ -1,46 +1,185 @@
-import json
+"""`templog history`: the queries, the streamed renderers, and the command against each source (api v1 on a real
+influxd, api v2 on FakeInfluxDB2, the outbox) as a real process."""
 
-from collector.history import HistoryQuery, aggregate, flux_params, flux_query, influxql_query, render, rfc3339
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli import ROOT, templog
+from history_check import assert_history_returns_what_was_written, lines_at, written
+from collector.history import (LAST_STOP_NS, HistoryQuery, aggregate, flux_params, flux_query, influxql_query,
+                               parse_rfc3339_ns, rfc3339, sensors_in_order, write)
+from collector.influx import WriteError
+from collector.influx.v1 import series_of_chunks
+from collector.influx.v2 import rows_of_annotated_csv
+from collector.outbox import Outbox
 from collector.readings import Reading
 
 S = 1_000_000_000
+# any name the config accepts: it refuses line breaks, tabs and backslashes (collector/config.py)
+SENSOR_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\t\\"),
+                       min_size=1, max_size=12)
+
+
+def rendered(rows, columns=("celsius",), fmt="json") -> str:
+    out = io.StringIO()
+    assert write(rows, columns, fmt, out) == len(rows)
+    return out.getvalue()
 
 
 def test_aggregate_windows_start_on_the_epoch_grid():
-    readings = [Reading("a", t * S, v) for t, v in [(0, 20.0), (30, 22.0), (59, 21.0), (60, 25.0)]] + [Reading("b", 10 * S, 5.0)]
-    assert aggregate(readings, 60 * S) == [
-        {"time": 0, "sensor": "a", "mean": 21.0, "min": 20.0, "max": 22.0},
-        {"time": 0, "sensor": "b", "mean": 5.0, "min": 5.0, "max": 5.0},
-        {"time": 60 * S, "sensor": "a", "mean": 25.0, "min": 25.0, "max": 25.0},
-    ]
+    readings = [Reading(s, t * S, v) for t, s, v in
+                [(0, "a", 20.0), (10, "b", 5.0), (30, "a", 22.0), (59, "a", 21.0), (60, "a", 25.0)]]
+    assert list(aggregate(readings, 60 * S)) == [(0, "a", 21.0, 20.0, 22.0), (0, "b", 5.0, 5.0, 5.0),
+                                                 (60 * S, "a", 25.0, 25.0, 25.0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**12), st.sampled_from("abc"), st.integers(-400, 400)), max_size=60),
+       st.integers(1, 10**11))
+def test_aggregate_of_time_ordered_readings_equals_grouping_them_all(points, every_ns):
+    readings = [Reading(s, t, v / 4) for t, s, v in sorted(points)]
+    groups: dict = {}
+    for r in readings:
+        groups.setdefault((r.time_ns // every_ns * every_ns, r.sensor), []).append(r.celsius)
+    assert list(aggregate(readings, every_ns)) == [(t, s, sum(v) / len(v), min(v), max(v))
+                                                   for (t, s), v in sorted(groups.items())]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.tuples(st.integers(0, 50), SENSOR_NAMES), st.floats(-100, 100), max_size=40), st.randoms())
+def test_equal_times_come_out_sorted_by_sensor_whatever_order_they_arrive_in(rows, random):
+    arrived = sorted((t, s, v) for (t, s), v in rows.items())
+    for t in {t for t, _, _ in arrived}:  # shuffle each run of equal times, as influxd's series-key order does
+        run = [row for row in arrived if row[0] == t]
+        random.shuffle(run)
+        arrived = [row for row in arrived if row[0] != t] + run
+    arrived.sort(key=lambda row: row[0])  # stable: keeps each run's shuffled order
+    assert list(sensors_in_order(arrived)) == sorted(arrived)
 
 
 def test_render_json_csv_and_table_shapes():
-    rows = [{"time": 1_764_000_000 * S, "sensor": "desk", "celsius": 21.5},
-            {"time": 1_764_000_000 * S + 500_000_000, "sensor": "a, b", "celsius": -3.25}]
-    assert json.loads(render(rows, "json")) == [
+    rows = [(1_764_000_000 * S, "desk", 21.5), (1_764_000_000 * S + 500_000_000, "a, b", -3.25)]
+    assert json.loads(rendered(rows, fmt="json")) == [
         {"time": "2025-11-24T16:00:00Z", "sensor": "desk", "celsius": 21.5},
         {"time": "2025-11-24T16:00:00.5Z", "sensor": "a, b", "celsius": -3.25},
     ]
-    assert render(rows, "csv").splitlines() == [
+    assert rendered(rows, fmt="csv").splitlines() == [
         "time,sensor,celsius", "2025-11-24T16:00:00Z,desk,21.5", '2025-11-24T16:00:00.5Z,"a, b",-3.25']
-    assert render(rows, "table").splitlines() == [
+    assert rendered(rows, fmt="table").splitlines() == [
         "time                    sensor  celsius",
         "2025-11-24T16:00:00Z    desk      21.50",
         "2025-11-24T16:00:00.5Z  a, b      -3.25",
     ]
-    assert json.loads(render([], "json")) == []
 
 
-def test_windowed_rows_render_mean_min_max():
-    rows = [{"time": 0, "sensor": "a", "mean": 21.0, "min": 20.0, "max": 22.0}]
-    assert json.loads(render(rows, "json")) == [{"time": "1970-01-01T00:00:00Z", "sensor": "a", "mean": 21.0, "min": 20.0, "max": 22.0}]
+def test_an_empty_result_has_the_columns_of_a_full_one():
+    aggregates = ("mean", "min", "max")
+    assert json.loads(rendered([], aggregates, "json")) == []
+    assert rendered([], aggregates, "csv") == "time,sensor,mean,min,max\n"
+    assert rendered([], aggregates, "table") == "time  sensor  mean  min  max\n"
+    assert json.loads(rendered([(0, "a", 21.0, 20.0, 22.0)], aggregates)) == [
+        {"time": "1970-01-01T00:00:00Z", "sensor": "a", "mean": 21.0, "min": 20.0, "max": 22.0}]
 
 
-def test_influxql_quotes_sensor_names():
-    q = influxql_query(HistoryQuery(0, 10, ("it's", "b"), 900))
-    assert "(\"sensor\" = 'it\\'s' OR \"sensor\" = 'b')" in q
-    assert "GROUP BY time(900000ms), \"sensor\" fill(none)" in q
+def test_table_widths_come_from_the_first_rows_and_later_rows_still_print_whole():
+    from collector.history import TABLE_LOOK_AHEAD
+    rows = [(i * S, "a", 1.0) for i in range(TABLE_LOOK_AHEAD)] + [(S * 10**6, "a much longer name", 123.456)]
+    lines = rendered(rows, fmt="table").splitlines()
+    assert len(lines) == len(rows) + 1 and len({len(line) for line in lines[:-1]}) == 1
+    assert lines[-1].split() == ["1970-01-12T13:46:40Z", "a", "much", "longer", "name", "123.46"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, LAST_STOP_NS - 1), SENSOR_NAMES,
+                          st.floats(allow_nan=False, allow_infinity=False)), max_size=20))
+def test_json_and_csv_are_one_valid_document_whatever_the_sensor_names(rows):
+    """Streamed a row at a time, json still parses as one list and csv as one table, for any name."""
+    expected = [{"time": rfc3339(t), "sensor": s, "celsius": v} for t, s, v in rows]
+    assert json.loads(rendered(rows, fmt="json")) == expected
+    records = list(csv.DictReader(io.StringIO(rendered(rows, fmt="csv"), newline="")))
+    assert [{**r, "celsius": float(r["celsius"])} for r in records] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, LAST_STOP_NS))
+def test_rfc3339_times_read_back_to_the_nanosecond(ns):
+    assert parse_rfc3339_ns(rfc3339(ns)) == ns
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+SERIES_LIKE = st.fixed_dictionaries({"columns": JSON}, optional={"values": JSON}) | JSON
+RESULT_LIKE = st.fixed_dictionaries({}, optional={"series": st.lists(SERIES_LIKE, max_size=3) | JSON,
+                                                  "error": st.text(max_size=5)}) | JSON
+DOCUMENT_LIKE = st.fixed_dictionaries({"results": st.lists(RESULT_LIKE, max_size=3) | JSON}) | JSON
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(DOCUMENT_LIKE.map(lambda d: json.dumps(d).encode() + b"\n") | st.binary(max_size=20), max_size=4))
+def test_any_chunked_v1_answer_gives_well_formed_series_or_a_query_error(lines):
+    """Not influxd's answer, cut short, or shaped otherwise: a WriteError naming it, never another exception."""
+    try:
+        series = list(series_of_chunks(lines))
+    except WriteError:
+        return
+    for one in series:
+        assert all(isinstance(v, list) and len(v) == len(one["columns"]) for v in one.get("values", []))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.lists(st.integers(), min_size=2, max_size=2), max_size=4), max_size=5),
+       st.integers(1, 4))
+def test_series_split_over_chunks_come_out_whole_and_in_order(series_values, per_chunk):
+    series = [{"name": "temperature", "columns": ["time", "celsius"], "values": v} for v in series_values]
+    lines = [json.dumps({"results": [{"statement_id": 0, "series": series[i:i + per_chunk]}]}).encode() + b"\n"
+             for i in range(0, len(series), per_chunk)]
+    assert list(series_of_chunks(lines + [b"\n"])) == series
+    error = json.dumps({"results": [{"statement_id": 0, "error": "shard gone"}]}).encode()
+    with pytest.raises(WriteError, match="^shard gone$"):
+        list(series_of_chunks(lines + [error]))
+
+
+CSV_CELLS = st.sampled_from(["", "#datatype", "#group", "error", "reference", "result", "_time"]) | st.text(max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(CSV_CELLS, max_size=5), max_size=8))
+def test_any_annotated_csv_gives_rows_or_a_query_error(records):
+    try:
+        rows = list(rows_of_annotated_csv(records))
+    except WriteError:
+        return
+    assert all(isinstance(row, dict) for row in rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**12), SENSOR_NAMES, st.floats(-100, 100)), max_size=10))
+def test_annotated_csv_as_influxdb_writes_it_reads_back_and_a_late_error_is_raised(points):
+    from fake_influxdb2 import _raw_csv
+    records = list(_raw_csv(points))
+    assert [(row["_time"], row["_value"], row["sensor"]) for row in rows_of_annotated_csv(records)] == [
+        (record[3], record[4], record[5]) for record in records[4:-1]]
+    error_table = [[], ["#datatype", "string", "string"], ["#group", "true", "true"], ["#default", "", ""],
+                   ["", "error", "reference"], ["", "panic: out of memory", ""]]
+    with pytest.raises(WriteError, match="^panic: out of memory$"):
+        list(rows_of_annotated_csv(records + error_table))
+
+
+def test_influxql_merges_sensors_in_time_order_and_quotes_their_names():
+    raw = influxql_query(HistoryQuery(0, 10, ("it's", "b")))
+    assert raw == ('SELECT "celsius", "sensor" FROM "temperature" WHERE time >= 0 AND time < 10 '
+                   "AND (\"sensor\" = 'it\\'s' OR \"sensor\" = 'b')")
+    windowed = influxql_query(HistoryQuery(0, 10, (), 900))
+    assert windowed.startswith('SELECT "mean", "min", "max", "sensor" FROM (SELECT mean("celsius") AS "mean"')
+    assert windowed.endswith('GROUP BY time(900000ms), "sensor" fill(none))')
 
 
 def test_flux_keeps_values_out_of_the_query_text():
@@ -55,3 +194,113 @@ def test_flux_keeps_values_out_of_the_query_text():
 def test_rfc3339():
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
     assert rfc3339(1_500_000_000) == "1970-01-01T00:00:01.5Z"
+
+
+# The command, as a real process.
+
+OUTBOX_CONFIG = "collector: {outbox: data/outbox.sqlite}\nsensors:\n  - {name: a, type: simulated}\n" \
+                "  - {name: b, type: simulated}\n  - {name: c, type: simulated}\n"
+
+
+def outbox_with_points(write_config, tmp_path, base_ns):
+    config = write_config(OUTBOX_CONFIG)
+    outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
+    outbox.append([(Reading(sensor, t, value), line) for (t, sensor, value), line
+                   in zip(written(base_ns), lines_at(base_ns))])
+    outbox.close()
+    return config
+
+
+def test_history_from_the_outbox_returns_exactly_what_was_written(write_config, tmp_path):
+    base = 1_764_000_000 * S
+    assert_history_returns_what_was_written(outbox_with_points(write_config, tmp_path, base), base)
+
+
+def test_history_cut_short_by_its_reader_ends_quietly(write_config, tmp_path):
+    """`templog history | head`: the rest is not wanted; no broken-pipe error, no traceback."""
+    config = outbox_with_points(write_config, tmp_path, 1_764_000_000 * S)
+    process = subprocess.Popen([sys.executable, "-m", "collector", "history", "-c", str(config), "--start",
+                                "2025-11-24", "--format", "csv"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "time,sensor,celsius\n"
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert process.stderr.read() == ""
+
+
+def test_history_says_what_it_queried(write_config, tmp_path):
+    config = outbox_with_points(write_config, tmp_path, 1_764_000_000 * S)
+    done = templog("history", "-c", str(config), "--start", "2025-11-24T16:00:00Z", "--stop", "2025-11-24T16:00:01Z",
+                   "--sensor", "a")
+    assert done.returncode == 0, done.stderr
+    assert (f"INFO history: 1 row(s) from the outbox {tmp_path}/data/outbox.sqlite: sensor(s) a from "
+            "2025-11-24T16:00:00Z to 2025-11-24T16:00:01Z\n") in done.stderr
+
+
+def test_a_sensor_not_in_the_config_is_named_and_still_looked_up(write_config, tmp_path):
+    """A sensor removed from the config keeps its readings: history warns and looks for them all the same."""
+    config = outbox_with_points(write_config, tmp_path, 1_764_000_000 * S)
+    (tmp_path / "config.yaml").write_text(OUTBOX_CONFIG.replace("  - {name: c, type: simulated}\n", ""))
+    done = templog("history", "-c", str(config), "--start", "2025-11-24T16:00:00Z", "--stop", "2025-11-24T16:00:02Z",
+                   "--sensor", "c", "--sensor", "nosuch", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [f"{rfc3339(t)},c,{v}" for t, s, v in written(1_764_000_000 * S)
+                                            if s == "c" and t < 1_764_000_002 * S]
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 2 and all(f"is not in {config} (its sensors: a, b)" in w for w in warnings)
+    assert "sensor 'c'" in warnings[0] and "sensor 'nosuch'" in warnings[1]
+
+
+def test_empty_aggregated_output_has_the_aggregate_columns(write_config, tmp_path):
+    config = outbox_with_points(write_config, tmp_path, 1_764_000_000 * S)
+    done = templog("history", "-c", str(config), "--start", "2020-01-01", "--stop", "2020-01-02", "--every", "1h",
+                   "--format", "csv")
+    assert done.returncode == 0 and done.stdout == "time,sensor,mean,min,max\n"
+
+
+def test_history_usage_errors_are_clear_and_exit_2(write_config, tmp_path):
+    config = outbox_with_points(write_config, tmp_path, 1_764_000_000 * S)
+    expected = {
+        ("--since", "-1h"): "--since -1h: give how far back as a positive duration, e.g. --since 1h",
+        ("--stop", "2300-01-01"): "the stop, 2300-01-01, is after 2262-04-11T23:47:16.854775807Z",
+        ("--start", "1600-01-01"): "the start, 1600-01-01, is before 1970-01-01",
+        ("--since", "36500d"): "--since 36500d reaches back before 1970-01-01",
+        ("--every", "0"): "--every must be a positive duration such as 15m",
+    }
+    for args, message in expected.items():
+        done = templog("history", "-c", str(config), *args)
+        assert done.returncode == 2 and done.stdout == "", args
+        assert done.stderr.startswith("templog: history: ") and message in done.stderr, (args, done.stderr)
+
+
+def v1_history_config(write_config, influxd, database):
+    return write_config(f'influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 0}}\n'
+                        "sensors:\n  - {name: a, type: simulated}\n")
+
+
+def test_a_time_influxdb_cannot_store_is_a_usage_error_not_an_http_error(write_config, influxd, database):
+    config = v1_history_config(write_config, influxd, database)
+    influxd.query(f'CREATE DATABASE "{database}"')
+    done = templog("history", "-c", str(config), "--start", "2026-01-01", "--stop", "2300-01-01")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("templog: history: the stop, 2300-01-01, is after 2262-04-11T23:47:16.854775807Z: "
+                           "InfluxDB stores times as 64-bit nanoseconds, which end there\n")
+
+
+def test_a_query_influxd_refuses_is_one_line_naming_what_was_queried(write_config, influxd, database):
+    config = v1_history_config(write_config, influxd, database)  # the database does not exist
+    done = templog("history", "-c", str(config), "--start", "2026-01-01", "--stop", "2026-01-02", "--sensor", "a")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == (f"templog: history: InfluxDB at {influxd.url} (api v1, database {database}), sensor(s) a "
+                           f"from 2026-01-01T00:00:00Z to 2026-01-02T00:00:00Z: database not found: {database}\n")
+
+
+def test_a_query_influxdb2_refuses_is_one_line_naming_what_was_queried(write_config, fake_influxdb2):
+    config = write_config(f'influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: nosuch, '
+                          'token: test-token}\nsensors:\n  - {name: a, type: simulated}\n')
+    done = templog("history", "-c", str(config), "--start", "2026-01-01", "--stop", "2026-01-02", "--every", "1h")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"templog: history: InfluxDB at {fake_influxdb2.url} (api v2, org home, bucket "
+                                  "nosuch), all sensors from 2026-01-01T00:00:00Z to 2026-01-02T00:00:00Z, mean/min/max "
+                                  "per 1h: HTTP 404: ")
+    assert 'could not find bucket "nosuch"' in done.stderr and "Traceback" not in done.stderr

@@ -65,7 +65,7 @@ def test_readings_filters_by_time_and_sensor(tmp_path):
     outbox.append([reading(i, "a") for i in range(5)] + [reading(i, "b") for i in range(5)])
     got = outbox.readings(1 * S, 3 * S, ["b"])
     assert [(r.sensor, r.time_ns) for r in got] == [("b", 1 * S), ("b", 2 * S)]
-    assert len(outbox.readings(0, 10 * S)) == 10
+    assert len(list(outbox.readings(0, 10 * S))) == 10
 
 
 def test_concurrent_appends_are_all_committed_in_order_per_caller(tmp_path):

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import re
+from typing import Iterable, Iterator
 from urllib.parse import urlencode
 
 import urllib3
@@ -18,6 +19,8 @@ from collector.influx.retention import change, create_missing, deletion, shorten
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
+
+CHUNK_ROWS = 5000  # rows per document in a chunked answer: what one parsed piece of a long query holds in memory
 
 
 def quote_ident(name: str) -> str:
@@ -105,6 +108,36 @@ class InfluxV1:
                 raise self._failure(WriteError(QUERY, result["error"]))
         return results
 
+    def query_stream(self, q: str) -> Iterator[dict]:
+        """Run one InfluxQL SELECT, yielding its series as they arrive: {"columns", "values", "tags"?, ...}.
+
+        A series longer than CHUNK_ROWS comes as several, in order. Memory stays flat whatever the answer's size:
+        with chunked=true influxd 1.x writes one JSON document per chunk of at most chunk_size rows, each ended
+        by a newline, and flushes it (influxdata/influxdb@v1.6.6 services/httpd/handler.go serveQuery: one
+        WriteResponse and Flush per result when chunked; response_writer.go jsonFormatter.WriteResponse:
+        json.Marshal, which escapes newlines inside strings, then "\n"). urllib3 hands the body over line by line
+        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises WriteError on failure.
+        """
+        form = {"q": q, "db": self.config.bucket, "epoch": "ns", "chunked": "true", "chunk_size": str(CHUNK_ROWS)}
+        headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
+        try:
+            response = self.http.request("POST", f"{self.config.url}/query", body=urlencode(form).encode(),
+                                         headers=headers, preload_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(network_error(self.config.url, exc)) from None
+        try:
+            if response.status != 200:
+                raise self._refusal(response)
+            try:
+                yield from series_of_chunks(response)
+            except WriteError as exc:  # one influxd reported: credentials masked, a hint where there is one
+                raise self._failure(exc) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(network_error(self.config.url, exc)) from None
+        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
+            response.close()
+            response.release_conn()
+
     def ping(self) -> str:
         try:
             return self.server.ping()
@@ -181,6 +214,38 @@ class InfluxV1:
         if shortens(current, wanted):
             problem += f"; then {deletion(wanted, f'of every measurement in database {db}')}"
         return [problem + ")"]
+
+
+def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
+    """The series of a chunked /query answer, one JSON document a line, as they come. Raises WriteError for an
+    error influxd reports, also one after some series were sent, and for an answer of another shape."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
+            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
+        if isinstance(document, dict) and "error" in document:
+            raise WriteError(QUERY, str(document["error"]))
+        results = document.get("results") if isinstance(document, dict) else None
+        if not isinstance(results, list):
+            raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+        for result in results:
+            if isinstance(result, dict) and "error" in result:
+                raise WriteError(QUERY, str(result["error"]))
+            series = result.get("series", []) if isinstance(result, dict) else None
+            if not isinstance(series, list) or not all(map(_well_formed, series)):
+                raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+            yield from series
+
+
+def _well_formed(series: object) -> bool:
+    """A series as influxd writes it: column names, and rows of as many values."""
+    if not isinstance(series, dict) or not isinstance(series.get("columns"), list):
+        return False
+    values = series.get("values", [])
+    return isinstance(values, list) and all(isinstance(v, list) and len(v) == len(series["columns"]) for v in values)
 
 
 def _error_text(response) -> str:

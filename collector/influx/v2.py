@@ -3,7 +3,10 @@ its retries, so delivery and retries stay ours), the buckets API for retention, 
 
 from __future__ import annotations
 
+import codecs
+import csv
 import logging
+from typing import Iterable, Iterator
 
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
@@ -13,8 +16,8 @@ from influxdb_client.service.ping_service import PingService
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import (NOT_FOUND, OTHER, REJECTED, RetentionUnsupported, WriteError, masked, network_error,
-                                     reworded, write_error)
+from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, masked,
+                                     network_error, reworded, write_error)
 from collector.influx.retention import change, create_missing, deletion, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
@@ -75,6 +78,24 @@ class InfluxV2:
     def query(self, flux: str, params: dict) -> list:
         """Run Flux with `params` bound as options (influxdb-client's extern), so values are never spliced into text."""
         return self._call(self.client().query_api().query, flux, org=self.config.org, params=params)
+
+    def query_stream(self, flux: str, params: dict) -> Iterator[dict[str, str]]:
+        """Run Flux like `query`, yielding each row as {column: text} while the annotated CSV arrives.
+
+        Memory stays flat whatever the answer's size: influxdb-client's query_raw hands back the urllib3
+        response unread (influxdb_client@1.50.0 client/query_api.py: post_query with _preload_content=False),
+        read here line by line, as its query_csv does. Raises WriteError on failure.
+        """
+        response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
+        try:
+            yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(network_error(self.config.url, exc)) from None
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
+        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
+            response.close()
+            response.release_conn()
 
     def ping(self) -> str:
         try:
@@ -154,6 +175,27 @@ class InfluxV2:
         if shortens(current, wanted):
             problem += f"; then {deletion(wanted, f'in bucket {name}')}"
         return [problem + ")"]
+
+
+def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, str]]:
+    """The data rows of a Flux answer in annotated CSV, as {column: text}, as they come.
+
+    Each table starts with annotation rows (#datatype, #group, #default) and a header row; an error met after
+    rows were sent arrives as a table with the columns `error, reference` (influxdata/flux@v0.195.2 result.go
+    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.EncodeError): raised as WriteError.
+    """
+    header: list[str] | None = None
+    for record in records:
+        if not record:
+            continue  # the blank line that ends a result
+        if record[0].startswith("#"):
+            header = None  # annotations: a new table, whose header row comes next
+        elif header is None:
+            header = record
+        elif header[1:3] == ["error", "reference"]:
+            raise WriteError(QUERY, (record[1:2] or [""])[0] or "the query failed")
+        else:
+            yield dict(zip(header, record))
 
 
 def _bucket_retention(bucket) -> float:

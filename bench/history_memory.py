@@ -1,0 +1,179 @@
+"""Memory of `templog history` over 1,000,000 points, from each source: a real influxd 1.x (api v1), FakeInfluxDB2
+(api v2) and the outbox (no influxdb section). Each run is `python -m collector history` as a separate process,
+its output written to a file; its peak RSS is the kernel's high-water mark (VmHWM). Target: <= 100 MB peak RSS
+for every source and format, raw and `--every`, so that a Raspberry Pi can print any range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import urllib3
+
+from common import ROOT, header, memory_kib, scratch_dir, servers, verdict
+
+sys.path.insert(0, str(ROOT / "tests"))
+from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for InfluxDB 2)
+
+from collector.outbox import Outbox  # noqa: E402
+from collector.readings import Reading  # noqa: E402
+
+RSS_TARGET_MB = 100.0
+POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
+SENSORS = 20
+BATCH = 10_000  # points per write request or outbox commit
+# influxdb.timeout in the configs is 60s: FakeInfluxDB2 sorts the million points before its first byte, in
+# Python, on a machine shared with other work; the default 10s bounds each wait for the next piece of an answer.
+START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+S = 1_000_000_000
+http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=300))
+
+
+def points(count: int):
+    """`count` points: SENSORS sensors, one reading each per second, from START_NS; (reading, line) pairs."""
+    for i in range(count):
+        sensor, t = f"s{i % SENSORS:02d}", START_NS + i // SENSORS * S
+        value = round(20 + (i * 7919 % 1000) / 100, 2)
+        yield Reading(sensor, t, value), f"temperature,host=bench,sensor={sensor} celsius={value} {t}"
+
+
+def batches(count: int):
+    batch = []
+    for point in points(count):
+        batch.append(point)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def post(url: str, body: bytes, headers: dict | None = None) -> None:
+    response = http.request("POST", url, body=body, headers=headers or {})
+    if response.status not in (200, 204):
+        raise RuntimeError(f"{url}: HTTP {response.status}: {response.data[:300]!r}")
+
+
+def fill_influxd(server, count: int) -> None:
+    post(f"{server.url}/query", b"q=CREATE+DATABASE+bench", {"Content-Type": "application/x-www-form-urlencoded"})
+    for batch in batches(count):
+        post(f"{server.url}/write?db=bench&precision=ns", "\n".join(line for _, line in batch).encode())
+
+
+def fill_fake(fake: FakeInfluxDB2, count: int) -> None:
+    fake.add_bucket("bench")
+    for batch in batches(count):
+        post(f"{fake.url}/api/v2/write?org=home&bucket=bench&precision=ns",
+             "\n".join(line for _, line in batch).encode(), {"Authorization": "Token bench"})
+
+
+def fill_outbox(path: Path, count: int) -> None:
+    outbox = Outbox(str(path), max_points=count)
+    for batch in batches(count):
+        outbox.append(batch)
+    outbox.close()
+
+
+def run_history(checkout: Path, config: Path, out: Path, args: list[str]) -> tuple[int, float, float, str]:
+    """Exit code, peak RSS in MB and wall seconds of one `history` run, and the last line of its stderr.
+
+    The peak is VmHWM polled from /proc: the kernel's ru_maxrss of a child (wait4, RUSAGE_CHILDREN) starts from
+    its parent's RSS at the fork, and this parent holds FakeInfluxDB2's million points.
+    """
+    started = time.monotonic()
+    peak_kib = 0
+    with out.open("wb") as stdout, (out.parent / "stderr.txt").open("wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "collector", "history", "-c", str(config), *args],
+                                   cwd=checkout, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+        while process.poll() is None:
+            try:
+                peak_kib = max(peak_kib, memory_kib(process.pid).get("VmHWM", 0))
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # it has just ended
+            time.sleep(POLL_S)
+    wall = time.monotonic() - started
+    lines = (out.parent / "stderr.txt").read_text(errors="replace").strip().splitlines()
+    return process.returncode, peak_kib / 1024, wall, lines[-1] if lines else ""
+
+
+def rows_in(out: Path, fmt: str) -> int:
+    """Rows printed: the lines holding a "time" key in json (one object per line, or indented), else the lines
+    after the header."""
+    with out.open("rb") as f:
+        if fmt == "json":
+            return sum(1 for line in f if b'"time": ' in line)
+        return sum(1 for _ in f) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=1_000_000, help="points per source (default 1,000,000)")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="run the collector of this checkout (default: this one), e.g. an older commit's")
+    parser.add_argument("--sources", default="v1,v2,outbox", help="comma-separated subset of v1,v2,outbox")
+    args = parser.parse_args()
+    count, sources = args.points, args.sources.split(",")
+    seconds = count // SENSORS
+    window = ["--start", "2026-01-01T00:00:00Z", "--stop",
+              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(START_NS // S + seconds))]
+    header(f"history memory: python -m collector history over {count:,} points ({SENSORS} sensors x "
+           f"{seconds:,} s) from {', '.join(sources)}; collector of {args.checkout}")
+    results = []
+    with scratch_dir() as scratch_name:
+        scratch = Path(scratch_name)
+        influxd = fake = None
+        try:
+            configs = {}
+            if "v1" in sources:
+                influxd = servers.Influxd1.start(scratch / "influxd")
+                began = time.monotonic()
+                fill_influxd(influxd, count)
+                print(f"influxd: {count:,} points written in {time.monotonic() - began:.1f} s")
+                configs["v1"] = (f'influxdb: {{url: "{influxd.url}", api: v1, bucket: bench, retention: 0, '
+                                 'timeout: 60s}\n')
+            if "v2" in sources:
+                fake = FakeInfluxDB2(token="bench").start()
+                began = time.monotonic()
+                fill_fake(fake, count)
+                print(f"FakeInfluxDB2: {count:,} points written in {time.monotonic() - began:.1f} s "
+                      "(its memory is the bench's, not templog's: the v2 figures are for the client side only)")
+                configs["v2"] = (f'influxdb: {{url: "{fake.url}", api: v2, org: home, bucket: bench, token: bench, '
+                                 'retention: 0, timeout: 60s}\n')
+            if "outbox" in sources:
+                began = time.monotonic()
+                fill_outbox(scratch / "outbox.sqlite", count)
+                print(f"outbox: {count:,} points committed in {time.monotonic() - began:.1f} s")
+                configs["outbox"] = ""
+            sensors = "sensors:\n" + "".join(f"  - {{name: s{i:02d}, type: simulated}}\n" for i in range(SENSORS))
+            for source, influx in configs.items():
+                config = scratch / f"{source}.yaml"
+                config.write_text(influx + f"collector: {{outbox: {scratch / 'outbox.sqlite'}}}\n" + sensors)
+                runs = [(fmt, [], count) for fmt in ("csv", "json", "table")]
+                runs.append(("csv", ["--every", "1m"], SENSORS * -(-seconds // 60)))
+                for fmt, extra, expected in runs:
+                    out = scratch / "out.txt"
+                    code, rss_mb, wall, last = run_history(args.checkout, config, out,
+                                                           [*window, "--format", fmt, *extra])
+                    rows = rows_in(out, fmt) if code == 0 else 0
+                    what = f"{source:<6} {fmt:<5} {' '.join(extra) or 'raw':<10}"
+                    ok = code == 0 and rows == expected
+                    print(f"{what} peak RSS {rss_mb:6.1f} MB  wall {wall:6.1f} s  rows {rows:,}"
+                          + ("" if ok else f"  (exit {code}, expected {expected:,} rows: {last})"))
+                    results.append((what, rss_mb, ok))
+        finally:
+            if influxd is not None:
+                influxd.stop()
+            if fake is not None:
+                fake.stop()
+    worst = max(results, key=lambda r: r[1])
+    verdict(f"peak RSS, highest ({worst[0].strip()}: {worst[1]:.1f} MB)", all(r[1] <= RSS_TARGET_MB for r in results),
+            f"<= {RSS_TARGET_MB:g} MB")
+    verdict("rows printed", all(ok for _, _, ok in results), "= every point written, exit 0")
+
+
+if __name__ == "__main__":
+    main()
