@@ -18,6 +18,16 @@ def change(current: float, wanted: float) -> str:
     return f"from {describe_retention(current)} to {describe_retention(wanted)}"
 
 
+def differs(subject: str, current: float, wanted: float, scope: str) -> str:
+    """`check`'s line for a retention that differs from the config: `subject` such as "bucket 'x': retention" and,
+    when the change shortens it, what InfluxDB then deletes (`scope` as for `deletion`)."""
+    problem = (f"{subject} is {describe_retention(current)}, config says {describe_retention(wanted)} "
+               "(templog run applies it")
+    if shortens(current, wanted):
+        problem += f"; then {deletion(wanted, scope)}"
+    return problem + ")"
+
+
 def when_missing(wanted: float | None) -> str:
     """What `check` says becomes of a missing bucket or database: only a configured retention lets templog create one."""
     if wanted is None:

@@ -15,7 +15,7 @@ from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.errors import (NOT_FOUND, QUERY, RetentionUnsupported, WriteError, masked, network_error, reworded,
                                      write_error)
-from collector.influx.retention import change, create_missing, deletion, shortens, when_missing
+from collector.influx.retention import change, create_missing, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
@@ -209,11 +209,8 @@ class InfluxV1:
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if current == wanted:
             return []
-        problem = (f"database {db!r}: retention policy {name} is {describe_retention(current)}, config says "
-                   f"{describe_retention(wanted)} (templog run applies it")
-        if shortens(current, wanted):
-            problem += f"; then {deletion(wanted, f'of every measurement in database {db}')}"
-        return [problem + ")"]
+        return [differs(f"database {db!r}: retention policy {name}", current, wanted,
+                        f"of every measurement in database {db}")]
 
 
 def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:

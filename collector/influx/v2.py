@@ -18,7 +18,7 @@ from collector.config import InfluxConfig
 from collector.durations import describe_retention
 from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, masked,
                                      network_error, reworded, write_error)
-from collector.influx.retention import change, create_missing, deletion, shortens, when_missing
+from collector.influx.retention import change, create_missing, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
@@ -170,11 +170,7 @@ class InfluxV2:
         current = _bucket_retention(bucket)
         if wanted is None or current == wanted:
             return []
-        problem = (f"bucket {name!r}: retention is {describe_retention(current)}, config says "
-                   f"{describe_retention(wanted)} (templog run applies it")
-        if shortens(current, wanted):
-            problem += f"; then {deletion(wanted, f'in bucket {name}')}"
-        return [problem + ")"]
+        return [differs(f"bucket {name!r}: retention", current, wanted, f"in bucket {name}")]
 
 
 def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, str]]:
