@@ -176,6 +176,9 @@ class Outbox:
                                  isolation_level=None)
         else:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            if self.repair and (damaged := outbox_repair.finish_interrupted_repair(self.path, self.clock())):
+                log.error("a repair of the outbox %s was interrupted; finished it: the damaged file is now %s and "
+                          "the salvaged points are in %s", self.path, damaged, self.path)
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             if self.read_only:  # tables a collector has not created yet: empty, in memory, never in the file

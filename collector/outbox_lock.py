@@ -30,8 +30,9 @@ class OutboxLock:
             holder = os.pread(self._fd, 32, 0).decode("ascii", "replace").strip()
             os.close(self._fd)
             raise OutboxInUse(outbox_path, holder) from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        pid = f"{os.getpid()}\n".encode()
+        os.pwrite(self._fd, pid, 0)  # then cut what a longer pid left: a second run never reads an empty file
+        os.ftruncate(self._fd, len(pid))
 
     def release(self) -> None:
         os.close(self._fd)  # closing the only descriptor ends the flock

@@ -1,8 +1,10 @@
 """Repair of a damaged outbox: carry every row SQLite can still read into a fresh file, then move the damaged one
 aside as `<outbox>.damaged-<UTC time>` (with its -wal and -shm) and put the fresh one in its place.
 
-The fresh file is built beside the damaged one and takes its place only once complete and durable, so a crash
-mid-repair leaves the damaged file where it was, to be repaired again at the next start. Rows keep their ids:
+The fresh file is built beside the damaged one (`<outbox>.salvaging`) and renamed `<outbox>.salvaged` once
+complete and durable; only then are the files swapped. A crash during the salvage leaves the damaged file where
+it was, to be repaired again at the next start; a crash during the swap is finished at the next start
+(`finish_interrupted_repair`). Rows keep their ids:
 the order of delivery stays, and a batch the sender read before the repair still names the same points.
 """
 
@@ -19,6 +21,7 @@ from typing import Callable
 _MIN_ROWID, _MAX_ROWID = -(2**63), 2**63 - 1
 _CHUNK = 10_000  # rows per statement (and in memory, where a chunk is read again row by row)
 _COMPANIONS = ("-wal", "-shm")  # SQLite finds them by name: renamed along, they stay the damaged file's
+_COMPLETE = ".salvaged"  # a finished, durable salvage waiting to take the outbox's place
 _TABLE_INTERIOR = 0x05  # the first byte of an interior page of a table's b-tree
 
 
@@ -71,14 +74,34 @@ def repair(path: str, now_ns: int, create_tables: Callable[[sqlite3.Connection],
     finally:
         dest.close()
     _sync(fresh)
+    os.rename(fresh, path + _COMPLETE)  # from here on, a crash is finished by finish_interrupted_repair
+    _sync(os.path.dirname(os.path.abspath(path)))
     damaged = _aside_name(path, now_ns)
-    os.rename(path, damaged)
+    _swap(path, damaged)
+    return Salvaged(damaged, **counts)
+
+
+def finish_interrupted_repair(path: str, now_ns: int) -> str | None:
+    """If a crash stopped a repair after its salvage was complete (`<outbox>.salvaged` exists), finish the swap and
+    return where the damaged file went; else None. Without this, the next start would open an empty outbox in
+    the damaged file's place and the salvaged points would wait, unseen, beside it."""
+    if not os.path.exists(path + _COMPLETE):
+        return None
+    damaged = _aside_name(path, now_ns)
+    _swap(path, damaged)
+    return damaged
+
+
+def _swap(path: str, damaged: str) -> None:
+    """Move the damaged file aside (its -wal and -shm first: a crash between leaves the main file, which a finish
+    moves aside on its own) and put the complete salvage in its place."""
     for suffix in _COMPANIONS:
         if os.path.exists(path + suffix):
             os.rename(path + suffix, damaged + suffix)
-    os.rename(fresh, path)
+    if os.path.exists(path):
+        os.rename(path, damaged)
+    os.rename(path + _COMPLETE, path)
     _sync(os.path.dirname(os.path.abspath(path)))  # the renames themselves must survive a power cut
-    return Salvaged(damaged, **counts)
 
 
 def _aside_name(path: str, now_ns: int) -> str:

@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
@@ -314,3 +315,33 @@ def test_repair_loses_only_the_points_on_the_damaged_pages(pages, fill_with, see
         fresh.verify()
         fresh.close()
         assert len([n for n in os.listdir(scratch) if re.fullmatch(r"outbox\.sqlite\.damaged-\d{8}T\d{6}Z", n)]) == 1
+
+
+@pytest.mark.parametrize("renames_before_crash", [0, 1, 2, 3])
+def test_a_crash_during_the_swap_is_finished_at_the_next_start(tmp_path, monkeypatch, renames_before_crash):
+    """A kill between the repair's renames (salvage marked complete, -wal/-shm aside, the damaged file aside, the
+    salvage in place) must not leave an empty outbox in the damaged file's place: the next open finishes the swap."""
+    from collector import outbox_repair
+
+    path = tmp_path / "outbox.sqlite"
+    original = fill(path, 2000, rejected=0)
+    damage_middle_leaf(path)
+    (tmp_path / "outbox.sqlite-wal").write_bytes(b"")  # a companion to move aside too
+    rename, done = os.rename, []
+
+    def crashing_rename(source, target):
+        if len(done) == renames_before_crash:
+            raise KeyboardInterrupt("killed")  # as a kill -9 here: what is on disk stays as it is
+        done.append(target)
+        rename(source, target)
+
+    monkeypatch.setattr(outbox_repair.os, "rename", crashing_rename)
+    with pytest.raises(KeyboardInterrupt):
+        Outbox(str(path), repair=True)
+    monkeypatch.setattr(outbox_repair.os, "rename", rename)
+    salvaged = Outbox(str(path), repair=True).depth  # the next start
+    waiting = waiting_lines(path)
+    assert salvaged == len(waiting) > len(original) * 0.9
+    assert all(original[i] == line for i, line in waiting.items())
+    assert not list(tmp_path.glob("outbox.sqlite.salvag*"))
+    assert damaged_beside(path)
