@@ -1,7 +1,7 @@
 """The sender: drains the outbox oldest first, in batches, and deletes only what InfluxDB acknowledged.
 
 Failures never lose points: retryable ones (network, 429, 5xx, auth, missing bucket) wait with exponential
-backoff and jitter, honouring Retry-After; a batch InfluxDB refuses as malformed (400) or too large (413) is
+backoff and jitter, honouring Retry-After (for 429/5xx the delay is capped, see ANSWERED_BUSY_CAP_S); a batch InfluxDB refuses as malformed (400) or too large (413) is
 split until the offending point is isolated and set aside, so its neighbours flow on.
 
 When InfluxDB did not answer at all, a long backoff would leave delivery idle for minutes after it is back: so
@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable, Protocol
 
-from collector.influx.errors import EXPIRED, NETWORK, REJECTED, TOO_LARGE, RetentionUnsupported, WriteError
+from collector.influx.errors import (AUTH, EXPIRED, NETWORK, REJECTED, SERVER, THROTTLED, TOO_LARGE, RetentionUnsupported,
+                                     WriteError)
 from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
 from collector.stats import Stats
@@ -32,6 +33,14 @@ PROBE_EVERY_S = 3.0  # between backed-off writes: InfluxDB answering again is no
 PROBE_TIMEOUT_S = 2.0
 NO_ANSWER_STATUSES = (502, 504)  # a gateway in front of InfluxDB answered for it: InfluxDB itself did not
 RECORD_DELIVERY_EVERY_S = 1.0  # last_delivery_ns during a long drain: often enough for health, not an fsync a batch
+# InfluxDB answering 429/5xx is up, and answers again without notice (a /ping would answer all along): only a write
+# tells, so for these the delay stays short, 4-8 s with jitter, for delivery to resume within 10 s of writes being
+# taken again, at one request per several seconds.
+ANSWERED_BUSY_CAP_S = 8.0
+# A Retry-After is honoured up to this: a server's hint, not a licence to leave delivery idle for an hour.
+RETRY_AFTER_CAP_S = 60.0
+# Failures retention is retried on with delivery (they fail the writes too, and pass); any other is a refusal.
+RETENTION_RETRIED_KINDS = (NETWORK, AUTH, SERVER, THROTTLED)
 
 
 class Writer(Protocol):
@@ -47,11 +56,13 @@ class Backoff:
     def __init__(self, base: float = 1.0, cap: float = 120.0, rng: Callable[[], float] = random.random):
         self.base, self.cap, self.rng = base, cap, rng
 
-    def delay(self, failures: int, retry_after: float | None = None) -> float:
-        exponential = min(self.cap, self.base * 2 ** min(max(0, failures - 1), 32))  # a day-long outage must not overflow
+    def delay(self, failures: int, retry_after: float | None = None, cap: float | None = None) -> float:
+        """The wait before attempt `failures` + 1; `cap` lowers the usual cap (never raises it)."""
+        ceiling = self.cap if cap is None else min(cap, self.cap)
+        exponential = min(ceiling, self.base * 2 ** min(max(0, failures - 1), 32))  # a day-long outage must not overflow
         jittered = exponential / 2 + self.rng() * exponential / 2
         if retry_after is not None:
-            return max(jittered, min(retry_after, 3600.0))
+            return max(jittered, min(retry_after, RETRY_AFTER_CAP_S))
         return jittered
 
 
@@ -90,7 +101,7 @@ class Sender:
                 batch = following
         finally:
             self._acknowledge_then_read(taken, None)
-        if not batch:
+        if not batch and self.failing_with is None:  # emptied by its bounds during an outage is no delivered backlog
             self._backlog_delivered()
         return delivered
 
@@ -113,12 +124,12 @@ class Sender:
                 self.outbox.acknowledge(batch)
                 self.stats.add("points_beyond_retention", len(batch))
                 log.warning("InfluxDB dropped %d point(s) older than its retention: %s", len(batch), exc)
+                self._answered()
                 return 0
             if exc.kind in (EXPIRED, REJECTED, TOO_LARGE):  # the message may hide a malformed point: isolate
                 return self._isolate(batch, exc)
             raise
-        if self.failing_with is not None:
-            self._resumed()
+        self._answered()
         if taken is None:
             self._acknowledge_then_read([batch], None)
         else:
@@ -133,6 +144,7 @@ class Sender:
             self.stats.add("points_rejected")
             log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
                       batch.lines[0][:200], exc)
+            self._answered()
             return 0
         middle = len(batch) // 2
         return self._deliver(batch[:middle]) + self._deliver(batch[middle:])
@@ -146,13 +158,32 @@ class Sender:
         except Exception as exc:
             log.warning("last delivery before exit failed, %d point(s) stay in the outbox for the next start: %s",
                         self.outbox.depth, exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the outbox worker without waiting: its thread is not a daemon, and the interpreter joins it at exit."""
+        self._outbox_worker.shutdown(wait=False, cancel_futures=True)
 
     def apply_retention(self) -> None:
+        """Set the configured retention. A failure the writes share (no answer, bad token, 5xx, 429) is raised and
+        retried with delivery; a definite refusal is logged once and delivery goes ahead: retention is tried
+        again at the next start, not on a timer, as InfluxDB's answer would not change meanwhile."""
         try:
             log.info("retention: %s", self.writer.ensure_retention())
         except RetentionUnsupported as exc:
             log.warning("retention not managed, writing anyway: %s", exc)
+        except WriteError as exc:
+            if exc.kind in RETENTION_RETRIED_KINDS:
+                raise
+            self._retention_refused(exc)
+        except Exception as exc:  # e.g. a proxy's page where JSON was expected
+            self._retention_refused(f"{type(exc).__name__}: {exc}")
         self.retention_applied = True
+
+    def _retention_refused(self, why: object) -> None:
+        log.error("setting the retention (influxdb.retention) was refused, delivering anyway; it is tried again at "
+                  "the next start: %s", why)
 
     def run(self, stop: threading.Event, clock=time.time_ns) -> None:
         """Deliver until `stop` is set: the sender thread's body."""
@@ -164,16 +195,15 @@ class Sender:
                     self.apply_retention()
                 if self.drain(stop=stop):  # stops between batches on SIGTERM: shutdown tries one last drain itself
                     self._record(last_delivery_ns=clock())
-                if self.failing_with is not None:  # InfluxDB answered, with nothing to deliver
-                    self._resumed()
             except Exception as exc:  # whatever happens, the sender thread must live on and retry
                 if stop.is_set():  # a write cut short by shutdown is not news: the points wait in the outbox
                     log.debug("delivery stopped by shutdown: %s", exc)
                     return
                 self._failed(exc, clock)
                 retry_after = getattr(exc, "retry_after", None)
-                self._pause(self.backoff.delay(self.failures, retry_after), stop,
-                            probe=retry_after is None and _no_answer(exc))
+                busy = isinstance(exc, WriteError) and exc.kind in (SERVER, THROTTLED)
+                delay = self.backoff.delay(self.failures, retry_after, cap=ANSWERED_BUSY_CAP_S if busy else None)
+                self._pause(delay, stop, probe=retry_after is None and _no_answer(exc))
                 continue
             if self.wake.wait(1.0) and self.linger_s:
                 stop.wait(self.linger_s)  # let the rest of the tick's readings arrive: one request, not one per point
@@ -196,6 +226,11 @@ class Sender:
             self.failing_with = episode
         self.episodes[episode].occurred("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
                                         self.outbox.depth, message)
+
+    def _answered(self) -> None:
+        """InfluxDB answered a write (took it, or refused a point for good): a failure episode ends."""
+        if self.failing_with is not None:
+            self._resumed()
 
     def _resumed(self) -> None:
         """The first batch InfluxDB took after failures: the episode ends, its error is no longer current."""

@@ -5,7 +5,8 @@ import threading
 
 import pytest
 
-from collector.delivery import PROBE_EVERY_S, Backoff, Sender
+from cli import wait_until
+from collector.delivery import ANSWERED_BUSY_CAP_S, PROBE_EVERY_S, RETRY_AFTER_CAP_S, Backoff, Sender
 from collector.influx.errors import WriteError
 from collector.outbox import Outbox
 from collector.readings import Reading
@@ -214,3 +215,103 @@ def test_a_malformed_point_hidden_behind_a_retention_message_is_still_set_aside(
     assert [line for line, _ in outbox.rejected()] == [lines[5]]
     assert set(writer.accepted) == {lines[i] for i in (2, 3, 4, 6, 7)}
     assert stats.get("points_beyond_retention") == 2 and stats.get("points_delivered") == 5
+
+
+class RefusingRetention(ScriptedWriter):
+    """A writer whose retention call fails with each of `failures` in turn, then succeeds."""
+
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = list(failures)
+        self.retention_calls = 0
+
+    def ensure_retention(self):
+        self.retention_calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ok"
+
+
+@pytest.mark.parametrize("refusal", [WriteError("rejected", "HTTP 422: invalid retention rule", 422),
+                                     WriteError("query", "not implemented: ALTER RETENTION POLICY"),
+                                     ValueError("Expecting value: line 1 column 1 (char 0)")],
+                         ids=["v2-422", "v1-influxql-error", "proxy-page"])
+def test_a_refused_retention_is_logged_once_and_delivery_goes_ahead(tmp_path, caplog, refusal):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = RefusingRetention([refusal])
+    with caplog.at_level(logging.INFO):
+        run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
+    assert writer.accepted == lines and outbox.depth == 0
+    assert writer.retention_calls == 1  # not retried before every drain: at the next start
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "setting the retention (influxdb.retention) was refused, delivering anyway" in error.getMessage()
+    assert str(refusal) in error.getMessage()
+
+
+def test_a_retention_failing_like_the_writes_is_retried_with_delivery(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = RefusingRetention([WriteError("network", "cannot reach http://influx: refused"),
+                                WriteError("server", "HTTP 503: busy", 503)])
+    run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
+    assert writer.retention_calls == 3 and writer.accepted == lines
+
+
+def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp_path):
+    """However long InfluxDB answers 503 (or 429), the next attempt is never more than ANSWERED_BUSY_CAP_S away, so
+    delivery resumes within 10 s of it taking writes again; and never faster than half that, not to hammer it."""
+    outbox, lines = filled_outbox(tmp_path, 3)
+    errors = [WriteError("server", "HTTP 503: busy", 503)] * 15 + [WriteError("throttled", "HTTP 429", 429)] * 5
+    for rng in (0.0, 1.0):
+        writer = ScriptedWriter(list(errors))
+        waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: rng)))
+        assert len(waits) == 20 and max(waits) <= ANSWERED_BUSY_CAP_S < 10
+        assert min(waits[5:]) >= ANSWERED_BUSY_CAP_S / 2  # once grown: one request per several seconds
+        assert writer.accepted == lines and writer.probed == 0
+        outbox.append([(None, line) for line in lines])
+
+
+def test_a_retry_after_is_honoured_up_to_its_cap(tmp_path):
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=3600.0)])
+    waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 1.0)))
+    assert waits == [RETRY_AFTER_CAP_S] and writer.accepted == lines
+
+
+def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_path, caplog):
+    """Nothing delivered is no sign InfluxDB is back: the episode and its error stay until a write succeeds."""
+    outbox, lines = filled_outbox(tmp_path, 3)
+    writer = ScriptedWriter([WriteError("network", "cannot reach http://influx: refused")])
+    original = writer.write
+
+    def fail_then_lose_everything_to_the_bound(lines):
+        try:
+            original(lines)
+        finally:
+            outbox.acknowledge(outbox.oldest(100))  # as max_age would drop them meanwhile
+
+    writer.write = fail_then_lose_everything_to_the_bound
+    sender = Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0))
+    with caplog.at_level(logging.INFO):
+        run_until_drained(sender)
+    assert "delivery resumed" not in caplog.text and "delivered a backlog" not in caplog.text
+    assert outbox.state()["last_delivery_error"].startswith("cannot reach http://influx")
+    outbox.append([(None, lines[0])])  # the next reading, and InfluxDB answers
+    with caplog.at_level(logging.INFO):
+        run_until_drained(sender)
+    assert "delivery resumed (it had failed with network errors)" in caplog.text
+    assert outbox.state()["last_delivery_error"] == ""
+
+
+def outbox_workers():
+    return [t for t in threading.enumerate() if t.name.startswith("outbox-worker")]
+
+
+def test_the_last_drain_ends_the_outbox_worker_thread(tmp_path):
+    """The worker is not a daemon: left running, the interpreter would join it at exit."""
+    outbox, lines = filled_outbox(tmp_path, 25)
+    before = set(outbox_workers())
+    sender = Sender(outbox, ScriptedWriter(), 10, Stats())
+    sender.drain()
+    assert set(outbox_workers()) - before  # it did work
+    sender.last_drain(deadline=float("inf"))
+    wait_until(lambda: not set(outbox_workers()) - before, timeout=5, what="the outbox worker to end")
