@@ -98,7 +98,9 @@ class InfluxConfig:
 
 
 # Up to the last @: a password with an unescaped @, / or # must not leave a piece of itself in the shown URL.
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>\S*)@")
+# user:password@ in the authority only (before the first /, ? or #): an @ further on is not the host's
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>[^/?#\s]*)@")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _url_credentials(url: str) -> tuple[str, str | None, str | None]:
@@ -113,10 +115,13 @@ def _url_credentials(url: str) -> tuple[str, str | None, str | None]:
 def _redacted_url(url: str) -> str:
     """The URL as it may be shown: any password replaced by ***."""
     match = _USERINFO.match(url)
-    if match is None:
-        return url
-    user = match["userinfo"].partition(":")[0]
-    return f"{match['scheme'] or ''}{user}:***@{url[match.end():]}"
+    if match is not None:
+        user = match["userinfo"].partition(":")[0]
+        url = f"{match['scheme'] or ''}{user}:***@{url[match.end():]}"
+    if "@" in url.partition("***@")[2 if match else 0]:  # maybe a password with an unencoded / ? or #: hide it all
+        scheme = _SCHEME.match(url)
+        return f"{scheme.group() if scheme else ''}***@{url.rpartition('@')[2]}"
+    return url
 
 
 @dataclass(frozen=True)
@@ -407,6 +412,9 @@ class _Parser:
         url, user, password = _url_credentials(influx.url)
         if not re.match(r"^https?://[^/\s]+", url):
             self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
+        if "@" in url:
+            self.fail("influxdb.url", f"an @ after the host in {_redacted_url(influx.url)!r}: in a password, write "
+                      "/ ? # @ as %2F %3F %23 %40")
         try:
             port = urllib.parse.urlsplit(url).port  # raises on a port that is out of range or not a number
         except ValueError:
