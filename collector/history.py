@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, Generator, Iterable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from collector.config import InfluxConfig
 from collector.durations import format_duration
@@ -112,9 +111,9 @@ def influxql_query(query: HistoryQuery) -> str:
 
 
 def describe_influx(influx: InfluxConfig) -> str:
-    """The server and database a query goes to, for the lines that report on it; no credentials of its URL."""
-    url = urlsplit(influx.url)
-    where = urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2]))
+    """The server and database a query goes to, for the lines that report on it (the config has already taken any
+    credentials out of the URL)."""
+    where = influx.url
     if influx.api == "v1":
         return f"InfluxDB at {where} (api v1, database {influx.bucket})"
     return f"InfluxDB at {where} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
@@ -231,12 +230,18 @@ def write(rows: Iterable[Row], columns: tuple[str, ...], fmt: str, out: IO[str])
 
 
 def _write_json(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> int:
-    """One JSON document: a list written one object per line, closed after the last."""
+    """One JSON document: a list written one object per line, closed after the last, or when the rows fail
+    part-way (stdout stays one valid document; the error goes to stderr, and the exit code says it is short)."""
     count = 0
-    for row in rows:
-        out.write(("[\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(header, row))))
-        count += 1
-    out.write("\n]\n" if count else "[]\n")
+    try:
+        for row in rows:
+            out.write(("[\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(header, row))))
+            count += 1
+    finally:
+        if count:
+            out.write("\n]\n")
+    if not count:
+        out.write("[]\n")
     return count
 
 

@@ -304,3 +304,18 @@ def test_a_query_influxdb2_refuses_is_one_line_naming_what_was_queried(write_con
                                   "nosuch), all sensors from 2026-01-01T00:00:00Z to 2026-01-02T00:00:00Z, mean/min/max "
                                   "per 1h: HTTP 404: ")
     assert 'could not find bucket "nosuch"' in done.stderr and "Traceback" not in done.stderr
+
+
+def test_json_output_stays_one_document_when_the_rows_fail_part_way():
+    """A query error after some rows (a Flux error table, a dropped connection) is reported on stderr with exit 1;
+    stdout must still parse, so a script reading it sees what came, not a syntax error."""
+    from collector.history import write
+
+    def rows_then_failure():
+        yield (1_000_000_000, "desk", 21.0)
+        raise OSError("connection reset")
+
+    out = io.StringIO()
+    with pytest.raises(OSError):
+        write(rows_then_failure(), ("celsius",), "json", out)
+    assert json.loads(out.getvalue()) == [{"time": "1970-01-01T00:00:01Z", "sensor": "desk", "celsius": 21.0}]

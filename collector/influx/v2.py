@@ -89,10 +89,12 @@ class InfluxV2:
         response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
         try:
             yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
+        except WriteError as exc:  # an error table after some rows: masked and hinted like every other failure
+            raise self._failure(exc) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(network_error(self.config.url, exc)) from None
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
+            raise self._failure(WriteError(QUERY, f"unreadable answer: {exc}")) from None
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
