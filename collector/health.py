@@ -14,7 +14,7 @@ from collector.ticks import NS_PER_S
 HEARTBEAT_S = 10  # how often the loop records that it is alive
 STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
 STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the outbox is not draining
-MQTT_DOWN_GRACE_S = 60  # MQTT down this long: unhealthy (the collector records its own: the mqtt keepalive)
+MQTT_DOWN_GRACE_S = 60  # MQTT down this long: unhealthy (the collector records its own: the keepalive, if shorter)
 
 SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "readings_missing", "ticks_skipped",
                    "mqtt_payloads_malformed")

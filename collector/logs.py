@@ -46,10 +46,6 @@ class Repeating:
         self._unlogged = 0  # occurrences since the last line
         self.total = 0  # occurrences in this episode
 
-    @property
-    def active(self) -> bool:
-        return self._active
-
     def occurred(self, message: str, *args: object) -> None:
         with self._lock:
             self.total = self.total + 1 if self._active else 1

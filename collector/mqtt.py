@@ -40,9 +40,9 @@ class MqttHub:
         self.config, self.clock, self.watch_every_s = config, clock, watch_every_s
         self.stats = stats or Stats()
         self.broker = f"{config.host}:{config.port}"
-        # A disconnect shorter than the keepalive (how long the user lets the link be silent) is not reported by
-        # `templog health`: a broker restart must not flap it.
-        self.down_grace_s = config.keepalive or MQTT_DOWN_GRACE_S
+        # A disconnect shorter than the keepalive (how long the user lets the link be silent), and at most a minute,
+        # is not reported by `templog health`: a broker restart must not flap it, a dead link must show soon.
+        self.down_grace_s = min(config.keepalive or MQTT_DOWN_GRACE_S, MQTT_DOWN_GRACE_S)
         self.topics: dict[str, list[Callable[[str, bytes], None]]] = {}
         client_id = config.client_id or f"templog-{socket.gethostname()}"
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
