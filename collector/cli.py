@@ -29,7 +29,7 @@ from collector.mqtt import MqttHub
 from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
 from collector.outbox_lock import OutboxLock
 from collector.readings import implausible
-from collector.runner import Collector
+from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, Shared, create_sensor
 from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
@@ -144,9 +144,14 @@ def cmd_grafana(config: Config, args) -> int:
 
 
 def cmd_run(config: Config, args) -> int:
-    stop = threading.Event()
+    stop = StopRequest()
     stop_on_signals(stop)
-    lock, outbox = open_outbox_for_run(config)
+    lock, outbox = open_outbox_for_run(config)  # may take seconds (quick_check, repair): a signal meanwhile waits
+    if stop.is_set():  # asked to stop while opening: nothing started yet, nothing to flush
+        log.info("%s during start-up, stopping; %d point(s) wait in the outbox", stop.reason, outbox.depth)
+        outbox.close()
+        lock.release()
+        return 0
     stats = Stats()
     shared = Shared(config.mqtt, stats)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
@@ -160,7 +165,7 @@ def cmd_run(config: Config, args) -> int:
     collector.run(stop)
     mqtt_stop = threading.Thread(target=shared.stop, name="mqtt stop", daemon=True)
     mqtt_stop.start()
-    mqtt_stop.join(MQTT_STOP_S)
+    mqtt_stop.join(max(0.0, min(MQTT_STOP_S, stop.deadline(SHUTDOWN_S + MQTT_STOP_S) - time.monotonic())))
     outbox.close()
     lock.release()
     return 0
@@ -179,22 +184,36 @@ def open_outbox_for_run(config: Config) -> tuple[OutboxLock, Outbox]:
     return lock, Outbox(path, config.collector.max_points, config.collector.max_age, repair=True)
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """The first SIGINT, SIGTERM or SIGHUP sets `stop`: `run` shuts down within its bound and exits 0. A second
+def stop_on_signals(stop: StopRequest) -> None:
+    """The first SIGINT, SIGTERM or SIGHUP requests `stop`: `run` shuts down within its bound and exits 0. A second
     exits at once, with 128 + the signal's number as a shell reports it (130 for Ctrl-C): nothing is lost, every
-    reading is committed to the outbox before anything else, so the outbox is as a kill would leave it."""
+    reading is committed to the outbox before anything else, so the outbox is as a kill would leave it.
+
+    The handler runs between two bytecodes of the main thread, maybe in the middle of a write to stderr: a log call
+    there can raise "reentrant call inside BufferedWriter". So it does not log: the first signal is logged by the
+    main thread once it sees `stop`; the second is one raw write to fd 2, and the exit comes whatever it raised."""
 
     def on_signal(signum, _frame):
         name = signal.Signals(signum).name
         if stop.is_set():
-            log.warning("%s received again: exiting at once; what was not delivered waits in the outbox", name)
-            end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
-            os._exit(128 + signum)
-        log.info("%s received, stopping", name)
-        stop.set()
+            try:
+                os.write(2, f"{_utc_now()} WARNING {name} received again: exiting at once; what was not delivered "
+                            "waits in the outbox\n".encode())
+            finally:
+                try:
+                    end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
+                finally:
+                    os._exit(128 + signum)
+        stop.request(f"{name} received")
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
+
+
+def _utc_now() -> str:
+    """The log lines' timestamp (collector/logs.py's UtcFormatter), for a line written without logging."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def read_all(config: Config) -> list[dict]:
@@ -222,8 +241,9 @@ def read_all(config: Config) -> list[dict]:
     threads = [threading.Thread(target=read_one, args=(s,), daemon=True) for s in config.sensors]
     for thread in threads:
         thread.start()
-    for thread, sensor_config in zip(threads, config.sensors):
-        thread.join(sensor_config.timeout)
+    deadline = time.monotonic() + max((s.timeout for s in config.sensors), default=0.0)  # they all read at once
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
     shared.stop()
     return [results.get(s.name) or {"sensor": s.name, "celsius": None,
                                     "error": f"no reading within the {s.timeout:g}s timeout"} for s in config.sensors]

@@ -8,8 +8,9 @@ written (disk full, read-only), keeps readings in memory (bounded) until it can.
 (a failing sensor, the outbox bound) are logged as collector/logs.py's `Repeating` says: when they start, every
 10 minutes with a count, and when they end.
 
-Shutdown is bounded (SHUTDOWN_S), whatever the sensors and InfluxDB do: reads in flight and the last delivery get
-what is left of it, and a write still in flight at the end is abandoned (its points wait in the outbox).
+Shutdown is bounded (SHUTDOWN_S from the stop request, however long start-up took), whatever the sensors and
+InfluxDB do: reads in flight and the last delivery get what is left of it, and a write still in flight at the end is
+abandoned (its points wait in the outbox); a read abandoned then and ending later is dropped, as if killed in flight.
 """
 
 from __future__ import annotations
@@ -41,6 +42,26 @@ MEMORY_BUFFER_POINTS = 100_000  # readings held while the outbox cannot be writt
 SHUTDOWN_S = 7.0  # from SIGTERM to the end of the last delivery: under Docker's 10 s with room to close and exit
 
 
+class StopRequest(threading.Event):
+    """`stop`, set by the first request (a signal); remembers why and when, by the monotonic clock, so that the
+    shutdown is bounded from the request itself, even one that came during start-up."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.clock = clock
+        self.reason: str | None = None
+        self.at: float | None = None
+
+    def request(self, reason: str) -> None:
+        """Safe in a signal handler: no logging, no lock held by anything but Event.set."""
+        if self.at is None:
+            self.at, self.reason = self.clock(), reason
+        self.set()
+
+    def deadline(self, seconds: float) -> float:
+        return (self.clock() if self.at is None else self.at) + seconds
+
+
 @dataclass
 class _SensorSlot:
     """A sensor and its own long-lived reader thread (a daemon, so a read hanging forever cannot block exit)."""
@@ -70,6 +91,7 @@ class Collector:
         self.unsaved: deque[tuple[Reading | None, str]] = deque()
         self.commit_lock = threading.Lock()
         self.stopping = threading.Event()
+        self.stopped = threading.Event()  # shutdown is over: the outbox is closing, a late reading is dropped
         # what repeats every tick, logged by its start, every 10 minutes, and its end (log_clock: seconds)
         self.before_floor = Repeating(log, logging.ERROR, clock=log_clock)
         self.sensor_trouble = RepeatingByKey(log, clock=log_clock)  # by (sensor, kind of trouble)
@@ -124,6 +146,7 @@ class Collector:
             slot.go.wait()
             slot.go.clear()
             if self.stopping.is_set():
+                slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
                 return
             try:
                 self.read(slot, slot.tick_ns)
@@ -158,21 +181,27 @@ class Collector:
         if reason:
             return self._refuse(config.name, "readings_refused", "refused", f"reading refused: {reason}")
         reading = Reading(config.name, tick_ns, float(celsius))
-        self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))])
+        if not self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))]):
+            return None
         self.stats.add("reads_ok", sensor=config.name)
         for kind in READ_TROUBLES:
             self.sensor_trouble[(config.name, kind)].ended("%s: reads again", config.name)
         log.info("%s: %.2f °C at %s", config.name, reading.celsius, _iso(tick_ns))
         return reading
 
-    def commit(self, points: list[tuple[Reading | None, str]]) -> None:
-        """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory."""
+    def commit(self, points: list[tuple[Reading | None, str]]) -> bool:
+        """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
+        False only once shutdown is over: a read abandoned at the deadline was in flight at the exit, and is dropped."""
+        if self.stopped.is_set():
+            return self._too_late(points)
         with self.commit_lock:  # only to take what memory holds: the appends themselves run concurrently (group commit)
             batch = [*self.unsaved, *points]
             self.unsaved.clear()
         try:
             dropped = self.outbox.append(batch)
         except (sqlite3.Error, OSError) as exc:
+            if self.stopped.is_set():  # the outbox was closed under it
+                return self._too_late(points)
             with self.commit_lock:
                 self.unsaved.extendleft(reversed(batch))
                 overflow = len(self.unsaved) - MEMORY_BUFFER_POINTS
@@ -185,7 +214,7 @@ class Collector:
                 self.stats.add("outbox_write_failures")
                 self.outbox_failing.occurred("cannot write the outbox %s: %s; keeping readings in memory (at most %d) "
                                              "until it can", self.outbox.path, exc, MEMORY_BUFFER_POINTS)
-            return
+            return True
         self.memory_full.ended("the memory buffer is no longer full")
         self.outbox_failing.ended("the outbox is writable again; saved %d reading(s) kept in memory",
                                   len(batch) - len(points))
@@ -200,6 +229,13 @@ class Collector:
             self.outbox_bound.ended("the outbox is within its bounds again")
         if self.sender is not None:
             self.sender.wake.set()
+        return True
+
+    @staticmethod
+    def _too_late(points: list[tuple[Reading | None, str]]) -> bool:
+        log.debug("dropped %d point(s) of a read that ended after the shutdown: %s", len(points),
+                  ", ".join(r.sensor for r, _ in points if r) or "health")
+        return False
 
     def heartbeat(self, tick_ns: int) -> None:
         """Tell `templog health` the loop is alive; also retry saving readings kept in memory."""
@@ -225,7 +261,8 @@ class Collector:
         return None
 
     def run(self, stop: threading.Event) -> None:
-        """Tick until `stop` is set, then let reads in flight finish and try one last delivery."""
+        """Tick until `stop` is set, then let reads in flight finish and try one last delivery, within SHUTDOWN_S of
+        the request (a StopRequest's time; a plain Event's: when the loop sees it)."""
         sender_thread = None
         if self.sender is not None:
             sender_thread = threading.Thread(target=self.sender.run, args=(stop,), name="sender", daemon=True)
@@ -236,7 +273,12 @@ class Collector:
         while not stop.is_set():
             self.scheduler.run_pending()
             stop.wait(min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0))
-        self.shutdown(sender_thread, time.monotonic() + SHUTDOWN_S)
+        if isinstance(stop, StopRequest):
+            log.info("%s, stopping", stop.reason or "stop requested")  # here, not in the signal handler: see cli.py
+            deadline = stop.deadline(SHUTDOWN_S)
+        else:
+            deadline = time.monotonic() + SHUTDOWN_S
+        self.shutdown(sender_thread, deadline)
 
     def shutdown(self, sender_thread: threading.Thread | None, deadline: float) -> None:
         """Let reads in flight finish (within their timeout), then try one last delivery, all by the monotonic
@@ -259,6 +301,7 @@ class Collector:
         except (sqlite3.Error, OSError) as exc:
             log.debug("stop not recorded: %s", exc)
         log.info("stopped; %d point(s) wait in the outbox", self.outbox.depth)
+        self.stopped.set()
 
     def _last_delivery(self, sender_thread: threading.Thread | None, deadline: float) -> None:
         """One last drain, on a thread of its own so that a write hanging on the wire cannot hold up the exit."""
@@ -267,6 +310,7 @@ class Collector:
             sender_thread.join(max(0.0, deadline - time.monotonic()))
             if sender_thread.is_alive():
                 log.warning("a write to InfluxDB was still in flight at shutdown, abandoned; its points wait in the outbox")
+                self.sender.close()
                 return
         last = threading.Thread(target=self.sender.last_drain, args=(deadline,), name="last delivery", daemon=True)
         last.start()

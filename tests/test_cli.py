@@ -1,11 +1,20 @@
 """The commands as a user runs them: output shapes, exit codes, shutdown."""
 
 import json
+import logging
+import os
 import signal
+import threading
 from importlib.metadata import entry_points
 
+import pytest
+
 from cli import ROOT, start_run, stop_run, templog, wait_until
+from collector import cli as templog_cli
+from collector.config import load_config
 from collector.outbox import Outbox
+from collector.runner import StopRequest
+from collector.sensors import SensorError
 
 SIMULATED = "sensors:\n  - {name: desk, type: simulated, interval: 1s}\n"
 
@@ -146,3 +155,88 @@ def test_bad_values_never_end_in_a_traceback(write_config):
     for args in (["history", "-c", str(config), "--since", "3000000w"], ["discover", "--mqtt", "-1"]):
         done = templog(*args)
         assert done.returncode == 2 and "Traceback" not in done.stderr, args
+
+
+class ReentrantStderr(logging.Handler):
+    """As a log call in a signal handler fails when the signal came in the middle of a write to stderr."""
+
+    def emit(self, record):
+        raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+
+@pytest.fixture
+def signal_handlers(monkeypatch):
+    """The handlers stop_on_signals installs, called directly; os._exit and ending commands recorded, not done."""
+    installed, exits = {}, []
+    monkeypatch.setattr(templog_cli.signal, "signal", lambda signum, handler: installed.__setitem__(signum, handler))
+    monkeypatch.setattr(templog_cli.os, "_exit", exits.append)
+    monkeypatch.setattr(templog_cli, "end_commands", lambda: None)
+    return installed, exits
+
+
+def test_a_second_signal_exits_even_when_logging_would_fail_in_the_handler(signal_handlers, caplog, capfd):
+    installed, exits = signal_handlers
+    stop = StopRequest()
+    templog_cli.stop_on_signals(stop)
+    broken = ReentrantStderr()
+    logging.getLogger("templog").addHandler(broken)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            installed[signal.SIGINT](signal.SIGINT, None)
+            assert stop.is_set() and stop.reason == "SIGINT received"
+            installed[signal.SIGINT](signal.SIGINT, None)
+    finally:
+        logging.getLogger("templog").removeHandler(broken)
+    assert exits == [130]
+    assert "WARNING SIGINT received again: exiting at once" in capfd.readouterr().err
+
+
+def test_a_signal_during_start_up_stops_before_sensors_and_mqtt_start(write_config, monkeypatch, caplog):
+    """The outbox's quick_check or repair can take seconds: a SIGTERM meanwhile ends `run` as soon as it is open."""
+    config = load_config(write_config(SIMULATED), environ={})
+    opened = templog_cli.open_outbox_for_run
+    saved = {signum: signal.getsignal(signum) for signum in templog_cli.STOP_SIGNALS}
+
+    def open_then_sigterm(config):
+        opening = opened(config)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by stop_on_signals' handler, in this (the main) thread
+        return opening
+
+    def no_sensor(*args):
+        raise AssertionError("a sensor was created after the stop request")
+
+    monkeypatch.setattr(templog_cli, "open_outbox_for_run", open_then_sigterm)
+    monkeypatch.setattr(templog_cli, "create_sensor", no_sensor)
+    try:
+        with caplog.at_level(logging.INFO):
+            assert templog_cli.cmd_run(config, None) == 0
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert "SIGTERM received during start-up, stopping; 0 point(s) wait in the outbox" in caplog.text
+    assert Outbox(config.collector.outbox).depth == 0  # closed and unlocked: opens again
+
+
+class Answers:
+    def __init__(self, after: float, never: threading.Event):
+        self.after, self.never = after, never
+
+    def read_celsius(self):
+        if self.never.wait(self.after):
+            raise SensorError("test over")
+        return 20.0
+
+
+def test_read_waits_for_hung_sensors_once_not_once_each(write_config, monkeypatch):
+    """Two sensors hang, a third answers after twice its timeout: all read at once, so after one timeout all
+    three are reported late; joined one after the other, the third would have had three timeouts' time."""
+    config = load_config(write_config("collector: {timeout: 300ms}\nsensors:\n" + "".join(
+        f"  - {{name: {name}, type: simulated}}\n" for name in ("hung1", "hung2", "slow"))), environ={})
+    never = threading.Event()
+    sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never), "slow": Answers(0.6, never)}
+    monkeypatch.setattr(templog_cli, "create_sensor", lambda s, shared: sensors[s.name])
+    try:
+        records = templog_cli.read_all(config)
+    finally:
+        never.set()
+    assert [r["error"] for r in records] == ["no reading within the 0.3s timeout"] * 3

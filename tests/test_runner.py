@@ -4,10 +4,11 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 
 from collector.config import load_config
 from collector.outbox import Outbox
-from collector.runner import Collector
+from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, create_sensor
 from collector.stats import Stats
 
@@ -34,8 +35,10 @@ class Scripted:
 class Hanging:
     def __init__(self):
         self.release = threading.Event()
+        self.started = threading.Event()
 
     def read_celsius(self):
+        self.started.set()
         self.release.wait(10)
         return 20.0
 
@@ -205,3 +208,54 @@ def test_an_outbox_at_its_bound_logs_once_however_many_ticks_drop(write_config, 
             finish(tick(collector, 0, (i + 1) * 10 * S))
     assert collector.stats.get("outbox_dropped") == 48
     assert caplog.text.count("outbox bound reached") == 1
+
+
+class Slow:
+    """Answers after `seconds`, however long its timeout allows."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def read_celsius(self):
+        threading.Event().wait(self.seconds)
+        return 20.0
+
+
+LONG_TIMEOUT = """
+collector: {time_floor: 1970-01-01, timeout: 60s}
+sensors:
+  - {name: slow, type: simulated}
+"""
+
+
+def test_the_shutdown_is_bounded_from_the_stop_request_however_long_start_up_took(write_config, tmp_path, caplog):
+    """SIGTERM came during start-up (outbox quick_check, repair), SHUTDOWN_S ago: a read in flight is not waited
+    for, though it would finish well within its own timeout."""
+    config = load_config(write_config(LONG_TIMEOUT), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"slow": Slow(3.0)}, outbox, None, clock=lambda: 0)
+    stop = StopRequest(clock=lambda: time.monotonic() - SHUTDOWN_S)  # requested SHUTDOWN_S ago
+    stop.request("SIGTERM received")
+    tick(collector, 0, 10 * S)
+    with caplog.at_level(logging.INFO):
+        collector.run(stop)
+    assert "SIGTERM received, stopping" in caplog.text
+    assert "slow: read still running at shutdown, abandoned" in caplog.text
+    assert outbox.depth == 0
+
+
+def test_a_read_ending_after_the_shutdown_is_dropped_quietly(write_config, tmp_path, caplog):
+    """Abandoned at the deadline, it ends once the outbox is closed: it was in flight at the exit, no ERROR."""
+    hanging = Hanging()
+    collector, outbox = make(write_config, tmp_path, {"good": hanging, "other": Scripted()})
+    tick(collector, 0, 10 * S)
+    assert hanging.started.wait(5)
+    with caplog.at_level(logging.DEBUG):
+        collector.shutdown(None, time.monotonic())
+        outbox.close()
+        hanging.release.set()
+        finish(collector.slots[0])
+    after_stop = caplog.text.split("stopped; ")[1]
+    assert "dropped 1 point(s) of a read that ended after the shutdown: good" in after_stop
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "°C at" not in caplog.text  # logged only once committed
