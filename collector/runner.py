@@ -318,6 +318,7 @@ class Collector:
         if last.is_alive():
             log.warning("last delivery before exit cut short after %gs; the points not delivered wait in the outbox",
                         SHUTDOWN_S)
+            self.sender.close()  # its write still hangs: the outbox worker must not wait for it at exit
 
 
 READ_TROUBLES = ("error", "bug", "slow", "refused")  # the kinds of trouble a read can have, each its own condition
