@@ -75,6 +75,10 @@ class OutboxDamaged(OutboxError, sqlite3.DatabaseError):  # a DatabaseError too:
         self.path, self.cause = path, cause
 
 
+_NAME_MAX = 255  # bytes in a file name on Linux's filesystems
+_LONGEST_SUFFIX = ".salvaging-journal"  # of the files SQLite and a repair put beside the outbox
+
+
 def unusable_reason(path: str) -> str | None:
     """Why `run` could not keep an outbox at `path` (None if it can): what `check` reports and `run` refuses.
 
@@ -84,6 +88,10 @@ def unusable_reason(path: str) -> str | None:
     """
     if os.path.isdir(path):
         return "it is a directory"
+    if os.path.islink(path) and not os.path.exists(path):
+        return "it is a symbolic link to nothing, or a loop of them"
+    if len(os.path.basename(path).encode()) + len(_LONGEST_SUFFIX) > _NAME_MAX:
+        return f"its file name is too long (with {_LONGEST_SUFFIX!r}, the longest name put beside it, over {_NAME_MAX} bytes)"
     if os.path.exists(path):
         if not os.path.isfile(path):
             return "it is not a regular file"

@@ -23,7 +23,8 @@ class OutboxLock:
         """Take the lock or raise OutboxInUse naming the pid that holds it (an OSError if it cannot be created)."""
         os.makedirs(os.path.dirname(os.path.abspath(outbox_path)), exist_ok=True)
         # not inherited (Python's default, PEP 446): a command sensor's leftover child must not keep it
-        self._fd = os.open(outbox_path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        # beside the real file: two names of one outbox (a symlink, a relative path) must take the same lock
+        self._fd = os.open(os.path.realpath(outbox_path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

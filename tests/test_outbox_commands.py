@@ -30,6 +30,11 @@ def test_a_second_run_on_the_same_outbox_exits_1_naming_it_and_the_pid_of_the_fi
     commands = ("read", "check", "health", "history")  # these take no lock
     for command, done in zip(commands, templog_each(*((c, "-c", str(config)) for c in commands))):
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+    (tmp_path / "another-name.sqlite").symlink_to(outbox_path)  # the same outbox under another name
+    linked = write_config(LOCAL.replace("{interval: 200ms}", "{interval: 200ms, outbox: another-name.sqlite}"),
+                          name="linked.yaml")
+    through_link = templog("run", "-c", str(linked), timeout=30)
+    assert through_link.returncode == 1 and f"(pid {first.pid})" in through_link.stderr, through_link.stderr
     first.kill()  # SIGKILL: the kernel drops the lock with the process
     third = start_run(config)
     wait_until(lambda: "collecting" in third.log, what="a run after kill -9")
@@ -56,7 +61,13 @@ def unusable_paths(tmp_path, unwritable_directory) -> dict[str, tuple[str, str]]
     """name -> (outbox path, the reason `run` and `check` give)."""
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "a-folder").mkdir()
+    (tmp_path / "loop.sqlite").symlink_to("loop.sqlite")
+    (tmp_path / "dangling.sqlite").symlink_to("nowhere/outbox.sqlite")
+    long_name = "o" * 250 + ".sqlite"
     return {
+        "a symlink loop": (f"{tmp_path}/loop.sqlite", "it is a symbolic link to nothing, or a loop of them"),
+        "a dangling symlink": (f"{tmp_path}/dangling.sqlite", "it is a symbolic link to nothing, or a loop of them"),
+        "a name too long": (f"{tmp_path}/{long_name}", "its file name is too long"),
         "under a regular file": (f"{tmp_path}/a-file/outbox.sqlite", f"{tmp_path}/a-file is not a directory"),
         "in /proc": ("/proc/templog/outbox.sqlite", "cannot create files in /proc"),
         "a directory": (f"{tmp_path}/a-folder", "it is a directory"),
