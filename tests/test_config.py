@@ -176,8 +176,9 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     ("influxdb: {url: 'http://localhost:99999', org: o}\n" + SENSOR, "influxdb.url", "port number from 1 to 65535"),
     ("influxdb: {url: 'http://u:pw@localhost:0', api: v1}\n" + SENSOR, "influxdb.url", "'http://u:***@localhost:0'"),
     # an @ past the host: not a host to write to silently, and a password with an unencoded / is not shown
-    ("influxdb: {url: 'http://h:8086/x?u=a@b', api: v1}\n" + SENSOR, "influxdb.url", "an @ after the host"),
+    ("influxdb: {url: 'http://h:8086/x/a@b', api: v1}\n" + SENSOR, "influxdb.url", "an @ after the host"),
     ("influxdb: {url: 'http://u:pa/ss@h:8086', api: v1}\n" + SENSOR, "influxdb.url", "'http://***@h:8086'"),
+    ("influxdb: {url: 'http://h:8086?u=admin&p=s3cret', api: v1}\n" + SENSOR, "influxdb.url", "no query or fragment"),
     ("mqtt: {host: '${MQTT_HOST:-}'}\n" + SENSOR, "mqtt.host", "must name the broker"),
     ("collector: {max_points: 1000000000000}\n" + SENSOR, "collector.max_points", "between 1 and 1,000,000,000"),
     ("influxdb: {org: o, batch_size: 10000000}\n" + SENSOR, "influxdb.batch_size", "between 1 and 100,000"),
