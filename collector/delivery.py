@@ -77,7 +77,8 @@ class Sender:
         self.retention_applied = False
         self.failures = 0  # consecutive failed attempts
         self.failing_with: tuple | None = None  # (kind, status) of the current failure episode
-        self.episodes = RepeatingByKey(log, logging.ERROR, clock=log_clock)  # one per (kind, status)
+        # one per (kind, status); each outage's end is news (the backlog line pairs with it): never merged as flapping
+        self.episodes = RepeatingByKey(log, logging.ERROR, clock=log_clock, merge_flapping=False)
         self.backlog: tuple[int, int] | None = None  # (oldest waiting point's time, points_delivered when it began)
         self._delivery_recorded_at = 0.0  # time.monotonic() of the last last_delivery_ns recorded
 

@@ -33,52 +33,80 @@ class Repeating:
     """One condition that may hold tick after tick, such as "sensor x fails" or "the outbox is at its bound".
 
     `occurred()` logs the first occurrence, then at most one line every `every_s` with how many occurrences it
-    stands for; `ended()` logs once when the condition stops holding (nothing if it never started), at WARNING at most, so
-    that `-q` shows the end of what it showed. Thread-safe.
+    stands for; `ended()` logs once when the condition stops holding (nothing if it never started), at WARNING at
+    most, so that `-q` shows the end of what it showed. A condition that comes back within `every_s` of its end (a
+    loose connector: fails, reads, fails) is flapping: one episode, whose returns and ends are not logged each
+    time; the next line is the periodic report, or its end, which `flush()` (called every few seconds) logs once
+    `every_s` has passed since the last line. Thread-safe.
     """
 
     def __init__(self, logger: logging.Logger, level: int = logging.WARNING, every_s: float = REPEAT_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, merge_flapping: bool = True):
         self.logger, self.level, self.every_s, self.clock = logger, level, every_s, clock
+        self.merges_returns = merge_flapping  # False: every start and end is logged (for events such as outages)
         self._lock = threading.Lock()
         self._active = False
+        self._flapping = False
         self._last_logged = 0.0
+        self._ended_at: float | None = None  # when the last episode ended
+        self._pending_end: str | None = None  # the end of a flapping episode, to log when due
         self._unlogged = 0  # occurrences since the last line
         self.total = 0  # occurrences in this episode
 
     def occurred(self, message: str, *args: object) -> None:
         with self._lock:
-            self.total = self.total + 1 if self._active else 1
             now = self.clock()
+            if (not self._active and self.merges_returns and self._ended_at is not None
+                    and now - self._ended_at < self.every_s):
+                self._active, self._flapping, self._pending_end = True, True, None  # back soon: the same episode
             if not self._active:
-                self._active, self._last_logged, self._unlogged = True, now, 0
+                self._active, self._flapping, self._last_logged, self._unlogged = True, False, now, 0
+                self.total = 1
                 line = message % args if args else message
-            elif now - self._last_logged >= self.every_s:
-                repeats = self._unlogged + 1
-                line = (message % args if args else message) + f" ({repeats} time(s) since the last report)"
-                self._last_logged, self._unlogged = now, 0
             else:
-                self._unlogged += 1
-                return
+                self.total += 1
+                if now - self._last_logged < self.every_s:
+                    self._unlogged += 1
+                    return
+                repeats, self._last_logged, self._unlogged = self._unlogged + 1, now, 0
+                line = (message % args if args else message) + f" ({repeats} time(s) since the last report"
+                line += ", coming and going)" if self._flapping else ")"
         self.logger.log(self.level, "%s", line)
 
     def ended(self, message: str, *args: object) -> None:
         with self._lock:
             if not self._active:
                 return
-            self._active = False
-            total = self.total
+            now = self.clock()
+            self._active, self._ended_at = False, now
+            line = (message % args if args else message) + f" (after {self.total} occurrence(s)"
+            line += ", coming and going)" if self._flapping else ")"
+            if self._flapping and now - self._last_logged < self.every_s:
+                self._pending_end = line
+                return
+            self._last_logged, self._pending_end = now, None
+        self._log_end(line)
+
+    def flush(self) -> None:
+        """Log the end of a flapping episode once it is due (it did not come back meanwhile)."""
+        with self._lock:
+            now = self.clock()
+            if self._pending_end is None or now - self._last_logged < self.every_s:
+                return
+            line, self._pending_end, self._last_logged = self._pending_end, None, now
+        self._log_end(line)
+
+    def _log_end(self, line: str) -> None:
         # at WARNING for a warning or error, so that `-q` (warnings and errors only) shows the end of what it showed
-        self.logger.log(min(self.level, logging.WARNING), "%s",
-                        (message % args if args else message) + f" (after {total} occurrence(s))")
+        self.logger.log(min(self.level, logging.WARNING), "%s", line)
 
 
 class RepeatingByKey:
     """A `Repeating` per key (a sensor's name, an error kind), made on first use."""
 
     def __init__(self, logger: logging.Logger, level: int = logging.WARNING, every_s: float = REPEAT_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic):
-        self._make = lambda: Repeating(logger, level, every_s, clock)
+                 clock: Callable[[], float] = time.monotonic, merge_flapping: bool = True):
+        self._make = lambda: Repeating(logger, level, every_s, clock, merge_flapping)
         self._lock = threading.Lock()
         self._by_key: dict[object, Repeating] = {}
 
@@ -87,3 +115,9 @@ class RepeatingByKey:
             if key not in self._by_key:
                 self._by_key[key] = self._make()
             return self._by_key[key]
+
+    def flush(self) -> None:
+        with self._lock:
+            conditions = list(self._by_key.values())
+        for condition in conditions:
+            condition.flush()

@@ -104,6 +104,8 @@ class MqttHub:
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.watch_every_s):
+            self._failing.flush()  # the end of a flapping condition, once it is due
+            self._callback_errors.flush()
             thread = self._network_thread
             if thread is not None and not thread.is_alive():
                 self.stats.add("mqtt_network_restarts")

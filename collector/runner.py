@@ -238,9 +238,13 @@ class Collector:
         return False
 
     def heartbeat(self, tick_ns: int) -> None:
-        """Tell `templog health` the loop is alive; also retry saving readings kept in memory."""
+        """Tell `templog health` the loop is alive; also retry saving readings kept in memory, and log the end of a
+        flapping condition once it is due."""
         if self.unsaved:
             self.commit([])
+        for condition in (self.before_floor, self.sensor_trouble, self.outbox_failing, self.memory_full,
+                          self.outbox_bound):
+            condition.flush()
         try:
             mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
             self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)

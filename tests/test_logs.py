@@ -48,6 +48,31 @@ def test_a_new_episode_is_logged_at_once():
     condition = Repeating(logger, clock=clock)
     condition.occurred("down")
     condition.ended("up")
+    clock.now += 600  # back only after ten minutes: not flapping, a new episode
     condition.occurred("down")
     assert seen == ["down", "up (after 1 occurrence(s))", "down"]
     assert condition.total == 1
+
+
+def test_a_flapping_condition_is_one_episode_not_a_line_per_tick(caplog):
+    """A loose connector: the sensor fails, reads, fails... every other tick. Start and first end are logged, then
+    nothing per tick: the periodic report says it comes and goes, and its end is logged once it stays away."""
+    clock = Clock()
+    condition = Repeating(logging.getLogger("templog.test.flap"), clock=clock)
+    with caplog.at_level(logging.INFO, logger="templog.test.flap"):
+        for _ in range(30):  # 10 minutes of 10-second ticks, failing every other one
+            condition.occurred("s1: read failed")
+            clock.now += 10
+            condition.ended("s1: reads again")
+            condition.flush()
+            clock.now += 10
+        condition.occurred("s1: read failed")  # 600 s after the first line: the report is due
+        condition.ended("s1: reads again")
+        for _ in range(60):  # it stays away for the next ten minutes
+            clock.now += 10
+            condition.flush()
+    assert [r.getMessage() for r in caplog.records] == [
+        "s1: read failed",
+        "s1: reads again (after 1 occurrence(s))",
+        "s1: reads again (after 31 occurrence(s), coming and going)",  # 10 minutes after the line before
+    ]

@@ -133,6 +133,7 @@ class MqttSensor:
         self._received_any.set()
 
     def read_celsius(self) -> float:
+        self._malformed.flush()  # the end of a flapping run of malformed payloads, once it is due
         if not self._received_any.is_set():  # just started: give a retained or first message a moment
             self._received_any.wait(self.first_wait_s)
         with self._lock:
