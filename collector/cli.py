@@ -195,7 +195,9 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     def on_signal(signum, _frame):
         name = signal.Signals(signum).name
-        if stop.is_set():
+        # `timeout`, and a terminal's Ctrl-C, signal the process and then its group: one request arriving twice
+        # within moments is not a second request
+        if stop.is_set() and stop.clock() - stop.at >= SECOND_SIGNAL_AFTER_S:
             try:
                 os.write(2, f"{_utc_now()} WARNING {name} received again: exiting at once; what was not delivered "
                             "waits in the outbox\n".encode())
@@ -208,6 +210,9 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
+
+
+SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
 
 
 def _utc_now() -> str:

@@ -176,7 +176,8 @@ def signal_handlers(monkeypatch):
 
 def test_a_second_signal_exits_even_when_logging_would_fail_in_the_handler(signal_handlers, caplog, capfd):
     installed, exits = signal_handlers
-    stop = StopRequest()
+    clock = [100.0]
+    stop = StopRequest(clock=lambda: clock[0])
     templog_cli.stop_on_signals(stop)
     broken = ReentrantStderr()
     logging.getLogger("templog").addHandler(broken)
@@ -184,6 +185,9 @@ def test_a_second_signal_exits_even_when_logging_would_fail_in_the_handler(signa
         with caplog.at_level(logging.DEBUG):
             installed[signal.SIGINT](signal.SIGINT, None)
             assert stop.is_set() and stop.reason == "SIGINT received"
+            installed[signal.SIGINT](signal.SIGINT, None)  # the same request again at once (`timeout`, a tty group)
+            assert exits == []
+            clock[0] += templog_cli.SECOND_SIGNAL_AFTER_S  # the user insists
             installed[signal.SIGINT](signal.SIGINT, None)
     finally:
         logging.getLogger("templog").removeHandler(broken)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from cli import start_run, wait_until
+from collector import cli as cli_module
 from collector.outbox import Outbox
 from faulty_proxy import FaultyProxy
 
@@ -99,6 +100,8 @@ def test_a_second_sigint_exits_at_once_and_loses_nothing(write_config, tmp_path,
     frozen_mid_drain(proxy, running)
     running.send_signal(signal.SIGINT)
     wait_until(lambda: "SIGINT received, stopping" in running.log, what="the first SIGINT to be taken")
+    running.send_signal(signal.SIGINT)  # the same request twice at once (as `timeout` sends it): not a second one
+    time.sleep(cli_module.SECOND_SIGNAL_AFTER_S)  # what makes the next Ctrl-C a second request, not a sync
     running.send_signal(signal.SIGINT)  # the shutdown is waiting on the frozen write: Ctrl-C again
     code = exit_code_within(running, GRACE_S)
     log = running.log
@@ -123,3 +126,15 @@ def test_sighup_stops_like_sigterm(write_config, tmp_path, influxd, database):
     code = exit_code_within(running, GRACE_S)
     assert code == 0, running.log
     assert "SIGHUP received, stopping" in running.log and "stopped; 0 point(s) wait in the outbox" in running.log
+
+
+def test_one_stop_request_sent_twice_at_once_is_a_clean_stop(write_config, tmp_path, influxd, database):
+    """coreutils `timeout` signals the command, then its process group: two SIGTERMs a moment apart are one
+    request, answered by the clean shutdown (exit 0, the last delivery), not by the second signal's exit at once."""
+    running = start_run(config_for(write_config, influxd.url, database))
+    wait_until(lambda: "s0: " in running.log and "°C at" in running.log, what="a first reading")
+    running.send_signal(signal.SIGTERM)
+    running.send_signal(signal.SIGTERM)
+    code = exit_code_within(running, GRACE_S)
+    assert code == 0, running.log
+    assert "received again" not in running.log and "stopped; 0 point(s) wait in the outbox" in running.log
