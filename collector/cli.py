@@ -1,4 +1,5 @@
-"""The `templog` command line: run, read, check, history, discover. Exit codes: 0 ok, 1 failure, 2 bad usage/config."""
+"""The `templog` command line: run, read, check, health, history, grafana, discover. Exit codes: 0 ok, 1 failure,
+2 bad usage/config."""
 
 from __future__ import annotations
 
@@ -299,6 +300,8 @@ def check_outbox(path: str) -> list[str]:
         outbox.close()
     except OutboxError as exc:
         return [str(exc)]
+    except sqlite3.Error as exc:  # e.g. a folder `check` may not create SQLite's -shm file in
+        return [f"collector.outbox: cannot read {path}: {exc}"]
     return []
 
 

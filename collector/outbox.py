@@ -180,6 +180,7 @@ class Outbox:
 
     def _open(self, verify: bool) -> None:
         if self.read_only:
+            _check_not_truncated(self.path)
             db = sqlite3.connect(outbox_repair.read_only_uri(self.path), uri=True, check_same_thread=False,
                                  isolation_level=None)
         else:
@@ -394,6 +395,26 @@ class Outbox:
                 if outbox_repair.is_damage(exc):
                     raise OutboxDamaged(self.path, str(exc)) from exc
                 raise
+
+
+def _check_not_truncated(path: str) -> None:
+    """Raise OutboxDamaged if the file is shorter than its header says (a cut copy, a worn card's lost tail): what
+    `health` and `history` can afford at every call, where `run` and `check` pay for a quick_check. The header's
+    page count is valid when its version-valid-for number equals the change counter (SQLite's file format, "The
+    in-header database size"); a WAL can only add pages beyond it, never make the file legitimately shorter."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return  # SQLite's own open says what is wrong
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return  # not a database at all: SQLite says so
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages, counter, valid_for = (int.from_bytes(header[i:i + 4], "big") for i in (28, 24, 92))
+    if pages and counter == valid_for and pages * page_size > size:
+        raise OutboxDamaged(path, f"the file is {size:,} bytes, its header says {pages * page_size:,}: truncated")
 
 
 def _quick_check(db: sqlite3.Connection, path: str) -> None:

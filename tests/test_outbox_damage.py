@@ -345,3 +345,15 @@ def test_a_crash_during_the_swap_is_finished_at_the_next_start(tmp_path, monkeyp
     assert all(original[i] == line for i, line in waiting.items())
     assert not list(tmp_path.glob("outbox.sqlite.salvag*"))
     assert damaged_beside(path)
+
+
+def test_a_truncated_outbox_is_damaged_for_history_health_and_check(write_config, tmp_path):
+    """A cut copy or a card that lost its tail: history must not print part of the readings as if they were all,
+    and health must not report a count it cannot know."""
+    outbox_path = tmp_path / "data/outbox.sqlite"
+    outbox_path.parent.mkdir()
+    fill(outbox_path, 100, rejected=0)
+    with open(outbox_path, "r+b") as f:  # part of the last page gone: SQLite itself reads on without a word
+        f.truncate(outbox_path.stat().st_size - 3000)
+    config = write_config("sensors:\n  - {name: s0, type: simulated}\n")
+    assert_read_only_commands_say_damaged(outbox_path, ("history", config), ("health", config), ("check", config))
