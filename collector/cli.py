@@ -34,7 +34,7 @@ from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, Shared, create_sensor
 from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
-from collector.ticks import NS_PER_S, parse_time_ns
+from collector.ticks import NS_PER_S, parse_time_ns, utc_text
 
 log = logging.getLogger("templog")
 
@@ -200,7 +200,7 @@ def stop_on_signals(stop: StopRequest) -> None:
         # within moments is not a second request
         if stop.is_set() and stop.clock() - stop.at >= SECOND_SIGNAL_AFTER_S:
             try:
-                os.write(2, f"{_utc_now()} WARNING {name} received again: exiting at once; what was not delivered "
+                os.write(2, f"{utc_text(time.time_ns(), milliseconds=True)} WARNING {name} received again: exiting at once; what was not delivered "
                             "waits in the outbox\n".encode())
             finally:
                 try:
@@ -214,12 +214,6 @@ def stop_on_signals(stop: StopRequest) -> None:
 
 
 SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
-
-
-def _utc_now() -> str:
-    """The log lines' timestamp (collector/logs.py's UtcFormatter), for a line written without logging."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
 def read_all(config: Config) -> list[dict]:

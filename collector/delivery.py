@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from collector.influx.errors import (AUTH, EXPIRED, NETWORK, REJECTED, SERVER, THROTTLED, TOO_LARGE, RetentionUnsupported,
@@ -26,6 +25,7 @@ from collector.influx.errors import (AUTH, EXPIRED, NETWORK, REJECTED, SERVER, T
 from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
 from collector.stats import Stats
+from collector.ticks import utc_text
 
 log = logging.getLogger("templog.delivery")
 
@@ -253,7 +253,7 @@ class Sender:
         since_ns, delivered_before = self.backlog
         self.backlog = None
         log.info("delivered a backlog of %d point(s), waiting since %s",
-                 self.stats.get("points_delivered") - delivered_before, _utc(since_ns))
+                 self.stats.get("points_delivered") - delivered_before, utc_text(since_ns))
 
     def _pause(self, seconds: float, stop: threading.Event, probe: bool) -> None:
         """Wait out a backoff delay, or until `stop`; with `probe`, end it as soon as InfluxDB answers again."""
@@ -296,6 +296,3 @@ def _describe(episode: tuple) -> str:
     kind, status = episode
     return f"HTTP {status}" if status else f"{kind} errors"
 
-
-def _utc(ns: int) -> str:
-    return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

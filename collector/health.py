@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Sequence
 
 from collector.lineprotocol import HEALTH_MEASUREMENT, fields_line, series_key
 from collector.stats import Stats
-from collector.ticks import NS_PER_S
+from collector.ticks import NS_PER_S, utc_text
 
 HEARTBEAT_S = 10  # how often the loop records that it is alive
 STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
@@ -96,7 +95,7 @@ def _mqtt_down(state: dict[str, str], now_ns: int) -> str | None:
     down_s = (now_ns - since) / NS_PER_S
     if down_s <= float(state.get("mqtt_down_grace_s") or MQTT_DOWN_GRACE_S):
         return None
-    when = datetime.fromtimestamp(since // NS_PER_S, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = utc_text(since)
     reason = state.get("mqtt_down_reason")
     return (f"not connected to the MQTT broker {state.get('mqtt_broker', '')} since {when} ({down_s:.0f}s)"
             + (f": {reason}" if reason else ""))

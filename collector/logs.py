@@ -9,16 +9,16 @@ import threading
 import time
 from typing import Callable
 
+from collector.ticks import utc_text
+
 REPEAT_EVERY_S = 600.0
 
 
 class UtcFormatter(logging.Formatter):
     """`2026-12-01T09:30:00.123Z WARNING message`: the same clock and zone as the readings' timestamps."""
 
-    converter = time.gmtime
-
     def formatTime(self, record, datefmt=None):
-        return time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created)) + f".{int(record.msecs):03d}Z"
+        return utc_text(int(record.created * 1e9), milliseconds=True)
 
 
 def configure(level: int) -> None:

@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
 from collector.config import Config, SensorConfig
@@ -35,6 +34,7 @@ from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
+from collector.ticks import utc_text
 
 log = logging.getLogger("templog")
 
@@ -113,7 +113,7 @@ class Collector:
             return False
         self.stats.add("ticks_before_time_floor")
         self.before_floor.occurred("the system clock says %s, before %s (collector.time_floor): not reading until the "
-                                   "clock is set", _iso(tick_ns), self.config.collector.time_floor)
+                                   "clock is set", utc_text(tick_ns, milliseconds=True), self.config.collector.time_floor)
         return True
 
     def on_tick(self, slot: _SensorSlot, tick_ns: int, skipped: int) -> None:
@@ -131,7 +131,7 @@ class Collector:
         if not slot.idle.is_set():
             self.stats.add("ticks_skipped", sensor=name)
             busy.occurred("%s: tick %s skipped, the previous read is still running after %.1fs", name,
-                          _iso(tick_ns), time.monotonic() - slot.busy_since)
+                          utc_text(tick_ns, milliseconds=True), time.monotonic() - slot.busy_since)
             return
         busy.ended("%s: the slow read finished; ticks are read again", name)
         slot.idle.clear()
@@ -186,7 +186,7 @@ class Collector:
         self.stats.add("reads_ok", sensor=config.name)
         for kind in READ_TROUBLES:
             self.sensor_trouble[(config.name, kind)].ended("%s: reads again", config.name)
-        log.info("%s: %.2f °C at %s", config.name, reading.celsius, _iso(tick_ns))
+        log.info("%s: %.2f °C at %s", config.name, reading.celsius, utc_text(tick_ns, milliseconds=True))
         return reading
 
     def commit(self, points: list[tuple[Reading | None, str]]) -> bool:
@@ -333,5 +333,3 @@ def point_tags(config: Config, sensor: SensorConfig) -> dict[str, str]:
     return {"host": config.host, **config.collector.tags, **sensor.tags, "sensor": sensor.name}
 
 
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

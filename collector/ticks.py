@@ -44,3 +44,11 @@ def parse_time_ns(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
+
+
+def utc_text(ns: int, milliseconds: bool = False) -> str:
+    """`2026-12-01T09:30:00Z` (or `...:00.123Z`): how log lines and messages show a moment; history's output
+    keeps every digit (history.rfc3339)."""
+    seconds, fraction = divmod(ns, NS_PER_S)
+    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{fraction // 1_000_000:03d}Z" if milliseconds else "Z")
