@@ -384,6 +384,8 @@ def history_query(args, now_ns: int) -> HistoryQuery:
     every = _parse_duration(args.every, "--every") if args.every else 0.0
     if args.every and every <= 0:
         raise UsageError("history: --every must be a positive duration such as 15m")
+    if any(not name.strip() for name in args.sensor):
+        raise UsageError("history: --sensor needs a sensor's name (as in the config), got an empty one")
     return HistoryQuery(start, stop, tuple(args.sensor), every)
 
 

@@ -88,7 +88,7 @@ def test_what_could_not_be_sent_is_delivered_after_the_next_start(write_config, 
 def test_history_usage_errors_exit_2(write_config):
     config = write_config(SIMULATED)
     for args in (["--since", "1h", "--start", "2026-01-01"], ["--since", "soon"], ["--start", "yesterday"],
-                 ["--start", "2026-01-02", "--stop", "2026-01-01"], ["--every", "0"]):
+                 ["--start", "2026-01-02", "--stop", "2026-01-01"], ["--every", "0"], ["--sensor", ""]):
         done = templog("history", "-c", str(config), *args)
         assert done.returncode == 2, args
         assert done.stderr.startswith("templog: history: ") and "Traceback" not in done.stderr
