@@ -413,8 +413,10 @@ class _Parser:
         if not re.match(r"^https?://[^/\s]+", url):
             self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
         if "?" in url or "#" in url:  # InfluxDB 1.x reads u= and p= there: a password that every message would show
-            scheme_and_host = re.match(r"^https?://[^/?#\s]+", url).group()
-            self.fail("influxdb.url", f"no query or fragment after the address, got {scheme_and_host}/...?...: "
+            scheme, _, rest = url.partition("://")
+            host = re.split(r"[/?#]", rest.rpartition("@")[2], maxsplit=1)[0]  # nothing of a user, password or query
+            shown = f"{scheme}://{'***@' if '@' in rest else ''}{host}"
+            self.fail("influxdb.url", f"no query or fragment after the address, got {shown}/...?...: "
                       "credentials go in user:password@ (api v1) or influxdb.token")
         if "@" in url:
             self.fail("influxdb.url", f"an @ after the host in {_redacted_url(influx.url)!r}: in a password, write "

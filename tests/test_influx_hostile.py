@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
@@ -177,6 +177,7 @@ def printable(but: str) -> st.SearchStrategy[str]:
 
 
 @settings(max_examples=200, deadline=None)
+@example(user="#", password="0", api="v1", scheme="http://")  # a # before the @: the URL has a fragment then
 @given(user=st.text(printable(but="@:"), max_size=12), password=st.text(printable(but=""), min_size=1, max_size=30),
        api=st.sampled_from(["v1", "v2"]),
        scheme=st.sampled_from(["http://", "https://", ""]))
