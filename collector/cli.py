@@ -213,6 +213,7 @@ def stop_on_signals(stop: StopRequest) -> None:
         signal.signal(signum, on_signal)
 
 
+OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
 SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
 
 
@@ -241,7 +242,9 @@ def read_all(config: Config) -> list[dict]:
     threads = [threading.Thread(target=read_one, args=(s,), daemon=True) for s in config.sensors]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + max((s.timeout for s in config.sensors), default=0.0)  # they all read at once
+    # they all read at once; the grace lets a sensor that enforces its own timeout (a command's group ended, TERM
+    # then KILL) say why, rather than being reported as merely late
+    deadline = time.monotonic() + max((s.timeout for s in config.sensors), default=0.0) + OWN_TIMEOUT_GRACE_S
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     shared.stop()

@@ -232,12 +232,12 @@ class Answers:
 
 
 def test_read_waits_for_hung_sensors_once_not_once_each(write_config, monkeypatch):
-    """Two sensors hang, a third answers after twice its timeout: all read at once, so after one timeout all
-    three are reported late; joined one after the other, the third would have had three timeouts' time."""
+    """Two sensors hang, a third answers after its timeout and the grace: all read at once, so after one timeout
+    (and the grace) all three are reported late; joined one after the other, the third would have had three."""
     config = load_config(write_config("collector: {timeout: 300ms}\nsensors:\n" + "".join(
         f"  - {{name: {name}, type: simulated}}\n" for name in ("hung1", "hung2", "slow"))), environ={})
     never = threading.Event()
-    sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never), "slow": Answers(0.6, never)}
+    sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never), "slow": Answers(0.3 + templog_cli.OWN_TIMEOUT_GRACE_S + 0.3, never)}
     monkeypatch.setattr(templog_cli, "create_sensor", lambda s, shared: sensors[s.name])
     try:
         records = templog_cli.read_all(config)
