@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 from collector.sensors.base import SensorError, SensorType, SettingError
@@ -35,7 +36,9 @@ class Settings:
 
     def __post_init__(self):
         try:
-            compiled = re.compile(self.pattern)
+            with warnings.catch_warnings():  # "possible nested set" and the like: Python's notes, not the user's
+                warnings.simplefilter("ignore", FutureWarning)
+                compiled = re.compile(self.pattern)
         except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, thousands of nested groups
             raise SettingError("pattern", f"invalid regular expression: {exc}") from None
         if compiled.groups != 1:
