@@ -13,9 +13,9 @@ import urllib3
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.errors import (NOT_FOUND, QUERY, RetentionUnsupported, WriteError, masked, network_error, reworded,
-                                     write_error)
-from collector.influx.retention import change, create_missing, deletion, differs, shortens, when_missing
+from collector.influx.client import InfluxClient
+from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error
+from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
@@ -46,7 +46,9 @@ def shard_duration(retention_s: float) -> str:
     return "7d"
 
 
-class InfluxV1:
+class InfluxV1(InfluxClient):
+    missing = "database"
+
     def __init__(self, config: InfluxConfig):
         self.config = config
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
@@ -75,18 +77,13 @@ class InfluxV1:
         token = self.config.credentials()
         return [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()]
 
+    def _says_missing(self, message: str) -> bool:
+        return "database not found" in message
+
     def _refusal(self, response) -> WriteError:
         """The WriteError for a response that is not a success."""
         return self._failure(write_error(response.status, _error_text(response), response.headers.get("Retry-After"),
                                          self._secrets()))
-
-    def _failure(self, error: WriteError) -> WriteError:
-        """`error` as the user sees it: credentials masked, and what to fix when the server says it."""
-        message = masked(str(error), self._secrets())
-        hint = self.server.hint(error)
-        if hint is None and error.kind == NOT_FOUND and "database not found" in message:
-            hint = f"database {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
-        return reworded(error, f"{message}; {hint}" if hint else message)
 
     def write(self, lines: list[str]) -> None:
         response = self._request("POST", "/write", {"db": self.config.bucket, "precision": "ns"},
@@ -137,19 +134,6 @@ class InfluxV1:
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
-
-    def ping(self) -> str:
-        try:
-            return self.server.ping()
-        except WriteError as exc:
-            raise self._failure(exc) from None
-
-    def probe(self, timeout: float) -> bool:
-        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""
-        try:
-            return self.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
-        except (urllib3.exceptions.HTTPError, OSError):
-            return False
 
     def ensure_retention(self) -> str:
         """With a retention set: create the database if missing, or give its default retention policy that duration.

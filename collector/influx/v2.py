@@ -12,19 +12,21 @@ import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
-from influxdb_client.service.ping_service import PingService
 
 from collector.config import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, masked,
-                                     network_error, reworded, write_error)
-from collector.influx.retention import change, create_missing, deletion, differs, shortens, when_missing
+from collector.influx.client import InfluxClient
+from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, network_error,
+                                     write_error)
+from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
 
 
-class InfluxV2:
+class InfluxV2(InfluxClient):
+    missing = "bucket"
+
     def __init__(self, config: InfluxConfig):
         self.config = config
         self._client: InfluxDBClient | None = None
@@ -56,19 +58,14 @@ class InfluxV2:
         except ApiException as exc:
             headers = exc.headers or {}
             error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"),
-                                [self.config.credentials()])
+                                self._secrets())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             error = network_error(self.config.url, exc)
         raise self._failure(error) from None
 
-    def _failure(self, error: WriteError) -> WriteError:
-        """`error` as the user sees it: the token masked, and what to fix when the server says it."""
-        message = masked(str(error), [self.config.credentials()])
-        hint = self.server.hint(error)
+    def _says_missing(self, message: str) -> bool:
         # InfluxDB 2.7 says `bucket "x" not found` (influxdata/influxdb@v2.7.12:tenant/error_bucket.go)
-        if hint is None and error.kind == NOT_FOUND and "bucket" in message and "not found" in message:
-            hint = f"bucket {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
-        return reworded(error, f"{message}; {hint}" if hint else message)
+        return "bucket" in message and "not found" in message
 
     def write(self, lines: list[str]) -> None:
         self.client()
@@ -98,23 +95,6 @@ class InfluxV2:
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
-
-    def ping(self) -> str:
-        try:
-            return self.server.ping()
-        except WriteError as exc:
-            raise self._failure(exc) from None
-
-    def probe(self, timeout: float) -> bool:
-        """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer).
-        influxdb-client@1.50.0:influxdb_client/_sync/rest.py reads `_request_timeout` in milliseconds."""
-        try:
-            PingService(self.client().api_client).get_ping(_request_timeout=int(timeout * 1000))
-            return True
-        except ApiException as exc:
-            return (exc.status or 500) < 500
-        except (urllib3.exceptions.HTTPError, OSError):
-            return False
 
     def _bucket(self):
         try:
