@@ -116,6 +116,12 @@ class RepeatingByKey:
                 self._by_key[key] = self._make()
             return self._by_key[key]
 
+    def ended(self, key: object, message: str, *args: object) -> None:
+        """End the condition of `key`, if it ever occurred (a cheap no-op on the hot path of every good read)."""
+        condition = self._by_key.get(key)  # a dict read is atomic: no lock for a key that never occurred
+        if condition is not None:
+            condition.ended(message, *args)
+
     def flush(self) -> None:
         with self._lock:
             conditions = list(self._by_key.values())

@@ -123,7 +123,7 @@ class MqttHub:
             except Exception as exc:
                 self._callback_failed(name, exc)
             else:
-                self._callback_errors[name].ended("MQTT %s works again", name)
+                self._callback_errors.ended(name, "MQTT %s works again", name)
 
         guarded.__name__ = callback.__name__  # paho's own log lines name it
         return guarded
@@ -176,5 +176,5 @@ class MqttHub:
                     except Exception as exc:  # one subscriber's failure is its own episode; the others still get it
                         self._callback_failed(f"message callback for {subscription}", exc)
                     else:
-                        self._callback_errors[f"message callback for {subscription}"].ended(
-                            "MQTT message callback for %s works again", subscription)
+                        self._callback_errors.ended(f"message callback for {subscription}",
+                                                    "MQTT message callback for %s works again", subscription)

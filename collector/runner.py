@@ -119,21 +119,21 @@ class Collector:
     def on_tick(self, slot: _SensorSlot, tick_ns: int, skipped: int) -> None:
         """On the scheduling thread: hand the read to a worker; never wait for it."""
         name = slot.config.name
-        late = self.sensor_trouble[(name, "late")]
         if skipped:
             self.stats.add("ticks_skipped", skipped, sensor=name)
-            late.occurred("%s: %d tick(s) skipped, the collector was not scheduled in time", name, skipped)
+            self.sensor_trouble[(name, "late")].occurred("%s: %d tick(s) skipped, the collector was not scheduled in "
+                                                         "time", name, skipped)
         else:
-            late.ended("%s: ticks on time again", name)
+            self.sensor_trouble.ended((name, "late"), "%s: ticks on time again", name)
         if self.before_time_floor(tick_ns):
             return
-        busy = self.sensor_trouble[(name, "busy")]
         if not slot.idle.is_set():
             self.stats.add("ticks_skipped", sensor=name)
-            busy.occurred("%s: tick %s skipped, the previous read is still running after %.1fs", name,
-                          utc_text(tick_ns, milliseconds=True), time.monotonic() - slot.busy_since)
+            self.sensor_trouble[(name, "busy")].occurred(
+                "%s: tick %s skipped, the previous read is still running after %.1fs", name,
+                utc_text(tick_ns, milliseconds=True), time.monotonic() - slot.busy_since)
             return
-        busy.ended("%s: the slow read finished; ticks are read again", name)
+        self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
         slot.idle.clear()
         slot.busy_since, slot.tick_ns = time.monotonic(), tick_ns
         if slot.reader is None:
@@ -185,7 +185,7 @@ class Collector:
             return None
         self.stats.add("reads_ok", sensor=config.name)
         for kind in READ_TROUBLES:
-            self.sensor_trouble[(config.name, kind)].ended("%s: reads again", config.name)
+            self.sensor_trouble.ended((config.name, kind), "%s: reads again", config.name)
         log.info("%s: %.2f °C at %s", config.name, reading.celsius, utc_text(tick_ns, milliseconds=True))
         return reading
 
@@ -320,8 +320,8 @@ class Collector:
         last.start()
         last.join(max(0.0, deadline - time.monotonic()))
         if last.is_alive():
-            log.warning("last delivery before exit cut short after %gs; the points not delivered wait in the outbox",
-                        SHUTDOWN_S)
+            log.warning("last delivery before exit cut short at the shutdown deadline (%gs after the stop request); "
+                        "the points not delivered wait in the outbox", SHUTDOWN_S)
             self.sender.close()  # its write still hangs: the outbox worker must not wait for it at exit
 
 
