@@ -42,6 +42,8 @@ log = logging.getLogger("templog")
 SENDER_LINGER_S = 0.25  # after a reading arrives, wait this long for the rest of its tick: one write per tick
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal or ssh session
 MQTT_STOP_S = 1.0  # after the collector's own bounded shutdown: a broker that does not answer must not hold the exit
+SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
+OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
 
 
 class UsageError(Exception):
@@ -200,8 +202,8 @@ def stop_on_signals(stop: StopRequest) -> None:
         # within moments is not a second request
         if stop.is_set() and stop.clock() - stop.at >= SECOND_SIGNAL_AFTER_S:
             try:
-                os.write(2, f"{utc_text(time.time_ns(), milliseconds=True)} WARNING {name} received again: exiting at once; what was not delivered "
-                            "waits in the outbox\n".encode())
+                os.write(2, f"{utc_text(time.time_ns(), milliseconds=True)} WARNING {name} received again: exiting "
+                            "at once; what was not delivered waits in the outbox\n".encode())
             finally:
                 try:
                     end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
@@ -211,10 +213,6 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
-
-
-OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
-SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
 
 
 def read_all(config: Config) -> list[dict]:

@@ -229,12 +229,10 @@ class Sender:
                                         self.outbox.depth, message)
 
     def _answered(self) -> None:
-        """InfluxDB answered a write (took it, or refused a point for good): a failure episode ends."""
-        if self.failing_with is not None:
-            self._resumed()
-
-    def _resumed(self) -> None:
-        """The first batch InfluxDB took after failures: the episode ends, its error is no longer current."""
+        """InfluxDB answered a write (took it, or refused a point for good): a failure episode ends, and its error
+        is no longer current."""
+        if self.failing_with is None:
+            return
         self.episodes[self.failing_with].ended("delivery resumed (it had failed with %s); %d point(s) to deliver",
                                                _describe(self.failing_with), self.outbox.depth)
         self.failures, self.failing_with = 0, None

@@ -91,7 +91,8 @@ def unusable_reason(path: str) -> str | None:
     if os.path.islink(path) and not os.path.exists(path):
         return "it is a symbolic link to nothing, or a loop of them"
     if len(os.path.basename(path).encode()) + len(_LONGEST_SUFFIX) > _NAME_MAX:
-        return f"its file name is too long (with {_LONGEST_SUFFIX!r}, the longest name put beside it, over {_NAME_MAX} bytes)"
+        return (f"its file name is too long (with {_LONGEST_SUFFIX!r}, the longest name put beside it, over "
+                f"{_NAME_MAX} bytes)")
     if os.path.exists(path):
         if not os.path.isfile(path):
             return "it is not a regular file"
