@@ -97,7 +97,6 @@ class InfluxConfig:
         return _secret(self.token, self.token_file)
 
 
-# Up to the last @: a password with an unescaped @, / or # must not leave a piece of itself in the shown URL.
 # user:password@ in the authority only (before the first /, ? or #): an @ further on is not the host's
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>[^/?#\s]*)@")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -113,15 +112,16 @@ def _url_credentials(url: str) -> tuple[str, str | None, str | None]:
 
 
 def _redacted_url(url: str) -> str:
-    """The URL as it may be shown: any password replaced by ***."""
+    """The URL as it may be shown: any password replaced by ***, and any query or fragment (InfluxDB 1.x reads a
+    password from `p=`) by `?...`."""
     match = _USERINFO.match(url)
     if match is not None:
         user = match["userinfo"].partition(":")[0]
         url = f"{match['scheme'] or ''}{user}:***@{url[match.end():]}"
     if "@" in url.partition("***@")[2 if match else 0]:  # maybe a password with an unencoded / ? or #: hide it all
         scheme = _SCHEME.match(url)
-        return f"{scheme.group() if scheme else ''}***@{url.rpartition('@')[2]}"
-    return url
+        url = f"{scheme.group() if scheme else ''}***@{url.rpartition('@')[2]}"
+    return re.sub(r"[?#].*", "?...", url, count=1, flags=re.S)
 
 
 @dataclass(frozen=True)
@@ -413,10 +413,7 @@ class _Parser:
         if not re.match(r"^https?://[^/\s]+", url):
             self.fail("influxdb.url", f"expected an http:// or https:// URL, got {_redacted_url(influx.url)!r}")
         if "?" in url or "#" in url:  # InfluxDB 1.x reads u= and p= there: a password that every message would show
-            scheme, _, rest = url.partition("://")
-            host = re.split(r"[/?#]", rest.rpartition("@")[2], maxsplit=1)[0]  # nothing of a user, password or query
-            shown = f"{scheme}://{'***@' if '@' in rest else ''}{host}"
-            self.fail("influxdb.url", f"no query or fragment after the address, got {shown}/...?...: "
+            self.fail("influxdb.url", f"no query or fragment after the address, got {_redacted_url(influx.url)!r}: "
                       "credentials go in user:password@ (api v1) or influxdb.token")
         if "@" in url:
             self.fail("influxdb.url", f"an @ after the host in {_redacted_url(influx.url)!r}: in a password, write "
@@ -426,7 +423,8 @@ class _Parser:
         except ValueError:
             port = 0
         if port == 0:
-            self.fail("influxdb.url", f"expected a port number from 1 to 65535 after the host, got {_redacted_url(influx.url)!r}")
+            self.fail("influxdb.url",
+                      f"expected a port number from 1 to 65535 after the host, got {_redacted_url(influx.url)!r}")
         if user is not None:
             if influx.api != "v1":
                 self.fail("influxdb.url", "a user name or password in the URL is for api v1; api v2 authenticates "
