@@ -113,10 +113,9 @@ def influxql_query(query: HistoryQuery) -> str:
 def describe_influx(influx: InfluxConfig) -> str:
     """The server and database a query goes to, for the lines that report on it (the config has already taken any
     credentials out of the URL)."""
-    where = influx.url
     if influx.api == "v1":
-        return f"InfluxDB at {where} (api v1, database {influx.bucket})"
-    return f"InfluxDB at {where} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
+        return f"InfluxDB at {influx.url} (api v1, database {influx.bucket})"
+    return f"InfluxDB at {influx.url} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
 
 
 def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> Generator[Row, None, None]:
