@@ -282,12 +282,27 @@ def test_the_collector_config_in_the_container_uses_the_stack(compose, tmp_path)
     assert service["hostname"], "a fixed host name: the container's ID would change the host tag at each recreate"
 
 
+def grafana_token_file() -> str:
+    """The one token file the data sources read. Grafana expands `$__file{PATH}` first, with PATH taken literally,
+    and environment variables only afterwards (grafana/grafana pkg/services/provisioning/values/values.go
+    interpolateValue: setting.ExpandVar, then os.ExpandEnv; pkg/setting/expanders.go: the file expander stats and
+    reads its argument as it stands; read at commits 86d4e43d98a8 and c265af27ff62, not checked against the tag
+    v12.3.1): the path cannot come from a variable, so the data source file names it and compose does not."""
+    text = (REPO / "grafana/provisioning/datasources/templog.yaml").read_text()
+    paths = set(re.findall(r"\$__file\{([^}]*)\}", text))
+    assert len(paths) == 1, paths
+    path = paths.pop()
+    assert path.startswith("/") and "$" not in path, f"{path}: Grafana would read a file of that literal name"
+    return path
+
+
 def test_each_token_reaches_only_its_service(compose):
     influxdb = service_env(compose, "influxdb")
     handover = {
         "collector": (influxdb["TEMPLOG_COLLECTOR_TOKEN_FILE"], service_env(compose, "collector")["INFLUX_TOKEN_FILE"]),
-        "grafana": (influxdb["TEMPLOG_GRAFANA_TOKEN_FILE"], service_env(compose, "grafana")["INFLUX_TOKEN_FILE"]),
+        "grafana": (influxdb["TEMPLOG_GRAFANA_TOKEN_FILE"], grafana_token_file()),
     }
+    assert "INFLUX_TOKEN_FILE" not in service_env(compose, "grafana"), "Grafana reads no such variable"
     volumes = {}
     for consumer, (written, read) in handover.items():
         assert written == read, f"{consumer}: the init script writes {written}, the service reads {read}"
@@ -746,6 +761,13 @@ def test_render_grafana_provisioning_says_what_it_cannot_remove(volume_case):
     assert result.returncode == 1
     assert "cannot empty" in result.stderr and "foreign.yaml (owner uid 0" in result.stderr
     assert "docker volume rm" in result.stderr
+
+
+def test_the_provisioning_has_the_plugins_folder_grafana_reads():
+    """grafana/grafana pkg/services/provisioning/plugins/config_reader.go readConfig (read at commit 0d0434957a27):
+    a missing folder is an ERROR line at every start; only its *.yaml files are read."""
+    plugins = REPO / "grafana/provisioning/plugins"
+    assert plugins.is_dir() and not list(plugins.glob("*.y*ml"))
 
 
 def test_render_grafana_provisioning_runs_in_the_image():
