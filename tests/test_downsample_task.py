@@ -30,6 +30,13 @@ What ties the model to the Flux, each from its source at the pinned versions (In
   (flux@v0.196.1:stdlib/universe/universe.flux reduce), and to() writes each row as one point with the fields
   fieldFn returns (flux@v0.196.1:stdlib/influxdata/influxdb/to.go writeTable); a point with the same series and time
   replaces the earlier one, so rewriting an unchanged hour changes nothing;
+- the rest as flux@v0.196.1:stdlib/universe/universe.flux documents each: range() keeps start <= _time < stop;
+  filter() drops the tables it empties (onEmpty: "drop"); first() keeps each table's first record, a series' earliest
+  point (storage returns a series in time order); keep(columns: ["_time"]) drops every other column and so the group
+  key, group() then makes one table, sort() and limit(n: 1) leave its earliest row; union() passes every table on;
+  window(every: 1h) puts each row in the hour holding it, bounds in _start/_stop; duplicate() copies _start to _time
+  outside the group key; map() with `r with` adds mean; length() counts an array; date.truncate and date.sub
+  (stdlib/date/date.flux) work in the task's location, UTC by default, like the windows;
 - data past the raw retention go in whole shard groups (whole hours or days, influxdb@v2.7.12:v1/services/meta/
   data.go shardGroupDuration, CreateShardGroup truncates the start): the model drops whole hours.
 """
