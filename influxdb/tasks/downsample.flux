@@ -29,7 +29,8 @@
 //    storage as ReadWindowAggregateByTime (PushDownWindowAggregateRule + PushDownWindowAggregateByTimeRule, or
 //    PushDownAggregateWindowRule; rules_test.go "AggregateWindowCount" with "_start"), so Flux sees one row per series
 //    and hour (30 days: 720 rows per series), not the raw points;
-// 3. the raw points from the earliest changed hour on: normally the hour just ended, after an outage the outage.
+// 3. the raw points from the earliest changed hour on, into Flux (reduce is not pushed down): normally the hour just
+//    ended, after an outage the outage, once after an upgrade from a task without counts the whole raw bucket.
 import "date"
 
 option task = {name: "templog-downsample", every: 1h, offset: 5m}
@@ -80,6 +81,8 @@ rawStart = date.truncate(t: firstRaw, unit: 1h)
 // later tables' columns by position (flux@v0.196.1:stdlib/universe/pivot.go Process). pivot() merges the two tables
 // of a series (same group key once `_field` goes) into one row per hour; a side without the hour leaves its column
 // null, and a missing column reads as null (flux@v0.196.1:compiler/compiler.go substituteTypes), hence `exists`.
+// Not join.left: it fails on a side without any table (flux@v0.196.1:stdlib/join/join_fn.go checkCols, "cannot join
+// on an empty table"), which the stored side is until the first counts are written.
 changed =
     union(
         tables: [
