@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stack_tools import REPO, load_compose, service_env
 
-from collector.lineprotocol import FIELD, MEASUREMENT
 
 SCRIPT = REPO / "influxdb/init/10-templog.sh"
 FLUX = REPO / "influxdb/tasks/downsample.flux"
@@ -538,16 +537,7 @@ def test_the_task_reads_and_writes_the_compose_files_buckets():
     lines = flux_text().splitlines()
     assert f'rawBucket = "{env["DOCKER_INFLUXDB_INIT_BUCKET"]}"' in lines
     assert f'longtermBucket = "{env["TEMPLOG_LONGTERM_BUCKET"]}"' in lines
-    assert "from(bucket: rawBucket)" in flux_text() and "to(bucket: longtermBucket)" in flux_text()
-
-
-def test_the_task_aggregates_the_collectors_points_hourly_per_series():
-    text = flux_text()
-    assert f'r._measurement == "{MEASUREMENT}" and r._field == "{FIELD}"' in text
-    assert "aggregateWindow(every: 1h, fn: fn" in text
-    for fn in ("mean", "min", "max"):
-        assert f'hourly(fn: {fn}, field: "{fn}")' in text
-    assert "group(" not in text, "each series (sensor, host and the other tags) stays its own table"
+    assert "from(bucket: rawBucket)" in flux_text() and "to(bucket: longtermBucket, " in flux_text()
 
 
 # --- json_rows: the script's reader of `influx ... --json` -------------------------------------------------------
