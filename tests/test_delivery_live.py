@@ -8,10 +8,14 @@ point is under it.
 
 from __future__ import annotations
 
+import pytest
+
 from cli import start_run, stop_run, wait_until
 from faulty_proxy import FaultyProxy
-from test_faults_http import readings
+from test_faults_http import as_stored, client, db, filled_outbox, proxy, readings, sender_for, stored  # noqa: F401
 
+from collector.influx import WriteError
+from collector.influx.errors import SERVER
 from collector.lineprotocol import HEALTH_MEASUREMENT, MEASUREMENT
 from collector.outbox import Outbox
 
@@ -55,3 +59,29 @@ sensors:
         code, log = stop_run(running)
     assert code == 0, log
     assert "Traceback" not in log
+
+
+HEALTH_LINE = f"{HEALTH_MEASUREMENT},host=h outbox_depth=30i {{ns}}"
+
+
+def test_a_refused_live_point_sets_nothing_aside_and_a_taken_one_acknowledges_nothing(influxd, db, proxy, tmp_path):
+    """Sender and real influxd behind the proxy: the live copy is extra, never in place of the outbox's."""
+    influxd.query(f'CREATE DATABASE "{db}"')
+    backlog = readings(30)
+    outbox = filled_outbox(tmp_path, backlog)
+    sender = sender_for(client(proxy.url, db, batch_size=10), outbox)
+    now_ns = backlog[-1][0].time_ns
+    sender.offer_live(HEALTH_LINE.format(ns=now_ns))
+    proxy.fail_next(1, status=400)  # the live point refused for good: its outbox copy would be isolated in turn
+    assert sender.drain() == 30
+    assert outbox.depth == 0 and sender.stats.get("points_rejected") == 0
+    assert as_stored(backlog) == stored(influxd, db)
+    # Taken, while the batch behind it fails: the outbox keeps everything for the next attempt.
+    outbox.append(readings(30, sensor="b"))
+    sender.offer_live(HEALTH_LINE.format(ns=now_ns + 1))
+    proxy.max_body, proxy.max_body_status = 200, 503
+    with pytest.raises(WriteError) as failed:
+        sender.drain()
+    assert failed.value.kind == SERVER
+    assert outbox.depth == 30
+    assert latest_depth(influxd, db) == 30
