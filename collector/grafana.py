@@ -216,13 +216,13 @@ def _latest_per(*columns: str) -> str:
             "\n  |> last()")
 
 
-def _last_reading_text(ref: str, lookback_s: float) -> str:
-    """An annotation's "last reading N ago", blank when `ref` has no number (NoData: Grafana gives no value for the
+def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
+    """An annotation's "Last <what> N ago.", blank when `ref` has no number (NoData: Grafana gives no value for the
     ref, or NaN: grafana/grafana@9ff3317d:pkg/services/ngalert/state/template/template.go NewValues). A missing map
     key in a Go template is a zero Value, so `range` over what is there, and NaN is the one value not equal to
     itself."""
     return (f'{{{{ range $ref, $v := $values }}}}{{{{ if and (eq $ref "{ref}") (eq $v.Value $v.Value) }}}}'
-            "Last reading {{ humanizeDuration $v.Value }} ago.{{ end }}{{ end }}"
+            f"Last {what} {{{{ humanizeDuration $v.Value }}}} ago.{{{{ end }}}}{{{{ end }}}}"
             f" (Blank: none in the last {_duration(lookback_s)}.)")
 
 
@@ -280,7 +280,7 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
         labels={"templog": "silent", "sensor": sensor.name},
         annotations={
             "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} has sent no reading for {_duration(after)}",
-            "description": (f"Its interval is {_duration(sensor.interval)}. {_last_reading_text('B', lookback)} "
+            "description": (f"Its interval is {_duration(sensor.interval)}. {_last_seen_text('B', 'reading', lookback)} "
                             "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
                             "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
                             + _retired_note(lookback)),
@@ -312,7 +312,7 @@ def _collector_silent_rule(config: Config) -> dict:
                             f"`{HEALTH_MEASUREMENT}`). Either it is stopped or stuck, or it cannot reach InfluxDB "
                             "(network, token, bucket): then its readings and health points wait in its outbox and "
                             "arrive once InfluxDB takes writes again. See `templog health` and its log. "
-                            + _last_reading_text("B", lookback).replace("Last reading", "Last health point")
+                            + _last_seen_text("B", "health point", lookback)
                             + " " + _retired_note(lookback)),
         },
         panel_id=PANEL_HEALTH_AGE,

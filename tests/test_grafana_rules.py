@@ -324,7 +324,7 @@ def test_no_data_annotations_show_no_number():
     """Under NoData Grafana gives the template no value for B or NaN (grafana/grafana@(stored)
     pkg/services/ngalert/state/template/template.go NewValues), and `$values.B.Value` of a missing key is 0: the
     text only prints a value present and equal to itself."""
-    text = grafana._last_reading_text("B", 86400)
+    text = grafana._last_seen_text("B", "reading", 86400)
     assert "$values.B" not in text
     assert '(eq $ref "B") (eq $v.Value $v.Value)' in text
     assert text.count("{{ range") == 1 and text.count("{{ end }}") == 2
