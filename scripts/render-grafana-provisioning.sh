@@ -37,8 +37,10 @@ mkdir "$staging"
 cp -R "$src/." "$staging/"
 rm -f "$staging/$rules" # rendered from the committed config.yaml: must come back rendered from this one
 
-# Render before touching $out: a config that templog refuses leaves the last good provisioning in place.
-templog grafana --output "$staging" -c "$config"
+# Render before touching $out: a config that templog refuses leaves the last good provisioning in place. $out
+# still holds what Grafana was given before: the rules and contact points gone since then are rendered as deletions
+# (Grafana's file provisioning deletes only what a file lists).
+templog grafana --output "$staging" --previous "$out" -c "$config"
 [ -s "$staging/$rules" ] || fail "templog grafana wrote no $rules"
 # Readable by Grafana's user (uid 472) whatever modes the checkout has; cp -R below keeps these modes.
 chmod -R a+rX "$staging"

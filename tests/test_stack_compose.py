@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from stack_tools import (
     COMPOSE_FILE,
     DOCKERFILE,
@@ -625,10 +626,40 @@ def test_render_grafana_provisioning_renders_over_a_copy_of_the_repositorys(prov
         assert stat.S_IMODE(path.stat().st_mode) & 0o444 == 0o444, f"{path}: Grafana's user must read it"
     calls = [json.loads(line) for line in Path(provisioning["FAKE_TEMPLOG_LOG"]).read_text().splitlines()]
     assert len(calls) == 1
-    assert calls[0][:2] == ["grafana", "--output"] and calls[0][3:] == ["-c", "/etc/templog/config.yaml"]
+    assert calls[0][:2] == ["grafana", "--output"]
+    assert calls[0][3:] == ["--previous", str(out), "-c", "/etc/templog/config.yaml"], \
+        "what the volume held before is where the deletions come from"
     assert not Path(calls[0][2]).exists(), "rendered in a scratch copy, removed afterwards"
     assert tree(Path(provisioning["TEMPLOG_GRAFANA_PROVISIONING_SRC"]))["alerting/templog-rules.yaml"] \
         == "rules for the committed config\n", "the repository's folder is only read"
+
+
+def test_render_grafana_provisioning_deletes_what_the_last_start_provisioned_and_this_config_lacks(tmp_path):
+    """The real script with the real `templog grafana`, twice on one volume: config A, then B without A's second
+    sensor and its max. Grafana deletes file-provisioned rules only when a file lists them under `deleteRules`
+    (tests/test_grafana_rules.py cites the source), so B's rendering must list exactly what A had and B lacks."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "templog").write_text(f'#!/bin/sh\nexec {sys.executable} -m collector "$@"\n')
+    (bin_dir / "templog").chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(REPO),
+           "TEMPLOG_GRAFANA_PROVISIONING_SRC": str(REPO / "grafana/provisioning"),
+           "TEMPLOG_GRAFANA_PROVISIONING_OUT": str(out)}
+    sensors = {"A": "  - {name: desk, type: simulated, max: 28}\n  - {name: attic, type: simulated}\n",
+               "B": "  - {name: desk, type: simulated}\n"}
+    uids = {}
+    for name, entries in sensors.items():
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(f"collector:\n  outbox: {tmp_path / 'outbox.sqlite'}\nsensors:\n{entries}")
+        result = render({**env, "TEMPLOG_CONFIG": str(config)})
+        assert result.returncode == 0, result.stderr
+        rules = yaml.safe_load((out / "alerting/templog-rules.yaml").read_text())
+        uids[name] = {rule["uid"] for group in rules["groups"] for rule in group["rules"]}
+    deleted = {item["uid"] for item in rules.get("deleteRules", [])}
+    assert deleted == uids["A"] - uids["B"]
+    assert len(deleted) == 2, "attic's silent rule and desk's above-max rule"
 
 
 @pytest.mark.parametrize("fault", ["FAKE_TEMPLOG_FAIL", "FAKE_TEMPLOG_NOOP"])
