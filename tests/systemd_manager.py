@@ -36,6 +36,13 @@ SERVICE_UID = 10001  # as in the Dockerfile
 SRV_PYTHON = "/srv/python"  # this interpreter's prefix, bound here: it may live under /root (pyenv)
 SRV_SITE = "/srv/site-packages"  # the venv's packages
 SRV_SOURCE = "/srv/templog"  # the repository, so the service runs this worktree's collector
+SRV_PYTHON_BINARY = f"{SRV_PYTHON}/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+# What runs this interpreter with this source and the venv's packages from /srv. (A pyenv build's RUNPATH names its
+# libpython under /root, which ProtectHome= hides or the service user cannot enter: without LD_LIBRARY_PATH the
+# loader would take the system's libpython, of another 3.11 release than the interpreter's own modules.)
+SRV_ENVIRONMENT = {"PYTHONPATH": f"{SRV_SOURCE}:{SRV_SITE}", "LD_LIBRARY_PATH": f"{SRV_PYTHON}/lib"}
+# The host paths bound there, for the launch scripts
+BOUND_FROM = {"PYTHON_PREFIX": sys.base_prefix, "SITE": sysconfig.get_paths()["purelib"], "SOURCE": str(ROOT)}
 
 _LAUNCH = r"""
 set -eu
@@ -121,7 +128,7 @@ class ServiceManager:
         for group in self.cgroups:
             group.mkdir()
         env = {**os.environ, "S": str(scratch), "SYSTEMD": systemd, "CGROUPS": " ".join(map(str, self.cgroups)),
-               "PYTHON": sys.executable, "PYTHON_PREFIX": sys.base_prefix, "SITE": sysconfig.get_paths()["purelib"], "SOURCE": str(ROOT)}
+               "PYTHON": sys.executable, **BOUND_FROM}
         self.log = scratch / "manager.log"
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([require_binary("unshare"), "--mount", "--propagation", "private",
@@ -131,18 +138,6 @@ class ServiceManager:
         except BaseException:
             self.stop()
             raise
-
-    @property
-    def python(self) -> str:
-        """This interpreter as the service sees it."""
-        return f"{SRV_PYTHON}/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """What the service needs to run this interpreter with this source and the venv's packages. (A pyenv
-        build's RUNPATH names its libpython under /root, which ProtectHome= hides: without LD_LIBRARY_PATH the
-        loader would take the system's libpython, of another 3.11 release than the interpreter's modules.)"""
-        return {"PYTHONPATH": f"{SRV_SOURCE}:{SRV_SITE}", "LD_LIBRARY_PATH": f"{SRV_PYTHON}/lib"}
 
     def _running(self) -> bool:
         if self.process.poll() is not None:

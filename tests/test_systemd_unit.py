@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cli import ROOT, wait_until
 from servers import Mosquitto, require_binary
-from systemd_manager import SERVICE_UID, ServiceManager
+from systemd_manager import SERVICE_UID, SRV_ENVIRONMENT, SRV_PYTHON_BINARY, ServiceManager
 from test_ds18b20 import DEVICE, w1_slave
 from test_mqtt import ZIGBEE2MQTT, Publisher
 
@@ -43,13 +43,13 @@ def test_systemd_rates_the_unit_as_exposing_little():
     assert exposure(UNIT) <= MAX_EXPOSURE
 
 
-def sandboxed(unit: str, manager: ServiceManager, command: str, log: str, oneshot: bool = False) -> str:
+def sandboxed(unit: str, command: str, log: str, oneshot: bool = False) -> str:
     """The committed unit running `command` instead of /opt/templog's templog, with its output to /srv/LOG."""
     assert EXEC_START in unit
     service = unit.replace(EXEC_START, f"ExecStart={command}")
     if oneshot:
         service = service.replace("Type=simple", "Type=oneshot")
-    added = [f"Environment={name}={value}" for name, value in manager.environment.items()]
+    added = [f"Environment={name}={value}" for name, value in SRV_ENVIRONMENT.items()]
     added += [f"StandardOutput=append:/srv/{log}", f"StandardError=append:/srv/{log}"]
     return service.replace("[Service]\n", "[Service]\n" + "".join(line + "\n" for line in added), 1)
 
@@ -94,9 +94,9 @@ sensors:
 """)
     expected = {"zone": 47.0, "core": 49.5, "probe": 23.125, "sysfs": 65.536, "cmd": 47.0, "z2m": 21.37}
     unit = UNIT.read_text()
-    templog = f"{manager.python} -m collector"  # this source, as the service sees it
+    templog = f"{SRV_PYTHON_BINARY} -m collector"  # this source, as the service sees it
     try:
-        manager.install("templog-read.service", sandboxed(unit, manager, f"{templog} read --json -c /srv/config.yaml",
+        manager.install("templog-read.service", sandboxed(unit, f"{templog} read --json -c /srv/config.yaml",
                                                           "read.log", oneshot=True))
         manager.systemctl("start", "templog-read.service", check=False)
         read = manager.show("templog-read.service", "Result", "ExecMainStatus")
@@ -105,7 +105,7 @@ sensors:
         records = {r["sensor"]: r["celsius"] for r in json.loads(output[output.index("["):])}
         assert {name: records[name] for name in expected} == expected
 
-        manager.install("templog.service", sandboxed(unit, manager, f"{templog} run -q -c /srv/config.yaml", "run.log"))
+        manager.install("templog.service", sandboxed(unit, f"{templog} run -q -c /srv/config.yaml", "run.log"))
         manager.systemctl("start", "templog.service")
 
         def latest_by_sensor():
@@ -124,7 +124,7 @@ sensors:
         assert re.search(r"^CapEff:\s+0+$", status, re.MULTILINE) and re.search(r"^Seccomp:\s+2$", status, re.M)
         assert re.search(r"^NoNewPrivs:\s+1$", status, re.MULTILINE)
 
-        manager.install("templog-health.service", sandboxed(unit, manager, f"{templog} health -c /srv/config.yaml",
+        manager.install("templog-health.service", sandboxed(unit, f"{templog} health -c /srv/config.yaml",
                                                             "health.log", oneshot=True))
         manager.systemctl("start", "templog-health.service", check=False)
         health = manager.show("templog-health.service", "Result", "ExecMainStatus")
@@ -155,7 +155,7 @@ def _readable(path: Path) -> bool:
 def test_the_sandbox_hides_no_part_of_sys_where_sensors_are(manager):
     """ProtectKernelTunables= makes /sys read-only; nothing the unit sets may cover /sys/class (hwmon, thermal),
     /sys/bus (w1, iio) or /sys/devices: seen in the mount table of a process under the unit's sandbox."""
-    manager.install("mounts.service", sandboxed(UNIT.read_text(), manager, "/bin/cat /proc/self/mountinfo", "mounts.log",
+    manager.install("mounts.service", sandboxed(UNIT.read_text(), "/bin/cat /proc/self/mountinfo", "mounts.log",
                                                 oneshot=True))
     manager.systemctl("start", "mounts.service", check=False)
     options = {fields[4]: fields[5].split(",") for fields in map(str.split, (manager.srv / "mounts.log").read_text()
