@@ -40,7 +40,7 @@ def test_run_health_and_read_write_nothing_but_the_volume(root, influxd, databas
     sqlite/sqlite@003737d1:src/os_unix.c unixTempFileDir, the same list as in the 3.40 Python 3.11 bundles.)"""
     (root.scratch / "config.yaml").write_text(f"""
 influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 1h}}
-collector: {{interval: 1s, outbox: "${{TEMPLOG_OUTBOX}}"}}
+collector: {{interval: 500ms, outbox: "${{TEMPLOG_OUTBOX}}"}}
 sensors:
   - {{name: sim, type: simulated}}
   - {{name: cmd, type: command, command: "echo 21.5"}}
