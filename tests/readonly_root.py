@@ -84,8 +84,9 @@ class ReadOnlyRoot:
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
         """`templog ARGS` under the read-only root, its trace appended to the scratch's trace/ (one file per run)."""
         runs = len(list((self.scratch / "trace").glob("strace*")))
-        env = {"SCRATCH": str(self.scratch), "STRACE": self.strace, "TRACE": f"{TRACE}.{runs}", "UID_": str(SERVICE_UID),
-               "PYTHON_ENV": " ".join(f"{k}={v}" for k, v in SRV_ENVIRONMENT.items()), **BOUND_FROM, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SCRATCH": str(self.scratch), "STRACE": self.strace,
+               "TRACE": f"{TRACE}.{runs}", "UID_": str(SERVICE_UID),
+               "PYTHON_ENV": " ".join(f"{k}={v}" for k, v in SRV_ENVIRONMENT.items()), **BOUND_FROM}
         return subprocess.Popen([self.unshare, "--mount", "--propagation", "private", "sh", "-c", _LAUNCH, "sh",
                                  SRV_PYTHON_BINARY, "-m", "collector", *args], env=env, **kwargs)
 

@@ -8,14 +8,14 @@ namespace of its own (`unshare --mount`), where:
   - /run is a private tmpfs holding /run/systemd/system, which is what lets systemd start as a user instance
     (sd_booted()) without touching the host's /run;
   - /etc/passwd and /etc/group are copies with the service user `templog` added;
-  - /var/lib is a scratch directory, and XDG_CONFIG_HOME/XDG_STATE_HOME point at it, so StateDirectory=templog
-    is /var/lib/templog as under the system instance (a user instance puts it in XDG_CONFIG_HOME: systemd 252
-    `systemd.exec(5)`, "Table 2. Automatic directory creation and environment variables");
+  - /var/lib is a scratch directory, and XDG_CONFIG_HOME (and XDG_STATE_HOME, for later systemd) point at it, so
+    StateDirectory=templog is /var/lib/templog as under the system instance (a user instance puts it in
+    $XDG_CONFIG_HOME: systemd 252 systemd.exec(5), the table of automatic directories under RuntimeDirectory=);
   - /srv is a scratch directory for the config and the sensors' files (outside /tmp, which PrivateTmp= replaces,
     and outside /root and /home, which ProtectHome= hides), with this Python and the source bound inside it.
 Its cgroups are subgroups of the test's own (name=systemd and/or the unified hierarchy), removed at the end.
-What a user instance does not do: cgroup device and IP policies (DevicePolicy=, IPAddressDeny=), which need the
-system instance's delegated controllers.
+What this cannot show: the device cgroup policy (DevicePolicy=, DeviceAllow=), which needs controllers the system
+instance owns; PrivateDevices= (what /dev holds) is shown.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _LAUNCH = r"""
 set -eu
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/systemd/system /run/user/0
-# what the system instance makes at boot, to mount over what a unit hides (systemd 252 make_inaccessible_nodes)
+# what the system instance makes at boot, to mount over what a unit hides (systemd's make_inaccessible_nodes())
 mkdir -p -m 0755 /run/systemd/inaccessible
 mkdir -m 0000 /run/systemd/inaccessible/dir
 install -m 0000 /dev/null /run/systemd/inaccessible/reg
@@ -111,7 +111,7 @@ class ServiceManager:
         systemd = next((p for p in ("/lib/systemd/systemd", "/usr/lib/systemd/systemd") if Path(p).exists()), None)
         if systemd is None:
             _refuse("systemd is not installed")
-        self.systemctl_binary = require_binary("systemctl")
+        self.systemctl_binary, self.nsenter = require_binary("systemctl"), require_binary("nsenter")
         self.scratch = scratch
         self.srv = scratch / "srv"
         self.var_lib = scratch / "var-lib"
@@ -146,7 +146,7 @@ class ServiceManager:
 
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`systemctl --user ARGS` against this manager (in its mount namespace, where its socket is)."""
-        done = subprocess.run(["nsenter", "-t", str(self.process.pid), "-m", "env", "XDG_RUNTIME_DIR=/run/user/0",
+        done = subprocess.run([self.nsenter, "-t", str(self.process.pid), "-m", "env", "XDG_RUNTIME_DIR=/run/user/0",
                                self.systemctl_binary, "--user", "--no-pager", *args],
                               capture_output=True, text=True, timeout=60)
         if check and done.returncode != 0:
