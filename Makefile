@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck strace
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FLUX_CHECK := tests/flux_check

@@ -49,10 +49,12 @@ def broker(tmp_path):
 
 
 class Publisher:
-    def __init__(self, port, username=None, password=None):
+    def __init__(self, port, username=None, password=None, ca_file=None):
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher")
         if username:
             self.client.username_pw_set(username, password)
+        if ca_file:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
