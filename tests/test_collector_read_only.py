@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cli import wait_until
 from readonly_root import VOLUME, ReadOnlyRoot
-from stack_tools import load_compose
+from stack_tools import REPO, load_compose
 
 
 @pytest.fixture
@@ -23,6 +23,16 @@ def test_compose_runs_the_collector_on_a_read_only_root_with_its_volume_the_only
     # nothing else is written (the test below): no tmpfs for /tmp, which SQLite would not need either
     assert "tmpfs" not in collector
     assert any(m.endswith(":/var/lib/templog") for m in collector["volumes"])
+
+
+def test_compose_runs_the_provisioning_one_shot_on_a_read_only_root_with_a_tmpfs_for_its_scratch_copy():
+    """scripts/render-grafana-provisioning.sh writes only to the provisioning volume and to its scratch copy
+    (mktemp -d, in /tmp): on a read-only root /tmp must be a tmpfs. (Checked by reading the script; unlike the
+    collector's, this run is not traced.)"""
+    one_shot = load_compose()["services"]["grafana-provisioning"]
+    assert one_shot.get("read_only") is True
+    assert "/tmp" in one_shot["tmpfs"]
+    assert "mktemp -d" in (REPO / "scripts/render-grafana-provisioning.sh").read_text()
 
 
 def _tracee(tracer: int) -> int:

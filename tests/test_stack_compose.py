@@ -343,7 +343,7 @@ def test_grafana_reads_the_provisioning_the_one_shot_renders(compose):
     assert seen_by_grafana.read_only and seen_by_grafana.nocopy and not rendered.nocopy
     assert mount_of(compose, "grafana-provisioning", CONFIG_IN_CONTAINER).source == "./config.yaml"
     outbox_dir = os.path.dirname(service_env(compose, "collector")["TEMPLOG_OUTBOX"])
-    assert one_shot["tmpfs"] == [outbox_dir], "the image's VOLUME would leave an anonymous volume at each start"
+    assert outbox_dir in one_shot["tmpfs"], "the image's VOLUME would leave an anonymous volume at each start"
     assert one_shot["healthcheck"] == {"disable": True}
     # The rules query the same bucket the collector writes.
     for key in ("INFLUX_ORG", "INFLUX_BUCKET"):
