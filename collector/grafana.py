@@ -68,9 +68,18 @@ SCHEMA_VERSION = 39  # the dashboard JSON schema version written; newer Grafana 
 # Text helpers
 
 
+# Flux's scanner reads `$` followed by any character but `{` or `"` as two plain characters, so `$\"` ends the string
+# (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl: dollar_value): every `$` is written as the
+# byte escape `\x24` instead (byte_value there). A dot before a word Grafana's Flux macros replace (even inside
+# strings: grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go) is written `\x2E`.
+_FLUX_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "$": "\\x24"})
+_GRAFANA_MACRO_DOT = re.compile(r"(?<=[A-Za-z])\.(?=timeRangeStart|timeRangeStop|windowPeriod|bucket|defaultBucket"
+                                r"|organization)")
+
+
 def flux_string(text: str) -> str:
-    """A Flux string literal: backslash, double quote and `${` (Flux's interpolation) escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${") + '"'
+    """A Flux string literal that reads back as `text`, also after Grafana's macro substitution."""
+    return '"' + _GRAFANA_MACRO_DOT.sub(r"\\x2E", text.translate(_FLUX_STRING_ESCAPES)) + '"'
 
 
 def grafana_literal(text: str) -> str:
@@ -133,10 +142,11 @@ def _flux_health(bucket: str, start: str, stop: str | None, field: str) -> str:
             "and not exists r.sensor)")
 
 
-def _flux_latest(by: str) -> str:
-    """The last row of each series, then the latest per `by` (a tag's series may have been split by other tags)."""
+def _flux_latest(*by: str) -> str:
+    """The last row of each series, then the latest per `by` columns (a tag's series may have been split by others)."""
+    columns = ", ".join(f'"{column}"' for column in by)
     return ("\n  |> last()"
-            f'\n  |> group(columns: ["{by}"])'
+            f"\n  |> group(columns: [{columns}])"
             '\n  |> sort(columns: ["_time"])'
             "\n  |> last()")
 
@@ -394,9 +404,22 @@ def age_thresholds(interval_s: float) -> dict:
     return _steps(*steps)
 
 
-def _overrides(per_name: dict[str, dict]) -> list[dict]:
-    return [{"matcher": {"id": "byName", "options": name},
-             "properties": [{"id": "thresholds", "value": thresholds}]} for name, thresholds in per_name.items()]
+_GRAFANA_REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
+
+
+def grafana_regex_escape(text: str) -> str:
+    """`text` matched literally in a JavaScript regex, as Grafana escapes a variable's values
+    (grafana/grafana@0524cbafcfcf packages/grafana-data/src/text/string.ts escapeRegex)."""
+    return _GRAFANA_REGEX_SPECIAL.sub(r"\\\g<0>", text)
+
+
+def _overrides(per_sensor: dict[str, dict]) -> list[dict]:
+    """Thresholds per stat, matched to a sensor's name or "<sensor> on <host>". Grafana anchors a byRegexp pattern
+    (stringToJsRegex: `^pattern$`) and applies overrides in order, so longer names come later: "a on b", a sensor's
+    own name, wins over sensor "a" on host "b"."""
+    return [{"matcher": {"id": "byRegexp", "options": grafana_regex_escape(name) + f"({ON_HOST}.+)?"},
+             "properties": [{"id": "thresholds", "value": thresholds}]}
+            for name, thresholds in sorted(per_sensor.items(), key=lambda item: len(item[0]))]
 
 
 def _stat(panel_id: int, title: str, grid: tuple[int, int, int, int], datasource: dict, targets: list[dict], *,
@@ -507,13 +530,34 @@ def _config_overrides(config: Config) -> tuple[list[dict], list[dict]]:
     return _overrides(current), _overrides(age)
 
 
-# Flux: one series per sensor and statistic, aggregated to Grafana's window.
+# Flux: one series per sensor and statistic, aggregated to Grafana's window, each window stamped with its start (as
+# history, the downsampling task and InfluxQL do; aggregateWindow's default timeSrc is "_stop": influxdata/flux@v0.196.1
+# stdlib/universe/universe.flux). The input is grouped by sensor first (see SENSOR_GROUP).
 SUMMARIZE = (
     "summarize = (tables=<-, fn, stat) => tables\n"
-    "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)\n"
+    '  |> aggregateWindow(every: v.windowPeriod, fn: fn, timeSrc: "_start", createEmpty: false)\n'
     '  |> set(key: "stat", value: stat)\n'
     '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
     '  |> group(columns: ["sensor", "stat"])\n')
+
+# One sensor is one series, whatever its other tags did (a tag edit, a host rename split it): grouped right after the
+# pushable filter, so InfluxDB reads the groups from storage (influxdata/influxdb@v2.7.12
+# query/stdlib/influxdata/influxdb/rules.go PushDownGroupRule); the sensor variable's filter comes after it.
+SENSOR_GROUP = '\n  |> group(columns: ["sensor"])'
+SENSOR_VARIABLE_FILTER = "\n  |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))"
+ON_HOST = " on "  # a stat's name when one sensor name has readings from several hosts: "<sensor> on <host>"
+
+
+def _flux_one_stat_per_sensor_and_host() -> str:
+    """From the latest row per (sensor, host), grouped by sensor: one field per sensor, named by it, or "<sensor> on
+    <host>" where a sensor name has several hosts (so a dead collector's sensor is not hidden by a live one's)."""
+    return ("\n  |> group(columns: [\"sensor\"])\n"
+            "hosts = latest |> count()\n"
+            "join(tables: {latest: latest, hosts: hosts}, on: [\"sensor\"])\n"
+            f"  |> map(fn: (r) => ({{_field: r._field, _value: r._value_latest, name: if r._value_hosts > 1 and "
+            f'exists r.host then r.sensor + "{ON_HOST}" + r.host else r.sensor}}))\n'
+            "  |> group()\n"
+            '  |> pivot(rowKey: ["_field"], columnKey: ["name"], valueColumn: "_value")')
 
 
 def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> dict:
@@ -531,12 +575,13 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         return (f'\n  |> group()\n  |> keep(columns: ["_field", "{column}", "_value"])'
                 f'\n  |> pivot(rowKey: ["_field"], columnKey: ["{column}"], valueColumn: "_value")')
 
-    current = (_flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors)
-               + _flux_latest("sensor") + one_row_per("sensor"))
-    age = (_flux_readings(bucket, retention, None, sensors) + _flux_latest("sensor")
-           + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + one_row_per("sensor"))
+    current = ("latest = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors)
+               + _flux_latest("sensor", "host") + _flux_one_stat_per_sensor_and_host())
+    age = ("latest = " + _flux_readings(bucket, retention, None, sensors) + _flux_latest("sensor", "host")
+           + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
     windowed = (
-        "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors) + "\n"
+        "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "") + SENSOR_GROUP
+        + SENSOR_VARIABLE_FILTER + "\n"
         + SUMMARIZE +
         "union(tables: [\n"
         '  data |> summarize(fn: mean, stat: "mean"),\n'
@@ -546,7 +591,8 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     long_range = (
         f"data = from(bucket: {flux_string(longterm_bucket)})\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-        f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}"{sensors})\n'
+        f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}")'
+        + '\n  |> group(columns: ["sensor", "_field"])' + SENSOR_VARIABLE_FILTER + "\n"
         + SUMMARIZE +
         "union(tables: [\n"
         '  data |> filter(fn: (r) => r._field == "mean") |> summarize(fn: mean, stat: "mean"),\n'
@@ -558,7 +604,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     outbox_now = (_flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
                   + _flux_latest("host") + one_row_per("host"))
     outbox = (_flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-              + "\n  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)"
+              + "\n  |> aggregateWindow(every: v.windowPeriod, fn: max, timeSrc: \"_start\", createEmpty: false)"
               + '\n  |> keep(columns: ["_time", "_value", "host"])')
     counters = " or ".join(f'r._field == "{name}"' for name in PROBLEM_COUNTERS)
     problems = (f"from(bucket: {flux_string(bucket)})\n"
@@ -566,14 +612,14 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                 f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and not exists r.sensor)\n'
                 f"  |> filter(fn: (r) => {counters})\n"
                 "  |> difference(nonNegative: true)\n"
-                "  |> aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false)\n"
+                "  |> aggregateWindow(every: v.windowPeriod, fn: sum, timeSrc: \"_start\", createEmpty: false)\n"
                 '  |> rename(columns: {_field: "counter"})\n'
                 '  |> keep(columns: ["_time", "_value", "counter", "host"])')
     latency = (f"from(bucket: {flux_string(bucket)})\n"
                "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
                f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and r._field == "read_latency_ms_mean"'
                f"{sensors})\n"
-               "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
+               "  |> aggregateWindow(every: v.windowPeriod, fn: mean, timeSrc: \"_start\", createEmpty: false)\n"
                '  |> keep(columns: ["_time", "_value", "sensor"])')
     variable_query = ('import "influxdata/influxdb/schema"\n\n'
                       f"schema.tagValues(bucket: {flux_string(bucket)}, tag: \"sensor\", "
@@ -633,9 +679,11 @@ def render_influxql_dashboard(config: Config) -> dict:
                 "resultFormat": "time_series", "alias": alias}
 
     stats = (f'mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max"')
-    current = f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} GROUP BY "sensor"'
+    # per sensor and host, so a dead collector's sensor is not hidden by a live one of the same name
+    current = f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} GROUP BY "sensor", "host"'
     last_seen = (f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE time > now() - {retention} AND {sensors} '
-                 'GROUP BY "sensor"')
+                 'GROUP BY "sensor", "host"')
+    sensor_on_host = f"$tag_sensor{ON_HOST}$tag_host"
     windowed = (f'SELECT {stats} FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} '
                 'GROUP BY time($__interval), "sensor" fill(none)')
     health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
@@ -654,10 +702,10 @@ def render_influxql_dashboard(config: Config) -> dict:
     health_y = 25
     panels = [
         _stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource,
-              [target(current, "$tag_sensor")], unit="celsius", decimals=1, overrides=current_overrides,
+              [target(current, sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
               description="The latest reading in the time range; blue below the sensor's min, red from its max "
                           "(config.yaml)."),
-        _stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, "$tag_sensor")],
+        _stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, sensor_on_host)],
               unit="dateTimeFromNow", fields="/^Time$/", color_mode="none", display_name="${__series.name}",
               description=seen_description.format(what="sensor")),
         _timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Mapping
 
@@ -35,6 +36,38 @@ def tag_text_problem(text: str) -> str | None:
         kind = _RAW_FORBIDDEN.get(unicodedata.category(char))
         if kind:
             return f"must not contain {kind} (U+{ord(char):04X})"
+    return None
+
+
+# What Grafana rewrites in a Flux query's whole text, string literals included, after it has put the dashboard's
+# variables in (grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go: `([a-zA-Z]+)\.([a-zA-Z]+)` matches
+# with the second part timeRangeStart, timeRangeStop, windowPeriod, bucket, defaultBucket or organization are
+# replaced with strings.ReplaceAll, so also inside a longer word; `$__interval` and `$__interval_ms` likewise).
+_GRAFANA_FLUX_MACRO = re.compile(r"[A-Za-z]\.(timeRangeStart|timeRangeStop|windowPeriod|bucket|defaultBucket|organization)"
+                                 r"|\$__interval")
+
+
+def sensor_name_problem(name: str) -> str | None:
+    r"""Why `name` cannot be a sensor's name, or None if it can.
+
+    A name becomes the `sensor` tag (so `tag_text_problem`), and it goes into query texts: the alert rules' Flux, and
+    the dashboards' queries through Grafana's `${sensor:json}` (JSON.stringify: no Flux escaping) and InfluxQL's
+    regex-escaped `$sensor`. Refused is exactly what those break: Grafana's Flux macros (above), and `$"` or `${` —
+    JSON writes `"` as `\"`, and Flux reads `$` then any character but `{` or `"` as two plain ones, so `$\` eats the
+    backslash and the string ends early (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl:
+    dollar_value), while `${` starts an interpolation.
+    """
+    problem = tag_text_problem(name)
+    if problem:
+        return problem
+    if name.strip() != name:
+        return "must not start or end with a space"
+    for dollar in ('$"', "${"):
+        if dollar in name:
+            return f"must not contain {dollar} (Flux would read it as the end of the string or an interpolation)"
+    macro = _GRAFANA_FLUX_MACRO.search(name)
+    if macro:
+        return f"must not contain {macro.group()!r} (Grafana replaces it in Flux queries, even inside strings)"
     return None
 
 

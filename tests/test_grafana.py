@@ -382,7 +382,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
     assert by_uid[grafana.rule_uid("above", attic.name)]["noDataState"] == "OK"
     # The sensor's name, quotes and dollars included, reaches Flux as a string and Grafana as a literal.
     above = by_uid[grafana.rule_uid("above", attic.name)]
-    assert 'r.sensor == "attic \\"west\\" $x {y}"' in above["data"][0]["model"]["query"]
+    assert 'r.sensor == "attic \\"west\\" \\x24x {y}"' in above["data"][0]["model"]["query"]
     assert above["labels"]["sensor"] == 'attic "west" $$x {y}'
     assert above["title"] == 'attic "west" $$x {y}: above 40.5 °C'
     for rule in rules:
@@ -394,7 +394,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
 
 
 def test_flux_strings_and_grafana_literals_escape():
-    assert grafana.flux_string('a "b" \\ ${c} $d') == '"a \\"b\\" \\\\ \\${c} $d"'
+    assert grafana.flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
     assert grafana.grafana_literal("a $b ${c}") == "a $$b $${c}"
 
 
@@ -406,33 +406,52 @@ def test_rule_uids_are_stable_and_distinct():
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid) for uid in uids)
 
 
+def thresholds_for(panel: dict, display_name: str) -> list | None:
+    """The threshold steps Grafana gives a stat field of that display name: the last override whose byRegexp pattern
+    matches, anchored (grafana/grafana@003262a83a8f packages/grafana-data/src/transformations/matchers/nameMatcher.ts
+    regexpFieldNameMatcher → stringToJsRegex: `^pattern$`; overrides apply in order, a later one wins)."""
+    steps = None
+    for override in panel["fieldConfig"]["overrides"]:
+        assert override["matcher"]["id"] == "byRegexp"
+        if re.fullmatch(override["matcher"]["options"], display_name):
+            steps = override["properties"][0]["value"]["steps"]
+    return steps
+
+
 def test_stat_panels_are_coloured_by_each_sensors_thresholds(write_config):
     config = load_config(write_config(SENSORS_CONFIG), environ={})
     cellar, attic, garage = config.sensors
     for dashboard in (grafana.render_dashboard(config), grafana.render_influxql_dashboard(config)):
-        by_id = {panel["id"]: panel for panel in panels(dashboard)}
-        current = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
-                   for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"]}
-        assert current == {
-            cellar.name: [{"color": "blue", "value": None}, {"color": "green", "value": 2}],
-            attic.name: [{"color": "green", "value": None}, {"color": "red", "value": 40.5}],
-        }
-        assert all(o["matcher"]["id"] == "byName" for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"])
-    age = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
-           for o in {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_AGE]["fieldConfig"][
-               "overrides"]}
-    assert age[cellar.name] == [{"color": "green", "value": None}, {"color": "red", "value": 900}]
-    assert age[garage.name] == [{"color": "green", "value": None}, {"color": "orange", "value": 90},
-                                {"color": "red", "value": 300}]
+        current = {panel["id"]: panel for panel in panels(dashboard)}[grafana.PANEL_CURRENT]
+        # a sensor alone, or "<sensor> on <host>" where a sensor name has several hosts
+        for suffix in ("", " on pi", " on a (b) $c"):
+            assert thresholds_for(current, cellar.name + suffix) == [{"color": "blue", "value": None},
+                                                                     {"color": "green", "value": 2}]
+            assert thresholds_for(current, attic.name + suffix) == [{"color": "green", "value": None},
+                                                                    {"color": "red", "value": 40.5}]
+            assert thresholds_for(current, garage.name + suffix) is None
+    age = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_AGE]
+    assert thresholds_for(age, cellar.name) == [{"color": "green", "value": None}, {"color": "red", "value": 900}]
+    assert thresholds_for(age, garage.name + " on pi") == [{"color": "green", "value": None},
+                                                           {"color": "orange", "value": 90},
+                                                           {"color": "red", "value": 300}]
+
+
+def test_a_longer_sensor_name_wins_over_a_shorter_one_on_a_host(write_config):
+    config = load_config(write_config("sensors:\n  - {name: a, type: simulated, max: 30}\n"
+                                      "  - {name: a on b, type: simulated, max: 20}\n"), environ={})
+    current = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_CURRENT]
+    assert thresholds_for(current, "a on b")[-1]["value"] == 20  # the sensor named so
+    assert thresholds_for(current, "a on c")[-1]["value"] == 30
+    assert thresholds_for(current, "a on b on c")[-1]["value"] == 20
 
 
 def test_committed_dashboards_carry_the_committed_thresholds():
     config = committed_config()
     dashboard = dashboards()["temperatures.json"]
     current = {p["id"]: p for p in panels(dashboard)}[grafana.PANEL_CURRENT]
-    steps = {o["matcher"]["options"]: [s["value"] for s in o["properties"][0]["value"]["steps"]]
-             for o in current["fieldConfig"]["overrides"]}
-    assert steps == {s.name: [None, s.min, s.max] for s in config.sensors}
+    for s in config.sensors:
+        assert [step["value"] for step in thresholds_for(current, s.name)] == [None, s.min, s.max]
 
 
 def test_sensor_variable_comes_from_the_data():
@@ -497,7 +516,8 @@ def collector_schema(config) -> dict:
     }
 
 
-FLUX_INTERNAL_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
+FLUX_INTERNAL_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop",
+                         "_value_latest", "_value_hosts"}  # the stat panels' join of the latest rows and host counts
 
 
 def flux_uses(text: str, buckets: dict[str, str]) -> dict:
