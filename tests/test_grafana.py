@@ -12,6 +12,7 @@ import copy
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -648,3 +649,93 @@ sensors:
             assert sorted(row[1] for row in series[0]["values"]) == sorted(sensors)
         if "\"sensor\" = ''" in query.text:
             assert all(s["tags"] == {"host": s["tags"]["host"]} for s in series), query.where
+
+
+# The InfluxQL dashboard on a real influxd 1.x, its queries interpolated as Grafana does it.
+
+HOSTILE_SENSOR = 'cost $5 ($x) /a/b: ä.ß "q"'  # allowed: collector.lineprotocol.sensor_name_problem
+
+
+def grafana_influxql(query: str, sensors: list[str], start_ms: int, stop_ms: int, interval: str) -> str:
+    """A raw InfluxQL target as Grafana sends it (grafana/grafana@834ac63ec389
+    public/app/plugins/datasource/influxdb/influx_query_model.ts render → templateSrv.replace with
+    interpolateQueryStr: a multi-value or include-all variable's values regex-escaped (escapeRegex) and joined as
+    `(a|b)`; datasource.ts getTimeFilter for an absolute range: `time >= …ms and time <= …ms`)."""
+    values = [grafana.grafana_regex_escape(name) for name in sensors]
+    query = query.replace("$sensor", values[0] if len(values) == 1 else "(" + "|".join(values) + ")")
+    query = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {stop_ms}ms")
+    return query.replace("$__interval", interval)
+
+
+def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_config, influxd, database):
+    """A sensor whose host was renamed inside a window, with a hostile name: the windowed panel gives one series
+    for it with the mean/min/max of all its points; the current and last-reading stats one per host."""
+    from collector.lineprotocol import series_key, temperature_line
+
+    base_s = (int(time.time()) - 3600) // 60 * 60  # within the last-reading panel's look-back
+    points = [(base_s + t, HOSTILE_SENSOR, -(t % 7) / 4, "h2" if t >= 90 else "h1") for t in range(0, 180, 10)]
+    points += [(base_s + t, "a", (t % 9) / 4, "h1") for t in range(0, 180, 10)]
+    influxd.query(f'CREATE DATABASE "{database}"')
+    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": sensor, "host": host}), value,
+                                              t * 10**9) for t, sensor, value, host in points])
+    config = load_config(write_config(f"sensors:\n  - {{name: a, type: simulated}}\n"
+                                      f"  - {{name: {json.dumps(HOSTILE_SENSOR)}, type: simulated, max: 30}}\n"),
+                         environ={})
+    by_id = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(config))}
+
+    def run(panel_id: int, sensors: list[str]) -> list[dict]:
+        text = grafana_influxql(by_id[panel_id]["targets"][0]["query"], sensors, base_s * 1000,
+                                (base_s + 180) * 1000, "1m")
+        (result,) = influxd.query(text, db=database)["results"]
+        assert "error" not in result, (text, result)
+        return result.get("series", [])
+
+    for selected in ([HOSTILE_SENSOR], ["a", HOSTILE_SENSOR]):
+        windowed = {s["tags"]["sensor"]: s["values"] for s in run(grafana.PANEL_SERIES, selected)}
+        assert sorted(windowed) == sorted(selected)
+        for sensor in selected:
+            expected = []
+            for minute in range(3):
+                values = [v for t, s, v, _ in points if s == sensor and minute * 60 <= t - base_s < minute * 60 + 60]
+                expected.append([(base_s + minute * 60) * 10**9, sum(values) / len(values), min(values), max(values)])
+            assert windowed[sensor] == expected, sensor
+        for panel_id in (grafana.PANEL_CURRENT, grafana.PANEL_AGE):
+            stats = sorted((s["tags"]["sensor"], s["tags"]["host"]) for s in run(panel_id, selected))
+            assert stats == sorted({(s, h) for _, s, _, h in points if s in selected}), panel_id
+
+
+def test_flux_windows_are_per_sensor_and_stamped_with_their_start():
+    """No InfluxDB 2 runs here, so this reads the query texts. Flux's from() gives one table per series (measurement,
+    field, whole tag set) and aggregateWindow aggregates each table, stamping it with the window's _stop unless
+    timeSrc says otherwise (influxdata/flux@v0.196.1 stdlib/universe/universe.flux aggregateWindow: timeSrc="_stop").
+    So every windowed Flux query — the dashboard's raw and long-range panels, history's, README's example — groups
+    by sensor before its first aggregateWindow and stamps window starts, as the InfluxQL twin (GROUP BY time,
+    "sensor") and history's other sources do."""
+    dashboard = json.loads((PROVISIONING / grafana.DASHBOARD_FILE).read_text(encoding="utf-8"))
+    by_id = {p["id"]: p for p in panels(dashboard)}
+    from collector.history import HistoryQuery, flux_query
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"--data '(from[^']*aggregateWindow[^']*)'", readme)
+    per_sensor = {"raw panel": by_id[grafana.PANEL_SERIES]["targets"][0]["query"],
+                  "long-range panel": by_id[grafana.PANEL_LONG_RANGE]["targets"][0]["query"],
+                  "history": flux_query(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
+    for where, text in per_sensor.items():
+        first_window = text.index("aggregateWindow(")
+        assert re.search(r'group\(columns: \["sensor"(, "_field")?\]\)', text[:first_window]), where
+    every_window = [q.text for q in grafana.dashboard_queries(dashboard)] + list(per_sensor.values())
+    calls = [call for text in every_window for call in re.findall(r"aggregateWindow\([^)]*\)", text)]
+    assert calls and all('timeSrc: "_start"' in call for call in calls), calls
+    assert "stamped with its hour's start" in readme
+
+
+def test_flux_current_and_age_stats_are_per_sensor_and_host():
+    """Two hosts with one sensor name: each (sensor, host) keeps its latest row, named "<sensor> on <host>" when a
+    name has several hosts, so a dead collector's sensor is not hidden by a live one (as the silent rule groups)."""
+    dashboard = json.loads((PROVISIONING / grafana.DASHBOARD_FILE).read_text(encoding="utf-8"))
+    by_id = {p["id"]: p for p in panels(dashboard)}
+    for panel_id in (grafana.PANEL_CURRENT, grafana.PANEL_AGE):
+        text = by_id[panel_id]["targets"][0]["query"]
+        assert 'group(columns: ["sensor", "host"])' in text
+        assert 'r.sensor + " on " + r.host' in text and "r._value_hosts > 1" in text
+        assert 'pivot(rowKey: ["_field"], columnKey: ["name"]' in text
