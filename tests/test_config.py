@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from collector.config import ConfigError, Secret, load_config
@@ -308,3 +310,28 @@ def test_quiet_and_verbose_together_is_a_usage_error(write_config):
     done = templog("-q", "read", "-v", "-c", str(write_config(SENSOR)))
     assert (done.returncode, done.stdout) == (2, "")
     assert "-q/--quiet and -v/--verbose contradict each other" in done.stderr
+
+
+# Sensor names go into Flux and InfluxQL queries (alert rules, dashboards through Grafana's variables): refused is
+# exactly what Flux or Grafana would misread (tests/test_flux.py shows each misread), allowed is the rest.
+
+@pytest.mark.parametrize("name, words", [
+    ('a$"b', 'must not contain $"'),
+    ("a${b}", "must not contain ${"),
+    ("dev.timeRangeStart", "'v.timeRangeStart' (Grafana replaces it"),
+    ("my.bucket 2", "'y.bucket'"),
+    ("every $__interval_ms", "'$__interval'"),
+])
+def test_a_sensor_name_that_breaks_queries_is_refused_with_exit_2(write_config, name, words):
+    path = write_config("sensors:\n  - {name: b, type: simulated}\n  - {name: '${SENSOR_NAME}', type: simulated}\n")
+    done = templog("read", "-c", str(path), env={"SENSOR_NAME": name})  # ${...} in the file itself is expansion
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"templog: {path}: sensors[1].name: invalid sensor name ")
+    assert words in done.stderr and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["Wohnzimmer (oben) 1/2", "温度 ä.ß", "cost $5 {x}", "ends in $", 'say "hi"',
+                                  "a.b:c-d_e #%&*+|?'", "v. bucket", "x.Bucket", "$ {"])
+def test_a_generous_sensor_name_is_accepted(write_config, name):
+    config = load_config(write_config(f"sensors:\n  - {{name: {json.dumps(name)}, type: simulated}}\n"), environ={})
+    assert config.sensors[0].name == name

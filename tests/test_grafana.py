@@ -597,13 +597,15 @@ def test_usage_extraction_catches_unknown_names():
 # The InfluxQL twin against a real InfluxDB 1.x filled by the collector
 
 
-def grafana_influxql(query: str, sensors: list[str], interval: str = "1s") -> str:
-    """A query as Grafana's InfluxQL data source sends it: macros and the multi-value $sensor (a regex) replaced."""
-    regex = "(" + "|".join(re.escape(s) for s in sensors) + ")"
-    text = query.replace("$timeFilter", "time > now() - 1h").replace("$__interval_ms", "1000")
-    text = text.replace("$__interval", interval).replace("/^$sensor$/", f"/^{regex}$/")
-    assert not re.search(r"\$[\w{]", text), f"a Grafana variable is left: {text}"
-    return text
+def grafana_influxql(query: str, sensors: list[str], interval: str = "1s", time_filter: str = "time > now() - 1h") -> str:
+    """A raw InfluxQL target as Grafana's InfluxQL data source sends it (grafana/grafana@834ac63ec389, not the pinned
+    v12.3.1: public/app/plugins/datasource/influxdb/influx_query_model.ts render → templateSrv.replace with
+    interpolateQueryStr: a multi-value or include-all variable's values regex-escaped (escapeRegex) and joined as
+    `(a|b)`, one value escaped alone), with the macros $timeFilter and $__interval replaced."""
+    text = query.replace("$timeFilter", time_filter).replace("$__interval_ms", "1000").replace("$__interval", interval)
+    assert not re.search(r"\$(?!sensor\b)[\w{]", text), f"a Grafana variable is left: {text}"
+    values = [grafana.grafana_regex_escape(name) for name in sensors]
+    return re.sub(r"\$sensor\b", lambda _: values[0] if len(values) == 1 else "(" + "|".join(values) + ")", text)
 
 
 def test_influxql_dashboard_queries_return_the_collectors_data(write_config, influxd, database):
@@ -656,17 +658,6 @@ sensors:
 HOSTILE_SENSOR = 'cost $5 ($x) /a/b: ä.ß "q"'  # allowed: collector.lineprotocol.sensor_name_problem
 
 
-def grafana_influxql(query: str, sensors: list[str], start_ms: int, stop_ms: int, interval: str) -> str:
-    """A raw InfluxQL target as Grafana sends it (grafana/grafana@834ac63ec389
-    public/app/plugins/datasource/influxdb/influx_query_model.ts render → templateSrv.replace with
-    interpolateQueryStr: a multi-value or include-all variable's values regex-escaped (escapeRegex) and joined as
-    `(a|b)`; datasource.ts getTimeFilter for an absolute range: `time >= …ms and time <= …ms`)."""
-    values = [grafana.grafana_regex_escape(name) for name in sensors]
-    query = query.replace("$sensor", values[0] if len(values) == 1 else "(" + "|".join(values) + ")")
-    query = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {stop_ms}ms")
-    return query.replace("$__interval", interval)
-
-
 def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_config, influxd, database):
     """A sensor whose host was renamed inside a window, with a hostile name: the windowed panel gives one series
     for it with the mean/min/max of all its points; the current and last-reading stats one per host."""
@@ -684,8 +675,8 @@ def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_conf
     by_id = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(config))}
 
     def run(panel_id: int, sensors: list[str]) -> list[dict]:
-        text = grafana_influxql(by_id[panel_id]["targets"][0]["query"], sensors, base_s * 1000,
-                                (base_s + 180) * 1000, "1m")
+        text = grafana_influxql(by_id[panel_id]["targets"][0]["query"], sensors, "1m",
+                                f"time >= {base_s * 1000}ms and time <= {(base_s + 180) * 1000}ms")
         (result,) = influxd.query(text, db=database)["results"]
         assert "error" not in result, (text, result)
         return result.get("series", [])
