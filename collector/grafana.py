@@ -26,7 +26,7 @@ import yaml
 
 from collector.config import Config, SensorConfig
 from collector.durations import format_duration
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import FIELD, GRAFANA_FLUX_MACRO_WORDS, HEALTH_MEASUREMENT, MEASUREMENT
 
 FLUX_DATASOURCE_UID = "templog-flux"
 INFLUXQL_DATASOURCE_UID = "templog-influxql"
@@ -73,8 +73,7 @@ SCHEMA_VERSION = 39  # the dashboard JSON schema version written; newer Grafana 
 # byte escape `\x24` instead (byte_value there). A dot before a word Grafana's Flux macros replace (even inside
 # strings: grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go) is written `\x2E`.
 _FLUX_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "$": "\\x24"})
-_GRAFANA_MACRO_DOT = re.compile(r"(?<=[A-Za-z])\.(?=timeRangeStart|timeRangeStop|windowPeriod|bucket|defaultBucket"
-                                r"|organization)")
+_GRAFANA_MACRO_DOT = re.compile(rf"(?<=[A-Za-z])\.(?={'|'.join(GRAFANA_FLUX_MACRO_WORDS)})")
 
 
 def flux_string(text: str) -> str:
@@ -374,6 +373,8 @@ PANEL_OUTBOX, PANEL_PROBLEMS, PANEL_LATENCY = 13, 14, 15
 PROBLEM_COUNTERS = ("reads_failed", "readings_refused", "ticks_skipped", "write_failures", "points_rejected",
                     "outbox_dropped")
 
+CURRENT_DESCRIPTION = ("The latest reading in the time range per sensor and host (named {naming}); blue below the "
+                       "sensor's min, red from its max (config.yaml).")
 PROBLEMS_DESCRIPTION = "Failed and refused reads, skipped ticks, write failures, rejected and dropped points."
 GREEN, BLUE, ORANGE, RED = "green", "blue", "orange", "red"
 
@@ -629,12 +630,12 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     panels = [
         _stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource, [target(current)],
               unit="celsius", decimals=1, overrides=current_overrides,
-              description="The latest reading in the time range; blue below the sensor's min, red from its max "
-                          "(config.yaml)."),
+              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>" where a sensor name has '
+                                                                    "several hosts")),
         _stat(PANEL_AGE, "Age of the last reading", (12, 0, 12, 6), dialect.datasource, [target(age)],
               unit="s", decimals=0, overrides=age_overrides,
-              description=f"Time since each sensor's last reading: orange after {SILENT_INTERVALS} missed "
-                          "intervals, red when its silent alert fires."),
+              description=f"Time since each sensor's last reading, per host: orange after {SILENT_INTERVALS} "
+                          "missed intervals, red when its silent alert fires."),
         _timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
                     [target(windowed)], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
                     description=f"Raw bucket {bucket}, aggregated per window."),
@@ -699,15 +700,16 @@ def render_influxql_dashboard(config: Config) -> dict:
     latency = (f'SELECT mean("read_latency_ms_mean") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {sensors} '
                'GROUP BY time($__interval), "sensor" fill(none)')
     seen_description = "When each {what} was last seen (InfluxQL cannot compute the age for colouring)."
+    sensor_seen = (f'When each sensor was last seen, per host ("<sensor>{ON_HOST}<host>"; InfluxQL cannot compute the '
+                   "age for colouring).")
     health_y = 25
     panels = [
         _stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource,
               [target(current, sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
-              description="The latest reading in the time range; blue below the sensor's min, red from its max "
-                          "(config.yaml)."),
+              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>"')),
         _stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, sensor_on_host)],
               unit="dateTimeFromNow", fields="/^Time$/", color_mode="none", display_name="${__series.name}",
-              description=seen_description.format(what="sensor")),
+              description=sensor_seen),
         _timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
                     [target(windowed, "$tag_sensor $col")], unit="celsius", overrides=MIN_MAX_DASHED,
                     description=f"Database {_bucket(config)}, aggregated per window."),

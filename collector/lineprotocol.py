@@ -40,11 +40,11 @@ def tag_text_problem(text: str) -> str | None:
 
 
 # What Grafana rewrites in a Flux query's whole text, string literals included, after it has put the dashboard's
-# variables in (grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go: `([a-zA-Z]+)\.([a-zA-Z]+)` matches
-# with the second part timeRangeStart, timeRangeStop, windowPeriod, bucket, defaultBucket or organization are
-# replaced with strings.ReplaceAll, so also inside a longer word; `$__interval` and `$__interval_ms` likewise).
-_GRAFANA_FLUX_MACRO = re.compile(r"[A-Za-z]\.(timeRangeStart|timeRangeStop|windowPeriod|bucket|defaultBucket|organization)"
-                                 r"|\$__interval")
+# variables in (grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go: each match of `([a-zA-Z]+)\.([a-zA-Z]+)`
+# whose second part is one of these words is replaced with strings.ReplaceAll, so also inside a longer word;
+# `$__interval` and `$__interval_ms` likewise).
+GRAFANA_FLUX_MACRO_WORDS = ("timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket", "organization")
+_GRAFANA_FLUX_MACRO = re.compile(rf"[A-Za-z]\.({'|'.join(GRAFANA_FLUX_MACRO_WORDS)})|\$__interval")
 
 
 def sensor_name_problem(name: str) -> str | None:

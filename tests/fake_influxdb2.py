@@ -600,7 +600,7 @@ Selected = list[tuple[int, str, float, tuple]]  # (time_ns, sensor, celsius, the
 
 def _raw_csv(selected: Selected) -> Iterator[list[str]]:
     columns = [("_time", "dateTime:RFC3339"), ("_value", "double"), ("sensor", "string")]
-    return _annotated_csv(columns, ([_format_time(t), _format_double(v), sensor] for t, sensor, v, _ in selected))
+    return _annotated_csv(columns, ([_format_time(t), _format_double(v), sensor] for t, sensor, v, *_ in selected))
 
 
 def _windowed_csv(selected: Selected, start_ns: int, every_ns: int, by_sensor: bool) -> Iterator[list[str]]:

@@ -597,7 +597,8 @@ def test_usage_extraction_catches_unknown_names():
 # The InfluxQL twin against a real InfluxDB 1.x filled by the collector
 
 
-def grafana_influxql(query: str, sensors: list[str], interval: str = "1s", time_filter: str = "time > now() - 1h") -> str:
+def grafana_influxql(query: str, sensors: list[str], interval: str = "1s",
+                     time_filter: str = "time > now() - 1h") -> str:
     """A raw InfluxQL target as Grafana's InfluxQL data source sends it (grafana/grafana@834ac63ec389, not the pinned
     v12.3.1: public/app/plugins/datasource/influxdb/influx_query_model.ts render → templateSrv.replace with
     interpolateQueryStr: a multi-value or include-all variable's values regex-escaped (escapeRegex) and joined as
