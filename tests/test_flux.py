@@ -67,7 +67,9 @@ def grafana_flux(text: str, sensors: list[str] = SENSORS) -> str:
         name, fmt = match.group(1) or match.group(3), match.group(2)
         values = variables[name]
         if fmt == "json":
-            return json.dumps(values, ensure_ascii=False)  # as JSON.stringify
+            # JSON.stringify (grafana/grafana@c2d2369119af public/app/features/templating/formatRegistry.ts
+            # FormatRegistryID.json); for the names the config allows json.dumps writes the same text
+            return json.dumps(values, ensure_ascii=False)
         if fmt is None:
             return "{" + ",".join(values) + "}" if len(values) > 1 else values[0]
         raise AssertionError(f"format {fmt} of ${{{name}}} is not simulated here")
