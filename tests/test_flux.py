@@ -38,6 +38,7 @@ RANGE_START, RANGE_STOP, WINDOW = "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z"
 # dots, slashes, brackets, a name ending in $ and one that is nearly a Grafana macro.
 HOSTILE_NAMES = ['green "house"', "cost $5 ($x) /a/b: ä.ß", "ends in $", "v. bucket, x.Bucket", "a\'b #%&*+|"]
 SENSORS = ["living-room", *HOSTILE_NAMES]
+ANY_TEXT = 'a$"b $${c} $__interval v.bucket x.timeRangeStart \\ "$'  # no sensor name, but a bucket could be
 GRAFANA_FLUX_MACROS = {  # grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go
     "timeRangeStart": RANGE_START,
     "timeRangeStop": RANGE_STOP,
@@ -190,6 +191,10 @@ BROKEN = {  # each must be reported: the checker really parses and type-checks
     "no such record field": 'r = {a: 1}\ny = r.b',
     "unbound Grafana variable": 'from(bucket: "temperature") |> range(start: v.timeRangeStart)',
     "unbound history option": flux_query(HistoryQuery(0, S, ("a",), 60.0)),
+    # What a refused sensor name would do to the dashboard's ${sensor:json} (JSON.stringify, no Flux escaping):
+    'a name with $" (the $ takes the backslash)': grafana_flux("x = ${sensor:json}", ['a$"b']),
+    "a name with ${ (an interpolation)": 'x = ' + json.dumps(["a${b}"]),
+    "a name with a Grafana macro": grafana_flux("x = ${sensor:json}", ["my.bucket"]),
 }
 
 
@@ -220,7 +225,8 @@ def hostile(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def checked(hostile):
     return run_flux_check({**SHIPPED, **hostile, **{f"broken: {name}": text for name, text in BROKEN.items()},
-                           "control": 'x = 1\ny = x + 1'})
+                           "control": 'x = 1\ny = x + 1',
+                           "flux_string of any text": grafana_flux_macros(f"x = {grafana.flux_string(ANY_TEXT)}")})
 
 
 def errors(diagnostics: list[dict]) -> list[str]:
@@ -269,6 +275,12 @@ def test_grafana_variables_are_replaced_as_grafana_does():
     assert history_flux(HistoryQuery(0, S, ("a",), 90.0)).startswith(
         'option bucket = "temperature"\noption start = 1970-01-01T00:00:00Z\noption stop = 1970-01-01T00:00:01Z\n'
         'option sensors = ["a"]\noption every = 90000ms\n')
+
+
+def test_flux_string_reads_back_any_text_after_grafanas_macros(checked):
+    _, results = checked
+    assert errors(results["flux_string of any text"]) == []
+    assert flux_string_literals(grafana_flux_macros(grafana.flux_string(ANY_TEXT))) == [ANY_TEXT]
 
 
 def test_hostile_names_are_allowed():
