@@ -463,7 +463,8 @@ class _Parser:
         problem = sensor_name_problem(common.name)
         if problem:
             self.fail(f"{path}.name",
-                      f"invalid sensor name {_short(common.name)}: it {problem} (it becomes the sensor tag)")
+                      f"invalid sensor name {_short(common.name)}: it {problem} (a name becomes the sensor tag and goes "
+                      "into queries)")
         settings = self.dataclass(sensor_type.settings, {k: v for k, v in raw.items() if k not in common_keys}, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout

@@ -62,9 +62,10 @@ def sensor_name_problem(name: str) -> str | None:
         return problem
     if name.strip() != name:
         return "must not start or end with a space"
-    for dollar in ('$"', "${"):
-        if dollar in name:
-            return f"must not contain {dollar} (Flux would read it as the end of the string or an interpolation)"
+    if '$"' in name:
+        return 'must not contain $" (Flux would end the string there)'
+    if "${" in name:
+        return "must not contain ${ (Flux would read an interpolation)"
     macro = _GRAFANA_FLUX_MACRO.search(name)
     if macro:
         return f"must not contain {macro.group()!r} (Grafana replaces it in Flux queries, even inside strings)"
