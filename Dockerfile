@@ -14,6 +14,8 @@ COPY scripts/install-collector.sh scripts/
 RUN scripts/install-collector.sh /opt/templog /src
 
 # Runtime stage: the venv (without pip or setuptools) on a clean base; nothing was compiled or installed here.
+# /etc/grafana/provisioning is empty: Docker gives its owner and mode to the new grafana-provisioning volume when it
+# creates the one-shot (Grafana's mount of it is nocopy), so the one-shot may write it and Grafana read it.
 FROM python:3.11.14-slim-bookworm
 RUN groupadd --system --gid 10001 templog \
     && useradd --system --uid 10001 --gid templog --home-dir /var/lib/templog --no-create-home \

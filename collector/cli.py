@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     grafana.add_argument("--output", metavar="PATH",
                          help="a directory: write every provisioning file under it; a file: the alert rules; "
                               "default: print the alert rules")
+    grafana.add_argument("--previous", metavar="DIR",
+                         help="the provisioning directory as Grafana last read it: also delete the rules, contact "
+                              "point and policies it provisioned that this rendering no longer has")
     discover = sub.add_parser("discover", parents=[common], help="list sensors on this machine as config entries")
     discover.add_argument("--mqtt", type=float, metavar="SECONDS",
                           help="also listen this long on the broker of the config's mqtt: section")
@@ -135,14 +138,19 @@ def cmd_discover(args) -> int:
 
 
 def cmd_grafana(config: Config, args) -> int:
+    previous = None
+    if args.previous is not None:  # read before writing: --previous may be the --output directory itself
+        previous, warnings = grafana_files.read_previous(args.previous)
+        for warning in warnings:
+            log.warning("%s", warning)
     if args.output is None:
-        sys.stdout.write(grafana_files.alert_rules_yaml(config))
+        sys.stdout.write(grafana_files.alert_rules_yaml(config, previous))
     elif os.path.isdir(args.output) or not args.output.endswith((".yaml", ".yml")):
         os.makedirs(args.output, exist_ok=True)
-        for path in grafana_files.write_provisioning(config, args.output, os.environ):
+        for path in grafana_files.write_provisioning(config, args.output, os.environ, previous):
             log.info("wrote %s", path)
     else:
-        Path(args.output).write_text(grafana_files.alert_rules_yaml(config), encoding="utf-8")
+        Path(args.output).write_text(grafana_files.alert_rules_yaml(config, previous), encoding="utf-8")
     return 0
 
 

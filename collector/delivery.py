@@ -8,6 +8,11 @@ When InfluxDB did not answer at all, a long backoff would leave delivery idle fo
 between such backed-off writes the sender probes it (/ping) every few seconds, and retries at once when it
 answers. A failure episode is logged when it starts, every 10 minutes while it lasts, and when it ends; a
 backlog, once delivered, in one line.
+
+The live lane: the collector's health points wait in the same FIFO outbox as the readings, so while a backlog
+waits InfluxDB would see only old ones. So each delivery attempt behind a backlog first writes a copy of the newest
+health point (`offer_live`); whenever InfluxDB takes anything, Grafana sees the current outbox depth. Its FIFO
+copy is delivered in turn, which is harmless: the same series and timestamp.
 """
 
 from __future__ import annotations
@@ -81,6 +86,12 @@ class Sender:
         self.episodes = RepeatingByKey(log, logging.ERROR, clock=log_clock, merge_flapping=False)
         self.backlog: tuple[int, int] | None = None  # (oldest waiting point's time, points_delivered when it began)
         self._delivery_recorded_at = 0.0  # time.monotonic() of the last last_delivery_ns recorded
+        self._live: str | None = None  # the newest health point not yet written ahead of a backlog
+
+    def offer_live(self, line: str) -> None:
+        """The collector's newest health point (its own copy is committed to the outbox): the next delivery attempt
+        writes it ahead of a waiting backlog. Called from the collector's thread; a newer point replaces an older."""
+        self._live = line
 
     def drain(self, deadline: float | None = None, stop: threading.Event | None = None) -> int:
         """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
@@ -96,6 +107,7 @@ class Sender:
                 done, taken = taken, []
                 ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
                 try:
+                    self._send_live()
                     delivered += self._deliver(batch, taken.append)
                 finally:
                     following = ahead.result()
@@ -105,6 +117,22 @@ class Sender:
         if not batch and self.failing_with is None:  # emptied by its bounds during an outage is no delivered backlog
             self._backlog_delivered()
         return delivered
+
+    def _send_live(self) -> None:
+        """Write the newest health point ahead of a waiting backlog (a failure episode, or more than a batch waits;
+        otherwise it goes with the next batch anyway). Nothing is acknowledged. InfluxDB not answering fails the
+        attempt, as the batch would; any answer that refuses it is left to the FIFO copy's delivery."""
+        line, self._live = self._live, None
+        if line is None or (self.failing_with is None and self.outbox.depth <= self.batch_size):
+            return
+        try:
+            self.writer.write([line])
+        except WriteError as exc:
+            if _no_answer(exc):
+                if self._live is None:  # not replaced by a newer one meanwhile: offer it again next attempt
+                    self._live = line
+                raise
+            log.debug("the live health point was not taken (its outbox copy follows in turn): %s", exc)
 
     def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
         for batch in delivered:

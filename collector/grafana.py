@@ -7,9 +7,16 @@ thresholds). The contact point and the notification policy do not depend on the 
 environment names a notification channel (a webhook URL or e-mail addresses). `dump_yaml` and `dump_json` give the
 files' exact, deterministic text; `write_provisioning` writes them under a provisioning directory.
 
-Grafana expands environment variables (`$NAME`, `${NAME}`) in provisioning files, except in a rule's query models
-(and, in current versions, in annotations other than `${...}`); dashboards are not expanded. So the rule titles and
-labels here escape `$` as `$$`, and the webhook URL is left to Grafana as `$TEMPLOG_ALERT_WEBHOOK_URL`.
+Grafana expands environment variables (`$NAME`, `${NAME}`, and its `$__env{}`/`$__file{}` expanders; `$$` is a
+literal `$`) in the values of alerting provisioning files: a rule's uid, title and labels, the group's name and
+folder, a contact point's settings. It keeps a rule's annotations and its query models raw, and does not expand
+dashboards (grafana/grafana@9ff3317d:pkg/services/provisioning/alerting/rules_types.go: `Annotations.Raw`,
+`Model.Raw`; pkg/services/provisioning/values/values.go: interpolateValue). So titles and labels escape `$` as
+`$$`, annotations and queries do not, and the webhook URL is left to Grafana as `$TEMPLOG_ALERT_WEBHOOK_URL`.
+
+Grafana's file provisioning creates and updates what the files list but deletes only what they list for deletion
+(`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_deletions` derives those from the files rendered
+before (`read_previous`), see "Deletions" below.
 """
 
 from __future__ import annotations
@@ -48,9 +55,9 @@ EVALUATION_INTERVAL_S = 60
 SILENT_INTERVALS = 3  # a sensor is silent after this many intervals without a reading...
 MIN_SILENCE_S = 300  # ...but never sooner than this: Grafana evaluates once a minute
 BREACH_FOR = "5m"  # a threshold rule fires when the latest reading stayed beyond it this long
-LOOKBACK_S = 86400  # how far back the silence rules look for the last reading (nothing at all: NoData → Alerting)
-OUTBOX_ALERT_DEPTH = 1000  # the outbox is "growing" when above this and higher than 15 minutes before
-OUTBOX_GROWTH_WINDOW_S = 900
+OUTBOX_ALERT_DEPTH = 1000  # the outbox rule fires when the latest depth stayed above this...
+OUTBOX_ALERT_FOR = "15m"  # ...this long (a drain after a short outage is quicker)
+OUTBOX_FRESH_INTERVALS = 2.5  # the latest health point counts when at most this many health intervals old
 
 # Where each rendered file goes, relative to Grafana's provisioning directory (grafana/provisioning here,
 # /etc/grafana/provisioning in the container).
@@ -206,21 +213,46 @@ def _rule(uid: str, title: str, condition: str, data: list[dict], *, for_: str, 
     }
 
 
+def _latest_per(*columns: str) -> str:
+    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
+    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
+    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
+    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
+    names = ", ".join(f'"{column}"' for column in columns)
+    return ("\n  |> last()"
+            f"\n  |> group(columns: [{names}])"
+            '\n  |> sort(columns: ["_time"])'
+            "\n  |> last()")
+
+
+def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
+    """An annotation's "Last <what> N ago.", blank when `ref` has no number (NoData: Grafana gives no value for the
+    ref, or NaN: grafana/grafana@9ff3317d:pkg/services/ngalert/state/template/template.go NewValues). A missing map
+    key in a Go template is a zero Value, so `range` over what is there, and NaN is the one value not equal to
+    itself."""
+    return (f'{{{{ range $ref, $v := $values }}}}{{{{ if and (eq $ref "{ref}") (eq $v.Value $v.Value) }}}}'
+            f"Last {what} {{{{ humanizeDuration $v.Value }}}} ago.{{{{ end }}}}{{{{ end }}}}"
+            f" (Blank: none in the last {_duration(lookback_s)}.)")
+
+
 def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
+    """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
+    below min: temperature_thresholds), on the latest reading by time across all of the sensor's series."""
     above = kind == "above"
     limit = sensor.max if above else sensor.min
     assert limit is not None
     window = silence_s(sensor.interval)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+            + _latest_per("sensor")
+            + '\n  |> keep(columns: ["_time", "_value", "sensor"])')
     key = "max" if above else "min"
-    word = "above its maximum" if above else "below its minimum"
+    word = "at or above its maximum" if above else "below its minimum"
     return _rule(
         rule_uid(kind, sensor.name),
-        f"{sensor.name}: {'above' if above else 'below'} {_number(limit)} °C",
+        f"{sensor.name}: {'at or above' if above else 'below'} {_number(limit)} °C",
         "C",
-        [_query_node("A", flux, window), _reduce("B", "A"), _threshold("C", "B", "gt" if above else "lt", limit)],
+        [_query_node("A", flux, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
         for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
         labels={"templog": "threshold", "sensor": sensor.name},
         annotations={
@@ -232,84 +264,104 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     )
 
 
+def _retired_note(lookback_s: float) -> str:
+    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences) or "
+            f"delete its points (`influx delete`); this rule looks back over the bucket's retention "
+            f"({_duration(lookback_s)}), so it keeps firing until its last point is gone.")
+
+
 def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
+    """Per (sensor, host): with two collectors sharing a sensor name, the live one does not hide the dead one. It
+    looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
     after = silence_s(sensor.interval)
+    lookback = _retention_s(config)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _flux_latest("sensor")
+            + _latest_per("sensor", "host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
-            + '\n  |> keep(columns: ["_time", "_value", "sensor"])')
+            + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     return _rule(
         rule_uid("silent", sensor.name),
         f"{sensor.name}: no reading for {_duration(after)}",
         "C",
-        [_query_node("A", flux, max(LOOKBACK_S, 10 * after)), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node("A", flux, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
         for_="0s", no_data="Alerting",  # no reading at all in the lookback: silent too
         labels={"templog": "silent", "sensor": sensor.name},
         annotations={
-            "summary": f"{{{{ $labels.sensor }}}} has sent no reading for {_duration(after)}",
-            "description": (f"Its interval is {_duration(sensor.interval)}. Last reading: "
-                            "{{ humanizeDuration $values.B.Value }} ago (blank: none in the last "
-                            f"{_duration(max(LOOKBACK_S, 10 * after))}). Check the sensor with `templog read` and "
-                            "the collector with `templog health`."),
+            "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} has sent no reading for {_duration(after)}",
+            "description": (f"Its interval is {_duration(sensor.interval)}. {_last_seen_text('B', 'reading', lookback)} "
+                            "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
+                            "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
+                            + _retired_note(lookback)),
         },
         panel_id=PANEL_AGE,
     )
 
 
 def _collector_silent_rule(config: Config) -> dict:
+    """Per host and lasting (the retention as look-back). During a total outage between a collector and InfluxDB
+    its health points wait in its outbox with the readings: absence is the only signal, and this rule fires."""
     after = silence_s(config.collector.health_interval)
+    lookback = _retention_s(config)
     flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
-            + _flux_latest("host")
+            + _latest_per("host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
         rule_uid("collector-silent"),
         f"Collector unhealthy: no health point for {_duration(after)}",
         "C",
-        [_query_node("A", flux, max(LOOKBACK_S, 10 * after)), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node("A", flux, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
         for_="0s", no_data="Alerting",
         labels={"templog": "collector"},
         annotations={
-            "summary": "The templog collector on {{ $labels.host }} has written no health point for "
-                       f"{_duration(after)}",
+            "summary": "The templog collector on {{ $labels.host }} is down or cannot deliver to InfluxDB: no health "
+                       f"point for {_duration(after)}",
             "description": (f"It writes one every {_duration(config.collector.health_interval)} (measurement "
-                            f"`{HEALTH_MEASUREMENT}`). The collector is stopped, stuck, or cannot reach InfluxDB: "
-                            "see `templog health` and its log."),
+                            f"`{HEALTH_MEASUREMENT}`). Either it is stopped or stuck, or it cannot reach InfluxDB "
+                            "(network, token, bucket): then its readings and health points wait in its outbox and "
+                            "arrive once InfluxDB takes writes again. See `templog health` and its log. "
+                            + _last_seen_text("B", "health point", lookback)
+                            + " " + _retired_note(lookback)),
         },
         panel_id=PANEL_HEALTH_AGE,
     )
 
 
-def _outbox_growing_rule(config: Config) -> dict:
-    depth = _flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+def outbox_fresh_s(health_interval_s: float) -> float:
+    """How old the latest health point may be for the outbox rule to judge it: a couple of health intervals."""
+    return max(OUTBOX_FRESH_INTERVALS * health_interval_s, EVALUATION_INTERVAL_S * 2)
 
-    def at(end: str) -> str:
-        return (depth + '\n  |> group(columns: ["host"])\n  |> sort(columns: ["_time"])'
-                f"\n  |> {end}()" + '\n  |> keep(columns: ["_time", "_value", "host"])')
 
-    window = _duration(OUTBOX_GROWTH_WINDOW_S)
+def _outbox_backlog_rule(config: Config) -> dict:
+    """The latest health point per host by time, if fresh, above OUTBOX_ALERT_DEPTH for OUTBOX_ALERT_FOR. The
+    collector sends its newest health point ahead of a waiting backlog (delivery's live lane), so whenever InfluxDB
+    takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
+    fresh = outbox_fresh_s(config.collector.health_interval)
+    flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+            + _latest_per("host")
+            + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
-        rule_uid("outbox-growing"),
-        f"Collector unhealthy: outbox above {OUTBOX_ALERT_DEPTH} points and growing",
-        "E",
-        [_query_node("A", at("first"), OUTBOX_GROWTH_WINDOW_S), _query_node("B", at("last"), OUTBOX_GROWTH_WINDOW_S),
-         _reduce("C", "A"), _reduce("D", "B"),
-         _expression_node("E", {"type": "math", "expression": f"$D > {OUTBOX_ALERT_DEPTH} && $D > $C"})],
-        for_="0s", no_data="OK",  # no health points at all: the other collector rule fires
+        rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
+        f"Collector unhealthy: outbox above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR}",
+        "C",
+        [_query_node("A", flux, fresh), _reduce("B", "A"), _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
+        for_=OUTBOX_ALERT_FOR, no_data="OK",  # no fresh health point: the collector-silent rule's business
         labels={"templog": "collector"},
         annotations={
-            "summary": "The templog outbox on {{ $labels.host }} holds {{ $values.D.Value }} points and grew over "
-                       f"the last {window}",
-            "description": ("Readings are not reaching InfluxDB (down, unreachable, bad token, full disk?). They "
-                            "wait in the outbox and are delivered once InfluxDB is back; see `templog check`."),
+            "summary": "The templog outbox on {{ $labels.host }} holds {{ $values.B.Value }} points",
+            "description": (f"Above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR} by its latest health "
+                            f"point (at most {_duration(fresh)} old). InfluxDB takes the collector's writes too "
+                            "slowly or refuses most of them (throttling, a bad token, a full disk?). Readings wait "
+                            "in the outbox and are delivered in order; see `templog check`."),
         },
         panel_id=PANEL_OUTBOX,
     )
 
 
-def render_alert_rules(config: Config) -> dict:
-    """Grafana alerting provisioning (apiVersion 1): one rule group, every rule's uid stable per sensor name."""
+def render_alert_rules(config: Config, previous: Previous | None = None) -> dict:
+    """Grafana alerting provisioning (apiVersion 1): one rule group, every rule's uid stable per sensor name; with
+    `previous` (what was provisioned before), `deleteRules` for each earlier rule this config no longer has."""
     rules = []
     for sensor in config.sensors:
         if sensor.max is not None:
@@ -318,17 +370,21 @@ def render_alert_rules(config: Config) -> dict:
             rules.append(_threshold_rule(config, sensor, "below"))
         rules.append(_silent_rule(config, sensor))
     rules.append(_collector_silent_rule(config))
-    rules.append(_outbox_growing_rule(config))
-    return {
+    rules.append(_outbox_backlog_rule(config))
+    document: dict[str, Any] = {
         "apiVersion": 1,
         "groups": [{
-            "orgId": 1,
+            "orgId": ORG_ID,
             "name": RULE_GROUP,
             "folder": FOLDER,
             "interval": _duration(EVALUATION_INTERVAL_S),
             "rules": rules,
         }],
     }
+    gone = sorted((previous or NOTHING_BEFORE).rule_uids - {rule["uid"] for rule in rules})
+    if gone:
+        document["deleteRules"] = [{"orgId": ORG_ID, "uid": uid} for uid in gone]
+    return document
 
 
 def render_contact_points(channel: str = "webhook") -> dict:
@@ -359,9 +415,129 @@ def render_notification_policies() -> dict:
     }]}
 
 
-def render_notifications(channel: str = "webhook") -> dict:
-    """Contact point and notification policy in one provisioning file."""
-    return {**render_contact_points(channel), "policies": render_notification_policies()["policies"]}
+def render_notifications(channel: str | None = "webhook", previous: Previous | None = None) -> dict | None:
+    """Contact point and notification policy in one provisioning file, for `channel` (None: no channel); with
+    `previous`, the deletions that take back what was provisioned before: `deleteContactPoints` for each earlier
+    receiver uid not rendered now, and with no channel now `resetPolicies` (Grafana's default tree) if a tree was
+    provisioned before. None when there is nothing to provision or delete."""
+    previous = previous or NOTHING_BEFORE
+    document: dict[str, Any] = {"apiVersion": 1}
+    current: set[str] = set()
+    if channel:
+        document.update(render_contact_points(channel))
+        document["policies"] = render_notification_policies()["policies"]
+        current = {receiver["uid"] for point in document["contactPoints"] for receiver in point["receivers"]}
+    gone = sorted(previous.receiver_uids - current)
+    if gone:
+        document["deleteContactPoints"] = [{"orgId": ORG_ID, "uid": uid} for uid in gone]
+    if not channel and previous.policies:
+        document["resetPolicies"] = [ORG_ID]
+    return document if len(document) > 1 else None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deletions
+#
+# Grafana (grafana/grafana@b4241e5b:pkg/services/provisioning/alerting/provisioner.go) provisions at each start, in
+# this order: every file's rules (create or update by uid), then its deleteRules; contact points (create or update
+# by receiver uid); policies (replace the tree); then resetPolicies; then deleteContactPoints. Deleting a uid that
+# does not exist is a no-op (pkg/services/ngalert/provisioning/alert_rules.go deleteRules, contactpoints.go
+# DeleteContactPoint); deleting a contact point's last receiver while a policy routes to it is refused
+# (ErrContactPointReferenced), which the reset before it prevents. A contact point keeps every receiver uid it
+# was given until one is deleted: a webhook replaced by e-mail stays unless listed in deleteContactPoints.
+#
+# "Before" is the provisioning directory as Grafana last read it (the one-shot renders into a staging directory
+# and then replaces it). Its own deletions are carried forward, so one survives several renderings between two
+# Grafana starts; a uid rendered again is dropped from them (Grafana would create it, then delete it).
+
+ORG_ID = 1
+UID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+@dataclass(frozen=True)
+class Previous:
+    """What an earlier rendering provisioned or deleted: rule uids, contact point receiver uids, whether it
+    provisioned (or reset) the policy tree."""
+    rule_uids: frozenset[str] = frozenset()
+    receiver_uids: frozenset[str] = frozenset()
+    policies: bool = False
+
+
+NOTHING_BEFORE = Previous()
+
+
+class PreviousUnusable(ValueError):
+    """A previous provisioning file templog cannot take deletions from."""
+
+
+def _listed_uids(document: dict, key: str, nested: str | None = None) -> set[str]:
+    entries = document.get(key) or []
+    if not isinstance(entries, list):
+        raise PreviousUnusable(f"{key} is not a list")
+    uids = set()
+    for index, entry in enumerate(entries):
+        items = entry.get(nested) if isinstance(entry, dict) and nested else [entry]
+        if not isinstance(items, list):
+            raise PreviousUnusable(f"{key}[{index}].{nested} is not a list")
+        for item in items:
+            uid = item.get("uid") if isinstance(item, dict) else None
+            if not isinstance(uid, str) or not UID_PATTERN.fullmatch(uid):
+                raise PreviousUnusable(f"{key}[{index}] has no valid uid")
+            uids.add(uid)
+    return uids
+
+
+def _document(text: str) -> dict:
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict) or document.get("apiVersion") != 1:
+        raise PreviousUnusable("not an alerting provisioning file (apiVersion 1)")
+    return document
+
+
+def previous_rules(text: str) -> frozenset[str]:
+    """The rule uids a rules file provisioned or deleted."""
+    document = _document(text)
+    groups = document.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(group, dict) for group in groups):
+        raise PreviousUnusable("groups is not a list of rule groups")
+    provisioned = _listed_uids({"groups": groups}, "groups", "rules")
+    return frozenset(provisioned | _listed_uids(document, "deleteRules"))
+
+
+def previous_notifications(text: str) -> tuple[frozenset[str], bool]:
+    """The receiver uids a notifications file provisioned or deleted, and whether it set or reset the tree."""
+    document = _document(text)
+    receivers = _listed_uids(document, "contactPoints", "receivers") | _listed_uids(document, "deleteContactPoints")
+    return frozenset(receivers), bool(document.get("policies") or document.get("resetPolicies"))
+
+
+def read_previous(directory: str | Path) -> tuple[Previous, list[str]]:
+    """What the provisioning files under `directory` provisioned; a file that is absent gives nothing, one that
+    cannot be read or understood gives nothing and a warning (rendering goes on without its deletions)."""
+    rules: frozenset[str] = frozenset()
+    receivers: frozenset[str] = frozenset()
+    policies = False
+    warnings = []
+    if not Path(directory).is_dir():
+        return NOTHING_BEFORE, [f"{directory} is not a directory: rendering without deletions"]
+    for relative in (RULES_FILE, NOTIFICATIONS_FILE):
+        path = Path(directory) / relative
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            warnings.append(f"{path} cannot be read ({exc}): rendering without the deletions it would give")
+            continue
+        try:
+            if relative == RULES_FILE:
+                rules = previous_rules(text)
+            else:
+                receivers, policies = previous_notifications(text)
+        except (yaml.YAMLError, PreviousUnusable) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warnings.append(f"{path} is not usable ({reason}): rendering without the deletions it would give")
+    return Previous(rules, receivers, policies), warnings
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -767,9 +943,9 @@ def dump_json(document: dict) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def alert_rules_yaml(config: Config) -> str:
-    """The text of grafana/provisioning/alerting/templog-rules.yaml for this config."""
-    return dump_yaml(render_alert_rules(config))
+def alert_rules_yaml(config: Config, previous: Previous | None = None) -> str:
+    """The text of grafana/provisioning/alerting/templog-rules.yaml for this config (and what was before)."""
+    return dump_yaml(render_alert_rules(config, previous))
 
 
 def notification_channel(environ: Mapping[str, str]) -> str | None:
@@ -783,35 +959,46 @@ def notification_channel(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def notifications_yaml(channel: str) -> str:
-    """The text of alerting/templog-notifications.yaml for a channel ("webhook" or "email")."""
-    source = WEBHOOK_URL_ENV if channel == "webhook" else EMAIL_ADDRESSES_ENV
-    return dump_yaml(render_notifications(channel),
-                     header=f"Generated by `templog grafana` because ${source} is set; Grafana reads it from its "
-                            "environment.")
+def notifications_yaml(channel: str | None, previous: Previous | None = None) -> str | None:
+    """The text of alerting/templog-notifications.yaml for a channel ("webhook", "email" or None), None when there
+    is nothing to provision or delete."""
+    document = render_notifications(channel, previous)
+    if document is None:
+        return None
+    if channel:
+        source = WEBHOOK_URL_ENV if channel == "webhook" else EMAIL_ADDRESSES_ENV
+        header = (f"Generated by `templog grafana` because ${source} is set; Grafana reads it from its "
+                  "environment.")
+    else:
+        header = ("Generated by `templog grafana`: no notification channel is set, so Grafana deletes the one "
+                  "provisioned before.")
+    return dump_yaml(document, header=header)
 
 
-def rendered_files(config: Config, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def rendered_files(config: Config, environ: Mapping[str, str] | None = None,
+                   previous: Previous | None = None) -> dict[str, str]:
     """Every provisioning file templog renders: path relative to the provisioning directory → text. The rules and
     dashboards follow the config; from `environ` (the environment Grafana runs in; none: {}) come the long-term
     bucket's name ($INFLUX_LONGTERM_BUCKET, default temperature_longterm) and the notification channel: the
-    notifications file is there only when one is configured."""
+    notifications file is there only when one is configured or one provisioned before is to be deleted. With
+    `previous` (read_previous), the files also delete what was provisioned before and is gone now."""
     environ = environ or {}
     files = {
-        RULES_FILE: alert_rules_yaml(config),
+        RULES_FILE: alert_rules_yaml(config, previous),
         DASHBOARD_FILE: dump_json(render_dashboard(config, environ.get(LONGTERM_BUCKET_ENV) or LONGTERM_BUCKET)),
         INFLUXQL_DASHBOARD_FILE: dump_json(render_influxql_dashboard(config)),
     }
-    channel = notification_channel(environ)
-    if channel:
-        files[NOTIFICATIONS_FILE] = notifications_yaml(channel)
+    notifications = notifications_yaml(notification_channel(environ), previous)
+    if notifications:
+        files[NOTIFICATIONS_FILE] = notifications
     return files
 
 
-def write_provisioning(config: Config, directory: str | Path, environ: Mapping[str, str] | None = None) -> list[Path]:
+def write_provisioning(config: Config, directory: str | Path, environ: Mapping[str, str] | None = None,
+                       previous: Previous | None = None) -> list[Path]:
     """Write `rendered_files` under a Grafana provisioning `directory` (a notifications file left from an earlier
-    rendering is removed when no channel is configured now); return the paths written."""
-    files = rendered_files(config, environ)
+    rendering is removed when none is rendered now); return the paths written."""
+    files = rendered_files(config, environ, previous)
     stale = Path(directory) / NOTIFICATIONS_FILE
     if NOTIFICATIONS_FILE not in files and stale.exists():
         stale.unlink()

@@ -257,6 +257,8 @@ class Collector:
         tags = {"host": self.config.host, **self.config.collector.tags}
         lines = health_lines(self.stats, tags, [s.config.name for s in self.slots], self.outbox.depth + len(self.unsaved),
                              self.outbox.oldest_time_ns(), self.clock(), self.started_ns, tick_ns)
+        if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
+            self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
         self.commit([(None, line) for line in lines])
 
     def _refuse(self, name: str, counter: str, kind: str, message: str) -> None:

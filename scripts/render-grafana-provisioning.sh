@@ -6,12 +6,17 @@
 # (docker compose up -d --force-recreate) is all it takes to change a threshold.
 # Environment: TEMPLOG_GRAFANA_PROVISIONING_SRC (the repository's grafana/provisioning, mounted read-only),
 # TEMPLOG_GRAFANA_PROVISIONING_OUT (the volume Grafana reads as /etc/grafana/provisioning), TEMPLOG_CONFIG.
+#
+# The volume's root is never changed, only what it holds: its owner and mode are whatever Docker gave it when it
+# was first mounted (moby copies the image folder's owner and mode onto an empty volume: Grafana's image has it
+# 472:0 mode 0777, ours 10001:10001 mode 0755), and only its owner or root may chmod it.
 set -eu
 
 src=${TEMPLOG_GRAFANA_PROVISIONING_SRC:-/etc/templog/grafana-provisioning}
 out=${TEMPLOG_GRAFANA_PROVISIONING_OUT:-/etc/grafana/provisioning}
 config=${TEMPLOG_CONFIG:-/etc/templog/config.yaml}
 rules=alerting/templog-rules.yaml
+repair="remove the volume (docker compose down && docker volume rm templog_grafana-provisioning) and start again"
 
 fail() {
     echo "grafana-provisioning: $*" >&2
@@ -20,6 +25,9 @@ fail() {
 
 [ -d "$src" ] || fail "$src is not a directory"
 [ -d "$out" ] || fail "$out is not a directory"
+if ! { [ -w "$out" ] && [ -x "$out" ]; }; then
+    fail "$out (owner uid $(stat -c %u "$out"), mode $(stat -c %a "$out")) is not writable by uid $(id -u): $repair"
+fi
 
 umask 022
 scratch=$(mktemp -d)
@@ -29,11 +37,18 @@ mkdir "$staging"
 cp -R "$src/." "$staging/"
 rm -f "$staging/$rules" # rendered from the committed config.yaml: must come back rendered from this one
 
-# Render before touching $out: a config that templog refuses leaves the last good provisioning in place.
-templog grafana --output "$staging" -c "$config"
+# Render before touching $out: a config that templog refuses leaves the last good provisioning in place. $out
+# still holds what Grafana was given before: the rules and contact points gone since then are rendered as deletions
+# (Grafana's file provisioning deletes only what a file lists).
+templog grafana --output "$staging" --previous "$out" -c "$config"
 [ -s "$staging/$rules" ] || fail "templog grafana wrote no $rules"
+# Readable by Grafana's user (uid 472) whatever modes the checkout has; cp -R below keeps these modes.
+chmod -R a+rX "$staging"
 
-find "$out" -mindepth 1 -delete
+# Entries of other owners go too where the root's mode allows it (no sticky bit, as Docker makes it).
+if ! find "$out" -mindepth 1 -delete 2>/dev/null; then
+    left=$(find "$out" -mindepth 1 -printf '%p (owner uid %U, mode %m); ' 2>/dev/null | head -c 500)
+    fail "cannot empty $out as uid $(id -u), left: ${left}$repair"
+fi
 cp -R "$staging/." "$out/"
-chmod -R a+rX "$out"
 echo "grafana-provisioning: $src with the rules and dashboards for $config is in $out"

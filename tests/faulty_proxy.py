@@ -19,6 +19,9 @@ body are relayed back. In front of that real server it injects the faults a coll
     proxy.max_body = N
         answer 413 {"error":"Request Entity Too Large"} to bodies over N bytes, as a reverse proxy with a
         body-size limit does; forward the others (None, the default: no limit)
+    proxy.max_body_status = 503
+        answer bodies over max_body with that status instead (e.g. an overloaded server that takes small writes
+        only, and 503s or times out on big ones)
 
 Scripted faults are consumed in the order they were scripted, one per request, before `max_body` applies.
 Faults apply only to requests whose path starts with `fault_prefix` ("/write" by default); all others (/query,
@@ -83,6 +86,7 @@ class FaultyProxy:
         self.upstream = upstream.rstrip("/")
         self.fault_prefix = fault_prefix
         self.max_body: int | None = None
+        self.max_body_status = 413
         self.url = ""
         self._lock = threading.Lock()
         self._faults: collections.deque[_Fail | _Hang | _Cut] = collections.deque()
@@ -189,6 +193,8 @@ class FaultyProxy:
             if self._faults:
                 return self._faults.popleft()
         if self.max_body is not None and body_len > self.max_body:
+            if self.max_body_status != 413:
+                return _Fail(self.max_body_status, None, b'{"error":"too big to take now"}', "over_max_body")
             return _Fail(413, None, b'{"error":"Request Entity Too Large"}', "too_large")
         return None
 

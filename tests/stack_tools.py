@@ -53,6 +53,12 @@ def require_module(name: str) -> ModuleType:
         _missing(f"Python package {name}")
 
 
+def require_root(why: str) -> None:
+    """Skip the test unless it runs as root, or fail it under CI."""
+    if os.geteuid() != 0:
+        _missing(f"root ({why})")
+
+
 def load_compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE_FILE.read_text())
 
@@ -70,6 +76,7 @@ class Mount:
     source: str  # a named volume, or a host path for a bind mount
     target: str
     read_only: bool
+    nocopy: bool = False  # a volume that Docker does not fill from the image's folder at container creation
 
     @property
     def is_bind(self) -> bool:
@@ -84,9 +91,11 @@ def mounts(compose: dict[str, Any], service: str) -> list[Mount]:
             parts = spec.split(":")
             source, target = parts[0], parts[1]
             read_only = len(parts) > 2 and "ro" in parts[2].split(",")
+            nocopy = len(parts) > 2 and "nocopy" in parts[2].split(",")
         else:
             source, target, read_only = spec.get("source", ""), spec["target"], bool(spec.get("read_only"))
-        result.append(Mount(source, target, read_only))
+            nocopy = bool((spec.get("volume") or {}).get("nocopy"))
+        result.append(Mount(source, target, read_only, nocopy))
     return result
 
 

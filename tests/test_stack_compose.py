@@ -10,12 +10,15 @@ import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 from stack_tools import (
     COMPOSE_FILE,
     DOCKERFILE,
@@ -26,6 +29,7 @@ from stack_tools import (
     mount_of,
     mounts,
     require_module,
+    require_root,
     require_tool,
     service_env,
 )
@@ -279,12 +283,27 @@ def test_the_collector_config_in_the_container_uses_the_stack(compose, tmp_path)
     assert service["hostname"], "a fixed host name: the container's ID would change the host tag at each recreate"
 
 
+def grafana_token_file() -> str:
+    """The one token file the data sources read. Grafana expands `$__file{PATH}` first, with PATH taken literally,
+    and environment variables only afterwards (grafana/grafana pkg/services/provisioning/values/values.go
+    interpolateValue: setting.ExpandVar, then os.ExpandEnv; pkg/setting/expanders.go: the file expander stats and
+    reads its argument as it stands; read at commits 86d4e43d98a8 and c265af27ff62, not checked against the tag
+    v12.3.1): the path cannot come from a variable, so the data source file names it and compose does not."""
+    text = (REPO / "grafana/provisioning/datasources/templog.yaml").read_text()
+    paths = set(re.findall(r"\$__file\{([^}]*)\}", text))
+    assert len(paths) == 1, paths
+    path = paths.pop()
+    assert path.startswith("/") and "$" not in path, f"{path}: Grafana would read a file of that literal name"
+    return path
+
+
 def test_each_token_reaches_only_its_service(compose):
     influxdb = service_env(compose, "influxdb")
     handover = {
         "collector": (influxdb["TEMPLOG_COLLECTOR_TOKEN_FILE"], service_env(compose, "collector")["INFLUX_TOKEN_FILE"]),
-        "grafana": (influxdb["TEMPLOG_GRAFANA_TOKEN_FILE"], service_env(compose, "grafana")["INFLUX_TOKEN_FILE"]),
+        "grafana": (influxdb["TEMPLOG_GRAFANA_TOKEN_FILE"], grafana_token_file()),
     }
+    assert "INFLUX_TOKEN_FILE" not in service_env(compose, "grafana"), "Grafana reads no such variable"
     volumes = {}
     for consumer, (written, read) in handover.items():
         assert written == read, f"{consumer}: the init script writes {written}, the service reads {read}"
@@ -319,6 +338,9 @@ def test_grafana_reads_the_provisioning_the_one_shot_renders(compose):
     assert not rendered.is_bind and not rendered.read_only
     seen_by_grafana = mount_of(compose, "grafana", "/etc/grafana/provisioning")
     assert seen_by_grafana.source == rendered.source and seen_by_grafana.target == "/etc/grafana/provisioning"
+    # The volume takes its owner from the one-shot's image only (see test_render_grafana_provisioning_works_on_the_
+    # volume_docker_makes): Grafana's image must not copy its own folder, owned by 472, onto it.
+    assert seen_by_grafana.read_only and seen_by_grafana.nocopy and not rendered.nocopy
     assert mount_of(compose, "grafana-provisioning", CONFIG_IN_CONTAINER).source == "./config.yaml"
     outbox_dir = os.path.dirname(service_env(compose, "collector")["TEMPLOG_OUTBOX"])
     assert one_shot["tmpfs"] == [outbox_dir], "the image's VOLUME would leave an anonymous volume at each start"
@@ -604,10 +626,40 @@ def test_render_grafana_provisioning_renders_over_a_copy_of_the_repositorys(prov
         assert stat.S_IMODE(path.stat().st_mode) & 0o444 == 0o444, f"{path}: Grafana's user must read it"
     calls = [json.loads(line) for line in Path(provisioning["FAKE_TEMPLOG_LOG"]).read_text().splitlines()]
     assert len(calls) == 1
-    assert calls[0][:2] == ["grafana", "--output"] and calls[0][3:] == ["-c", "/etc/templog/config.yaml"]
+    assert calls[0][:2] == ["grafana", "--output"]
+    assert calls[0][3:] == ["--previous", str(out), "-c", "/etc/templog/config.yaml"], \
+        "what the volume held before is where the deletions come from"
     assert not Path(calls[0][2]).exists(), "rendered in a scratch copy, removed afterwards"
     assert tree(Path(provisioning["TEMPLOG_GRAFANA_PROVISIONING_SRC"]))["alerting/templog-rules.yaml"] \
         == "rules for the committed config\n", "the repository's folder is only read"
+
+
+def test_render_grafana_provisioning_deletes_what_the_last_start_provisioned_and_this_config_lacks(tmp_path):
+    """The real script with the real `templog grafana`, twice on one volume: config A, then B without A's second
+    sensor and its max. Grafana deletes file-provisioned rules only when a file lists them under `deleteRules`
+    (tests/test_grafana_rules.py cites the source), so B's rendering must list exactly what A had and B lacks."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "templog").write_text(f'#!/bin/sh\nexec {sys.executable} -m collector "$@"\n')
+    (bin_dir / "templog").chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(REPO),
+           "TEMPLOG_GRAFANA_PROVISIONING_SRC": str(REPO / "grafana/provisioning"),
+           "TEMPLOG_GRAFANA_PROVISIONING_OUT": str(out)}
+    sensors = {"A": "  - {name: desk, type: simulated, max: 28}\n  - {name: attic, type: simulated}\n",
+               "B": "  - {name: desk, type: simulated}\n"}
+    uids = {}
+    for name, entries in sensors.items():
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(f"collector:\n  outbox: {tmp_path / 'outbox.sqlite'}\nsensors:\n{entries}")
+        result = render({**env, "TEMPLOG_CONFIG": str(config)})
+        assert result.returncode == 0, result.stderr
+        rules = yaml.safe_load((out / "alerting/templog-rules.yaml").read_text())
+        uids[name] = {rule["uid"] for group in rules["groups"] for rule in group["rules"]}
+    deleted = {item["uid"] for item in rules.get("deleteRules", [])}
+    assert deleted == uids["A"] - uids["B"]
+    assert len(deleted) == 2, "attic's silent rule and desk's above-max rule"
 
 
 @pytest.mark.parametrize("fault", ["FAKE_TEMPLOG_FAIL", "FAKE_TEMPLOG_NOOP"])
@@ -619,6 +671,134 @@ def test_render_grafana_provisioning_keeps_the_last_good_one_when_rendering_fail
     assert ("sensors[0].max" if fault == "FAKE_TEMPLOG_FAIL" else "wrote no alerting/templog-rules.yaml") \
         in result.stderr
     assert tree(out) == before
+
+
+# Grafana's image (grafana/grafana Dockerfile, read at commit 78515af65f03; the pinned 12.3.1 builds the same way):
+# USER 472 with group 0, and /etc/grafana/provisioning made with these six empty folders, all `chown -R grafana:0`
+# and `chmod -R 777`.
+GRAFANA_USER = (472, 0)
+GRAFANA_IMAGE_PROVISIONING = ("datasources", "dashboards", "notifiers", "plugins", "access-control", "alerting")
+COLLECTOR_USER = (10001, 10001)  # the Dockerfile's USER, which the one-shot runs as
+
+# `templog grafana --output DIR -c CONFIG` for a run as another user (who cannot reach this venv's Python in /root)
+FAKE_TEMPLOG_SH = """\
+#!/bin/sh
+set -eu
+mkdir -p "$3/alerting" "$3/dashboards/templog"
+echo "rules for this config" >"$3/alerting/templog-rules.yaml"
+echo "{}" >"$3/dashboards/templog/temperatures.json"
+"""
+
+
+def as_user(user: tuple[int, int], argv: list[str]) -> list[str]:
+    return ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", *argv]
+
+
+@pytest.fixture
+def volume_case():
+    """A folder every user can reach (pytest's own is root's, mode 0700) with a repository-like src, a fake
+    templog and the volume `out`, left for the test to shape as Docker would."""
+    require_root("to run the script as the collector's and Grafana's users")
+    base = Path(tempfile.mkdtemp(prefix="templog-volume-"))
+    base.chmod(0o755)
+    (base / "bin").mkdir()
+    (base / "bin/templog").write_text(FAKE_TEMPLOG_SH)
+    (base / "bin/templog").chmod(0o755)
+    src = base / "src"
+    for name in ("datasources/templog.yaml", "alerting/templog-rules.yaml", "dashboards/templog.yaml",
+                 "plugins/.keep"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text("apiVersion: 1\n")
+        os.chown(src / name, 0, COLLECTOR_USER[1])
+        (src / name).chmod(0o640)  # readable by the one-shot (its group) only: Grafana must still read the result
+    (base / "out").mkdir()
+    env = {"PATH": f"{base / 'bin'}:/usr/local/bin:/usr/bin:/bin", "TEMPLOG_GRAFANA_PROVISIONING_SRC": str(src),
+           "TEMPLOG_GRAFANA_PROVISIONING_OUT": str(base / "out"), "TEMPLOG_CONFIG": "/etc/templog/config.yaml"}
+    yield base / "out", env
+    shutil.rmtree(base)
+
+
+def copy_up(volume: Path, owner: tuple[int, int], mode: int, folders: tuple[str, ...] = ()) -> None:
+    """What moby does to an empty named volume when it creates a container that mounts it without nocopy
+    (moby docker-v29.7.2: daemon/create_unix.go populateVolume -> daemon/container/container_unix.go
+    copyExistingContents, only while the volume is empty -> containerd/continuity v0.5.0 fs/copy.go copyDirectory
+    and fs/copy_unix.go copyFileInfo: the volume root takes the image folder's mode, owner and group, and so does
+    every entry copied)."""
+    for name in folders:
+        (volume / name).mkdir()
+        os.chown(volume / name, *owner)
+        (volume / name).chmod(mode)
+    os.chown(volume, *owner)
+    volume.chmod(mode)
+
+
+def render_as(user: tuple[int, int], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(as_user(user, [str(REPO / "scripts/render-grafana-provisioning.sh")]), env=env,
+                          capture_output=True, text=True, check=False)
+
+
+def assert_grafana_reads_all_of(volume: Path) -> None:
+    """Grafana's user lists every folder and reads every file, as its provisioning does."""
+    for kind, reader in (("d", "ls"), ("f", "cat")):
+        result = subprocess.run(as_user(GRAFANA_USER, ["find", str(volume), "-type", kind, "-exec", reader, "{}",
+                                                       "+"]), capture_output=True, text=True, check=False)
+        assert result.returncode == 0 and not result.stderr, result.stderr
+
+
+# Compose creates every container before it starts any (docker/compose v5.5.0: pkg/compose/up.go Up: s.create,
+# then s.start), in dependency order (pkg/compose/reconcile.go visitInDependencyOrder): the one-shot first.
+# Copy-up happens at creation, so both copies land on the still-empty volume: the one-shot's (our image's folder,
+# 10001:10001 0755, empty) and then, unless Grafana's mount says nocopy, Grafana's (472:0 0777, six folders).
+VOLUME_STATES = {
+    "one-shot copy-up only (Grafana's mount: nocopy)": (COLLECTOR_USER, 0o755, ()),
+    "Grafana's copy-up last (a volume made before nocopy)": (GRAFANA_USER, 0o777, GRAFANA_IMAGE_PROVISIONING),
+}
+
+
+@pytest.mark.parametrize("state", VOLUME_STATES)
+def test_render_grafana_provisioning_works_on_the_volume_docker_makes(volume_case, state):
+    out, env = volume_case
+    owner, mode, folders = VOLUME_STATES[state]
+    copy_up(out, owner, mode, folders)
+    for start in ("first", "second"):  # the second finds the files the first made
+        result = render_as(COLLECTOR_USER, env)
+        assert result.returncode == 0, f"{start} start: {result.stderr}"
+        assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+            "alerting/templog-rules.yaml", "dashboards/templog.yaml", "dashboards/templog/temperatures.json",
+            "datasources/templog.yaml", "plugins/.keep"]
+        assert (out / "alerting/templog-rules.yaml").read_text() == "rules for this config\n"
+        info = out.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (*owner, mode), "the root is left alone"
+        assert_grafana_reads_all_of(out)
+
+
+def test_render_grafana_provisioning_says_how_to_repair_a_volume_it_cannot_write(volume_case):
+    out, env = volume_case
+    (out / "alerting").mkdir()
+    (out / "alerting/old.yaml").write_text("kept\n")
+    copy_up(out, (0, 0), 0o755)  # e.g. a volume made by hand, as root
+    result = render_as(COLLECTOR_USER, env)
+    assert result.returncode == 1
+    assert "is not writable by uid 10001" in result.stderr and "docker volume rm" in result.stderr
+    assert (out / "alerting/old.yaml").read_text() == "kept\n"
+
+
+def test_render_grafana_provisioning_says_what_it_cannot_remove(volume_case):
+    out, env = volume_case
+    copy_up(out, GRAFANA_USER, 0o777, ("alerting",))
+    (out / "alerting/foreign.yaml").write_text("not ours\n")
+    (out / "alerting").chmod(0o755)  # a folder of Grafana's user that the collector's user cannot empty
+    result = render_as(COLLECTOR_USER, env)
+    assert result.returncode == 1
+    assert "cannot empty" in result.stderr and "foreign.yaml (owner uid 0" in result.stderr
+    assert "docker volume rm" in result.stderr
+
+
+def test_the_provisioning_has_the_plugins_folder_grafana_reads():
+    """grafana/grafana pkg/services/provisioning/plugins/config_reader.go readConfig (read at commit 0d0434957a27):
+    a missing folder is an ERROR line at every start; only its *.yaml files are read."""
+    plugins = REPO / "grafana/provisioning/plugins"
+    assert plugins.is_dir() and not list(plugins.glob("*.y*ml"))
 
 
 def test_render_grafana_provisioning_runs_in_the_image():

@@ -13,9 +13,11 @@
 # finds the bucket and the task and updates them, issues new tokens and deletes the ones it had issued before.
 set -eu
 
+# What the image gives its init scripts (influxdata-docker influxdb/2.7/entrypoint.sh): the container's environment
+# from docker-compose.yml, and exported by the entrypoint INFLUX_HOST and DOCKER_INFLUXDB_INIT_{USER,ORG,BUCKET}_ID.
+# Values it reads from a *_FILE (the admin's user name, password and token) it keeps in unexported variables.
 org=${DOCKER_INFLUXDB_INIT_ORG:?set by docker-compose.yml}
 raw_bucket=${DOCKER_INFLUXDB_INIT_BUCKET:?set by docker-compose.yml}
-admin_user=${DOCKER_INFLUXDB_INIT_USERNAME:?set by docker-compose.yml}
 longterm_bucket=${TEMPLOG_LONGTERM_BUCKET:-temperature_longterm}
 longterm_retention=${TEMPLOG_LONGTERM_RETENTION:-1825d}
 flux_file=${TEMPLOG_DOWNSAMPLE_FLUX:-/etc/templog/influxdb/tasks/downsample.flux}
@@ -39,7 +41,31 @@ die() {
     exit 1
 }
 
-# `influx ... --hide-headers` prints one tab-separated row per resource (as the image's own entrypoint reads it).
+# json_rows KEY... < the JSON of an `influx ... --json`: for the object, or for each object of the list, one line of
+# the values of its top-level KEYs, tab-separated (strings as they stand in the JSON, escapes kept). influx-cli
+# prints with Go's json.Encoder indented by tabs (influx-cli v2.7.5 clients/cli.go PrintJSON): one key per line,
+# a top-level object's keys one tab deeper than its braces, and no string holds a raw tab or newline.
+# (Its tables are no use: pkg/tabwriter pads columns with as many tabs as the widest cell needs.)
+json_rows() {
+    awk -v keys="$*" '
+        NR == 1 { depth = ($0 == "[") ? 2 : 1; count = split(keys, wanted, " ") }
+        {
+            indent = match($0, /[^\t]/) - 1
+            if (indent == depth && match($0, /^\t*"[^"]*": /)) {
+                key = substr($0, depth + 2, RLENGTH - depth - 4)
+                value = substr($0, RLENGTH + 1)
+                sub(/,$/, "", value)
+                if (value ~ /^".*"$/) value = substr(value, 2, length(value) - 2)
+                row[key] = value
+            } else if (indent == depth - 1 && $0 ~ /^\t*\{?},?$/) {
+                line = row[wanted[1]]
+                for (i = 2; i <= count; i++) line = line "\t" row[wanted[i]]
+                print line
+                split("", row)
+            }
+        }'
+}
+
 # field_where N M VALUE < rows: column N of the rows whose column M is VALUE
 field_where() {
     awk -F '\t' -v n="$1" -v m="$2" -v value="$3" '$m == value { print $n }'
@@ -55,7 +81,8 @@ check_name "$raw_bucket" "bucket name"
 check_name "$longterm_bucket" "bucket name"
 [ -r "$flux_file" ] || die "cannot read the downsampling task $flux_file"
 
-buckets=$(influx bucket list --org "$org" --hide-headers)
+buckets=$(influx bucket list --org "$org" --json)
+buckets=$(printf '%s\n' "$buckets" | json_rows id name)
 raw_id=${DOCKER_INFLUXDB_INIT_BUCKET_ID:-$(printf '%s\n' "$buckets" | field_where 1 2 "$raw_bucket")}
 [ -n "$raw_id" ] || die "bucket $raw_bucket not found in org $org"
 
@@ -63,8 +90,8 @@ raw_id=${DOCKER_INFLUXDB_INIT_BUCKET_ID:-$(printf '%s\n' "$buckets" | field_wher
 longterm_id=$(printf '%s\n' "$buckets" | field_where 1 2 "$longterm_bucket")
 if [ -z "$longterm_id" ]; then
     created=$(influx bucket create --org "$org" --name "$longterm_bucket" --retention "$longterm_retention" \
-        --description "templog: hourly mean, min and max per sensor" --hide-headers)
-    longterm_id=$(printf '%s\n' "$created" | cut -f 1)
+        --description "templog: hourly mean, min and max per sensor" --json)
+    longterm_id=$(printf '%s\n' "$created" | json_rows id)
     [ -n "$longterm_id" ] || die "influx bucket create printed no bucket ID"
     log "created bucket $longterm_bucket (retention $longterm_retention)"
 else
@@ -83,8 +110,8 @@ if ! grep -Fqx "rawBucket = \"$raw_bucket\"" "$flux" ||
 fi
 grep -Fq "name: \"$task_name\"" "$flux" || die "$flux_file does not name its task $task_name"
 
-tasks=$(influx task list --org "$org" --hide-headers)
-task_id=$(printf '%s\n' "$tasks" | field_where 1 2 "$task_name")
+tasks=$(influx task list --org "$org" --json)
+task_id=$(printf '%s\n' "$tasks" | json_rows id name | field_where 1 2 "$task_name")
 if [ -z "$task_id" ]; then
     influx task create --org "$org" --file "$flux" >/dev/null
     log "created task $task_name"
@@ -94,7 +121,8 @@ else
 fi
 
 # 3. The tokens. Those issued by an earlier run are deleted once the new ones are in place.
-auths=$(influx auth list --org "$org" --hide-headers)
+auths=$(influx auth list --org "$org" --json)
+auths=$(printf '%s\n' "$auths" | json_rows id description)
 old_auth_ids=$(
     printf '%s\n' "$auths" | field_where 1 2 "$collector_description"
     printf '%s\n' "$auths" | field_where 1 2 "$grafana_description"
@@ -104,8 +132,8 @@ old_auth_ids=$(
 create_token() {
     description=$1
     shift
-    row=$(influx auth create --org "$org" --user "$admin_user" --description "$description" "$@" --hide-headers)
-    token=$(printf '%s\n' "$row" | cut -f 3)
+    created=$(influx auth create --org "$org" --user "$admin_user" --description "$description" "$@" --json)
+    token=$(printf '%s\n' "$created" | json_rows token)
     [ -n "$token" ] || die "influx auth create printed no token for '$description'"
     printf '%s' "$token"
 }
@@ -121,6 +149,22 @@ hand_over() {
     chmod 0400 "$tmp"
     mv -f "$tmp" "$2"
 }
+
+# The tokens' owner: the admin user set up by the entrypoint, named in the environment or in the file it was read
+# from; without either (e.g. run again by docker compose exec without the variable), the only user there is.
+if [ -n "${DOCKER_INFLUXDB_INIT_USERNAME:-}" ]; then
+    admin_user=$DOCKER_INFLUXDB_INIT_USERNAME
+elif [ -n "${DOCKER_INFLUXDB_INIT_USERNAME_FILE:-}" ]; then
+    admin_user=$(cat "$DOCKER_INFLUXDB_INIT_USERNAME_FILE") || die "cannot read $DOCKER_INFLUXDB_INIT_USERNAME_FILE"
+else
+    users=$(influx user list --json)
+    admin_user=$(printf '%s\n' "$users" | json_rows name)
+    newline='
+'
+    case $admin_user in
+        "" | *"$newline"*) die "set DOCKER_INFLUXDB_INIT_USERNAME: there is not exactly one user to own the tokens" ;;
+    esac
+fi
 
 collector_token=$(create_token "$collector_description" --write-bucket "$raw_id")
 hand_over "$collector_token" "$collector_token_file" "$collector_uid"
