@@ -148,11 +148,14 @@ def _flux_health(bucket: str, start: str, stop: str | None, field: str) -> str:
             "and not exists r.sensor)")
 
 
-def _flux_latest(*by: str) -> str:
-    """The last row of each series, then the latest per `by` columns (a tag's series may have been split by others)."""
-    columns = ", ".join(f'"{column}"' for column in by)
+def _flux_latest(*columns: str) -> str:
+    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
+    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
+    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
+    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
+    names = ", ".join(f'"{column}"' for column in columns)
     return ("\n  |> last()"
-            f"\n  |> group(columns: [{columns}])"
+            f"\n  |> group(columns: [{names}])"
             '\n  |> sort(columns: ["_time"])'
             "\n  |> last()")
 
@@ -213,18 +216,6 @@ def _rule(uid: str, title: str, condition: str, data: list[dict], *, for_: str, 
     }
 
 
-def _latest_per(*columns: str) -> str:
-    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
-    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
-    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
-    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
-    names = ", ".join(f'"{column}"' for column in columns)
-    return ("\n  |> last()"
-            f"\n  |> group(columns: [{names}])"
-            '\n  |> sort(columns: ["_time"])'
-            "\n  |> last()")
-
-
 def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
     """An annotation's "Last <what> N ago.", blank when `ref` has no number (NoData: Grafana gives no value for the
     ref, or NaN: grafana/grafana@9ff3317d:pkg/services/ngalert/state/template/template.go NewValues). A missing map
@@ -244,7 +235,7 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     window = silence_s(sensor.interval)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _latest_per("sensor")
+            + _flux_latest("sensor")
             + '\n  |> keep(columns: ["_time", "_value", "sensor"])')
     key = "max" if above else "min"
     word = "at or above its maximum" if above else "below its minimum"
@@ -277,7 +268,7 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
     lookback = _retention_s(config)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _latest_per("sensor", "host")
+            + _flux_latest("sensor", "host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     return _rule(
@@ -304,7 +295,7 @@ def _collector_silent_rule(config: Config) -> dict:
     after = silence_s(config.collector.health_interval)
     lookback = _retention_s(config)
     flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
-            + _latest_per("host")
+            + _flux_latest("host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
@@ -339,7 +330,7 @@ def _outbox_backlog_rule(config: Config) -> dict:
     takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
     fresh = outbox_fresh_s(config.collector.health_interval)
     flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-            + _latest_per("host")
+            + _flux_latest("host")
             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
         rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
