@@ -13,17 +13,20 @@ import json
 import os
 import re
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
 from servers import REQUIRE_SERVERS_ENV
 
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT, sensor_name_problem
 from collector.stats import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -732,3 +735,24 @@ def test_flux_current_and_age_stats_are_per_sensor_and_host():
         assert 'group(columns: ["sensor", "host"])' in text
         assert 'r.sensor + " on " + r.host' in text and "r._value_hosts > 1" in text
         assert 'pivot(rowKey: ["_field"], columnKey: ["name"]' in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=24).filter(lambda name: sensor_name_problem(name) is None))
+def test_any_allowed_name_is_found_by_the_influxql_dashboard(write_config, influxd, database, name):
+    """A point written with the name comes back through the windowed panel's query, $sensor regex-escaped as Grafana
+    does it, alone and beside another selected name (each example a point of its own time)."""
+    from collector.lineprotocol import series_key, temperature_line
+
+    influxd.query(f'CREATE DATABASE "{database}"')
+    at_s = 1_764_000_000 + 60 * (zlib.crc32(name.encode()) % 100_000)
+    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": name, "host": "h"}), 1.5,
+                                              at_s * 10**9)])
+    query = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(
+        load_config(write_config("sensors:\n  - {name: a, type: simulated}\n"), environ={})))}[
+        grafana.PANEL_SERIES]["targets"][0]["query"]
+    for selected in ([name], ["a", name]):
+        text = grafana_influxql(query, selected, "1m", f"time >= {at_s * 1000}ms and time < {(at_s + 60) * 1000}ms")
+        (result,) = influxd.query(text, db=database)["results"]
+        assert "error" not in result, (text, result)
+        assert [(s["tags"]["sensor"], s["values"][0][1:]) for s in result.get("series", [])] == [(name, [1.5] * 3)]
