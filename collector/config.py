@@ -25,7 +25,7 @@ import yaml
 
 from collector import BUILD_DATE
 from collector.durations import LONGEST_MS, format_duration, parse_duration
-from collector.lineprotocol import tag_key_problem, tag_text_problem
+from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
 from collector.ticks import parse_time_ns
 from collector.sensors import SENSOR_TYPES, SettingError
 
@@ -460,11 +460,11 @@ class _Parser:
         sensor_type = SENSOR_TYPES[type_name]
         common_keys = {f.name for f in dataclasses.fields(_SensorCommon)}
         common = self.dataclass(_SensorCommon, {k: v for k, v in raw.items() if k in common_keys}, path)
-        problem = tag_text_problem(common.name) or ("must not start or end with a space"
-                                                    if common.name.strip() != common.name else None)
+        problem = sensor_name_problem(common.name)
         if problem:
             self.fail(f"{path}.name",
-                      f"invalid sensor name {_short(common.name)}: it {problem} (it becomes the sensor tag)")
+                      f"invalid sensor name {_short(common.name)}: it {problem} (a name becomes the sensor tag and goes "
+                      "into queries)")
         settings = self.dataclass(sensor_type.settings, {k: v for k, v in raw.items() if k not in common_keys}, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout

@@ -33,7 +33,7 @@ import yaml
 
 from collector.config import Config, SensorConfig
 from collector.durations import format_duration
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import FIELD, GRAFANA_FLUX_MACRO_WORDS, HEALTH_MEASUREMENT, MEASUREMENT
 
 FLUX_DATASOURCE_UID = "templog-flux"
 INFLUXQL_DATASOURCE_UID = "templog-influxql"
@@ -75,9 +75,17 @@ SCHEMA_VERSION = 39  # the dashboard JSON schema version written; newer Grafana 
 # Text helpers
 
 
+# Flux's scanner reads `$` followed by any character but `{` or `"` as two plain characters, so `$\"` ends the string
+# (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl: dollar_value): every `$` is written as the
+# byte escape `\x24` instead (byte_value there). A dot before a word Grafana's Flux macros replace (even inside
+# strings: grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go) is written `\x2E`.
+_FLUX_STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "$": "\\x24"})
+_GRAFANA_MACRO_DOT = re.compile(rf"(?<=[A-Za-z])\.(?={'|'.join(GRAFANA_FLUX_MACRO_WORDS)})")
+
+
 def flux_string(text: str) -> str:
-    """A Flux string literal: backslash, double quote and `${` (Flux's interpolation) escaped."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${") + '"'
+    """A Flux string literal that reads back as `text`, also after Grafana's macro substitution."""
+    return '"' + _GRAFANA_MACRO_DOT.sub(r"\\x2E", text.translate(_FLUX_STRING_ESCAPES)) + '"'
 
 
 def grafana_literal(text: str) -> str:
@@ -140,10 +148,14 @@ def _flux_health(bucket: str, start: str, stop: str | None, field: str) -> str:
             "and not exists r.sensor)")
 
 
-def _flux_latest(by: str) -> str:
-    """The last row of each series, then the latest per `by` (a tag's series may have been split by other tags)."""
+def _flux_latest(*columns: str) -> str:
+    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
+    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
+    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
+    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
+    names = ", ".join(f'"{column}"' for column in columns)
     return ("\n  |> last()"
-            f'\n  |> group(columns: ["{by}"])'
+            f"\n  |> group(columns: [{names}])"
             '\n  |> sort(columns: ["_time"])'
             "\n  |> last()")
 
@@ -204,18 +216,6 @@ def _rule(uid: str, title: str, condition: str, data: list[dict], *, for_: str, 
     }
 
 
-def _latest_per(*columns: str) -> str:
-    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
-    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
-    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
-    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
-    names = ", ".join(f'"{column}"' for column in columns)
-    return ("\n  |> last()"
-            f"\n  |> group(columns: [{names}])"
-            '\n  |> sort(columns: ["_time"])'
-            "\n  |> last()")
-
-
 def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
     """An annotation's "Last <what> N ago.", blank when `ref` has no number (NoData: Grafana gives no value for the
     ref, or NaN: grafana/grafana@9ff3317d:pkg/services/ngalert/state/template/template.go NewValues). A missing map
@@ -235,7 +235,7 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     window = silence_s(sensor.interval)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _latest_per("sensor")
+            + _flux_latest("sensor")
             + '\n  |> keep(columns: ["_time", "_value", "sensor"])')
     key = "max" if above else "min"
     word = "at or above its maximum" if above else "below its minimum"
@@ -268,7 +268,7 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
     lookback = _retention_s(config)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _latest_per("sensor", "host")
+            + _flux_latest("sensor", "host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     return _rule(
@@ -295,7 +295,7 @@ def _collector_silent_rule(config: Config) -> dict:
     after = silence_s(config.collector.health_interval)
     lookback = _retention_s(config)
     flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
-            + _latest_per("host")
+            + _flux_latest("host")
             + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
@@ -330,7 +330,7 @@ def _outbox_backlog_rule(config: Config) -> dict:
     takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
     fresh = outbox_fresh_s(config.collector.health_interval)
     flux = (_flux_health(_bucket(config), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-            + _latest_per("host")
+            + _flux_latest("host")
             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
         rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
@@ -540,6 +540,8 @@ PANEL_OUTBOX, PANEL_PROBLEMS, PANEL_LATENCY = 13, 14, 15
 PROBLEM_COUNTERS = ("reads_failed", "readings_refused", "ticks_skipped", "write_failures", "points_rejected",
                     "outbox_dropped")
 
+CURRENT_DESCRIPTION = ("The latest reading in the time range per sensor and host (named {naming}); blue below the "
+                       "sensor's min, red from its max (config.yaml).")
 PROBLEMS_DESCRIPTION = "Failed and refused reads, skipped ticks, write failures, rejected and dropped points."
 GREEN, BLUE, ORANGE, RED = "green", "blue", "orange", "red"
 
@@ -570,9 +572,22 @@ def age_thresholds(interval_s: float) -> dict:
     return _steps(*steps)
 
 
-def _overrides(per_name: dict[str, dict]) -> list[dict]:
-    return [{"matcher": {"id": "byName", "options": name},
-             "properties": [{"id": "thresholds", "value": thresholds}]} for name, thresholds in per_name.items()]
+_GRAFANA_REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
+
+
+def grafana_regex_escape(text: str) -> str:
+    """`text` matched literally in a JavaScript regex, as Grafana escapes a variable's values
+    (grafana/grafana@0524cbafcfcf packages/grafana-data/src/text/string.ts escapeRegex)."""
+    return _GRAFANA_REGEX_SPECIAL.sub(r"\\\g<0>", text)
+
+
+def _overrides(per_sensor: dict[str, dict]) -> list[dict]:
+    """Thresholds per stat, matched to a sensor's name or "<sensor> on <host>". Grafana anchors a byRegexp pattern
+    (stringToJsRegex: `^pattern$`) and applies overrides in order, so longer names come later: "a on b", a sensor's
+    own name, wins over sensor "a" on host "b"."""
+    return [{"matcher": {"id": "byRegexp", "options": grafana_regex_escape(name) + f"({ON_HOST}.+)?"},
+             "properties": [{"id": "thresholds", "value": thresholds}]}
+            for name, thresholds in sorted(per_sensor.items(), key=lambda item: len(item[0]))]
 
 
 def _stat(panel_id: int, title: str, grid: tuple[int, int, int, int], datasource: dict, targets: list[dict], *,
@@ -683,13 +698,34 @@ def _config_overrides(config: Config) -> tuple[list[dict], list[dict]]:
     return _overrides(current), _overrides(age)
 
 
-# Flux: one series per sensor and statistic, aggregated to Grafana's window.
+# Flux: one series per sensor and statistic, aggregated to Grafana's window, each window stamped with its start (as
+# history, the downsampling task and InfluxQL do; aggregateWindow's default timeSrc is "_stop": influxdata/flux@v0.196.1
+# stdlib/universe/universe.flux). The input is grouped by sensor first (see SENSOR_GROUP).
 SUMMARIZE = (
     "summarize = (tables=<-, fn, stat) => tables\n"
-    "  |> aggregateWindow(every: v.windowPeriod, fn: fn, createEmpty: false)\n"
+    '  |> aggregateWindow(every: v.windowPeriod, fn: fn, timeSrc: "_start", createEmpty: false)\n'
     '  |> set(key: "stat", value: stat)\n'
     '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
     '  |> group(columns: ["sensor", "stat"])\n')
+
+# One sensor is one series, whatever its other tags did (a tag edit, a host rename split it): grouped right after the
+# pushable filter, so InfluxDB reads the groups from storage (influxdata/influxdb@v2.7.12
+# query/stdlib/influxdata/influxdb/rules.go PushDownGroupRule); the sensor variable's filter comes after it.
+SENSOR_GROUP = '\n  |> group(columns: ["sensor"])'
+SENSOR_VARIABLE_FILTER = "\n  |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))"
+ON_HOST = " on "  # a stat's name when one sensor name has readings from several hosts: "<sensor> on <host>"
+
+
+def _flux_one_stat_per_sensor_and_host() -> str:
+    """From the latest row per (sensor, host), grouped by sensor: one field per sensor, named by it, or "<sensor> on
+    <host>" where a sensor name has several hosts (so a dead collector's sensor is not hidden by a live one's)."""
+    return ("\n  |> group(columns: [\"sensor\"])\n"
+            "hosts = latest |> count()\n"
+            "join(tables: {latest: latest, hosts: hosts}, on: [\"sensor\"])\n"
+            f"  |> map(fn: (r) => ({{_field: r._field, _value: r._value_latest, name: if r._value_hosts > 1 and "
+            f'exists r.host then r.sensor + "{ON_HOST}" + r.host else r.sensor}}))\n'
+            "  |> group()\n"
+            '  |> pivot(rowKey: ["_field"], columnKey: ["name"], valueColumn: "_value")')
 
 
 def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> dict:
@@ -707,12 +743,13 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         return (f'\n  |> group()\n  |> keep(columns: ["_field", "{column}", "_value"])'
                 f'\n  |> pivot(rowKey: ["_field"], columnKey: ["{column}"], valueColumn: "_value")')
 
-    current = (_flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors)
-               + _flux_latest("sensor") + one_row_per("sensor"))
-    age = (_flux_readings(bucket, retention, None, sensors) + _flux_latest("sensor")
-           + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + one_row_per("sensor"))
+    current = ("latest = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors)
+               + _flux_latest("sensor", "host") + _flux_one_stat_per_sensor_and_host())
+    age = ("latest = " + _flux_readings(bucket, retention, None, sensors) + _flux_latest("sensor", "host")
+           + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
     windowed = (
-        "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors) + "\n"
+        "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "") + SENSOR_GROUP
+        + SENSOR_VARIABLE_FILTER + "\n"
         + SUMMARIZE +
         "union(tables: [\n"
         '  data |> summarize(fn: mean, stat: "mean"),\n'
@@ -722,7 +759,8 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     long_range = (
         f"data = from(bucket: {flux_string(longterm_bucket)})\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-        f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}"{sensors})\n'
+        f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}")'
+        + '\n  |> group(columns: ["sensor", "_field"])' + SENSOR_VARIABLE_FILTER + "\n"
         + SUMMARIZE +
         "union(tables: [\n"
         '  data |> filter(fn: (r) => r._field == "mean") |> summarize(fn: mean, stat: "mean"),\n'
@@ -734,7 +772,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     outbox_now = (_flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
                   + _flux_latest("host") + one_row_per("host"))
     outbox = (_flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-              + "\n  |> aggregateWindow(every: v.windowPeriod, fn: max, createEmpty: false)"
+              + "\n  |> aggregateWindow(every: v.windowPeriod, fn: max, timeSrc: \"_start\", createEmpty: false)"
               + '\n  |> keep(columns: ["_time", "_value", "host"])')
     counters = " or ".join(f'r._field == "{name}"' for name in PROBLEM_COUNTERS)
     problems = (f"from(bucket: {flux_string(bucket)})\n"
@@ -742,14 +780,14 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                 f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and not exists r.sensor)\n'
                 f"  |> filter(fn: (r) => {counters})\n"
                 "  |> difference(nonNegative: true)\n"
-                "  |> aggregateWindow(every: v.windowPeriod, fn: sum, createEmpty: false)\n"
+                "  |> aggregateWindow(every: v.windowPeriod, fn: sum, timeSrc: \"_start\", createEmpty: false)\n"
                 '  |> rename(columns: {_field: "counter"})\n'
                 '  |> keep(columns: ["_time", "_value", "counter", "host"])')
     latency = (f"from(bucket: {flux_string(bucket)})\n"
                "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
                f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and r._field == "read_latency_ms_mean"'
                f"{sensors})\n"
-               "  |> aggregateWindow(every: v.windowPeriod, fn: mean, createEmpty: false)\n"
+               "  |> aggregateWindow(every: v.windowPeriod, fn: mean, timeSrc: \"_start\", createEmpty: false)\n"
                '  |> keep(columns: ["_time", "_value", "sensor"])')
     variable_query = ('import "influxdata/influxdb/schema"\n\n'
                       f"schema.tagValues(bucket: {flux_string(bucket)}, tag: \"sensor\", "
@@ -759,12 +797,12 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     panels = [
         _stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource, [target(current)],
               unit="celsius", decimals=1, overrides=current_overrides,
-              description="The latest reading in the time range; blue below the sensor's min, red from its max "
-                          "(config.yaml)."),
+              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>" where a sensor name has '
+                                                                    "several hosts")),
         _stat(PANEL_AGE, "Age of the last reading", (12, 0, 12, 6), dialect.datasource, [target(age)],
               unit="s", decimals=0, overrides=age_overrides,
-              description=f"Time since each sensor's last reading: orange after {SILENT_INTERVALS} missed "
-                          "intervals, red when its silent alert fires."),
+              description=f"Time since each sensor's last reading, per host: orange after {SILENT_INTERVALS} "
+                          "missed intervals, red when its silent alert fires."),
         _timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
                     [target(windowed)], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
                     description=f"Raw bucket {bucket}, aggregated per window."),
@@ -809,9 +847,11 @@ def render_influxql_dashboard(config: Config) -> dict:
                 "resultFormat": "time_series", "alias": alias}
 
     stats = (f'mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max"')
-    current = f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} GROUP BY "sensor"'
+    # per sensor and host, so a dead collector's sensor is not hidden by a live one of the same name
+    current = f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} GROUP BY "sensor", "host"'
     last_seen = (f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE time > now() - {retention} AND {sensors} '
-                 'GROUP BY "sensor"')
+                 'GROUP BY "sensor", "host"')
+    sensor_on_host = f"$tag_sensor{ON_HOST}$tag_host"
     windowed = (f'SELECT {stats} FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} '
                 'GROUP BY time($__interval), "sensor" fill(none)')
     health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
@@ -827,15 +867,16 @@ def render_influxql_dashboard(config: Config) -> dict:
     latency = (f'SELECT mean("read_latency_ms_mean") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {sensors} '
                'GROUP BY time($__interval), "sensor" fill(none)')
     seen_description = "When each {what} was last seen (InfluxQL cannot compute the age for colouring)."
+    sensor_seen = (f'When each sensor was last seen, per host ("<sensor>{ON_HOST}<host>"; InfluxQL cannot compute the '
+                   "age for colouring).")
     health_y = 25
     panels = [
         _stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource,
-              [target(current, "$tag_sensor")], unit="celsius", decimals=1, overrides=current_overrides,
-              description="The latest reading in the time range; blue below the sensor's min, red from its max "
-                          "(config.yaml)."),
-        _stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, "$tag_sensor")],
+              [target(current, sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
+              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>"')),
+        _stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, sensor_on_host)],
               unit="dateTimeFromNow", fields="/^Time$/", color_mode="none", display_name="${__series.name}",
-              description=seen_description.format(what="sensor")),
+              description=sensor_seen),
         _timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
                     [target(windowed, "$tag_sensor $col")], unit="celsius", overrides=MIN_MAX_DASHED,
                     description=f"Database {_bucket(config)}, aggregated per window."),

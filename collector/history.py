@@ -66,6 +66,14 @@ FLUX_RAW = '''
   |> keep(columns: ["_time", "_value", "sensor"])
   |> group()
   |> sort(columns: ["_time", "sensor"])'''
+# One sensor is one series, whatever its other tags did (a tag edit, a host rename): group by sensor before the
+# windows, as the outbox and InfluxQL paths do. The group sits right after the pushable filter, so InfluxDB reads
+# the groups from storage (influxdata/influxdb@v2.7.12 query/stdlib/influxdata/influxdb/rules.go PushDownGroupRule:
+# a group whose predecessor is a ReadRange with one successor); the sensor filter (`contains`, not pushable) runs
+# after it. mean per window is flux's native aggregateWindow, which keeps one state per window, not the rows
+# (influxdata/flux@v0.196.1 stdlib/universe/aggregate_window.go, feature optimizeAggregateWindow on by default).
+FLUX_BY_SENSOR = '''
+  |> group(columns: ["sensor"])'''
 FLUX_WINDOWED = '''
 summarize = (tables=<-, fn, name) => tables
   |> aggregateWindow(every: every, fn: fn, timeSrc: "_start", createEmpty: false)
@@ -78,10 +86,10 @@ union(tables: [data |> summarize(fn: mean, name: "mean"), data |> summarize(fn: 
 
 
 def flux_query(query: HistoryQuery) -> str:
-    select = FLUX_SELECT + (FLUX_SENSOR_FILTER if query.sensors else "")
+    sensors = FLUX_SENSOR_FILTER if query.sensors else ""
     if query.every_s:
-        return "data = " + select + "\n" + FLUX_WINDOWED
-    return select + FLUX_RAW
+        return "data = " + FLUX_SELECT + FLUX_BY_SENSOR + sensors + "\n" + FLUX_WINDOWED
+    return FLUX_SELECT + sensors + FLUX_RAW
 
 
 def flux_params(query: HistoryQuery, bucket: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Mapping
 
@@ -35,6 +36,39 @@ def tag_text_problem(text: str) -> str | None:
         kind = _RAW_FORBIDDEN.get(unicodedata.category(char))
         if kind:
             return f"must not contain {kind} (U+{ord(char):04X})"
+    return None
+
+
+# What Grafana rewrites in a Flux query's whole text, string literals included, after it has put the dashboard's
+# variables in (grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go: each match of `([a-zA-Z]+)\.([a-zA-Z]+)`
+# whose second part is one of these words is replaced with strings.ReplaceAll, so also inside a longer word;
+# `$__interval` and `$__interval_ms` likewise).
+GRAFANA_FLUX_MACRO_WORDS = ("timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket", "organization")
+_GRAFANA_FLUX_MACRO = re.compile(rf"[A-Za-z]\.({'|'.join(GRAFANA_FLUX_MACRO_WORDS)})|\$__interval")
+
+
+def sensor_name_problem(name: str) -> str | None:
+    r"""Why `name` cannot be a sensor's name, or None if it can.
+
+    A name becomes the `sensor` tag (so `tag_text_problem`), and it goes into query texts: the alert rules' Flux, and
+    the dashboards' queries through Grafana's `${sensor:json}` (JSON.stringify: no Flux escaping) and InfluxQL's
+    regex-escaped `$sensor`. Refused is exactly what those break: Grafana's Flux macros (above), and `$"` or `${` —
+    JSON writes `"` as `\"`, and Flux reads `$` then any character but `{` or `"` as two plain ones, so `$\` eats the
+    backslash and the string ends early (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl:
+    dollar_value), while `${` starts an interpolation.
+    """
+    problem = tag_text_problem(name)
+    if problem:
+        return problem
+    if name.strip() != name:
+        return "must not start or end with a space"
+    if '$"' in name:
+        return 'must not contain $" (Flux would end the string there)'
+    if "${" in name:
+        return "must not contain ${ (Flux would read an interpolation)"
+    macro = _GRAFANA_FLUX_MACRO.search(name)
+    if macro:
+        return f"must not contain {macro.group()!r} (Grafana replaces it in Flux queries, even inside strings)"
     return None
 
 

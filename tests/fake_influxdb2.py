@@ -12,9 +12,15 @@ It does not parse Flux. A query is answered by its bound parameters (the
 * ``bucket``, ``start``, ``stop`` and optional ``sensors``: the raw
   ``temperature``/``celsius`` points with start <= _time < stop, as columns
   ``_time, _value, sensor`` sorted by (_time, sensor);
-* the same plus ``every``: per epoch-aligned window and sensor, columns
+* the same plus ``every``: per epoch-aligned window and series, columns
   ``_time`` (window start, clipped to ``start`` as Flux's window() does),
-  ``sensor, mean, min, max``; empty windows omitted.
+  ``sensor, mean, min, max``; empty windows omitted. A series is what Flux's
+  ``from()`` makes one table of, the measurement, field and whole tag set, and
+  ``aggregateWindow`` aggregates each table, so a sensor whose other tags
+  changed gives one row per series and window — unless the query groups by
+  sensor before it aggregates (``group(columns: ["sensor"])`` ahead of
+  ``aggregateWindow`` in the text: the one part of the pipeline's shape the
+  fake reads), as InfluxDB 2 would then give one row per sensor and window.
 
 Both come back as a single table whose columns are not part of the group key, streamed as InfluxDB 2 sends
 query results: over HTTP/1.1 with ``Transfer-Encoding: chunked``, the annotated CSV written as it is
@@ -370,8 +376,9 @@ class FakeInfluxDB2:
             message = f'failed to initialize execute state: could not find bucket "{bucket_name}"'
             raise _APIError(404, "not found", message)
         start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
-        selected = sorted(  # (time_ns, sensor, celsius); integer values are reported as doubles
-            (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][FIELD]))
+        selected = sorted(  # (time_ns, sensor, celsius, tags); integer values are reported as doubles
+            (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][FIELD]),
+             tuple(sorted(point["tags"].items())))
             for (bucket_id, *_), point in self._points.items()
             if bucket_id == bucket["id"]
             and point["measurement"] == MEASUREMENT
@@ -379,7 +386,9 @@ class FakeInfluxDB2:
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
-        records = _raw_csv(selected) if every is None else _windowed_csv(selected, start_ns, _timedelta_ns(every))
+        by_sensor = re.search(r'group\(columns: \["sensor"\]\)[\s\S]*aggregateWindow\(', flux) is not None
+        records = (_raw_csv(selected) if every is None
+                   else _windowed_csv(selected, start_ns, _timedelta_ns(every), by_sensor))
         return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
@@ -586,21 +595,25 @@ def _now_rfc3339() -> str:
     return _format_time(time.time_ns())
 
 
-def _raw_csv(selected: list[tuple[int, str, float]]) -> Iterator[list[str]]:
+Selected = list[tuple[int, str, float, tuple]]  # (time_ns, sensor, celsius, the series' tags)
+
+
+def _raw_csv(selected: Selected) -> Iterator[list[str]]:
     columns = [("_time", "dateTime:RFC3339"), ("_value", "double"), ("sensor", "string")]
-    return _annotated_csv(columns, ([_format_time(t), _format_double(v), sensor] for t, sensor, v in selected))
+    return _annotated_csv(columns, ([_format_time(t), _format_double(v), sensor] for t, sensor, v, *_ in selected))
 
 
-def _windowed_csv(selected: list[tuple[int, str, float]], start_ns: int, every_ns: int) -> Iterator[list[str]]:
-    """Mean/min/max per (window, sensor); windows are epoch-aligned, the first clipped to `start_ns`."""
-    windows: dict[tuple[int, str], list[float]] = {}
-    for t, sensor, value in selected:
-        windows.setdefault((max(start_ns, t - t % every_ns), sensor), []).append(value)
+def _windowed_csv(selected: Selected, start_ns: int, every_ns: int, by_sensor: bool) -> Iterator[list[str]]:
+    """Mean/min/max per (window, sensor), or per (window, series) unless `by_sensor`; windows are epoch-aligned, the
+    first clipped to `start_ns`."""
+    windows: dict[tuple[int, str, tuple], list[float]] = {}
+    for t, sensor, value, tags in selected:
+        windows.setdefault((max(start_ns, t - t % every_ns), sensor, () if by_sensor else tags), []).append(value)
     columns = [("_time", "dateTime:RFC3339"), ("sensor", "string")]
     columns += [(name, "double") for name in ("mean", "min", "max")]
     rows = (
         [_format_time(t), sensor, *map(_format_double, (sum(values) / len(values), min(values), max(values)))]
-        for (t, sensor), values in sorted(windows.items())
+        for (t, sensor, _), values in sorted(windows.items())
     )
     return _annotated_csv(columns, rows)
 

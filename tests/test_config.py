@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from collector.config import ConfigError, Secret, load_config
@@ -308,3 +310,36 @@ def test_quiet_and_verbose_together_is_a_usage_error(write_config):
     done = templog("-q", "read", "-v", "-c", str(write_config(SENSOR)))
     assert (done.returncode, done.stdout) == (2, "")
     assert "-q/--quiet and -v/--verbose contradict each other" in done.stderr
+
+
+# Sensor names go into Flux and InfluxQL queries (alert rules, dashboards through Grafana's variables): refused is
+# exactly what Flux or Grafana would misread (tests/test_flux.py shows each misread), allowed is the rest.
+
+@pytest.mark.parametrize("name, words", [
+    ('a$"b', 'must not contain $"'),
+    ("a${b}", "must not contain ${"),
+    ("dev.timeRangeStart", "'v.timeRangeStart' (Grafana replaces it"),
+    ("my.bucket 2", "'y.bucket'"),
+    ("every $__interval_ms", "'$__interval'"),
+])
+def test_a_sensor_name_that_breaks_queries_is_refused(write_config, name, words):
+    path = write_config("sensors:\n  - {name: b, type: simulated}\n  - {name: '${SENSOR_NAME}', type: simulated}\n")
+    with pytest.raises(ConfigError) as info:  # ${...} in the file itself would be expansion: the name comes from it
+        load_config(path, environ={"SENSOR_NAME": name})
+    assert info.value.path == "sensors[1].name" and info.value.problem.startswith("invalid sensor name ")
+    assert words in info.value.problem
+
+
+def test_a_sensor_name_that_breaks_queries_exits_2_with_one_line(write_config):
+    path = write_config("sensors:\n  - {name: 'a$\"b', type: simulated}\n")
+    done = templog("read", "-c", str(path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"templog: {path}: sensors[0].name: invalid sensor name 'a$\"b': it must not contain $\" "
+                           "(Flux would end the string there) (a name becomes the sensor tag and goes into queries)\n")
+
+
+@pytest.mark.parametrize("name", ["Wohnzimmer (oben) 1/2", "温度 ä.ß", "cost $5 {x}", "ends in $", 'say "hi"',
+                                  "a.b:c-d_e #%&*+|?'", "v. bucket", "x.Bucket", "$ {"])
+def test_a_generous_sensor_name_is_accepted(write_config, name):
+    config = load_config(write_config(f"sensors:\n  - {{name: {json.dumps(name)}, type: simulated}}\n"), environ={})
+    assert config.sensors[0].name == name

@@ -17,11 +17,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 from servers import REQUIRE_SERVERS_ENV, require_binary
 
 from collector import grafana
+from collector.config import load_config
 from collector.history import HistoryQuery, flux_params, flux_query
+from collector.lineprotocol import sensor_name_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 FLUX_CHECK = Path(__file__).resolve().parent / "flux_check"
@@ -30,33 +34,51 @@ S = 1_000_000_000
 
 # What Grafana puts in place of its variables (a sample of each kind of value).
 RANGE_START, RANGE_STOP, WINDOW = "2026-11-26T00:00:00Z", "2026-11-27T00:00:00Z", "1m"
-SENSORS = ["living-room", 'green "house"']
-GRAFANA_FLUX_VALUES = {  # Grafana's Flux data source rewrites these v.* references itself
-    "v.timeRangeStart": RANGE_START,
-    "v.timeRangeStop": RANGE_STOP,
-    "v.windowPeriod": WINDOW,
-    "v.defaultBucket": '"temperature"',
-    "v.organization": '"home"',
+# Hostile but allowed sensor names (collector.lineprotocol.sensor_name_problem): quotes, dollars not before " or {,
+# dots, slashes, brackets, a name ending in $ and one that is nearly a Grafana macro.
+HOSTILE_NAMES = ['green "house"', "cost $5 ($x) /a/b: ä.ß", "ends in $", "v. bucket, x.Bucket", "a\'b #%&*+|"]
+SENSORS = ["living-room", *HOSTILE_NAMES]
+ANY_TEXT = 'a$"b $${c} $__interval v.bucket x.timeRangeStart \\ "$'  # no sensor name, but a bucket could be
+GRAFANA_FLUX_MACROS = {  # grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go
+    "timeRangeStart": RANGE_START,
+    "timeRangeStop": RANGE_STOP,
+    "windowPeriod": WINDOW,
+    "bucket": '"temperature"',
+    "defaultBucket": '"temperature"',
+    "organization": '"home"',
 }
 
 
+def grafana_flux_macros(text: str) -> str:
+    """Grafana's backend Flux macros, as macros.go applies them to the whole text (string literals included): every
+    match of `([a-zA-Z]+)\\.([a-zA-Z]+)` whose second part is a macro is replaced everywhere with strings.ReplaceAll,
+    then `$__interval_ms` and `$__interval`."""
+    for match in re.finditer(r"([a-zA-Z]+)\.([a-zA-Z]+)", text):
+        if match.group(2) in GRAFANA_FLUX_MACROS:
+            text = text.replace(match.group(0), GRAFANA_FLUX_MACROS[match.group(2)])
+    return text.replace("$__interval_ms", "60000").replace("$__interval", WINDOW)
+
+
 def grafana_flux(text: str, sensors: list[str] = SENSORS) -> str:
-    """A Flux query as Grafana sends it: v.* and dashboard variables (${sensor:json}, ${sensor}, $sensor) replaced."""
-    for name, value in GRAFANA_FLUX_VALUES.items():
-        text = re.sub(re.escape(name) + r"\b", value, text)
+    """A Flux query as Grafana sends it: the dashboard variables (${sensor:json}, ${sensor}, $sensor) replaced by the
+    frontend, then the macros by the backend."""
     variables = {"sensor": sensors}
 
     def replace(match: re.Match) -> str:
         name, fmt = match.group(1) or match.group(3), match.group(2)
         values = variables[name]
         if fmt == "json":
-            return json.dumps(values, ensure_ascii=False)  # as JSON.stringify
+            # JSON.stringify (grafana/grafana@c2d2369119af public/app/features/templating/formatRegistry.ts
+            # FormatRegistryID.json); for the names the config allows json.dumps writes the same text
+            return json.dumps(values, ensure_ascii=False)
         if fmt is None:
             return "{" + ",".join(values) + "}" if len(values) > 1 else values[0]
         raise AssertionError(f"format {fmt} of ${{{name}}} is not simulated here")
 
-    text = re.sub(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)\b", replace, text)
-    assert not re.search(r"\bv\.\w+|\$\{", text), f"a Grafana variable is left in:\n{text}"
+    unknown = set(re.findall(r"\bv\.(\w+)", text)) - set(GRAFANA_FLUX_MACROS)
+    assert not unknown, f"Grafana does not replace v.{unknown}:\n{text}"
+    text = grafana_flux_macros(re.sub(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)\b", replace, text))
+    assert "${" not in text, f"a Grafana variable is left in:\n{text}"
     return text
 
 
@@ -79,6 +101,59 @@ def history_flux(query: HistoryQuery) -> str:
     return options + flux_query(query)
 
 
+def hostile_config(tmp: Path):
+    """A config whose sensors have the hostile names, with thresholds (so every kind of rule is rendered)."""
+    sensors = "".join(f"  - {{name: {json.dumps(name)}, type: simulated, min: 1, max: 30}}\n" for name in HOSTILE_NAMES)
+    path = tmp / "hostile.yaml"
+    path.write_text("sensors:\n" + sensors, encoding="utf-8")
+    return load_config(path, environ={})
+
+
+def rendered_flux_texts(config, label: str) -> dict[str, str]:
+    """Every Flux query `templog grafana` renders for `config`, as Grafana sends it."""
+    texts = {}
+    files = grafana.rendered_files(config, environ={})
+    for path in (grafana.DASHBOARD_FILE, grafana.INFLUXQL_DASHBOARD_FILE):
+        for query in grafana.dashboard_queries(json.loads(files[path])):
+            if query.language == "flux":
+                texts[f"{label} {Path(path).name}: {query.where}"] = grafana_flux(query.text)
+    for query in grafana.rule_queries(yaml.safe_load(files[grafana.RULES_FILE])):
+        texts[f"{label} alert {query.where}"] = grafana_flux(query.text)
+    return texts
+
+
+def flux_string_literals(text: str) -> list[str]:
+    """The values of a Flux text's string literals, scanned as Flux scans them (influxdata/flux@v0.196.1
+    libflux/flux-core/src/scanner/scanner.rl: escaped_char, byte_value, and dollar_value — a `$` takes the next
+    character, whatever it is, but `{` (an interpolation, refused here) or the closing quote). Comments and regex
+    literals are not expected in the queries this reads."""
+    literals, i = [], 0
+    while i < len(text):
+        if text[i] != '"':
+            i += 1
+            continue
+        value, i = bytearray(), i + 1
+        while text[i] != '"':
+            char = text[i]
+            if char == "\\" and text[i + 1] == "x":
+                value += bytes.fromhex(text[i + 2:i + 4])
+                i += 4
+            elif char == "\\":
+                escape = text[i + 1:i + 3] if text[i + 1] == "$" else text[i + 1]
+                value += {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "${": "${"}[escape].encode()
+                i += 1 + len(escape)
+            elif char == "$" and text[i + 1] != '"':
+                assert text[i + 1] != "{", f"an interpolation in {text[i - 20:i + 20]!r}"
+                value += text[i:i + 2].encode()
+                i += 2
+            else:
+                value += char.encode()
+                i += 1
+        literals.append(value.decode())
+        i += 1
+    return literals
+
+
 def shipped_flux_texts() -> dict[str, str]:
     texts = {}
     for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json")):
@@ -91,7 +166,7 @@ def shipped_flux_texts() -> dict[str, str]:
     for path in sorted((ROOT / "influxdb").rglob("*.flux")):
         texts[str(path.relative_to(ROOT))] = path.read_text()
     start, stop = 1_764_000_000 * S, 1_764_086_400 * S
-    for sensors in ((), ("living-room", 'a "b" ${c}')):
+    for sensors in ((), ("living-room", 'a "b" ${c}', *HOSTILE_NAMES)):
         for every in (0.0, 3600.0):
             query = HistoryQuery(start, stop, sensors, every)
             texts[f"history every={every:g}s sensors={len(sensors)}"] = history_flux(query)
@@ -116,6 +191,10 @@ BROKEN = {  # each must be reported: the checker really parses and type-checks
     "no such record field": 'r = {a: 1}\ny = r.b',
     "unbound Grafana variable": 'from(bucket: "temperature") |> range(start: v.timeRangeStart)',
     "unbound history option": flux_query(HistoryQuery(0, S, ("a",), 60.0)),
+    # What a refused sensor name would do to the dashboard's ${sensor:json} (JSON.stringify, no Flux escaping):
+    'a name with $" (the $ takes the backslash)': grafana_flux("x = ${sensor:json}", ['a$"b']),
+    "a name with ${ (an interpolation)": 'x = ' + json.dumps(["a${b}"]),
+    "a name with a Grafana macro": grafana_flux("x = ${sensor:json}", ["my.bucket"]),
 }
 
 
@@ -139,9 +218,15 @@ def run_flux_check(texts: dict[str, str]) -> tuple[dict, dict[str, list[dict]]]:
 
 
 @pytest.fixture(scope="module")
-def checked():
-    return run_flux_check({**SHIPPED, **{f"broken: {name}": text for name, text in BROKEN.items()},
-                           "control": 'x = 1\ny = x + 1'})
+def hostile(tmp_path_factory) -> dict[str, str]:
+    return rendered_flux_texts(hostile_config(tmp_path_factory.mktemp("hostile")), "hostile names:")
+
+
+@pytest.fixture(scope="module")
+def checked(hostile):
+    return run_flux_check({**SHIPPED, **hostile, **{f"broken: {name}": text for name, text in BROKEN.items()},
+                           "control": 'x = 1\ny = x + 1',
+                           "flux_string of any text": grafana_flux_macros(f"x = {grafana.flux_string(ANY_TEXT)}")})
 
 
 def errors(diagnostics: list[dict]) -> list[str]:
@@ -183,9 +268,61 @@ def test_every_kind_of_flux_we_ship_is_collected():
 
 def test_grafana_variables_are_replaced_as_grafana_does():
     text = grafana_flux('range(start: v.timeRangeStart, stop: v.timeRangeStop) |> aggregateWindow(every: '
-                        'v.windowPeriod) |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))')
+                        'v.windowPeriod) |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))',
+                        ["living-room", 'green "house"'])
     assert text == (f'range(start: {RANGE_START}, stop: {RANGE_STOP}) |> aggregateWindow(every: {WINDOW}) '
                     '|> filter(fn: (r) => contains(value: r.sensor, set: ["living-room", "green \\"house\\""]))')
     assert history_flux(HistoryQuery(0, S, ("a",), 90.0)).startswith(
         'option bucket = "temperature"\noption start = 1970-01-01T00:00:00Z\noption stop = 1970-01-01T00:00:01Z\n'
         'option sensors = ["a"]\noption every = 90000ms\n')
+
+
+def test_flux_string_reads_back_any_text_after_grafanas_macros(checked):
+    _, results = checked
+    assert errors(results["flux_string of any text"]) == []
+    assert flux_string_literals(grafana_flux_macros(grafana.flux_string(ANY_TEXT))) == [ANY_TEXT]
+
+
+def test_hostile_names_are_allowed():
+    assert [sensor_name_problem(name) for name in HOSTILE_NAMES] == [None] * len(HOSTILE_NAMES)
+
+
+def test_queries_for_hostile_names_parse_and_type_check(checked, hostile):
+    _, results = checked
+    failed = {name: errors(results[name]) for name in hostile if errors(results[name])}
+    assert not failed, "\n".join(f"{name}: {e}\n{numbered(hostile[name])}" for name, e in failed.items())
+    assert len([n for n in hostile if " alert " in n]) >= 3 * len(HOSTILE_NAMES)
+
+
+def test_queries_for_hostile_names_match_them(hostile):
+    """Each rule's literal is its sensor's name, and the dashboard's sensor list holds every selected name, once
+    Grafana has put in its variables and macros (a name Grafana or Flux misread would be some other string)."""
+    for name in HOSTILE_NAMES:
+        rules = [text for where, text in hostile.items() if f" alert rule templog-" in where
+                 and grafana.rule_uid("silent", name) in where]
+        assert rules and all(name in flux_string_literals(text) for text in rules), name
+    windowed = next(text for where, text in hostile.items() if "temperatures.json: panel 3 " in where)
+    assert set(SENSORS) <= set(flux_string_literals(windowed))
+
+
+@pytest.mark.parametrize("name", ['a$"b', "a${b}", "dev.timeRangeStart", "my.bucket", "x $__interval"])
+def test_what_grafana_or_flux_would_misread_is_refused(name):
+    """Each of these, if allowed, would reach a query as something else: the check shows how, so the refusal is
+    exactly what breaks."""
+    assert sensor_name_problem(name)
+    try:
+        as_json = grafana_flux("contains(value: r.sensor, set: ${sensor:json})", [name])
+        misread = flux_string_literals(as_json) != [name]
+    except (AssertionError, KeyError, IndexError):
+        misread = True
+    assert misread, name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(lambda name: sensor_name_problem(name) is None))
+def test_every_allowed_name_survives_grafana_and_flux(name):
+    """For any allowed name: a rule's literal (flux_string) and the dashboard's ${sensor:json} read back as the name
+    after Grafana's macros; InfluxQL's regex-escaped $sensor matches exactly it."""
+    assert flux_string_literals(grafana_flux_macros(grafana.flux_string(name))) == [name]
+    assert flux_string_literals(grafana_flux("${sensor:json}", [name])) == [name]
+    assert re.fullmatch(grafana.grafana_regex_escape(name), name)

@@ -12,17 +12,21 @@ import copy
 import json
 import os
 import re
+import time
+import zlib
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
 from servers import REQUIRE_SERVERS_ENV
 
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT, sensor_name_problem
 from collector.stats import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -383,7 +387,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
     assert by_uid[grafana.rule_uid("above", attic.name)]["noDataState"] == "OK"
     # The sensor's name, quotes and dollars included, reaches Flux as a string and Grafana as a literal.
     above = by_uid[grafana.rule_uid("above", attic.name)]
-    assert 'r.sensor == "attic \\"west\\" $x {y}"' in above["data"][0]["model"]["query"]
+    assert 'r.sensor == "attic \\"west\\" \\x24x {y}"' in above["data"][0]["model"]["query"]
     assert above["labels"]["sensor"] == 'attic "west" $$x {y}'
     assert above["title"] == 'attic "west" $$x {y}: at or above 40.5 °C'
     for rule in rules:
@@ -395,7 +399,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
 
 
 def test_flux_strings_and_grafana_literals_escape():
-    assert grafana.flux_string('a "b" \\ ${c} $d') == '"a \\"b\\" \\\\ \\${c} $d"'
+    assert grafana.flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
     assert grafana.grafana_literal("a $b ${c}") == "a $$b $${c}"
 
 
@@ -407,33 +411,52 @@ def test_rule_uids_are_stable_and_distinct():
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{1,40}", uid) for uid in uids)
 
 
+def thresholds_for(panel: dict, display_name: str) -> list | None:
+    """The threshold steps Grafana gives a stat field of that display name: the last override whose byRegexp pattern
+    matches, anchored (grafana/grafana@003262a83a8f packages/grafana-data/src/transformations/matchers/nameMatcher.ts
+    regexpFieldNameMatcher → stringToJsRegex: `^pattern$`; overrides apply in order, a later one wins)."""
+    steps = None
+    for override in panel["fieldConfig"]["overrides"]:
+        assert override["matcher"]["id"] == "byRegexp"
+        if re.fullmatch(override["matcher"]["options"], display_name):
+            steps = override["properties"][0]["value"]["steps"]
+    return steps
+
+
 def test_stat_panels_are_coloured_by_each_sensors_thresholds(write_config):
     config = load_config(write_config(SENSORS_CONFIG), environ={})
     cellar, attic, garage = config.sensors
     for dashboard in (grafana.render_dashboard(config), grafana.render_influxql_dashboard(config)):
-        by_id = {panel["id"]: panel for panel in panels(dashboard)}
-        current = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
-                   for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"]}
-        assert current == {
-            cellar.name: [{"color": "blue", "value": None}, {"color": "green", "value": 2}],
-            attic.name: [{"color": "green", "value": None}, {"color": "red", "value": 40.5}],
-        }
-        assert all(o["matcher"]["id"] == "byName" for o in by_id[grafana.PANEL_CURRENT]["fieldConfig"]["overrides"])
-    age = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"]
-           for o in {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_AGE]["fieldConfig"][
-               "overrides"]}
-    assert age[cellar.name] == [{"color": "green", "value": None}, {"color": "red", "value": 900}]
-    assert age[garage.name] == [{"color": "green", "value": None}, {"color": "orange", "value": 90},
-                                {"color": "red", "value": 300}]
+        current = {panel["id"]: panel for panel in panels(dashboard)}[grafana.PANEL_CURRENT]
+        # a sensor alone, or "<sensor> on <host>" where a sensor name has several hosts
+        for suffix in ("", " on pi", " on a (b) $c"):
+            assert thresholds_for(current, cellar.name + suffix) == [{"color": "blue", "value": None},
+                                                                     {"color": "green", "value": 2}]
+            assert thresholds_for(current, attic.name + suffix) == [{"color": "green", "value": None},
+                                                                    {"color": "red", "value": 40.5}]
+            assert thresholds_for(current, garage.name + suffix) is None
+    age = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_AGE]
+    assert thresholds_for(age, cellar.name) == [{"color": "green", "value": None}, {"color": "red", "value": 900}]
+    assert thresholds_for(age, garage.name + " on pi") == [{"color": "green", "value": None},
+                                                           {"color": "orange", "value": 90},
+                                                           {"color": "red", "value": 300}]
+
+
+def test_a_longer_sensor_name_wins_over_a_shorter_one_on_a_host(write_config):
+    config = load_config(write_config("sensors:\n  - {name: a, type: simulated, max: 30}\n"
+                                      "  - {name: a on b, type: simulated, max: 20}\n"), environ={})
+    current = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_CURRENT]
+    assert thresholds_for(current, "a on b")[-1]["value"] == 20  # the sensor named so
+    assert thresholds_for(current, "a on c")[-1]["value"] == 30
+    assert thresholds_for(current, "a on b on c")[-1]["value"] == 20
 
 
 def test_committed_dashboards_carry_the_committed_thresholds():
     config = committed_config()
     dashboard = dashboards()["temperatures.json"]
     current = {p["id"]: p for p in panels(dashboard)}[grafana.PANEL_CURRENT]
-    steps = {o["matcher"]["options"]: [s["value"] for s in o["properties"][0]["value"]["steps"]]
-             for o in current["fieldConfig"]["overrides"]}
-    assert steps == {s.name: [None, s.min, s.max] for s in config.sensors}
+    for s in config.sensors:
+        assert [step["value"] for step in thresholds_for(current, s.name)] == [None, s.min, s.max]
 
 
 def test_sensor_variable_comes_from_the_data():
@@ -498,7 +521,8 @@ def collector_schema(config) -> dict:
     }
 
 
-FLUX_INTERNAL_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop"}
+FLUX_INTERNAL_COLUMNS = {"_time", "_value", "_field", "_measurement", "_start", "_stop",
+                         "_value_latest", "_value_hosts"}  # the stat panels' join of the latest rows and host counts
 
 
 def flux_uses(text: str, buckets: dict[str, str]) -> dict:
@@ -577,13 +601,16 @@ def test_usage_extraction_catches_unknown_names():
 # The InfluxQL twin against a real InfluxDB 1.x filled by the collector
 
 
-def grafana_influxql(query: str, sensors: list[str], interval: str = "1s") -> str:
-    """A query as Grafana's InfluxQL data source sends it: macros and the multi-value $sensor (a regex) replaced."""
-    regex = "(" + "|".join(re.escape(s) for s in sensors) + ")"
-    text = query.replace("$timeFilter", "time > now() - 1h").replace("$__interval_ms", "1000")
-    text = text.replace("$__interval", interval).replace("/^$sensor$/", f"/^{regex}$/")
-    assert not re.search(r"\$[\w{]", text), f"a Grafana variable is left: {text}"
-    return text
+def grafana_influxql(query: str, sensors: list[str], interval: str = "1s",
+                     time_filter: str = "time > now() - 1h") -> str:
+    """A raw InfluxQL target as Grafana's InfluxQL data source sends it (grafana/grafana@834ac63ec389, not the pinned
+    v12.3.1: public/app/plugins/datasource/influxdb/influx_query_model.ts render → templateSrv.replace with
+    interpolateQueryStr: a multi-value or include-all variable's values regex-escaped (escapeRegex) and joined as
+    `(a|b)`, one value escaped alone), with the macros $timeFilter and $__interval replaced."""
+    text = query.replace("$timeFilter", time_filter).replace("$__interval_ms", "1000").replace("$__interval", interval)
+    assert not re.search(r"\$(?!sensor\b)[\w{]", text), f"a Grafana variable is left: {text}"
+    values = [grafana.grafana_regex_escape(name) for name in sensors]
+    return re.sub(r"\$sensor\b", lambda _: values[0] if len(values) == 1 else "(" + "|".join(values) + ")", text)
 
 
 def test_influxql_dashboard_queries_return_the_collectors_data(write_config, influxd, database):
@@ -629,3 +656,103 @@ sensors:
             assert sorted(row[1] for row in series[0]["values"]) == sorted(sensors)
         if "\"sensor\" = ''" in query.text:
             assert all(s["tags"] == {"host": s["tags"]["host"]} for s in series), query.where
+
+
+# The InfluxQL dashboard on a real influxd 1.x, its queries interpolated as Grafana does it.
+
+HOSTILE_SENSOR = 'cost $5 ($x) /a/b: ä.ß "q"'  # allowed: collector.lineprotocol.sensor_name_problem
+
+
+def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_config, influxd, database):
+    """A sensor whose host was renamed inside a window, with a hostile name: the windowed panel gives one series
+    for it with the mean/min/max of all its points; the current and last-reading stats one per host."""
+    from collector.lineprotocol import series_key, temperature_line
+
+    base_s = (int(time.time()) - 3600) // 60 * 60  # within the last-reading panel's look-back
+    points = [(base_s + t, HOSTILE_SENSOR, -(t % 7) / 4, "h2" if t >= 90 else "h1") for t in range(0, 180, 10)]
+    points += [(base_s + t, "a", (t % 9) / 4, "h1") for t in range(0, 180, 10)]
+    influxd.query(f'CREATE DATABASE "{database}"')
+    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": sensor, "host": host}), value,
+                                              t * 10**9) for t, sensor, value, host in points])
+    config = load_config(write_config(f"sensors:\n  - {{name: a, type: simulated}}\n"
+                                      f"  - {{name: {json.dumps(HOSTILE_SENSOR)}, type: simulated, max: 30}}\n"),
+                         environ={})
+    by_id = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(config))}
+
+    def run(panel_id: int, sensors: list[str]) -> list[dict]:
+        text = grafana_influxql(by_id[panel_id]["targets"][0]["query"], sensors, "1m",
+                                f"time >= {base_s * 1000}ms and time <= {(base_s + 180) * 1000}ms")
+        (result,) = influxd.query(text, db=database)["results"]
+        assert "error" not in result, (text, result)
+        return result.get("series", [])
+
+    for selected in ([HOSTILE_SENSOR], ["a", HOSTILE_SENSOR]):
+        windowed = {s["tags"]["sensor"]: s["values"] for s in run(grafana.PANEL_SERIES, selected)}
+        assert sorted(windowed) == sorted(selected)
+        for sensor in selected:
+            expected = []
+            for minute in range(3):
+                values = [v for t, s, v, _ in points if s == sensor and minute * 60 <= t - base_s < minute * 60 + 60]
+                expected.append([(base_s + minute * 60) * 10**9, sum(values) / len(values), min(values), max(values)])
+            assert windowed[sensor] == expected, sensor
+        for panel_id in (grafana.PANEL_CURRENT, grafana.PANEL_AGE):
+            stats = sorted((s["tags"]["sensor"], s["tags"]["host"]) for s in run(panel_id, selected))
+            assert stats == sorted({(s, h) for _, s, _, h in points if s in selected}), panel_id
+
+
+def test_flux_windows_are_per_sensor_and_stamped_with_their_start():
+    """No InfluxDB 2 runs here, so this reads the query texts. Flux's from() gives one table per series (measurement,
+    field, whole tag set) and aggregateWindow aggregates each table, stamping it with the window's _stop unless
+    timeSrc says otherwise (influxdata/flux@v0.196.1 stdlib/universe/universe.flux aggregateWindow: timeSrc="_stop").
+    So every windowed Flux query — the dashboard's raw and long-range panels, history's, README's example — groups
+    by sensor before its first aggregateWindow and stamps window starts, as the InfluxQL twin (GROUP BY time,
+    "sensor") and history's other sources do."""
+    dashboard = json.loads((PROVISIONING / grafana.DASHBOARD_FILE).read_text(encoding="utf-8"))
+    by_id = {p["id"]: p for p in panels(dashboard)}
+    from collector.history import HistoryQuery, flux_query
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"--data '(from[^']*aggregateWindow[^']*)'", readme)
+    per_sensor = {"raw panel": by_id[grafana.PANEL_SERIES]["targets"][0]["query"],
+                  "long-range panel": by_id[grafana.PANEL_LONG_RANGE]["targets"][0]["query"],
+                  "history": flux_query(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
+    for where, text in per_sensor.items():
+        first_window = text.index("aggregateWindow(")
+        assert re.search(r'group\(columns: \["sensor"(, "_field")?\]\)', text[:first_window]), where
+    every_window = [q.text for q in grafana.dashboard_queries(dashboard)] + list(per_sensor.values())
+    calls = [call for text in every_window for call in re.findall(r"aggregateWindow\([^)]*\)", text)]
+    assert calls and all('timeSrc: "_start"' in call for call in calls), calls
+    assert "stamped with its hour's start" in readme
+
+
+def test_flux_current_and_age_stats_are_per_sensor_and_host():
+    """Two hosts with one sensor name: each (sensor, host) keeps its latest row, named "<sensor> on <host>" when a
+    name has several hosts, so a dead collector's sensor is not hidden by a live one (as the silent rule groups)."""
+    dashboard = json.loads((PROVISIONING / grafana.DASHBOARD_FILE).read_text(encoding="utf-8"))
+    by_id = {p["id"]: p for p in panels(dashboard)}
+    for panel_id in (grafana.PANEL_CURRENT, grafana.PANEL_AGE):
+        text = by_id[panel_id]["targets"][0]["query"]
+        assert 'group(columns: ["sensor", "host"])' in text
+        assert 'r.sensor + " on " + r.host' in text and "r._value_hosts > 1" in text
+        assert 'pivot(rowKey: ["_field"], columnKey: ["name"]' in text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=24).filter(lambda name: sensor_name_problem(name) is None))
+def test_any_allowed_name_is_found_by_the_influxql_dashboard(write_config, influxd, database, name):
+    """A point written with the name comes back through the windowed panel's query, $sensor regex-escaped as Grafana
+    does it, alone and beside another selected name (each example a point of its own time)."""
+    from collector.lineprotocol import series_key, temperature_line
+
+    influxd.query(f'CREATE DATABASE "{database}"')
+    at_s = 1_764_000_000 + 60 * (zlib.crc32(name.encode()) % 100_000)
+    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": name, "host": "h"}), 1.5,
+                                              at_s * 10**9)])
+    query = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(
+        load_config(write_config("sensors:\n  - {name: a, type: simulated}\n"), environ={})))}[
+        grafana.PANEL_SERIES]["targets"][0]["query"]
+    for selected in ([name], ["a", name]):
+        text = grafana_influxql(query, selected, "1m", f"time >= {at_s * 1000}ms and time < {(at_s + 60) * 1000}ms")
+        (result,) = influxd.query(text, db=database)["results"]
+        assert "error" not in result, (text, result)
+        assert [(s["tags"]["sensor"], s["values"][0][1:]) for s in result.get("series", [])] == [(name, [1.5] * 3)]
