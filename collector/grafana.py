@@ -228,15 +228,16 @@ def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
 
 def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
-    below min: temperature_thresholds), on the latest reading by time across all of the sensor's series."""
+    below min: temperature_thresholds), on the latest reading by time of each host's series of the sensor, as the
+    Current temperature panel shows them (a tag edit splits a series; a host renamed drops out within the window)."""
     above = kind == "above"
     limit = sensor.max if above else sensor.min
     assert limit is not None
     window = silence_s(sensor.interval)
     flux = (_flux_readings(_bucket(config), "v.timeRangeStart", "v.timeRangeStop",
                            f" and r.sensor == {flux_string(sensor.name)}")
-            + _flux_latest("sensor")
-            + '\n  |> keep(columns: ["_time", "_value", "sensor"])')
+            + _flux_latest("sensor", "host")
+            + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     key = "max" if above else "min"
     word = "at or above its maximum" if above else "below its minimum"
     return _rule(
@@ -247,7 +248,7 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
         for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
         labels={"templog": "threshold", "sensor": sensor.name},
         annotations={
-            "summary": f"{{{{ $labels.sensor }}}} is {word} of {_number(limit)} °C",
+            "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} is {word} of {_number(limit)} °C",
             "description": (f"The latest reading, {{{{ humanize $values.B.Value }}}} °C, has been {word} "
                             f"({_number(limit)} °C, `{key}` in config.yaml) for {BREACH_FOR}."),
         },

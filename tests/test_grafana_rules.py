@@ -311,13 +311,17 @@ def test_silent_rules_are_per_host_and_look_back_over_the_retention(write_config
     assert "outbox" in collector["annotations"]["description"]
 
 
-def test_threshold_rules_take_the_latest_reading_by_time_across_the_sensors_series(write_config):
+def test_threshold_rules_take_the_latest_reading_by_time_per_host_across_the_sensors_series(write_config):
     config = load_config(write_config(config_text(DESK)), environ={})
     rules = {rule["uid"]: rule for rule in grafana.render_alert_rules(config)["groups"][0]["rules"]}
-    flux = flux_of(rules[grafana.rule_uid("above", "desk")])
-    # One row: the last of each series, then the latest of those by time (not the last table's by position).
-    assert flux.index("|> last()") < flux.index('|> group(columns: ["sensor"])') < \
+    rule = rules[grafana.rule_uid("above", "desk")]
+    flux = flux_of(rule)
+    # One row per host, as the Current temperature panel: the last of each series, then the latest of those by time
+    # (not the last table's by position).
+    assert flux.index("|> last()") < flux.index('|> group(columns: ["sensor", "host"])') < \
         flux.index('|> sort(columns: ["_time"])') < flux.rindex("|> last()")
+    assert 'keep(columns: ["_time", "_value", "sensor", "host"])' in flux
+    assert "{{ $labels.host }}" in rule["annotations"]["summary"]
 
 
 def test_no_data_annotations_show_no_number():
