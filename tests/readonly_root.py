@@ -7,6 +7,9 @@ read-only, and only the volume (/srv/volume, the image's /var/lib/templog, its W
 writable mount of its own. /dev/shm stays writable, as Docker mounts it. The process runs as the image's user
 (setpriv: uid/gid 10001, no groups, no capability, no_new_privs) with the image's environment (Dockerfile ENV:
 PYTHONDONTWRITEBYTECODE=1 and no TMPDIR), under `strace -f`, whose output goes to a directory only root may write.
+The interpreter runs with -S (no site module; the venv's packages come through PYTHONPATH): a machine's own
+start-up hooks in its base interpreter's *.pth files, which the image has not, must not count as templog's writes
+(this machine's sandbox has one that appends its proxy's CA to certifi's cacert.pem at every start).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class ReadOnlyRoot:
                "TRACE": f"{TRACE}.{runs}", "UID_": str(SERVICE_UID),
                "PYTHON_ENV": " ".join(f"{k}={v}" for k, v in SRV_ENVIRONMENT.items()), **BOUND_FROM}
         return subprocess.Popen([self.unshare, "--mount", "--propagation", "private", "sh", "-c", _LAUNCH, "sh",
-                                 SRV_PYTHON_BINARY, "-m", "collector", *args], env=env, **kwargs)
+                                 SRV_PYTHON_BINARY, "-S", "-m", "collector", *args], env=env, **kwargs)
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         process = self.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
