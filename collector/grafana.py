@@ -1,8 +1,8 @@
 """Grafana provisioning rendered from config.yaml: alert rules and the Temperatures dashboards.
 
 Thresholds live only in config.yaml (each sensor's `min` and `max`), so everything that depends on them is rendered
-from the config by the pure functions here: the alert rules (above max, below min and silent per sensor, plus the
-collector's own health), the Flux dashboard and its InfluxQL twin (stat panels coloured by each sensor's
+from the config by the pure functions here: the alert rules (at or above max, below min and silent per sensor and
+host, plus each collector's health per host), the Flux dashboard and its InfluxQL twin (stat panels coloured by each sensor's
 thresholds). The contact point and the notification policy do not depend on the config; they are rendered when the
 environment names a notification channel (a webhook URL or e-mail addresses). `dump_yaml` and `dump_json` give the
 files' exact, deterministic text; `write_provisioning` writes them under a provisioning directory.
@@ -15,8 +15,8 @@ dashboards (grafana/grafana@9ff3317d:pkg/services/provisioning/alerting/rules_ty
 `$$`, annotations and queries do not, and the webhook URL is left to Grafana as `$TEMPLOG_ALERT_WEBHOOK_URL`.
 
 Grafana's file provisioning creates and updates what the files list but deletes only what they list for deletion
-(`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_deletions` derives those from the files rendered
-before (`read_previous`), see "Deletions" below.
+(`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_alert_rules` and `render_notifications` derive
+those from the files rendered before (`read_previous`), see "Deletions" below.
 """
 
 from __future__ import annotations
@@ -148,13 +148,15 @@ def _flux_health(bucket: str, start: str, stop: str | None, field: str) -> str:
             "and not exists r.sensor)")
 
 
-def _flux_latest(*columns: str) -> str:
-    """The last row of each series, then the latest by time per `columns` (one sensor's or host's series may have
-    been split by other tags). `range |> filter |> last()` runs inside InfluxDB's storage, whatever the range:
-    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, then
-    PushDownBareAggregateRule, whose windowPushableAggs include last)."""
+def _flux_latest(*columns: str, then: str = "") -> str:
+    """The last row of each series, then (after the filter `then`, if any) the latest by time per `columns` (one
+    sensor's or host's series may have been split by other tags). `range |> filter |> last()` runs inside InfluxDB's
+    storage, whatever the range, as long as the filter is pushable, as tag and field comparisons are and `contains`
+    is not (a filter's unpushable part stays in Flux and keeps last() there, on every point of the range):
+    influxdata/influxdb@v2.7.12:query/stdlib/influxdata/influxdb/rules.go (PushDownFilterRule, isPushableExpr, then
+    PushDownBareAggregateRule, whose windowPushableAggs include last). Hence `then`, for such a filter."""
     names = ", ".join(f'"{column}"' for column in columns)
-    return ("\n  |> last()"
+    return ("\n  |> last()" + then +
             f"\n  |> group(columns: [{names}])"
             '\n  |> sort(columns: ["_time"])'
             "\n  |> last()")
@@ -734,7 +736,6 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     dialect = _Dialect(DASHBOARD_UID, "Temperatures", {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID})
     bucket = _bucket(config)
     retention = f"-{_duration(_retention_s(config))}"
-    sensors = " and contains(value: r.sensor, set: ${sensor:json})"
     current_overrides, age_overrides = _config_overrides(config)
 
     def target(query: str, ref: str = "A") -> dict:
@@ -744,9 +745,10 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         return (f'\n  |> group()\n  |> keep(columns: ["_field", "{column}", "_value"])'
                 f'\n  |> pivot(rowKey: ["_field"], columnKey: ["{column}"], valueColumn: "_value")')
 
-    current = ("latest = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", sensors)
-               + _flux_latest("sensor", "host") + _flux_one_stat_per_sensor_and_host())
-    age = ("latest = " + _flux_readings(bucket, retention, None, sensors) + _flux_latest("sensor", "host")
+    current = ("latest = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "")
+               + _flux_latest("sensor", "host", then=SENSOR_VARIABLE_FILTER) + _flux_one_stat_per_sensor_and_host())
+    age = ("latest = " + _flux_readings(bucket, retention, None, "")
+           + _flux_latest("sensor", "host", then=SENSOR_VARIABLE_FILTER)
            + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
     windowed = (
         "data = " + _flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "") + SENSOR_GROUP
@@ -786,8 +788,8 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                 '  |> keep(columns: ["_time", "_value", "counter", "host"])')
     latency = (f"from(bucket: {flux_string(bucket)})\n"
                "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-               f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and r._field == "read_latency_ms_mean"'
-               f"{sensors})\n"
+               f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and r._field == "read_latency_ms_mean")'
+               + SENSOR_VARIABLE_FILTER + "\n"
                "  |> aggregateWindow(every: v.windowPeriod, fn: mean, timeSrc: \"_start\", createEmpty: false)\n"
                '  |> keep(columns: ["_time", "_value", "sensor"])')
     variable_query = ('import "influxdata/influxdb/schema"\n\n'

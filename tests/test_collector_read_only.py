@@ -60,19 +60,24 @@ sensors:
         result = influxd.query('SELECT count("celsius") FROM "temperature"', db=database)["results"][0]
         return result["series"][0]["values"][0][1] if "series" in result else 0
 
-    run = root.popen("run", "-c", "/srv/config.yaml", stderr=open(root.scratch / "run.log", "w"))
-    try:
-        wait_until(lambda: delivered() >= 4, what="points delivered from under the read-only root")
-        health = root.run("health", "-c", "/srv/config.yaml")
-        assert health.returncode == 0, health.stdout + health.stderr
-        read = root.run("read", "-c", "/srv/config.yaml")
-        assert read.returncode == 0 and "21.50 °C" in read.stdout, read.stdout + read.stderr
-        os.kill(_tracee(run.pid), signal.SIGTERM)
-        assert run.wait(30) == 0, (root.scratch / "run.log").read_text()
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    with open(root.scratch / "run.log", "w") as log:
+        run = root.popen("run", "-c", "/srv/config.yaml", stderr=log)
+        try:
+            wait_until(lambda: delivered() >= 4, what="points delivered from under the read-only root")
+            health = root.run("health", "-c", "/srv/config.yaml")
+            assert health.returncode == 0, health.stdout + health.stderr
+            read = root.run("read", "-c", "/srv/config.yaml")
+            assert read.returncode == 0 and "21.50 °C" in read.stdout, read.stdout + read.stderr
+            os.kill(_tracee(run.pid), signal.SIGTERM)
+            assert run.wait(30) == 0, (root.scratch / "run.log").read_text()
+        finally:
+            if run.poll() is None:  # the tracee first: killing strace alone would detach it and leave it running
+                try:
+                    os.kill(_tracee(run.pid), signal.SIGKILL)
+                except (OSError, AssertionError):
+                    pass
+                run.kill()
+                run.wait()
     assert "ERROR" not in (root.scratch / "run.log").read_text()
     written = root.writes()
     assert f"{VOLUME}/outbox.sqlite" in {path for path, _ in written}, "the trace misses the outbox's writes"

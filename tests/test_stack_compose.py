@@ -680,7 +680,7 @@ GRAFANA_USER = (472, 0)
 GRAFANA_IMAGE_PROVISIONING = ("datasources", "dashboards", "notifiers", "plugins", "access-control", "alerting")
 COLLECTOR_USER = (10001, 10001)  # the Dockerfile's USER, which the one-shot runs as
 
-# `templog grafana --output DIR -c CONFIG` for a run as another user (who cannot reach this venv's Python in /root)
+# `templog grafana --output DIR --previous OUT -c CONFIG` (only DIR, $3, is used) for a run as another user (who cannot reach this venv's Python in /root)
 FAKE_TEMPLOG_SH = """\
 #!/bin/sh
 set -eu

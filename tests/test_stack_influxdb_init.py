@@ -380,7 +380,7 @@ def test_first_start_makes_the_long_term_bucket_the_task_and_two_least_privilege
     assert influx.argvs() == [
         ["bucket", "list", "--org", "home", "--json"],
         ["bucket", "create", "--org", "home", "--name", "temperature_longterm", "--retention", "1825d",
-         "--description", "templog: hourly mean, min and max per sensor", "--json"],
+         "--description", "templog: hourly mean, min, max and count per series", "--json"],
         ["task", "list", "--org", "home", "--json"],
         ["task", "create", "--org", "home", "--file", influx.argvs()[3][5]],
         ["auth", "list", "--org", "home", "--json"],

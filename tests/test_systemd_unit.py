@@ -39,7 +39,7 @@ def exposure(unit: Path) -> float:
 
 
 def test_systemd_rates_the_unit_as_exposing_little():
-    """Today's main: 7.3 MEDIUM (kernel tunables, modules, logs, clock, namespaces, capabilities, syscalls open)."""
+    """Before issue 9: 7.3 MEDIUM (kernel tunables, modules, logs, clock, namespaces, capabilities, syscalls open)."""
     assert exposure(UNIT) <= MAX_EXPOSURE
 
 

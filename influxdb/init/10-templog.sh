@@ -4,7 +4,7 @@
 # bucket; the influx CLI is then logged in as that admin and points at the set-up server through INFLUX_HOST).
 # It
 #   1. creates the long-term bucket (TEMPLOG_LONGTERM_BUCKET, retention TEMPLOG_LONGTERM_RETENTION),
-#   2. installs the task that fills it with hourly mean, min and max per sensor (TEMPLOG_DOWNSAMPLE_FLUX),
+#   2. installs the task that fills it with hourly mean, min, max and count per series (TEMPLOG_DOWNSAMPLE_FLUX),
 #   3. creates two least-privilege tokens and hands each to one service in a file that only that service's user
 #      may read: a write-only token for the raw bucket (the collector) and a read-only one for the raw and the
 #      long-term bucket (Grafana).
@@ -90,7 +90,7 @@ raw_id=${DOCKER_INFLUXDB_INIT_BUCKET_ID:-$(printf '%s\n' "$buckets" | field_wher
 longterm_id=$(printf '%s\n' "$buckets" | field_where 1 2 "$longterm_bucket")
 if [ -z "$longterm_id" ]; then
     created=$(influx bucket create --org "$org" --name "$longterm_bucket" --retention "$longterm_retention" \
-        --description "templog: hourly mean, min and max per sensor" --json)
+        --description "templog: hourly mean, min, max and count per series" --json)
     longterm_id=$(printf '%s\n' "$created" | json_rows id)
     [ -n "$longterm_id" ] || die "influx bucket create printed no bucket ID"
     log "created bucket $longterm_bucket (retention $longterm_retention)"
