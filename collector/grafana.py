@@ -1,5 +1,8 @@
 """Grafana provisioning rendered from config.yaml: alert rules and the Temperatures dashboards.
 
+Grafana's behaviour is cited from its source at the commits the source index holds, none of them the pinned 12.3.1
+(grafana/README.md, "How this stack was verified").
+
 Thresholds live only in config.yaml (each sensor's `min` and `max`), so everything that depends on them is rendered
 from the config by the pure functions here: the alert rules (at or above max, below min and silent per sensor and
 host, plus each collector's health per host), the Flux dashboard and its InfluxQL twin (stat panels coloured by each sensor's

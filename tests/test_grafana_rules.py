@@ -258,7 +258,7 @@ def test_previous_may_be_the_output_directory_itself(tmp_path, write_config):
 
 
 def dashboard_colour(value: float, steps: list[dict]) -> str:
-    """The stat panel's colour: the last step whose value is <= the value (grafana/grafana
+    """The stat panel's colour: the last step whose value is <= the value (grafana/grafana@6970e12da461:
     packages/grafana-data/src/field/thresholds.ts getActiveThreshold: `value >= threshold.value`)."""
     active = steps[0]
     for step in steps:
@@ -270,7 +270,7 @@ def dashboard_colour(value: float, steps: list[dict]) -> str:
 
 
 def threshold_fires(rule: dict, value: float) -> bool:
-    """Grafana's threshold expression on the reduced value (grafana/grafana@(stored):pkg/expr/threshold.go:
+    """Grafana's threshold expression on the reduced value (grafana/grafana@1f8fcc5f1f04:pkg/expr/threshold.go:
     gt >, gte >=, lt <, lte <=)."""
     node = next(item for item in rule["data"] if item["refId"] == rule["condition"])["model"]
     evaluator = node["conditions"][0]["evaluator"]
@@ -325,7 +325,7 @@ def test_threshold_rules_take_the_latest_reading_by_time_per_host_across_the_sen
 
 
 def test_no_data_annotations_show_no_number():
-    """Under NoData Grafana gives the template no value for B or NaN (grafana/grafana@(stored)
+    """Under NoData Grafana gives the template no value for B or NaN (grafana/grafana@6d0cddf7fee0
     pkg/services/ngalert/state/template/template.go NewValues), and `$values.B.Value` of a missing key is 0: the
     text only prints a value present and equal to itself."""
     text = grafana._last_seen_text("B", "reading", 86400)

@@ -13,7 +13,7 @@
 # finds the bucket and the task and updates them, issues new tokens and deletes the ones it had issued before.
 set -eu
 
-# What the image gives its init scripts (influxdata-docker influxdb/2.7/entrypoint.sh): the container's environment
+# What the image gives its init scripts (influxdata/influxdata-docker@d457cb93:influxdb/2.7/entrypoint.sh): the container's environment
 # from docker-compose.yml, and exported by the entrypoint INFLUX_HOST and DOCKER_INFLUXDB_INIT_{USER,ORG,BUCKET}_ID.
 # Values it reads from a *_FILE (the admin's user name, password and token) it keeps in unexported variables.
 org=${DOCKER_INFLUXDB_INIT_ORG:?set by docker-compose.yml}
