@@ -70,6 +70,15 @@ def victoria(tmp_path_factory):
 
 
 @pytest.fixture
+def proxy(influxd):
+    """tests/faulty_proxy.py in front of the real influxd: faults switched on and off by the test."""
+    from faulty_proxy import FaultyProxy
+
+    with FaultyProxy(influxd.url) as server:
+        yield server
+
+
+@pytest.fixture
 def fake_influxdb2():
     from fake_influxdb2 import FakeInfluxDB2
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from cli import start_run, stop_run, wait_until
-from faulty_proxy import FaultyProxy
 from test_faults_http import as_stored, client, filled_outbox, readings, sender_for, stored
 
 from collector.influx import WriteError
@@ -34,12 +33,6 @@ def backlog_stored(influxd, database: str) -> int:
                            db=database)["results"][0]
     series = result.get("series")
     return series[0]["values"][0][1] if series else 0
-
-
-@pytest.fixture
-def proxy(influxd):
-    with FaultyProxy(influxd.url) as proxy:
-        yield proxy
 
 
 def test_the_current_outbox_depth_reaches_influxdb_while_the_backlog_waits(influxd, database, proxy, write_config,

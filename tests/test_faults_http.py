@@ -39,12 +39,6 @@ def db(request):
     return "f_" + "".join(c if c.isalnum() else "_" for c in name)[:40] + "_" + digest
 
 
-@pytest.fixture
-def proxy(influxd):
-    with FaultyProxy(influxd.url) as proxy:
-        yield proxy
-
-
 def client(url: str, db: str, timeout: float = 1.0, batch_size: int = 10) -> InfluxV1:
     return InfluxV1(InfluxConfig(url=url, api="v1", bucket=db, retention=0, timeout=timeout, batch_size=batch_size))
 

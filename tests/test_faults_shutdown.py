@@ -12,22 +12,13 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from cli import start_run, wait_until
 from collector import cli as cli_module
 from collector.outbox import Outbox
-from faulty_proxy import FaultyProxy
 
 S = 1_000_000_000
 BACKLOG = 50_000
 GRACE_S = 10  # the spec's bound, and Docker's default grace period
-
-
-@pytest.fixture
-def proxy(influxd):
-    with FaultyProxy(influxd.url) as proxy:
-        yield proxy
 
 
 def backlog_times(outbox_path) -> set[int]:

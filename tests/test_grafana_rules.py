@@ -104,8 +104,10 @@ LOFT = "{name: loft, type: simulated, max: 40}"  # the attic, renamed
 
 
 class OneShot:
-    """scripts/render-grafana-provisioning.sh's steps: render into a staging directory, with the volume Grafana
-    reads as the previous rendering, then replace the volume's contents by the staging directory's."""
+    """scripts/render-grafana-provisioning.sh's steps, in process for the many renders below: render into a staging
+    directory, with the volume Grafana reads as the previous rendering, then replace the volume's contents by the
+    staging directory's. (The real script does it with the real templog in tests/test_stack_compose.py,
+    test_render_grafana_provisioning_deletes_what_the_last_start_provisioned_and_this_config_lacks.)"""
 
     def __init__(self, root: Path, write_config):
         self.root, self.write_config, self.renders = root, write_config, 0
