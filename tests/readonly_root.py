@@ -21,7 +21,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import require_binary
+from servers import require_binary, require_root
 from systemd_manager import BOUND_FROM, SERVICE_UID, SRV_ENVIRONMENT, SRV_PYTHON_BINARY
 
 VOLUME = "/srv/volume"
@@ -71,6 +71,7 @@ class ReadOnlyRoot:
     scratch: Path
 
     def __post_init__(self):
+        require_root("to mount a read-only root in a namespace of its own")
         self.strace = require_binary("strace")
         self.unshare = require_binary("unshare")
         for name in ("volume", "trace", "python", "site-packages", "templog"):

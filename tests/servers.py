@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import pytest
 import urllib3
@@ -53,14 +53,25 @@ def _free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
+def refuse(why: str) -> NoReturn:
+    """Skip the test for the reason `why`, or fail it under CI, which must never pass vacuously."""
+    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
+        pytest.fail(f"{why}, but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
+    pytest.skip(why)
+
+
 def require_binary(name: str) -> str:
     """Return the path of executable `name`; skip the test if absent, or fail it under CI."""
     path = shutil.which(name)
-    if path is not None:
-        return path
-    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-        pytest.fail(f"{name} is not installed but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
-    pytest.skip(f"{name} is not installed")
+    if path is None:
+        refuse(f"{name} is not installed")
+    return path
+
+
+def require_root(why: str) -> None:
+    """Skip the test unless it runs as root (`why` it needs root), or fail it under CI."""
+    if os.geteuid() != 0:
+        refuse(f"not root, which is needed {why}")
 
 
 class _Server:

@@ -18,20 +18,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
-from servers import REQUIRE_SERVERS_ENV
+from servers import refuse
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-
-
-def _missing(what: str) -> None:
-    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-        pytest.fail(f"{what} is not installed but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
-    pytest.skip(f"{what} is not installed")
 
 
 def require_tool(name: str) -> str:
@@ -41,7 +34,7 @@ def require_tool(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        _missing(name)
+        refuse(f"{name} is not installed")
     return found
 
 
@@ -50,13 +43,7 @@ def require_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
-        _missing(f"Python package {name}")
-
-
-def require_root(why: str) -> None:
-    """Skip the test unless it runs as root, or fail it under CI."""
-    if os.geteuid() != 0:
-        _missing(f"root ({why})")
+        refuse(f"the Python package {name} is not installed")
 
 
 def load_compose() -> dict[str, Any]:

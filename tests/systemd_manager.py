@@ -28,9 +28,8 @@ import sysconfig
 import time
 from pathlib import Path
 
-import pytest
 from cli import ROOT, wait_until
-from servers import REQUIRE_SERVERS_ENV, require_binary
+from servers import refuse, require_binary, require_root
 
 SERVICE_UID = 10001  # as in the Dockerfile
 SRV_PYTHON = "/srv/python"  # this interpreter's prefix, bound here: it may live under /root (pyenv)
@@ -70,13 +69,6 @@ exec "$SYSTEMD" --user --log-target=console --log-level=warning
 """
 
 
-def _refuse(why: str) -> None:
-    """Skip the test, or fail it under CI (which must never pass vacuously), as servers.require_binary does."""
-    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-        pytest.fail(f"{why}, but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
-    pytest.skip(why)
-
-
 def _own_cgroups(name: str) -> list[Path]:
     """A new cgroup below this process's own in each hierarchy systemd tracks processes in."""
     mounts = {}
@@ -106,11 +98,11 @@ class ServiceManager:
     """A running `systemd --user` as root, set up as the module docstring says; `scratch` holds its directories."""
 
     def __init__(self, scratch: Path):
-        if os.geteuid() != 0:  # CI and `make test` run as root (the Makefile's apt set-up needs it)
-            _refuse("not root: systemd's manager needs a mount namespace and cgroups of its own")
+        # CI and `make test` run as root (the Makefile's apt set-up needs it)
+        require_root("for systemd's manager: a mount namespace and cgroups of its own")
         systemd = next((p for p in ("/lib/systemd/systemd", "/usr/lib/systemd/systemd") if Path(p).exists()), None)
         if systemd is None:
-            _refuse("systemd is not installed")
+            refuse("systemd is not installed")
         self.systemctl_binary, self.nsenter = require_binary("systemctl"), require_binary("nsenter")
         self.scratch = scratch
         self.srv = scratch / "srv"

@@ -10,7 +10,6 @@ them (as options), and the Flux example in README.md.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 import yaml
-from servers import REQUIRE_SERVERS_ENV, require_binary
+from servers import refuse, require_binary
 
 from collector import grafana
 from collector.config import load_config
@@ -198,16 +197,10 @@ BROKEN = {  # each must be reported: the checker really parses and type-checks
 }
 
 
-def missing(what: str) -> None:
-    if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-        pytest.fail(f"{what} but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
-    pytest.skip(what)
-
-
 def run_flux_check(texts: dict[str, str]) -> tuple[dict, dict[str, list[dict]]]:
     node = require_binary("node")
     if not (FLUX_CHECK / "node_modules" / "@influxdata" / "flux-lsp-browser").is_dir():
-        missing("the Flux checker is not installed (npm ci --prefix tests/flux_check)")
+        refuse("the Flux checker is not installed (npm ci --prefix tests/flux_check)")
     documents = [{"name": name, "text": text} for name, text in texts.items()]
     done = subprocess.run([node, str(FLUX_CHECK / "check.mjs")], input=json.dumps(documents), capture_output=True,
                           text=True, timeout=300, cwd=FLUX_CHECK, check=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
 import zlib
@@ -21,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
-from servers import REQUIRE_SERVERS_ENV
+from stack_tools import require_module
 
 from collector import grafana
 from collector.config import load_config
@@ -64,18 +63,8 @@ def all_rules(document: dict) -> list[dict]:
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
-def jsonschema_module():
-    try:
-        import jsonschema
-    except ImportError:
-        if os.environ.get(REQUIRE_SERVERS_ENV) == "1":
-            pytest.fail(f"the Python package jsonschema is not installed but {REQUIRE_SERVERS_ENV}=1", pytrace=False)
-        pytest.skip("the Python package jsonschema is not installed")
-    return jsonschema
-
-
 def validator(name: str):
-    jsonschema = jsonschema_module()
+    jsonschema = require_module("jsonschema")
     schema = load_json(SCHEMAS / name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)

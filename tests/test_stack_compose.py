@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from servers import require_root
 from stack_tools import (
     COMPOSE_FILE,
     DOCKERFILE,
@@ -29,7 +30,6 @@ from stack_tools import (
     mount_of,
     mounts,
     require_module,
-    require_root,
     require_tool,
     service_env,
 )
