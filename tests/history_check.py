@@ -16,6 +16,9 @@ from collector.history import rfc3339
 from collector.influx.v1 import CHUNK_ROWS
 
 S = 1_000_000_000
+# A sensor name as hostile as the config allows (collector.lineprotocol.sensor_name_problem): quotes, `$`, spaces,
+# slashes, a colon, a dot and letters beyond ASCII
+HOSTILE_NAME = 'cost $5 ($x) /a/b: ä.ß "q"'
 TICKS = 4_200  # one a second: a and c on each, b on every other one
 SENSORS = {"c": "h1", "a": "h1", "b": "h0"}  # sensor -> host; host h0 sorts first, so b comes first at a tie
 SPAN_NS = TICKS * S

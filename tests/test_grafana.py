@@ -20,12 +20,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
+from history_check import HOSTILE_NAME
 from stack_tools import require_module
 
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT, sensor_name_problem
+from collector.history import HistoryQuery, flux_query
+from collector.lineprotocol import (FIELD, HEALTH_MEASUREMENT, MEASUREMENT, sensor_name_problem, series_key,
+                                  temperature_line)
 from collector.stats import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -662,22 +665,17 @@ sensors:
 
 # The InfluxQL dashboard on a real influxd 1.x, its queries interpolated as Grafana does it.
 
-HOSTILE_SENSOR = 'cost $5 ($x) /a/b: ä.ß "q"'  # allowed: collector.lineprotocol.sensor_name_problem
-
-
 def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_config, influxd, database):
     """A sensor whose host was renamed inside a window, with a hostile name: the windowed panel gives one series
     for it with the mean/min/max of all its points; the current and last-reading stats one per host."""
-    from collector.lineprotocol import series_key, temperature_line
-
     base_s = (int(time.time()) - 3600) // 60 * 60  # within the last-reading panel's look-back
-    points = [(base_s + t, HOSTILE_SENSOR, -(t % 7) / 4, "h2" if t >= 90 else "h1") for t in range(0, 180, 10)]
+    points = [(base_s + t, HOSTILE_NAME, -(t % 7) / 4, "h2" if t >= 90 else "h1") for t in range(0, 180, 10)]
     points += [(base_s + t, "a", (t % 9) / 4, "h1") for t in range(0, 180, 10)]
     influxd.query(f'CREATE DATABASE "{database}"')
     influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": sensor, "host": host}), value,
                                               t * 10**9) for t, sensor, value, host in points])
     config = load_config(write_config(f"sensors:\n  - {{name: a, type: simulated}}\n"
-                                      f"  - {{name: {json.dumps(HOSTILE_SENSOR)}, type: simulated, max: 30}}\n"),
+                                      f"  - {{name: {json.dumps(HOSTILE_NAME)}, type: simulated, max: 30}}\n"),
                          environ={})
     by_id = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(config))}
 
@@ -688,7 +686,7 @@ def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_conf
         assert "error" not in result, (text, result)
         return result.get("series", [])
 
-    for selected in ([HOSTILE_SENSOR], ["a", HOSTILE_SENSOR]):
+    for selected in ([HOSTILE_NAME], ["a", HOSTILE_NAME]):
         windowed = {s["tags"]["sensor"]: s["values"] for s in run(grafana.PANEL_SERIES, selected)}
         assert sorted(windowed) == sorted(selected)
         for sensor in selected:
@@ -711,8 +709,6 @@ def test_flux_windows_are_per_sensor_and_stamped_with_their_start():
     "sensor") and history's other sources do."""
     dashboard = json.loads((PROVISIONING / grafana.DASHBOARD_FILE).read_text(encoding="utf-8"))
     by_id = {p["id"]: p for p in panels(dashboard)}
-    from collector.history import HistoryQuery, flux_query
-
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     (example,) = re.findall(r"--data '(from[^']*aggregateWindow[^']*)'", readme)
     per_sensor = {"raw panel": by_id[grafana.PANEL_SERIES]["targets"][0]["query"],
@@ -748,8 +744,6 @@ def test_flux_current_and_age_stats_are_per_sensor_and_host():
 def test_any_allowed_name_is_found_by_the_influxql_dashboard(write_config, influxd, database, name):
     """A point written with the name comes back through the windowed panel's query, $sensor regex-escaped as Grafana
     does it, alone and beside another selected name (each example a point of its own time)."""
-    from collector.lineprotocol import series_key, temperature_line
-
     influxd.query(f'CREATE DATABASE "{database}"')
     at_s = 1_764_000_000 + 60 * (zlib.crc32(name.encode()) % 100_000)
     influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": name, "host": "h"}), 1.5,

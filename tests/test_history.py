@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import ROOT, templog
-from history_check import assert_history_returns_what_was_written, lines_at, written
+from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
 from collector.config import load_config
 from collector.history import (LAST_STOP_NS, HistoryQuery, aggregate, flux_params, flux_query, influxql_query,
                                parse_rfc3339_ns, rfc3339, sensors_in_order, write)
-from collector.influx import WriteError
+from collector.influx import InfluxV2, WriteError
+from collector.lineprotocol import series_key, temperature_line
 from collector.influx.v1 import series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.outbox import Outbox
@@ -325,24 +326,21 @@ def test_json_output_stays_one_document_when_the_rows_fail_part_way():
 # One sensor is one series, on every source: after a tag edit or a host rename a sensor's points are several series in
 # InfluxDB, and history merges them as the outbox (which never knew the tags) does.
 
-SPLIT_SENSOR = 'cost $5 ($x) /a/b: ä.ß "q"'  # hostile but allowed (collector.lineprotocol.sensor_name_problem)
 SPLIT_SPAN_S, SPLIT_STEP_S, SPLIT_AT_S = 360, 10, 210  # the split falls inside a minute
 
 
 def split_series_points(base_ns: int) -> list[tuple[int, str, float, dict]]:
-    """(time_ns, sensor, celsius, tags): sensor "a" has its room tag edited, SPLIT_SENSOR its host renamed, both at
+    """(time_ns, sensor, celsius, tags): sensor "a" has its room tag edited, HOSTILE_NAME its host renamed, both at
     base + SPLIT_AT_S; values in quarters, so every mean is exact."""
     points = []
     for i, t_s in enumerate(range(0, SPLIT_SPAN_S, SPLIT_STEP_S)):
         late = t_s >= SPLIT_AT_S
         points.append((base_ns + t_s * S, "a", (i % 9) / 4, {"host": "h1", "room": "y" if late else "x"}))
-        points.append((base_ns + t_s * S, SPLIT_SENSOR, -(i % 7) / 4, {"host": "h2" if late else "h1"}))
+        points.append((base_ns + t_s * S, HOSTILE_NAME, -(i % 7) / 4, {"host": "h2" if late else "h1"}))
     return points
 
 
 def split_series_lines(base_ns: int) -> list[str]:
-    from collector.lineprotocol import series_key, temperature_line
-
     return [temperature_line(series_key("temperature", {**tags, "sensor": sensor}), value, t)
             for t, sensor, value, tags in split_series_points(base_ns)]
 
@@ -359,11 +357,9 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     """The outbox, InfluxQL on a real influxd 1.x and Flux (FakeInfluxDB2, which aggregates per series unless the
     query groups by sensor first, as Flux's aggregateWindow aggregates each table) give the same rows: one per
     sensor and window, and the raw readings, for a tag edit and a host rename inside a window."""
-    from history_check import windows
-
     base = 1_764_000_000 * S
     points = split_series_points(base)
-    sensors = f"sensors:\n  - {{name: a, type: simulated}}\n  - {{name: {json.dumps(SPLIT_SENSOR)}, type: simulated}}\n"
+    sensors = f"sensors:\n  - {{name: a, type: simulated}}\n  - {{name: {json.dumps(HOSTILE_NAME)}, type: simulated}}\n"
     outbox_config = write_config("collector: {outbox: data/outbox.sqlite}\n" + sensors, "outbox.yaml")
     outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
     outbox.append([(Reading(sensor, t, value), line)
@@ -375,7 +371,6 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     fake_influxdb2.add_bucket("temperature")
     v2_config = write_config(f'influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, '
                              'token: test-token}\n' + sensors, "v2.yaml")
-    from collector.influx import InfluxV2
     InfluxV2(load_config(v2_config, environ={}).influxdb).write(split_series_lines(base))
 
     expected_windows = windows([(t, sensor, value) for t, sensor, value, _ in points], 60 * S)
@@ -385,5 +380,5 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     for config in (outbox_config, v1_config, v2_config):
         assert history_json(config, base, "--every", "1m") == expected_windows, config.name
         assert history_json(config, base) == expected_raw, config.name
-        assert history_json(config, base, "--every", "1m", "--sensor", SPLIT_SENSOR) == [
-            w for w in expected_windows if w["sensor"] == SPLIT_SENSOR], config.name
+        assert history_json(config, base, "--every", "1m", "--sensor", HOSTILE_NAME) == [
+            w for w in expected_windows if w["sensor"] == HOSTILE_NAME], config.name
