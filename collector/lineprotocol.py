@@ -79,12 +79,22 @@ def sensor_name_problem(name: str) -> str | None:
     return None
 
 
+# The columns influxdb/tasks/downsample.flux makes beside a series' tags: its reduce() record (count, sum, min, max),
+# the mean, the long-term fields to() writes, the raw and stored counts pivot() compares. A tag of one of these
+# names breaks the task: reduce() writes its value into the tag's group-key column (flux@v0.196.1:
+# stdlib/universe/reduce.go computeGroupKey), and to() makes no tag of a column its fieldFn reads
+# (stdlib/influxdata/influxdb/to.go), so the long-term series would lack the tag and its count never match.
+DOWNSAMPLE_COLUMNS = ("count", "sum", "min", "max", "mean", "raw", "stored")
+
+
 def tag_key_problem(key: str) -> str | None:
     """Why `key` cannot be a tag key of a temperature point, or None if it can."""
     if key == "time":
         return "InfluxDB refuses 'time' as a tag key (HTTP 400: the point would be set aside)"
     if key == FIELD:
         return f"'{FIELD}' is the field's name; InfluxQL would show such a tag as '{FIELD}_1'"
+    if key in DOWNSAMPLE_COLUMNS:
+        return f"the downsampling task (influxdb/tasks/downsample.flux) makes a column '{key}' beside the tags"
     if key.startswith("_"):
         return "keys starting with '_' are reserved by InfluxDB (_measurement, _field, _time, ...)"
     return tag_text_problem(key)
