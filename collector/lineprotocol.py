@@ -83,7 +83,8 @@ def sensor_name_problem(name: str) -> str | None:
 # the mean, the long-term fields to() writes, the raw and stored counts pivot() compares. A tag of one of these
 # names breaks the task: reduce() writes its value into the tag's group-key column (flux@v0.196.1:
 # stdlib/universe/reduce.go computeGroupKey), and to() makes no tag of a column its fieldFn reads
-# (stdlib/influxdata/influxdb/to.go), so the long-term series would lack the tag and its count never match.
+# (stdlib/influxdata/influxdb/to.go), so the long-term series would lack the tag and its count never match;
+# pivot() refuses to make a column a tag already holds (stdlib/universe/pivot.go: "a column named ... already exists").
 DOWNSAMPLE_COLUMNS = ("count", "sum", "min", "max", "mean", "raw", "stored")
 
 
