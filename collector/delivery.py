@@ -121,7 +121,8 @@ class Sender:
     def _send_live(self) -> None:
         """Write the newest health point ahead of a waiting backlog (a failure episode, or more than a batch waits;
         otherwise it goes with the next batch anyway). Nothing is acknowledged. InfluxDB not answering fails the
-        attempt, as the batch would; any answer that refuses it is left to the FIFO copy's delivery."""
+        attempt, as the batch would, and the point is not offered again: were only small writes unanswered, it would
+        hold the backlog back at every attempt. Any answer that refuses it is left to the FIFO copy's delivery."""
         line, self._live = self._live, None
         if line is None or (self.failing_with is None and self.outbox.depth <= self.batch_size):
             return
@@ -129,8 +130,6 @@ class Sender:
             self.writer.write([line])
         except WriteError as exc:
             if _no_answer(exc):
-                if self._live is None:  # not replaced by a newer one meanwhile: offer it again next attempt
-                    self._live = line
                 raise
             log.debug("the live health point was not taken (its outbox copy follows in turn): %s", exc)
 

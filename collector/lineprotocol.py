@@ -45,6 +45,10 @@ def tag_text_problem(text: str) -> str | None:
 # `$__interval` and `$__interval_ms` likewise).
 GRAFANA_FLUX_MACRO_WORDS = ("timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket", "organization")
 _GRAFANA_FLUX_MACRO = re.compile(rf"[A-Za-z]\.({'|'.join(GRAFANA_FLUX_MACRO_WORDS)})|\$__interval")
+# What Grafana's InfluxQL backend rewrites in a query's whole text after the dashboard's variables are in, the
+# regex-escaped `$sensor` included (`\$` still holds `$`): grafana/grafana@0952bef509e3 (not the pinned v12.3.1)
+# pkg/tsdb/influxdb/models/query.go Build, strings.ReplaceAll of $timeFilter, $interval, $__interval_ms, $__interval.
+_GRAFANA_INFLUXQL_MACRO = re.compile(r"\$(timeFilter|interval|__interval)")
 
 
 def sensor_name_problem(name: str) -> str | None:
@@ -52,9 +56,9 @@ def sensor_name_problem(name: str) -> str | None:
 
     A name becomes the `sensor` tag (so `tag_text_problem`), and it goes into query texts: the alert rules' Flux, and
     the dashboards' queries through Grafana's `${sensor:json}` (JSON.stringify: no Flux escaping) and InfluxQL's
-    regex-escaped `$sensor`. Refused is exactly what those break: Grafana's Flux macros (above), and `$"` or `${` —
-    JSON writes `"` as `\"`, and Flux reads `$` then any character but `{` or `"` as two plain ones, so `$\` eats the
-    backslash and the string ends early (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl:
+    regex-escaped `$sensor`. Refused is exactly what those break: Grafana's Flux and InfluxQL macros (above), and `$"`
+    or `${` — JSON writes `"` as `\"`, and Flux reads `$` then any character but `{` or `"` as two plain ones, so `$\`
+    eats the backslash and the string ends early (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl:
     dollar_value), while `${` starts an interpolation.
     """
     problem = tag_text_problem(name)
@@ -69,7 +73,19 @@ def sensor_name_problem(name: str) -> str | None:
     macro = _GRAFANA_FLUX_MACRO.search(name)
     if macro:
         return f"must not contain {macro.group()!r} (Grafana replaces it in Flux queries, even inside strings)"
+    macro = _GRAFANA_INFLUXQL_MACRO.search(name)
+    if macro:
+        return f"must not contain {macro.group()!r} (Grafana replaces it in InfluxQL queries, even inside regexes)"
     return None
+
+
+# The columns influxdb/tasks/downsample.flux makes beside a series' tags: its reduce() record (count, sum, min, max),
+# the mean, the long-term fields to() writes, the raw and stored counts pivot() compares. A tag of one of these
+# names breaks the task: reduce() writes its value into the tag's group-key column (flux@v0.196.1:
+# stdlib/universe/reduce.go computeGroupKey), and to() makes no tag of a column its fieldFn reads
+# (stdlib/influxdata/influxdb/to.go), so the long-term series would lack the tag and its count never match;
+# pivot() refuses to make a column a tag already holds (stdlib/universe/pivot.go: "a column named ... already exists").
+DOWNSAMPLE_COLUMNS = ("count", "sum", "min", "max", "mean", "raw", "stored")
 
 
 def tag_key_problem(key: str) -> str | None:
@@ -78,6 +94,8 @@ def tag_key_problem(key: str) -> str | None:
         return "InfluxDB refuses 'time' as a tag key (HTTP 400: the point would be set aside)"
     if key == FIELD:
         return f"'{FIELD}' is the field's name; InfluxQL would show such a tag as '{FIELD}_1'"
+    if key in DOWNSAMPLE_COLUMNS:
+        return f"the downsampling task (influxdb/tasks/downsample.flux) makes a column '{key}' beside the tags"
     if key.startswith("_"):
         return "keys starting with '_' are reserved by InfluxDB (_measurement, _field, _time, ...)"
     return tag_text_problem(key)

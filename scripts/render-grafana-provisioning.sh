@@ -45,10 +45,26 @@ templog grafana --output "$staging" --previous "$out" -c "$config"
 # Readable by Grafana's user (uid 472) whatever modes the checkout has; cp -R below keeps these modes.
 chmod -R a+rX "$staging"
 
+# The alerting files in $out record what Grafana was given (the next start's deletions come from them), so they are
+# never absent: everything else goes first, then each new one is renamed over its old one, then the rest is copied.
+# A one-shot killed at any moment (power loss) leaves the old or the new record whole.
 # Entries of other owners go too where the root's mode allows it (no sticky bit, as Docker makes it).
-if ! find "$out" -mindepth 1 -delete 2>/dev/null; then
-    left=$(find "$out" -mindepth 1 -printf '%p (owner uid %U, mode %m); ' 2>/dev/null | head -c 500)
+if [ -d "$out/alerting" ] && ! { [ -w "$out/alerting" ] && [ -x "$out/alerting" ]; }; then
+    rmdir "$out/alerting" 2>/dev/null || true # an empty folder of another user, made by Docker's copy-up
+fi
+if ! find "$out" -mindepth 1 ! -path "$out/alerting" ! -path "$out/alerting/templog-*.yaml" -delete 2>/dev/null; then
+    left=$(find "$out" -mindepth 1 ! -path "$out/alerting" ! -path "$out/alerting/templog-*.yaml" \
+        -printf '%p (owner uid %U, mode %m); ' 2>/dev/null | head -c 500)
     fail "cannot empty $out as uid $(id -u), left: ${left}$repair"
 fi
+for file in "$out"/alerting/templog-*.yaml; do # e.g. the notifications, when there is nothing to provision or delete
+    if [ -e "$file" ] && [ ! -e "$staging/alerting/${file##*/}" ]; then rm -f "$file"; fi
+done
+mkdir -p "$out/alerting"
+for file in "$staging"/alerting/templog-*.yaml; do
+    cp "$file" "$out/alerting/.templog-new"
+    mv -f "$out/alerting/.templog-new" "$out/alerting/${file##*/}"
+    rm "$file"
+done
 cp -R "$staging/." "$out/"
 echo "grafana-provisioning: $src with the rules and dashboards for $config is in $out"

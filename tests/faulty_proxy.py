@@ -22,8 +22,10 @@ body are relayed back. In front of that real server it injects the faults a coll
     proxy.max_body_status = 503
         answer bodies over max_body with that status instead (e.g. an overloaded server that takes small writes
         only, and 503s or times out on big ones)
+    proxy.min_body, proxy.min_body_status = N, 503
+        answer bodies under N bytes with that status (a server that fails small writes only); forward the others
 
-Scripted faults are consumed in the order they were scripted, one per request, before `max_body` applies.
+Scripted faults are consumed in the order they were scripted, one per request, before `max_body`/`min_body` apply.
 Faults apply only to requests whose path starts with `fault_prefix` ("/write" by default); all others (/query,
 /ping) always pass through. Scripting is thread-safe: call these from the test while a client is running.
 
@@ -87,6 +89,8 @@ class FaultyProxy:
         self.fault_prefix = fault_prefix
         self.max_body: int | None = None
         self.max_body_status = 413
+        self.min_body: int | None = None
+        self.min_body_status = 503
         self.url = ""
         self._lock = threading.Lock()
         self._faults: collections.deque[_Fail | _Hang | _Cut] = collections.deque()
@@ -196,6 +200,8 @@ class FaultyProxy:
             if self.max_body_status != 413:
                 return _Fail(self.max_body_status, None, b'{"error":"too big to take now"}', "over_max_body")
             return _Fail(413, None, b'{"error":"Request Entity Too Large"}', "too_large")
+        if self.min_body is not None and body_len < self.min_body:
+            return _Fail(self.min_body_status, None, b'{"error":"not now"}', "under_min_body")
         return None
 
     def _record(self, when: float, method: str, path: str, body_len: int, what: str) -> None:

@@ -190,6 +190,12 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     ("collector: {tags: {time: x}}\n" + SENSOR, "collector.tags.time", "InfluxDB refuses 'time'"),
     ("collector: {tags: {_field: x}}\n" + SENSOR, "collector.tags._field", "reserved by InfluxDB"),
     ("collector: {tags: {celsius: x}}\n" + SENSOR, "collector.tags.celsius", "the field's name"),
+    # columns influxdb/tasks/downsample.flux makes beside the tags: a tag of that name breaks it (flux@v0.196.1:
+    # stdlib/universe/reduce.go computeGroupKey puts the reducer's value in the tag's group-key column; to() takes
+    # no tag that its fieldFn reads, so the long-term series would lack it and its count never match)
+    ("collector: {tags: {count: x}}\n" + SENSOR, "collector.tags.count", "the downsampling task"),
+    ("sensors:\n  - {name: a, type: simulated, tags: {max: b}}\n", "sensors[0].tags.max", "the downsampling task"),
+    ("collector: {tags: {stored: x}}\n" + SENSOR, "collector.tags.stored", "the downsampling task"),
     ("sensors:\n  - {name: a, type: simulated, tags: {sensor: b}}\n", "sensors[0].tags.sensor", "sensor name"),
     ('collector: {tags: {room: "a\\tb"}}\n' + SENSOR, "collector.tags.room", "control character (U+0009)"),
     ('collector: {tags: {room: "a\\u2028b"}}\n' + SENSOR, "collector.tags.room", "line separator"),

@@ -84,3 +84,19 @@ def test_a_refused_live_point_sets_nothing_aside_and_a_taken_one_acknowledges_no
     assert failed.value.kind == SERVER
     assert outbox.depth == 30
     assert latest_depth(influxd, database) == 30
+
+
+def test_a_live_point_influxdb_does_not_answer_never_holds_the_backlog_back(influxd, database, proxy, tmp_path):
+    """An InfluxDB that hangs on small writes only, behind a gateway that answers 504 for it: the live copy fails
+    its attempt once, as the batch would, but is not offered again, so the next attempt delivers the backlog (the
+    live point's outbox copy with it)."""
+    influxd.query(f'CREATE DATABASE "{database}"')
+    backlog = readings(30)
+    outbox = filled_outbox(tmp_path, backlog)
+    sender = sender_for(client(proxy.url, database, batch_size=10), outbox)
+    sender.offer_live(HEALTH_LINE.format(ns=backlog[-1][0].time_ns))
+    proxy.min_body, proxy.min_body_status = 200, 504  # a batch of 10 readings is ~600 bytes, the health point ~50
+    with pytest.raises(WriteError):
+        sender.drain()
+    assert sender.drain() == 30
+    assert outbox.depth == 0 and as_stored(backlog) == stored(influxd, database)

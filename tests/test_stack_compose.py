@@ -34,6 +34,7 @@ from stack_tools import (
     service_env,
 )
 
+from collector import grafana
 from collector.cli import MQTT_STOP_S
 from collector.config import load_config
 from collector.durations import parse_duration
@@ -660,6 +661,37 @@ def test_render_grafana_provisioning_deletes_what_the_last_start_provisioned_and
     deleted = {item["uid"] for item in rules.get("deleteRules", [])}
     assert deleted == uids["A"] - uids["B"]
     assert len(deleted) == 2, "attic's silent rule and desk's above-max rule"
+
+
+def test_render_grafana_provisioning_killed_while_copying_loses_no_deletion(tmp_path):
+    """The real script and `templog grafana`: config A; then B, with the copy into the volume failing as a one-shot
+    killed there would (power loss); then B again. The alerting files in the volume are where the deletions come
+    from, so B's last rendering must still delete what A had and B lacks."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "templog").write_text(f'#!/bin/sh\nexec {sys.executable} -m collector "$@"\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    real_cp = shutil.which("cp")
+    (bin_dir / "cp").write_text(  # copies nothing into the volume's root when told to fail
+        f'#!/bin/sh\nfor last; do :; done\n[ -n "${{FAIL_COPY:-}}" ] && [ "$last" = "{out}/" ] && exit 1\n'
+        f'exec {real_cp} "$@"\n')
+    for shim in ("templog", "cp"):
+        (bin_dir / shim).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(REPO),
+           "TEMPLOG_GRAFANA_PROVISIONING_SRC": str(REPO / "grafana/provisioning"),
+           "TEMPLOG_GRAFANA_PROVISIONING_OUT": str(out)}
+    configs = {}
+    for name, entries in (("A", "  - {name: desk, type: simulated}\n  - {name: attic, type: simulated}\n"),
+                          ("B", "  - {name: desk, type: simulated}\n")):
+        configs[name] = tmp_path / f"{name}.yaml"
+        configs[name].write_text(f"collector:\n  outbox: {tmp_path / 'outbox.sqlite'}\nsensors:\n{entries}")
+    assert render({**env, "TEMPLOG_CONFIG": str(configs["A"])}).returncode == 0
+    assert render({**env, "TEMPLOG_CONFIG": str(configs["B"]), "FAIL_COPY": "1"}).returncode != 0
+    result = render({**env, "TEMPLOG_CONFIG": str(configs["B"])})
+    assert result.returncode == 0, result.stderr
+    rules = yaml.safe_load((out / "alerting/templog-rules.yaml").read_text())
+    assert [item["uid"] for item in rules.get("deleteRules", [])] == [grafana.rule_uid("silent", "attic")]
 
 
 @pytest.mark.parametrize("fault", ["FAKE_TEMPLOG_FAIL", "FAKE_TEMPLOG_NOOP"])
