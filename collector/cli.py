@@ -34,7 +34,6 @@ from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reaso
 from collector.outbox_lock import OutboxLock
 from collector.readings import implausible
 from collector.sensors import SensorError, Shared, create_sensor
-from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns, utc_text
 
@@ -236,6 +235,14 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
+
+
+def end_commands() -> None:
+    """End the process groups of command sensors still running. Their module is imported (by the sensor registry)
+    only for a config with command sensors: without it loaded, no command is running."""
+    command = sys.modules.get("collector.sensors.command")
+    if command is not None:
+        command.end_all()
 
 
 def read_all(config: Config) -> list[dict]:
