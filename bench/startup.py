@@ -1,18 +1,21 @@
-"""Start-up cost of the short commands: wall time and peak RSS of `python -m collector health`, `read`, `history`
-(from the outbox) and `--help`, each a fresh process, beside `python -c pass` (this interpreter's floor here) and
-`python -I -S -c pass` (the bare interpreter, without site-packages). Docker's HEALTHCHECK runs `health` every
-30 s, for years, on a Raspberry Pi: targets for `health` and `read` on the default config (./config.yaml):
-<= 0.12 s wall (median) and <= 25 MB peak RSS.
+"""Start-up cost of the short commands: wall time, CPU time and peak RSS of `python -m collector health`, `read`,
+`history` (from the outbox) and `--help`, each a fresh process, beside `python -c pass` (the interpreter's floor).
+Docker's HEALTHCHECK runs `health` every 30 s, for years, on a Raspberry Pi. Targets for `health` and `read` on the
+default config (./config.yaml): <= 0.12 s wall (median) and <= 25 MB peak RSS.
 
-As installed: the collector's bytecode is compiled once (a warm-up run of each command, into a scratch
-PYTHONPYCACHEPREFIX), as pip does when it installs the wheel. While the figures are taken, a `templog run` of the
-default config collects into the outbox that `health` and `history` read, as in the container; its InfluxDB is a
-closed port, so its points wait. With --compare DIR, the collector of DIR (e.g. an export of an older commit) is
-measured too, interleaved run by run with this one, so both see the same load.
+As installed in the container: the commands run in a scratch venv without pip or setuptools, as
+scripts/install-collector.sh leaves it, whose one .pth file puts this interpreter's site-packages (the
+dependencies) on its path. This venv's own .pth files (the editable install's import finder, setuptools' distutils
+shim) cost every process here some 25 ms that the container does not pay: `python -c pass` is shown in both. The
+collector's bytecode is compiled once, by a warm-up run of each command into a scratch PYTHONPYCACHEPREFIX, as pip
+compiles the wheel it installs. While the figures are taken, a `templog run` of the default config collects into
+the outbox that `health` and `history` read, as in the container; its InfluxDB is a closed port, so points wait.
 
-Peak RSS is GNU time's %M (the child's ru_maxrss): time is a small C program, so what the child inherits at the
-fork before its exec is a few hundred KiB, where a Python parent's would be its own RSS. Each command is also run
-once under `python -X importtime`, to name the heavy modules it imports.
+With --compare DIR, the collector of DIR (e.g. an export of an older commit) is measured too, interleaved run by run
+with this one, so both see the same load. Peak RSS is GNU time's %M (the child's ru_maxrss): time is a small C
+program, so what the child inherits at the fork before its exec is a few hundred KiB, where a Python parent's
+would be its own RSS. Each command is also run once under `python -X importtime`, to name the heavy modules it
+imports.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
+import venv
 from pathlib import Path
 
 import yaml
@@ -41,16 +46,13 @@ HEAVY = ("influxdb_client", "urllib3", "collector.grafana", "paho", "yaml.emitte
 FILL_TIMEOUT_S = 60.0  # the default config's first sensor reads every 10 s: its first reading is within one interval
 
 
-def commands(outbox_config: Path) -> dict[str, list[str]]:
-    """Name -> argv after the interpreter; cwd is the checkout, so `config.yaml` is its default config."""
-    return {
-        "python -c pass": ["-c", "pass"],
-        "python -I -S -c pass": ["-I", "-S", "-c", "pass"],
-        "--help": ["-m", "collector", "--help"],
-        "health": ["-m", "collector", "health", "-c", "config.yaml"],
-        "read": ["-m", "collector", "read", "-c", "config.yaml"],
-        "history": ["-m", "collector", "history", "-c", str(outbox_config), "--since", "1h"],
-    }
+def installed_python(scratch: Path) -> str:
+    """A venv like the container's: no pip, no setuptools, no editable install; the dependencies from this one's."""
+    path = scratch / "venv"
+    venv.create(path, with_pip=False)
+    purelib = Path(sysconfig.get_paths(vars={"base": str(path), "platbase": str(path)})["purelib"])
+    (purelib / "templog-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    return str(path / "bin" / "python")
 
 
 def measure(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
@@ -59,7 +61,7 @@ def measure(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
     it does the wall time."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         started = time.perf_counter()
-        process = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss.name, sys.executable, *argv], cwd=cwd, env=env,
+        process = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", rss.name, *argv], cwd=cwd, env=env,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(process.pid, 0)  # GNU time's usage includes the command it waited for
         wall = time.perf_counter() - started
@@ -69,7 +71,7 @@ def measure(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
 
 def heavy_imports(argv: list[str], cwd: Path, env: dict) -> list[str]:
     """The modules of HEAVY (or their submodules) that one run imports, from `-X importtime`'s lines on stderr."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+    done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, check=False)
     names = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     return [h for h in HEAVY if any(n == h or n.startswith(h + ".") for n in names)]
@@ -78,7 +80,7 @@ def heavy_imports(argv: list[str], cwd: Path, env: dict) -> list[str]:
 class Checkout:
     """One collector under test: its checkout, its outbox, its running collector and its figures."""
 
-    def __init__(self, label: str, path: Path, scratch: Path):
+    def __init__(self, label: str, path: Path, scratch: Path, python: str):
         self.label, self.path = label, path
         outbox = scratch / f"{label}-outbox.sqlite"
         self.env = {key: value for key, value in os.environ.items()
@@ -89,7 +91,16 @@ class Checkout:
         config.pop("influxdb", None)  # `history` on the outbox: the default config without its InfluxDB
         self.outbox_config = scratch / f"{label}-outbox-only.yaml"
         self.outbox_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        self.commands = commands(self.outbox_config)
+        collector = [python, "-m", "collector"]
+        self.commands = {  # name -> argv; cwd is the checkout, so `config.yaml` is its default config
+            "python -c pass": [python, "-c", "pass"],
+            "python -c pass, dev venv": [sys.executable, "-c", "pass"],
+            "python -I -S -c pass": [python, "-I", "-S", "-c", "pass"],
+            "--help": [*collector, "--help"],
+            "health": [*collector, "health", "-c", "config.yaml"],
+            "read": [*collector, "read", "-c", "config.yaml"],
+            "history": [*collector, "history", "-c", str(self.outbox_config), "--since", "1h"],
+        }
         self.walls: dict[str, list[float]] = {name: [] for name in self.commands}
         self.cpu: dict[str, list[float]] = {name: [] for name in self.commands}
         self.rss: dict[str, list[int]] = {name: [] for name in self.commands}
@@ -112,6 +123,15 @@ class Checkout:
             self.collector.terminate()
             self.collector.wait(30)
 
+    def report(self, imports: dict) -> None:
+        print(f"\n{self.label}: {self.path}")
+        for name in self.commands:
+            wall, cpu = statistics.median(self.walls[name]), statistics.median(self.cpu[name])
+            heavy = imports.get((self.label, name))
+            print(f"  {name:<26} wall {wall * 1000:6.1f} ms (min {min(self.walls[name]) * 1000:5.1f})  "
+                  f"CPU {cpu * 1000:6.1f} ms  peak RSS {max(self.rss[name]) / 1024:5.1f} MB"
+                  + ("" if heavy is None else f"  heavy imports: {', '.join(heavy) or 'none'}"))
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -124,9 +144,10 @@ def main() -> None:
         sys.exit(f"{GNU_TIME} is missing: it measures each run's peak RSS (Debian package `time`, `make servers`)")
     with scratch_dir() as scratch_name:
         scratch = Path(scratch_name)
-        checkouts = [Checkout("this", ROOT, scratch)]
+        python = installed_python(scratch)
+        checkouts = [Checkout("this", ROOT, scratch, python)]
         if args.compare:
-            checkouts.append(Checkout("compared", args.compare.resolve(), scratch))
+            checkouts.append(Checkout("compared", args.compare.resolve(), scratch, python))
         try:
             for checkout in checkouts:
                 checkout.start_collector(scratch / f"{checkout.label}-run.log")
@@ -151,12 +172,7 @@ def main() -> None:
             for checkout in checkouts:
                 checkout.stop_collector()
     for checkout in checkouts:
-        print(f"\n{checkout.label}: {checkout.path}")
-        for name in checkout.commands:
-            wall, rss_mb = statistics.median(checkout.walls[name]), max(checkout.rss[name]) / 1024
-            heavy = imports.get((checkout.label, name))
-            print(f"  {name:<22} wall {wall * 1000:6.1f} ms (min {min(checkout.walls[name]) * 1000:5.1f})  "
-                  f"CPU {statistics.median(checkout.cpu[name]) * 1000:6.1f} ms  peak RSS {rss_mb:5.1f} MB" + ("" if heavy is None else f"  heavy imports: {', '.join(heavy) or 'none'}"))
+        checkout.report(imports)
     print()
     this = checkouts[0]
     for name in TARGETED:
