@@ -4,7 +4,8 @@
 A command imports what it alone uses in its own function: the scheduler and the sender in `run`, the Grafana
 renderer in `grafana`, the sysfs scan and paho in `discover`; an InfluxDB client's module (urllib3, influxdb-client)
 is imported by `collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s,
-and `read` start in a fraction of the time and memory (BENCHMARKS.md, bench/startup.py; tests/test_cli.py checks).
+and `read` start in a fraction of the time and memory (BENCHMARKS.md 7, bench/startup.py); tests/test_cli_imports.py
+checks it.
 """
 
 from __future__ import annotations

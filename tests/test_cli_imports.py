@@ -14,8 +14,8 @@ import pytest
 from cli import ROOT
 from collector.outbox import Outbox
 
-# What a command that neither delivers, nor collects, nor renders must not pay for: influxdb-client and urllib3
-# (with its numpy/pandas probing, dateutil, reactivex), the Grafana renderer, paho-mqtt, the scheduler.
+# What a command that neither delivers, nor collects, nor renders must not pay for: influxdb-client (with its
+# numpy/pandas probing, reactivex, dateutil) and urllib3, the Grafana renderer, paho-mqtt, the scheduler.
 NOT_FOR_SHORT_COMMANDS = ("influxdb_client", "urllib3", "collector.grafana", "paho", "collector.runner", "schedule")
 SIMULATED = "sensors:\n  - {name: desk, type: simulated}\n"
 
@@ -36,7 +36,7 @@ def heavy(names: set[str]) -> list[str]:
 
 @pytest.fixture
 def outbox(tmp_path):
-    """An outbox as a collector leaves it, for `health` and `history` to open."""
+    """An outbox with its tables, as a collector's start leaves it, for `health` and `history` to open."""
     path = tmp_path / "outbox.sqlite"
     Outbox(str(path)).close()
     return path

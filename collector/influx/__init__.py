@@ -27,8 +27,8 @@ __all__ = ["InfluxV1", "InfluxV2", "RetentionUnsupported", "WriteError", "connec
 
 
 def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2:
-    # Each client is imported when one is made, so that importing this package (for its errors) costs nothing:
-    # influxdb-client (v2) and urllib3 take a third of a second to import on a small board.
+    # Each client's module is imported when one is made, so that importing this package (for its errors) costs
+    # nothing: influxdb-client (v2) with urllib3 was 0.24 s of `templog health`'s imports here (BENCHMARKS.md 7).
     if config.api == "v1":
         from collector.influx.v1 import InfluxV1
 
