@@ -41,7 +41,7 @@ RSS_TARGET_MB = 25.0
 TARGETED = ("health", "read")
 GNU_TIME = "/usr/bin/time"
 # imported only by the commands that use them (item 3 of issue 10); shown when a command imports one
-HEAVY = ("influxdb_client", "urllib3", "collector.grafana", "paho", "yaml.emitter", "collector.runner", "schedule",
+HEAVY = ("influxdb_client", "urllib3", "collector.grafana", "paho", "collector.runner", "schedule",
          "collector.influx.v1", "collector.influx.v2", "collector.mqtt")
 FILL_TIMEOUT_S = 60.0  # the default config's first sensor reads every 10 s: its first reading is within one interval
 
