@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck strace
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck strace time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FLUX_CHECK := tests/flux_check
@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-startup
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -63,4 +63,7 @@ bench-overhead: venv servers
 bench-history: venv servers
 	$(BIN)/python bench/history_memory.py
 
-bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+bench-startup: venv servers
+	$(BIN)/python bench/startup.py
+
+bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-startup

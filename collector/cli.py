@@ -1,5 +1,12 @@
 """The `templog` command line: run, read, check, health, history, grafana, discover. Exit codes: 0 ok, 1 failure,
-2 bad usage/config."""
+2 bad usage/config.
+
+A command imports what it alone uses in its own function: the scheduler and the sender in `run`, the Grafana
+renderer in `grafana`, the sysfs scan and paho in `discover`; an InfluxDB client's module (urllib3, influxdb-client)
+is imported by `collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s,
+and `read` start in a fraction of the time and memory (BENCHMARKS.md 7, bench/startup.py); tests/test_cli_imports.py
+checks it.
+"""
 
 from __future__ import annotations
 
@@ -15,26 +22,24 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector import __version__, logs
-from collector import grafana as grafana_files
 from collector.config import Config, ConfigError, load_config
-from collector.delivery import Sender
-from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
 from collector.durations import parse_duration
 from collector.health import judge
 from collector.history import (LAST_STOP_NS, HistoryQuery, describe_influx, from_influx_v1, from_influx_v2, from_outbox,
                                rfc3339, write)
-from collector.influx import InfluxV1, WriteError, connect
-from collector.mqtt import MqttHub
+from collector.influx import WriteError, connect
 from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
 from collector.outbox_lock import OutboxLock
 from collector.readings import implausible
-from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, Shared, create_sensor
-from collector.sensors.command import end_all as end_commands
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns, utc_text
+
+if TYPE_CHECKING:
+    from collector.runner import StopRequest
 
 log = logging.getLogger("templog")
 
@@ -125,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_discover(args) -> int:
+    # only `discover` scans sysfs and renders YAML; paho (collector.mqtt) is for --mqtt alone
+    from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
+    from collector.mqtt import MqttHub
+
     entries = find_sensors(args.sysfs)
     if args.mqtt is not None and not 0 < args.mqtt <= 3600:
         raise UsageError("discover --mqtt: listen for a number of seconds between 0 and 3600")
@@ -138,6 +147,8 @@ def cmd_discover(args) -> int:
 
 
 def cmd_grafana(config: Config, args) -> int:
+    from collector import grafana as grafana_files  # the renderer is a thousand lines only `grafana` runs
+
     previous = None
     if args.previous is not None:  # read before writing: --previous may be the --output directory itself
         previous, warnings = grafana_files.read_previous(args.previous)
@@ -155,6 +166,10 @@ def cmd_grafana(config: Config, args) -> int:
 
 
 def cmd_run(config: Config, args) -> int:
+    # the scheduler (the `schedule` package), the reader threads and the sender are only `run`'s
+    from collector.delivery import Sender
+    from collector.runner import SHUTDOWN_S, Collector, StopRequest
+
     stop = StopRequest()
     stop_on_signals(stop)
     lock, outbox = open_outbox_for_run(config)  # may take seconds (quick_check, repair): a signal meanwhile waits
@@ -221,6 +236,14 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
+
+
+def end_commands() -> None:
+    """End the process groups of command sensors still running. Their module is imported (by the sensor registry)
+    only for a config with command sensors: without it loaded, no command is running."""
+    command = sys.modules.get("collector.sensors.command")
+    if command is not None:
+        command.end_all()
 
 
 def read_all(config: Config) -> list[dict]:
@@ -353,7 +376,7 @@ def cmd_history(config: Config, args) -> int:
         else:
             source = describe_influx(config.influxdb)
             client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
-            reader = from_influx_v1 if isinstance(client, InfluxV1) else from_influx_v2
+            reader = from_influx_v1 if config.influxdb.api == "v1" else from_influx_v2
             rows = cleanup.enter_context(contextlib.closing(reader(client, query)))
         try:
             count = write(rows, query.columns, args.format, sys.stdout)

@@ -15,17 +15,19 @@ import itertools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import IO, Generator, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator
 
 from collector.config import InfluxConfig
 from collector.durations import format_duration
-from collector.influx import InfluxV1, InfluxV2, WriteError
-from collector.influx.errors import QUERY
-from collector.influx.v1 import quote_string
+from collector.influx.errors import QUERY, WriteError
+from collector.influx.influxql import quote_string
 from collector.lineprotocol import FIELD, MEASUREMENT
 from collector.outbox import Outbox
 from collector.readings import Reading
 from collector.ticks import NS_PER_S, tick_at_or_before
+
+if TYPE_CHECKING:  # the clients' modules import urllib3 and influxdb-client: `history` on the outbox needs neither
+    from collector.influx import InfluxV1, InfluxV2
 
 Row = tuple  # (time_ns, sensor, *values)
 

@@ -21,20 +21,22 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from collector.config import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey
-from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
 from collector.ticks import utc_text
+
+if TYPE_CHECKING:  # collector.mqtt imports paho, which only a run with MQTT sensors needs (Shared.mqtt makes the hub)
+    from collector.mqtt import MqttHub
 
 log = logging.getLogger("templog")
 

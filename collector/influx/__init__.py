@@ -13,13 +13,36 @@ than `api` speaks to, says which api to set (version.py).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from collector.config import InfluxConfig
 from collector.influx.errors import RetentionUnsupported, WriteError
-from collector.influx.v1 import InfluxV1
-from collector.influx.v2 import InfluxV2
+
+if TYPE_CHECKING:
+    from collector.influx.v1 import InfluxV1
+    from collector.influx.v2 import InfluxV2
 
 __all__ = ["InfluxV1", "InfluxV2", "RetentionUnsupported", "WriteError", "connect"]
 
 
 def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2:
-    return InfluxV1(config) if config.api == "v1" else InfluxV2(config)
+    # Each client's module is imported when one is made, so that importing this package (for its errors) costs
+    # nothing: influxdb-client (v2) with urllib3 was 0.24 s of `templog health`'s imports here (BENCHMARKS.md 7).
+    if config.api == "v1":
+        from collector.influx.v1 import InfluxV1
+
+        return InfluxV1(config)
+    from collector.influx.v2 import InfluxV2
+
+    return InfluxV2(config)
+
+
+_CLIENT_MODULES = {"InfluxV1": "collector.influx.v1", "InfluxV2": "collector.influx.v2"}
+
+
+def __getattr__(name: str):
+    """`from collector.influx import InfluxV1`: the client's module is imported then (PEP 562), as in `connect`."""
+    if name in _CLIENT_MODULES:
+        return getattr(importlib.import_module(_CLIENT_MODULES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

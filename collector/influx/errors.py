@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import re
 import time
 from typing import Iterable
@@ -54,6 +53,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for this rare form: the email package is a dozen modules every command would load
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

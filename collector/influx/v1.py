@@ -15,20 +15,13 @@ from collector.config import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.client import InfluxClient
 from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error
+from collector.influx.influxql import quote_ident
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
 log = logging.getLogger("templog.influx")
 
 CHUNK_ROWS = 5000  # rows per document in a chunked answer: what one parsed piece of a long query holds in memory
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def quote_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def parse_go_duration(text: str) -> float:

@@ -5,23 +5,37 @@ A sensor is anything with `read_celsius() -> float` that raises SensorError with
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from collector.sensors import command, ds18b20, file, hwmon, mqtt, simulated, thermal_zone
 from collector.sensors.base import MissingReading, Sensor, SensorError, SensorType, SettingError, Shared
 
 if TYPE_CHECKING:
     from collector.config import SensorConfig
 
-SENSOR_TYPES: dict[str, SensorType] = {
-    "simulated": simulated.SENSOR_TYPE,
-    "thermal_zone": thermal_zone.SENSOR_TYPE,
-    "hwmon": hwmon.SENSOR_TYPE,
-    "ds18b20": ds18b20.SENSOR_TYPE,
-    "file": file.SENSOR_TYPE,
-    "command": command.SENSOR_TYPE,
-    "mqtt": mqtt.SENSOR_TYPE,
-}
+
+class _Registry(Mapping[str, SensorType]):
+    """Type name -> SensorType, from the module of that name in this package, imported when a config first names the
+    type: a config uses a few of them, and some cost a command's start-up (`command` imports subprocess)."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self._names = names
+
+    def __getitem__(self, name: str) -> SensorType:
+        if name not in self._names:
+            raise KeyError(name)
+        return importlib.import_module(f"{__name__}.{name}").SENSOR_TYPE
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+SENSOR_TYPES: Mapping[str, SensorType] = _Registry(
+    ("simulated", "thermal_zone", "hwmon", "ds18b20", "file", "command", "mqtt"))
 
 __all__ = ["SENSOR_TYPES", "MissingReading", "Sensor", "SensorError", "SensorType", "SettingError", "Shared",
            "create_sensor"]
