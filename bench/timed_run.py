@@ -5,6 +5,7 @@ file named by $TEMPLOG_BENCH_LATENESS as native 8-byte integers. Costs one clock
 
 With $TEMPLOG_BENCH_PROFILE set, every thread also runs under cProfile (py-spy cannot attach to this Python here)
 and the merged statistics go to that file at exit (pstats format; bench/profile_top.py prints the top lines).
+It counts each thread's CPU time (time.thread_time), so a thread blocked in a wait or an fsync costs nothing.
 cProfile slows the code it measures, several times over: its figures are shares, not costs.
 """
 
@@ -44,7 +45,7 @@ PROFILES: list[cProfile.Profile] = []
 
 def _profiled_run(run):
     def profiled(self):
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         PROFILES.append(profile)
         profile.runcall(run, self)
     return profiled
@@ -72,6 +73,6 @@ if __name__ == "__main__":
 
     if os.environ.get("TEMPLOG_BENCH_PROFILE"):
         threading.Thread.run = _profiled_run(threading.Thread.run)
-        PROFILES.append(cProfile.Profile())
+        PROFILES.append(cProfile.Profile(time.thread_time))
         sys.exit(PROFILES[-1].runcall(main, sys.argv[1:]))
     sys.exit(main(sys.argv[1:]))

@@ -73,7 +73,8 @@ class SharedLane:
 
     def __init__(self, read: Read, commit: Commit, clock: Callable[[], float] = time.monotonic):
         self.read, self.commit, self.clock = read, commit, clock
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # taken directly on the hot path: `with` on the Condition is a Python call
+        self._cond = threading.Condition(self._lock)
         self._jobs: deque[tuple[SensorSlot, int]] = deque()
         self._read: list[tuple[SensorSlot, Reading | None]] = []  # read since the last commit
         self._reading: SensorSlot | None = None  # in flight now
@@ -127,16 +128,16 @@ class SharedLane:
         worker.start()
 
     def _work(self, me: threading.Thread) -> None:
-        cond = self._cond
+        lock, cond, clock = self._lock, self._cond, self.clock
         while True:
-            with cond:
+            with lock:
                 while not self._jobs and not self._read and not self._stopping and self._worker is me:
                     cond.wait()
                 if self._worker is not me or self._stopping:
                     return
                 if self._jobs:
                     slot, tick_ns = self._jobs.popleft()
-                    self._reading, self._since = slot, self.clock()
+                    self._reading, self._since = slot, clock()
                     done = None
                 else:  # all read: commit below, without the lock
                     done, self._read = self._read, []
@@ -144,11 +145,11 @@ class SharedLane:
                 self._deliver(done)
                 continue
             reading = self.read(slot, tick_ns)
-            with cond:
+            with lock:
                 alone = self._worker is not me or self._reading is not slot or self._stopping
                 if not alone:
                     self._reading = None
-                    slot.timed(self.clock() - self._since)
+                    slot.timed(clock() - self._since)
                     self._read.append((slot, reading))
             if alone:  # moved off the lane while reading, or stopping: this thread ends with its one reading
                 self._deliver([(slot, reading)])
