@@ -15,6 +15,7 @@ more than a simulated sensor's read and its commit together; the lane pays it on
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -24,6 +25,8 @@ from typing import Callable
 from collector.config import SensorConfig
 from collector.readings import Reading
 from collector.sensors import Sensor
+
+log = logging.getLogger("templog")
 
 # A lane read slower than this moves its sensor to a thread of its own. Two of Python's 5 ms thread switch
 # intervals, so that a read that only waited once for another thread's turn stays; a tenth of the shortest
@@ -158,6 +161,8 @@ class SharedLane:
     def _deliver(self, done: list[tuple[SensorSlot, Reading | None]]) -> None:
         try:
             self.commit([(slot, reading) for slot, reading in done if reading is not None])
+        except Exception:  # a bug: the lane thread, which every fast sensor needs, must live on
+            log.exception("committing %d reading(s) failed", len(done))
         finally:
             for slot, _ in done:
                 slot.idle.set()
