@@ -335,7 +335,7 @@ def test_a_sensor_waiting_for_its_first_message_delays_no_other_and_reads_once_m
         if not outbox_path.exists():
             return []
         return sorted(int(p.line.rsplit(" ", 1)[1]) for p in Outbox(str(outbox_path)).oldest(10**5)
-                      if p.line.startswith(f"temperature,") and f",sensor={sensor}" in p.line)
+                      if p.line.startswith("temperature,") and f",sensor={sensor}" in p.line)
 
     def published_and_read(count):
         publisher.client.publish("home/quiet", "19.5", qos=1)
@@ -351,4 +351,4 @@ def test_a_sensor_waiting_for_its_first_message_delays_no_other_and_reads_once_m
     assert code == 0, log
     fast = stamps("fast")
     assert fast == list(range(fast[0], fast[-1] + 500_000_000, 500_000_000)), log  # no tick of the other missed
-    assert "fast: tick" not in log and "skipped" not in log.replace("quiet: tick", ""), log
+    assert not [line for line in log.splitlines() if "fast" in line and "skipped" in line], log
