@@ -125,12 +125,11 @@ class SharedLane:
 
     def _start_worker(self) -> None:
         """(With the lock held.) A new thread becomes the lane."""
-        worker = threading.Thread(name="read lane", daemon=True)
-        worker.run = lambda: self._work(worker)
-        self._worker = worker
-        worker.start()
+        token = object()  # which thread is the lane now; an older one sees it is not, and ends
+        self._worker = token
+        threading.Thread(target=self._work, args=(token,), name="read lane", daemon=True).start()
 
-    def _work(self, me: threading.Thread) -> None:
+    def _work(self, me: object) -> None:
         lock, cond, clock = self._lock, self._cond, self.clock
         while True:
             with lock:
