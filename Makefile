@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -54,6 +54,9 @@ bench-append: venv servers
 bench-footprint: venv servers
 	$(BIN)/python bench/footprint.py
 
+bench-footprint-1000: venv servers
+	$(BIN)/python bench/footprint.py --sensors 1000
+
 bench-ticks: venv servers
 	$(BIN)/python bench/tick_precision.py
 
@@ -63,4 +66,4 @@ bench-overhead: venv servers
 bench-history: venv servers
 	$(BIN)/python bench/history_memory.py
 
-bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history
