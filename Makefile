@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-startup
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -53,6 +53,9 @@ bench-append: venv servers
 
 bench-footprint: venv servers
 	$(BIN)/python bench/footprint.py
+
+bench-footprint-1000: venv servers
+	$(BIN)/python bench/footprint.py --sensors 1000
 
 bench-ticks: venv servers
 	$(BIN)/python bench/tick_precision.py
@@ -66,4 +69,4 @@ bench-history: venv servers
 bench-startup: venv servers
 	$(BIN)/python bench/startup.py
 
-bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-startup
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup

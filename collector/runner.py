@@ -1,5 +1,6 @@
-"""The collector loop: the scheduler fires each sensor's ticks, reads run on worker threads, accepted readings are
-committed to the outbox, and the sender thread delivers them.
+"""The collector loop: the scheduler fires the ticks of each interval's sensors, reads run on the shared lane or,
+for a sensor that is slow, on its own thread (collector/lanes.py), accepted readings are committed to the outbox,
+and the sender thread delivers them.
 
     sensor -> Reading (plausible only) -> outbox (committed) -> sender -> InfluxDB
 
@@ -20,12 +21,12 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from collector.config import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
+from collector.lanes import SensorSlot, SharedLane, start_own_reader
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey
 from collector.outbox import Outbox
@@ -64,28 +65,13 @@ class StopRequest(threading.Event):
         return (self.clock() if self.at is None else self.at) + seconds
 
 
-@dataclass
-class _SensorSlot:
-    """A sensor and its own long-lived reader thread (a daemon, so a read hanging forever cannot block exit)."""
-
-    config: SensorConfig
-    sensor: Sensor
-    key: str  # the line-protocol series key, rendered once
-    reader: threading.Thread | None = None
-    tick_ns: int = 0  # the tick the reader is asked to read
-    go: threading.Event = field(default_factory=threading.Event)
-    idle: threading.Event = field(default_factory=threading.Event)  # cleared by the scheduler, set by the reader
-    busy_since: float = 0.0
-
-    def __post_init__(self):
-        self.idle.set()
-
-
 class Collector:
     def __init__(self, config: Config, sensors: dict[str, Sensor], outbox: Outbox, sender: Sender | None,
                  clock: Clock = time.time_ns, stats: Stats | None = None, mqtt: MqttHub | None = None,
-                 log_clock: Callable[[], float] = time.monotonic):
+                 log_clock: Callable[[], float] = time.monotonic, read_clock: Callable[[], float] = time.monotonic):
+        """`read_clock` (seconds) times reads for the lane's budget (injected by tests, as `clock` for ticks)."""
         self.config, self.outbox, self.sender, self.clock = config, outbox, sender, clock
+        self.read_clock = read_clock
         self.mqtt = mqtt  # its connection state goes into the heartbeat
         self.stats = stats or Stats()
         self.started_ns = clock()
@@ -100,11 +86,15 @@ class Collector:
         self.outbox_failing = Repeating(log, logging.ERROR, clock=log_clock)
         self.memory_full = Repeating(log, logging.ERROR, clock=log_clock)
         self.outbox_bound = Repeating(log, clock=log_clock)
-        self.slots = [_SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
+        self.slots = [SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
+        self.lane = SharedLane(self.read, self.commit_readings, read_clock)
         self.scheduler = WallClockScheduler(clock)
+        by_interval: dict[float, list[SensorSlot]] = {}
         for slot in self.slots:
-            self.scheduler.every(slot.config.interval).do(self.on_tick, slot)
+            by_interval.setdefault(slot.config.interval, []).append(slot)
+        for interval, slots in by_interval.items():  # one job a tick for all: a job per sensor cost µs each
+            self.scheduler.every(interval).do(self.on_tick, slots)
         self.scheduler.every(HEARTBEAT_S).do(self.in_background, self.heartbeat)
         self.scheduler.every(config.collector.health_interval).do(self.in_background, self.write_health)
 
@@ -118,49 +108,51 @@ class Collector:
                                    "clock is set", utc_text(tick_ns, milliseconds=True), self.config.collector.time_floor)
         return True
 
-    def on_tick(self, slot: _SensorSlot, tick_ns: int, skipped: int) -> None:
-        """On the scheduling thread: hand the read to a worker; never wait for it."""
-        name = slot.config.name
+    def on_tick(self, slots: list[SensorSlot], tick_ns: int, skipped: int) -> None:
+        """On the scheduling thread: hand the tick's reads to the lane and to the slow sensors' own threads; never
+        wait for them. A sensor whose previous read is still running skips this tick."""
+        late = (slots[0].config.interval, "late")  # one condition for the sensors of one interval
         if skipped:
-            self.stats.add("ticks_skipped", skipped, sensor=name)
-            self.sensor_trouble[(name, "late")].occurred("%s: %d tick(s) skipped, the collector was not scheduled in "
-                                                         "time", name, skipped)
+            for slot in slots:
+                self.stats.add("ticks_skipped", skipped, sensor=slot.config.name)
+            self.sensor_trouble[late].occurred("%s: %d tick(s) skipped, the collector was not scheduled in time",
+                                               _names(slots), skipped)
         else:
-            self.sensor_trouble.ended((name, "late"), "%s: ticks on time again", name)
+            self.sensor_trouble.ended(late, "%s: ticks on time again", _names(slots))
         if self.before_time_floor(tick_ns):
             return
-        if not slot.idle.is_set():
-            self.stats.add("ticks_skipped", sensor=name)
-            self.sensor_trouble[(name, "busy")].occurred(
-                "%s: tick %s skipped, the previous read is still running after %.1fs", name,
-                utc_text(tick_ns, milliseconds=True), time.monotonic() - slot.busy_since)
-            return
-        self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
-        slot.idle.clear()
-        slot.busy_since, slot.tick_ns = time.monotonic(), tick_ns
-        if slot.reader is None:
-            slot.reader = threading.Thread(target=self._reader_loop, args=(slot,), name=f"read {name}", daemon=True)
-            slot.reader.start()
-        slot.go.set()
-
-    def _reader_loop(self, slot: _SensorSlot) -> None:
-        while True:
-            slot.go.wait()
-            slot.go.clear()
-            if self.stopping.is_set():
-                slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
-                return
-            try:
-                self.read(slot, slot.tick_ns)
-            finally:
-                slot.idle.set()
+        now = self.read_clock()
+        lane = []
+        for slot in slots:
+            name = slot.config.name
+            if not slot.idle.is_set():
+                self.stats.add("ticks_skipped", sensor=name)
+                self.sensor_trouble[(name, "busy")].occurred(
+                    "%s: tick %s skipped, the previous read is still running after %.1fs", name,
+                    utc_text(tick_ns, milliseconds=True), now - slot.busy_since)
+                slot.troubled = True
+                continue
+            if slot.troubled:
+                self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
+            slot.idle.clear()
+            slot.busy_since = now
+            if not slot.own_thread:
+                lane.append(slot)
+                continue
+            slot.tick_ns = tick_ns
+            if slot.reader is None:
+                start_own_reader(slot, self.read, self.commit_readings, self.stopping, self.read_clock)
+            slot.go.set()
+        if lane:
+            self.lane.submit(tick_ns, lane)
 
     def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
         """Run a housekeeping job off the scheduling thread, so its fsync never delays a sensor's tick."""
         threading.Thread(target=job, args=(tick_ns,), name=job.__name__, daemon=True).start()
 
-    def read(self, slot: _SensorSlot, tick_ns: int) -> Reading | None:
-        """On a worker thread: read, check, commit. Anything refused is logged and counted, never written."""
+    def read(self, slot: SensorSlot, tick_ns: int) -> Reading | None:
+        """Read and check, on the lane or the sensor's own thread. Anything refused is logged and counted, never
+        written."""
         config = slot.config
         started = time.monotonic()
         try:
@@ -170,26 +162,36 @@ class Collector:
             log.debug("%s: %s", config.name, exc)
             return None
         except SensorError as exc:
-            return self._refuse(config.name, "reads_failed", "error", f"read failed: {exc}")
+            return self._refuse(slot, "reads_failed", "error", f"read failed: {exc}")
         except Exception as exc:  # a sensor bug must not stop the collector
             log.debug("%s: unexpected error while reading", config.name, exc_info=True)
-            return self._refuse(config.name, "reads_failed", "bug", f"read failed: {type(exc).__name__}: {exc}")
+            return self._refuse(slot, "reads_failed", "bug", f"read failed: {type(exc).__name__}: {exc}")
         elapsed = time.monotonic() - started
         self.stats.observe_latency(config.name, elapsed)
         if elapsed > config.timeout:
-            return self._refuse(config.name, "reads_failed", "slow",
+            return self._refuse(slot, "reads_failed", "slow",
                                 f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
         reason = implausible(celsius, config.valid_min, config.valid_max)
         if reason:
-            return self._refuse(config.name, "readings_refused", "refused", f"reading refused: {reason}")
-        reading = Reading(config.name, tick_ns, float(celsius))
-        if not self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))]):
-            return None
-        self.stats.add("reads_ok", sensor=config.name)
-        for kind in READ_TROUBLES:
-            self.sensor_trouble.ended((config.name, kind), "%s: reads again", config.name)
-        log.info("%s: %.2f °C at %s", config.name, reading.celsius, utc_text(tick_ns, milliseconds=True))
-        return reading
+            return self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
+        return Reading(config.name, tick_ns, float(celsius))
+
+    def commit_readings(self, readings: list[tuple[SensorSlot, Reading]]) -> None:
+        """Commit what one lane pass (or one slow sensor's thread) read, at once; then count and log each."""
+        if not readings or not self.commit([(r, temperature_line(slot.key, r.celsius, r.time_ns))
+                                            for slot, r in readings]):
+            return
+        info = log.isEnabledFor(logging.INFO)
+        for slot, reading in readings:
+            name = reading.sensor
+            self.stats.add("reads_ok", sensor=name)
+            if slot.troubled:  # cheap on the hot path: only a sensor that had trouble has conditions to end
+                slot.troubled = False
+                self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
+                for kind in READ_TROUBLES:
+                    self.sensor_trouble.ended((name, kind), "%s: reads again", name)
+            if info:
+                log.info("%s: %.2f °C at %s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True))
 
     def commit(self, points: list[tuple[Reading | None, str]]) -> bool:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
@@ -263,9 +265,11 @@ class Collector:
             self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
         self.commit([(None, line) for line in lines])
 
-    def _refuse(self, name: str, counter: str, kind: str, message: str) -> None:
+    def _refuse(self, slot: SensorSlot, counter: str, kind: str, message: str) -> None:
+        name = slot.config.name
         self.stats.add(counter, sensor=name)
         self.sensor_trouble[(name, kind)].occurred("%s: %s", name, message)
+        slot.troubled = True
         return None
 
     def run(self, stop: threading.Event) -> None:
@@ -280,7 +284,11 @@ class Collector:
         self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns, stopped_ns=0)
         while not stop.is_set():
             self.scheduler.run_pending()
-            stop.wait(min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0))
+            wait = min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0)
+            recheck = self.lane.check()  # a lane read overrunning its budget: its sensor moves off the lane
+            if recheck is not None:
+                wait = min(wait, max(recheck - self.read_clock(), 0.0))
+            stop.wait(wait)
         if isinstance(stop, StopRequest):
             log.info("%s, stopping", stop.reason or "stop requested")  # here, not in the signal handler: see cli.py
             deadline = stop.deadline(SHUTDOWN_S)
@@ -293,8 +301,9 @@ class Collector:
         `deadline`; whatever is not delivered by then waits in the outbox."""
         self.scheduler.clear()
         self.stopping.set()
+        self.commit_readings([(slot, r) for slot, r in self.lane.stop() if r is not None])  # lane: read, not committed
         reads_deadline = min(deadline, time.monotonic() + max(s.config.timeout for s in self.slots))
-        for slot in self.slots:
+        for slot in self.slots:  # the lane's idle again once the lane ended; a sensor's own reader, once it read
             if not slot.idle.wait(max(0.0, reads_deadline - time.monotonic())):
                 log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
             slot.go.set()  # idle readers see `stopping` and end
@@ -330,6 +339,12 @@ class Collector:
 
 
 READ_TROUBLES = ("error", "bug", "slow", "refused")  # the kinds of trouble a read can have, each its own condition
+
+
+def _names(slots: list[SensorSlot]) -> str:
+    """The sensors of one interval, for a log line: a few names and how many more."""
+    names = [slot.config.name for slot in slots[:3]]
+    return ", ".join(names) + (f" and {len(slots) - 3} more" if len(slots) > 3 else "")
 
 
 def point_tags(config: Config, sensor: SensorConfig) -> dict[str, str]:

@@ -49,6 +49,13 @@ def parse_time_ns(text: str) -> int:
 def utc_text(ns: int, milliseconds: bool = False) -> str:
     """`2026-12-01T09:30:00Z` (or `...:00.123Z`): how log lines and messages show a moment; history's output
     keeps every digit (history.rfc3339)."""
+    global _last_second
     seconds, fraction = divmod(ns, NS_PER_S)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    second, text = _last_second
+    if second != seconds:  # each reading's log line shows its tick, and its own time: mostly the same second
+        text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = seconds, text  # one tuple: a thread reading it meanwhile sees the old pair or the new
     return text + (f".{fraction // 1_000_000:03d}Z" if milliseconds else "Z")
+
+
+_last_second: tuple[int | None, str] = (None, "")  # utc_text's last second and its text

@@ -7,6 +7,7 @@ import threading
 import time
 
 from collector.config import load_config
+from collector.lanes import FAST_READS_TO_RETURN, LANE_BUDGET_S
 from collector.outbox import Outbox
 from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, create_sensor
@@ -51,7 +52,7 @@ def make(write_config, tmp_path, sensors):
 
 def tick(collector, slot_index, tick_ns):
     slot = collector.slots[slot_index]
-    collector.on_tick(slot, tick_ns, 0)
+    collector.on_tick([slot], tick_ns, 0)
     return slot
 
 
@@ -101,20 +102,106 @@ def test_a_sensor_failing_tick_after_tick_logs_once_then_every_ten_minutes_with_
     assert collector.stats.get("reads_failed") == 130
 
 
+class FakeClock:
+    """The collector's read clock (seconds), moved by the test: the lane's budget is judged on it."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Recording:
+    """A fast sensor that records the read clock and the thread at each of its reads."""
+
+    def __init__(self, clock, value=18.0, took_s=0.0):
+        self.clock, self.value, self.took_s = clock, value, took_s
+        self.read_at, self.threads = [], []
+
+    def read_celsius(self):
+        self.read_at.append(self.clock())
+        self.threads.append(threading.current_thread().name)
+        self.clock.now += self.took_s
+        return self.value
+
+
 def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_config, tmp_path, caplog):
-    hanging = Hanging()
-    collector, outbox = make(write_config, tmp_path, {"good": hanging, "other": Scripted(18.0, 18.5)})
-    tick(collector, 0, 10 * S)
-    finish(tick(collector, 1, 10 * S))
+    """Both on the shared lane, the hanging one first: the other's read starts at most the lane's budget after
+    the hanging read began, and the other reads every tick while the hanging one skips its own."""
+    clock, hanging = FakeClock(), Hanging()
+    other = Recording(clock)
+    config = load_config(write_config(CONFIG), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"good": hanging, "other": other}, outbox, None, clock=lambda: 0, read_clock=clock)
+    good, fast = collector.slots
+    collector.on_tick(collector.slots, 10 * S, 0)
+    assert hanging.started.wait(5)
+    clock.now += LANE_BUDGET_S / 2
+    assert collector.lane.check() == LANE_BUDGET_S  # within the budget: still on the lane; look again then
+    clock.now = LANE_BUDGET_S + 0.001
+    collector.lane.check()  # what the scheduling loop does while the lane reads: the hanging sensor moves off
+    finish(fast)
+    assert other.read_at == [LANE_BUDGET_S + 0.001] and good.own_thread and not fast.own_thread
     with caplog.at_level(logging.WARNING):
-        tick(collector, 0, 20 * S)  # still hanging: this tick is skipped, not queued
-        finish(tick(collector, 1, 20 * S))
-    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S), str(20 * S)]
+        for t in range(20, 60, 10):  # still hanging: its ticks are skipped, not queued; the other reads each one
+            collector.on_tick(collector.slots, t * S, 0)
+            finish(fast)
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(t * S) for t in range(10, 60, 10)]
     assert "good: tick 1970-01-01T00:00:20.000Z skipped, the previous read is still running" in caplog.text
-    assert collector.stats.get("ticks_skipped") == 1
+    assert collector.stats.get("ticks_skipped", "good") == 4 and collector.stats.get("ticks_skipped", "other") == 0
+    assert set(other.threads) == {"read lane"}
     hanging.release.set()
-    finish(collector.slots[0])
-    assert outbox.depth == 3  # released within its timeout, the slow read still counts, stamped with its own tick
+    finish(good)
+    assert outbox.depth == 6  # released within its timeout, the slow read still counts, stamped with its own tick
+    assert sorted(p.line.split()[-1] for p in outbox.oldest(10) if "sensor=good" in p.line) == [str(10 * S)]
+
+
+def test_a_slow_sensor_moves_to_its_own_thread_and_back_after_fast_reads(write_config, tmp_path):
+    clock = FakeClock()
+    slow_once = Recording(clock, 20.0, took_s=LANE_BUDGET_S * 2)  # its first read overruns the budget
+    other = Recording(clock)
+    config = load_config(write_config(CONFIG), environ={})
+    collector = Collector(config, {"good": slow_once, "other": other}, Outbox(":memory:"), None, clock=lambda: 0,
+                          read_clock=clock)
+    good, fast = collector.slots
+    collector.on_tick(collector.slots, 10 * S, 0)
+    finish(good), finish(fast)
+    assert good.own_thread and not fast.own_thread
+    slow_once.took_s = 0.0
+    for i in range(FAST_READS_TO_RETURN + 2):
+        collector.on_tick(collector.slots, (20 + 10 * i) * S, 0)
+        finish(good), finish(fast)
+    lane, own = "read lane", "read good"
+    assert slow_once.threads == [lane] + [own] * FAST_READS_TO_RETURN + [lane] * 2
+    assert set(other.threads) == {lane}
+    assert collector.stats.get("reads_ok", "good") == FAST_READS_TO_RETURN + 3
+
+
+def test_commands_read_on_their_own_thread_from_the_start(write_config, tmp_path):
+    config = load_config(write_config("collector: {time_floor: 1970-01-01}\n"
+                                      "sensors:\n  - {name: cmd, type: command, command: 'echo 20'}\n"), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"cmd": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
+    for t in range(FAST_READS_TO_RETURN + 1):  # however fast: a process start is no read for the shared lane
+        finish(tick(collector, 0, (t + 1) * S))
+    assert collector.slots[0].own_thread and outbox.depth == FAST_READS_TO_RETURN + 1
+
+
+def test_a_tick_still_queued_on_the_lane_at_shutdown_is_not_read_and_what_was_read_is_committed(write_config,
+                                                                                               tmp_path):
+    clock, hanging = FakeClock(), Hanging()
+    before, behind = Recording(clock, 17.0), Recording(clock)
+    config = load_config(write_config(CONFIG + "  - {name: third, type: simulated}\n"), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"good": before, "other": hanging, "third": behind}, outbox, None,
+                          clock=lambda: 0, read_clock=clock)
+    collector.on_tick(collector.slots, 10 * S, 0)
+    assert hanging.started.wait(5)
+    collector.shutdown(None, time.monotonic() + 0.5)  # the hanging read is abandoned at the deadline
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S)] and "sensor=good" in outbox.oldest(1)[0].line
+    assert behind.read_at == []
+    hanging.release.set()
 
 
 def test_a_read_slower_than_its_timeout_is_discarded(write_config, tmp_path, caplog):
@@ -164,7 +251,7 @@ def test_no_point_is_stamped_before_the_time_floor(write_config, tmp_path, caplo
     collector = Collector(config, {"a": Scripted(20.0)}, outbox, None, clock=lambda: 0)
     with caplog.at_level(logging.INFO):
         for tick_ns in (10 * S, 20 * S):  # a Raspberry Pi without RTC, booted in 1970
-            collector.on_tick(collector.slots[0], tick_ns, 0)
+            collector.on_tick(collector.slots, tick_ns, 0)
         assert collector.slots[0].reader is None and outbox.depth == 0  # no read was even started
         floor = 1_767_225_600 * S
         finish(tick(collector, 0, floor + 10 * S))

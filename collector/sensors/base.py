@@ -34,6 +34,9 @@ class SettingError(ValueError):
 
 
 class Sensor(Protocol):
+    """`read_celsius` runs on the shared lane while it answers fast (collector/lanes.py); a type whose reads wait by
+    nature also sets the class attribute `OWN_THREAD = True`, to be read on a thread of its own from the start."""
+
     def read_celsius(self) -> float: ...
 
 

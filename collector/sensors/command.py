@@ -205,6 +205,8 @@ class _Pipe:
 
 
 class CommandSensor:
+    OWN_THREAD = True  # starting a process costs milliseconds, and a command may run to its timeout (collector/lanes.py)
+
     def __init__(self, settings: Settings, timeout: float):
         self.settings = settings
         self.pattern = re.compile(settings.pattern)

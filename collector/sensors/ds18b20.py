@@ -47,6 +47,8 @@ def parse_w1_slave(text: str, device: str) -> float:
 
 
 class DS18B20Sensor:
+    OWN_THREAD = True  # the kernel converts on each read of w1_slave: about 750 ms (collector/lanes.py)
+
     def __init__(self, settings: Settings):
         self.settings = settings
         self.directory = os.path.join(settings.w1_dir, settings.device)

@@ -1,0 +1,192 @@
+"""Where each sensor's reads run, so that a hanging sensor never delays the others and a fast one costs no thread
+hand-off.
+
+Sensors that answer fast share one lane: a thread that reads the due sensors one after another and hands what
+they read to the commit at once. A read that takes longer than LANE_BUDGET_S moves its sensor to a thread of its
+own: the scheduler's watchdog (`SharedLane.check`) sees it still running, leaves that thread to it, and starts a
+fresh lane thread for the sensors queued behind it, so they start at most the budget late. A sensor on its own
+thread comes back to the lane after FAST_READS_TO_RETURN reads in a row within the budget. A sensor type that
+waits by nature (a command's process, a DS18B20's conversion) says so with `OWN_THREAD = True` and is never on
+the lane.
+
+Measured (BENCHMARKS.md, section 7): a wake-up and wait round trip between two threads costs about 57 µs here,
+more than a simulated sensor's read and its commit together; the lane pays it once per tick, not per sensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from collector.config import SensorConfig
+from collector.readings import Reading
+from collector.sensors import Sensor
+
+log = logging.getLogger("templog")
+
+# A lane read slower than this moves its sensor to a thread of its own. Two of Python's 5 ms thread switch
+# intervals, so that a read that only waited once for another thread's turn stays; a tenth of the shortest
+# interval (100 ms), so that a hanging sensor delays the others by a small fraction of a tick.
+LANE_BUDGET_S = 0.010
+FAST_READS_TO_RETURN = 20  # reads in a row within the budget before a sensor moved off comes back
+
+
+@dataclass(eq=False)
+class SensorSlot:
+    """A sensor, where it is read, and whether a read of it is in flight."""
+
+    config: SensorConfig
+    sensor: Sensor
+    key: str  # the line-protocol series key, rendered once
+    own_thread: bool = False  # read on `reader`, not on the shared lane
+    by_nature: bool = False  # its type waits by nature: always on its own thread
+    fast_reads: int = 0  # reads in a row within the budget, on its own thread
+    reader: threading.Thread | None = None
+    tick_ns: int = 0  # the tick `reader` is asked to read
+    go: threading.Event = field(default_factory=threading.Event)
+    idle: threading.Event = field(default_factory=threading.Event)  # cleared by the scheduler: a read is due
+    busy_since: float = 0.0
+    troubled: bool = False  # a kind of trouble may be active, to be ended by the next good read
+
+    def __post_init__(self):
+        self.idle.set()
+        self.by_nature = self.own_thread = bool(getattr(self.sensor, "OWN_THREAD", False))
+
+    def timed(self, elapsed_s: float) -> None:
+        """Where the next read goes, after a read that took `elapsed_s`."""
+        if elapsed_s > LANE_BUDGET_S:
+            self.own_thread, self.fast_reads = True, 0
+        elif self.own_thread and not self.by_nature:
+            self.fast_reads += 1
+            if self.fast_reads >= FAST_READS_TO_RETURN:
+                self.own_thread, self.fast_reads = False, 0
+
+
+Read = Callable[[SensorSlot, int], "Reading | None"]  # read and check one sensor for a tick: a reading or None
+Commit = Callable[[list[tuple[SensorSlot, Reading]]], None]  # commit readings, then count and log them
+
+
+class SharedLane:
+    """One thread at a time reads the lane's due sensors in turn; what it read is committed whenever nothing is
+    left to read. `check`, called by the scheduler, moves a sensor whose read overran the budget off the lane."""
+
+    def __init__(self, read: Read, commit: Commit, clock: Callable[[], float] = time.monotonic):
+        self.read, self.commit, self.clock = read, commit, clock
+        self._lock = threading.Lock()  # taken directly on the hot path: `with` on the Condition is a Python call
+        self._cond = threading.Condition(self._lock)
+        self._jobs: deque[tuple[SensorSlot, int]] = deque()
+        self._read: list[tuple[SensorSlot, Reading | None]] = []  # read since the last commit
+        self._reading: SensorSlot | None = None  # in flight now
+        self._since = 0.0  # when it began, by `clock`
+        self._worker: object | None = None  # the thread that is the lane now: an older one ended in a slow read
+        self._stopping = False
+
+    def submit(self, tick_ns: int, slots: list[SensorSlot]) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            self._jobs.extend((slot, tick_ns) for slot in slots)
+            if self._worker is None:
+                self._start_worker()
+            else:
+                self._cond.notify()
+
+    def check(self) -> float | None:
+        """Move the sensor being read off the lane if its read overran the budget; the `clock` time at which to
+        check again, or None while the lane has nothing to do."""
+        with self._cond:
+            if self._reading is None:
+                return self.clock() + LANE_BUDGET_S if self._jobs else None
+            if self.clock() - self._since <= LANE_BUDGET_S:
+                return self._since + LANE_BUDGET_S
+            self._reading.own_thread, self._reading.fast_reads = True, 0
+            self._reading = None  # the thread reading it keeps it: it commits that reading alone, then ends
+            if self._jobs or self._read:
+                self._start_worker()
+            else:
+                self._worker = None
+            return self.clock() + LANE_BUDGET_S if self._jobs else None
+
+    def stop(self) -> list[tuple[SensorSlot, Reading | None]]:
+        """Read nothing more; what was queued is dropped (its slots idle again). Returns what was read and not yet
+        committed, for the caller to commit: a lane thread held in a slow read must not hold it back."""
+        with self._cond:
+            self._stopping = True
+            dropped, self._jobs = self._jobs, deque()
+            done, self._read = self._read, []
+            self._cond.notify_all()
+        for slot, _ in dropped:
+            slot.idle.set()
+        return done
+
+    def _start_worker(self) -> None:
+        """(With the lock held.) A new thread becomes the lane."""
+        token = object()  # which thread is the lane now; an older one sees it is not, and ends
+        self._worker = token
+        threading.Thread(target=self._work, args=(token,), name="read lane", daemon=True).start()
+
+    def _work(self, me: object) -> None:
+        lock, cond, clock = self._lock, self._cond, self.clock
+        while True:
+            with lock:
+                while not self._jobs and not self._read and not self._stopping and self._worker is me:
+                    cond.wait()
+                if self._worker is not me or self._stopping:
+                    return
+                if self._jobs:
+                    slot, tick_ns = self._jobs.popleft()
+                    self._reading, self._since = slot, clock()
+                    done = None
+                else:  # all read: commit below, without the lock
+                    done, self._read = self._read, []
+            if done is not None:
+                self._deliver(done)
+                continue
+            reading = self.read(slot, tick_ns)
+            with lock:
+                alone = self._worker is not me or self._reading is not slot or self._stopping
+                if not alone:
+                    self._reading = None
+                    slot.timed(clock() - self._since)
+                    self._read.append((slot, reading))
+            if alone:  # moved off the lane while reading, or stopping: this thread ends with its one reading
+                self._deliver([(slot, reading)])
+                return
+
+    def _deliver(self, done: list[tuple[SensorSlot, Reading | None]]) -> None:
+        try:
+            self.commit([(slot, reading) for slot, reading in done if reading is not None])
+        except Exception:  # a bug: the lane thread, which every fast sensor needs, must live on
+            log.exception("committing %d reading(s) failed", len(done))
+        finally:
+            for slot, _ in done:
+                slot.idle.set()
+
+
+def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: threading.Event,
+                     clock: Callable[[], float] = time.monotonic) -> None:
+    """Give `slot` its long-lived reader thread (a daemon, so that a read hanging for ever cannot block the exit),
+    woken by `slot.go` for `slot.tick_ns`; it stays, waiting, while the sensor is back on the lane."""
+
+    def loop() -> None:
+        while True:
+            slot.go.wait()
+            slot.go.clear()
+            if stopping.is_set():
+                slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
+                return
+            try:
+                started = clock()
+                reading = read(slot, slot.tick_ns)
+                slot.timed(clock() - started)
+                if reading is not None:
+                    commit([(slot, reading)])
+            finally:
+                slot.idle.set()
+
+    slot.reader = threading.Thread(target=loop, name=f"read {slot.config.name}", daemon=True)
+    slot.reader.start()
