@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+.PHONY: bench bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-disk
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -63,4 +63,7 @@ bench-overhead: venv servers
 bench-history: venv servers
 	$(BIN)/python bench/history_memory.py
 
-bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history
+bench-disk: venv servers
+	$(BIN)/python bench/disk_writes.py
+
+bench: bench-drain bench-append bench-footprint bench-ticks bench-overhead bench-history bench-disk
