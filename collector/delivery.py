@@ -37,7 +37,9 @@ log = logging.getLogger("templog.delivery")
 PROBE_EVERY_S = 3.0  # between backed-off writes: InfluxDB answering again is noticed within this, plus a probe
 PROBE_TIMEOUT_S = 2.0
 NO_ANSWER_STATUSES = (502, 504)  # a gateway in front of InfluxDB answered for it: InfluxDB itself did not
-RECORD_DELIVERY_EVERY_S = 1.0  # last_delivery_ns during a long drain: often enough for health, not an fsync a batch
+# last_delivery_ns, at most this often: `health` judges a stall after minutes, and a state row changed at every
+# tick would add a page to each tick's commit
+RECORD_DELIVERY_EVERY_S = 10.0
 # InfluxDB answering 429/5xx is up, and answers again without notice (a /ping would answer all along): only a write
 # tells, so for these the delay stays short, 4-8 s with jitter, for delivery to resume within 10 s of writes being
 # taken again, at one request per several seconds.
@@ -87,6 +89,7 @@ class Sender:
         self.backlog: tuple[int, int] | None = None  # (oldest waiting point's time, points_delivered when it began)
         self._delivery_recorded_at = 0.0  # time.monotonic() of the last last_delivery_ns recorded
         self._live: str | None = None  # the newest health point not yet written ahead of a backlog
+        self._in_backlog = False  # this drain delivers a backlog: its deletions are committed as it goes
 
     def offer_live(self, line: str) -> None:
         """The collector's newest health point (its own copy is committed to the outbox): the next delivery attempt
@@ -102,9 +105,11 @@ class Sender:
         delivered = 0
         taken: list[Batch] = []  # delivered whole, to delete from the outbox alongside the next send
         batch = self.outbox.oldest(self.batch_size)
+        self._in_backlog = self.failing_with is not None  # what waited through a failure episode is a backlog
         try:
             while batch and (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
                 done, taken = taken, []
+                self._in_backlog = self._in_backlog or bool(done)
                 ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
                 try:
                     self._send_live()
@@ -134,12 +139,20 @@ class Sender:
             log.debug("the live health point was not taken (its outbox copy follows in turn): %s", exc)
 
     def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
+        """Mark what InfluxDB took as delivered and read the batch after `after_id` (None: the drain is over).
+
+        The deletion is lazy: a tick's goes to disk with the next tick's commit (one fsync a tick, not two). A
+        backlog's (more batches follow or went before, or the drain ends a failure episode) is committed here, while
+        the next batch is on the wire: the file shrinks as the drain goes, `health` in another process sees the
+        backlog gone, and a kill re-sends at most a batch or two."""
         for batch in delivered:
-            self.outbox.acknowledge(batch)
+            self.outbox.delivered(batch)
             self.stats.add("points_delivered", len(batch))
         if delivered and time.monotonic() - self._delivery_recorded_at >= RECORD_DELIVERY_EVERY_S:
             self._record(last_delivery_ns=time.time_ns())  # so `health` sees a long drain progress
             self._delivery_recorded_at = time.monotonic()
+        if delivered and (after_id is not None or self._in_backlog):
+            self.outbox.write_pending()
         return None if after_id is None else self.outbox.oldest(self.batch_size, after_id)
 
     def _deliver(self, batch: Batch, taken: Callable[[Batch], None] | None = None) -> int:
@@ -221,8 +234,10 @@ class Sender:
             try:
                 if not self.retention_applied:
                     self.apply_retention()
-                if self.drain(stop=stop):  # stops between batches on SIGTERM: shutdown tries one last drain itself
+                # stops between batches on SIGTERM: shutdown tries one last drain itself
+                if self.drain(stop=stop) and time.monotonic() - self._delivery_recorded_at >= RECORD_DELIVERY_EVERY_S:
                     self._record(last_delivery_ns=clock())
+                    self._delivery_recorded_at = time.monotonic()
             except Exception as exc:  # whatever happens, the sender thread must live on and retry
                 if stop.is_set():  # a write cut short by shutdown is not news: the points wait in the outbox
                     log.debug("delivery stopped by shutdown: %s", exc)
@@ -305,11 +320,9 @@ class Sender:
             return False
 
     def _record(self, **state: object) -> None:
-        """Keep delivery state in the outbox for `templog health` and `check`; losing it must not stop delivery."""
-        try:
-            self.outbox.put_state(**state)
-        except sqlite3.Error as exc:
-            log.debug("delivery state not recorded: %s", exc)
+        """Keep delivery state in the outbox for `templog health` and `check`, written with the next commit (a
+        tick's); losing it must not stop delivery."""
+        self.outbox.stage_state(**state)
 
 
 def _no_answer(exc: Exception) -> bool:

@@ -34,6 +34,7 @@ from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
+from collector.tick_commit import TickCommits, wait_for
 from collector.ticks import utc_text
 
 log = logging.getLogger("templog")
@@ -100,6 +101,9 @@ class Collector:
         self.outbox_bound = Repeating(log, clock=log_clock)
         self.slots = [_SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
+        # a tick's readings, the health jobs due with it, the deletions and the state: one transaction
+        self.ticks = TickCommits(self.commit)
+        self.housekeeping_wait_s = wait_for(min(c.interval for c in config.sensors))
         self.scheduler = WallClockScheduler(clock)
         for slot in self.slots:
             self.scheduler.every(slot.config.interval).do(self.on_tick, slot)
@@ -134,6 +138,7 @@ class Collector:
                 utc_text(tick_ns, milliseconds=True), time.monotonic() - slot.busy_since)
             return
         self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
+        self.ticks.expect(tick_ns, wait_for(slot.config.interval))
         slot.idle.clear()
         slot.busy_since, slot.tick_ns = time.monotonic(), tick_ns
         if slot.reader is None:
@@ -154,11 +159,31 @@ class Collector:
                 slot.idle.set()
 
     def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
-        """Run a housekeeping job off the scheduling thread, so its fsync never delays a sensor's tick."""
+        """Run a housekeeping job off the scheduling thread; what it writes goes with its tick's commit."""
+        self.ticks.expect(tick_ns, self.housekeeping_wait_s)
         threading.Thread(target=job, args=(tick_ns,), name=job.__name__, daemon=True).start()
 
     def read(self, slot: _SensorSlot, tick_ns: int) -> Reading | None:
-        """On a worker thread: read, check, commit. Anything refused is logged and counted, never written."""
+        """On a worker thread: read, check, then hand the point to its tick's commit, and log it once committed.
+        Anything refused is logged and counted, never written."""
+        points: list[tuple[Reading | None, str]] = []
+        try:
+            reading = self._reading(slot, tick_ns)
+            if reading is not None:
+                points.append((reading, temperature_line(slot.key, reading.celsius, tick_ns)))
+        finally:  # every expected read submits once, even one that failed: its tick's commit need not wait for it
+            committed = self.ticks.submit(tick_ns, points)
+        if reading is None or not committed:
+            return None
+        config = slot.config
+        self.stats.add("reads_ok", sensor=config.name)
+        for kind in READ_TROUBLES:
+            self.sensor_trouble.ended((config.name, kind), "%s: reads again", config.name)
+        log.info("%s: %.2f °C at %s", config.name, reading.celsius, utc_text(tick_ns, milliseconds=True))
+        return reading
+
+    def _reading(self, slot: _SensorSlot, tick_ns: int) -> Reading | None:
+        """Read and check: the reading, or None (refused, logged and counted)."""
         config = slot.config
         started = time.monotonic()
         try:
@@ -180,14 +205,7 @@ class Collector:
         reason = implausible(celsius, config.valid_min, config.valid_max)
         if reason:
             return self._refuse(config.name, "readings_refused", "refused", f"reading refused: {reason}")
-        reading = Reading(config.name, tick_ns, float(celsius))
-        if not self.commit([(reading, temperature_line(slot.key, reading.celsius, tick_ns))]):
-            return None
-        self.stats.add("reads_ok", sensor=config.name)
-        for kind in READ_TROUBLES:
-            self.sensor_trouble.ended((config.name, kind), "%s: reads again", config.name)
-        log.info("%s: %.2f °C at %s", config.name, reading.celsius, utc_text(tick_ns, milliseconds=True))
-        return reading
+        return Reading(config.name, tick_ns, float(celsius))
 
     def commit(self, points: list[tuple[Reading | None, str]]) -> bool:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
@@ -227,7 +245,7 @@ class Collector:
                                        self.stats.get("outbox_dropped"))
         else:
             self.outbox_bound.ended("the outbox is within its bounds again")
-        if self.sender is not None:
+        if self.sender is not None and batch:
             self.sender.wake.set()
         return True
 
@@ -238,28 +256,32 @@ class Collector:
         return False
 
     def heartbeat(self, tick_ns: int) -> None:
-        """Tell `templog health` the loop is alive; also retry saving readings kept in memory, and log the end of a
-        flapping condition once it is due."""
-        if self.unsaved:
-            self.commit([])
-        for condition in (self.before_floor, self.sensor_trouble, self.outbox_failing, self.memory_full,
-                          self.outbox_bound):
-            condition.flush()
+        """Tell `templog health` the loop is alive (with its tick's commit); also retry saving readings kept in
+        memory, and log the end of a flapping condition once it is due."""
         try:
+            if self.unsaved:
+                self.commit([])
+            for condition in (self.before_floor, self.sensor_trouble, self.outbox_failing, self.memory_full,
+                              self.outbox_bound):
+                condition.flush()
             mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
-            self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)
-        except (sqlite3.Error, OSError) as exc:
-            log.debug("heartbeat not recorded: %s", exc)
+            self.outbox.stage_state(heartbeat_ns=self.clock(), **mqtt_state)
+        finally:
+            self.ticks.submit(tick_ns, [])
 
     def write_health(self, tick_ns: int) -> None:
-        if self.before_time_floor(tick_ns):
-            return
-        tags = {"host": self.config.host, **self.config.collector.tags}
-        lines = health_lines(self.stats, tags, [s.config.name for s in self.slots], self.outbox.depth + len(self.unsaved),
-                             self.outbox.oldest_time_ns(), self.clock(), self.started_ns, tick_ns)
-        if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
-            self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
-        self.commit([(None, line) for line in lines])
+        points: list[tuple[Reading | None, str]] = []
+        try:
+            if not self.before_time_floor(tick_ns):
+                tags = {"host": self.config.host, **self.config.collector.tags}
+                lines = health_lines(self.stats, tags, [s.config.name for s in self.slots],
+                                     self.outbox.depth + len(self.unsaved), self.outbox.oldest_time_ns(), self.clock(),
+                                     self.started_ns, tick_ns)
+                if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
+                    self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
+                points = [(None, line) for line in lines]
+        finally:
+            self.ticks.submit(tick_ns, points)
 
     def _refuse(self, name: str, counter: str, kind: str, message: str) -> None:
         self.stats.add(counter, sensor=name)
@@ -277,7 +299,8 @@ class Collector:
                  self.outbox.depth)
         self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns, stopped_ns=0)
         while not stop.is_set():
-            self.scheduler.run_pending()
+            with self.ticks.holding():  # a tick's reads all expected before its commit can be complete
+                self.scheduler.run_pending()
             stop.wait(min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0))
         if isinstance(stop, StopRequest):
             log.info("%s, stopping", stop.reason or "stop requested")  # here, not in the signal handler: see cli.py
@@ -296,6 +319,7 @@ class Collector:
             if not slot.idle.wait(max(0.0, reads_deadline - time.monotonic())):
                 log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
             slot.go.set()  # idle readers see `stopping` and end
+        self.ticks.flush()
         if self.unsaved:
             self.commit([])
         if self.unsaved:
