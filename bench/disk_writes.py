@@ -4,6 +4,7 @@
 the process made the kernel write to storage: pages it dirtied, 4 KiB each, counted once per dirtying; an fsync
 cleans them, so the next write to the same page counts again) of the collector and of influxd over the same
 window after a warm-up. Then the default config.yaml (2 sensors, 10 s and 30 s) alone, extrapolated to a day.
+First, in-process, how long a hanging sensor holds back the commit of the others' readings of the same tick.
 
 Targets (issue 10): <= 8 KiB written per tick (two 4 KiB pages: one WAL frame of a 4 KiB page straddles two),
 and <= influxd's own bytes per point.
@@ -17,15 +18,58 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from common import ROOT, header, scratch_dir, servers, verdict, write_config
 
+from collector.config import load_config
+from collector.outbox import Outbox
+from collector.runner import Collector
+from collector.sensors import create_sensor
+from collector.tick_commit import wait_for
+
 SENSORS = 10
 WARMUP_S = 8.0  # start-up, the first retention call and the first delivery, outside the window
 TICK_TARGET_B = 8 * 1024
 S = 1_000_000_000
+
+
+class Slow:
+    """A sensor that answers after 0.3 s of a 1 s tick: well within its timeout, long past the commit's deadline."""
+
+    def read_celsius(self):
+        threading.Event().wait(0.3)
+        return 20.0
+
+
+def commit_delay(scratch: Path, hanging: bool, ticks: int = 20) -> float:
+    """Median ms from handing out a tick's reads to the commit of the 10 fast sensors' points, in-process, with
+    or without an 11th sensor that takes 0.3 s at every tick."""
+    config_path = write_config(scratch / f"delay-{hanging}.yaml", scratch / f"delay-{hanging}.sqlite", None,
+                               sensors=SENSORS + hanging)
+    config = load_config(config_path, environ={})
+    sensors = {c.name: create_sensor(c) for c in config.sensors}
+    if hanging:
+        sensors[config.sensors[-1].name] = Slow()
+    outbox = Outbox(config.collector.outbox)
+    collector = Collector(config, sensors, outbox, None)
+    delays = []
+    for t in range(ticks):
+        tick_ns = (time.time_ns() // S + 10 + t) * S
+        goal = outbox.depth + SENSORS
+        began = time.perf_counter()
+        with collector.ticks.holding():
+            for slot in collector.slots:
+                collector.on_tick(slot, tick_ns, 0)
+        while outbox.depth < goal:
+            time.sleep(0.0005)
+        delays.append((time.perf_counter() - began) * 1000)
+        while not all(s.idle.is_set() for s in collector.slots):
+            time.sleep(0.0005)
+    outbox.close()
+    return statistics.median(delays)
 
 
 def write_bytes(pid: int) -> int:
@@ -111,6 +155,10 @@ def main() -> None:
            f"{args.repeat} x {args.seconds:g} s; then config.yaml for {args.default_seconds:g} s")
     with scratch_dir() as scratch:
         print(f"outbox and influxd data under {scratch} (on disk, not tmpfs)")
+        alone, held = commit_delay(Path(scratch), False), commit_delay(Path(scratch), True)
+        print(f"commit of a tick's {SENSORS} fast readings (1 s ticks, in-process, median of 20): {alone:.1f} ms after "
+              f"the tick is handed out; {held:.1f} ms with an 11th sensor taking 0.3 s (the deadline: "
+              f"{wait_for(1.0) * 1000:.0f} ms)")
         runs = [side_by_side(Path(scratch), i, args.seconds) for i in range(args.repeat)]
         for i, r in enumerate(runs):
             print(f"window {i + 1}: {r['ticks']} ticks, {r['points']} points stored; templog {r['ours']:,} B = "

@@ -44,6 +44,7 @@ RECORD_DELIVERY_EVERY_S = 10.0
 # tells, so for these the delay stays short, 4-8 s with jitter, for delivery to resume within 10 s of writes being
 # taken again, at one request per several seconds.
 ANSWERED_BUSY_CAP_S = 8.0
+PURGE_FOR_S = 0.2  # of each idle second, at most this deleting a delivered backlog from the outbox
 # A Retry-After is honoured up to this: a server's hint, not a licence to leave delivery idle for an hour.
 RETRY_AFTER_CAP_S = 60.0
 # Failures retention is retried on with delivery (they fail the writes too, and pass); any other is a refusal.
@@ -141,10 +142,11 @@ class Sender:
     def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
         """Mark what InfluxDB took as delivered and read the batch after `after_id` (None: the drain is over).
 
-        The deletion is lazy: a tick's goes to disk with the next tick's commit (one fsync a tick, not two). A
-        backlog's (more batches follow or went before, or the drain ends a failure episode) is committed here, while
-        the next batch is on the wire: the file shrinks as the drain goes, `health` in another process sees the
-        backlog gone, and a kill re-sends at most a batch or two."""
+        The deletion is lazy: a tick's goes to disk with the next tick's commit (one fsync a tick, not two). Within a
+        backlog (more batches follow or went before, or the drain ends a failure episode) how far delivery got is
+        committed here, while the next batch is on the wire (a small transaction: the outbox's state row and a slice
+        of the deletions, see Outbox.delivered): `health` in another process sees the backlog shrink, and a kill
+        re-sends at most a batch or two. The rest is deleted in the sender's idle time."""
         for batch in delivered:
             self.outbox.delivered(batch)
             self.stats.add("points_delivered", len(batch))
@@ -248,9 +250,20 @@ class Sender:
                 delay = self.backoff.delay(self.failures, retry_after, cap=ANSWERED_BUSY_CAP_S if busy else None)
                 self._pause(delay, stop, probe=retry_after is None and _no_answer(exc))
                 continue
+            self._purge_while_idle(stop)
             if self.wake.wait(1.0) and self.linger_s:
                 stop.wait(self.linger_s)  # let the rest of the tick's readings arrive: one request, not one per point
             self.wake.clear()
+
+    def _purge_while_idle(self, stop: threading.Event) -> None:
+        """Delete the delivered backlog still in the outbox, a slice a commit, for at most PURGE_FOR_S at a time:
+        the next tick's delivery waits no longer."""
+        until = time.monotonic() + PURGE_FOR_S
+        try:
+            while not stop.is_set() and time.monotonic() < until and self.outbox.purge():
+                pass
+        except sqlite3.Error as exc:  # the next commit tries again
+            log.debug("delivered points not deleted yet: %s", exc)
 
     def _failed(self, exc: Exception, clock) -> None:
         """Count a failed attempt; log it as its episode's rule says (start, every 10 minutes, end)."""

@@ -50,6 +50,12 @@ T = TypeVar("T")
 # - journal_size_limit: after a backlog's large transactions the WAL is cut back to this at the next checkpoint,
 #   not left at its largest (no effect on the steady state, whose WAL stays under it).
 PAGE_SIZE = 1024
+# Delivered points deleted per commit. A tick's are all deleted with the next tick's commit; a backlog's go a slice
+# a commit, with its state row (DELIVERED_UPTO) saying they are delivered, so that a drain commits a small
+# transaction a batch instead of deleting each batch row by row (measured: the deletion made the drain wait for
+# its read-ahead; bench/drain_throughput.py), and the sender deletes the rest in its idle time (`purge`).
+PURGE_ROWS = 500
+DELIVERED_UPTO = "delivered_upto"
 WAL_AUTOCHECKPOINT_PAGES = 1000
 JOURNAL_SIZE_LIMIT = 4 * 2**20
 
@@ -193,8 +199,8 @@ class Outbox:
         self._leading = False
         self._db: sqlite3.Connection | None = None
         self._depth = 0  # points not delivered: in the file, with an id above _delivered_upto
-        self._delivered_upto = 0  # InfluxDB took every point up to this id (in memory: lost at a kill, so re-sent)
-        self._deleted_upto = 0  # ... and their deletion is committed up to this id
+        self._delivered_upto = 0  # InfluxDB took every point up to this id (the file's state row says up to where)
+        self._purged = True  # every point up to _delivered_upto is deleted from the file (as far as committed)
         self._staged: dict[str, str] = {}  # state for the next commit
         self._staging_lock = threading.Lock()  # guards _staged: the sender stages while a commit holds _lock
         with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
@@ -230,6 +236,9 @@ class Outbox:
                 _create_tables(db)
             if verify:
                 _quick_check(db, self.path)
+            row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
+            self._delivered_upto = max(self._delivered_upto, int(row[0]) if row else 0)
+            self._purged = False  # delivered points may wait in the file: the next commit purges them
             depth = db.execute("SELECT count(*) FROM points WHERE id > ?", (self._delivered_upto,)).fetchone()[0]
         except BaseException:
             db.close()
@@ -338,16 +347,21 @@ class Outbox:
     def _write_pending(self, db: sqlite3.Connection) -> Callable[[], None]:
         """In the caller's transaction: the deletion of what InfluxDB took and the state staged since the last
         commit. Returns what to call once the transaction is committed."""
-        delivered = self._delivered_upto
-        if delivered > self._deleted_upto:
-            db.execute("DELETE FROM points WHERE id <= ?", (delivered,))
+        delivered, purged = self._delivered_upto, self._purged
+        if not purged:  # the oldest PURGE_ROWS delivered points: a tick's all, a backlog's a slice per commit
+            deleted = db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id <= ? ORDER BY id "
+                                 "LIMIT ?)", (delivered, PURGE_ROWS)).rowcount
+            purged = deleted < PURGE_ROWS
+            if not purged:  # the rest stays in the file a while: the state row says not to send it again
+                self.stage_state(**{DELIVERED_UPTO: delivered})
         with self._staging_lock:
             staged = dict(self._staged)
         if staged:
             db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", staged.items())
 
         def done() -> None:
-            self._deleted_upto = max(self._deleted_upto, delivered)
+            if self._delivered_upto == delivered:  # nothing delivered meanwhile
+                self._purged = purged
             with self._staging_lock:  # a value staged again meanwhile is newer: it waits for the next commit
                 for key, value in staged.items():
                     if self._staged.get(key) == value:
@@ -358,7 +372,7 @@ class Outbox:
     @property
     def pending(self) -> bool:
         """Deletions or state wait for a commit."""
-        return self._delivered_upto > self._deleted_upto or bool(self._staged)
+        return not self._purged or bool(self._staged)
 
     def write_pending(self) -> None:
         """Commit the deletions and the state waiting for a commit, if any (one transaction)."""
@@ -378,17 +392,27 @@ class Outbox:
         excess = depth - self.max_points
         if excess <= 0:
             return 0
-        db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
+        db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id > ? ORDER BY id LIMIT ?)",
+                   (self._delivered_upto, excess))
         return excess
 
     def _drop_older_than_max_age(self, db: sqlite3.Connection) -> int:
         if not self.max_age_ns:
             return 0
         cutoff = self.clock() - self.max_age_ns
-        oldest = db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+        after = self._delivered_upto  # what is delivered is not counted: it goes with the purge
+        oldest = db.execute("SELECT min(time_ns) FROM points WHERE id > ?", (after,)).fetchone()[0]
         if oldest is None or oldest >= cutoff:
             return 0
-        return db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
+        return db.execute("DELETE FROM points WHERE id > ? AND time_ns < ?", (after, cutoff)).rowcount
+
+    def purge(self) -> bool:
+        """Delete a slice of the delivered points still in the file (the sender, when idle after a backlog); True
+        if more remain."""
+        if self._purged:
+            return False
+        self.write_pending()
+        return not self._purged
 
     def oldest(self, limit: int, after_id: int = 0) -> Batch:
         """Up to `limit` of the oldest points not delivered (with an id above `after_id`: to read ahead while a
@@ -401,8 +425,9 @@ class Outbox:
 
     def delivered(self, batch: Batch) -> None:
         """InfluxDB took this batch (a run of the oldest points): it leaves at once for `oldest` and `depth`, and
-        from the file with the next commit (`append`, `write_pending`). A kill before that commit re-sends it, which
-        is harmless: InfluxDB keeps one point per series and timestamp."""
+        from the file with the next commit (`append`, `write_pending`): deleted, or, beyond PURGE_ROWS, marked
+        delivered by the state row and deleted by later commits (`purge`). A kill before that commit re-sends it,
+        which is harmless: InfluxDB keeps one point per series and timestamp."""
         if not batch:
             return
         with self._lock:
@@ -413,7 +438,7 @@ class Outbox:
                 self._use(lambda db: None)
             taken = self._db.execute("SELECT count(*) FROM points WHERE id > ? AND id <= ?",
                                      (self._delivered_upto, last)).fetchone()[0]  # less if a bound dropped some
-            self._delivered_upto = last
+            self._delivered_upto, self._purged = last, False
             self._depth -= taken
 
     def acknowledge(self, batch: Batch) -> None:
