@@ -25,7 +25,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from collector import outbox_repair
@@ -280,6 +280,8 @@ class Outbox:
             self._db = None
         salvaged = outbox_repair.repair(self.path, self.clock(), _create_tables)
         self._open(verify=False)
+        # the points InfluxDB took and a commit has not deleted yet are salvaged too: not counted as waiting
+        salvaged = replace(salvaged, points=self._depth)
         log.error("%s", salvaged.report(self.path, cause, expected))
 
     def verify(self) -> None:
@@ -434,10 +436,8 @@ class Outbox:
             last = batch.ids[-1]
             if last <= self._delivered_upto:
                 return
-            if self._db is None:
-                self._use(lambda db: None)
-            taken = self._db.execute("SELECT count(*) FROM points WHERE id > ? AND id <= ?",
-                                     (self._delivered_upto, last)).fetchone()[0]  # less if a bound dropped some
+            taken = self._use(lambda db: db.execute(  # fewer than the batch if a bound dropped some meanwhile
+                "SELECT count(*) FROM points WHERE id > ? AND id <= ?", (self._delivered_upto, last)).fetchone()[0])
             self._delivered_upto, self._purged = last, False
             self._depth -= taken
 
