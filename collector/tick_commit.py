@@ -90,10 +90,16 @@ class TickCommits:
                 del self._open[tick_ns]
         if group is None:
             return self._commit(points)
-        committed = self._commit(group.points)
-        with self._changed:
-            group.done, group.committed = True, committed
-            self._changed.notify_all()
+        return self._commit_group(group)
+
+    def _commit_group(self, group: _Group) -> bool:
+        committed = False
+        try:
+            committed = self._commit(group.points)
+        finally:  # whatever happened, nobody waits on it any longer
+            with self._changed:
+                group.done, group.committed = True, committed
+                self._changed.notify_all()
         return committed
 
     def _wait_for_turn(self, group: _Group) -> bool:
@@ -124,7 +130,4 @@ class TickCommits:
                 group.led = True
             self._open.clear()
         for group in groups:
-            committed = self._commit(group.points) if group.points else True
-            with self._changed:
-                group.done, group.committed = True, committed
-                self._changed.notify_all()
+            self._commit_group(group)
