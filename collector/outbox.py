@@ -201,6 +201,7 @@ class Outbox:
         self._depth = 0  # points not delivered: in the file, with an id above _delivered_upto
         self._delivered_upto = 0  # InfluxDB took every point up to this id (the file's state row says up to where)
         self._purged = True  # every point up to _delivered_upto is deleted from the file (as far as committed)
+        self._leftover = False  # delivered points beyond a commit's slice (a backlog's) wait in the file
         self._staged: dict[str, str] = {}  # state for the next commit
         self._staging_lock = threading.Lock()  # guards _staged: the sender stages while a commit holds _lock
         with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
@@ -238,7 +239,7 @@ class Outbox:
                 _quick_check(db, self.path)
             row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
             self._delivered_upto = max(self._delivered_upto, int(row[0]) if row else 0)
-            self._purged = False  # delivered points may wait in the file: the next commit purges them
+            self._purged, self._leftover = False, True  # delivered points may wait in the file (killed in a drain)
             depth = db.execute("SELECT count(*) FROM points WHERE id > ?", (self._delivered_upto,)).fetchone()[0]
         except BaseException:
             db.close()
@@ -364,6 +365,7 @@ class Outbox:
         def done() -> None:
             if self._delivered_upto == delivered:  # nothing delivered meanwhile
                 self._purged = purged
+            self._leftover = not purged
             with self._staging_lock:  # a value staged again meanwhile is newer: it waits for the next commit
                 for key, value in staged.items():
                     if self._staged.get(key) == value:
@@ -411,10 +413,10 @@ class Outbox:
     def purge(self) -> bool:
         """Delete a slice of the delivered points still in the file (the sender, when idle after a backlog); True
         if more remain."""
-        if self._purged:
+        if not self._leftover:  # a tick's deliveries wait for the next tick's commit
             return False
         self.write_pending()
-        return not self._purged
+        return self._leftover
 
     def oldest(self, limit: int, after_id: int = 0) -> Batch:
         """Up to `limit` of the oldest points not delivered (with an id above `after_id`: to read ahead while a

@@ -8,6 +8,7 @@ ends a transaction, and only frames carrying the header's two salts are valid (s
 Write-Ahead Log"). With synchronous=FULL each of them is one fsync.
 """
 
+import sqlite3
 import struct
 import threading
 from pathlib import Path
@@ -148,3 +149,22 @@ def test_a_tick_whose_reads_all_answered_commits_at_once_in_one_transaction():
     for thread in threads:
         thread.join(10)
     assert len(commits) == 1 and sorted(commits[0]) == [(None, f"p {i}") for i in range(3)]
+
+
+def test_an_idle_sender_leaves_a_ticks_deliveries_to_the_next_tick_and_deletes_a_backlog_in_slices(tmp_path):
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(str(path))
+    outbox.append([(None, f"t,sensor=s{i} celsius=1 {i}") for i in range(10)])
+    outbox.purge()  # what an earlier run may have left: nothing here
+    outbox.delivered(outbox.oldest(10))
+    before = wal_commits(path)
+    assert outbox.purge() is False and wal_commits(path) == before  # no commit of its own
+    outbox.append([(None, f"t,sensor=s celsius=1 {10 + i}") for i in range(1200)])
+    assert wal_commits(path) == before + 1 and Outbox(str(path)).depth == 1200  # deleted with the next commit
+    outbox.delivered(outbox.oldest(1200))
+    outbox.write_pending()  # as a drain does at each batch: a slice deleted, the rest marked delivered
+    assert Outbox(str(path)).depth == 0 and Outbox(str(path)).oldest(10) == outbox.oldest(10)
+    while outbox.purge():
+        pass
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM points").fetchone()[0]
+    assert rows == 0
