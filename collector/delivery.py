@@ -110,7 +110,7 @@ class Sender:
         try:
             while batch and (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
                 done, taken = taken, []
-                self._in_backlog = self._in_backlog or bool(done)
+                self._in_backlog = self._in_backlog or bool(done) or _spans_ticks(batch)
                 ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
                 try:
                     self._send_live()
@@ -143,7 +143,8 @@ class Sender:
         """Mark what InfluxDB took as delivered and read the batch after `after_id` (None: the drain is over).
 
         The deletion is lazy: a tick's goes to disk with the next tick's commit (one fsync a tick, not two). Within a
-        backlog (more batches follow or went before, or the drain ends a failure episode) how far delivery got is
+        backlog (more batches follow or went before, a batch spans several ticks, or the drain ends a failure
+        episode) how far delivery got is
         committed here, while the next batch is on the wire (a small transaction: the outbox's state row and a slice
         of the deletions, see Outbox.delivered): `health` in another process sees the backlog shrink, and a kill
         re-sends at most a batch or two. The rest is deleted in the sender's idle time."""
@@ -336,6 +337,11 @@ class Sender:
         """Keep delivery state in the outbox for `templog health` and `check`, written with the next commit (a
         tick's); losing it must not stop delivery."""
         self.outbox.stage_state(**state)
+
+
+def _spans_ticks(batch: Batch) -> bool:
+    """More than one timestamp: a backlog, or ticks faster than the sender's linger (a tick's points share one)."""
+    return batch.lines[0].rsplit(" ", 1)[-1] != batch.lines[-1].rsplit(" ", 1)[-1]
 
 
 def _no_answer(exc: Exception) -> bool:
