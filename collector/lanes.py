@@ -67,8 +67,7 @@ class SensorSlot:
 
 
 Read = Callable[[SensorSlot, int], "Reading | None"]  # read and check one sensor for a tick: a reading or None
-Done = list[tuple[SensorSlot, int, "Reading | None"]]  # reads done: the slot, its tick, the reading (None: failed)
-Commit = Callable[[Done], None]  # hand reads to their ticks' commits (failed ones too), then count and log them
+Commit = Callable[[list[tuple[SensorSlot, Reading]]], None]  # commit readings, then count and log them
 
 
 class SharedLane:
@@ -80,7 +79,7 @@ class SharedLane:
         self._lock = threading.Lock()  # taken directly on the hot path: `with` on the Condition is a Python call
         self._cond = threading.Condition(self._lock)
         self._jobs: deque[tuple[SensorSlot, int]] = deque()
-        self._read: Done = []  # read since the last commit
+        self._read: list[tuple[SensorSlot, Reading | None]] = []  # read since the last commit
         self._reading: SensorSlot | None = None  # in flight now
         self._since = 0.0  # when it began, by `clock`
         self._worker: object | None = None  # the thread that is the lane now: an older one ended in a slow read
@@ -112,7 +111,7 @@ class SharedLane:
                 self._worker = None
             return self.clock() + LANE_BUDGET_S if self._jobs else None
 
-    def stop(self) -> Done:
+    def stop(self) -> list[tuple[SensorSlot, Reading | None]]:
         """Read nothing more; what was queued is dropped (its slots idle again). Returns what was read and not yet
         committed, for the caller to commit: a lane thread held in a slow read must not hold it back."""
         with self._cond:
@@ -153,18 +152,18 @@ class SharedLane:
                 if not alone:
                     self._reading = None
                     slot.timed(clock() - self._since)
-                    self._read.append((slot, tick_ns, reading))
+                    self._read.append((slot, reading))
             if alone:  # moved off the lane while reading, or stopping: this thread ends with its one reading
-                self._deliver([(slot, tick_ns, reading)])
+                self._deliver([(slot, reading)])
                 return
 
-    def _deliver(self, done: Done) -> None:
+    def _deliver(self, done: list[tuple[SensorSlot, Reading | None]]) -> None:
         try:
-            self.commit(done)
+            self.commit([(slot, reading) for slot, reading in done if reading is not None])
         except Exception:  # a bug: the lane thread, which every fast sensor needs, must live on
             log.exception("committing %d reading(s) failed", len(done))
         finally:
-            for slot, _, _ in done:
+            for slot, _ in done:
                 slot.idle.set()
 
 
@@ -181,10 +180,11 @@ def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: thr
                 slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
                 return
             try:
-                tick_ns, started = slot.tick_ns, clock()
-                reading = read(slot, tick_ns)
+                started = clock()
+                reading = read(slot, slot.tick_ns)
                 slot.timed(clock() - started)
-                commit([(slot, tick_ns, reading)])  # a failed read too: its tick's commit need not wait for it
+                if reading is not None:
+                    commit([(slot, reading)])
             finally:
                 slot.idle.set()
 
