@@ -105,7 +105,12 @@ sensors:
 """)
     process = start_run(config)
     wait_until(lambda: (tmp_path / "data/outbox.sqlite").exists(), what="the outbox file")
-    wait_until(lambda: Outbox(str(tmp_path / "data/outbox.sqlite")).depth >= 2, what="readings in the outbox")
+
+    def readings_waiting() -> int:  # not the health points, which come at once at a minute's tick
+        waiting = Outbox(str(tmp_path / "data/outbox.sqlite")).oldest(100)
+        return sum(line.startswith("temperature,") for _, line in waiting)
+
+    wait_until(lambda: readings_waiting() >= 2, what="two ticks' readings in the outbox")
     code, stderr = stop_run(process)
     assert code == 0
     assert stderr.count("delivery to InfluxDB failed") == 1  # reported once per episode, not per retry
