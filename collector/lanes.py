@@ -146,7 +146,11 @@ class SharedLane:
             if done is not None:
                 self._deliver(done)
                 continue
-            reading = self.read(slot, tick_ns)
+            try:
+                reading = self.read(slot, tick_ns)
+            except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read, and the
+                log.exception("%s: reading failed", slot.config.name)  # lane, which every fast sensor needs, lives on
+                reading = None
             with lock:
                 alone = self._worker is not me or self._reading is not slot or self._stopping
                 if not alone:
@@ -185,6 +189,8 @@ def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: thr
                 slot.timed(clock() - started)
                 if reading is not None:
                     commit([(slot, reading)])
+            except Exception:  # a bug: the thread must live on, or its sensor would stay busy, never read again
+                log.exception("%s: reading or committing failed", slot.config.name)
             finally:
                 slot.idle.set()
 

@@ -2,6 +2,7 @@
 
 import logging
 import math
+import re
 import sqlite3
 import threading
 import time
@@ -346,3 +347,43 @@ def test_a_read_ending_after_the_shutdown_is_dropped_quietly(write_config, tmp_p
     assert "dropped 1 point(s) of a read that ended after the shutdown: good" in after_stop
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     assert "°C at" not in caplog.text  # logged only once committed
+
+
+def test_a_bug_around_a_lane_read_fails_that_read_only_and_the_lane_reads_on(write_config, tmp_path, caplog):
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(20.0), "other": Scripted(18.0, 18.5)})
+    real, calls = collector.lane.read, []
+
+    def buggy(slot, tick_ns):  # raises where Collector.read does not catch: around the sensor, not in it
+        calls.append(slot.config.name)
+        if len(calls) == 1:
+            raise RuntimeError("a bug around the read")
+        return real(slot, tick_ns)
+
+    collector.lane.read = buggy
+    for tick_ns in (10 * S, 20 * S):
+        collector.on_tick(collector.slots, tick_ns, 0)
+        for slot in collector.slots:
+            finish(slot)
+    assert [(re.search(r",sensor=(\w+)", p.line).group(1), p.line.split()[-1]) for p in outbox.oldest(10)] == [
+        ("other", str(10 * S)), ("good", str(20 * S)), ("other", str(20 * S))]
+    assert "a bug around the read" in caplog.text
+
+
+def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads_on(write_config, tmp_path, caplog):
+    config = load_config(write_config("collector: {time_floor: 1970-01-01}\n"
+                                      "sensors:\n  - {name: cmd, type: command, command: 'echo 20'}\n"), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"cmd": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
+    real, failed = collector.commit_readings, []
+
+    def buggy(readings):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("a bug in the commit")
+        real(readings)
+
+    collector.commit_readings = buggy
+    finish(tick(collector, 0, 1 * S))
+    finish(tick(collector, 0, 2 * S))  # without its thread, this read would never run and the slot stay busy
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(2 * S)]
+    assert "a bug in the commit" in caplog.text
