@@ -43,7 +43,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -69,4 +69,7 @@ bench-history: venv servers
 bench-startup: venv servers
 	$(BIN)/python bench/startup.py
 
-bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup
+bench-disk: venv servers
+	$(BIN)/python bench/disk_writes.py
+
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk

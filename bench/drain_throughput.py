@@ -1,7 +1,8 @@
 """Drain throughput: how fast a backlog leaves the outbox for a real influxd 1.x through Sender + InfluxV1, against
 a bare urllib3 loop posting the same lines in the same batches, so the cost of the outbox and the sender shows.
 
-After an outage the backlog is what decides how long InfluxDB lags behind; target: ours >= 0.8x the bare loop.
+After an outage the backlog is what decides how long InfluxDB lags behind; target: ours >= 0.9x the bare loop
+(issue 10). The delivered rows are deleted afterwards, in the sender's idle time: timed apart.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collector.stats import Stats
 
 BATCH = InfluxConfig().batch_size  # the shipped default, 5000
 S = 1_000_000_000
-TARGET = 0.8
+TARGET = 0.9
 
 
 def backlog(points: int) -> list[tuple[Reading, str]]:
@@ -85,6 +86,10 @@ def main() -> None:
             began = time.perf_counter()
             delivered = Sender(outbox, writer, BATCH, Stats()).drain()
             ours_s = time.perf_counter() - began
+            began = time.perf_counter()
+            while outbox.purge():  # what the sender does once idle: the delivered rows leave the file
+                pass
+            purge_s = time.perf_counter() - began
 
             arrived = {db: count(server, db) for db in ("bare", "templog")}
         finally:
@@ -93,6 +98,7 @@ def main() -> None:
     print(f"bare urllib3 POST /write:        {bare_rate:>10,.0f} points/s  ({bare_s:.2f} s)")
     print(f"templog Sender + InfluxV1:       {ours_rate:>10,.0f} points/s  ({ours_s:.2f} s, "
           f"outbox depth after: {outbox.depth})")
+    print(f"then deleted from the outbox in the sender's idle time: {purge_s:.2f} s")
     print(f"ratio templog / bare:            {ours_rate / bare_rate:>10.2f}")
     print(f"arrived (SELECT count(celsius)): bare {arrived['bare']:,}, templog {arrived['templog']:,} of {points:,}: "
           f"{'all' if arrived == {'bare': points, 'templog': points} else 'MISSING POINTS'}")

@@ -37,11 +37,14 @@ log = logging.getLogger("templog.delivery")
 PROBE_EVERY_S = 3.0  # between backed-off writes: InfluxDB answering again is noticed within this, plus a probe
 PROBE_TIMEOUT_S = 2.0
 NO_ANSWER_STATUSES = (502, 504)  # a gateway in front of InfluxDB answered for it: InfluxDB itself did not
-RECORD_DELIVERY_EVERY_S = 1.0  # last_delivery_ns during a long drain: often enough for health, not an fsync a batch
+# last_delivery_ns, at most this often: `health` judges a stall after minutes, and a state row changed at every
+# tick would add a page to each tick's commit
+RECORD_DELIVERY_EVERY_S = 10.0
 # InfluxDB answering 429/5xx is up, and answers again without notice (a /ping would answer all along): only a write
 # tells, so for these the delay stays short, 4-8 s with jitter, for delivery to resume within 10 s of writes being
 # taken again, at one request per several seconds.
 ANSWERED_BUSY_CAP_S = 8.0
+PURGE_FOR_S = 0.2  # of each idle second, at most this deleting a delivered backlog from the outbox
 # A Retry-After is honoured up to this: a server's hint, not a licence to leave delivery idle for an hour.
 RETRY_AFTER_CAP_S = 60.0
 # Failures retention is retried on with delivery (they fail the writes too, and pass); any other is a refusal.
@@ -87,6 +90,7 @@ class Sender:
         self.backlog: tuple[int, int] | None = None  # (oldest waiting point's time, points_delivered when it began)
         self._delivery_recorded_at = 0.0  # time.monotonic() of the last last_delivery_ns recorded
         self._live: str | None = None  # the newest health point not yet written ahead of a backlog
+        self._in_backlog = False  # this drain delivers a backlog: its deletions are committed as it goes
 
     def offer_live(self, line: str) -> None:
         """The collector's newest health point (its own copy is committed to the outbox): the next delivery attempt
@@ -102,9 +106,11 @@ class Sender:
         delivered = 0
         taken: list[Batch] = []  # delivered whole, to delete from the outbox alongside the next send
         batch = self.outbox.oldest(self.batch_size)
+        self._in_backlog = self.failing_with is not None  # what waited through a failure episode is a backlog
         try:
             while batch and (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):
                 done, taken = taken, []
+                self._in_backlog = self._in_backlog or bool(done) or _spans_ticks(batch)
                 ahead = self._outbox_worker.submit(self._acknowledge_then_read, done, batch.ids[-1])
                 try:
                     self._send_live()
@@ -134,12 +140,22 @@ class Sender:
             log.debug("the live health point was not taken (its outbox copy follows in turn): %s", exc)
 
     def _acknowledge_then_read(self, delivered: list[Batch], after_id: int | None) -> Batch | None:
+        """Mark what InfluxDB took as delivered and read the batch after `after_id` (None: the drain is over).
+
+        The deletion is lazy: a tick's goes to disk with the next tick's commit (one fsync a tick, not two). Within a
+        backlog (more batches follow or went before, a batch spans several ticks, or the drain ends a failure
+        episode) how far delivery got is
+        committed here, while the next batch is on the wire (a small transaction: the outbox's state row and a slice
+        of the deletions, see Outbox.delivered): `health` in another process sees the backlog shrink, and a kill
+        re-sends at most a batch or two. The rest is deleted in the sender's idle time."""
         for batch in delivered:
-            self.outbox.acknowledge(batch)
+            self.outbox.delivered(batch)
             self.stats.add("points_delivered", len(batch))
         if delivered and time.monotonic() - self._delivery_recorded_at >= RECORD_DELIVERY_EVERY_S:
             self._record(last_delivery_ns=time.time_ns())  # so `health` sees a long drain progress
             self._delivery_recorded_at = time.monotonic()
+        if delivered and (after_id is not None or self._in_backlog):
+            self.outbox.write_pending()
         return None if after_id is None else self.outbox.oldest(self.batch_size, after_id)
 
     def _deliver(self, batch: Batch, taken: Callable[[Batch], None] | None = None) -> int:
@@ -221,8 +237,10 @@ class Sender:
             try:
                 if not self.retention_applied:
                     self.apply_retention()
-                if self.drain(stop=stop):  # stops between batches on SIGTERM: shutdown tries one last drain itself
+                # stops between batches on SIGTERM: shutdown tries one last drain itself
+                if self.drain(stop=stop) and time.monotonic() - self._delivery_recorded_at >= RECORD_DELIVERY_EVERY_S:
                     self._record(last_delivery_ns=clock())
+                    self._delivery_recorded_at = time.monotonic()
             except Exception as exc:  # whatever happens, the sender thread must live on and retry
                 if stop.is_set():  # a write cut short by shutdown is not news: the points wait in the outbox
                     log.debug("delivery stopped by shutdown: %s", exc)
@@ -233,9 +251,20 @@ class Sender:
                 delay = self.backoff.delay(self.failures, retry_after, cap=ANSWERED_BUSY_CAP_S if busy else None)
                 self._pause(delay, stop, probe=retry_after is None and _no_answer(exc))
                 continue
+            self._purge_while_idle(stop)
             if self.wake.wait(1.0) and self.linger_s:
                 stop.wait(self.linger_s)  # let the rest of the tick's readings arrive: one request, not one per point
             self.wake.clear()
+
+    def _purge_while_idle(self, stop: threading.Event) -> None:
+        """Delete the delivered backlog still in the outbox, a slice a commit, for at most PURGE_FOR_S at a time:
+        the next tick's delivery waits no longer."""
+        until = time.monotonic() + PURGE_FOR_S
+        try:
+            while not stop.is_set() and time.monotonic() < until and self.outbox.purge():
+                pass
+        except sqlite3.Error as exc:  # the next commit tries again
+            log.debug("delivered points not deleted yet: %s", exc)
 
     def _failed(self, exc: Exception, clock) -> None:
         """Count a failed attempt; log it as its episode's rule says (start, every 10 minutes, end)."""
@@ -250,7 +279,7 @@ class Sender:
             if self.failing_with is not None:
                 self.episodes[self.failing_with].ended("delivery to InfluxDB no longer fails with %s",
                                                        _describe(self.failing_with))
-            self._record(last_delivery_error=message, last_delivery_error_ns=clock())
+            self._record_now(last_delivery_error=message, last_delivery_error_ns=clock())
             self.failing_with = episode
         self.episodes[episode].occurred("delivery to InfluxDB failed, points wait in the outbox (%d now): %s",
                                         self.outbox.depth, message)
@@ -263,7 +292,7 @@ class Sender:
         self.episodes[self.failing_with].ended("delivery resumed (it had failed with %s); %d point(s) to deliver",
                                                _describe(self.failing_with), self.outbox.depth)
         self.failures, self.failing_with = 0, None
-        self._record(last_delivery_error="", last_delivery_error_ns="")
+        self._record_now(last_delivery_error="", last_delivery_error_ns="")
 
     def _backlog_began(self, clock) -> None:
         try:
@@ -305,11 +334,22 @@ class Sender:
             return False
 
     def _record(self, **state: object) -> None:
-        """Keep delivery state in the outbox for `templog health` and `check`; losing it must not stop delivery."""
+        """Keep delivery state in the outbox for `templog health` and `check`, written with the next commit (a
+        tick's); losing it must not stop delivery."""
+        self.outbox.stage_state(**state)
+
+    def _record_now(self, **state: object) -> None:
+        """State that changes once an episode (a failure begins or ends): written at once, so that `health` and
+        `check` tell it without waiting for the next tick; losing it must not stop delivery."""
         try:
             self.outbox.put_state(**state)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             log.debug("delivery state not recorded: %s", exc)
+
+
+def _spans_ticks(batch: Batch) -> bool:
+    """More than one timestamp: a backlog, or ticks faster than the sender's linger (a tick's points share one)."""
+    return batch.lines[0].rsplit(" ", 1)[-1] != batch.lines[-1].rsplit(" ", 1)[-1]
 
 
 def _no_answer(exc: Exception) -> bool:

@@ -67,7 +67,10 @@ class SensorSlot:
 
 
 Read = Callable[[SensorSlot, int], "Reading | None"]  # read and check one sensor for a tick: a reading or None
-Commit = Callable[[list[tuple[SensorSlot, Reading]]], None]  # commit readings, then count and log them
+Done = list[tuple[SensorSlot, int, "Reading | None"]]  # reads done: the slot, its tick, the reading (None: failed)
+# hand reads to their ticks' commits (failed ones too), without waiting; each slot is set idle once its read is
+# committed (a read is not over before that: a disk that stalls the commits makes the next ticks skip, as busy)
+Commit = Callable[[Done], None]
 
 
 class SharedLane:
@@ -79,7 +82,7 @@ class SharedLane:
         self._lock = threading.Lock()  # taken directly on the hot path: `with` on the Condition is a Python call
         self._cond = threading.Condition(self._lock)
         self._jobs: deque[tuple[SensorSlot, int]] = deque()
-        self._read: list[tuple[SensorSlot, Reading | None]] = []  # read since the last commit
+        self._read: Done = []  # read since the last commit
         self._reading: SensorSlot | None = None  # in flight now
         self._since = 0.0  # when it began, by `clock`
         self._worker: object | None = None  # the thread that is the lane now: an older one ended in a slow read
@@ -111,7 +114,7 @@ class SharedLane:
                 self._worker = None
             return self.clock() + LANE_BUDGET_S if self._jobs else None
 
-    def stop(self) -> list[tuple[SensorSlot, Reading | None]]:
+    def stop(self) -> Done:
         """Read nothing more; what was queued is dropped (its slots idle again). Returns what was read and not yet
         committed, for the caller to commit: a lane thread held in a slow read must not hold it back."""
         with self._cond:
@@ -156,18 +159,17 @@ class SharedLane:
                 if not alone:
                     self._reading = None
                     slot.timed(clock() - self._since)
-                    self._read.append((slot, reading))
+                    self._read.append((slot, tick_ns, reading))
             if alone:  # moved off the lane while reading, or stopping: this thread ends with its one reading
-                self._deliver([(slot, reading)])
+                self._deliver([(slot, tick_ns, reading)])
                 return
 
-    def _deliver(self, done: list[tuple[SensorSlot, Reading | None]]) -> None:
+    def _deliver(self, done: Done) -> None:
         try:
-            self.commit([(slot, reading) for slot, reading in done if reading is not None])
+            self.commit(done)
         except Exception:  # a bug: the lane thread, which every fast sensor needs, must live on
             log.exception("committing %d reading(s) failed", len(done))
-        finally:
-            for slot, _ in done:
+            for slot, _, _ in done:
                 slot.idle.set()
 
 
@@ -183,15 +185,17 @@ def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: thr
             if stopping.is_set():
                 slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
                 return
+            tick_ns, reading = slot.tick_ns, None
             try:
                 started = clock()
-                reading = read(slot, slot.tick_ns)
+                reading = read(slot, tick_ns)
                 slot.timed(clock() - started)
-                if reading is not None:
-                    commit([(slot, reading)])
+            except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read
+                log.exception("%s: reading failed", slot.config.name)
+            try:
+                commit([(slot, tick_ns, reading)])  # a failed read too: its tick's commit need not wait for it
             except Exception:  # a bug: the thread must live on, or its sensor would stay busy, never read again
-                log.exception("%s: reading or committing failed", slot.config.name)
-            finally:
+                log.exception("%s: committing failed", slot.config.name)
                 slot.idle.set()
 
     slot.reader = threading.Thread(target=loop, name=f"read {slot.config.name}", daemon=True)

@@ -3,8 +3,12 @@
 SQLite in WAL mode with synchronous=FULL: a committed append survives kill -9 and power loss. Appends from
 several threads at once are group-committed: one transaction, one fsync, for all that arrived while the previous
 commit ran, and each caller returns only once its points are durable. Points leave only
-when InfluxDB acknowledged them (`acknowledge`), or when a bound drops the oldest, or InfluxDB rejected them as
+when InfluxDB took them (`delivered`), or when a bound drops the oldest, or InfluxDB rejected them as
 malformed (`set_aside` moves them to the `rejected` table, where a user can inspect and re-send them).
+
+What can wait goes with the next commit, so that a tick costs one fsync: the deletion of delivered points
+(`delivered`: gone at once for `oldest` and `depth`; a kill before the commit re-sends them, which is harmless) and
+the state `templog health` reads (`stage_state`). `acknowledge`, `put_state` and `write_pending` commit at once.
 
 Damage (a file that is not a database, a malformed page: a worn SD card) never stops `run`, which opens its
 outbox with `repair=True`: the damaged file is moved aside, what can be read of it is salvaged into a fresh one
@@ -21,7 +25,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from collector import outbox_repair
@@ -30,6 +34,30 @@ from collector.readings import Reading
 log = logging.getLogger("templog")
 
 T = TypeVar("T")
+
+# SQLite settings, chosen with bench/disk_writes.py (10 sensors at 1 s, bytes from /proc/PID/io write_bytes;
+# BENCHMARKS.md section 7) and a loop of 10-point tick commits in-process:
+# - synchronous=FULL: a commit is on disk when it returns (kill -9 and power loss); NORMAL would not survive power
+#   loss. So each tick costs one fsync, and the kernel writes every 4 KiB page the commit dirtied.
+# - page_size 1024: a WAL frame is a page plus 24 bytes, so a 4 KiB page's frame always straddles two 4 KiB pages of
+#   the file, and a tick's commit touches two database pages (the table's last leaf and sqlite_sequence, for
+#   AUTOINCREMENT): three file pages, 12.3 KB a tick. 1 KiB frames of the same commit fit in one or two: 7.9 KB a
+#   tick (512: 8.6 KB, more leaves a tick; 2048: 8.7 KB in-process, against 6.4 KB for 1024). Only a new file gets
+#   it: an existing outbox keeps its page size.
+# - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): the few pages a delivered
+#   outbox reuses are copied once per checkpoint; 100 / 1000 / 10,000 pages measured 6.6 / 6.4 / 6.4 KB a tick, so
+#   no checkpointing in the sender's idle time either.
+# - journal_size_limit: after a backlog's large transactions the WAL is cut back to this at the next checkpoint,
+#   not left at its largest (no effect on the steady state, whose WAL stays under it).
+PAGE_SIZE = 1024
+# Delivered points deleted per commit. A tick's are all deleted with the next tick's commit; a backlog's go a slice
+# a commit, with its state row (DELIVERED_UPTO) saying they are delivered, so that a drain commits a small
+# transaction a batch instead of deleting each batch row by row (measured: the deletion made the drain wait for
+# its read-ahead; bench/drain_throughput.py), and the sender deletes the rest in its idle time (`purge`).
+PURGE_ROWS = 500
+DELIVERED_UPTO = "delivered_upto"
+WAL_AUTOCHECKPOINT_PAGES = 1000
+JOURNAL_SIZE_LIMIT = 4 * 2**20
 
 _TABLES = {
     "points": """(
@@ -170,7 +198,12 @@ class Outbox:
         self._queue_lock = threading.Lock()  # guards _waiting and _leading
         self._leading = False
         self._db: sqlite3.Connection | None = None
-        self._depth = 0
+        self._depth = 0  # points not delivered: in the file, with an id above _delivered_upto
+        self._delivered_upto = 0  # InfluxDB took every point up to this id (the file's state row says up to where)
+        self._purged = True  # every point up to _delivered_upto is deleted from the file (as far as committed)
+        self._leftover = False  # delivered points beyond a commit's slice (a backlog's) wait in the file
+        self._staged: dict[str, str] = {}  # state for the next commit
+        self._staging_lock = threading.Lock()  # guards _staged: the sender stages while a commit holds _lock
         with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
             try:
                 self._use(lambda db: None)
@@ -196,12 +229,18 @@ class Outbox:
                 for name in _TABLES.keys() - present:
                     db.execute(f"CREATE TEMP TABLE {name} {_TABLES[name]}")
             else:
+                db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only on a new, empty file
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
+                db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
                 _create_tables(db)
             if verify:
                 _quick_check(db, self.path)
-            depth = db.execute("SELECT count(*) FROM points").fetchone()[0]
+            row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
+            self._delivered_upto = max(self._delivered_upto, int(row[0]) if row else 0)
+            self._purged, self._leftover = False, True  # delivered points may wait in the file (killed in a drain)
+            depth = db.execute("SELECT count(*) FROM points WHERE id > ?", (self._delivered_upto,)).fetchone()[0]
         except BaseException:
             db.close()
             raise
@@ -242,6 +281,8 @@ class Outbox:
             self._db = None
         salvaged = outbox_repair.repair(self.path, self.clock(), _create_tables)
         self._open(verify=False)
+        # the points InfluxDB took and a commit has not deleted yet are salvaged too: not counted as waiting
+        salvaged = replace(salvaged, points=self._depth)
         log.error("%s", salvaged.report(self.path, cause, expected))
 
     def verify(self) -> None:
@@ -289,63 +330,134 @@ class Outbox:
         return ticket.appended
 
     def _commit(self, rows: list[tuple]) -> Appended:
+        if not rows and not self.pending:
+            return Appended()
+
         def commit(db: sqlite3.Connection) -> Appended:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                done = self._write_pending(db)
                 db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
                 by_age = self._drop_older_than_max_age(db)
                 by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
+            done()
             self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
             return Appended(by_count, by_age)
 
         with self._lock:
             return self._use(commit)
 
+    def _write_pending(self, db: sqlite3.Connection) -> Callable[[], None]:
+        """In the caller's transaction: the deletion of what InfluxDB took and the state staged since the last
+        commit. Returns what to call once the transaction is committed."""
+        delivered, purged = self._delivered_upto, self._purged
+        if not purged:  # the oldest PURGE_ROWS delivered points: a tick's all, a backlog's a slice per commit
+            deleted = db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id <= ? ORDER BY id "
+                                 "LIMIT ?)", (delivered, PURGE_ROWS)).rowcount
+            purged = deleted < PURGE_ROWS
+            if not purged:  # the rest stays in the file a while: the state row says not to send it again
+                self.stage_state(**{DELIVERED_UPTO: delivered})
+        with self._staging_lock:
+            staged = dict(self._staged)
+        if staged:
+            db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", staged.items())
+
+        def done() -> None:
+            if self._delivered_upto == delivered:  # nothing delivered meanwhile
+                self._purged = purged
+            self._leftover = not purged
+            with self._staging_lock:  # a value staged again meanwhile is newer: it waits for the next commit
+                for key, value in staged.items():
+                    if self._staged.get(key) == value:
+                        del self._staged[key]
+
+        return done
+
+    @property
+    def pending(self) -> bool:
+        """Deletions or state wait for a commit."""
+        return not self._purged or bool(self._staged)
+
+    def write_pending(self) -> None:
+        """Commit the deletions and the state waiting for a commit, if any (one transaction)."""
+        if not self.pending:
+            return
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                done = self._write_pending(db)
+            done()
+
+        with self._lock:
+            self._use(write)
+
     def _drop_beyond_max_points(self, db: sqlite3.Connection, depth: int) -> int:
         excess = depth - self.max_points
         if excess <= 0:
             return 0
-        db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points ORDER BY id LIMIT ?)", (excess,))
+        db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id > ? ORDER BY id LIMIT ?)",
+                   (self._delivered_upto, excess))
         return excess
 
     def _drop_older_than_max_age(self, db: sqlite3.Connection) -> int:
         if not self.max_age_ns:
             return 0
         cutoff = self.clock() - self.max_age_ns
-        oldest = db.execute("SELECT min(time_ns) FROM points").fetchone()[0]
+        after = self._delivered_upto  # what is delivered is not counted: it goes with the purge
+        oldest = db.execute("SELECT min(time_ns) FROM points WHERE id > ?", (after,)).fetchone()[0]
         if oldest is None or oldest >= cutoff:
             return 0
-        return db.execute("DELETE FROM points WHERE time_ns < ?", (cutoff,)).rowcount
+        return db.execute("DELETE FROM points WHERE id > ? AND time_ns < ?", (after, cutoff)).rowcount
+
+    def purge(self) -> bool:
+        """Delete a slice of the delivered points still in the file (the sender, when idle after a backlog); True
+        if more remain."""
+        if not self._leftover:  # a tick's deliveries wait for the next tick's commit
+            return False
+        self.write_pending()
+        return self._leftover
 
     def oldest(self, limit: int, after_id: int = 0) -> Batch:
-        """Up to `limit` of the oldest points (with an id above `after_id`: to read ahead while a batch is sent)."""
+        """Up to `limit` of the oldest points not delivered (with an id above `after_id`: to read ahead while a
+        batch is sent)."""
         with self._lock:
+            after = max(after_id, self._delivered_upto)
             rows = self._use(lambda db: db.execute("SELECT id, line FROM points WHERE id > ? ORDER BY id LIMIT ?",
-                                                   (after_id, limit)).fetchall())
+                                                   (after, limit)).fetchall())
         return Batch([row[0] for row in rows], [row[1] for row in rows])
 
-    def acknowledge(self, batch: Batch) -> None:
-        """Delete a delivered batch (a run of the oldest points, so one id range covers it)."""
+    def delivered(self, batch: Batch) -> None:
+        """InfluxDB took this batch (a run of the oldest points): it leaves at once for `oldest` and `depth`, and
+        from the file with the next commit (`append`, `write_pending`): deleted, or, beyond PURGE_ROWS, marked
+        delivered by the state row and deleted by later commits (`purge`). A kill before that commit re-sends it,
+        which is harmless: InfluxDB keeps one point per series and timestamp."""
         if not batch:
             return
-
-        def delete(db: sqlite3.Connection) -> None:
-            with db:
-                deleted = db.execute("DELETE FROM points WHERE id BETWEEN ? AND ?",
-                                     (batch.ids[0], batch.ids[-1])).rowcount
-            self._depth -= deleted
-
         with self._lock:
-            self._use(delete)
+            last = batch.ids[-1]
+            if last <= self._delivered_upto:
+                return
+            taken = self._use(lambda db: db.execute(  # fewer than the batch if a bound dropped some meanwhile
+                "SELECT count(*) FROM points WHERE id > ? AND id <= ?", (self._delivered_upto, last)).fetchone()[0])
+            self._delivered_upto, self._purged = last, False
+            self._depth -= taken
+
+    def acknowledge(self, batch: Batch) -> None:
+        """Delete a delivered batch now, durably (with whatever else waits for a commit)."""
+        self.delivered(batch)
+        self.write_pending()
 
     def set_aside(self, point: Pending, reason: str) -> None:
         """Move a point InfluxDB refused as malformed out of the way, keeping it for inspection and re-sending."""
         def move(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                done = self._write_pending(db)
                 db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
                            (point.id, point.line, reason, self.clock()))
                 deleted = db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+            done()
             self._depth -= deleted
 
         with self._lock:
@@ -362,21 +474,26 @@ class Outbox:
     def oldest_time_ns(self) -> int | None:
         """The timestamp of the point waiting longest (by arrival: cheap, and what `max_points` drops first)."""
         with self._lock:
-            row = self._use(lambda db: db.execute("SELECT time_ns FROM points ORDER BY id LIMIT 1").fetchone())
+            row = self._use(lambda db: db.execute("SELECT time_ns FROM points WHERE id > ? ORDER BY id LIMIT 1",
+                                                  (self._delivered_upto,)).fetchone())
         return row[0] if row else None
 
-    def put_state(self, **values: object) -> None:
-        def put(db: sqlite3.Connection) -> None:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                               [(k, str(v)) for k, v in values.items()])
+    def stage_state(self, **values: object) -> None:
+        """State for `templog health` and `check`, written with the next commit (a tick's, or `write_pending`)."""
+        with self._staging_lock:
+            self._staged.update((k, str(v)) for k, v in values.items())
 
-        with self._lock:
-            self._use(put)
+    def put_state(self, **values: object) -> None:
+        """State written now, in one transaction with whatever else waits for a commit."""
+        self.stage_state(**values)
+        self.write_pending()
 
     def state(self) -> dict[str, str]:
+        """As the file has it, with what is staged for the next commit over it."""
         with self._lock:
-            return dict(self._use(lambda db: db.execute("SELECT key, value FROM state").fetchall()))
+            state = dict(self._use(lambda db: db.execute("SELECT key, value FROM state").fetchall()))
+        with self._staging_lock:
+            return {**state, **self._staged}
 
     def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Iterator[Reading]:
         """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they

@@ -34,6 +34,7 @@ from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
+from collector.tick_commit import TickCommits, wait_for
 from collector.ticks import utc_text
 
 if TYPE_CHECKING:  # collector.mqtt imports paho, which only a run with MQTT sensors needs (Shared.mqtt makes the hub)
@@ -89,6 +90,10 @@ class Collector:
         self.slots = [SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
         self.lane = SharedLane(self.read, self.commit_readings, read_clock)
+        # a tick's readings, the health jobs due with it, the deletions and the state: one transaction
+        self.ticks = TickCommits(self.commit, clock=read_clock)
+        self.housekeeping_wait_s = wait_for(min(c.interval for c in config.sensors))
+        self.housekeeping: list[threading.Thread] = []  # heartbeat and health jobs running, for the shutdown
         self.scheduler = WallClockScheduler(clock)
         by_interval: dict[float, list[SensorSlot]] = {}
         for slot in self.slots:
@@ -122,6 +127,7 @@ class Collector:
         if self.before_time_floor(tick_ns):
             return
         now = self.read_clock()
+        wait_s = wait_for(slots[0].config.interval)
         lane = []
         for slot in slots:
             name = slot.config.name
@@ -139,16 +145,21 @@ class Collector:
             if not slot.own_thread:
                 lane.append(slot)
                 continue
+            self.ticks.expect(tick_ns, wait_s)
             slot.tick_ns = tick_ns
             if slot.reader is None:
                 start_own_reader(slot, self.read, self.commit_readings, self.stopping, self.read_clock)
             slot.go.set()
         if lane:
+            self.ticks.expect(tick_ns, wait_s, reads=len(lane))
             self.lane.submit(tick_ns, lane)
 
     def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
-        """Run a housekeeping job off the scheduling thread, so its fsync never delays a sensor's tick."""
-        threading.Thread(target=job, args=(tick_ns,), name=job.__name__, daemon=True).start()
+        """Run a housekeeping job off the scheduling thread; what it writes goes with its tick's commit."""
+        self.ticks.expect(tick_ns, self.housekeeping_wait_s)
+        thread = threading.Thread(target=job, args=(tick_ns,), name=job.__name__, daemon=True)
+        self.housekeeping = [t for t in self.housekeeping if t.is_alive()] + [thread]
+        thread.start()
 
     def read(self, slot: SensorSlot, tick_ns: int) -> Reading | None:
         """Read and check, on the lane or the sensor's own thread. Anything refused is logged and counted, never
@@ -176,11 +187,30 @@ class Collector:
             return self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
         return Reading(config.name, tick_ns, float(celsius))
 
-    def commit_readings(self, readings: list[tuple[SensorSlot, Reading]]) -> None:
-        """Commit what one lane pass (or one slow sensor's thread) read, at once; then count and log each."""
-        if not readings or not self.commit([(r, temperature_line(slot.key, r.celsius, r.time_ns))
-                                            for slot, r in readings]):
-            return
+    def commit_readings(self, done: list[tuple[SensorSlot, int, Reading | None]]) -> None:
+        """Hand what one lane pass (or one slow sensor's thread) read, failed reads included, to the commits of
+        their ticks, without waiting; each reading is counted and logged once committed, and its sensor is idle
+        again."""
+        by_tick: dict[int, list[tuple[SensorSlot, Reading | None]]] = {}
+        for slot, tick_ns, reading in done:
+            by_tick.setdefault(tick_ns, []).append((slot, reading))
+        for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
+            readings = [(slot, r) for slot, r in reads if r is not None]
+            points = [(r, temperature_line(slot.key, r.celsius, r.time_ns)) for slot, r in readings]
+            self.ticks.submit(tick_ns, points, reads=len(reads),
+                              then=lambda committed, reads=reads, readings=readings:
+                              self._committed(reads, readings if committed else []))
+
+    def _committed(self, reads: list[tuple[SensorSlot, Reading | None]],
+                   readings: list[tuple[SensorSlot, Reading]]) -> None:
+        """Once a tick's commit is over: its committed readings counted and logged, its sensors free to read again."""
+        try:
+            self._count_and_log(readings)
+        finally:
+            for slot, _ in reads:
+                slot.idle.set()
+
+    def _count_and_log(self, readings: list[tuple[SensorSlot, Reading]]) -> None:
         info = log.isEnabledFor(logging.INFO)
         for slot, reading in readings:
             name = reading.sensor
@@ -231,7 +261,7 @@ class Collector:
                                        self.stats.get("outbox_dropped"))
         else:
             self.outbox_bound.ended("the outbox is within its bounds again")
-        if self.sender is not None:
+        if self.sender is not None and batch:
             self.sender.wake.set()
         return True
 
@@ -242,28 +272,32 @@ class Collector:
         return False
 
     def heartbeat(self, tick_ns: int) -> None:
-        """Tell `templog health` the loop is alive; also retry saving readings kept in memory, and log the end of a
-        flapping condition once it is due."""
-        if self.unsaved:
-            self.commit([])
-        for condition in (self.before_floor, self.sensor_trouble, self.outbox_failing, self.memory_full,
-                          self.outbox_bound):
-            condition.flush()
+        """Tell `templog health` the loop is alive (with its tick's commit); also retry saving readings kept in
+        memory, and log the end of a flapping condition once it is due."""
         try:
+            if self.unsaved:
+                self.commit([])
+            for condition in (self.before_floor, self.sensor_trouble, self.outbox_failing, self.memory_full,
+                              self.outbox_bound):
+                condition.flush()
             mqtt_state = self.mqtt.health_state() if self.mqtt else {"mqtt_down_since_ns": 0}  # 0: none down
-            self.outbox.put_state(heartbeat_ns=self.clock(), **mqtt_state)
-        except (sqlite3.Error, OSError) as exc:
-            log.debug("heartbeat not recorded: %s", exc)
+            self.outbox.stage_state(heartbeat_ns=self.clock(), **mqtt_state)
+        finally:
+            self.ticks.submit(tick_ns, [])
 
     def write_health(self, tick_ns: int) -> None:
-        if self.before_time_floor(tick_ns):
-            return
-        tags = {"host": self.config.host, **self.config.collector.tags}
-        lines = health_lines(self.stats, tags, [s.config.name for s in self.slots], self.outbox.depth + len(self.unsaved),
-                             self.outbox.oldest_time_ns(), self.clock(), self.started_ns, tick_ns)
-        if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
-            self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
-        self.commit([(None, line) for line in lines])
+        points: list[tuple[Reading | None, str]] = []
+        try:
+            if not self.before_time_floor(tick_ns):
+                tags = {"host": self.config.host, **self.config.collector.tags}
+                lines = health_lines(self.stats, tags, [s.config.name for s in self.slots],
+                                     self.outbox.depth + len(self.unsaved), self.outbox.oldest_time_ns(), self.clock(),
+                                     self.started_ns, tick_ns)
+                if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
+                    self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
+                points = [(None, line) for line in lines]
+        finally:
+            self.ticks.submit(tick_ns, points)
 
     def _refuse(self, slot: SensorSlot, counter: str, kind: str, message: str) -> None:
         name = slot.config.name
@@ -283,7 +317,8 @@ class Collector:
                  self.outbox.depth)
         self.outbox.put_state(started_ns=self.started_ns, heartbeat_ns=self.started_ns, stopped_ns=0)
         while not stop.is_set():
-            self.scheduler.run_pending()
+            with self.ticks.holding():  # a tick's reads all expected before its commit can be complete
+                self.scheduler.run_pending()
             wait = min(max(self.scheduler.idle_seconds or 1.0, 0.0), 1.0)
             recheck = self.lane.check()  # a lane read overrunning its budget: its sensor moves off the lane
             if recheck is not None:
@@ -301,12 +336,15 @@ class Collector:
         `deadline`; whatever is not delivered by then waits in the outbox."""
         self.scheduler.clear()
         self.stopping.set()
-        self.commit_readings([(slot, r) for slot, r in self.lane.stop() if r is not None])  # lane: read, not committed
+        self.commit_readings(self.lane.stop())  # read on the lane, not yet handed to a commit
         reads_deadline = min(deadline, time.monotonic() + max(s.config.timeout for s in self.slots))
         for slot in self.slots:  # the lane's idle again once the lane ended; a sensor's own reader, once it read
             if not slot.idle.wait(max(0.0, reads_deadline - time.monotonic())):
                 log.warning("%s: read still running at shutdown, abandoned", slot.config.name)
             slot.go.set()  # idle readers see `stopping` and end
+        for thread in self.housekeeping:  # their points and state belong to their ticks' commits
+            thread.join(max(0.0, reads_deadline - time.monotonic()))
+        self.ticks.close()  # every tick's commit now, complete or not: no read in flight is waited for any longer
         if self.unsaved:
             self.commit([])
         if self.unsaved:

@@ -7,12 +7,15 @@ import sqlite3
 import threading
 import time
 
+from cli import wait_until
+
 from collector.config import load_config
 from collector.lanes import FAST_READS_TO_RETURN, LANE_BUDGET_S
 from collector.outbox import Outbox
 from collector.runner import SHUTDOWN_S, Collector, StopRequest
 from collector.sensors import SensorError, create_sensor
 from collector.stats import Stats
+from collector.tick_commit import wait_for
 
 S = 1_000_000_000
 CONFIG = """
@@ -142,6 +145,9 @@ def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_con
     assert collector.lane.check() == LANE_BUDGET_S  # within the budget: still on the lane; look again then
     clock.now = LANE_BUDGET_S + 0.001
     collector.lane.check()  # what the scheduling loop does while the lane reads: the hanging sensor moves off
+    wait_until(lambda: other.read_at, what="the other sensor read")
+    clock.now = wait_for(10.0)  # the tick's commit waits for the hanging read until its deadline, then goes
+    collector.ticks.recheck()
     finish(fast)
     assert other.read_at == [LANE_BUDGET_S + 0.001] and good.own_thread and not fast.own_thread
     with caplog.at_level(logging.WARNING):
