@@ -56,12 +56,13 @@ PAGE_SIZE = 1024
 # its read-ahead; bench/drain_throughput.py), and the sender deletes the rest in its idle time (`purge`).
 PURGE_ROWS = 500
 DELIVERED_UPTO = "delivered_upto"
+LAST_ID = outbox_repair.LAST_ID
 WAL_AUTOCHECKPOINT_PAGES = 1000
 JOURNAL_SIZE_LIMIT = 4 * 2**20
 
 _TABLES = {
     "points": """(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,   -- handed out by Outbox, only ever growing (LAST_ID); older files: AUTOINCREMENT
         sensor TEXT,              -- NULL for the collector's own health points
         time_ns INTEGER NOT NULL,
         celsius REAL,
@@ -200,6 +201,8 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._depth = 0  # points not delivered: in the file, with an id above _delivered_upto
         self._delivered_upto = 0  # InfluxDB took every point up to this id (the file's state row says up to where)
+        self._last_id = 0  # the highest id handed out: the next point's is above it, never reused
+        self._last_id_kept = 0  # the highest id the file's LAST_ID state row says was handed out
         self._purged = True  # every point up to _delivered_upto is deleted from the file (as far as committed)
         self._leftover = False  # delivered points beyond a commit's slice (a backlog's) wait in the file
         self._staged: dict[str, str] = {}  # state for the next commit
@@ -239,6 +242,10 @@ class Outbox:
                 _quick_check(db, self.path)
             row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
             self._delivered_upto = max(self._delivered_upto, int(row[0]) if row else 0)
+            self._last_id_kept = outbox_repair.last_id(db)
+            self._last_id = max(self._last_id, self._last_id_kept, self._delivered_upto,
+                                db.execute("SELECT max(id) FROM points").fetchone()[0] or 0,
+                                db.execute("SELECT max(id) FROM rejected").fetchone()[0] or 0)
             self._purged, self._leftover = False, True  # delivered points may wait in the file (killed in a drain)
             depth = db.execute("SELECT count(*) FROM points WHERE id > ?", (self._delivered_upto,)).fetchone()[0]
         except BaseException:
@@ -334,13 +341,17 @@ class Outbox:
             return Appended()
 
         def commit(db: sqlite3.Connection) -> Appended:
+            last_id = self._last_id + len(rows)
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 done = self._write_pending(db)
-                db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
+                db.executemany("INSERT INTO points (id, sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?, ?)",
+                               [(i, *row) for i, row in enumerate(rows, self._last_id + 1)])
                 by_age = self._drop_older_than_max_age(db)
                 by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
+                kept = self._keep_last_id(db, last_id)
             done()
+            self._last_id, self._last_id_kept = last_id, kept
             self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
             return Appended(by_count, by_age)
 
@@ -373,6 +384,20 @@ class Outbox:
 
         return done
 
+    def _keep_last_id(self, db: sqlite3.Connection, last_id: int) -> int:
+        """In the caller's transaction, before its commit: make sure the file still says that ids up to `last_id`
+        were handed out, so that none is handed out again after a restart or a repair (DELIVERED_UPTO and the
+        `rejected` table go by id). The points' highest id says so while it is `last_id`: a tick's commit inserts
+        above the points it deletes, so this costs nothing in the steady state. Only a transaction that leaves no
+        point with the highest id (the last deliveries deleted, the newest dropped by a bound) writes the LAST_ID
+        state row. Returns what the LAST_ID row says once committed."""
+        if last_id <= self._last_id_kept:
+            return self._last_id_kept
+        if (db.execute("SELECT max(id) FROM points").fetchone()[0] or 0) >= last_id:
+            return self._last_id_kept
+        db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (LAST_ID, str(last_id)))
+        return last_id
+
     @property
     def pending(self) -> bool:
         """Deletions or state wait for a commit."""
@@ -387,7 +412,9 @@ class Outbox:
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 done = self._write_pending(db)
+                kept = self._keep_last_id(db, self._last_id)
             done()
+            self._last_id_kept = kept
 
         with self._lock:
             self._use(write)
@@ -457,8 +484,10 @@ class Outbox:
                 db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
                            (point.id, point.line, reason, self.clock()))
                 deleted = db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+                kept = self._keep_last_id(db, self._last_id)
             done()
             self._depth -= deleted
+            self._last_id_kept = kept
 
         with self._lock:
             self._use(move)

@@ -23,6 +23,16 @@ _CHUNK = 10_000  # rows per statement (and in memory, where a chunk is read agai
 _COMPANIONS = ("-wal", "-shm")  # SQLite finds them by name: renamed along, they stay the damaged file's
 _COMPLETE = ".salvaged"  # a finished, durable salvage waiting to take the outbox's place
 _TABLE_INTERIOR = 0x05  # the first byte of an interior page of a table's b-tree
+LAST_ID = "last_id"  # the state row saying which ids were handed out, where the points no longer show it
+
+
+def last_id(db: sqlite3.Connection, schema: str = "main") -> int:
+    """The highest point id the file says was handed out, besides its points and rejected points: its LAST_ID state
+    row, or, in a file of a version whose points table had AUTOINCREMENT, its sqlite_sequence (0: neither)."""
+    found = [int(row[0]) for row in db.execute(f"SELECT value FROM {schema}.state WHERE key = ?", (LAST_ID,))]
+    if db.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        found += [row[0] for row in db.execute(f"SELECT seq FROM {schema}.sqlite_sequence WHERE name = 'points'")]
+    return max(found, default=0)
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -130,24 +140,33 @@ def _salvage(path: str, dest: sqlite3.Connection) -> dict:
     except sqlite3.DatabaseError:  # not a database, or its schema page is gone: nothing can be read
         return {}
     counts: dict = {"points": 0}
-    sequence = _points_sequence(dest) if "sqlite_sequence" in tables else None
+    gaps: list[Gap] = []
     for table in ("points", "rejected", "state"):
         if table in tables:
-            counts[table], gaps = _copy(dest, table, path)
-            if table == "points":
-                counts["lost_at_most"] = _lost_at_most(gaps, sequence)
-    if sequence is not None:  # new ids stay above every id ever handed out
-        if not dest.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'points'", (sequence,)).rowcount:
-            dest.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('points', ?)", (sequence,))
+            counts[table], copied_gaps = _copy(dest, table, path)
+            gaps = copied_gaps if table == "points" else gaps
+    # new ids stay above every id ever handed out: the damaged file's record of them (its state row, or the
+    # sqlite_sequence of an AUTOINCREMENT table), and the ids salvaged, go into the fresh file's LAST_ID row
+    handed_out = _handed_out(dest)
+    highest = max(handed_out or 0, *(dest.execute(f"SELECT max(id) FROM main.{t}").fetchone()[0] or 0
+                                     for t in ("points", "rejected")))
+    if highest:
+        dest.execute("INSERT OR REPLACE INTO main.state (key, value) VALUES (?, ?)", (LAST_ID, str(highest)))
+    if "points" in tables:
+        counts["lost_at_most"] = _lost_at_most(gaps, handed_out)
     return counts
 
 
-def _points_sequence(db: sqlite3.Connection) -> int | None:
-    try:
-        row = db.execute("SELECT seq FROM salvage.sqlite_sequence WHERE name = 'points'").fetchone()
-    except sqlite3.DatabaseError:
-        return None
-    return row[0] if row else None
+def _handed_out(db: sqlite3.Connection) -> int | None:
+    """The highest id the damaged file (attached as `salvage`) or the state salvaged from it says was handed out;
+    None if neither can tell."""
+    found = []
+    for schema in ("salvage", "main"):
+        try:
+            found.append(last_id(db, schema))
+        except (sqlite3.DatabaseError, ValueError):  # a damaged page, or a damaged value
+            pass
+    return max(found, default=0) or None
 
 
 Gap = tuple[int | None, int | None]  # rowids skipped: (last one read before, first one readable after; None: none)
@@ -316,12 +335,12 @@ def _varint(data: bytes, at: int) -> int | None:
     return value - 2**64 if value >= 2**63 else value
 
 
-def _lost_at_most(gaps: list[Gap], sequence: int | None) -> int | None:
+def _lost_at_most(gaps: list[Gap], handed_out: int | None) -> int | None:
     """Points ids could have had in the skipped ranges (some of those ids may have been set aside or dropped by
     `max_age`: an upper bound). Unknown before the first readable point: the ids there may long have been delivered."""
     total = 0
     for after, resume in gaps:
-        end = resume if resume is not None else (sequence + 1 if sequence is not None else None)
+        end = resume if resume is not None else (handed_out + 1 if handed_out is not None else None)
         if after is None or end is None:
             return None
         total += max(0, end - after - 1)
