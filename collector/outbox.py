@@ -344,12 +344,12 @@ class Outbox:
             last_id = self._last_id + len(rows)
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
+                done, state_written = self._write_pending(db)
                 db.executemany("INSERT INTO points (id, sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?, ?)",
                                [(i, *row) for i, row in enumerate(rows, self._last_id + 1)])
                 by_age = self._drop_older_than_max_age(db)
                 by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
-                kept = self._keep_last_id(db, last_id)
+                kept = self._keep_last_id(db, last_id, state_written)
             done()
             self._last_id, self._last_id_kept = last_id, kept
             self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
@@ -358,9 +358,9 @@ class Outbox:
         with self._lock:
             return self._use(commit)
 
-    def _write_pending(self, db: sqlite3.Connection) -> Callable[[], None]:
+    def _write_pending(self, db: sqlite3.Connection) -> tuple[Callable[[], None], bool]:
         """In the caller's transaction: the deletion of what InfluxDB took and the state staged since the last
-        commit. Returns what to call once the transaction is committed."""
+        commit. Returns what to call once the transaction is committed, and whether it wrote state."""
         delivered, purged = self._delivered_upto, self._purged
         if not purged:  # the oldest PURGE_ROWS delivered points: a tick's all, a backlog's a slice per commit
             deleted = db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id <= ? ORDER BY id "
@@ -382,18 +382,19 @@ class Outbox:
                     if self._staged.get(key) == value:
                         del self._staged[key]
 
-        return done
+        return done, bool(staged)
 
-    def _keep_last_id(self, db: sqlite3.Connection, last_id: int) -> int:
-        """In the caller's transaction, before its commit: make sure the file still says that ids up to `last_id`
-        were handed out, so that none is handed out again after a restart or a repair (DELIVERED_UPTO and the
-        `rejected` table go by id). The points' highest id says so while it is `last_id`: a tick's commit inserts
-        above the points it deletes, so this costs nothing in the steady state. Only a transaction that leaves no
-        point with the highest id (the last deliveries deleted, the newest dropped by a bound) writes the LAST_ID
-        state row. Returns what the LAST_ID row says once committed."""
+    def _keep_last_id(self, db: sqlite3.Connection, last_id: int, state_written: bool) -> int:
+        """Last in the caller's transaction: make sure the file still says that ids up to `last_id` were handed
+        out, so that none is handed out again after a restart (DELIVERED_UPTO and the `rejected` table go by id).
+        The points' highest id says so while it is `last_id`: a tick's commit inserts above the points it deletes,
+        so this costs no page in the steady state. A transaction that leaves no point with the highest id (the last
+        deliveries deleted, the newest dropped by a bound) writes the LAST_ID state row; so does one that writes
+        state anyway (the heartbeat's, every 10 s: the same page), for a repair that loses the newest points'
+        pages (collector/outbox_repair.py). Returns what the LAST_ID row says once committed."""
         if last_id <= self._last_id_kept:
             return self._last_id_kept
-        if (db.execute("SELECT max(id) FROM points").fetchone()[0] or 0) >= last_id:
+        if not state_written and (db.execute("SELECT max(id) FROM points").fetchone()[0] or 0) >= last_id:
             return self._last_id_kept
         db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (LAST_ID, str(last_id)))
         return last_id
@@ -411,8 +412,8 @@ class Outbox:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
-                kept = self._keep_last_id(db, self._last_id)
+                done, state_written = self._write_pending(db)
+                kept = self._keep_last_id(db, self._last_id, state_written)
             done()
             self._last_id_kept = kept
 
@@ -480,11 +481,11 @@ class Outbox:
         def move(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
+                done, state_written = self._write_pending(db)
                 db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
                            (point.id, point.line, reason, self.clock()))
                 deleted = db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
-                kept = self._keep_last_id(db, self._last_id)
+                kept = self._keep_last_id(db, self._last_id, state_written)
             done()
             self._depth -= deleted
             self._last_id_kept = kept

@@ -24,6 +24,10 @@ _COMPANIONS = ("-wal", "-shm")  # SQLite finds them by name: renamed along, they
 _COMPLETE = ".salvaged"  # a finished, durable salvage waiting to take the outbox's place
 _TABLE_INTERIOR = 0x05  # the first byte of an interior page of a table's b-tree
 LAST_ID = "last_id"  # the state row saying which ids were handed out, where the points no longer show it
+# Ids a salvage cannot see, when the pages of the newest points (or of the state) are lost: those handed out after
+# the LAST_ID row that the last state commit wrote (the heartbeat's, every 10 s while `run` runs). 2**32 is more
+# than any collector hands out in 10 s, and leaves 2**31 such repairs before ids (63 bits) run out.
+LOST_IDS_MARGIN = 2**32
 
 
 def last_id(db: sqlite3.Connection, schema: str = "main") -> int:
@@ -140,33 +144,36 @@ def _salvage(path: str, dest: sqlite3.Connection) -> dict:
     except sqlite3.DatabaseError:  # not a database, or its schema page is gone: nothing can be read
         return {}
     counts: dict = {"points": 0}
-    gaps: list[Gap] = []
+    gaps: dict[str, list[Gap]] = {"points": [(None, None)], "state": [(None, None)]}  # missing: nothing read
     for table in ("points", "rejected", "state"):
         if table in tables:
-            counts[table], copied_gaps = _copy(dest, table, path)
-            gaps = copied_gaps if table == "points" else gaps
-    # new ids stay above every id ever handed out: the damaged file's record of them (its state row, or the
-    # sqlite_sequence of an AUTOINCREMENT table), and the ids salvaged, go into the fresh file's LAST_ID row
-    handed_out = _handed_out(dest)
-    highest = max(handed_out or 0, *(dest.execute(f"SELECT max(id) FROM main.{t}").fetchone()[0] or 0
-                                     for t in ("points", "rejected")))
+            counts[table], gaps[table] = _copy(dest, table, path)
+    sequence = _points_sequence(dest)
+    if "points" in tables:
+        counts["lost_at_most"] = _lost_at_most(gaps["points"], sequence)
+    # new ids stay above every id ever handed out: the fresh file's LAST_ID row says up to where
+    try:
+        recorded = last_id(dest)  # the damaged file's LAST_ID row, salvaged with its state
+    except ValueError:  # a damaged value
+        recorded = 0
+    highest = max(sequence or 0, recorded, *(dest.execute(f"SELECT max(id) FROM main.{t}").fetchone()[0] or 0
+                                             for t in ("points", "rejected")))
+    newest_lost = gaps["points"] and gaps["points"][-1][1] is None  # nothing readable after the last gap
+    if sequence is None and (newest_lost or gaps["state"]):  # what the points or the LAST_ID row said is lost
+        highest += LOST_IDS_MARGIN
     if highest:
         dest.execute("INSERT OR REPLACE INTO main.state (key, value) VALUES (?, ?)", (LAST_ID, str(highest)))
-    if "points" in tables:
-        counts["lost_at_most"] = _lost_at_most(gaps, handed_out)
     return counts
 
 
-def _handed_out(db: sqlite3.Connection) -> int | None:
-    """The highest id the damaged file (attached as `salvage`) or the state salvaged from it says was handed out;
-    None if neither can tell."""
-    found = []
-    for schema in ("salvage", "main"):
-        try:
-            found.append(last_id(db, schema))
-        except (sqlite3.DatabaseError, ValueError):  # a damaged page, or a damaged value
-            pass
-    return max(found, default=0) or None
+def _points_sequence(db: sqlite3.Connection) -> int | None:
+    """The ids handed out, exactly, as the sqlite_sequence of an AUTOINCREMENT points table (a previous version's)
+    says; None if there is none, or it cannot be read."""
+    try:
+        row = db.execute("SELECT seq FROM salvage.sqlite_sequence WHERE name = 'points'").fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    return row[0] if row else None
 
 
 Gap = tuple[int | None, int | None]  # rowids skipped: (last one read before, first one readable after; None: none)
@@ -335,12 +342,12 @@ def _varint(data: bytes, at: int) -> int | None:
     return value - 2**64 if value >= 2**63 else value
 
 
-def _lost_at_most(gaps: list[Gap], handed_out: int | None) -> int | None:
+def _lost_at_most(gaps: list[Gap], sequence: int | None) -> int | None:
     """Points ids could have had in the skipped ranges (some of those ids may have been set aside or dropped by
     `max_age`: an upper bound). Unknown before the first readable point: the ids there may long have been delivered."""
     total = 0
     for after, resume in gaps:
-        end = resume if resume is not None else (handed_out + 1 if handed_out is not None else None)
+        end = resume if resume is not None else (sequence + 1 if sequence is not None else None)
         if after is None or end is None:
             return None
         total += max(0, end - after - 1)
