@@ -71,7 +71,7 @@ _TABLES = {
     "state": """(                 -- what `templog health` and `check` read: heartbeat, last delivery, last error
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
-    )""",
+    ) WITHOUT ROWID""",  # one b-tree: a state commit writes one page, not the table's and its key index's
     "rejected": """(
         id INTEGER PRIMARY KEY,
         line TEXT NOT NULL,

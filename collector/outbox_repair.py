@@ -147,7 +147,7 @@ def _salvage(path: str, dest: sqlite3.Connection) -> dict:
     gaps: dict[str, list[Gap]] = {"points": [(None, None)], "state": [(None, None)]}  # missing: nothing read
     for table in ("points", "rejected", "state"):
         if table in tables:
-            counts[table], gaps[table] = _copy(dest, table, path)
+            counts[table], gaps[table] = _copy_state(dest) if table == "state" else _copy(dest, table, path)
     sequence = _points_sequence(dest)
     if "points" in tables:
         counts["lost_at_most"] = _lost_at_most(gaps["points"], sequence)
@@ -241,6 +241,15 @@ def _copy(db: sqlite3.Connection, table: str, path: str) -> tuple[int, list[Gap]
             gaps[-1] = (gaps[-1][0], resume)
         read_since_gap, start = False, resume
     return copied, gaps
+
+
+def _copy_state(db: sqlite3.Connection) -> tuple[int, list[Gap]]:
+    """Copy the state (a few rows on one page; by key: a new outbox's has no rowid), or none if it cannot be read."""
+    try:
+        copy = "INSERT OR IGNORE INTO main.state (key, value) SELECT key, value FROM salvage.state"
+        return db.execute(copy).rowcount, []
+    except sqlite3.DatabaseError:
+        return 0, [(None, None)]
 
 
 def _next_readable(db: sqlite3.Connection, table: str, after: int, leaf_starts: list[int]) -> int | None:

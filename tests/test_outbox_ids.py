@@ -109,6 +109,19 @@ def test_ids_only_grow_across_a_repair_that_lost_the_newest_points(tmp_path):
     assert append_ids(repaired, 1)[0] > last
 
 
+def test_ids_only_grow_after_a_repair_that_lost_the_state(tmp_path):
+    """Every point delivered, then the state's page lost: nothing in the salvage says which ids were handed out."""
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(str(path))
+    last = append_ids(outbox, 20)[-1]
+    deliver_all(outbox)
+    outbox.close()
+    [(root,)] = rows(path, "SELECT rootpage FROM sqlite_master WHERE name = 'state'")
+    overwrite_page(path, root, random.Random(3).randbytes(4096))
+    repaired = Outbox(str(path), repair=True)
+    assert append_ids(repaired, 1)[0] > last
+
+
 # main's schema before issue 10's disk work (`2de6685`:collector/outbox.py), as an outbox of that version has it
 PREVIOUS_SCHEMA = """
 CREATE TABLE points (id INTEGER PRIMARY KEY AUTOINCREMENT, sensor TEXT, time_ns INTEGER NOT NULL, celsius REAL,
@@ -163,6 +176,7 @@ def test_a_damaged_outbox_of_the_previous_version_is_salvaged_with_its_ids(tmp_p
     overwrite_page(path, root, random.Random(2).randbytes(4096))
     repaired = Outbox(str(path), repair=True)
     assert append_ids(repaired, 1) == [501]
+    assert repaired.state()["heartbeat_ns"] == "5"  # its state, in a table with a rowid, salvaged too
 
 
 OPERATIONS = st.lists(st.one_of(

@@ -109,8 +109,9 @@ def test_a_tick_of_ten_sensors_with_its_deliveries_and_heartbeat_is_one_commit(w
 
 def test_a_steady_tick_of_ten_sensors_writes_one_page_to_the_card(write_config, tmp_path):
     """Each tick's commit, with the deletion of the tick before it that InfluxDB took, writes one page: the points
-    table's only leaf (the rows of a tick fit one 1 KiB page; the deletion first makes room). With AUTOINCREMENT
-    the table's sqlite_sequence page was a second page at every commit (issue 10: bytes written per point)."""
+    table's only leaf (the rows of a tick fit one 1 KiB page; the deletion first makes room); the heartbeat's adds
+    the state's. Before, AUTOINCREMENT's sqlite_sequence page was a second page at every commit, and the state's
+    key index a third at the heartbeat's (issue 10: bytes written per point)."""
     collector, outbox, path = collector_of(write_config, tmp_path)
     for tick in range(100, 104):
         with collector.ticks.holding():
@@ -118,8 +119,11 @@ def test_a_steady_tick_of_ten_sensors_writes_one_page_to_the_card(write_config, 
         wait_until(lambda: outbox.depth == SENSORS and not outbox.pending
                    and all(s.idle.is_set() for s in collector.slots), what=f"tick {tick} committed")
         outbox.delivered(outbox.oldest(100))  # InfluxDB took it: deleted with the next tick's commit
-    [(points_root,)] = sqlite3.connect(path).execute("SELECT rootpage FROM sqlite_master WHERE name = 'points'")
-    assert wal_commit_pages(path)[-3:] == [[points_root]] * 3
+    dispatch_tick(collector, 104 * S)  # with the heartbeat's state: one page more, the state's
+    wait_until(lambda: outbox.depth == SENSORS and not outbox.pending
+               and all(s.idle.is_set() for s in collector.slots), what="tick 104 committed")
+    roots = dict(sqlite3.connect(path).execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'"))
+    assert wal_commit_pages(path)[-4:] == [[roots["points"]]] * 3 + [[roots["points"], roots["state"]]]
 
 
 def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_config, tmp_path):
