@@ -36,17 +36,23 @@ log = logging.getLogger("templog")
 T = TypeVar("T")
 
 # SQLite settings, chosen with bench/disk_writes.py (10 sensors at 1 s, bytes from /proc/PID/io write_bytes;
-# BENCHMARKS.md section 7) and a loop of 10-point tick commits in-process:
+# BENCHMARKS.md sections 9 and 10) and a loop of 10-point tick commits in-process:
 # - synchronous=FULL: a commit is on disk when it returns (kill -9 and power loss); NORMAL would not survive power
-#   loss. So each tick costs one fsync, and the kernel writes every 4 KiB page the commit dirtied.
-# - page_size 1024: a WAL frame is a page plus 24 bytes, so a 4 KiB page's frame always straddles two 4 KiB pages of
-#   the file, and a tick's commit touches two database pages (the table's last leaf and sqlite_sequence, for
-#   AUTOINCREMENT): three file pages, 12.3 KB a tick. 1 KiB frames of the same commit fit in one or two: 7.9 KB a
-#   tick (512: 8.6 KB, more leaves a tick; 2048: 8.7 KB in-process, against 6.4 KB for 1024). Only a new file gets
-#   it: an existing outbox keeps its page size.
-# - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): the few pages a delivered
-#   outbox reuses are copied once per checkpoint; 100 / 1000 / 10,000 pages measured 6.6 / 6.4 / 6.4 KB a tick, so
-#   no checkpointing in the sender's idle time either.
+#   loss. So each tick costs one fsync, and the kernel writes every 4 KiB page the commit dirtied: the page of the
+#   WAL its frames end in at least, so one tick's commit costs 4,096 B plus what its frames add.
+# - a steady tick's commit writes one database page: the deletion of the tick before it (delivered) makes room on
+#   the points table's only leaf for its rows. New outboxes have no AUTOINCREMENT (its sqlite_sequence was a second
+#   page every commit: 7,441 -> 6,554 B a tick; ids are handed out by Outbox, see _keep_last_id) and a state table
+#   WITHOUT ROWID (the heartbeat's commit, every 10 s, writes one state page, not the table's and its key index's:
+#   6,554 -> 6,212 B a tick). An older outbox keeps its tables and their cost.
+# - page_size 1024: a WAL frame is a page plus 24 bytes and straddles two 4 KiB pages of the WAL file as often as
+#   its length is of 4 KiB, so a one-frame commit costs 4,096 + 1,048 B on average. A tick's rows (about 96 B each)
+#   fit a 1 KiB leaf; 512 B pages need two leaves and their parent a tick, 2 KiB and 4 KiB pages a longer frame
+#   (in-process, a commit of 10 rows a second: 512 B 6,758, 1 KiB 5,666, 2 KiB 6,622, 4 KiB 8,738 B a commit).
+#   Only a new file gets it: an existing outbox keeps its page size.
+# - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): at a page or two a tick, a
+#   checkpoint every 10 minutes or so copies the few pages a delivered outbox reuses; 100 / 1000 / 10,000 pages
+#   measured 6.6 / 6.4 / 6.4 KB a tick, so no checkpointing in the sender's idle time either.
 # - journal_size_limit: after a backlog's large transactions the WAL is cut back to this at the next checkpoint,
 #   not left at its largest (no effect on the steady state, whose WAL stays under it).
 PAGE_SIZE = 1024
