@@ -30,12 +30,12 @@ LAST_ID = "last_id"  # the state row saying which ids were handed out, where the
 LOST_IDS_MARGIN = 2**32
 
 
-def last_id(db: sqlite3.Connection, schema: str = "main") -> int:
+def last_id(db: sqlite3.Connection) -> int:
     """The highest point id the file says was handed out, besides its points and rejected points: its LAST_ID state
     row, or, in a file of a version whose points table had AUTOINCREMENT, its sqlite_sequence (0: neither)."""
-    found = [int(row[0]) for row in db.execute(f"SELECT value FROM {schema}.state WHERE key = ?", (LAST_ID,))]
-    if db.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
-        found += [row[0] for row in db.execute(f"SELECT seq FROM {schema}.sqlite_sequence WHERE name = 'points'")]
+    found = [int(row[0]) for row in db.execute("SELECT value FROM state WHERE key = ?", (LAST_ID,))]
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        found += [row[0] for row in db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'points'")]
     return max(found, default=0)
 
 
