@@ -5,7 +5,8 @@ The fresh file is built beside the damaged one (`<outbox>.salvaging`) and rename
 complete and durable; only then are the files swapped. A crash during the salvage leaves the damaged file where
 it was, to be repaired again at the next start; a crash during the swap is finished at the next start
 (`finish_interrupted_repair`). Rows keep their ids:
-the order of delivery stays, and a batch the sender read before the repair still names the same points.
+the order of delivery stays, and a batch the sender read before the repair still names the same points; and new
+ids stay above every id handed out before (the fresh file's LAST_ID state row).
 """
 
 from __future__ import annotations
