@@ -36,17 +36,23 @@ log = logging.getLogger("templog")
 T = TypeVar("T")
 
 # SQLite settings, chosen with bench/disk_writes.py (10 sensors at 1 s, bytes from /proc/PID/io write_bytes;
-# BENCHMARKS.md section 7) and a loop of 10-point tick commits in-process:
+# BENCHMARKS.md sections 9 and 10) and a loop of 10-point tick commits in-process:
 # - synchronous=FULL: a commit is on disk when it returns (kill -9 and power loss); NORMAL would not survive power
-#   loss. So each tick costs one fsync, and the kernel writes every 4 KiB page the commit dirtied.
-# - page_size 1024: a WAL frame is a page plus 24 bytes, so a 4 KiB page's frame always straddles two 4 KiB pages of
-#   the file, and a tick's commit touches two database pages (the table's last leaf and sqlite_sequence, for
-#   AUTOINCREMENT): three file pages, 12.3 KB a tick. 1 KiB frames of the same commit fit in one or two: 7.9 KB a
-#   tick (512: 8.6 KB, more leaves a tick; 2048: 8.7 KB in-process, against 6.4 KB for 1024). Only a new file gets
-#   it: an existing outbox keeps its page size.
-# - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): the few pages a delivered
-#   outbox reuses are copied once per checkpoint; 100 / 1000 / 10,000 pages measured 6.6 / 6.4 / 6.4 KB a tick, so
-#   no checkpointing in the sender's idle time either.
+#   loss. So each tick costs one fsync, and the kernel writes every 4 KiB page the commit dirtied: the page of the
+#   WAL its frames end in at least, so one tick's commit costs 4,096 B plus what its frames add.
+# - a steady tick's commit writes one database page: the deletion of the tick before it (delivered) makes room on
+#   the points table's only leaf for its rows. New outboxes have no AUTOINCREMENT (its sqlite_sequence was a second
+#   page every commit: 7,441 -> 6,554 B a tick; ids are handed out by Outbox, see _keep_last_id) and a state table
+#   WITHOUT ROWID (the heartbeat's commit, every 10 s, writes one state page, not the table's and its key index's:
+#   6,554 -> 6,212 B a tick). An older outbox keeps its tables and their cost.
+# - page_size 1024: a WAL frame is a page plus 24 bytes and straddles two 4 KiB pages of the WAL file as often as
+#   its length is of 4 KiB, so a one-frame commit costs 4,096 + 1,048 B on average. A tick's rows (about 96 B each)
+#   fit a 1 KiB leaf; 512 B pages need two leaves and their parent a tick, 2 KiB and 4 KiB pages a longer frame
+#   (in-process, a commit of 10 rows a second: 512 B 6,758, 1 KiB 5,666, 2 KiB 6,622, 4 KiB 8,738 B a commit).
+#   Only a new file gets it: an existing outbox keeps its page size.
+# - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): at a page or two a tick, a
+#   checkpoint every 10 minutes or so copies the few pages a delivered outbox reuses; 100 / 1000 / 10,000 pages
+#   measured 6.6 / 6.4 / 6.4 KB a tick, so no checkpointing in the sender's idle time either.
 # - journal_size_limit: after a backlog's large transactions the WAL is cut back to this at the next checkpoint,
 #   not left at its largest (no effect on the steady state, whose WAL stays under it).
 PAGE_SIZE = 1024
@@ -56,12 +62,13 @@ PAGE_SIZE = 1024
 # its read-ahead; bench/drain_throughput.py), and the sender deletes the rest in its idle time (`purge`).
 PURGE_ROWS = 500
 DELIVERED_UPTO = "delivered_upto"
+LAST_ID = outbox_repair.LAST_ID
 WAL_AUTOCHECKPOINT_PAGES = 1000
 JOURNAL_SIZE_LIMIT = 4 * 2**20
 
 _TABLES = {
     "points": """(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,   -- handed out by Outbox, only ever growing (LAST_ID); older files: AUTOINCREMENT
         sensor TEXT,              -- NULL for the collector's own health points
         time_ns INTEGER NOT NULL,
         celsius REAL,
@@ -70,7 +77,7 @@ _TABLES = {
     "state": """(                 -- what `templog health` and `check` read: heartbeat, last delivery, last error
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
-    )""",
+    ) WITHOUT ROWID""",  # one b-tree: a state commit writes one page, not the table's and its key index's
     "rejected": """(
         id INTEGER PRIMARY KEY,
         line TEXT NOT NULL,
@@ -200,6 +207,8 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._depth = 0  # points not delivered: in the file, with an id above _delivered_upto
         self._delivered_upto = 0  # InfluxDB took every point up to this id (the file's state row says up to where)
+        self._last_id = 0  # the highest id handed out: the next point's is above it, never reused
+        self._last_id_kept = 0  # the highest id the file's LAST_ID state row says was handed out
         self._purged = True  # every point up to _delivered_upto is deleted from the file (as far as committed)
         self._leftover = False  # delivered points beyond a commit's slice (a backlog's) wait in the file
         self._staged: dict[str, str] = {}  # state for the next commit
@@ -239,6 +248,10 @@ class Outbox:
                 _quick_check(db, self.path)
             row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
             self._delivered_upto = max(self._delivered_upto, int(row[0]) if row else 0)
+            self._last_id_kept = outbox_repair.last_id(db)
+            self._last_id = max(self._last_id, self._last_id_kept, self._delivered_upto,
+                                db.execute("SELECT max(id) FROM points").fetchone()[0] or 0,
+                                db.execute("SELECT max(id) FROM rejected").fetchone()[0] or 0)
             self._purged, self._leftover = False, True  # delivered points may wait in the file (killed in a drain)
             depth = db.execute("SELECT count(*) FROM points WHERE id > ?", (self._delivered_upto,)).fetchone()[0]
         except BaseException:
@@ -334,22 +347,26 @@ class Outbox:
             return Appended()
 
         def commit(db: sqlite3.Connection) -> Appended:
+            last_id = self._last_id + len(rows)
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
-                db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)", rows)
+                done, state_written = self._write_pending(db)
+                db.executemany("INSERT INTO points (id, sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?, ?)",
+                               [(i, *row) for i, row in enumerate(rows, self._last_id + 1)])
                 by_age = self._drop_older_than_max_age(db)
                 by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
+                kept = self._keep_last_id(db, last_id, state_written)
             done()
+            self._last_id, self._last_id_kept = last_id, kept
             self._depth += len(rows) - by_age - by_count  # once committed (a failed append changes nothing)
             return Appended(by_count, by_age)
 
         with self._lock:
             return self._use(commit)
 
-    def _write_pending(self, db: sqlite3.Connection) -> Callable[[], None]:
+    def _write_pending(self, db: sqlite3.Connection) -> tuple[Callable[[], None], bool]:
         """In the caller's transaction: the deletion of what InfluxDB took and the state staged since the last
-        commit. Returns what to call once the transaction is committed."""
+        commit. Returns what to call once the transaction is committed, and whether it wrote state."""
         delivered, purged = self._delivered_upto, self._purged
         if not purged:  # the oldest PURGE_ROWS delivered points: a tick's all, a backlog's a slice per commit
             deleted = db.execute("DELETE FROM points WHERE id IN (SELECT id FROM points WHERE id <= ? ORDER BY id "
@@ -371,7 +388,22 @@ class Outbox:
                     if self._staged.get(key) == value:
                         del self._staged[key]
 
-        return done
+        return done, bool(staged)
+
+    def _keep_last_id(self, db: sqlite3.Connection, last_id: int, state_written: bool) -> int:
+        """Last in the caller's transaction: make sure the file still says that ids up to `last_id` were handed
+        out, so that none is handed out again after a restart (DELIVERED_UPTO and the `rejected` table go by id).
+        The points' highest id says so while it is `last_id`: a tick's commit inserts above the points it deletes,
+        so this costs no page in the steady state. A transaction that leaves no point with the highest id (the last
+        deliveries deleted, the newest dropped by a bound) writes the LAST_ID state row; so does one that writes
+        state anyway (the heartbeat's, every 10 s: the same page), for a repair that loses the newest points'
+        pages (collector/outbox_repair.py). Returns what the LAST_ID row says once committed."""
+        if last_id <= self._last_id_kept:
+            return self._last_id_kept
+        if not state_written and (db.execute("SELECT max(id) FROM points").fetchone()[0] or 0) >= last_id:
+            return self._last_id_kept
+        db.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (LAST_ID, str(last_id)))
+        return last_id
 
     @property
     def pending(self) -> bool:
@@ -386,8 +418,10 @@ class Outbox:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
+                done, state_written = self._write_pending(db)
+                kept = self._keep_last_id(db, self._last_id, state_written)
             done()
+            self._last_id_kept = kept
 
         with self._lock:
             self._use(write)
@@ -453,12 +487,14 @@ class Outbox:
         def move(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                done = self._write_pending(db)
+                done, state_written = self._write_pending(db)
                 db.execute("INSERT OR REPLACE INTO rejected (id, line, reason, rejected_at_ns) VALUES (?, ?, ?, ?)",
                            (point.id, point.line, reason, self.clock()))
                 deleted = db.execute("DELETE FROM points WHERE id = ?", (point.id,)).rowcount
+                kept = self._keep_last_id(db, self._last_id, state_written)
             done()
             self._depth -= deleted
+            self._last_id_kept = kept
 
         with self._lock:
             self._use(move)

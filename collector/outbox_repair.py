@@ -5,7 +5,8 @@ The fresh file is built beside the damaged one (`<outbox>.salvaging`) and rename
 complete and durable; only then are the files swapped. A crash during the salvage leaves the damaged file where
 it was, to be repaired again at the next start; a crash during the swap is finished at the next start
 (`finish_interrupted_repair`). Rows keep their ids:
-the order of delivery stays, and a batch the sender read before the repair still names the same points.
+the order of delivery stays, and a batch the sender read before the repair still names the same points; and new
+ids stay above every id handed out before (the fresh file's LAST_ID state row).
 """
 
 from __future__ import annotations
@@ -23,6 +24,20 @@ _CHUNK = 10_000  # rows per statement (and in memory, where a chunk is read agai
 _COMPANIONS = ("-wal", "-shm")  # SQLite finds them by name: renamed along, they stay the damaged file's
 _COMPLETE = ".salvaged"  # a finished, durable salvage waiting to take the outbox's place
 _TABLE_INTERIOR = 0x05  # the first byte of an interior page of a table's b-tree
+LAST_ID = "last_id"  # the state row saying which ids were handed out, where the points no longer show it
+# Ids a salvage cannot see, when the pages of the newest points (or of the state) are lost: those handed out after
+# the LAST_ID row that the last state commit wrote (the heartbeat's, every 10 s while `run` runs). 2**32 is more
+# than any collector hands out in 10 s, and leaves 2**31 such repairs before ids (63 bits) run out.
+LOST_IDS_MARGIN = 2**32
+
+
+def last_id(db: sqlite3.Connection) -> int:
+    """The highest point id the file says was handed out, besides its points and rejected points: its LAST_ID state
+    row, or, in a file of a version whose points table had AUTOINCREMENT, its sqlite_sequence (0: neither)."""
+    found = [int(row[0]) for row in db.execute("SELECT value FROM state WHERE key = ?", (LAST_ID,))]
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        found += [row[0] for row in db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'points'")]
+    return max(found, default=0)
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -130,19 +145,31 @@ def _salvage(path: str, dest: sqlite3.Connection) -> dict:
     except sqlite3.DatabaseError:  # not a database, or its schema page is gone: nothing can be read
         return {}
     counts: dict = {"points": 0}
-    sequence = _points_sequence(dest) if "sqlite_sequence" in tables else None
+    gaps: dict[str, list[Gap]] = {"points": [(None, None)], "state": [(None, None)]}  # missing: nothing read
     for table in ("points", "rejected", "state"):
         if table in tables:
-            counts[table], gaps = _copy(dest, table, path)
-            if table == "points":
-                counts["lost_at_most"] = _lost_at_most(gaps, sequence)
-    if sequence is not None:  # new ids stay above every id ever handed out
-        if not dest.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'points'", (sequence,)).rowcount:
-            dest.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('points', ?)", (sequence,))
+            counts[table], gaps[table] = _copy_state(dest) if table == "state" else _copy(dest, table, path)
+    sequence = _points_sequence(dest)
+    if "points" in tables:
+        counts["lost_at_most"] = _lost_at_most(gaps["points"], sequence)
+    # new ids stay above every id ever handed out: the fresh file's LAST_ID row says up to where
+    try:
+        recorded = last_id(dest)  # the damaged file's LAST_ID row, salvaged with its state
+    except ValueError:  # a damaged value
+        recorded = 0
+    highest = max(sequence or 0, recorded, *(dest.execute(f"SELECT max(id) FROM main.{t}").fetchone()[0] or 0
+                                             for t in ("points", "rejected")))
+    newest_lost = gaps["points"] and gaps["points"][-1][1] is None  # nothing readable after the last gap
+    if sequence is None and (newest_lost or gaps["state"]):  # what the points or the LAST_ID row said is lost
+        highest += LOST_IDS_MARGIN
+    if highest:
+        dest.execute("INSERT OR REPLACE INTO main.state (key, value) VALUES (?, ?)", (LAST_ID, str(highest)))
     return counts
 
 
 def _points_sequence(db: sqlite3.Connection) -> int | None:
+    """The ids handed out, exactly, as the sqlite_sequence of an AUTOINCREMENT points table (a previous version's)
+    says; None if there is none, or it cannot be read."""
     try:
         row = db.execute("SELECT seq FROM salvage.sqlite_sequence WHERE name = 'points'").fetchone()
     except sqlite3.DatabaseError:
@@ -215,6 +242,15 @@ def _copy(db: sqlite3.Connection, table: str, path: str) -> tuple[int, list[Gap]
             gaps[-1] = (gaps[-1][0], resume)
         read_since_gap, start = False, resume
     return copied, gaps
+
+
+def _copy_state(db: sqlite3.Connection) -> tuple[int, list[Gap]]:
+    """Copy the state (a few rows on one page; by key: a new outbox's has no rowid), or none if it cannot be read."""
+    try:
+        copy = "INSERT OR IGNORE INTO main.state (key, value) SELECT key, value FROM salvage.state"
+        return db.execute(copy).rowcount, []
+    except sqlite3.DatabaseError:
+        return 0, [(None, None)]
 
 
 def _next_readable(db: sqlite3.Connection, table: str, after: int, leaf_starts: list[int]) -> int | None:

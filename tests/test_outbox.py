@@ -88,3 +88,13 @@ def test_concurrent_appends_are_all_committed_in_order_per_caller(tmp_path):
     for n in range(30):
         mine = [r.time_ns for r in reopened.readings(0, 10**12, [f"s{n}"])]
         assert mine == [i * S for i in range(20)]
+
+
+def test_a_file_without_the_outbox_tables_yet_reads_as_empty_and_stays_unchanged(tmp_path):
+    """What `health` and `history` meet before a first `run` created its tables (an empty file, or another table)."""
+    path = tmp_path / "o.sqlite"
+    path.write_bytes(b"")
+    outbox = Outbox(str(path), read_only=True)
+    assert outbox.depth == 0 and outbox.state() == {} and outbox.oldest_time_ns() is None
+    outbox.close()
+    assert path.read_bytes() == b""

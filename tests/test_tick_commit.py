@@ -43,6 +43,21 @@ def wal_commits(outbox_path: Path) -> int:
     return commits
 
 
+def wal_commit_pages(outbox_path: Path) -> list[list[int]]:
+    """The database pages each transaction in the outbox's WAL wrote (a frame header's first word is its page)."""
+    data = (outbox_path.parent / (outbox_path.name + "-wal")).read_bytes()
+    page_size, salts = struct.unpack(">I", data[8:12])[0], data[16:24]
+    commits, pages, offset = [], [], 32
+    while offset + 24 + page_size <= len(data) and data[offset + 8:offset + 16] == salts:
+        page, size_after = struct.unpack(">II", data[offset:offset + 8])
+        pages.append(page)
+        if size_after:
+            commits.append(pages)
+            pages = []
+        offset += 24 + page_size
+    return commits
+
+
 class Hanging:
     def __init__(self):
         self.release = threading.Event()
@@ -90,6 +105,25 @@ def test_a_tick_of_ten_sensors_with_its_deliveries_and_heartbeat_is_one_commit(w
     on_disk = Outbox(str(path))
     assert on_disk.depth == 3 * SENSORS  # the first tick's points are gone from the file
     assert int(on_disk.state()["heartbeat_ns"]) == 0
+
+
+def test_a_steady_tick_of_ten_sensors_writes_one_page_to_the_card(write_config, tmp_path):
+    """Each tick's commit, with the deletion of the tick before it that InfluxDB took, writes one page: the points
+    table's only leaf (the rows of a tick fit one 1 KiB page; the deletion first makes room); the heartbeat's adds
+    the state's. Before, AUTOINCREMENT's sqlite_sequence page was a second page at every commit, and the state's
+    key index a third at the heartbeat's (issue 10: bytes written per point)."""
+    collector, outbox, path = collector_of(write_config, tmp_path)
+    for tick in range(100, 104):
+        with collector.ticks.holding():
+            collector.on_tick(collector.slots, tick * S, 0)
+        wait_until(lambda: outbox.depth == SENSORS and not outbox.pending
+                   and all(s.idle.is_set() for s in collector.slots), what=f"tick {tick} committed")
+        outbox.delivered(outbox.oldest(100))  # InfluxDB took it: deleted with the next tick's commit
+    dispatch_tick(collector, 104 * S)  # with the heartbeat's state: one page more, the state's
+    wait_until(lambda: outbox.depth == SENSORS and not outbox.pending
+               and all(s.idle.is_set() for s in collector.slots), what="tick 104 committed")
+    roots = dict(sqlite3.connect(path).execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'"))
+    assert wal_commit_pages(path)[-4:] == [[roots["points"]]] * 3 + [[roots["points"], roots["state"]]]
 
 
 def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_config, tmp_path):
