@@ -11,7 +11,6 @@ import errno
 import math
 import os
 import re
-import socket
 import types
 import typing
 import urllib.parse
@@ -380,7 +379,7 @@ class _Parser:
         for i, sensor in enumerate(sensors):
             if sensor.type == "mqtt" and mqtt is None:
                 self.fail(f"sensors[{i}].type", "mqtt sensors need a top-level mqtt: section (host, port, ...)")
-        host = collector.tags.get("host") or socket.gethostname()
+        host = collector.tags.get("host") or os.uname().nodename  # gethostname(2) is uname's nodename; no socket module
         problem = host and tag_text_problem(host)  # an empty hostname: points go without a host tag
         if problem:
             self.fail("collector.tags.host", f"this machine's hostname {host!r} cannot be the host tag: it {problem}; "
