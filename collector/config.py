@@ -17,7 +17,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, NamedTuple
 from urllib.parse import unquote
 
 import yaml
@@ -34,9 +34,9 @@ Duration = Annotated[float, DURATION]  # seconds, written as "10s" in YAML
 DEFAULT_PATH = "config.yaml"
 
 
-@dataclass(frozen=True)
-class DurationBounds:
-    """The durations a key accepts, in seconds; `zero` says what 0 means where 0 is allowed too."""
+class DurationBounds(NamedTuple):
+    """The durations a key accepts, in seconds; `zero` says what 0 means where 0 is allowed too. (A NamedTuple: made
+    at import ~7x faster than a frozen dataclass, which compiles six methods; every command loads the config.)"""
 
     shortest: float
     longest: float
