@@ -5,8 +5,8 @@ A command imports what it alone uses in its own function: the scheduler and the 
 renderer in `grafana`, the sysfs scan and paho in `discover`, the outbox (and SQLite) in the commands that open it,
 the history module in `history` and `check`; an InfluxDB client's module (urllib3, influxdb-client) is imported by
 `collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s, and `read`
-start in a fraction of the time and memory (BENCHMARKS.md 7 and 11, bench/startup.py); tests/test_cli_imports.py
-checks it.
+start in a fraction of the time and memory (BENCHMARKS.md "Command start-up", bench/startup.py);
+tests/test_cli_imports.py checks it.
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from collector.outbox import Outbox
 # numpy/pandas probing, reactivex, dateutil) and urllib3, the Grafana renderer, paho-mqtt, the scheduler.
 NOT_FOR_SHORT_COMMANDS = ("influxdb_client", "urllib3", "collector.grafana", "paho", "collector.runner", "schedule")
 SIMULATED = "sensors:\n  - {name: desk, type: simulated}\n"
-# What each one needs even less of (BENCHMARKS.md 11): `health` reads the outbox's state, not its readings, and
-# probes no path (tempfile brings random); `read` opens no outbox; `--help` loads no config (PyYAML, dataclasses).
+# What each one needs even less of (BENCHMARKS.md "Command start-up, second pass"): `health` reads the outbox's
+# state, not its readings, and probes no path (tempfile brings random); `read` opens no outbox; `--help` loads no
+# config (PyYAML, dataclasses).
 NOT_FOR = {
     "health": ("collector.history", "collector.readings", "tempfile", "socket", "json", "csv"),
     "read": ("collector.outbox", "sqlite3", "collector.history", "tempfile", "socket"),
