@@ -2,43 +2,35 @@
 2 bad usage/config.
 
 A command imports what it alone uses in its own function: the scheduler and the sender in `run`, the Grafana
-renderer in `grafana`, the sysfs scan and paho in `discover`; an InfluxDB client's module (urllib3, influxdb-client)
-is imported by `collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s,
-and `read` start in a fraction of the time and memory (BENCHMARKS.md 7, bench/startup.py); tests/test_cli_imports.py
-checks it.
+renderer in `grafana`, the sysfs scan and paho in `discover`, the outbox (and SQLite) in the commands that open it,
+the history module in `history` and `check`; an InfluxDB client's module (urllib3, influxdb-client) is imported by
+`collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s, and `read`
+start in a fraction of the time and memory (BENCHMARKS.md "Command start-up", bench/startup.py);
+tests/test_cli_imports.py checks it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from collector import __version__, logs
-from collector.config import Config, ConfigError, load_config
 from collector.durations import parse_duration
-from collector.health import judge
-from collector.history import (LAST_STOP_NS, HistoryQuery, describe_influx, from_influx_v1, from_influx_v2, from_outbox,
-                               rfc3339, write)
-from collector.influx import WriteError, connect
-from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
-from collector.outbox_lock import OutboxLock
-from collector.readings import implausible
-from collector.sensors import SensorError, Shared, create_sensor
-from collector.stats import Stats
 from collector.ticks import NS_PER_S, parse_time_ns, utc_text
 
 if TYPE_CHECKING:
+    from collector.config import Config
+    from collector.history import HistoryQuery
+    from collector.outbox import Outbox
+    from collector.outbox_lock import OutboxLock
     from collector.runner import StopRequest
 
 log = logging.getLogger("templog")
@@ -63,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logs.configure(level)
     logging.getLogger("influxdb_client").setLevel(logging.WARNING)
+    # after argparse, which answers --help and bad usage itself: the config module brings PyYAML and dataclasses
+    from collector.config import ConfigError, load_config
+
     try:
         if args.command == "discover":
             return cmd_discover(args)
@@ -71,17 +66,23 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError) as exc:
         print(f"templog: {exc}", file=sys.stderr)
         return 2
-    except OutboxError as exc:  # in use, damaged, or a path no outbox can live at: its own words
-        print(f"templog: {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, sqlite3.Error) as exc:  # e.g. an outbox that cannot be created or opened
-        print(f"templog: {args.command}: {exc}", file=sys.stderr)
-        return 1
     except Exception as exc:  # never a traceback: one line naming what failed
-        print(f"templog: {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        if _said_in_its_own_words(exc):
+            print(f"templog: {args.command}: {exc}", file=sys.stderr)
+        else:
+            print(f"templog: {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _said_in_its_own_words(exc: Exception) -> bool:
+    """An OutboxError (in use, damaged, or a path no outbox can live at), an OSError or SQLite's (e.g. an outbox that
+    cannot be created or opened). The outbox's and SQLite's modules are looked up, not imported: only a command that
+    imported them can raise their errors, and `read` and `--help` need neither."""
+    outbox, sqlite3 = sys.modules.get("collector.outbox"), sys.modules.get("sqlite3")
+    return (isinstance(exc, OSError) or (outbox is not None and isinstance(exc, outbox.OutboxError))
+            or (sqlite3 is not None and isinstance(exc, sqlite3.Error)))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_discover(args) -> int:
     # only `discover` scans sysfs and renders YAML; paho (collector.mqtt) is for --mqtt alone
+    from collector.config import load_config
     from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
     from collector.mqtt import MqttHub
 
@@ -147,6 +149,8 @@ def cmd_discover(args) -> int:
 
 
 def cmd_grafana(config: Config, args) -> int:
+    from pathlib import Path
+
     from collector import grafana as grafana_files  # the renderer is a thousand lines only `grafana` runs
 
     previous = None
@@ -168,7 +172,10 @@ def cmd_grafana(config: Config, args) -> int:
 def cmd_run(config: Config, args) -> int:
     # the scheduler (the `schedule` package), the reader threads and the sender are only `run`'s
     from collector.delivery import Sender
+    from collector.influx import connect
     from collector.runner import SHUTDOWN_S, Collector, StopRequest
+    from collector.sensors import Shared, create_sensor
+    from collector.stats import Stats
 
     stop = StopRequest()
     stop_on_signals(stop)
@@ -199,6 +206,9 @@ def cmd_run(config: Config, args) -> int:
 
 def open_outbox_for_run(config: Config) -> tuple[OutboxLock, Outbox]:
     """Before anything else: a path `run` can use, no other run on it, and an outbox repaired if it was damaged."""
+    from collector.outbox import Outbox, OutboxUnusable, unusable_reason
+    from collector.outbox_lock import OutboxLock
+
     path = config.collector.outbox
     reason = unusable_reason(path)
     if reason:
@@ -248,6 +258,9 @@ def end_commands() -> None:
 
 def read_all(config: Config) -> list[dict]:
     """Read every sensor once, concurrently, each within its timeout: the spec's `read --json` records."""
+    from collector.readings import implausible
+    from collector.sensors import SensorError, Shared, create_sensor
+
     results: dict[str, dict] = {}
     shared = Shared(config.mqtt)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
@@ -284,6 +297,8 @@ def read_all(config: Config) -> list[dict]:
 def cmd_read(config: Config, args) -> int:
     records = read_all(config)
     if args.json:
+        import json
+
         print(json.dumps(records, indent=2))
     else:
         width = max(len(r["sensor"]) for r in records)
@@ -299,6 +314,8 @@ def cmd_check(config: Config, args) -> int:
     if config.influxdb is None:
         print(f"ok: no influxdb section; readings stay in the outbox {config.collector.outbox}")
     else:
+        from collector.influx import connect
+
         client = connect(config.influxdb)
         try:
             problems += client.problems()
@@ -314,6 +331,10 @@ def cmd_check(config: Config, args) -> int:
 
 def check_outbox(path: str) -> list[str]:
     """Print the outbox's report, changing nothing; a path `run` could not use, or a damaged file, is a problem."""
+    import sqlite3
+
+    from collector.outbox import Outbox, OutboxError, OutboxUnusable, unusable_reason
+
     reason = unusable_reason(path)
     if reason:
         return [str(OutboxUnusable(path, reason))]
@@ -333,6 +354,8 @@ def check_outbox(path: str) -> list[str]:
 
 def outbox_report(outbox: Outbox) -> str:
     """One line on the outbox: depth, oldest point, last delivery and last delivery error."""
+    from collector.history import rfc3339
+
     state = outbox.state()
     oldest = outbox.oldest_time_ns()
     parts = [f"outbox: {outbox.depth} point(s) waiting" + (f", oldest from {rfc3339(oldest)}" if oldest else "")]
@@ -344,6 +367,9 @@ def outbox_report(outbox: Outbox) -> str:
 
 
 def cmd_health(config: Config, args) -> int:
+    from collector.health import judge
+    from collector.outbox import Outbox, OutboxError
+
     if not os.path.exists(config.collector.outbox):
         print(f"unhealthy: no outbox at {config.collector.outbox}; is templog run running?")
         return 1
@@ -358,6 +384,10 @@ def cmd_health(config: Config, args) -> int:
 
 
 def cmd_history(config: Config, args) -> int:
+    from collector.history import describe_influx, from_influx_v1, from_influx_v2, from_outbox, write
+    from collector.influx import WriteError, connect
+    from collector.outbox import Outbox
+
     query = history_query(args, time.time_ns())
     configured = [s.name for s in config.sensors]
     for name in query.sensors:
@@ -392,6 +422,8 @@ def cmd_history(config: Config, args) -> int:
 
 
 def history_query(args, now_ns: int) -> HistoryQuery:
+    from collector.history import LAST_STOP_NS, HistoryQuery, rfc3339
+
     if args.since and (args.start or args.stop):
         raise UsageError("history: use either --since or --start/--stop")
     stop = _parse_time(args.stop, "--stop") if args.stop else now_ns

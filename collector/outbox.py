@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from collector import outbox_repair
-from collector.readings import Reading
+
+if TYPE_CHECKING:  # `health` reads no readings: the module (a dataclass) is imported where they are read
+    from collector.readings import Reading
 
 log = logging.getLogger("templog")
 
@@ -141,6 +142,8 @@ def unusable_reason(path: str) -> str | None:
         folder = os.path.dirname(folder)
     if not os.path.isdir(folder):
         return f"{folder} is not a directory"
+    import tempfile  # with `random`: only `run` and `check` probe a path, not `health` or `history`
+
     try:
         tempfile.TemporaryFile(dir=folder).close()  # unnamed where the filesystem allows (O_TMPFILE)
     except OSError as exc:
@@ -535,6 +538,8 @@ class Outbox:
         """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they
         are consumed (SQLite sorts them, spilling to temporary files, in bounded memory). The connection is held
         until the iterator is exhausted or closed."""
+        from collector.readings import Reading
+
         query = "SELECT sensor, time_ns, celsius FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
         args: list = [start_ns, stop_ns]
         if sensors:

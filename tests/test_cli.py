@@ -210,7 +210,7 @@ def test_a_signal_during_start_up_stops_before_sensors_and_mqtt_start(write_conf
         raise AssertionError("a sensor was created after the stop request")
 
     monkeypatch.setattr(templog_cli, "open_outbox_for_run", open_then_sigterm)
-    monkeypatch.setattr(templog_cli, "create_sensor", no_sensor)
+    monkeypatch.setattr("collector.sensors.create_sensor", no_sensor)  # cmd_run imports it when it runs
     try:
         with caplog.at_level(logging.INFO):
             assert templog_cli.cmd_run(config, None) == 0
@@ -238,7 +238,7 @@ def test_read_waits_for_hung_sensors_once_not_once_each(write_config, monkeypatc
         f"  - {{name: {name}, type: simulated}}\n" for name in ("hung1", "hung2", "slow"))), environ={})
     never = threading.Event()
     sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never), "slow": Answers(0.3 + templog_cli.OWN_TIMEOUT_GRACE_S + 0.3, never)}
-    monkeypatch.setattr(templog_cli, "create_sensor", lambda s, shared: sensors[s.name])
+    monkeypatch.setattr("collector.sensors.create_sensor", lambda s, shared: sensors[s.name])  # read_all imports it
     try:
         records = templog_cli.read_all(config)
     finally:

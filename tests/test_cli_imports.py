@@ -18,6 +18,14 @@ from collector.outbox import Outbox
 # numpy/pandas probing, reactivex, dateutil) and urllib3, the Grafana renderer, paho-mqtt, the scheduler.
 NOT_FOR_SHORT_COMMANDS = ("influxdb_client", "urllib3", "collector.grafana", "paho", "collector.runner", "schedule")
 SIMULATED = "sensors:\n  - {name: desk, type: simulated}\n"
+# What each one needs even less of (BENCHMARKS.md "Command start-up, second pass"): `health` reads the outbox's
+# state, not its readings, and probes no path (tempfile brings random); `read` opens no outbox; `--help` loads no
+# config (PyYAML, dataclasses).
+NOT_FOR = {
+    "health": ("collector.history", "collector.readings", "tempfile", "socket", "json", "csv"),
+    "read": ("collector.outbox", "sqlite3", "collector.history", "tempfile", "socket"),
+    "--help": ("collector.config", "yaml", "dataclasses", "collector.outbox", "sqlite3", "collector.sensors"),
+}
 
 
 def imported(*args: str, env: dict | None = None) -> tuple[set[str], subprocess.CompletedProcess]:
@@ -47,6 +55,7 @@ def test_health_and_read_on_the_default_config_import_no_influx_client_renderer_
     names, done = imported(command, "-c", str(ROOT / "config.yaml"), env={"TEMPLOG_OUTBOX": str(outbox)})
     assert done.stdout.startswith(("healthy: ", "unhealthy: ") if command == "health" else "living-room "), done.stderr
     assert heavy(names) == []
+    assert sorted(names & set(NOT_FOR[command])) == []
 
 
 def test_history_from_the_outbox_imports_no_influx_client(write_config, outbox):
@@ -60,6 +69,7 @@ def test_help_imports_nothing_a_command_would():
     names, done = imported("--help")
     assert done.returncode == 0 and "health" in done.stdout
     assert heavy(names) == []
+    assert sorted(names & set(NOT_FOR["--help"])) == []
 
 
 def test_api_v1_never_imports_influxdb_client(write_config, outbox):

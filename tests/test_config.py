@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -252,7 +253,7 @@ def test_files_that_are_no_config_name_the_file(tmp_path):
 
 
 def test_the_machine_hostname_must_be_a_valid_tag(write_config, monkeypatch):
-    monkeypatch.setattr("socket.gethostname", lambda: "bad host\n")
+    monkeypatch.setattr("os.uname", lambda: os.uname_result(("Linux", "bad host\n", "6.1", "#1", "aarch64")))
     error = error_of(write_config, SENSOR)
     assert error.path == "collector.tags.host" and "set collector.tags.host" in error.problem
     assert load_config(write_config("collector: {tags: {host: pi}}\n" + SENSOR), environ={}).host == "pi"
