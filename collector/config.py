@@ -481,15 +481,16 @@ class _Parser:
     def readable_file(self, path: str, name: str, text: bool = True) -> str:
         """`name` resolved against the config's folder, once it proved readable (and UTF-8 text, if `text`)."""
         resolved = str(self.base_dir / name)
+        shown = resolved if resolved.isprintable() else repr(resolved)  # a newline in it would split the message
         try:
             data = _read_small_file(resolved)
         except OSError as exc:
-            self.fail(path, f"cannot read {resolved}: {exc.strerror or exc}")
+            self.fail(path, f"cannot read {shown}: {exc.strerror or exc}")
         if text:
             try:
                 data.decode("utf-8")
             except UnicodeDecodeError:
-                self.fail(path, f"{resolved} is not UTF-8 text")
+                self.fail(path, f"{shown} is not UTF-8 text")
         return resolved
 
     def check_duration(self, seconds: float, path: str, bounds: DurationBounds) -> None:

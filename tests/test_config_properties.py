@@ -157,6 +157,7 @@ def test_any_yaml_document_is_a_config_or_a_config_error(tmp_path_factory, docum
 
 @FILE_SETTINGS
 @given(document=mutated_configs(), environ=ENVIRON)
+@example(document=COMMITTED, environ={"INFLUX_TOKEN_FILE": "\n"})  # found by hypothesis: a message over two lines
 def test_the_committed_config_with_arbitrary_values_is_a_config_or_a_config_error(tmp_path_factory, document, environ):
     loads_or_refuses(write_yaml(tmp_path_factory.getbasetemp(), document), environ)
 
