@@ -10,7 +10,6 @@ Write-Ahead Log"). With synchronous=FULL each of them is one fsync.
 
 import sqlite3
 import struct
-import threading
 from pathlib import Path
 
 from cli import wait_until
@@ -20,6 +19,7 @@ from collector.outbox import Outbox
 from collector.runner import Collector
 from collector.stats import Stats
 from collector.tick_commit import TickCommits, wait_for
+from test_runner import Hanging
 
 S = 1_000_000_000
 SENSORS = 10
@@ -56,17 +56,6 @@ def wal_commit_pages(outbox_path: Path) -> list[list[int]]:
             pages = []
         offset += 24 + page_size
     return commits
-
-
-class Hanging:
-    def __init__(self):
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def read_celsius(self):
-        self.started.set()
-        self.release.wait(30)
-        return 20.0
 
 
 def collector_of(write_config, tmp_path, sensors=None):
