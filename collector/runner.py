@@ -296,6 +296,8 @@ class Collector:
                 if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
                     self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
                 points = [(None, line) for line in lines]
+        except (sqlite3.Error, OSError) as exc:  # the outbox failing: its own condition says so, the thread lives on
+            log.debug("health not recorded: %s", exc)
         finally:
             self.ticks.submit(tick_ns, points)
 
