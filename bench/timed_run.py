@@ -1,7 +1,9 @@
 """`python -m collector` with the start of every sensor read timed, for bench/footprint.py: how late after its tick
 each read starts, measured inside the collector process without changing how it schedules or reads. Each sensor
-is wrapped before `run` builds it; at exit the lateness of every read (nanoseconds after its tick) goes to the
-file named by $TEMPLOG_BENCH_LATENESS as native 8-byte integers. Costs one clock read and one append per read.
+is wrapped before `run` builds it; at exit the start of every read (time.time_ns(), in the order the reads
+started) goes to the file named by $TEMPLOG_BENCH_LATENESS as native 8-byte integers; ticks are whole multiples
+of the interval, so the reader of the file has the tick and the lateness of each. Costs one clock read and one
+append per read.
 
 With $TEMPLOG_BENCH_PROFILE set, every thread also runs under cProfile (py-spy cannot attach to this Python here)
 and the merged statistics go to that file at exit (pstats format; bench/profile_top.py prints the top lines).
@@ -24,20 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import collector.sensors  # noqa: E402
 
-LATENESS_NS = array.array("q")  # append is atomic under the GIL: safe from every reader thread
+STARTS_NS = array.array("q")  # append is atomic under the GIL: safe from every reader thread
 
 
 class TimedSensor:
-    def __init__(self, inner, every_ns: int):
-        self.inner, self.every_ns = inner, every_ns
+    def __init__(self, inner):
+        self.inner = inner
 
     def read_celsius(self) -> float:
-        LATENESS_NS.append(time.time_ns() % self.every_ns)  # ticks are whole multiples of the interval
+        STARTS_NS.append(time.time_ns())
         return self.inner.read_celsius()
 
 
 def _timed_create(config, shared=None):
-    return TimedSensor(_create(config, shared), round(config.interval * 1e9))
+    return TimedSensor(_create(config, shared))
 
 
 PROFILES: list[cProfile.Profile] = []
@@ -52,7 +54,7 @@ def _profiled_run(run):
 
 
 def _save() -> None:
-    Path(os.environ["TEMPLOG_BENCH_LATENESS"]).write_bytes(LATENESS_NS.tobytes())
+    Path(os.environ["TEMPLOG_BENCH_LATENESS"]).write_bytes(STARTS_NS.tobytes())
     if os.environ.get("TEMPLOG_BENCH_PROFILE"):
         import pstats
 
