@@ -189,14 +189,16 @@ class SharedLane:
                 log.exception("%s: reading failed", slot.config.name)  # lane, which every fast sensor needs, lives on
                 reading = None
             with lock:
-                alone = self._worker is not me or self._reading is not slot or self._stopping
-                if not alone:
+                if self._worker is me and self._reading is slot and not self._stopping:
                     self._reading = None
-                    slot.timed(clock() - self._since)
+                    elapsed = clock() - self._since
+                    if elapsed > LANE_BUDGET_S:  # within it, `timed` has nothing to do for a sensor on the lane
+                        slot.timed(elapsed)
                     self._read.append((slot, tick_ns, reading))
-            if alone:  # moved off the lane while reading, or stopping: this thread ends with its one reading
-                self._deliver([(slot, tick_ns, reading)])
-                return
+                    continue
+            # moved off the lane while reading, or stopping: this thread ends with its one reading
+            self._deliver([(slot, tick_ns, reading)])
+            return
 
     def _deliver(self, done: Done) -> None:
         try:

@@ -130,8 +130,8 @@ class Collector:
         wait_s = wait_for(slots[0].config.interval)
         lane = []
         for slot in slots:
-            name = slot.config.name
             if not slot.idle.is_set():
+                name = slot.config.name
                 self.stats.add("ticks_skipped", sensor=name)
                 self.sensor_trouble[(name, "busy")].occurred(
                     "%s: tick %s skipped, the previous read is still running after %.1fs", name,
@@ -139,6 +139,7 @@ class Collector:
                 slot.troubled = True
                 continue
             if slot.troubled:
+                name = slot.config.name
                 self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
             slot.idle.clear()
             slot.busy_since = now
