@@ -19,6 +19,9 @@ class Stats:
     def __init__(self):
         self._lock = threading.Lock()
         self._counts: Counter[tuple[str, str | None]] = Counter()
+        self._by_sensor: dict[str, Counter[str]] = {}  # the same per-sensor counts, by sensor: a health write reads
+        # them sensor by sensor, and a scan of all the counts for each sensor held the lock (and the GIL, against the
+        # shared lane's reads) for ~0.1 s a health write at 1,000 sensors
         self._latencies: dict[str, list[float]] = {}
 
     def add(self, name: str, amount: int = 1, sensor: str | None = None) -> None:
@@ -27,6 +30,7 @@ class Stats:
             self._counts[(name, None)] += amount
             if sensor is not None:
                 self._counts[(name, sensor)] += amount
+                self._by_sensor.setdefault(sensor, Counter())[name] += amount
 
     def get(self, name: str, sensor: str | None = None) -> int:
         with self._lock:
@@ -38,7 +42,7 @@ class Stats:
 
     def per_sensor(self, sensor: str) -> dict[str, int]:
         with self._lock:
-            return {name: n for (name, s), n in self._counts.items() if s == sensor}
+            return dict(self._by_sensor.get(sensor, {}))
 
     def observe_latency(self, sensor: str, seconds: float) -> None:
         with self._lock:
