@@ -68,7 +68,7 @@ class Flag:
                 self._waiters -= 1
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: the hand-out and the lane touch a thousand of them a tick
 class SensorSlot:
     """A sensor, where it is read, and whether a read of it is in flight."""
 
