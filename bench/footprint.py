@@ -50,8 +50,9 @@ def main() -> None:
                         help=f"simulated sensors (default {SENSORS})")
     parser.add_argument("--quiet", action="store_true", help="run the collector with -q (no INFO line per reading)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
-                        help="also profile the collector with cProfile into FILE, and its shared lane alone into FILE.lane "
-                             "(bench/profile_top.py prints the top lines); its CPU figures then measure the profiler too")
+                        help="also profile the collector with cProfile into FILE, and its shared lane alone into "
+                             "FILE.lane (bench/profile_top.py prints the top lines); its CPU figures then measure the "
+                             "profiler too")
     args = parser.parse_args()
     seconds, sensors, flags = args.seconds, args.sensors, ["-q"] if args.quiet else []
     cpu_target, rss_target = TARGETS[sensors]

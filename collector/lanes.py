@@ -102,8 +102,8 @@ class SensorSlot:
 Measured = tuple[object, float]  # what a sensor's read gave (a value or the exception it raised) and its seconds
 Read = Callable[[SensorSlot, int], Measured]  # read one sensor for a tick; the checks wait for the commit
 Done = list[tuple[SensorSlot, int, "Measured | None"]]  # reads done: the slot, its tick, what it gave (None: failed)
-# check reads and hand them to their ticks' commits (failed ones too), without waiting; each slot is set idle once its read is
-# committed (a read is not over before that: a disk that stalls the commits makes the next ticks skip, as busy)
+# check reads and hand them to their ticks' commits (failed ones too), without waiting; each slot is set idle once
+# its read is committed (a read is not over before that: a disk that stalls the commits makes the next ticks skip)
 Commit = Callable[[Done], None]
 
 
@@ -184,20 +184,20 @@ class SharedLane:
                 self._deliver(done)
                 continue
             try:
-                reading = self.read(slot, tick_ns)
+                measured = self.read(slot, tick_ns)
             except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read, and the
                 log.exception("%s: reading failed", slot.config.name)  # lane, which every fast sensor needs, lives on
-                reading = None
+                measured = None
             with lock:
                 if self._worker is me and self._reading is slot and not self._stopping:
                     self._reading = None
                     elapsed = clock() - self._since
                     if elapsed > LANE_BUDGET_S:  # within it, `timed` has nothing to do for a sensor on the lane
                         slot.timed(elapsed)
-                    self._read.append((slot, tick_ns, reading))
+                    self._read.append((slot, tick_ns, measured))
                     continue
             # moved off the lane while reading, or stopping: this thread ends with its one reading
-            self._deliver([(slot, tick_ns, reading)])
+            self._deliver([(slot, tick_ns, measured)])
             return
 
     def _deliver(self, done: Done) -> None:
@@ -221,15 +221,15 @@ def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: thr
             if stopping.is_set():
                 slot.idle.set()  # a tick handed over just before the shutdown: not read, nothing to wait for
                 return
-            tick_ns, reading = slot.tick_ns, None
+            tick_ns, measured = slot.tick_ns, None
             try:
                 started = clock()
-                reading = read(slot, tick_ns)
+                measured = read(slot, tick_ns)
                 slot.timed(clock() - started)
             except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read
                 log.exception("%s: reading failed", slot.config.name)
             try:
-                commit([(slot, tick_ns, reading)])  # a failed read too: its tick's commit need not wait for it
+                commit([(slot, tick_ns, measured)])  # a failed read too: its tick's commit need not wait for it
             except Exception:  # a bug: the thread must live on, or its sensor would stay busy, never read again
                 log.exception("%s: committing failed", slot.config.name)
                 slot.idle.set()

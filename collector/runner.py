@@ -168,13 +168,13 @@ class Collector:
         started = time.monotonic()
         try:
             value = slot.sensor.read_celsius()
-        except Exception as exc:  # SensorError, or a sensor bug, which must not stop the collector: `check` tells
-            value = exc
+        except Exception as exc:  # a SensorError, or a sensor's bug, which must not stop the collector: `check`
+            value = exc  # tells them apart
         return value, time.monotonic() - started
 
     def check(self, slot: SensorSlot, tick_ns: int, measured: Measured | None) -> Reading | None:
-        """What a read gave (None: it failed outside the sensor, logged where): a reading, or None once what is
-        refused is logged and counted, never written."""
+        """What a read gave (None: it failed outside the sensor, and that was logged there): a reading, or None
+        once what is refused is logged and counted, never written."""
         if measured is None:
             return None
         value, elapsed = measured
