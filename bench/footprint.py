@@ -27,6 +27,7 @@ TARGETS = {  # sensors: (CPU % of one core, peak RSS MB or None)
     1000: (25.0, None),
 }
 LATENESS_TARGET_MS = 20.0
+TICK_NS = 1_000_000_000  # every sensor of the config is read every second
 
 
 def count_points(server, db: str) -> tuple[int, int]:
@@ -49,8 +50,9 @@ def main() -> None:
                         help=f"simulated sensors (default {SENSORS})")
     parser.add_argument("--quiet", action="store_true", help="run the collector with -q (no INFO line per reading)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
-                        help="also profile the collector with cProfile into FILE (bench/profile_top.py prints the top "
-                             "lines); its CPU figures then measure the profiler too")
+                        help="also profile the collector with cProfile into FILE, and its shared lane alone into "
+                             "FILE.lane (bench/profile_top.py prints the top lines); its CPU figures then measure the "
+                             "profiler too")
     args = parser.parse_args()
     seconds, sensors, flags = args.seconds, args.sensors, ["-q"] if args.quiet else []
     cpu_target, rss_target = TARGETS[sensors]
@@ -58,7 +60,7 @@ def main() -> None:
            f"influxd, {seconds:g} s")
     with scratch_dir() as scratch:
         server = servers.Influxd1.start(Path(scratch) / "influxd")
-        lateness_file = Path(scratch) / "lateness.bin"
+        starts_file = Path(scratch) / "lateness.bin"
         try:
             config = write_config(Path(scratch) / "config.yaml", Path(scratch) / "outbox.sqlite",
                                   {"url": server.url, "api": "v1", "bucket": "bench", "retention": 0},
@@ -68,7 +70,7 @@ def main() -> None:
                 process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "timed_run.py"), "run", *flags,
                                             "-c", str(config)], cwd=ROOT, stdin=subprocess.DEVNULL,
                                            stdout=subprocess.DEVNULL, stderr=log,
-                                           env={**os.environ, "TEMPLOG_BENCH_LATENESS": str(lateness_file),
+                                           env={**os.environ, "TEMPLOG_BENCH_LATENESS": str(starts_file),
                                                 "TEMPLOG_BENCH_PROFILE": str(args.profile or "")})
             spawned = time.monotonic()
             try:
@@ -87,14 +89,18 @@ def main() -> None:
         finally:
             server.stop()
         log_text = log_path.read_text(errors="replace")
-        lateness = array.array("q")
-        lateness.frombytes(lateness_file.read_bytes() if lateness_file.exists() else b"")
+        starts = array.array("q")
+        starts.frombytes(starts_file.read_bytes() if starts_file.exists() else b"")
     problems = [line for line in log_text.splitlines() if " WARNING " in line or " ERROR " in line]
     skipped = [line for line in problems if "skipped" in line]
     steady_pct = (end_cpu - warm_cpu) / (end_at - warm_at) * 100
     whole_pct = end_cpu / (end_at - spawned) * 100
     hwm_mb = memory["VmHWM"] / 1024
-    ordered = sorted(lateness)
+    ordered = sorted(start % TICK_NS for start in starts)
+    by_tick: dict[int, list[int]] = {}
+    for start in starts:
+        by_tick.setdefault(start // TICK_NS, []).append(start % TICK_NS)
+    full = [lateness for lateness in by_tick.values() if len(lateness) == sensors]  # not the first or last tick
     print(f"CPU, steady state ({end_at - warm_at:.0f} s):     {steady_pct:6.2f} % of one core "
           f"({end_cpu - warm_cpu:.2f} CPU s)")
     print(f"CPU, whole run incl. start-up ({end_at - spawned:.0f} s): {whole_pct:6.2f} % of one core "
@@ -107,6 +113,11 @@ def main() -> None:
     if ordered:
         print(f"read-start lateness after the tick, {len(ordered):,} reads: p50 {percentile_ms(ordered, 0.5):.2f} ms, "
               f"p99 {percentile_ms(ordered, 0.99):.2f} ms, max {ordered[-1] / 1e6:.2f} ms")
+    if full:  # where a tick's time goes: before its first read (the hand-out), then the reads one after another
+        firsts, lasts = sorted(min(tick) for tick in full), sorted(max(tick) for tick in full)
+        print(f"per tick, {len(full)} ticks of {sensors} reads: first read starts p50 {percentile_ms(firsts, 0.5):.2f} "
+              f"ms (max {firsts[-1] / 1e6:.2f}), last read p50 {percentile_ms(lasts, 0.5):.2f} ms "
+              f"(p90 {percentile_ms(lasts, 0.9):.2f}, max {lasts[-1] / 1e6:.2f})")
     print(f"collector warnings/errors logged: {len(problems)}" + "".join(f"\n  {line}" for line in problems[:5]))
     whole_run = sensors == SENSORS  # the 100-sensor target has always been judged on the whole run
     cpu_pct = whole_pct if whole_run else steady_pct

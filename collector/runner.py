@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 from collector.config import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
-from collector.lanes import SensorSlot, SharedLane, start_own_reader
+from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_reader
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey
 from collector.outbox import Outbox
@@ -130,8 +130,8 @@ class Collector:
         wait_s = wait_for(slots[0].config.interval)
         lane = []
         for slot in slots:
-            name = slot.config.name
             if not slot.idle.is_set():
+                name = slot.config.name
                 self.stats.add("ticks_skipped", sensor=name)
                 self.sensor_trouble[(name, "busy")].occurred(
                     "%s: tick %s skipped, the previous read is still running after %.1fs", name,
@@ -139,6 +139,7 @@ class Collector:
                 slot.troubled = True
                 continue
             if slot.troubled:
+                name = slot.config.name
                 self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
             slot.idle.clear()
             slot.busy_since = now
@@ -161,38 +162,52 @@ class Collector:
         self.housekeeping = [t for t in self.housekeeping if t.is_alive()] + [thread]
         thread.start()
 
-    def read(self, slot: SensorSlot, tick_ns: int) -> Reading | None:
-        """Read and check, on the lane or the sensor's own thread. Anything refused is logged and counted, never
-        written."""
-        config = slot.config
+    def read(self, slot: SensorSlot, tick_ns: int) -> Measured:
+        """Read one sensor, on the lane or the sensor's own thread, and nothing more: the lane reads its sensors one
+        after another, so every check here would delay the reads behind it (`check` runs once they are all read)."""
         started = time.monotonic()
         try:
-            celsius = slot.sensor.read_celsius()
-        except MissingReading as exc:
-            self.stats.add("readings_missing", sensor=config.name)
-            log.debug("%s: %s", config.name, exc)
+            value = slot.sensor.read_celsius()
+        except Exception as exc:  # a SensorError, or a sensor's bug, which must not stop the collector: `check`
+            value = exc  # tells them apart
+        return value, time.monotonic() - started
+
+    def check(self, slot: SensorSlot, tick_ns: int, measured: Measured | None) -> Reading | None:
+        """What a read gave (None: it failed outside the sensor, and that was logged there): a reading, or None
+        once what is refused is logged and counted, never written."""
+        if measured is None:
             return None
-        except SensorError as exc:
-            return self._refuse(slot, "reads_failed", "error", f"read failed: {exc}")
-        except Exception as exc:  # a sensor bug must not stop the collector
-            log.debug("%s: unexpected error while reading", config.name, exc_info=True)
-            return self._refuse(slot, "reads_failed", "bug", f"read failed: {type(exc).__name__}: {exc}")
-        elapsed = time.monotonic() - started
+        value, elapsed = measured
+        config = slot.config
+        if isinstance(value, BaseException):
+            if isinstance(value, MissingReading):
+                self.stats.add("readings_missing", sensor=config.name)
+                log.debug("%s: %s", config.name, value)
+                return None
+            if isinstance(value, SensorError):
+                return self._refuse(slot, "reads_failed", "error", f"read failed: {value}")
+            log.debug("%s: unexpected error while reading", config.name, exc_info=value)
+            return self._refuse(slot, "reads_failed", "bug", f"read failed: {type(value).__name__}: {value}")
         self.stats.observe_latency(config.name, elapsed)
         if elapsed > config.timeout:
             return self._refuse(slot, "reads_failed", "slow",
                                 f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
-        reason = implausible(celsius, config.valid_min, config.valid_max)
+        reason = implausible(value, config.valid_min, config.valid_max)
         if reason:
             return self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
-        return Reading(config.name, tick_ns, float(celsius))
+        return Reading(config.name, tick_ns, float(value))
 
-    def commit_readings(self, done: list[tuple[SensorSlot, int, Reading | None]]) -> None:
-        """Hand what one lane pass (or one slow sensor's thread) read, failed reads included, to the commits of
-        their ticks, without waiting; each reading is counted and logged once committed, and its sensor is idle
-        again."""
+    def commit_readings(self, done: Done) -> None:
+        """Check what one lane pass (or one slow sensor's thread) read, and hand it, failed reads included, to the
+        commits of their ticks, without waiting; each reading is counted and logged once committed, and its sensor
+        is idle again."""
         by_tick: dict[int, list[tuple[SensorSlot, Reading | None]]] = {}
-        for slot, tick_ns, reading in done:
+        for slot, tick_ns, measured in done:
+            try:
+                reading = self.check(slot, tick_ns, measured)
+            except Exception:  # a bug: that read fails, not the pass's others
+                log.exception("%s: checking the reading failed", slot.config.name)
+                reading = None
             by_tick.setdefault(tick_ns, []).append((slot, reading))
         for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
             readings = [(slot, r) for slot, r in reads if r is not None]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import sys
 
 import pytest
@@ -88,6 +89,18 @@ def test_simulated_is_deterministic_and_plausible():
     assert all(18.5 < v < 23.5 for v in values)
     assert max(values) - min(values) > 3  # a visible day/night curve
     assert SimulatedSensor(Settings(seed=4)).value_at(1_764_000_000) != values[0]
+
+
+def test_simulated_noise_has_the_configured_spread_and_each_seed_its_own():
+    """Around the daily curve, the noise has the configured standard deviation; two sensors with consecutive seeds (as
+    in a config's list) do not move together, nor one a second behind the other."""
+    seconds = range(1_764_000_000, 1_764_004_000)
+    a, b = ([SimulatedSensor(Settings(base=20, amplitude=0, noise=0.5, seed=seed)).value_at(t) - 20 for t in seconds]
+            for seed in (7, 8))
+    assert abs(statistics.mean(a)) < 0.05 and 0.45 < statistics.pstdev(a) < 0.55
+    assert abs(statistics.correlation(a, b)) < 0.1
+    assert abs(statistics.correlation(a[1:], b[:-1])) < 0.1 and abs(statistics.correlation(a[:-1], b[1:])) < 0.1
+    assert abs(statistics.correlation(a[1:], a[:-1])) < 0.1  # a new draw every second
 
 
 def test_discover_lists_ready_to_paste_entries(sysfs):
