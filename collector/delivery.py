@@ -263,7 +263,7 @@ class Sender:
         try:
             while not stop.is_set() and time.monotonic() < until and self.outbox.purge():
                 pass
-        except sqlite3.Error as exc:  # the next commit tries again
+        except (sqlite3.Error, OSError) as exc:  # the next commit tries again; the sender thread lives on
             log.debug("delivered points not deleted yet: %s", exc)
 
     def _failed(self, exc: Exception, clock) -> None:

@@ -10,7 +10,7 @@ thread comes back to the lane after FAST_READS_TO_RETURN reads in a row within t
 waits by nature (a command's process, a DS18B20's conversion) says so with `OWN_THREAD = True` and is never on
 the lane.
 
-Measured (BENCHMARKS.md, section 7): a wake-up and wait round trip between two threads costs about 57 µs here,
+Measured (BENCHMARKS.md, section 8): a wake-up and wait round trip between two threads costs about 57 µs here,
 more than a simulated sensor's read and its commit together; the lane pays it once per tick, not per sensor.
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from collector.config import SensorConfig
+from collector.logs import log_bug
 from collector.sensors import Sensor
 
 log = logging.getLogger("templog")
@@ -121,6 +122,8 @@ class SharedLane:
         self._since = 0.0  # when it began, by `clock`
         self._worker: object | None = None  # the thread that is the lane now: an older one ended in a slow read
         self._stopping = False
+        self._pass_began = 0.0
+        self.pass_s = 0.0  # how long the last pass took, from its first read to its commit (by `clock`)
 
     def submit(self, tick_ns: int, slots: list[SensorSlot]) -> None:
         with self._cond:
@@ -177,16 +180,19 @@ class SharedLane:
                 if self._jobs:
                     slot, tick_ns = self._jobs.popleft()
                     self._reading, self._since = slot, clock()
+                    if not self._read:  # a pass begins
+                        self._pass_began = self._since
                     done = None
                 else:  # all read: commit below, without the lock
                     done, self._read = self._read, []
+                    self.pass_s = clock() - self._pass_began
             if done is not None:
                 self._deliver(done)
                 continue
             try:
                 measured = self.read(slot, tick_ns)
-            except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read, and the
-                log.exception("%s: reading failed", slot.config.name)  # lane, which every fast sensor needs, lives on
+            except Exception as exc:  # a bug outside the sensor's own errors (read catches those): a failed read,
+                log_bug(log, exc, "%s: reading failed", slot.config.name)  # and the lane, every fast sensor's, lives on
                 measured = None
             with lock:
                 if self._worker is me and self._reading is slot and not self._stopping:
@@ -203,8 +209,8 @@ class SharedLane:
     def _deliver(self, done: Done) -> None:
         try:
             self.commit(done)
-        except Exception:  # a bug: the lane thread, which every fast sensor needs, must live on
-            log.exception("committing %d reading(s) failed", len(done))
+        except Exception as exc:  # a bug: the lane thread, which every fast sensor needs, must live on
+            log_bug(log, exc, "committing %d reading(s) failed", len(done))
             for slot, _, _ in done:
                 slot.idle.set()
 
@@ -226,12 +232,12 @@ def start_own_reader(slot: SensorSlot, read: Read, commit: Commit, stopping: thr
                 started = clock()
                 measured = read(slot, tick_ns)
                 slot.timed(clock() - started)
-            except Exception:  # a bug outside the sensor's own errors (read catches those): a failed read
-                log.exception("%s: reading failed", slot.config.name)
+            except Exception as exc:  # a bug outside the sensor's own errors (read catches those): a failed read
+                log_bug(log, exc, "%s: reading failed", slot.config.name)
             try:
                 commit([(slot, tick_ns, measured)])  # a failed read too: its tick's commit need not wait for it
-            except Exception:  # a bug: the thread must live on, or its sensor would stay busy, never read again
-                log.exception("%s: committing failed", slot.config.name)
+            except Exception as exc:  # a bug: the thread must live on, or its sensor would stay busy, never read again
+                log_bug(log, exc, "%s: committing failed", slot.config.name)
                 slot.idle.set()
 
     slot.reader = threading.Thread(target=loop, name=f"read {slot.config.name}", daemon=True)

@@ -132,3 +132,10 @@ class RepeatingByKey:
             conditions = list(self._by_key.values())
         for condition in conditions:
             condition.flush()
+
+
+def log_bug(logger: logging.Logger, exc: BaseException, message: str, *args: object) -> None:
+    """A bug caught so that a thread lives on: one ERROR line that names it (a log line is one line), and its
+    traceback at DEBUG, shown under -v."""
+    logger.error(message + ": %s: %s", *args, type(exc).__name__, exc)
+    logger.debug("traceback of the error above", exc_info=exc)

@@ -382,9 +382,8 @@ class Outbox:
         if staged:
             db.executemany("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", staged.items())
 
-        def done() -> None:
-            if self._delivered_upto == delivered:  # nothing delivered meanwhile
-                self._purged = purged
+        def done() -> None:  # under self._lock, as the transaction: nothing was delivered meanwhile
+            self._purged = purged
             self._leftover = not purged
             with self._staging_lock:  # a value staged again meanwhile is newer: it waits for the next commit
                 for key, value in staged.items():

@@ -6,7 +6,9 @@ complete and durable; only then are the files swapped. A crash during the salvag
 it was, to be repaired again at the next start; a crash during the swap is finished at the next start
 (`finish_interrupted_repair`). Rows keep their ids:
 the order of delivery stays, and a batch the sender read before the repair still names the same points; and new
-ids stay above every id handed out before (the fresh file's LAST_ID state row).
+ids stay above every id handed out before (the fresh file's LAST_ID state row) whenever anything that goes by ids
+is salvaged. A file of which nothing can be read (not a database, its schema page lost) leaves nothing that names
+an id, no point, no rejected point, no delivery watermark: a fresh outbox may start its ids again.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ abandoned (its points wait in the outbox); a read abandoned then and ending late
 
 from __future__ import annotations
 
+import enum
 import logging
 import sqlite3
 import threading
@@ -28,7 +29,7 @@ from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_reader
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
-from collector.logs import Repeating, RepeatingByKey
+from collector.logs import Repeating, RepeatingByKey, log_bug
 from collector.outbox import Outbox
 from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
@@ -44,6 +45,14 @@ log = logging.getLogger("templog")
 
 MEMORY_BUFFER_POINTS = 100_000  # readings held while the outbox cannot be written; beyond it the oldest go
 SHUTDOWN_S = 7.0  # from SIGTERM to the end of the last delivery: under Docker's 10 s with room to close and exit
+
+
+class Saved(enum.Enum):
+    """Where Collector.commit put the points."""
+
+    DURABLE = "committed to the outbox"
+    IN_MEMORY = "kept in memory: the outbox cannot be written"
+    DROPPED = "dropped: the collector had stopped"
 
 
 class StopRequest(threading.Event):
@@ -152,7 +161,7 @@ class Collector:
                 start_own_reader(slot, self.read, self.commit_readings, self.stopping, self.read_clock)
             slot.go.set()
         if lane:
-            self.ticks.expect(tick_ns, wait_s, reads=len(lane))
+            self.ticks.expect(tick_ns, wait_for(slots[0].config.interval, self.lane.pass_s), reads=len(lane))
             self.lane.submit(tick_ns, lane)
 
     def in_background(self, job: Callable[[int], None], tick_ns: int, skipped: int) -> None:
@@ -205,28 +214,30 @@ class Collector:
         for slot, tick_ns, measured in done:
             try:
                 reading = self.check(slot, tick_ns, measured)
-            except Exception:  # a bug: that read fails, not the pass's others
-                log.exception("%s: checking the reading failed", slot.config.name)
+            except Exception as exc:  # a bug: that read fails, not the pass's others
+                log_bug(log, exc, "%s: checking the reading failed", slot.config.name)
                 reading = None
             by_tick.setdefault(tick_ns, []).append((slot, reading))
         for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
             readings = [(slot, r) for slot, r in reads if r is not None]
             points = [(r, temperature_line(slot.key, r.celsius, r.time_ns)) for slot, r in readings]
             self.ticks.submit(tick_ns, points, reads=len(reads),
-                              then=lambda committed, reads=reads, readings=readings:
-                              self._committed(reads, readings if committed else []))
+                              then=lambda saved, reads=reads, readings=readings: self._committed(reads, readings, saved))
 
-    def _committed(self, reads: list[tuple[SensorSlot, Reading | None]],
-                   readings: list[tuple[SensorSlot, Reading]]) -> None:
-        """Once a tick's commit is over: its committed readings counted and logged, its sensors free to read again."""
+    def _committed(self, reads: list[tuple[SensorSlot, Reading | None]], readings: list[tuple[SensorSlot, Reading]],
+                   saved: Saved | None) -> None:
+        """Once a tick's commit is over: its readings counted and logged, saying so if only kept in memory (not
+        committed: a kill loses them), its sensors free to read again."""
         try:
-            self._count_and_log(readings)
+            if saved in (Saved.DURABLE, Saved.IN_MEMORY):
+                self._count_and_log(readings, durable=saved is Saved.DURABLE)
         finally:
             for slot, _ in reads:
                 slot.idle.set()
 
-    def _count_and_log(self, readings: list[tuple[SensorSlot, Reading]]) -> None:
+    def _count_and_log(self, readings: list[tuple[SensorSlot, Reading]], durable: bool) -> None:
         info = log.isEnabledFor(logging.INFO)
+        where = "" if durable else " (kept in memory, not yet in the outbox: a kill would lose it)"
         for slot, reading in readings:
             name = reading.sensor
             self.stats.add("reads_ok", sensor=name)
@@ -236,11 +247,12 @@ class Collector:
                 for kind in READ_TROUBLES:
                     self.sensor_trouble.ended((name, kind), "%s: reads again", name)
             if info:
-                log.info("%s: %.2f °C at %s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True))
+                log.info("%s: %.2f °C at %s%s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True),
+                         where)
 
-    def commit(self, points: list[tuple[Reading | None, str]]) -> bool:
+    def commit(self, points: list[tuple[Reading | None, str]]) -> Saved:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
-        False only once shutdown is over: a read abandoned at the deadline was in flight at the exit, and is dropped."""
+        DROPPED only once shutdown is over: a read abandoned at the deadline was in flight at the exit."""
         if self.stopped.is_set():
             return self._too_late(points)
         with self.commit_lock:  # only to take what memory holds: the appends themselves run concurrently (group commit)
@@ -263,7 +275,7 @@ class Collector:
                 self.stats.add("outbox_write_failures")
                 self.outbox_failing.occurred("cannot write the outbox %s: %s; keeping readings in memory (at most %d) "
                                              "until it can", self.outbox.path, exc, MEMORY_BUFFER_POINTS)
-            return True
+            return Saved.IN_MEMORY
         self.memory_full.ended("the memory buffer is no longer full")
         self.outbox_failing.ended("the outbox is writable again; saved %d reading(s) kept in memory",
                                   len(batch) - len(points))
@@ -278,13 +290,13 @@ class Collector:
             self.outbox_bound.ended("the outbox is within its bounds again")
         if self.sender is not None and batch:
             self.sender.wake.set()
-        return True
+        return Saved.DURABLE
 
     @staticmethod
-    def _too_late(points: list[tuple[Reading | None, str]]) -> bool:
+    def _too_late(points: list[tuple[Reading | None, str]]) -> Saved:
         log.debug("dropped %d point(s) of a read that ended after the shutdown: %s", len(points),
                   ", ".join(r.sensor for r, _ in points if r) or "health")
-        return False
+        return Saved.DROPPED
 
     def heartbeat(self, tick_ns: int) -> None:
         """Tell `templog health` the loop is alive (with its tick's commit); also retry saving readings kept in

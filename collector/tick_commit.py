@@ -23,20 +23,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from collector.logs import log_bug
 from collector.readings import Reading
 
 log = logging.getLogger("templog")
 
 Points = list[tuple[Reading | None, str]]
-Then = Callable[[bool], None]  # what a reader wants done once its points' commit is over, told whether it committed
+Then = Callable[[object], None]  # what a reader wants done once its points' commit is over, given what it answered
 
 WAIT_FRACTION = 0.1  # of the tick's interval: how long a tick's commit waits for its slowest read
 WAIT_MAX_S = 1.0  # ... but never longer than this (a reading is committed within a small fraction of its tick)
 
 
-def wait_for(interval_s: float) -> float:
-    """How long the commit of a tick of this interval waits for its slowest read."""
-    return min(interval_s * WAIT_FRACTION, WAIT_MAX_S)
+def wait_for(interval_s: float, lane_pass_s: float = 0.0) -> float:
+    """How long the commit of a tick of this interval waits for its slowest read. The shared lane hands its reads
+    over at the end of its pass, which its budget watchdog bounds: the wait covers twice the last pass too (a slow
+    board's thousand sensors), up to half the interval, so that the lane's readings go with their tick's commit."""
+    return max(min(interval_s * WAIT_FRACTION, WAIT_MAX_S), min(2 * lane_pass_s, interval_s / 2))
 
 
 @dataclass
@@ -49,17 +52,18 @@ class _Group:
 
 
 class TickCommits:
-    """`commit(points) -> bool` does the durable work (Collector.commit; False: dropped, the collector has
-    stopped); `clock` is monotonic seconds (injected by tests, which then call `recheck` after moving it, or
+    """`commit(points)` does the durable work (Collector.commit, which answers where the points went; None when it
+    raised); `clock` is monotonic seconds (injected by tests, which then call `recheck` after moving it, or
     `commit_due` themselves)."""
 
-    def __init__(self, commit: Callable[[Points], bool], clock: Callable[[], float] = time.monotonic,
+    def __init__(self, commit: Callable[[Points], object], clock: Callable[[], float] = time.monotonic,
                  background: bool = True):
         self._commit = commit
         self._background = background  # False: no committer thread (tests call commit_due)
         self.clock = clock
         self._changed = threading.Condition()
         self._open: dict[int, _Group] = {}
+        self._late: list[_Group] = []  # submits that came after their tick's group went: due at once
         self._holds = 0  # while the scheduler hands out a round of reads, no group is complete by its count
         self._busy = False  # the committer is in a commit
         self._closed = False
@@ -79,33 +83,41 @@ class TickCommits:
                 self._changed.notify_all()
 
     def expect(self, tick_ns: int, wait_s: float, reads: int = 1) -> None:
-        """`reads` more submits will come for `tick_ns`; its commit waits for them at most `wait_s` from now (the
-        longest wait of its expects wins)."""
+        """`reads` more submits will come for `tick_ns`; its commit waits for them at most `wait_s` from now. The
+        shortest wait of a tick's expects wins: the reads of a 500 ms sensor that shares its tick with a hanging 10 s
+        one are committed within 50 ms, not within the 10 s interval's second (the slow one's reading follows on its
+        own)."""
         with self._changed:
             self._start()
             deadline = self.clock() + wait_s
             group = self._open.get(tick_ns)
             if group is None:
                 group = self._open[tick_ns] = _Group(tick_ns, deadline)
-            group.deadline = max(group.deadline, deadline)
+            group.deadline = min(group.deadline, deadline)
             group.outstanding += reads
             self._changed.notify_all()  # the committer's wait ends at the earliest deadline
 
     def submit(self, tick_ns: int, points: Points, reads: int = 1, then: Then | None = None) -> None:
         """The points of `reads` expected reads of `tick_ns` (none for a failed read), and what to call once their
-        commit is over (with True if it committed them). Waits for nothing if its tick's group is open. A submit
-        nobody expected, or one that comes after its tick's group went (a late read, on its own thread), is
-        committed at once on the caller's thread."""
+        commit is over (given the commit's answer). Never waits: a submit nobody expected, or one that comes
+        after its tick's group went (a late read), is the committer's next transaction; only once the committer
+        is closed (the shutdown is over) is it committed on the caller's thread."""
         with self._changed:
             group = self._open.get(tick_ns)
-            if group is not None:
+            late = group is None
+            if late:
+                group = _Group(tick_ns, self.clock())
+            else:
                 group.outstanding -= reads
-                group.points.extend(points)
-                if then is not None:
-                    group.then.append(then)
+            group.points.extend(points)
+            if then is not None:
+                group.then.append(then)
+            if not (late and (self._closed or not self._background)):
+                if late:
+                    self._late.append(group)
                 self._changed.notify_all()
                 return
-        self._commit_groups([_Group(tick_ns, 0.0, points=list(points), then=[then] if then else [])])
+        self._commit_groups([group])
 
     def recheck(self) -> None:
         """The injected clock moved: the committer looks at the deadlines again."""
@@ -113,8 +125,8 @@ class TickCommits:
             self._changed.notify_all()
 
     def commit_due(self, everything: bool = False) -> bool:
-        """Commit, in one transaction, the groups due now (complete or past their deadline; with `everything`,
-        all of them), once the commit in progress is over. False if none was due. The committer thread
+        """Commit, in one transaction, the groups due now (complete, past their deadline, or late; with
+        `everything`, all of them), once the commit in progress is over. False if none was due. The committer thread
         calls it; so do tests, with `background=False`."""
         with self._changed:
             while self._busy:
@@ -155,7 +167,8 @@ class TickCommits:
         """(With the lock held.) The groups to commit now, in tick order; the rest stay open."""
         now = self.clock()
         due = [tick_ns for tick_ns, group in self._open.items() if everything or self._due(group, now)]
-        return [self._open.pop(tick_ns) for tick_ns in sorted(due)]
+        groups, self._late = [*self._late, *(self._open.pop(tick_ns) for tick_ns in due)], []
+        return sorted(groups, key=lambda group: group.tick_ns)
 
     def _due(self, group: _Group, now: float) -> bool:
         return group.deadline <= now or (group.outstanding <= 0 and not self._holds)
@@ -168,7 +181,7 @@ class TickCommits:
                 if self._closed:
                     return
                 now = self.clock()
-                if any(self._due(g, now) for g in self._open.values()):
+                if self._late or any(self._due(g, now) for g in self._open.values()):
                     continue  # became due between commit_due and here
                 deadlines = [g.deadline for g in self._open.values()]
                 self._changed.wait(max(0.0, min(deadlines) - now) if deadlines else None)
@@ -176,14 +189,14 @@ class TickCommits:
     def _commit_groups(self, groups: list[_Group]) -> None:
         """One transaction for all of them; then what their readers wanted done, in tick order."""
         points = [point for group in groups for point in group.points]
-        committed = False
+        answer = None
         try:
-            committed = self._commit(points)
-        except Exception:  # a bug: the committer, which every reading needs, must live on
-            log.exception("committing %d point(s) failed", len(points))
+            answer = self._commit(points)
+        except Exception as exc:  # a bug: the committer, which every reading needs, must live on
+            log_bug(log, exc, "committing %d point(s) failed", len(points))
         for group in groups:
             for then in group.then:
                 try:
-                    then(committed)
-                except Exception:
-                    log.exception("after committing %d point(s)", len(group.points))
+                    then(answer)
+                except Exception as exc:
+                    log_bug(log, exc, "after committing %d point(s)", len(group.points))

@@ -10,6 +10,8 @@ Write-Ahead Log"). With synchronous=FULL each of them is one fsync.
 
 import sqlite3
 import struct
+import threading
+import time
 from pathlib import Path
 
 from cli import wait_until
@@ -19,7 +21,7 @@ from collector.outbox import Outbox
 from collector.runner import Collector
 from collector.stats import Stats
 from collector.tick_commit import TickCommits, wait_for
-from test_runner import Hanging
+from test_runner import Hanging, Scripted
 
 S = 1_000_000_000
 SENSORS = 10
@@ -70,6 +72,11 @@ def collector_of(write_config, tmp_path, sensors=None):
     return collector, outbox, path
 
 
+def stop(collector):
+    """The collector's shutdown: its lane, readers and committer end (a test leaves no thread behind)."""
+    collector.shutdown(None, time.monotonic() + 5)
+
+
 def dispatch_tick(collector, tick_ns):
     """What Collector.run does when a tick is due: every sensor's read (one interval: one job) and the heartbeat
     handed out at once."""
@@ -94,6 +101,7 @@ def test_a_tick_of_ten_sensors_with_its_deliveries_and_heartbeat_is_one_commit(w
     on_disk = Outbox(str(path))
     assert on_disk.depth == 3 * SENSORS  # the first tick's points are gone from the file
     assert int(on_disk.state()["heartbeat_ns"]) == 0
+    stop(collector)
 
 
 def test_a_steady_tick_of_ten_sensors_writes_one_page_to_the_card(write_config, tmp_path):
@@ -113,6 +121,7 @@ def test_a_steady_tick_of_ten_sensors_writes_one_page_to_the_card(write_config, 
                and all(s.idle.is_set() for s in collector.slots), what="tick 104 committed")
     roots = dict(sqlite3.connect(path).execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'table'"))
     assert wal_commit_pages(path)[-4:] == [[roots["points"]]] * 3 + [[roots["points"], roots["state"]]]
+    stop(collector)
 
 
 def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_config, tmp_path):
@@ -130,6 +139,7 @@ def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_conf
     hanging.release.set()
     wait_until(lambda: outbox.depth == SENSORS, what="the late reading, committed on its own")
     assert {line.split()[-1] for line in (p.line for p in outbox.oldest(100))} == {str(100 * S)}
+    stop(collector)
 
 
 class Counted:
@@ -179,16 +189,43 @@ def test_a_tick_whose_reads_all_answered_commits_at_once_in_one_transaction():
     assert ticks.commit_due() and commits == [[(None, f"p {i}") for i in range(3)]]
 
 
-def test_the_longest_wait_of_a_ticks_expects_is_its_deadline():
-    """A tick shared by a 1 s and a 10 s interval waits as the 10 s interval's reads may (1 s), not 0.1 s."""
+def test_the_shortest_wait_of_a_ticks_expects_is_its_deadline():
+    """A tick shared by a 500 ms and a 10 s interval: committed within 50 ms, as the 500 ms readings must be, not
+    after the 10 s interval's 1 s."""
     clock = FakeClock()
     ticks = TickCommits(lambda points: True, clock=clock, background=False)
-    ticks.expect(10, wait_for(1.0))
     ticks.expect(10, wait_for(10.0))
-    clock.now = 0.5
+    ticks.expect(10, wait_for(0.5))
+    clock.now = 0.04
     assert not ticks.commit_due()
-    clock.now = 1.0
+    clock.now = 0.05
     assert ticks.commit_due()
+
+
+def test_a_hanging_slow_interval_sensor_never_makes_a_fast_one_sharing_its_tick_skip(write_config, tmp_path):
+    """Found by a hostile run: a command hanging at 10 s held the 500 ms sensor's commit (and so its next read)
+    for the 10 s interval's 1 s wait, and its next ticks were skipped."""
+    clock, hanging = FakeClock(), Hanging()
+    config = load_config(write_config("collector: {time_floor: 1970-01-01}\nsensors:\n"
+                                      "  - {name: fast, type: simulated, interval: 500ms}\n"
+                                      "  - {name: slow, type: simulated, interval: 10s}\n"), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    collector = Collector(config, {"fast": Scripted(20.0, 21.0), "slow": hanging}, outbox, sender=None,
+                          clock=lambda: 0, stats=Stats(), read_clock=clock)
+    fast, slow = collector.slots
+    slow.own_thread = True
+    with collector.ticks.holding():
+        collector.on_tick([slow], 10 * S, 0)
+        collector.on_tick([fast], 10 * S, 0)
+    assert hanging.started.wait(5)
+    clock.now = wait_for(0.5)
+    collector.ticks.recheck()
+    wait_until(lambda: outbox.depth == 1 and fast.idle.is_set(), what="the fast reading committed at 50 ms")
+    collector.on_tick([fast], 10 * S + S // 2, 0)  # its next tick is read, not skipped
+    wait_until(lambda: outbox.depth == 2, what="the fast sensor's next tick")
+    assert collector.stats.get("ticks_skipped", "fast") == 0
+    hanging.release.set()
+    stop(collector)
 
 
 def test_ticks_ready_together_go_in_one_transaction_in_tick_order():
@@ -224,9 +261,13 @@ def test_a_lane_read_and_a_hanging_own_thread_read_of_one_tick_never_hold_the_la
     sensors["s0"] = hanging
     collector = Collector(config, sensors, outbox, sender=None, clock=lambda: 0, stats=Stats(), read_clock=clock)
     collector.slots[0].own_thread = True
+    submitted, submit = [], collector.ticks.submit
+    collector.ticks.submit = lambda tick_ns, points, **kw: (submitted.append(kw.get("reads", 1)),
+                                                            submit(tick_ns, points, **kw))
     dispatch_tick(collector, 100 * S)
     wait_until(lambda: hanging.started.is_set() and len(read) == SENSORS - 1, what="the lane done with its nine")
     ticks = collector.ticks
+    wait_until(lambda: SENSORS - 1 in submitted, what="the lane's nine handed over")
     ticks.recheck()
     assert outbox.depth == 0  # nothing due: the injected clock has not reached the deadline
     clock.now = wait_for(1.0)
@@ -234,7 +275,7 @@ def test_a_lane_read_and_a_hanging_own_thread_read_of_one_tick_never_hold_the_la
     wait_until(lambda: outbox.depth == SENSORS - 1, what="the lane's readings committed at the deadline")
     hanging.release.set()
     wait_until(lambda: outbox.depth == SENSORS, what="the hanging sensor's reading, committed on its own")
-    collector.ticks.close()
+    stop(collector)
 
 
 def test_two_intervals_ticking_together_are_one_commit(write_config, tmp_path):
@@ -258,7 +299,7 @@ def test_two_intervals_ticking_together_are_one_commit(write_config, tmp_path):
         collector.in_background(collector.heartbeat, 2 * S, 0)
     wait_until(lambda: outbox.depth == SENSORS and not outbox.pending, what="the tick committed")
     assert wal_commits(path) - before == 1
-    collector.ticks.close()
+    stop(collector)
 
 
 def test_an_idle_sender_leaves_a_ticks_deliveries_to_the_next_tick_and_deletes_a_backlog_in_slices(tmp_path):
@@ -278,3 +319,52 @@ def test_an_idle_sender_leaves_a_ticks_deliveries_to_the_next_tick_and_deletes_a
         pass
     rows = sqlite3.connect(path).execute("SELECT count(*) FROM points").fetchone()[0]
     assert rows == 0
+
+
+class Stepping:
+    """A sensor whose read takes `seconds` of the injected clock: within the lane's budget, so it stays on the lane."""
+
+    def __init__(self, clock: FakeClock, seconds: float):
+        self.clock, self.seconds = clock, seconds
+
+    def read_celsius(self):
+        self.clock.now += self.seconds
+        return 20.0
+
+
+def test_a_late_submit_is_committed_by_the_committer_not_on_the_submitting_thread():
+    """A lane pass that ends after its tick's deadline (a slow board): the lane hands its readings over and reads
+    on; the fsync is the committer's."""
+    clock, threads = FakeClock(), []
+    ticks = TickCommits(lambda points: threads.append(threading.current_thread().name) or True, clock=clock)
+    ticks.expect(1, wait_for(1.0), reads=2)
+    clock.now = 1.0
+    ticks.recheck()
+    wait_until(lambda: threads == ["tick commits"], what="the tick committed at its deadline")
+    ticks.submit(1, [(None, "late 1")])
+    wait_until(lambda: len(threads) == 2, what="the late reading committed")
+    assert threads == ["tick commits", "tick commits"]
+    ticks.close()
+
+
+def test_a_ticks_commit_waits_for_twice_the_lanes_last_pass_up_to_half_the_interval():
+    assert wait_for(1.0) == wait_for(1.0, 0.01) == 0.1
+    assert wait_for(1.0, 0.15) == 0.3  # 1,000 sensors on a slow board: their readings stay in their tick's commit
+    assert wait_for(1.0, 2.0) == 0.5
+    assert wait_for(60.0, 0.2) == 1.0
+
+
+def test_the_lane_measures_its_pass_by_the_injected_clock(write_config, tmp_path):
+    clock = FakeClock()
+    config_text = "collector: {interval: 1s, time_floor: 1970-01-01}\nsensors:\n" + "".join(
+        f"  - {{name: s{i}, type: simulated}}\n" for i in range(30))
+    config = load_config(write_config(config_text), environ={})
+    outbox = Outbox(str(tmp_path / "o.sqlite"))
+    sensors = {c.name: Stepping(clock, 0.005) for c in config.sensors}  # within the lane's budget: on the lane
+    collector = Collector(config, sensors, outbox, sender=None, clock=lambda: 0, stats=Stats(), read_clock=clock)
+    with collector.ticks.holding():
+        collector.on_tick(collector.slots, 1 * S, 0)
+    collector.ticks.recheck()
+    wait_until(lambda: outbox.depth == 30 and all(s.idle.is_set() for s in collector.slots), what="the tick")
+    assert abs(collector.lane.pass_s - 0.15) < 1e-9
+    stop(collector)
