@@ -11,6 +11,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from collector.outbox import PURGE_ROWS, Outbox
@@ -83,14 +84,17 @@ def test_ids_only_grow_when_the_newest_points_were_set_aside_or_dropped(tmp_path
     assert len(outbox.rejected()) == 2  # the first rejected point was not overwritten by a reused id
 
 
-def test_ids_only_grow_after_a_repair_of_an_emptied_outbox(tmp_path):
+@pytest.mark.parametrize("points, lost_table", [(2000, "points"), (20, "state")])
+def test_ids_only_grow_after_a_repair_of_an_emptied_outbox(tmp_path, points, lost_table):
+    """Every point delivered, then the points table's root page lost (the state says which ids were handed out),
+    or the state's page (nothing in the salvage says so)."""
     path = tmp_path / "o.sqlite"
     outbox = Outbox(str(path))
-    last = append_ids(outbox, 2000)[-1]
+    last = append_ids(outbox, points)[-1]
     deliver_all(outbox)
     outbox.close()
-    [(root,)] = rows(path, "SELECT rootpage FROM sqlite_master WHERE name = 'points'")
-    overwrite_page(path, root, random.Random(0).randbytes(4096))  # the points table is unreadable; state is not
+    [(root,)] = rows(path, f"SELECT rootpage FROM sqlite_master WHERE name = '{lost_table}'")
+    overwrite_page(path, root, random.Random(0).randbytes(4096))
     repaired = Outbox(str(path), repair=True)
     assert append_ids(repaired, 1)[0] > last
 
@@ -106,19 +110,6 @@ def test_ids_only_grow_across_a_repair_that_lost_the_newest_points(tmp_path):
     overwrite_page(path, number, random.Random(1).randbytes(4096))
     repaired = Outbox(str(path), repair=True)
     assert repaired.depth == 3000 - len(ids)
-    assert append_ids(repaired, 1)[0] > last
-
-
-def test_ids_only_grow_after_a_repair_that_lost_the_state(tmp_path):
-    """Every point delivered, then the state's page lost: nothing in the salvage says which ids were handed out."""
-    path = tmp_path / "o.sqlite"
-    outbox = Outbox(str(path))
-    last = append_ids(outbox, 20)[-1]
-    deliver_all(outbox)
-    outbox.close()
-    [(root,)] = rows(path, "SELECT rootpage FROM sqlite_master WHERE name = 'state'")
-    overwrite_page(path, root, random.Random(3).randbytes(4096))
-    repaired = Outbox(str(path), repair=True)
     assert append_ids(repaired, 1)[0] > last
 
 
