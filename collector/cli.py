@@ -27,7 +27,7 @@ from collector.durations import parse_duration
 from collector.ticks import NS_PER_S, parse_time_ns, utc_text
 
 if TYPE_CHECKING:
-    from collector.config import Config
+    from collector.config_types import Config
     from collector.history import HistoryQuery
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock

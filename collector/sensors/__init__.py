@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from collector.sensors.base import MissingReading, Sensor, SensorError, SensorType, SettingError, Shared
 
 if TYPE_CHECKING:
-    from collector.config import SensorConfig
+    from collector.config_types import SensorConfig
 
 
 class _Registry(Mapping[str, SensorType]):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 from collector.stats import Stats
 
 if TYPE_CHECKING:
-    from collector.config import MqttConfig, SensorConfig
+    from collector.config_types import MqttConfig, SensorConfig
     from collector.mqtt import MqttHub
 
 
