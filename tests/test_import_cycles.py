@@ -201,3 +201,15 @@ def test_a_deferred_or_computed_import_closes_a_cycle_and_a_type_checking_one_do
         "    app.parts.registry (line 4) imports app.parts.plug\n"
         "    app.parts.plug (line 1) imports app.hub\n"
         "  in a circle of 5 modules: app.hub, app.loader, app.parts.plug, app.parts.registry, app.types"]
+
+
+def test_the_sensor_types_reach_neither_the_loader_nor_the_mqtt_client():
+    """Dependencies point one way, loader -> registry -> sensor type: a type is handed its settings and the MQTT hub,
+    it never imports the loader nor builds a connection (on b31e9d3, sensors/base.py imported collector.mqtt)."""
+    graph = import_graph()
+    for module in (m for m in graph if m == "collector.sensors" or m.startswith("collector.sensors.")):
+        reachable, frontier = set(), [module]
+        while frontier:
+            frontier = [t for node in frontier for t in graph[node] if t not in reachable]
+            reachable.update(frontier)
+        assert not reachable & {"collector.config", "collector.mqtt"}, module
