@@ -26,7 +26,8 @@ from collector.config_types import (DURATION, CollectorConfig, Config, Duration,
                                     SensorConfig, read_small_file)
 from collector.durations import LONGEST_MS, format_duration, parse_duration
 from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
-from collector.sensors import SENSOR_TYPES, SettingError
+from collector.sensors.base import SettingError
+from collector.sensors.registry import SENSOR_TYPES
 from collector.ticks import parse_time_ns
 
 # The loader's results, importable from here as ever; they live in config_types so that a module which only reads
