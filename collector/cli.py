@@ -27,11 +27,13 @@ from collector.durations import parse_duration
 from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
-    from collector.config import Config
+    from collector.config_types import Config
     from collector.history import HistoryQuery, Row
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock
     from collector.runner import StopRequest
+    from collector.sensors import Shared
+    from collector.stats import Stats
 
 log = logging.getLogger("templog")
 
@@ -177,7 +179,7 @@ def cmd_run(config: Config, args) -> int:
     from collector.delivery import Sender
     from collector.influx import connect
     from collector.runner import SHUTDOWN_S, Collector, StopRequest
-    from collector.sensors import Shared, create_sensor
+    from collector.sensors import create_sensor
     from collector.stats import Stats
 
     stop = StopRequest()
@@ -189,7 +191,7 @@ def cmd_run(config: Config, args) -> int:
         lock.release()
         return 0
     stats = Stats()
-    shared = Shared(config.mqtt, stats)
+    shared = sensors_shared(config, stats)
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
     sender = None
@@ -205,6 +207,18 @@ def cmd_run(config: Config, args) -> int:
     outbox.close()
     lock.release()
     return 0
+
+
+def sensors_shared(config: Config, stats: Stats) -> Shared:
+    """What the config's sensors share: the counters and, when one reads MQTT, the one broker connection, made here
+    for the sensors to use (paho is imported then only: `read` of a config without mqtt sensors never loads it)."""
+    from collector.sensors import Shared
+
+    if config.mqtt is None or not any(s.type == "mqtt" for s in config.sensors):
+        return Shared(stats)
+    from collector.mqtt import MqttHub
+
+    return Shared(stats, MqttHub(config.mqtt, stats))
 
 
 def open_outbox_for_run(config: Config) -> tuple[OutboxLock, Outbox]:
@@ -262,10 +276,11 @@ def end_commands() -> None:
 def read_all(config: Config) -> list[dict]:
     """Read every sensor once, concurrently, each within its timeout: the spec's `read --json` records."""
     from collector.readings import implausible
-    from collector.sensors import SensorError, Shared, create_sensor
+    from collector.sensors import SensorError, create_sensor
+    from collector.stats import Stats
 
     results: dict[str, dict] = {}
-    shared = Shared(config.mqtt)
+    shared = sensors_shared(config, Stats())
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
 

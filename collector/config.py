@@ -1,13 +1,13 @@
 """Load config.yaml once into frozen dataclasses; every problem becomes one ConfigError naming file, key path and fault.
 
-The parser is driven by the dataclasses' type hints, so adding a key is adding a field.
-Sensor types declare their own keys as a `Settings` dataclass in their module.
+The parser is driven by the dataclasses' type hints (collector/config_types.py), so adding a key is adding a field.
+Sensor types declare their own keys as a `Settings` dataclass in their module, which the loader finds through the
+sensor registry (collector/sensors/registry.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import math
 import os
 import re
@@ -22,14 +22,27 @@ from urllib.parse import unquote
 
 import yaml
 
-from collector import BUILD_DATE
+from collector.config_types import (
+    DURATION,
+    CollectorConfig,
+    Config,
+    Duration,
+    InfluxConfig,
+    MqttConfig,
+    Secret,
+    SensorConfig,
+    read_small_file,
+)
 from collector.durations import LONGEST_MS, format_duration, parse_duration
 from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
-from collector.sensors import SENSOR_TYPES, SettingError
+from collector.sensors.base import SettingError
+from collector.sensors.registry import SENSOR_TYPES
 from collector.ticks import parse_time_ns
 
-DURATION = "duration"
-Duration = Annotated[float, DURATION]  # seconds, written as "10s" in YAML
+# The loader's results, importable from here as ever; they live in config_types so that a module which only reads
+# settings does not import the loader (and the loader, the sensor registry)
+__all__ = ["CollectorConfig", "Config", "ConfigError", "InfluxConfig", "MqttConfig", "Secret", "SensorConfig",
+           "load_config"]
 
 DEFAULT_PATH = "config.yaml"
 
@@ -58,7 +71,6 @@ KEEPALIVE = DurationBounds(5.0, 65535.0)  # MQTT sends it as a 16-bit number of 
 MAX_POINTS = 1_000_000_000  # ~100 GB of outbox
 MAX_BATCH = 100_000  # points per write request: ~10 MB, below InfluxDB 1.x's 25 MB body limit
 TIME_FLOOR_RANGE = ("1970-01-01", "2100-01-01")  # a later floor would mean reading nothing until then
-MAX_FILE_BYTES = 1 << 20  # the config and the files it names (token, password, CA) are KBs; this refuses /dev/zero
 MAX_YAML_DEPTH = 32  # a config is 5 levels deep; deeper nesting only ever exhausts the stack
 MAX_YAML_NODES = 100_000  # values after expanding aliases: a 1 KB "billion laughs" file must not take gigabytes
 
@@ -70,30 +82,6 @@ class ConfigError(Exception):
         self.file, self.path, self.problem = file, path, problem
         where = f"{file}: {path}" if path else file
         super().__init__(f"{where}: {problem}")
-
-
-class Secret(str):
-    """A string (a token) that never shows itself in a repr, log or traceback."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
-
-
-@dataclass(frozen=True)
-class InfluxConfig:
-    url: str = "http://localhost:8086"  # never with user:password@: the parser moves those into `token`
-    api: Literal["v1", "v2"] = "v2"
-    org: str = ""
-    bucket: str = "temperature"
-    token: Secret = Secret("")
-    token_file: str | None = None
-    retention: Duration | None = None  # None: templog never changes retention, nor creates the bucket/database
-    timeout: Duration = 10.0
-    batch_size: int = 5000
-
-    def credentials(self) -> str:
-        """The token, read from token_file at each call so a replaced secret is picked up without restart."""
-        return _secret(self.token, self.token_file)
 
 
 # user:password@ in the authority only (before the first /, ? or #): an @ further on is not the host's
@@ -121,62 +109,6 @@ def _redacted_url(url: str) -> str:
         scheme = _SCHEME.match(url)
         url = f"{scheme.group() if scheme else ''}***@{url.rpartition('@')[2]}"
     return re.sub(r"[?#].*", "?...", url, count=1, flags=re.S)
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    host: str = "localhost"
-    port: int = 1883
-    username: str | None = None
-    password: Secret = Secret("")
-    password_file: str | None = None
-    tls: bool = False
-    ca_file: str | None = None  # with tls: the CA that signed the broker's certificate (default: system CAs)
-    client_id: str = ""  # default: templog-<hostname>
-    keepalive: Duration = 60.0
-
-    def credentials(self) -> str:
-        return _secret(self.password, self.password_file)
-
-
-@dataclass(frozen=True)
-class CollectorConfig:
-    interval: Duration = 10.0
-    timeout: Duration = 5.0
-    outbox: str = "data/outbox.sqlite"
-    tags: dict[str, str] = field(default_factory=dict)
-    max_points: int = 1_000_000
-    max_age: Duration = 0.0
-    health_interval: Duration = 60.0
-    time_floor: str = BUILD_DATE  # no point is stamped before this: a clock without RTC boots in 1970
-
-    @property
-    def time_floor_ns(self) -> int:
-        return parse_time_ns(self.time_floor)
-
-
-@dataclass(frozen=True)
-class SensorConfig:
-    name: str
-    type: str
-    interval: float
-    timeout: float
-    tags: dict[str, str]
-    min: float | None
-    max: float | None
-    valid_min: float
-    valid_max: float
-    settings: Any  # the sensor type's own frozen Settings dataclass
-
-
-@dataclass(frozen=True)
-class Config:
-    file: str
-    collector: CollectorConfig
-    sensors: tuple[SensorConfig, ...]
-    influxdb: InfluxConfig | None
-    host: str
-    mqtt: MqttConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -218,7 +150,7 @@ class _Refused(Exception):
 
 def _read_text(file: str) -> str:
     try:
-        data = _read_small_file(file)
+        data = read_small_file(file)
     except FileNotFoundError:
         raise _Refused("", "file not found") from None
     except IsADirectoryError:
@@ -485,7 +417,7 @@ class _Parser:
         resolved = str(self.base_dir / name)
         shown = resolved if resolved.isprintable() else repr(resolved)  # a newline in it would split the message
         try:
-            data = _read_small_file(resolved)
+            data = read_small_file(resolved)
         except OSError as exc:
             self.fail(path, f"cannot read {shown}: {exc.strerror or exc}")
         if text:
@@ -632,19 +564,6 @@ class _Parser:
             self.fail(path, f"environment variable {name} is not set (write ${{{name}:-}} to allow it empty)")
 
         return _FromEnvironment(_ENV_REF.sub(replace, value))
-
-
-def _secret(inline: str, file: str | None) -> Secret:
-    return Secret(_read_small_file(file).decode("utf-8").strip()) if file else Secret(inline)
-
-
-def _read_small_file(path: str) -> bytes:
-    """The file's bytes, refused unread beyond MAX_FILE_BYTES: /dev/zero or a disk image must not fill the memory."""
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // 1024} KiB")
-    return data
 
 
 class _FromEnvironment(str):

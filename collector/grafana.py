@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from collector.config import Config, SensorConfig
+from collector.config_types import Config, SensorConfig
 from collector.durations import format_duration
 from collector.lineprotocol import FIELD, GRAFANA_FLUX_MACRO_WORDS, HEALTH_MEASUREMENT, MEASUREMENT
 

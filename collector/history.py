@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator
 
-from collector.config import InfluxConfig
+from collector.config_types import InfluxConfig
 from collector.durations import format_duration
 from collector.influx.errors import QUERY, WriteError
 from collector.influx.influxql import quote_string

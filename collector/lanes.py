@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from collector.config import SensorConfig
+from collector.config_types import SensorConfig
 from collector.logs import log_bug
 from collector.sensors import Sensor
 

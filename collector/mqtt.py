@@ -23,7 +23,7 @@ from typing import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.config import MqttConfig
+from collector.config_types import MqttConfig
 from collector.health import MQTT_DOWN_GRACE_S
 from collector.logs import Repeating, RepeatingByKey
 from collector.stats import Stats

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
-from collector.config import Config, SensorConfig
+from collector.config_types import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
 from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_reader

@@ -77,7 +77,8 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
   - {name: tasmota, type: mqtt, topic: tele/shed/SENSOR, field: DS18B20.Temperature}
   - {name: shelly, type: mqtt, topic: shellies/plug/status/temperature:0, field: tC}
   - {name: bare, type: mqtt, topic: home/attic/temperature}"""), environ={})
-    shared = Shared(config.mqtt, Stats())
+    stats = Stats()
+    shared = Shared(stats, MqttHub(config.mqtt, stats))
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
     wait_until(lambda: shared.hub.connected, what="the subscription")
@@ -112,7 +113,7 @@ def hub_and_sensor(write_config, broker, stats, **hub_options):
     """A real hub (paho's network thread) on the broker with one mqtt sensor z2m on topic z/t."""
     config = load_config(mqtt_config(write_config, broker, "\n  - {name: z2m, type: mqtt, topic: z/t, field: temperature}"),
                          environ={})
-    shared = Shared(config.mqtt, stats, MqttHub(config.mqtt, stats, **hub_options))
+    shared = Shared(stats, MqttHub(config.mqtt, stats, **hub_options))
     return shared, create_sensor(config.sensors[0], shared)
 
 
@@ -254,7 +255,8 @@ def test_password_protected_broker(write_config, tmp_path):
         (tmp_path / "mqtt-password").write_text("pa55word\n")
         good = load_config(mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/a}",
                                        ", username: templog, password_file: mqtt-password"), environ={})
-        shared = Shared(good.mqtt, Stats())
+        stats = Stats()
+        shared = Shared(stats, MqttHub(good.mqtt, stats))
         sensor = create_sensor(good.sensors[0], shared)
         shared.start()
         wait_until(lambda: shared.hub.connected, what="an authenticated connection")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from collector.config import InfluxConfig
+from collector.config_types import InfluxConfig
 from collector.influx.errors import RetentionUnsupported, WriteError
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import urllib3
 
-from collector.config import InfluxConfig
+from collector.config_types import InfluxConfig
 from collector.influx.errors import NOT_FOUND, WriteError, masked, reworded
 from collector.influx.retention import create_missing
 from collector.influx.version import ServerVersion

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from collector.config import InfluxConfig
+from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.client import InfluxClient
 from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error

@@ -13,7 +13,7 @@ from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
 from influxdb_client.rest import ApiException
 
-from collector.config import InfluxConfig
+from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
 from collector.influx.client import InfluxClient
 from collector.influx.errors import (

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
 from collector.stats import Stats
 
 if TYPE_CHECKING:
-    from collector.config import MqttConfig, SensorConfig
+    from collector.config_types import SensorConfig
     from collector.mqtt import MqttHub
 
 
@@ -42,19 +42,16 @@ class Sensor(Protocol):
 
 @dataclass
 class Shared:
-    """What the sensors of one process share: the MQTT connection (made on first use) and the counters."""
+    """What the sensors of one process share: the counters and, for mqtt sensors, the broker connection. The caller
+    makes the connection and hands it in (cli.py): a sensor type uses a hub, it does not build one, so this package
+    imports neither the MQTT client (paho) nor the settings it is made from."""
 
-    mqtt_config: "MqttConfig | None" = None
     stats: Stats = field(default_factory=Stats)
     hub: "MqttHub | None" = None
 
     def mqtt(self) -> "MqttHub":
         if self.hub is None:
-            from collector.mqtt import MqttHub
-
-            if self.mqtt_config is None:
-                raise SensorError("mqtt sensors need the top-level mqtt: section")
-            self.hub = MqttHub(self.mqtt_config, self.stats)
+            raise SensorError("mqtt sensors need the top-level mqtt: section")
         return self.hub
 
     def start(self) -> None:
