@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FLUX_CHECK := tests/flux_check
 
-.PHONY: run test venv servers node clean secrets
+.PHONY: run test lint venv servers node clean secrets
 
 $(BIN)/templog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ node:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
 	npm ci --prefix $(FLUX_CHECK) --no-audit --no-fund --loglevel=error
 
-test: venv servers node
+# Lint and type checks (configured in pyproject.toml) run first, as their own step: their findings print as
+# file:line lines, not inside a test's failure, and `make lint` runs them alone in seconds.
+LINTED := collector bench
+
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy $(LINTED)
+
+test: venv servers node lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Random passwords and the InfluxDB admin token for docker compose, into secrets/ (kept if present)
@@ -40,7 +48,7 @@ secrets:
 	scripts/make-secrets.sh
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
 .PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk

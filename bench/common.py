@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's collector, and tests/servers.py
 
-import servers  # the real influxd 1.x and VictoriaMetrics the tests start
+import servers  # noqa: E402  (found through the path set above) the real influxd 1.x and VictoriaMetrics the tests start
 
 __all__ = ["ROOT", "SENSORS", "cpu_seconds", "header", "memory_kib", "scratch_dir", "servers", "verdict",
            "write_config"]

@@ -110,9 +110,11 @@ def side_by_side(scratch: Path, run: int, seconds: float) -> dict[str, float]:
             # the window starts on a tick boundary, so it holds whole ticks
             time.sleep((S - time.time_ns() % S) / S + 0.5)
             start_ns = time.time_ns() // S * S
-            ours, theirs = write_bytes(process.pid), write_bytes(server._process.pid)
+            influxd = server._process
+            assert influxd is not None  # started above
+            ours, theirs = write_bytes(process.pid), write_bytes(influxd.pid)
             time.sleep(seconds)
-            ours, theirs = write_bytes(process.pid) - ours, write_bytes(server._process.pid) - theirs
+            ours, theirs = write_bytes(process.pid) - ours, write_bytes(influxd.pid) - theirs
             stop_ns = time.time_ns() // S * S
             time.sleep(2.0)  # the window's last tick delivered
             points = stored(server, "bench", start_ns, stop_ns)

@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import urllib3
-
 from common import ROOT, header, memory_kib, scratch_dir, servers, verdict
 
 sys.path.insert(0, str(ROOT / "tests"))
-from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for InfluxDB 2)
-
 from collector.outbox import Outbox  # noqa: E402
 from collector.readings import Reading  # noqa: E402
+from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for InfluxDB 2)
 
 RSS_TARGET_MB = 100.0
 POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
@@ -152,7 +150,7 @@ def main() -> None:
             for source, influx in configs.items():
                 config = scratch / f"{source}.yaml"
                 config.write_text(influx + f"collector: {{outbox: {scratch / 'outbox.sqlite'}}}\n" + sensors)
-                runs = [(fmt, [], count) for fmt in ("csv", "json", "table")]
+                runs: list[tuple[str, list[str], int]] = [(fmt, [], count) for fmt in ("csv", "json", "table")]
                 runs.append(("csv", ["--every", "1m"], SENSORS * -(-seconds // 60)))
                 for fmt, extra, expected in runs:
                     out = scratch / "out.txt"

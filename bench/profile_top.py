@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import pstats
 
+
 def name(func: tuple[str, int, str]) -> str:
     file, line, function = func
     if file == "~":
@@ -27,7 +28,9 @@ def main() -> None:
     parser.add_argument("profile")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
-    stats = pstats.Stats(args.profile).stats  # func -> (primitive calls, calls, own s, cumulative s, callers)
+    # func -> (primitive calls, calls, own s, cumulative s, callers); typeshed's pstats.Stats lacks this dict that
+    # it fills (cpython Lib/pstats.py Stats.init)
+    stats = pstats.Stats(args.profile).stats  # type: ignore[attr-defined]
     busy = sum(own for _, _, own, _, _ in stats.values())
     hand_offs = sum(stats[f][2] for f in stats if is_hand_off(f))
     print(f"{busy:.2f} CPU s in all threads, under the profiler; thread hand-offs (threading.py and its locks) "

@@ -33,7 +33,6 @@ import venv
 from pathlib import Path
 
 import yaml
-
 from common import ROOT, header, scratch_dir, servers, verdict
 
 WALL_TARGET_S = 0.12

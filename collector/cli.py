@@ -20,15 +20,15 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterator
 
 from collector import __version__, logs
 from collector.durations import parse_duration
-from collector.ticks import NS_PER_S, parse_time_ns, utc_text
+from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
     from collector.config_types import Config
-    from collector.history import HistoryQuery
+    from collector.history import HistoryQuery, Row
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock
     from collector.runner import StopRequest
@@ -91,11 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     def options(defaults: bool) -> argparse.ArgumentParser:
         """The options every command takes, before or after its name (after it, absent ones keep what came before)."""
         common = argparse.ArgumentParser(add_help=False)
-        missing = {} if defaults else {"default": argparse.SUPPRESS}
-        common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)", **missing)
-        common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **missing)
-        common.add_argument("-q", "--quiet", action="store_true", help="log only warnings and errors (not each reading)",
+        missing: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+        common.add_argument("-c", "--config", help="config file (default: $TEMPLOG_CONFIG, else ./config.yaml)",
                             **missing)
+        common.add_argument("-v", "--verbose", action="store_true", help="debug logging", **missing)
+        common.add_argument("-q", "--quiet", action="store_true",
+                            help="log only warnings and errors (not each reading)", **missing)
         return common
 
     common = options(defaults=False)
@@ -106,7 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="collect forever, until SIGINT/SIGTERM")
     read = sub.add_parser("read", parents=[common], help="read every sensor once and print it; writes nothing")
     read.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    sub.add_parser("check", parents=[common], help="validate config, read sensors, check InfluxDB; exit 0 if all is well")
+    sub.add_parser("check", parents=[common],
+                   help="validate config, read sensors, check InfluxDB; exit 0 if all is well")
     sub.add_parser("health", parents=[common],
                    help="exit 0 while a running collector ticks and its outbox is draining or empty (for HEALTHCHECK)")
     history = sub.add_parser("history", parents=[common], help="print readings from InfluxDB or the local outbox")
@@ -117,8 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--sensor", action="append", default=[], help="only this sensor (repeatable)")
     history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
     history.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    grafana = sub.add_parser("grafana", parents=[common],
-                             help="render Grafana's alert rules and dashboards from the config's sensors and thresholds")
+    grafana = sub.add_parser(
+        "grafana", parents=[common],
+        help="render Grafana's alert rules and dashboards from the config's sensors and thresholds")
     grafana.add_argument("--output", metavar="PATH",
                          help="a directory: write every provisioning file under it; a file: the alert rules; "
                               "default: print the alert rules")
@@ -247,7 +250,7 @@ def stop_on_signals(stop: StopRequest) -> None:
         name = signal.Signals(signum).name
         # `timeout`, and a terminal's Ctrl-C, signal the process and then its group: one request arriving twice
         # within moments is not a second request
-        if stop.is_set() and stop.clock() - stop.at >= SECOND_SIGNAL_AFTER_S:
+        if stop.at is not None and stop.clock() - stop.at >= SECOND_SIGNAL_AFTER_S:
             try:
                 os.write(2, f"{utc_text(time.time_ns(), milliseconds=True)} WARNING {name} received again: exiting "
                             "at once; what was not delivered waits in the outbox\n".encode())
@@ -369,7 +372,6 @@ def check_outbox(path: str) -> list[str]:
 
 def outbox_report(outbox: Outbox) -> str:
     """One line on the outbox: depth, oldest point, last delivery and last delivery error."""
-    from collector.history import rfc3339
 
     state = outbox.state()
     oldest = outbox.oldest_time_ns()
@@ -377,7 +379,8 @@ def outbox_report(outbox: Outbox) -> str:
     if state.get("last_delivery_ns"):
         parts.append(f"last delivery {rfc3339(int(state['last_delivery_ns']))}")
     if state.get("last_delivery_error"):
-        parts.append(f"last delivery error at {rfc3339(int(state['last_delivery_error_ns']))}: {state['last_delivery_error']}")
+        parts.append(f"last delivery error at {rfc3339(int(state['last_delivery_error_ns']))}: "
+                     f"{state['last_delivery_error']}")
     return "; ".join(parts)
 
 
@@ -410,6 +413,7 @@ def cmd_history(config: Config, args) -> int:
             log.warning("history: sensor %r is not in %s (its sensors: %s); looking for its readings anyway",
                         name, config.file, ", ".join(configured))
     with contextlib.ExitStack() as cleanup:  # on any exit: the rows' stream first, then what it reads from
+        rows: Iterator[Row]
         if config.influxdb is None:
             source = f"the outbox {config.collector.outbox}"
             if os.path.exists(config.collector.outbox):
@@ -421,8 +425,8 @@ def cmd_history(config: Config, args) -> int:
         else:
             source = describe_influx(config.influxdb)
             client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
-            reader = from_influx_v1 if config.influxdb.api == "v1" else from_influx_v2
-            rows = cleanup.enter_context(contextlib.closing(reader(client, query)))
+            found = from_influx_v1(client, query) if client.api == "v1" else from_influx_v2(client, query)
+            rows = cleanup.enter_context(contextlib.closing(found))
         try:
             count = write(rows, query.columns, args.format, sys.stdout)
             sys.stdout.flush()
@@ -437,7 +441,7 @@ def cmd_history(config: Config, args) -> int:
 
 
 def history_query(args, now_ns: int) -> HistoryQuery:
-    from collector.history import LAST_STOP_NS, HistoryQuery, rfc3339
+    from collector.history import LAST_STOP_NS, HistoryQuery
 
     if args.since and (args.start or args.stop):
         raise UsageError("history: use either --since or --start/--stop")
@@ -479,7 +483,8 @@ def _parse_time(text: str, option: str) -> int:
     try:
         return parse_time_ns(text)
     except ValueError:
-        raise UsageError(f"history: {option}: invalid time {text!r} (use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from None
+        raise UsageError(f"history: {option}: invalid time {text!r} "
+                         "(use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from None
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,

@@ -17,13 +17,22 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, NamedTuple
+from typing import AbstractSet, Annotated, Any, Literal, Mapping, NamedTuple
 from urllib.parse import unquote
 
 import yaml
 
-from collector.config_types import (DURATION, CollectorConfig, Config, Duration, InfluxConfig, MqttConfig, Secret,
-                                    SensorConfig, read_small_file)
+from collector.config_types import (
+    DURATION,
+    CollectorConfig,
+    Config,
+    Duration,
+    InfluxConfig,
+    MqttConfig,
+    Secret,
+    SensorConfig,
+    read_small_file,
+)
 from collector.durations import LONGEST_MS, format_duration, parse_duration
 from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
 from collector.sensors.base import SettingError
@@ -295,7 +304,8 @@ class _Parser:
         for i, entry in enumerate(sensors_raw):
             sensor = self.sensor(entry, f"sensors[{i}]", collector)
             if sensor.name in seen:
-                self.fail(f"sensors[{i}].name", f"duplicate sensor name {sensor.name!r} (also sensors[{seen[sensor.name]}])")
+                self.fail(f"sensors[{i}].name",
+                          f"duplicate sensor name {sensor.name!r} (also sensors[{seen[sensor.name]}])")
             seen[sensor.name] = i
             sensors.append(sensor)
         mqtt = self.mqtt(raw["mqtt"]) if raw.get("mqtt") is not None else None
@@ -385,9 +395,10 @@ class _Parser:
         problem = sensor_name_problem(common.name)
         if problem:
             self.fail(f"{path}.name",
-                      f"invalid sensor name {_short(common.name)}: it {problem} (a name becomes the sensor tag and goes "
-                      "into queries)")
-        settings = self.dataclass(sensor_type.settings, {k: v for k, v in raw.items() if k not in common_keys}, path, extra_known=common_keys)
+                      f"invalid sensor name {_short(common.name)}: it {problem} "
+                      "(a name becomes the sensor tag and goes into queries)")
+        own = {k: v for k, v in raw.items() if k not in common_keys}
+        settings = self.dataclass(sensor_type.settings, own, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout
         self.check_duration(interval, f"{path}.interval", INTERVAL)
@@ -438,7 +449,7 @@ class _Parser:
             self.fail("collector.time_floor", f"must be from {earliest} to before {latest}, got {text!r} "
                                               "(nothing is read before it)")
 
-    def dataclass(self, cls: type, raw: Any, path: str, extra_known: set[str] = frozenset()) -> Any:
+    def dataclass(self, cls: type, raw: Any, path: str, extra_known: AbstractSet[str] = frozenset()) -> Any:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):

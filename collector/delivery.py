@@ -1,8 +1,9 @@
 """The sender: drains the outbox oldest first, in batches, and deletes only what InfluxDB acknowledged.
 
-Failures never lose points: retryable ones (network, 429, 5xx, auth, missing bucket) wait with exponential
-backoff and jitter, honouring Retry-After (for 429/5xx the delay is capped, see ANSWERED_BUSY_CAP_S); a batch InfluxDB refuses as malformed (400) or too large (413) is
-split until the offending point is isolated and set aside, so its neighbours flow on.
+Failures never lose points: retryable ones (network, 429, 5xx, auth, missing bucket) wait with exponential backoff
+and jitter, honouring Retry-After (for 429/5xx the delay is capped, see ANSWERED_BUSY_CAP_S); a batch InfluxDB
+refuses as malformed (400) or too large (413) is split until the offending point is isolated and set aside, so its
+neighbours flow on.
 
 When InfluxDB did not answer at all, a long backoff would leave delivery idle for minutes after it is back: so
 between such backed-off writes the sender probes it (/ping) every few seconds, and retries at once when it
@@ -25,8 +26,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
-from collector.influx.errors import (AUTH, EXPIRED, NETWORK, REJECTED, SERVER, THROTTLED, TOO_LARGE, RetentionUnsupported,
-                                     WriteError)
+from collector.influx.errors import (
+    AUTH,
+    EXPIRED,
+    NETWORK,
+    REJECTED,
+    SERVER,
+    THROTTLED,
+    TOO_LARGE,
+    RetentionUnsupported,
+    WriteError,
+)
 from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
 from collector.stats import Stats
@@ -67,7 +77,8 @@ class Backoff:
     def delay(self, failures: int, retry_after: float | None = None, cap: float | None = None) -> float:
         """The wait before attempt `failures` + 1; `cap` lowers the usual cap (never raises it)."""
         ceiling = self.cap if cap is None else min(cap, self.cap)
-        exponential = min(ceiling, self.base * 2 ** min(max(0, failures - 1), 32))  # a day-long outage must not overflow
+        # the exponent is capped: a day-long outage must not overflow
+        exponential = min(ceiling, self.base * 2 ** min(max(0, failures - 1), 32))
         jittered = exponential / 2 + self.rng() * exponential / 2
         if retry_after is not None:
             return max(jittered, min(retry_after, RETRY_AFTER_CAP_S))
@@ -76,7 +87,8 @@ class Backoff:
 
 class Sender:
     def __init__(self, outbox: Outbox, writer: Writer, batch_size: int, stats: Stats,
-                 backoff: Backoff | None = None, linger_s: float = 0.0, log_clock: Callable[[], float] = time.monotonic):
+                 backoff: Backoff | None = None, linger_s: float = 0.0,
+                 log_clock: Callable[[], float] = time.monotonic):
         self.outbox, self.writer, self.batch_size, self.stats = outbox, writer, batch_size, stats
         self.backoff = backoff or Backoff()
         self.wake = threading.Event()
@@ -98,14 +110,15 @@ class Sender:
         self._live = line
 
     def drain(self, deadline: float | None = None, stop: threading.Event | None = None) -> int:
-        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB won't take it.
+        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB
+        won't take it.
 
         While one batch is on the wire, a second thread deletes the batch before it (already acknowledged by
         InfluxDB) and reads the next, so the database work overlaps the network wait.
         """
         delivered = 0
         taken: list[Batch] = []  # delivered whole, to delete from the outbox alongside the next send
-        batch = self.outbox.oldest(self.batch_size)
+        batch: Batch | None = self.outbox.oldest(self.batch_size)
         self._in_backlog = self.failing_with is not None  # what waited through a failure episode is a backlog
         try:
             while batch and (deadline is None or time.monotonic() < deadline) and not (stop and stop.is_set()):

@@ -5,10 +5,11 @@ Grafana's behaviour is cited from its source at the commits the source index hol
 
 Thresholds live only in config.yaml (each sensor's `min` and `max`), so everything that depends on them is rendered
 from the config by the pure functions here: the alert rules (at or above max, below min and silent per sensor and
-host, plus each collector's health per host), the Flux dashboard and its InfluxQL twin (stat panels coloured by each sensor's
-thresholds). The contact point and the notification policy do not depend on the config; they are rendered when the
-environment names a notification channel (a webhook URL or e-mail addresses). `dump_yaml` and `dump_json` give the
-files' exact, deterministic text; `write_provisioning` writes them under a provisioning directory.
+host, plus each collector's health per host), the Flux dashboard and its InfluxQL twin (stat panels coloured by
+each sensor's thresholds). The contact point and the notification policy do not depend on the config; they are
+rendered when the environment names a notification channel (a webhook URL or e-mail addresses). `dump_yaml` and
+`dump_json` give the files' exact, deterministic text; `write_provisioning` writes them under a provisioning
+directory.
 
 Grafana expands environment variables (`$NAME`, `${NAME}`, and its `$__env{}`/`$__file{}` expanders; `$$` is a
 literal `$`) in the values of alerting provisioning files: a rule's uid, title and labels, the group's name and
@@ -43,7 +44,6 @@ INFLUXQL_DATASOURCE_UID = "templog-influxql"
 EXPRESSION_DATASOURCE_UID = "__expr__"
 DATASOURCE_TYPE = "influxdb"
 LONGTERM_BUCKET = "temperature_longterm"  # filled hourly by influxdb/tasks/downsample.flux: fields mean, min, max
-LONGTERM_FIELDS = ("mean", "min", "max")
 LONGTERM_BUCKET_ENV = "INFLUX_LONGTERM_BUCKET"
 
 DASHBOARD_UID = "templog-temperatures"
@@ -286,7 +286,8 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
         labels={"templog": "silent", "sensor": sensor.name},
         annotations={
             "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} has sent no reading for {_duration(after)}",
-            "description": (f"Its interval is {_duration(sensor.interval)}. {_last_seen_text('B', 'reading', lookback)} "
+            "description": (f"Its interval is {_duration(sensor.interval)}. "
+                            f"{_last_seen_text('B', 'reading', lookback)} "
                             "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
                             "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
                             + _retired_note(lookback)),
@@ -387,6 +388,7 @@ def render_alert_rules(config: Config, previous: Previous | None = None) -> dict
 def render_contact_points(channel: str = "webhook") -> dict:
     """The `templog` contact point: a webhook whose URL Grafana reads from $TEMPLOG_ALERT_WEBHOOK_URL, or (channel
     "email", the documented alternative) e-mail to $TEMPLOG_ALERT_EMAIL through Grafana's SMTP settings."""
+    receiver: dict[str, object]
     if channel == "webhook":
         receiver = {"uid": "templog-webhook", "type": "webhook",
                     "settings": {"url": f"${WEBHOOK_URL_ENV}", "httpMethod": "POST"}}
@@ -791,7 +793,8 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                 '  |> keep(columns: ["_time", "_value", "counter", "host"])')
     latency = (f"from(bucket: {flux_string(bucket)})\n"
                "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-               f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and r._field == "read_latency_ms_mean")'
+               f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" '
+               'and r._field == "read_latency_ms_mean")'
                + SENSOR_VARIABLE_FILTER + "\n"
                "  |> aggregateWindow(every: v.windowPeriod, fn: mean, timeSrc: \"_start\", createEmpty: false)\n"
                '  |> keep(columns: ["_time", "_value", "sensor"])')

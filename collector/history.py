@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import itertools
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator
 
 from collector.config_types import InfluxConfig
@@ -24,7 +23,7 @@ from collector.influx.influxql import quote_string
 from collector.lineprotocol import FIELD, MEASUREMENT
 from collector.outbox import Outbox
 from collector.readings import Reading
-from collector.ticks import NS_PER_S, tick_at_or_before
+from collector.ticks import NS_PER_S, parse_rfc3339_ns, rfc3339, tick_at_or_before, utc_datetime
 
 if TYPE_CHECKING:  # the clients' modules import urllib3 and influxdb-client: `history` on the outbox needs neither
     from collector.influx import InfluxV1, InfluxV2
@@ -80,7 +79,8 @@ FLUX_WINDOWED = '''
 summarize = (tables=<-, fn, name) => tables
   |> aggregateWindow(every: every, fn: fn, timeSrc: "_start", createEmpty: false)
   |> set(key: "_field", value: name)
-union(tables: [data |> summarize(fn: mean, name: "mean"), data |> summarize(fn: min, name: "min"), data |> summarize(fn: max, name: "max")])
+union(tables: [data |> summarize(fn: mean, name: "mean"), data |> summarize(fn: min, name: "min"),
+               data |> summarize(fn: max, name: "max")])
   |> pivot(rowKey: ["_time", "sensor"], columnKey: ["_field"], valueColumn: "_value")
   |> keep(columns: ["_time", "sensor", "mean", "min", "max"])
   |> group()
@@ -95,7 +95,7 @@ def flux_query(query: HistoryQuery) -> str:
 
 
 def flux_params(query: HistoryQuery, bucket: str) -> dict:
-    params: dict = {"bucket": bucket, "start": _datetime(query.start_ns), "stop": _datetime(query.stop_ns)}
+    params: dict = {"bucket": bucket, "start": utc_datetime(query.start_ns), "stop": utc_datetime(query.stop_ns)}
     if query.sensors:
         params["sensors"] = list(query.sensors)
     if query.every_s:
@@ -207,23 +207,6 @@ def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
         yield from sorted(run, key=lambda row: row[1])
 
 
-def rfc3339(ns: int) -> str:
-    seconds, fraction = divmod(ns, NS_PER_S)
-    return _whole_second(seconds) + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
-
-
-@functools.lru_cache(maxsize=1)  # rows in time order share their second, often: one per sensor at each tick
-def _whole_second(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()[:19]
-
-
-def parse_rfc3339_ns(text: str) -> int:
-    """Nanoseconds of an RFC 3339 UTC time as InfluxDB writes it (`...T08:00:00.123456789Z`), every digit kept."""
-    whole, _, fraction = text.rstrip("Z").partition(".")
-    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp())
-    return seconds * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
-
-
 def write(rows: Iterable[Row], columns: tuple[str, ...], fmt: str, out: IO[str]) -> int:
     """Write the rows to `out` as `table`, `csv` or `json` (the spec's shapes), as they come; return how many.
 
@@ -244,7 +227,7 @@ def _write_json(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> i
     count = 0
     try:
         for row in rows:
-            out.write(("[\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(header, row))))
+            out.write(("[\n  " if count == 0 else ",\n  ") + json.dumps(dict(zip(header, row, strict=True))))
             count += 1
     finally:
         if count:
@@ -273,10 +256,6 @@ def _write_table(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> 
     count = -1  # the header is not a row
     for line in itertools.chain([header], first, cells):
         out.write("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                            for i, (cell, w) in enumerate(zip(line, widths))).rstrip() + "\n")
+                            for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n")
         count += 1
     return count
-
-
-def _datetime(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns // NS_PER_S, timezone.utc) + timedelta(microseconds=ns % NS_PER_S // 1000)

@@ -100,7 +100,7 @@ class SensorSlot:
                 self.own_thread, self.fast_reads = False, 0
 
 
-Measured = tuple[object, float]  # what a sensor's read gave (a value or the exception it raised) and its seconds
+Measured = tuple["float | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
 Read = Callable[[SensorSlot, int], Measured]  # read one sensor for a tick; the checks wait for the commit
 Done = list[tuple[SensorSlot, int, "Measured | None"]]  # reads done: the slot, its tick, what it gave (None: failed)
 # check reads and hand them to their ticks' commits (failed ones too), without waiting; each slot is set idle once

@@ -43,7 +43,8 @@ def tag_text_problem(text: str) -> str | None:
 # variables in (grafana/grafana@0c51631848be pkg/tsdb/influxdb/flux/macros.go: each match of `([a-zA-Z]+)\.([a-zA-Z]+)`
 # whose second part is one of these words is replaced with strings.ReplaceAll, so also inside a longer word;
 # `$__interval` and `$__interval_ms` likewise).
-GRAFANA_FLUX_MACRO_WORDS = ("timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket", "organization")
+GRAFANA_FLUX_MACRO_WORDS = ("timeRangeStart", "timeRangeStop", "windowPeriod", "bucket", "defaultBucket",
+                            "organization")
 _GRAFANA_FLUX_MACRO = re.compile(rf"[A-Za-z]\.({'|'.join(GRAFANA_FLUX_MACRO_WORDS)})|\$__interval")
 # What Grafana's InfluxQL backend rewrites in a query's whole text after the dashboard's variables are in, the
 # regex-escaped `$sensor` included (`\$` still holds `$`): grafana/grafana@0952bef509e3 (not the pinned v12.3.1)

@@ -57,7 +57,6 @@ class MqttHub:
         self.client.on_disconnect = self._guarded(self._on_disconnect)
         self.client.on_connect_fail = self._guarded(self._on_connect_fail)
         self.client.on_message = self._guarded(self._on_message)
-        self.connected_once = False
         self._lock = threading.Lock()
         self._down_since_ns: int | None = None  # None while connected
         self._down_reason = "not connected yet"
@@ -151,7 +150,6 @@ class MqttHub:
         log.info("connected to MQTT broker %s; subscribing to %d topic(s)", self.broker, len(self.topics))
         with self._lock:
             self._down_since_ns = None
-        self.connected_once = True
         for topic in self.topics:
             client.subscribe(topic, qos=1)
 

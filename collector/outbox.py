@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from collector import outbox_repair
 
@@ -182,7 +182,7 @@ class _Ticket:
     rows: list[tuple]
     ready: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
-    appended: "Appended | None" = None
+    appended: "Appended" = field(default_factory=lambda: Appended())  # what the commit answered, once done
     error: BaseException | None = None
 
 
@@ -224,7 +224,7 @@ class Outbox:
             except (OSError, sqlite3.Error) as exc:  # e.g. a folder in the way: say it is the outbox, and where
                 raise OutboxUnusable(path, str(exc)) from exc
 
-    def _open(self, verify: bool) -> None:
+    def _open(self, verify: bool) -> sqlite3.Connection:
         if self.read_only:
             _check_not_truncated(self.path)
             db = sqlite3.connect(outbox_repair.read_only_uri(self.path), uri=True, check_same_thread=False,
@@ -261,14 +261,13 @@ class Outbox:
             db.close()
             raise
         self._db, self._depth = db, depth
+        return db
 
     def _use(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """`work` on the connection (the caller holds `_lock`), opened first if need be. Damage is repaired and
         `work` tried once more (with `repair`), or raised as OutboxDamaged."""
         try:
-            if self._db is None:
-                self._open(verify=self.repair)
-            return work(self._db)
+            return work(self._open(verify=self.repair) if self._db is None else self._db)
         except sqlite3.DatabaseError as exc:
             damaged = isinstance(exc, OutboxDamaged) or outbox_repair.is_damage(exc)
             if not damaged:
@@ -277,15 +276,15 @@ class Outbox:
                 if isinstance(exc, OutboxDamaged):
                     raise
                 raise OutboxDamaged(self.path, str(exc)) from exc
-            self._repair(exc.cause if isinstance(exc, OutboxDamaged) else str(exc))
+            db = self._repair(exc.cause if isinstance(exc, OutboxDamaged) else str(exc))
         try:
-            return work(self._db)
+            return work(db)
         except sqlite3.DatabaseError as exc:
             if outbox_repair.is_damage(exc):
                 raise OutboxDamaged(self.path, str(exc)) from exc
             raise
 
-    def _repair(self, cause: str) -> None:
+    def _repair(self, cause: str) -> sqlite3.Connection:
         """Swap the damaged file for a fresh one holding all that could be read of it (the caller holds `_lock`)."""
         expected = None
         if self._db is not None:  # it was open: how many points it held is known
@@ -296,10 +295,11 @@ class Outbox:
                 pass
             self._db = None
         salvaged = outbox_repair.repair(self.path, self.clock(), _create_tables)
-        self._open(verify=False)
+        db = self._open(verify=False)
         # the points InfluxDB took and a commit has not deleted yet are salvaged too: not counted as waiting
         salvaged = replace(salvaged, points=self._depth)
         log.error("%s", salvaged.report(self.path, cause, expected))
+        return db
 
     def verify(self) -> None:
         """Raise OutboxDamaged unless SQLite finds the whole file sound (`check` uses it; `run` does it at open)."""
@@ -330,7 +330,7 @@ class Outbox:
             try:
                 appended, error = self._commit([row for t in group for row in t.rows]), None
             except BaseException as exc:  # every caller in the group gets the error: none of them is durable
-                appended, error = None, exc
+                appended, error = Appended(), exc
             for t in group:
                 t.lead, t.error, t.appended = False, error, (appended if t is ticket else Appended())
                 if t is not ticket:
@@ -501,10 +501,6 @@ class Outbox:
         with self._lock:
             self._use(move)
 
-    def rejected(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return self._use(lambda db: db.execute("SELECT line, reason FROM rejected ORDER BY id").fetchall())
-
     @property
     def depth(self) -> int:
         return self._depth
@@ -533,7 +529,7 @@ class Outbox:
         with self._staging_lock:
             return {**state, **self._staged}
 
-    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Iterator[Reading]:
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Generator[Reading, None, None]:
         """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they
         are consumed (SQLite sorts them, spilling to temporary files, in bounded memory). The connection is held
         until the iterator is exhausted or closed."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 import bisect
 import os
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from collector.ticks import compact_utc_text
 
 _MIN_ROWID, _MAX_ROWID = -(2**63), 2**63 - 1
 _CHUNK = 10_000  # rows per statement (and in memory, where a chunk is read again row by row)
@@ -122,7 +123,7 @@ def _swap(path: str, damaged: str) -> None:
 
 
 def _aside_name(path: str, now_ns: int) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now_ns / 1e9))
+    stamp = compact_utc_text(now_ns)
     name, n = f"{path}.damaged-{stamp}", 1
     while os.path.exists(name):  # a second repair within the same second
         n += 1
@@ -195,12 +196,13 @@ def _copy(db: sqlite3.Connection, table: str, path: str) -> tuple[int, list[Gap]
     chunk_end = f"SELECT rowid FROM salvage.{table} WHERE rowid >= ? ORDER BY rowid LIMIT 1 OFFSET {_CHUNK - 1}"
     next_row = f"SELECT {columns} FROM salvage.{table} WHERE rowid >= ? ORDER BY rowid LIMIT 1"
     insert = f"INSERT OR IGNORE INTO main.{table} ({columns}) VALUES ({', '.join('?' * (columns.count(',') + 1))})"
-    copied, gaps = 0, []
+    copied, gaps = 0, list[Gap]()
     last_read: int | None = None  # the last rowid read
     leaf_starts: list[int] | None = None  # read from the file at the first damage met
     read_since_gap = True
     start: int | None = _MIN_ROWID
     while start is not None:
+        chunk_start = start  # `start` moves on inside the try, so after it the checker no longer knows it is set
         try:
             end = db.execute(chunk_end, (start,)).fetchone()
             if end is None:
@@ -237,7 +239,7 @@ def _copy(db: sqlite3.Connection, table: str, path: str) -> tuple[int, list[Gap]
             [(root,)] = db.execute("SELECT rootpage FROM salvage.sqlite_master WHERE type = 'table' AND name = ?",
                                    (table,)).fetchall()
             leaf_starts = _leaf_starts(path, root)
-        resume = _next_readable(db, table, rows[-1][0] if rows else start, leaf_starts)
+        resume = _next_readable(db, table, rows[-1][0] if rows else chunk_start, leaf_starts)
         if read_since_gap:
             gaps.append((last_read, resume))
         else:  # failed again before reading anything: the same gap goes on

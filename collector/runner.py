@@ -17,6 +17,7 @@ abandoned (its points wait in the outbox); a read abandoned then and ending late
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import sqlite3
 import threading
@@ -35,7 +36,7 @@ from collector.readings import Reading, implausible
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import MissingReading, Sensor, SensorError
 from collector.stats import Stats
-from collector.tick_commit import TickCommits, wait_for
+from collector.tick_commit import Points, TickCommits, wait_for
 from collector.ticks import utc_text
 
 if TYPE_CHECKING:  # collector.mqtt imports paho, which only a run with MQTT sensors needs (Shared.mqtt makes the hub)
@@ -119,7 +120,8 @@ class Collector:
             return False
         self.stats.add("ticks_before_time_floor")
         self.before_floor.occurred("the system clock says %s, before %s (collector.time_floor): not reading until the "
-                                   "clock is set", utc_text(tick_ns, milliseconds=True), self.config.collector.time_floor)
+                                   "clock is set", utc_text(tick_ns, milliseconds=True),
+                                   self.config.collector.time_floor)
         return True
 
     def on_tick(self, slots: list[SensorSlot], tick_ns: int, skipped: int) -> None:
@@ -175,6 +177,7 @@ class Collector:
         """Read one sensor, on the lane or the sensor's own thread, and nothing more: the lane reads its sensors one
         after another, so every check here would delay the reads behind it (`check` runs once they are all read)."""
         started = time.monotonic()
+        value: float | Exception
         try:
             value = slot.sensor.read_celsius()
         except Exception as exc:  # a SensorError, or a sensor's bug, which must not stop the collector: `check`
@@ -194,16 +197,20 @@ class Collector:
                 log.debug("%s: %s", config.name, value)
                 return None
             if isinstance(value, SensorError):
-                return self._refuse(slot, "reads_failed", "error", f"read failed: {value}")
+                self._refuse(slot, "reads_failed", "error", f"read failed: {value}")
+                return None
             log.debug("%s: unexpected error while reading", config.name, exc_info=value)
-            return self._refuse(slot, "reads_failed", "bug", f"read failed: {type(value).__name__}: {value}")
+            self._refuse(slot, "reads_failed", "bug", f"read failed: {type(value).__name__}: {value}")
+            return None
         self.stats.observe_latency(config.name, elapsed)
         if elapsed > config.timeout:
-            return self._refuse(slot, "reads_failed", "slow",
-                                f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
+            self._refuse(slot, "reads_failed", "slow",
+                         f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
+            return None
         reason = implausible(value, config.valid_min, config.valid_max)
         if reason:
-            return self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
+            self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
+            return None
         return Reading(config.name, tick_ns, float(value))
 
     def commit_readings(self, done: Done) -> None:
@@ -220,12 +227,12 @@ class Collector:
             by_tick.setdefault(tick_ns, []).append((slot, reading))
         for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
             readings = [(slot, r) for slot, r in reads if r is not None]
-            points = [(r, temperature_line(slot.key, r.celsius, r.time_ns)) for slot, r in readings]
+            points: Points = [(r, temperature_line(slot.key, r.celsius, r.time_ns)) for slot, r in readings]
             self.ticks.submit(tick_ns, points, reads=len(reads),
-                              then=lambda saved, reads=reads, readings=readings: self._committed(reads, readings, saved))
+                              then=functools.partial(self._committed, reads, readings))
 
     def _committed(self, reads: list[tuple[SensorSlot, Reading | None]], readings: list[tuple[SensorSlot, Reading]],
-                   saved: Saved | None) -> None:
+                   saved: object) -> None:
         """Once a tick's commit is over: its readings counted and logged, saying so if only kept in memory (not
         committed: a kill loses them), its sensors free to read again."""
         try:
@@ -282,8 +289,8 @@ class Collector:
         lost = dropped.dropped_for_count + dropped.dropped_for_age
         if lost:
             self.stats.add("outbox_dropped", lost)
-            self.outbox_bound.occurred("outbox bound reached: dropped the %d oldest point(s) (max_points %d, max_age %s;"
-                                       " %d dropped in all)", lost, self.outbox.max_points,
+            self.outbox_bound.occurred("outbox bound reached: dropped the %d oldest point(s) "
+                                       "(max_points %d, max_age %s; %d dropped in all)", lost, self.outbox.max_points,
                                        f"{self.outbox.max_age_ns / 1e9:g}s" if self.outbox.max_age_ns else "none",
                                        self.stats.get("outbox_dropped"))
         else:
@@ -333,7 +340,6 @@ class Collector:
         self.stats.add(counter, sensor=name)
         self.sensor_trouble[(name, kind)].occurred("%s: %s", name, message)
         slot.troubled = True
-        return None
 
     def run(self, stop: threading.Event) -> None:
         """Tick until `stop` is set, then let reads in flight finish and try one last delivery, within SHUTDOWN_S of
@@ -379,7 +385,7 @@ class Collector:
         if self.unsaved:
             log.error("exiting with %d reading(s) that could not be saved to the outbox", len(self.unsaved))
         if self.sender is not None:
-            self._last_delivery(sender_thread, deadline)
+            self._last_delivery(self.sender, sender_thread, deadline)
         try:
             self.outbox.put_state(stopped_ns=self.clock())  # `health`: unhealthy at once, not once the heartbeat is old
         except (sqlite3.Error, OSError) as exc:
@@ -387,22 +393,23 @@ class Collector:
         log.info("stopped; %d point(s) wait in the outbox", self.outbox.depth)
         self.stopped.set()
 
-    def _last_delivery(self, sender_thread: threading.Thread | None, deadline: float) -> None:
+    def _last_delivery(self, sender: Sender, sender_thread: threading.Thread | None, deadline: float) -> None:
         """One last drain, on a thread of its own so that a write hanging on the wire cannot hold up the exit."""
-        self.sender.wake.set()
+        sender.wake.set()
         if sender_thread is not None:  # `stop` is set: it ends between batches, or at once if waiting to retry
             sender_thread.join(max(0.0, deadline - time.monotonic()))
             if sender_thread.is_alive():
-                log.warning("a write to InfluxDB was still in flight at shutdown, abandoned; its points wait in the outbox")
-                self.sender.close()
+                log.warning("a write to InfluxDB was still in flight at shutdown, abandoned; "
+                            "its points wait in the outbox")
+                sender.close()
                 return
-        last = threading.Thread(target=self.sender.last_drain, args=(deadline,), name="last delivery", daemon=True)
+        last = threading.Thread(target=sender.last_drain, args=(deadline,), name="last delivery", daemon=True)
         last.start()
         last.join(max(0.0, deadline - time.monotonic()))
         if last.is_alive():
             log.warning("last delivery before exit cut short at the shutdown deadline (%gs after the stop request); "
                         "the points not delivered wait in the outbox", SHUTDOWN_S)
-            self.sender.close()  # its write still hangs: the outbox worker must not wait for it at exit
+            sender.close()  # its write still hangs: the outbox worker must not wait for it at exit
 
 
 READ_TROUBLES = ("error", "bug", "slow", "refused")  # the kinds of trouble a read can have, each its own condition

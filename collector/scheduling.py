@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import schedule
 
@@ -38,6 +38,8 @@ class WallClockJob(schedule.Job):
     def run(self):
         now = self.scheduler.clock()
         tick, skipped = tick_to_run(self.due_ns, now, self.every_ns)
+        if self.job_func is None:
+            raise schedule.ScheduleError("a job runs only once do() gave it a function")
         result = self.job_func(tick, skipped)
         self.last_run = _as_datetime(now)
         self._set_due(tick + self.every_ns)
@@ -56,7 +58,7 @@ class WallClockScheduler(schedule.Scheduler):
         super().__init__()
         self.clock = clock
 
-    def every(self, interval: float = 1) -> WallClockJob:  # type: ignore[override]
+    def every(self, interval: float = 1) -> WallClockJob:
         """A job every `interval` seconds (fractions allowed), aligned to the epoch."""
         return WallClockJob(interval_ns(interval), self)
 
@@ -65,7 +67,8 @@ class WallClockScheduler(schedule.Scheduler):
         if not self.jobs:
             return None
         now = self.clock()
-        return (min(after_clock_jump(job.due_ns, now, job.every_ns) for job in self.jobs) - now) / 1e9
+        jobs = cast(list[WallClockJob], self.jobs)  # `every` makes only these
+        return (min(after_clock_jump(job.due_ns, now, job.every_ns) for job in jobs) - now) / 1e9
 
 
 def _as_datetime(ns: int) -> datetime.datetime:

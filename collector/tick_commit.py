@@ -103,11 +103,12 @@ class TickCommits:
         after its tick's group went (a late read), is the committer's next transaction; only once the committer
         is closed (the shutdown is over) is it committed on the caller's thread."""
         with self._changed:
-            group = self._open.get(tick_ns)
-            late = group is None
-            if late:
+            expected = self._open.get(tick_ns)
+            late = expected is None
+            if expected is None:
                 group = _Group(tick_ns, self.clock())
             else:
+                group = expected
                 group.outstanding -= reads
             group.points.extend(points)
             if then is not None:

@@ -1,8 +1,11 @@
-"""Tick arithmetic on the wall clock, pure: ticks are whole multiples of the interval since the Unix epoch."""
+"""Tick arithmetic on the wall clock, pure: ticks are whole multiples of the interval since the Unix epoch; and
+how moments read as text, both ways (every module formats and parses times here)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import functools
+import time
+from datetime import datetime, timedelta, timezone
 
 NS_PER_S = 1_000_000_000
 
@@ -48,7 +51,7 @@ def parse_time_ns(text: str) -> int:
 
 def utc_text(ns: int, milliseconds: bool = False) -> str:
     """`2026-12-01T09:30:00Z` (or `...:00.123Z`): how log lines and messages show a moment; history's output
-    keeps every digit (history.rfc3339)."""
+    keeps every digit (rfc3339)."""
     global _last_second
     seconds, fraction = divmod(ns, NS_PER_S)
     second, text = _last_second
@@ -59,3 +62,31 @@ def utc_text(ns: int, milliseconds: bool = False) -> str:
 
 
 _last_second: tuple[int | None, str] = (None, "")  # utc_text's last second and its text
+
+
+def rfc3339(ns: int) -> str:
+    """`2026-12-01T09:30:00.123456789Z`, every digit kept (trailing zeros dropped): history's times."""
+    seconds, fraction = divmod(ns, NS_PER_S)
+    return _whole_second(seconds) + (f".{fraction:09d}".rstrip("0") if fraction else "") + "Z"
+
+
+@functools.lru_cache(maxsize=1)  # rows in time order share their second, often: one per sensor at each tick
+def _whole_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()[:19]
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """Nanoseconds of an RFC 3339 UTC time as InfluxDB writes it (`...T08:00:00.123456789Z`), every digit kept."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp())
+    return seconds * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def compact_utc_text(ns: int) -> str:
+    """`20261201T093000Z`: a moment in a file name."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ns / 1e9))
+
+
+def utc_datetime(ns: int) -> datetime:
+    """The moment as an aware UTC datetime, to the microsecond (what a query parameter takes)."""
+    return datetime.fromtimestamp(ns // NS_PER_S, timezone.utc) + timedelta(microseconds=ns % NS_PER_S // 1000)

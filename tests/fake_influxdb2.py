@@ -464,7 +464,8 @@ def _default_shard_group_seconds(retention_seconds: int) -> int:
 
 def _split_unescaped(text: str, sep: str, *, quoted: bool = False, maxsplit: int = -1) -> list[str]:
     """Split on `sep` except where backslash-escaped or (if `quoted`) inside a "string"."""
-    parts, start, i, in_string = [], 0, 0, False
+    parts: list[str] = []
+    start, i, in_string = 0, 0, False
     while i < len(text):
         char = text[i]
         if char == "\\":

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from cli import templog
-from collector.history import rfc3339
+from collector.ticks import rfc3339
 from collector.influx.v1 import CHUNK_ROWS
 
 S = 1_000_000_000

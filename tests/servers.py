@@ -327,6 +327,8 @@ class VictoriaMetrics(_Server):
 class Mosquitto(_Server):
     """A Mosquitto MQTT broker; with `password`, only user `templog` with that password may connect."""
 
+    port: int  # the listener's, set by `start`
+
     @classmethod
     def start(cls, tmp_dir: Path, password: str | None = None, tls: bool = False,
               timeout: float = START_TIMEOUT) -> Mosquitto:

@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from cli import wait_until
+from outbox_rows import rejected
 from collector.delivery import ANSWERED_BUSY_CAP_S, PROBE_EVERY_S, RETRY_AFTER_CAP_S, Backoff, Sender
 from collector.influx.errors import WriteError
 from collector.outbox import Outbox
@@ -78,7 +79,7 @@ def test_a_malformed_point_is_isolated_and_its_neighbours_delivered(tmp_path):
     stats = Stats()
     Sender(outbox, writer, 16, stats).drain()
     assert writer.accepted == [line for i, line in enumerate(lines) if i not in (5, 11)]
-    assert [line for line, _ in outbox.rejected()] == [lines[5], lines[11]]
+    assert [line for line, _ in rejected(outbox)] == [lines[5], lines[11]]
     assert stats.get("points_rejected") == 2 and outbox.depth == 0
 
 
@@ -212,7 +213,7 @@ def test_a_malformed_point_hidden_behind_a_retention_message_is_still_set_aside(
     writer = RetentionWriter(cutoff=2, poisoned=[lines[5]])
     stats = Stats()
     Sender(outbox, writer, 8, stats).drain()
-    assert [line for line, _ in outbox.rejected()] == [lines[5]]
+    assert [line for line, _ in rejected(outbox)] == [lines[5]]
     assert set(writer.accepted) == {lines[i] for i in (2, 3, 4, 6, 7)}
     assert stats.get("points_beyond_retention") == 2 and stats.get("points_delivered") == 5
 

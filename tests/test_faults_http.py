@@ -18,6 +18,7 @@ import pytest
 from cli import wait_until
 from faulty_proxy import FaultyProxy
 from servers import free_port
+from outbox_rows import rejected
 from collector.config import InfluxConfig
 from collector.delivery import Backoff, Sender
 from collector.influx import InfluxV1, InfluxV2
@@ -194,7 +195,7 @@ def test_a_batch_too_large_for_the_server_is_split_and_all_of_it_delivered(tmp_p
     assert writes[0].what == "too_large 413" and writes[0].body_len == one_batch
     forwarded = [w for w in writes if w.kind == "forwarded"]
     assert forwarded and all(w.body_len <= proxy.max_body and w.what == "forwarded 204" for w in forwarded)
-    assert outbox.rejected() == [] and stats.get("points_rejected") == 0 and outbox.depth == 0
+    assert rejected(outbox) == [] and stats.get("points_rejected") == 0 and outbox.depth == 0
     assert stored(influxd, db) == as_stored(points)
 
 
@@ -210,7 +211,7 @@ def test_a_field_type_conflict_sets_aside_only_the_conflicting_point(tmp_path, i
     outbox = filled_outbox(tmp_path, good[:10] + [(Reading("x", old_week + S, 21.5), bad_line)] + good[10:])
     stats = Stats()
     assert Sender(outbox, writer, 50, stats).drain() == 20
-    [(line, reason)] = outbox.rejected()
+    [(line, reason)] = rejected(outbox)
     assert line == bad_line
     assert reason.startswith("HTTP 400: partial write: field type conflict"), reason
     assert outbox.depth == 0

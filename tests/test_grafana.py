@@ -509,7 +509,7 @@ def collector_schema(config) -> dict:
         ("raw", MEASUREMENT): ({FIELD}, temperature_tags),
         ("raw", HEALTH_MEASUREMENT): (fields_by_measurement[HEALTH_MEASUREMENT],
                                       tags_by_measurement[HEALTH_MEASUREMENT]),
-        ("longterm", MEASUREMENT): (set(grafana.LONGTERM_FIELDS), temperature_tags),
+        ("longterm", MEASUREMENT): ({"mean", "min", "max"}, temperature_tags),  # influxdb/tasks/downsample.flux
     }
 
 

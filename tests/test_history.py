@@ -15,9 +15,10 @@ from cli import ROOT, templog
 from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
 from collector.config import load_config
 from collector.history import (LAST_STOP_NS, HistoryQuery, aggregate, flux_params, flux_query, influxql_query,
-                               parse_rfc3339_ns, rfc3339, sensors_in_order, write)
+                               sensors_in_order, write)
 from collector.influx import InfluxV2, WriteError
 from collector.lineprotocol import series_key, temperature_line
+from collector.ticks import parse_rfc3339_ns, rfc3339
 from collector.influx.v1 import series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.outbox import Outbox

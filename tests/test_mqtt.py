@@ -81,7 +81,7 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
     shared = Shared(stats, MqttHub(config.mqtt, stats))
     sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
     shared.start()
-    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    wait_until(lambda: shared.hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         publisher.publish("zigbee2mqtt/living", ZIGBEE2MQTT)
@@ -124,7 +124,7 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
     stats = Stats()
     shared, sensor = hub_and_sensor(write_config, broker, stats)
     shared.start()
-    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    wait_until(lambda: shared.hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.INFO, logger="templog.mqtt"):
@@ -148,7 +148,7 @@ def test_a_callback_that_raises_is_counted_and_logged_once_and_the_connection_li
     shared, sensor = hub_and_sensor(write_config, broker, stats)
     shared.hub.subscribe("z/#", lambda topic, payload: 1 / 0)  # a subscriber with a bug, beside the sensor
     shared.start()
-    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    wait_until(lambda: shared.hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
@@ -174,7 +174,7 @@ def test_a_network_thread_that_ends_for_any_reason_is_started_again(write_config
 
     shared.hub.subscribe("kill", end_the_thread)
     shared.start()
-    wait_until(lambda: shared.hub.connected_once, what="the subscription")
+    wait_until(lambda: shared.hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
@@ -259,7 +259,7 @@ def test_password_protected_broker(write_config, tmp_path):
         shared = Shared(stats, MqttHub(good.mqtt, stats))
         sensor = create_sensor(good.sensors[0], shared)
         shared.start()
-        wait_until(lambda: shared.hub.connected_once, what="an authenticated connection")
+        wait_until(lambda: shared.hub.connected, what="an authenticated connection")
         publisher = Publisher(server.port, "templog", "pa55word")
         publisher.publish("t/a", b"23.5")
         wait_until(lambda: sensor._received_any.is_set(), what="the message")

@@ -1,5 +1,6 @@
 import threading
 
+from outbox_rows import rejected
 from collector.outbox import Outbox
 from collector.readings import Reading
 
@@ -57,7 +58,7 @@ def test_set_aside_keeps_the_rejected_point_for_inspection(tmp_path):
     outbox.set_aside(bad, "HTTP 400: field type conflict")
     assert outbox.depth == 2
     assert [p.line for p in outbox.oldest(3)] == [reading(0)[1], reading(2)[1]]
-    assert outbox.rejected() == [(reading(1)[1], "HTTP 400: field type conflict")]
+    assert rejected(outbox) == [(reading(1)[1], "HTTP 400: field type conflict")]
 
 
 def test_readings_filters_by_time_and_sensor(tmp_path):

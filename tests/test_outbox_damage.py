@@ -20,6 +20,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
+from outbox_rows import rejected
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading
@@ -311,7 +312,7 @@ def test_repair_loses_only_the_points_on_the_damaged_pages(pages, fill_with, see
         outbox.close()
         assert waiting_lines(path) == {i: line for i, line in original.items() if i not in lost}
         fresh = Outbox(str(path), read_only=True)
-        assert len(fresh.rejected()) == 2 and "last_delivery_ns" in fresh.state()
+        assert len(rejected(fresh)) == 2 and "last_delivery_ns" in fresh.state()
         fresh.verify()
         fresh.close()
         assert len([n for n in os.listdir(scratch) if re.fullmatch(r"outbox\.sqlite\.damaged-\d{8}T\d{6}Z", n)]) == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from outbox_rows import rejected
 from collector.outbox import PURGE_ROWS, Outbox
 from collector.readings import Reading
 from test_outbox_damage import overwrite_page, points_leaves, rows
@@ -81,7 +82,7 @@ def test_ids_only_grow_when_the_newest_points_were_set_aside_or_dropped(tmp_path
     outbox = Outbox(path, max_age_s=200, clock=lambda: now[0])
     assert append_ids(outbox, 1)[0] == after_rejected + 6
     outbox.set_aside(outbox.oldest(1)[0], "HTTP 400: another")
-    assert len(outbox.rejected()) == 2  # the first rejected point was not overwritten by a reused id
+    assert len(rejected(outbox)) == 2  # the first rejected point was not overwritten by a reused id
 
 
 @pytest.mark.parametrize("points, lost_table", [(2000, "points"), (20, "state")])
@@ -144,7 +145,7 @@ def test_an_outbox_of_the_previous_version_keeps_working(tmp_path):
     waiting = previous_version_outbox(path)
     outbox = Outbox(str(path), repair=True)
     assert outbox.depth == 10 and [p.line for p in outbox.oldest(100)] == waiting
-    assert outbox.state()["heartbeat_ns"] == "5" and outbox.rejected() == [("bad 1", "HTTP 400")]
+    assert outbox.state()["heartbeat_ns"] == "5" and rejected(outbox) == [("bad 1", "HTTP 400")]
     assert append_ids(outbox, 2) == [501, 502]
     assert [r.time_ns for r in outbox.readings(0, 10**6 * S)][:1] == [490 * S]
     deliver_all(outbox)

@@ -29,7 +29,9 @@ def differs(subject: str, current: float, wanted: float, scope: str) -> str:
 
 
 def when_missing(wanted: float | None) -> str:
-    """What `check` says becomes of a missing bucket or database: only a configured retention lets templog create one."""
+    """What `check` says becomes of a missing bucket or database.
+
+    Only a configured retention lets templog create one."""
     if wanted is None:
         return "create it, or set influxdb.retention and templog run creates it with that retention"
     return "templog run creates it"

@@ -6,7 +6,7 @@ import base64
 import json
 import logging
 import re
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
 from urllib.parse import urlencode
 
 import urllib3
@@ -40,6 +40,7 @@ def shard_duration(retention_s: float) -> str:
 
 
 class InfluxV1(InfluxClient):
+    api: Literal["v1"] = "v1"  # tells the clients apart, for the type checker too
     missing = "database"
 
     def __init__(self, config: InfluxConfig):
@@ -56,7 +57,8 @@ class InfluxV1(InfluxClient):
             return {}
         return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
 
-    def _request(self, method: str, path: str, params: dict, body: bytes | None = None, content_type: str = "text/plain"):
+    def _request(self, method: str, path: str, params: dict, body: bytes | None = None,
+                 content_type: str = "text/plain"):
         headers = self._headers()
         if body is not None:
             headers["Content-Type"] = content_type
@@ -144,7 +146,8 @@ class InfluxV1(InfluxClient):
             if current == wanted:
                 return f"database {db}: retention policy {name} already {describe_retention(wanted)}"
             self.query(f"ALTER RETENTION POLICY {quote_ident(name)} ON {quote_ident(db)} "
-                       f"DURATION {format_duration(wanted) if wanted else 'INF'} SHARD DURATION {shard_duration(wanted)}")
+                       f"DURATION {format_duration(wanted) if wanted else 'INF'} "
+                       f"SHARD DURATION {shard_duration(wanted)}")
         except WriteError as exc:
             # 403 is influxd's "not authorized to execute statement ..., requires admin privilege" (or READ on the
             # database): these credentials may write but never manage. A 401 is a wrong password: retried as a write.
@@ -165,7 +168,7 @@ class InfluxV1(InfluxClient):
         for s in series:
             columns = s["columns"]
             for row in s.get("values", []):
-                policy = dict(zip(columns, row))
+                policy = dict(zip(columns, row, strict=False))  # a short row from a server just lacks those keys
                 if policy.get("default"):
                     return policy["name"], parse_go_duration(policy["duration"])
         raise WriteError(QUERY, f"database {db} has no default retention policy")

@@ -6,18 +6,26 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal, Mapping, cast
 
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
 from influxdb_client.rest import ApiException
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
 from collector.influx.client import InfluxClient
-from collector.influx.errors import (NOT_FOUND, OTHER, QUERY, REJECTED, RetentionUnsupported, WriteError, network_error,
-                                     write_error)
+from collector.influx.errors import (
+    NOT_FOUND,
+    OTHER,
+    QUERY,
+    REJECTED,
+    RetentionUnsupported,
+    WriteError,
+    network_error,
+    write_error,
+)
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
 
@@ -25,12 +33,13 @@ log = logging.getLogger("templog.influx")
 
 
 class InfluxV2(InfluxClient):
+    api: Literal["v2"] = "v2"  # tells the clients apart, for the type checker too
     missing = "bucket"
 
     def __init__(self, config: InfluxConfig):
         self.config = config
         self._client: InfluxDBClient | None = None
-        self._write_api = None
+        self._write_api: WriteApi | None = None  # made with each client
         self._token: str | None = None
         self.server = ServerVersion(config.url, "v2", urllib3.PoolManager(
             timeout=urllib3.Timeout(total=config.timeout), retries=False))
@@ -46,6 +55,11 @@ class InfluxV2(InfluxClient):
             self._token = token
         return self._client
 
+    def _writes(self) -> WriteApi:
+        """The synchronous write API of the current client."""
+        self.client()
+        return cast(WriteApi, self._write_api)  # client() has just made it, if it was not there
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -56,7 +70,7 @@ class InfluxV2(InfluxClient):
         try:
             return what(*args, **kwargs)
         except ApiException as exc:
-            headers = exc.headers or {}
+            headers: Mapping[str, str] = exc.headers or {}
             error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"),
                                 self._secrets())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -68,8 +82,7 @@ class InfluxV2(InfluxClient):
         return "bucket" in message and "not found" in message
 
     def write(self, lines: list[str]) -> None:
-        self.client()
-        self._call(self._write_api.write, bucket=self.config.bucket, org=self.config.org,
+        self._call(self._writes().write, bucket=self.config.bucket, org=self.config.org,
                    record="\n".join(lines), write_precision=WritePrecision.NS)
 
     def query(self, flux: str, params: dict) -> list:
@@ -147,7 +160,8 @@ class InfluxV2(InfluxClient):
         except WriteError as exc:
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if bucket is None:
-            return [f"bucket {name!r} not found in org {self.config.org!r}: it does not exist ({when_missing(wanted)}) or "
+            return [f"bucket {name!r} not found in org {self.config.org!r}: "
+                    f"it does not exist ({when_missing(wanted)}) or "
                     "this token may not list buckets (a write-only token still writes)"]
         current = _bucket_retention(bucket)
         if wanted is None or current == wanted:
@@ -173,7 +187,7 @@ def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, st
         elif header[1:3] == ["error", "reference"]:
             raise WriteError(QUERY, (record[1:2] or [""])[0] or "the query failed")
         else:
-            yield dict(zip(header, record))
+            yield dict(zip(header, record, strict=False))  # a short row from a server just lacks those keys
 
 
 def _bucket_retention(bucket) -> float:

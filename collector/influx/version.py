@@ -51,9 +51,10 @@ class ServerVersion:
         again next time)."""
         if error.kind not in SUSPECT_KINDS:
             return None
-        if self.version is None:
+        version = self.version
+        if version is None:
             try:
-                self.ping()
+                version = self.ping()
             except WriteError:
                 return None
-        return wrong_api_hint(self.api, self.version)
+        return wrong_api_hint(self.api, version)

@@ -205,7 +205,8 @@ class _Pipe:
 
 
 class CommandSensor:
-    OWN_THREAD = True  # starting a process costs milliseconds, and a command may run to its timeout (collector/lanes.py)
+    # starting a process costs milliseconds, and a command may run to its timeout (collector/lanes.py)
+    OWN_THREAD = True
 
     def __init__(self, settings: Settings, timeout: float):
         self.settings = settings
@@ -286,4 +287,5 @@ def _exit_status(process: subprocess.Popen) -> int | None:
     return -exited.si_status if exited.si_code in (os.CLD_KILLED, os.CLD_DUMPED) else exited.si_status
 
 
-SENSOR_TYPE = SensorType(Settings, lambda config, shared: CommandSensor(config.settings, config.timeout), (-60.0, 150.0))
+SENSOR_TYPE = SensorType(Settings, lambda config, shared: CommandSensor(config.settings, config.timeout),
+                         (-60.0, 150.0))

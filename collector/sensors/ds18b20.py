@@ -73,7 +73,8 @@ class DS18B20Sensor:
             try:
                 celsius = int(text) / 1000
             except ValueError:
-                raise SensorError(f"{self.settings.device}: unexpected temperature file content {text[:40]!r}") from None
+                raise SensorError(f"{self.settings.device}: unexpected temperature file content "
+                                  f"{text[:40]!r}") from None
         if celsius == DISCONNECTED:
             raise SensorError(f"{self.settings.device}: -127 °C, the value of a disconnected sensor")
         return celsius
