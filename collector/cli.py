@@ -274,9 +274,11 @@ def end_commands() -> None:
 
 
 def read_all(config: Config) -> list[dict]:
-    """Read every sensor once, concurrently, each within its timeout: the spec's `read --json` records."""
-    from collector.readings import implausible
-    from collector.sensors import SensorError, create_sensor
+    """Read every sensor once, concurrently, each within its timeout, judged as `run` judges a read: the spec's
+    `read --json` records."""
+    from collector.read_check import judge
+    from collector.readings import Reading
+    from collector.sensors import create_sensor
     from collector.stats import Stats
 
     results: dict[str, dict] = {}
@@ -285,19 +287,16 @@ def read_all(config: Config) -> list[dict]:
     shared.start()
 
     def read_one(sensor_config):
-        record = {"sensor": sensor_config.name, "celsius": None, "error": None}
+        started = time.monotonic()
+        value: float | Exception
         try:
-            celsius = sensors[sensor_config.name].read_celsius()
-            reason = implausible(celsius, sensor_config.valid_min, sensor_config.valid_max)
-            if reason:
-                record["error"] = f"reading refused: {reason}"
-            else:
-                record["celsius"] = float(celsius)
-        except SensorError as exc:
-            record["error"] = str(exc)
-        except Exception as exc:
-            record["error"] = f"{type(exc).__name__}: {exc}"
-        results[sensor_config.name] = record
+            value = sensors[sensor_config.name].read_celsius()
+        except Exception as exc:  # a SensorError, or a sensor's bug: judged below
+            value = exc
+        verdict = judge(value, time.monotonic() - started, sensor_config, time.time_ns())
+        results[sensor_config.name] = {"sensor": sensor_config.name,
+                                       "celsius": verdict.celsius if isinstance(verdict, Reading) else None,
+                                       "error": None if isinstance(verdict, Reading) else verdict.reason}
 
     threads = [threading.Thread(target=read_one, args=(s,), daemon=True) for s in config.sensors]
     for thread in threads:

@@ -32,9 +32,10 @@ from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_re
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey, log_bug
 from collector.outbox import Outbox
-from collector.readings import Reading, implausible
+from collector.read_check import judge
+from collector.readings import Reading
 from collector.scheduling import Clock, WallClockScheduler
-from collector.sensors import MissingReading, Sensor, SensorError
+from collector.sensors import Sensor
 from collector.stats import Stats
 from collector.tick_commit import Points, TickCommits, wait_for
 from collector.ticks import utc_text
@@ -190,28 +191,20 @@ class Collector:
         if measured is None:
             return None
         value, elapsed = measured
-        config = slot.config
-        if isinstance(value, BaseException):
-            if isinstance(value, MissingReading):
-                self.stats.add("readings_missing", sensor=config.name)
-                log.debug("%s: %s", config.name, value)
-                return None
-            if isinstance(value, SensorError):
-                self._refuse(slot, "reads_failed", "error", f"read failed: {value}")
-                return None
-            log.debug("%s: unexpected error while reading", config.name, exc_info=value)
-            self._refuse(slot, "reads_failed", "bug", f"read failed: {type(value).__name__}: {value}")
+        name = slot.config.name
+        if not isinstance(value, BaseException):
+            self.stats.observe_latency(name, elapsed)
+        verdict = judge(value, elapsed, slot.config, tick_ns)
+        if isinstance(verdict, Reading):
+            return verdict
+        if verdict.kind == "missing":  # not an error: an MQTT device that has not published yet
+            self.stats.add(verdict.counter, sensor=name)
+            log.debug("%s: %s", name, verdict.reason)
             return None
-        self.stats.observe_latency(config.name, elapsed)
-        if elapsed > config.timeout:
-            self._refuse(slot, "reads_failed", "slow",
-                         f"read took {elapsed:.1f}s, over the {config.timeout:g}s timeout; value discarded")
-            return None
-        reason = implausible(value, config.valid_min, config.valid_max)
-        if reason:
-            self._refuse(slot, "readings_refused", "refused", f"reading refused: {reason}")
-            return None
-        return Reading(config.name, tick_ns, float(value))
+        if isinstance(value, BaseException) and verdict.kind == "bug":
+            log.debug("%s: unexpected error while reading", name, exc_info=value)
+        self._refuse(slot, verdict.counter, verdict.kind, verdict.message)
+        return None
 
     def commit_readings(self, done: Done) -> None:
         """Check what one lane pass (or one slow sensor's thread) read, and hand it, failed reads included, to the

@@ -397,3 +397,24 @@ def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads
     finish(tick(collector, 0, 2 * S))  # without its thread, this read would never run and the slot stay busy
     assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(2 * S)]
     assert "a bug in the commit" in caplog.text
+
+
+
+def test_run_and_read_judge_a_read_alike(write_config, tmp_path, caplog, monkeypatch):
+    """One read-and-check path (collector/read_check.py): what `run` logs as refused, `read` prints as the error."""
+    from collector.cli import read_all
+
+    values = [math.nan, SensorError("w1_slave CRC check failed"), ValueError("a sensor's bug"), 22.0]
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(*values), "other": Scripted()})
+    with caplog.at_level(logging.WARNING):
+        for i in range(len(values)):
+            finish(tick(collector, 0, (i + 1) * 10 * S))
+    errors = []
+    for value in values:
+        monkeypatch.setattr("collector.sensors.create_sensor", lambda config, shared=None, v=value: Scripted(v))
+        errors.append(read_all(collector.config)[0]["error"])
+    assert errors == ["reading refused: not a number (NaN)", "w1_slave CRC check failed", "ValueError: a sensor's bug",
+                      None]
+    assert [r.getMessage() for r in caplog.records][:3] == [
+        "good: reading refused: not a number (NaN)", "good: read failed: w1_slave CRC check failed",
+        "good: read failed: ValueError: a sensor's bug"]
