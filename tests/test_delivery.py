@@ -265,9 +265,9 @@ def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp
     delivery resumes within 10 s of it taking writes again; and never faster than half that, not to hammer it."""
     outbox, lines = filled_outbox(tmp_path, 3)
     errors = [WriteError("server", "HTTP 503: busy", 503)] * 15 + [WriteError("throttled", "HTTP 429", 429)] * 5
-    for rng in (0.0, 1.0):
+    for jitter in (lambda: 0.0, lambda: 1.0):
         writer = ScriptedWriter(list(errors))
-        waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda rng=rng: rng)))
+        waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=jitter)))
         assert len(waits) == 20 and max(waits) <= ANSWERED_BUSY_CAP_S < 10
         assert min(waits[5:]) >= ANSWERED_BUSY_CAP_S / 2  # once grown: one request per several seconds
         assert writer.accepted == lines and writer.probed == 0

@@ -156,7 +156,10 @@ def test_kill_9_at_random_moments_loses_nothing_that_was_committed(write_config,
         running = start_run(config)
         # once it is collecting (start-up time varies with the machine's load), a random moment: the point of
         # this test, not a synchronisation
-        wait_until(lambda running=running: "collecting" in running.log, what="the collector to start")
+        def collecting(run=running):
+            return "collecting" in run.log
+
+        wait_until(collecting, what="the collector to start")
         time.sleep(rng.uniform(0.3, 1.5))
         running.kill()
         for key, value in temperature_points(outbox_path).items():
