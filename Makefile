@@ -34,11 +34,12 @@ node:
 
 # Lint and type checks (configured in pyproject.toml) run first, as their own step: their findings print as
 # file:line lines, not inside a test's failure, and `make lint` runs them alone in seconds.
-LINTED := collector bench
+LINTED := collector bench tests
+TYPE_CHECKED := collector bench
 
 lint: venv
 	$(BIN)/ruff check $(LINTED)
-	$(BIN)/mypy $(LINTED)
+	$(BIN)/mypy $(TYPE_CHECKED)
 
 test: venv servers node lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -143,7 +143,8 @@ class FaultyProxy:
 
     # --- scripting faults -------------------------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, status: int = 503, retry_after: str | None = None, body: bytes | None = None) -> None:
+    def fail_next(self, n: int = 1, status: int = 503, retry_after: str | None = None,
+                  body: bytes | None = None) -> None:
         """Answer the next n faultable requests with `status` (and Retry-After), without asking the upstream."""
         if body is None:
             body = b'{"error":"injected %d by the faulty proxy"}' % status
@@ -213,7 +214,8 @@ class FaultyProxy:
         for name, value in headers:
             if name.lower() not in HOP_BY_HOP | {"host", "content-length"}:
                 forwarded.add(name, value)
-        return self._http.request(method, self.upstream + path, body=body if body or method in ("POST", "PUT") else None,
+        sent = body if body or method in ("POST", "PUT") else None
+        return self._http.request(method, self.upstream + path, body=sent,
                                   headers=forwarded, redirect=False, preload_content=True, decode_content=False)
 
 

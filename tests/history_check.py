@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 from cli import templog
-from collector.ticks import rfc3339
 from collector.influx.v1 import CHUNK_ROWS
+from collector.ticks import rfc3339
 
 S = 1_000_000_000
 # A sensor name as hostile as the config allows (collector.lineprotocol.sensor_name_problem): quotes, `$`, spaces,

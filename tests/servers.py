@@ -186,7 +186,8 @@ class Influxd1(_Server):
         if admin is not None:
             user, password = admin
             server.query(f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES")
-            server._admin_header = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+            credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+            server._admin_header = {"Authorization": "Basic " + credentials}
         return server
 
     def _is_ready(self) -> bool:

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import yaml
+
 from servers import refuse
 
 REPO = Path(__file__).resolve().parent.parent

@@ -168,7 +168,9 @@ class ServiceManager:
                 self.process.wait()
         for group in self.cgroups:
             if group.exists():
-                wait_until(lambda: not any((p / "cgroup.procs").read_text().strip()
-                                           for p in [group, *group.rglob("*")] if p.is_dir()),
-                           timeout=10, what=f"{group} to empty")
+                def emptied(group=group):
+                    return not any((p / "cgroup.procs").read_text().strip()
+                                   for p in [group, *group.rglob("*")] if p.is_dir())
+
+                wait_until(emptied, timeout=10, what=f"{group} to empty")
                 _remove_tree(group)

@@ -61,7 +61,8 @@ def test_without_influxdb_readings_stay_in_the_outbox_and_history_reads_them(wri
     rows = json.loads(done.stdout)
     assert len(rows) == waiting >= 2 and all(r["sensor"] == "desk" for r in rows)
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
-    windowed = json.loads(templog("history", "-c", str(config), "--since", "5m", "--every", "1m", "--format", "json").stdout)
+    windowed = json.loads(templog("history", "-c", str(config), "--since", "5m", "--every", "1m",
+                                  "--format", "json").stdout)
     assert sum(1 for _ in windowed) >= 1 and set(windowed[0]) == {"time", "sensor", "mean", "min", "max"}
 
 
@@ -237,7 +238,8 @@ def test_read_waits_for_hung_sensors_once_not_once_each(write_config, monkeypatc
     config = load_config(write_config("collector: {timeout: 300ms}\nsensors:\n" + "".join(
         f"  - {{name: {name}, type: simulated}}\n" for name in ("hung1", "hung2", "slow"))), environ={})
     never = threading.Event()
-    sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never), "slow": Answers(0.3 + templog_cli.OWN_TIMEOUT_GRACE_S + 0.3, never)}
+    sensors = {"hung1": Answers(60, never), "hung2": Answers(60, never),
+               "slow": Answers(0.3 + templog_cli.OWN_TIMEOUT_GRACE_S + 0.3, never)}
     monkeypatch.setattr("collector.sensors.create_sensor", lambda s, shared: sensors[s.name])  # read_all imports it
     try:
         records = templog_cli.read_all(config)

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from cli import wait_until
 from readonly_root import VOLUME, ReadOnlyRoot
 from stack_tools import REPO, load_compose

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import uuid
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import ROOT, start_run, stop_run, templog, wait_until
 from collector.sensors import SensorError, SettingError
@@ -101,7 +102,8 @@ def test_endless_and_huge_output_is_refused_and_memory_stays_bounded(write_confi
     peak, stdout = peak_rss_kib(tmp_path, "read", "--json", "-c", str(huge))
     records = {r["sensor"]: r for r in json.loads(stdout)}
     for name in ("endless", "huge"):
-        assert records[name]["error"] == f"command printed more than {OUTPUT_LIMIT // 1024} KiB; refused (not a reading)"
+        assert records[name]["error"] == (f"command printed more than {OUTPUT_LIMIT // 1024} KiB; "
+                                          "refused (not a reading)")
     assert records["noisy"]["error"] == "command exited with status 3: no sensor on bus 1"  # 60 MB of stderr before
     assert peak < baseline + 10 * 1024, f"peak RSS {peak} KiB, against {baseline} KiB for one small read"
 

@@ -3,9 +3,9 @@ import os
 
 import pytest
 
+from cli import ROOT, templog
 from collector.config import ConfigError, Secret, load_config
 from collector.durations import format_duration, parse_duration
-from cli import ROOT, templog
 
 MINIMAL = """
 sensors:
@@ -41,14 +41,18 @@ def test_defaults_fill_what_is_left_out(write_config):
 
 @pytest.mark.parametrize("text, path, words", [
     ("sensors:\n  - name: a\n    type: simulated\n    intervall: 5s\n", "sensors[0].intervall", "unknown key"),
-    ("collector:\n  interval: 5x\nsensors:\n  - {name: a, type: simulated}\n", "collector.interval", "invalid duration"),
-    ("sensors:\n  - {name: a, type: simulated}\n  - {name: b, type: simulated, interval: 10}\n", "sensors[1].interval", "duration"),
-    ("sensors:\n  - {name: a, type: simulated}\n  - {name: a, type: simulated}\n", "sensors[1].name", "duplicate sensor name 'a'"),
+    ("collector:\n  interval: 5x\nsensors:\n  - {name: a, type: simulated}\n",
+     "collector.interval", "invalid duration"),
+    ("sensors:\n  - {name: a, type: simulated}\n  - {name: b, type: simulated, interval: 10}\n",
+     "sensors[1].interval", "duration"),
+    ("sensors:\n  - {name: a, type: simulated}\n  - {name: a, type: simulated}\n",
+     "sensors[1].name", "duplicate sensor name 'a'"),
     ("sensors:\n  - {name: a, type: ds99}\n", "sensors[0].type", "unknown sensor type 'ds99'"),
     ("sensors:\n  - {name: a, type: simulated, base: warm}\n", "sensors[0].base", "expected a number"),
     ("sensors:\n  - {name: a, type: simulated, tags: [x]}\n", "sensors[0].tags", "expected a mapping"),
     ("sensors:\n  - {name: a, type: file}\n", "sensors[0].path", "missing required key"),
-    ("sensors:\n  - {name: a, type: command, command: x, pattern: 'no group'}\n", "sensors[0].pattern", "exactly one group"),
+    ("sensors:\n  - {name: a, type: command, command: x, pattern: 'no group'}\n",
+     "sensors[0].pattern", "exactly one group"),
     ("sensors:\n  - {name: a, type: thermal_zone}\n", "sensors[0].zone", "either zone"),
     ("sensors:\n  - {name: a, type: simulated, min: 30, max: 20}\n", "sensors[0].max", "above min"),
     ("influxdb: {api: v3}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.api", "one of v1, v2"),
@@ -58,11 +62,15 @@ def test_defaults_fill_what_is_left_out(write_config):
     ("influxdb: {url: localhost:8086, org: o}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.url", "http://"),
     ("sensorz: []\n", "sensorz", "unknown key"),
     ("sensors:\n  - {name: a, type: [simulated]}\n", "sensors[0].type", "unknown sensor type"),
-    ("collector: {tags: {room: 'C:\\'}}\nsensors:\n  - {name: a, type: simulated}\n", "collector.tags.room", "must not contain a backslash"),
-    ("sensors:\n  - {name: a, type: simulated}\nsensors:\n  - {name: b, type: simulated}\n", "line 3", "duplicate key 'sensors'"),
+    ("collector: {tags: {room: 'C:\\'}}\nsensors:\n  - {name: a, type: simulated}\n",
+     "collector.tags.room", "must not contain a backslash"),
+    ("sensors:\n  - {name: a, type: simulated}\nsensors:\n  - {name: b, type: simulated}\n",
+     "line 3", "duplicate key 'sensors'"),
     ("sensors: []\n", "sensors", "non-empty list"),
-    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n", "collector.timeout", "between 10ms and 10m, got 0"),
-    ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n", "collector.time_floor", "expected a date"),
+    ("collector:\n  timeout: 0\nsensors:\n  - {name: a, type: simulated}\n",
+     "collector.timeout", "between 10ms and 10m, got 0"),
+    ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n",
+     "collector.time_floor", "expected a date"),
 ])
 def test_each_invalid_input_names_its_key_path(write_config, text, path, words):
     error = error_of(write_config, text)
@@ -84,7 +92,8 @@ def test_unreadable_token_file_is_a_config_error(write_config):
 
 
 def test_an_empty_token_file_means_none(write_config):
-    config = load_config(write_config("influxdb: {org: o, token: abc, token_file: '${TOKEN_FILE:-}'}\n" + MINIMAL), environ={})
+    config = load_config(write_config("influxdb: {org: o, token: abc, token_file: '${TOKEN_FILE:-}'}\n" + MINIMAL),
+                         environ={})
     assert config.influxdb.token_file is None and config.influxdb.credentials() == "abc"
 
 
@@ -156,7 +165,8 @@ def test_cli_reports_config_errors_in_one_line_with_exit_2(write_config):
 
 SENSOR = "sensors:\n  - {name: a, type: simulated}\n"
 BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
-    f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n" for a, b in zip("abcdefgh", "bcdefghi")) + SENSOR  # 10^9 strings
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 10)}]\n"
+    for a, b in zip("abcdefgh", "bcdefghi", strict=True)) + SENSOR  # 10^9 strings
 
 
 @pytest.mark.parametrize("text, path, words", [
@@ -204,7 +214,8 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     ('sensors:\n  - {name: "a\\rb", type: simulated}\n', "sensors[0].name", "control character (U+000D)"),
     ('sensors:\n  - {name: "a\\ud800", type: simulated}\n', "sensors[0].name", "lone surrogate"),
     ('collector: {outbox: "data/\\0x"}\n' + SENSOR, "collector.outbox", "NUL"),
-    ("mqtt: {password_file: /dev/zero}\n" + SENSOR, "mqtt.password_file", "cannot read /dev/zero: larger than 1024 KiB"),
+    ("mqtt: {password_file: /dev/zero}\n" + SENSOR, "mqtt.password_file",
+     "cannot read /dev/zero: larger than 1024 KiB"),
     ("mqtt: {tls: true, ca_file: /dev/zero}\n" + SENSOR, "mqtt.ca_file", "larger than 1024 KiB"),
     # dates
     ("collector: {time_floor: 2226-01-01}\n" + SENSOR, "collector.time_floor", "before 2100-01-01"),
@@ -232,7 +243,8 @@ sensors:
   - &room {name: a, type: simulated, tags: &tags {site: home}}
   - {<<: *room, name: b, tags: *tags, interval: 100ms}
 """), environ={})
-    assert [(s.name, s.tags, s.interval) for s in config.sensors] == [("a", {"site": "home"}, 10), ("b", {"site": "home"}, 0.1)]
+    assert [(s.name, s.tags, s.interval) for s in config.sensors] == [("a", {"site": "home"}, 10),
+                                                                      ("b", {"site": "home"}, 0.1)]
 
 
 def test_files_that_are_no_config_name_the_file(tmp_path):
@@ -290,7 +302,8 @@ def test_absurd_durations_fail_check_with_exit_2_instead_of_crashing_run(write_c
     (b"sensors:\n  - {name: a, type: simulated, valid_min: .nan}\n", {}, "sensors[0].valid_min: expected a finite"),
     (b"mqtt: {port: '${MQTT_PORT}'}\n" + SENSOR.encode(), {"MQTT_PORT": "1883x"}, "mqtt.port: expected an integer"),
     (BILLION_LAUGHS.encode(), {}, "line 5: more than 100000 values"),
-    (b"influxdb: {org: o, token_file: /dev/zero}\n" + SENSOR.encode(), {}, "influxdb.token_file: cannot read /dev/zero"),
+    (b"influxdb: {org: o, token_file: /dev/zero}\n" + SENSOR.encode(), {},
+     "influxdb.token_file: cannot read /dev/zero"),
     (b"influxdb: {org: o, token_file: latin1}\n" + SENSOR.encode(), {}, "influxdb.token_file: "),
 ])
 def test_hostile_configs_are_one_line_and_exit_2_from_the_cli(write_config, tmp_path, content, env, where):

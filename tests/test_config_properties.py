@@ -10,9 +10,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from cli import ROOT, templog
 from collector.config import Config, ConfigError, load_config
 from collector.durations import LONGEST_MS, format_duration, parse_duration
-from cli import ROOT, templog
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FILE_SETTINGS = settings(SETTINGS, max_examples=200)  # each example writes and loads a file
@@ -21,7 +21,8 @@ FILE_SETTINGS = settings(SETTINGS, max_examples=200)  # each example writes and 
 
 UNITS = st.sampled_from(["ms", "s", "m", "h", "d", "w"])
 NUMBERS = st.from_regex(r"[0-9]{1,12}(\.[0-9]{1,12})?", fullmatch=True)
-DURATIONS = st.lists(st.tuples(NUMBERS, UNITS), min_size=1, max_size=4).map(lambda parts: "".join(n + u for n, u in parts))
+DURATIONS = st.lists(st.tuples(NUMBERS, UNITS), min_size=1, max_size=4).map(
+    lambda parts: "".join(n + u for n, u in parts))
 NEAR_DURATIONS = st.text(alphabet="0123456789.smhdw +-eE_:٣\n", max_size=30)
 ANY_DURATION = st.one_of(DURATIONS, NEAR_DURATIONS, st.text(max_size=80))
 
@@ -81,9 +82,11 @@ KEYS = st.one_of(st.text(max_size=12), st.integers(), st.sampled_from(
     ["collector", "sensors", "influxdb", "mqtt", "name", "type", "interval", "timeout", "tags", "port", "host"]))
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
                       max_leaves=25)
-ENVIRON = st.dictionaries(st.sampled_from(["X", "INFLUX_URL", "INFLUX_API", "INFLUX_ORG", "INFLUX_BUCKET", "INFLUX_TOKEN",
+ENVIRON = st.dictionaries(st.sampled_from(["X", "INFLUX_URL", "INFLUX_API", "INFLUX_ORG", "INFLUX_BUCKET",
+                                           "INFLUX_TOKEN",
                                            "INFLUX_TOKEN_FILE", "TEMPLOG_OUTBOX"]),
-                          st.text(max_size=20) | st.sampled_from(["8086", "v1", ".inf", "[[[[", "&a [*a]", "0x" + "f" * 30]))
+                          st.text(max_size=20)
+                          | st.sampled_from(["8086", "v1", ".inf", "[[[[", "&a [*a]", "0x" + "f" * 30]))
 COMMITTED = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 

@@ -6,12 +6,12 @@ import threading
 import pytest
 
 from cli import wait_until
-from outbox_rows import rejected
 from collector.delivery import ANSWERED_BUSY_CAP_S, PROBE_EVERY_S, RETRY_AFTER_CAP_S, Backoff, Sender
 from collector.influx.errors import WriteError
 from collector.outbox import Outbox
 from collector.readings import Reading
 from collector.stats import Stats
+from outbox_rows import rejected
 
 
 class ScriptedWriter:
@@ -116,7 +116,8 @@ def test_one_error_line_per_episode_however_the_messages_vary(tmp_path, caplog):
         run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
     assert caplog.text.count("delivery to InfluxDB failed") == 2  # the 503 episode, then the 401 one
     assert "delivery to InfluxDB no longer fails with HTTP 503 (after 5 occurrence(s))" in caplog.text
-    assert "delivery resumed (it had failed with HTTP 401); 3 point(s) to deliver (after 1 occurrence(s))" in caplog.text
+    assert ("delivery resumed (it had failed with HTTP 401); 3 point(s) to deliver (after 1 occurrence(s))"
+            in caplog.text)
     assert caplog.text.count("delivered a backlog of 3 point(s), waiting since") == 1
     assert writer.accepted == lines
 
@@ -141,7 +142,8 @@ def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_pat
     assert len(failed) == 3  # minute 1, then after 10 and 20 minutes, each with how many attempts it stands for
     assert failed[1].endswith("(minute 10) (10 time(s) since the last report)")
     assert failed[2].endswith("(minute 20) (10 time(s) since the last report)")
-    assert "delivery resumed (it had failed with network errors); 3 point(s) to deliver (after 25 occurrence(s))" in caplog.text
+    assert ("delivery resumed (it had failed with network errors); 3 point(s) to deliver (after 25 occurrence(s))"
+            in caplog.text)
 
 
 def test_after_no_answer_a_long_backoff_is_cut_short_by_a_probe_that_answers(tmp_path):
@@ -195,7 +197,8 @@ class RetentionWriter(ScriptedWriter):
         good = [line for line in lines if line not in expired and line not in self.poisoned]
         self.accepted.extend(good)
         if expired:
-            raise WriteError("expired", f"HTTP 400: partial write: points beyond retention policy dropped={len(expired)}",
+            raise WriteError("expired",
+                             f"HTTP 400: partial write: points beyond retention policy dropped={len(expired)}",
                              400, dropped=len(expired))
         if len(good) < len(lines):
             raise WriteError("rejected", "HTTP 400: unable to parse", 400)
@@ -262,9 +265,9 @@ def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp
     delivery resumes within 10 s of it taking writes again; and never faster than half that, not to hammer it."""
     outbox, lines = filled_outbox(tmp_path, 3)
     errors = [WriteError("server", "HTTP 503: busy", 503)] * 15 + [WriteError("throttled", "HTTP 429", 429)] * 5
-    for rng in (0.0, 1.0):
+    for jitter in (lambda: 0.0, lambda: 1.0):
         writer = ScriptedWriter(list(errors))
-        waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: rng)))
+        waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=jitter)))
         assert len(waits) == 20 and max(waits) <= ANSWERED_BUSY_CAP_S < 10
         assert min(waits[5:]) >= ANSWERED_BUSY_CAP_S / 2  # once grown: one request per several seconds
         assert writer.accepted == lines and writer.probed == 0

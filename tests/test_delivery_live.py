@@ -11,12 +11,11 @@ from __future__ import annotations
 import pytest
 
 from cli import start_run, stop_run, wait_until
-from test_faults_http import as_stored, client, filled_outbox, readings, sender_for, stored
-
 from collector.influx import WriteError
 from collector.influx.errors import SERVER
 from collector.lineprotocol import HEALTH_MEASUREMENT, MEASUREMENT
 from collector.outbox import Outbox
+from test_faults_http import as_stored, client, filled_outbox, readings, sender_for, stored
 
 BACKLOG = 2000
 

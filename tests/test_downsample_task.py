@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stack_tools import REPO
 
 from collector.lineprotocol import FIELD, MEASUREMENT
+from stack_tools import REPO
 
 FLUX = REPO / "influxdb/tasks/downsample.flux"
 TEXT = FLUX.read_text()
@@ -221,7 +221,8 @@ def incomplete_hours(db: Buckets, stop: int) -> dict[tuple, tuple]:
     wrong = {}
     for key, values in expected.items():
         want, got = aggregates(values), db.longterm.get(key)
-        if got is None or {k: got.get(k) for k in ("mean", "min", "max")} != {k: want[k] for k in ("mean", "min", "max")}:
+        fields = ("mean", "min", "max")
+        if got is None or {k: got.get(k) for k in fields} != {k: want[k] for k in fields}:
             wrong[key] = (got, want)
     return wrong
 

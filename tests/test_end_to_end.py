@@ -60,7 +60,8 @@ def test_the_systemd_unit_is_valid_and_runs_templog_as_documented(tmp_path):
     templog = Path(sys.executable).with_name("templog")
     assert templog.exists() or shutil.which("templog")
     local = tmp_path / "templog.service"
-    local.write_text(unit.replace("/opt/templog/bin/templog", str(templog if templog.exists() else shutil.which("templog"))))
+    executable = templog if templog.exists() else shutil.which("templog")
+    local.write_text(unit.replace("/opt/templog/bin/templog", str(executable)))
     done = subprocess.run([analyze, "verify", str(local)], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout + done.stderr == ""
     assert "/opt/templog" in (ROOT / "README.md").read_text()

@@ -6,6 +6,7 @@ import re
 import subprocess
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -92,7 +93,8 @@ def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_back
     base = time.time_ns() // S * S - 1000 * S
     outbox.append([(None, f"temperature,sensor=backlog celsius=20.5 {base + i * S}") for i in range(1000)])
     own_influxd.stop()
-    writer = InfluxV1(InfluxConfig(url=own_influxd.url, api="v1", bucket="db", retention=0, timeout=2.0, batch_size=100))
+    writer = InfluxV1(InfluxConfig(url=own_influxd.url, api="v1", bucket="db", retention=0, timeout=2.0,
+                                   batch_size=100))
     probes = []
     probe = writer.probe
     writer.probe = lambda timeout: probes.append(time.monotonic()) or probe(timeout)
@@ -105,11 +107,12 @@ def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_back
         wait_until(lambda: len(probes) >= 2, what="probes while InfluxDB is down")
         assert stats.get("write_failures_network") == 1  # one write, then only probes: no hammering
         own_influxd.restart()  # returns once influxd answers /ping
-        wait_until(lambda: outbox.depth == 0, timeout=10, what="the backlog delivered within 10 s of InfluxDB answering")
+        wait_until(lambda: outbox.depth == 0, timeout=10,
+                   what="the backlog delivered within 10 s of InfluxDB answering")
     finally:
         stop.set()
         thread.join(10)
-    assert all(later - earlier >= PROBE_EVERY_S for earlier, later in zip(probes, probes[1:]))  # every few seconds
+    assert all(later - earlier >= PROBE_EVERY_S for earlier, later in pairwise(probes))  # every few seconds
     count = own_influxd.query('SELECT count("celsius") FROM "temperature"', db="db")["results"][0]["series"][0]
     assert count["values"][0][1] == 1000
 
@@ -153,7 +156,10 @@ def test_kill_9_at_random_moments_loses_nothing_that_was_committed(write_config,
         running = start_run(config)
         # once it is collecting (start-up time varies with the machine's load), a random moment: the point of
         # this test, not a synchronisation
-        wait_until(lambda: "collecting" in running.log, what="the collector to start")
+        def collecting(run=running):
+            return "collecting" in run.log
+
+        wait_until(collecting, what="the collector to start")
         time.sleep(rng.uniform(0.3, 1.5))
         running.kill()
         for key, value in temperature_points(outbox_path).items():
@@ -190,7 +196,8 @@ def test_kill_9_during_a_drain_loses_nothing(write_config, tmp_path, own_influxd
     assert count["results"][0]["series"][0]["values"][0][1] == 50_000
 
 
-def test_a_bad_token_is_one_error_line_and_a_fixed_token_file_resumes_without_restart(write_config, tmp_path, fake_influxdb2):
+def test_a_bad_token_is_one_error_line_and_a_fixed_token_file_resumes_without_restart(write_config, tmp_path,
+                                                                                      fake_influxdb2):
     token_file = tmp_path / "token"
     token_file.write_text("wrong-s3cret\n")
     config = write_config(f"""
@@ -218,7 +225,8 @@ def test_a_full_disk_keeps_readings_in_memory_and_saves_them_when_it_recovers(wr
     running = start_run(config)
     wait_until(lambda: outbox_depth(outbox_path) >= 3, what="first readings")
     biggest = max(p.stat().st_size for p in outbox_path.parent.iterdir())
-    subprocess.run(["prlimit", f"--pid={running.pid}", f"--fsize={biggest}:unlimited"], check=True)  # soft limit: no file may grow
+    # soft limit: no file may grow
+    subprocess.run(["prlimit", f"--pid={running.pid}", f"--fsize={biggest}:unlimited"], check=True)
     wait_until(lambda: "cannot write the outbox" in running.log, what="the outbox write failure")
     failed_at = running.log.count("°C at")
     wait_until(lambda: running.log.count("°C at") >= failed_at + 5, what="readings going on while the disk is full")
@@ -235,7 +243,8 @@ def test_health_measurement_reaches_influxdb_and_health_command_reflects_deliver
     config = v1_config(write_config, own_influxd.url, sensors=1, extra=", health_interval: 1s")
     running = start_run(config)
     def reads_reported():
-        result = own_influxd.query('SELECT max("reads_ok") FROM "templog" WHERE "sensor" = \'s0\'', db="db")["results"][0]
+        result = own_influxd.query('SELECT max("reads_ok") FROM "templog" WHERE "sensor" = \'s0\'',
+                                   db="db")["results"][0]
         return result.get("series") and result["series"][0]["values"][0][1] >= 1
 
     wait_until(reads_reported, what="health points reporting reads in InfluxDB")
@@ -258,7 +267,7 @@ def test_health_measurement_reaches_influxdb_and_health_command_reflects_deliver
     health = templog("health", "-c", str(config))
     assert health.returncode == 1 and "the collector stopped" in health.stdout  # at once, not 60 s later
     series = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'s0\'', db="db")["results"][0]["series"][0]
-    rows = [dict(zip(series["columns"], values)) for values in series["values"]]
+    rows = [dict(zip(series["columns"], values, strict=True)) for values in series["values"]]
     assert max(row["reads_ok"] for row in rows) >= 1 and all(row["reads_failed"] == 0 for row in rows)
     assert any(row["read_latency_ms_mean"] is not None and row["read_latency_ms_mean"] >= 0 for row in rows)
     totals = own_influxd.query('SELECT * FROM "templog" WHERE "sensor" = \'\'', db="db")["results"][0]["series"][0]

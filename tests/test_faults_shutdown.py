@@ -28,7 +28,8 @@ def backlog_times(outbox_path) -> set[int]:
 
 
 def stored_backlog_times(influxd, database) -> set[int]:
-    result = influxd.query('SELECT "celsius" FROM "temperature" WHERE "sensor" = \'backlog\'', db=database)["results"][0]
+    result = influxd.query('SELECT "celsius" FROM "temperature" WHERE "sensor" = \'backlog\'',
+                           db=database)["results"][0]
     return {row[0] for series in result.get("series", []) for row in series["values"]}
 
 

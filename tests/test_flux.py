@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import yaml
-from servers import refuse, require_binary
 
 from collector import grafana
 from collector.config import load_config
 from collector.history import HistoryQuery, flux_params, flux_query
 from collector.lineprotocol import sensor_name_problem
+from servers import refuse, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 FLUX_CHECK = Path(__file__).resolve().parent / "flux_check"

@@ -19,17 +19,23 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from cli import start_run, stop_run, wait_until
-from history_check import HOSTILE_NAME
-from stack_tools import require_module
 
+from cli import start_run, stop_run, wait_until
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
 from collector.history import HistoryQuery, flux_query
-from collector.lineprotocol import (FIELD, HEALTH_MEASUREMENT, MEASUREMENT, sensor_name_problem, series_key,
-                                  temperature_line)
+from collector.lineprotocol import (
+    FIELD,
+    HEALTH_MEASUREMENT,
+    MEASUREMENT,
+    sensor_name_problem,
+    series_key,
+    temperature_line,
+)
 from collector.stats import Stats
+from history_check import HOSTILE_NAME
+from stack_tools import require_module
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -614,7 +620,8 @@ def grafana_influxql(query: str, sensors: list[str], interval: str = "1s",
     `(a|b)`, one value escaped alone), then, in the backend, the macros replaced in the whole text, the variables'
     values included (grafana/grafana@0952bef509e3, not the pinned v12.3.1: pkg/tsdb/influxdb/models/query.go Build:
     strings.ReplaceAll of $timeFilter, $interval, $__interval_ms, $__interval in that order)."""
-    assert not re.search(r"\$(?!sensor\b|timeFilter\b|__interval\b)[\w{]", query), f"a Grafana variable is left: {query}"
+    assert not re.search(r"\$(?!sensor\b|timeFilter\b|__interval\b)[\w{]", query), (
+        f"a Grafana variable is left: {query}")
     values = [escape_regex(name) for name in sensors]
     text = re.sub(r"\$sensor\b", lambda _: values[0] if len(values) == 1 else "(" + "|".join(values) + ")", query)
     return (text.replace("$timeFilter", time_filter).replace("$interval", interval)

@@ -13,14 +13,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import yaml
-from cli import templog
-from test_grafana import schema_errors
 
+from cli import templog
 from collector import grafana
 from collector.config import load_config
+from test_grafana import schema_errors
 
 WEBHOOK = {"TEMPLOG_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"}
 EMAIL = {"TEMPLOG_ALERT_EMAIL": "me@example.org"}

@@ -40,9 +40,11 @@ def test_judge():
     assert judge(alive, 500, False, NOW).healthy is True  # no InfluxDB: the outbox is the destination
     draining = {**alive, "last_delivery_ns": str(NOW - 20 * S)}
     assert judge(draining, 500, True, NOW).healthy is True
-    stuck = {**alive, "last_delivery_ns": str(NOW - (STALLED_DELIVERY_S + 5) * S), "last_delivery_error": "HTTP 401: unauthorized"}
+    stuck = {**alive, "last_delivery_ns": str(NOW - (STALLED_DELIVERY_S + 5) * S),
+             "last_delivery_error": "HTTP 401: unauthorized"}
     verdict = judge(stuck, 500, True, NOW)
-    assert not verdict.healthy and "500 point(s) waiting and nothing delivered for 305s: HTTP 401: unauthorized" == verdict.message
+    assert not verdict.healthy
+    assert verdict.message == "500 point(s) waiting and nothing delivered for 305s: HTTP 401: unauthorized"
 
 
 def test_a_cleanly_stopped_collector_is_unhealthy_at_once():

@@ -12,17 +12,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli import ROOT, templog
-from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
 from collector.config import load_config
-from collector.history import (LAST_STOP_NS, HistoryQuery, aggregate, flux_params, flux_query, influxql_query,
-                               sensors_in_order, write)
+from collector.history import (
+    LAST_STOP_NS,
+    HistoryQuery,
+    aggregate,
+    flux_params,
+    flux_query,
+    influxql_query,
+    sensors_in_order,
+    write,
+)
 from collector.influx import InfluxV2, WriteError
-from collector.lineprotocol import series_key, temperature_line
-from collector.ticks import parse_rfc3339_ns, rfc3339
 from collector.influx.v1 import series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
+from collector.lineprotocol import series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading
+from collector.ticks import parse_rfc3339_ns, rfc3339
+from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
 
 S = 1_000_000_000
 # any name the config accepts: it refuses line breaks, tabs and backslashes (collector/config.py)
@@ -209,7 +217,7 @@ def outbox_with_points(write_config, tmp_path, base_ns):
     config = write_config(OUTBOX_CONFIG)
     outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
     outbox.append([(Reading(sensor, t, value), line) for (t, sensor, value), line
-                   in zip(written(base_ns), lines_at(base_ns))])
+                   in zip(written(base_ns), lines_at(base_ns), strict=True)])
     outbox.close()
     return config
 
@@ -304,7 +312,8 @@ def test_a_query_influxdb2_refuses_is_one_line_naming_what_was_queried(write_con
     done = templog("history", "-c", str(config), "--start", "2026-01-01", "--stop", "2026-01-02", "--every", "1h")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith(f"templog: history: InfluxDB at {fake_influxdb2.url} (api v2, org home, bucket "
-                                  "nosuch), all sensors from 2026-01-01T00:00:00Z to 2026-01-02T00:00:00Z, mean/min/max "
+                                  "nosuch), all sensors from 2026-01-01T00:00:00Z to 2026-01-02T00:00:00Z, "
+                                  "mean/min/max "
                                   "per 1h: HTTP 404: ")
     assert 'could not find bucket "nosuch"' in done.stderr and "Traceback" not in done.stderr
 
@@ -364,7 +373,7 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     outbox_config = write_config("collector: {outbox: data/outbox.sqlite}\n" + sensors, "outbox.yaml")
     outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
     outbox.append([(Reading(sensor, t, value), line)
-                   for (t, sensor, value, _), line in zip(points, split_series_lines(base))])
+                   for (t, sensor, value, _), line in zip(points, split_series_lines(base), strict=True)])
     outbox.close()
     influxd.query(f'CREATE DATABASE "{database}"')
     influxd.write(database, split_series_lines(base))

@@ -14,6 +14,7 @@ that shows later), except under `if TYPE_CHECKING:`, which never runs. An import
 """
 
 import ast
+from itertools import pairwise
 from pathlib import Path
 
 from cli import ROOT
@@ -160,7 +161,7 @@ def shortest_cycle(graph: dict[str, dict[str, int]], start: str, within: set[str
 
 def describe(graph: dict[str, dict[str, int]], component: list[str]) -> str:
     cycle = shortest_cycle(graph, component[0], set(component))
-    steps = "\n".join(f"    {a} (line {graph[a][b]}) imports {b}" for a, b in zip(cycle, cycle[1:]))
+    steps = "\n".join(f"    {a} (line {graph[a][b]}) imports {b}" for a, b in pairwise(cycle))
     return (f"import cycle {' -> '.join(cycle)}\n{steps}\n  in a circle of {len(component)} modules: "
             f"{', '.join(component)}")
 

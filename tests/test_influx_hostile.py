@@ -41,7 +41,7 @@ def secured_influxd(tmp_path_factory):
 
 def default_policy(server, database):
     series = server.query(f'SHOW RETENTION POLICIES ON "{database}"')["results"][0]["series"][0]
-    return next(dict(zip(series["columns"], row)) for row in series["values"] if row[-1])
+    return next(dict(zip(series["columns"], row, strict=True)) for row in series["values"] if row[-1])
 
 
 def count(server, database, measurement):
@@ -59,7 +59,8 @@ def v1_config(write_config, url, database, extra="", name="config.yaml"):
 
 
 def with_a_90_day_old_point(server, database):
-    """A database as `CREATE DATABASE` makes it (retention forever) holding a 90-day-old point of another measurement."""
+    """A database as `CREATE DATABASE` makes it (retention forever) holding a 90-day-old point of another
+    measurement."""
     server.query(f'CREATE DATABASE "{database}"')
     server.write(database, [f"boiler,room=cellar celsius=61.5 {(time.time_ns() - 90 * DAY_NS) // S * S}"])
     assert default_policy(server, database)["duration"] == "0s" and count(server, database, "boiler") == 1

@@ -3,12 +3,12 @@
 import time
 
 from cli import start_run, stop_run, templog, wait_until
-from history_check import assert_history_returns_what_was_written, lines_at
 from collector.config import load_config
-from collector.influx import InfluxV1
 from collector.delivery import Sender
+from collector.influx import InfluxV1
 from collector.outbox import Outbox
 from collector.stats import Stats
+from history_check import assert_history_returns_what_was_written, lines_at
 
 S = 1_000_000_000
 
@@ -27,7 +27,7 @@ sensors:{sensors}
 def points(influxd, database):
     result = influxd.query('SELECT * FROM "temperature"', db=database)["results"][0]
     series = result.get("series", [])
-    return [dict(zip(s["columns"], row)) for s in series for row in s["values"]]
+    return [dict(zip(s["columns"], row, strict=True)) for s in series for row in s["values"]]
 
 
 def test_run_writes_aligned_points_with_measurement_field_and_tags(write_config, influxd, database):
@@ -55,7 +55,7 @@ def test_run_writes_aligned_points_with_measurement_field_and_tags(write_config,
 def test_retention_policy_is_created_then_updated(write_config, influxd, database):
     def default_policy():
         series = influxd.query(f'SHOW RETENTION POLICIES ON "{database}"')["results"][0]["series"][0]
-        return next(dict(zip(series["columns"], row)) for row in series["values"] if row[-1])
+        return next(dict(zip(series["columns"], row, strict=True)) for row in series["values"] if row[-1])
 
     first = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="30d"), environ={}).influxdb)
     assert first.ensure_retention() == f"created database {database} with retention 30d"
@@ -68,7 +68,8 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
     assert default_policy()["duration"] == "0s"
     assert forever.ensure_retention() == f"database {database}: retention policy autogen already forever"
     shorter = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="2h"), environ={}).influxdb)
-    assert shorter.problems() == [f"database {database!r}: retention policy autogen is forever, config says 2h (templog "
+    assert shorter.problems() == [f"database {database!r}: retention policy autogen is forever, config says 2h "
+                                  "(templog "
                                   "run applies it; then InfluxDB will delete the points older than 2h, of every "
                                   f"measurement in database {database})"]
 

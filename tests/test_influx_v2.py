@@ -6,13 +6,13 @@ import time
 import pytest
 
 from cli import start_run, stop_run, templog, wait_until
-from history_check import assert_history_returns_what_was_written, lines_at
 from collector.config import load_config
 from collector.delivery import Sender
 from collector.influx import InfluxV2, RetentionUnsupported, WriteError
 from collector.outbox import Outbox
 from collector.readings import Reading
 from collector.stats import Stats
+from history_check import assert_history_returns_what_was_written, lines_at
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -111,7 +111,7 @@ def test_history_through_flux_returns_what_was_written(write_config, fake_influx
 def test_run_creates_the_bucket_and_delivers(write_config, fake_influxdb2):
     config = v2_config(write_config, fake_influxdb2.url, retention="7d")
     process = start_run(config)
-    wait_until(lambda: len(fake_influxdb2.points("temperature")) >= 2 if fake_influxdb2.bucket("temperature") else False,
+    wait_until(lambda: fake_influxdb2.bucket("temperature") and len(fake_influxdb2.points("temperature")) >= 2,
                what="points in the bucket")
     code, stderr = stop_run(process)
     assert code == 0, stderr

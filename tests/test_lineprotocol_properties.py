@@ -77,7 +77,8 @@ def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, str], int]:
 
 
 def accepted_config(tmp_path_factory, name: str, collector_tags: dict, sensor_tags: dict):
-    """The loaded config with one simulated sensor of that name and those tags, or None where the config refuses them."""
+    """The loaded config with one simulated sensor of that name and those tags, or None where the config refuses
+    them."""
     document = {"collector": {"tags": collector_tags, "time_floor": "1970-01-01"},
                 "sensors": [{"name": name, "type": "simulated", "tags": sensor_tags}]}
     path = tmp_path_factory.getbasetemp() / "tags.yaml"

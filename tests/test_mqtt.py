@@ -33,7 +33,8 @@ def test_payload_shapes(payload, field, celsius):
 
 @pytest.mark.parametrize("payload, field, words", [
     (b"warm", None, "not a number"), (b"{oops", "temperature", "not JSON"), (TASMOTA, "DS18B20.Temp", "has no"),
-    (b'{"temperature": "21"}', "temperature", "not a number"), (b'{"temperature": true}', "temperature", "not a number"),
+    (b'{"temperature": "21"}', "temperature", "not a number"),
+    (b'{"temperature": true}', "temperature", "not a number"),
     (b"nan", None, "not a number"), (b'{"temperature": null}', "temperature", "not a number"),
 ])
 def test_malformed_payloads(payload, field, words):
@@ -104,14 +105,16 @@ def test_a_retained_message_is_read_at_once(write_config, broker):
     publisher = Publisher(broker.port)
     publisher.publish("tele/shed/SENSOR", TASMOTA, retain=True)
     publisher.close()
-    config = mqtt_config(write_config, broker, "\n  - {name: shed, type: mqtt, topic: tele/shed/SENSOR, field: DS18B20.Temperature}")
+    config = mqtt_config(write_config, broker,
+                         "\n  - {name: shed, type: mqtt, topic: tele/shed/SENSOR, field: DS18B20.Temperature}")
     done = templog("read", "--json", "-c", str(config))
     assert json.loads(done.stdout) == [{"sensor": "shed", "celsius": 19.6, "error": None}]
 
 
 def hub_and_sensor(write_config, broker, stats, **hub_options):
     """A real hub (paho's network thread) on the broker with one mqtt sensor z2m on topic z/t."""
-    config = load_config(mqtt_config(write_config, broker, "\n  - {name: z2m, type: mqtt, topic: z/t, field: temperature}"),
+    config = load_config(mqtt_config(write_config, broker,
+                                     "\n  - {name: z2m, type: mqtt, topic: z/t, field: temperature}"),
                          environ={})
     shared = Shared(stats, MqttHub(config.mqtt, stats, **hub_options))
     return shared, create_sensor(config.sensors[0], shared)
@@ -129,7 +132,8 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
     try:
         with caplog.at_level(logging.INFO, logger="templog.mqtt"):
             for payload in (b"{broken", b"[" * 100_000, b"[" * 60_000, b"x" * 10_000_000, b"\xff\xfe21.5",
-                            b'{"temperature": NaN}', b'{"temperature": ' + b"9" * 5000 + b"}", b'{"temperature": 20.25}'):
+                            b'{"temperature": NaN}', b'{"temperature": ' + b"9" * 5000 + b"}",
+                            b'{"temperature": 20.25}'):
                 publisher.publish("z/t", payload)
             wait_until(lambda: sensor._received_any.is_set(), what="the good message")
         assert sensor.read_celsius() == 20.25
@@ -207,7 +211,8 @@ def test_health_reports_a_lost_broker_after_its_grace_and_readings_resume_when_i
 
     def published_and_stored(value):
         publisher.client.publish("home/attic", str(value), qos=1)
-        return outbox_path.exists() and any(f"celsius={value} " in p.line for p in Outbox(str(outbox_path)).oldest(10**5))
+        return outbox_path.exists() and any(f"celsius={value} " in p.line
+                                            for p in Outbox(str(outbox_path)).oldest(10**5))
 
     def mqtt_down_recorded():
         return int(Outbox(str(outbox_path)).state().get("mqtt_down_since_ns") or 0)
@@ -293,7 +298,8 @@ def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_con
     proposed = yaml.safe_load(done.stdout)["sensors"]
     assert proposed == [
         {"name": "home_attic_temperature", "type": "mqtt", "topic": "home/attic/temperature"},
-        {"name": "shellies_plug_status_temperature_0", "type": "mqtt", "topic": "shellies/plug/status/temperature:0", "field": "tC"},
+        {"name": "shellies_plug_status_temperature_0", "type": "mqtt", "topic": "shellies/plug/status/temperature:0",
+         "field": "tC"},
         {"name": "tele_shed_sensor", "type": "mqtt", "topic": "tele/shed/SENSOR", "field": "DS18B20.Temperature"},
         {"name": "zigbee2mqtt_living", "type": "mqtt", "topic": "zigbee2mqtt/living", "field": "temperature"},
     ]
@@ -313,9 +319,11 @@ def test_tls_with_a_ca_file(write_config, tmp_path):
         publisher.publish("t/tls", b"24.5", qos=1, retain=True).wait_for_publish(5)
         publisher.disconnect()
         publisher.loop_stop()
-        trusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls}", f", tls: true, ca_file: {ca}")
+        trusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls}",
+                              f", tls: true, ca_file: {ca}")
         assert json.loads(templog("read", "--json", "-c", str(trusted)).stdout)[0]["celsius"] == 24.5
-        untrusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls, timeout: 1s}", ", tls: true")
+        untrusted = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/tls, timeout: 1s}",
+                                ", tls: true")
         done = templog("read", "--json", "-c", str(untrusted))
         assert json.loads(done.stdout)[0]["celsius"] is None
         assert "cannot connect to MQTT broker" in done.stderr and "CERTIFICATE_VERIFY_FAILED" in done.stderr

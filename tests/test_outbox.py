@@ -1,8 +1,8 @@
 import threading
 
-from outbox_rows import rejected
 from collector.outbox import Outbox
 from collector.readings import Reading
+from outbox_rows import rejected
 
 S = 1_000_000_000
 

@@ -28,7 +28,7 @@ def test_a_second_run_on_the_same_outbox_exits_1_naming_it_and_the_pid_of_the_fi
     assert second.stderr.splitlines() == [f"templog: run: the outbox {outbox_path} is in use by another templog run "
                                           f"(pid {first.pid}); one run per outbox"]
     commands = ("read", "check", "health", "history")  # these take no lock
-    for command, done in zip(commands, templog_each(*((c, "-c", str(config)) for c in commands))):
+    for command, done in zip(commands, templog_each(*((c, "-c", str(config)) for c in commands)), strict=True):
         assert done.returncode == 0, (command, done.stdout, done.stderr)
     (tmp_path / "another-name.sqlite").symlink_to(outbox_path)  # the same outbox under another name
     linked = write_config(LOCAL.replace("{interval: 200ms}", "{interval: 200ms, outbox: another-name.sqlite}"),
@@ -81,7 +81,8 @@ def test_check_and_run_refuse_an_outbox_path_run_cannot_use(write_config, tmp_pa
     configs = [write_config(f"collector: {{outbox: '{path}'}}\nsensors:\n  - {{name: s0, type: simulated}}\n",
                             name=f"config{i}.yaml") for i, (path, _) in enumerate(cases.values())]
     done = templog_each(*(("check", "-c", str(c)) for c in configs), *(("run", "-c", str(c)) for c in configs))
-    for (name, (path, reason)), checked, ran in zip(cases.items(), done[:len(configs)], done[len(configs):]):
+    checks, runs = done[:len(configs)], done[len(configs):]
+    for (name, (path, reason)), checked, ran in zip(cases.items(), checks, runs, strict=True):
         assert checked.returncode == 1, name
         assert f"problem: collector.outbox: cannot use {path}: {reason}" in checked.stdout, (name, checked.stdout)
         assert ran.returncode == 1, name

@@ -17,14 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
-from outbox_rows import rejected
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
 from collector.readings import Reading
 from faulty_proxy import FaultyProxy
+from outbox_rows import rejected
 
 S = 1_000_000_000
 TABLE_LEAF, TABLE_INTERIOR = 0x0D, 0x05
@@ -125,7 +126,7 @@ def assert_read_only_commands_say_damaged(outbox_path: Path, *runs: tuple[str, P
     before = outbox_path.read_bytes()
     with ThreadPoolExecutor(len(runs)) as pool:  # independent of each other: at once, the suite stays fast
         done_all = list(pool.map(lambda run: templog(run[0], "-c", str(run[1])), runs))
-    for (command, _), done in zip(runs, done_all):
+    for (command, _), done in zip(runs, done_all, strict=True):
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert f"the outbox {outbox_path} is damaged" in done.stdout + done.stderr, (command, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
@@ -288,7 +289,8 @@ def template_outbox() -> bytes:
 
 
 @settings(max_examples=40, deadline=None)
-@given(pages=st.lists(st.integers(0, 10**6), min_size=1, max_size=4), fill_with=st.sampled_from(["random", "zeros", "ones"]),
+@given(pages=st.lists(st.integers(0, 10**6), min_size=1, max_size=4),
+       fill_with=st.sampled_from(["random", "zeros", "ones"]),
        seed=st.integers(0, 2**32))
 # the first leaf and another: the search for a rowid readable past the first, in doubling steps from the lowest rowid,
 # stepped over the good pages between the two and their points were lost

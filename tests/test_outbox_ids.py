@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from outbox_rows import rejected
 from collector.outbox import PURGE_ROWS, Outbox
 from collector.readings import Reading
+from outbox_rows import rejected
 from test_outbox_damage import overwrite_page, points_leaves, rows
 
 S = 1_000_000_000

@@ -30,7 +30,8 @@ def test_integral_celsius_is_still_a_float_field():
 
 
 def test_fields_line_writes_ints_as_integers():
-    assert fields_line("templog,host=pi", {"reads_ok": 3, "latency_s": 0.25}, 5) == "templog,host=pi reads_ok=3i,latency_s=0.25 5"
+    assert fields_line("templog,host=pi", {"reads_ok": 3, "latency_s": 0.25}, 5) == (
+        "templog,host=pi reads_ok=3i,latency_s=0.25 5")
 
 
 def test_empty_tag_values_are_left_out():

@@ -8,7 +8,6 @@ import threading
 import time
 
 from cli import wait_until
-
 from collector.config import load_config
 from collector.lanes import FAST_READS_TO_RETURN, LANE_BUDGET_S
 from collector.outbox import Outbox
@@ -69,7 +68,8 @@ def test_accepted_readings_are_committed_with_the_tick_as_timestamp_and_all_tags
     finish(tick(collector, 0, 1_764_000_010 * S))
     [point] = outbox.oldest(10)
     host = collector.config.host
-    assert point.line == f"temperature,host={host},room=north\\ wing,sensor=good,site=lab celsius=21.25 1764000010000000000"
+    assert point.line == (f"temperature,host={host},room=north\\ wing,sensor=good,site=lab "
+                          "celsius=21.25 1764000010000000000")
 
 
 def test_garbage_is_refused_logged_and_counted(write_config, tmp_path, caplog):
@@ -98,7 +98,8 @@ def test_a_sensor_failing_tick_after_tick_logs_once_then_every_ten_minutes_with_
         for i in range(131):  # a 10 s interval: 21 minutes and 40 s of failures, then a reading
             finish(tick(collector, 0, (i + 1) * 10 * S))
             now[0] += 10
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("good:") and "°C at" not in r.getMessage()]
+    messages = [r.getMessage() for r in caplog.records]
+    lines = [m for m in messages if m.startswith("good:") and "°C at" not in m]
     assert lines == ["good: read failed: no such file (tick 0)",
                      "good: read failed: no such file (tick 60) (60 time(s) since the last report)",
                      "good: read failed: no such file (tick 120) (60 time(s) since the last report)",
@@ -206,14 +207,16 @@ def test_a_tick_still_queued_on_the_lane_at_shutdown_is_not_read_and_what_was_re
     collector.on_tick(collector.slots, 10 * S, 0)
     assert hanging.started.wait(5)
     collector.shutdown(None, time.monotonic() + 0.5)  # the hanging read is abandoned at the deadline
-    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S)] and "sensor=good" in outbox.oldest(1)[0].line
+    assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(10 * S)]
+    assert "sensor=good" in outbox.oldest(1)[0].line
     assert behind.read_at == []
     hanging.release.set()
 
 
 def test_a_read_slower_than_its_timeout_is_discarded(write_config, tmp_path, caplog):
     config = load_config(write_config("collector: {time_floor: 1970-01-01}\n"
-                                      "sensors:\n  - {name: slow, type: command, command: 'sleep 0.3; echo 20', timeout: 100ms}\n"), environ={})
+                                      "sensors:\n  - {name: slow, type: command, command: 'sleep 0.3; echo 20', "
+                                      "timeout: 100ms}\n"), environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     collector = Collector(config, {"slow": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
     with caplog.at_level(logging.WARNING):
@@ -255,7 +258,8 @@ def test_an_unwritable_outbox_keeps_readings_in_memory_until_it_recovers(write_c
 
 
 def test_no_point_is_stamped_before_the_time_floor(write_config, tmp_path, caplog):
-    config = load_config(write_config("collector: {time_floor: 2026-01-01}\nsensors:\n  - {name: a, type: simulated}\n"),
+    config = load_config(write_config("collector: {time_floor: 2026-01-01}\n"
+                                      "sensors:\n  - {name: a, type: simulated}\n"),
                          environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     collector = Collector(config, {"a": Scripted(20.0)}, outbox, None, clock=lambda: 0)
@@ -293,7 +297,8 @@ def test_a_full_outbox_drops_the_oldest_logged_and_counted(write_config, tmp_pat
             finish(tick(collector, 0, (i + 1) * 10 * S))
     assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(20 * S), str(30 * S)]
     assert collector.stats.get("outbox_dropped") == 1
-    assert "outbox bound reached: dropped the 1 oldest point(s) (max_points 2, max_age none; 1 dropped in all)" in caplog.text
+    assert ("outbox bound reached: dropped the 1 oldest point(s) (max_points 2, max_age none; 1 dropped in all)"
+            in caplog.text)
 
 
 def test_an_outbox_at_its_bound_logs_once_however_many_ticks_drop(write_config, tmp_path, caplog):

@@ -20,7 +20,8 @@ def sensor_from(write_config, entry: str):
 
 
 def test_thermal_zone_reads_millidegrees(write_config, sysfs):
-    sensor = sensor_from(write_config, f"{{name: cpu, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}")
+    sensor = sensor_from(write_config,
+                         f"{{name: cpu, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}")
     assert sensor.read_celsius() == 47.0
 
 
@@ -42,7 +43,8 @@ def test_hwmon_names_what_is_missing(write_config, sysfs):
 
 def test_file_sensor_scales_and_reports_garbage(write_config, tmp_path):
     (tmp_path / "t").write_text("21437\n")
-    assert sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t, scale: 0.001}}").read_celsius() == pytest.approx(21.437)
+    sensor = sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t, scale: 0.001}}")
+    assert sensor.read_celsius() == pytest.approx(21.437)
     (tmp_path / "t").write_text("N/A\n")
     with pytest.raises(SensorError, match="does not hold a number: 'N/A'"):
         sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t}}").read_celsius()
@@ -70,7 +72,8 @@ def test_file_sensor_reads_a_bounded_amount_and_never_waits_for_a_fifo(write_con
 def test_command_sensor_shell_argv_and_pattern(write_config):
     assert sensor_from(write_config, "{name: c, type: command, command: 'echo temp=23.25C'}").read_celsius() == 23.25
     argv = f"[{sys.executable}, -c, 'print(\"sensor 2: 19.5 C\")']"
-    assert sensor_from(write_config, f"{{name: c, type: command, command: {argv}, pattern: ': ([0-9.]+) C'}}").read_celsius() == 19.5
+    sensor = sensor_from(write_config, f"{{name: c, type: command, command: {argv}, pattern: ': ([0-9.]+) C'}}")
+    assert sensor.read_celsius() == 19.5
 
 
 def test_command_sensor_failures_are_clear(write_config):

@@ -19,6 +19,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from collector import grafana
+from collector.cli import MQTT_STOP_S
+from collector.config import load_config
+from collector.durations import parse_duration
+from collector.runner import SHUTDOWN_S
 from servers import require_root
 from stack_tools import (
     COMPOSE_FILE,
@@ -33,12 +39,6 @@ from stack_tools import (
     require_tool,
     service_env,
 )
-
-from collector import grafana
-from collector.cli import MQTT_STOP_S
-from collector.config import load_config
-from collector.durations import parse_duration
-from collector.runner import SHUTDOWN_S
 
 LONG_RUNNING = ("influxdb", "collector", "grafana")
 ONE_SHOT = ("grafana-provisioning",)
@@ -712,7 +712,8 @@ GRAFANA_USER = (472, 0)
 GRAFANA_IMAGE_PROVISIONING = ("datasources", "dashboards", "notifiers", "plugins", "access-control", "alerting")
 COLLECTOR_USER = (10001, 10001)  # the Dockerfile's USER, which the one-shot runs as
 
-# `templog grafana --output DIR --previous OUT -c CONFIG` (only DIR, $3, is used) for a run as another user (who cannot reach this venv's Python in /root)
+# `templog grafana --output DIR --previous OUT -c CONFIG` (only DIR, $3, is used) for a run as another user (who
+# cannot reach this venv's Python in /root)
 FAKE_TEMPLOG_SH = """\
 #!/bin/sh
 set -eu

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stack_tools import REPO, load_compose, service_env
 
+from stack_tools import REPO, load_compose, service_env
 
 SCRIPT = REPO / "influxdb/init/10-templog.sh"
 FLUX = REPO / "influxdb/tasks/downsample.flux"

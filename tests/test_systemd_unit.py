@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from cli import ROOT, wait_until
 from servers import Mosquitto, require_binary
 from systemd_manager import SERVICE_UID, SRV_ENVIRONMENT, SRV_PYTHON_BINARY, ServiceManager
@@ -115,7 +116,8 @@ sensors:
         try:
             wait_until(lambda: len(latest_by_sensor()) == 7, what="a point from every sensor")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; run.log: {(srv / 'run.log').read_text()}; {manager.status('templog')}")
+            log = (srv / "run.log").read_text()
+            raise AssertionError(f"{exc}; run.log: {log}; {manager.status('templog')}") from exc
         found = latest_by_sensor()
         assert {name: found[name] for name in expected} == expected
         # Each read's process group ended with it, the background `sleep` too (before `stop`, which would end

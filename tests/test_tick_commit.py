@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from cli import wait_until
-
 from collector.config import load_config
 from collector.outbox import Outbox
 from collector.runner import Collector
@@ -95,8 +94,10 @@ def test_a_tick_of_ten_sensors_with_its_deliveries_and_heartbeat_is_one_commit(w
     before = wal_commits(path)
     for tick in (101, 102, 103):
         dispatch_tick(collector, tick * S)
-        wait_until(lambda: outbox.depth == SENSORS * (tick - 100) and not outbox.pending
-                   and all(s.idle.is_set() for s in collector.slots), what=f"tick {tick} committed")
+        def committed(depth=SENSORS * (tick - 100)):
+            return outbox.depth == depth and not outbox.pending and all(s.idle.is_set() for s in collector.slots)
+
+        wait_until(committed, what=f"tick {tick} committed")
     assert wal_commits(path) - before == 3  # one a tick: readings, heartbeat state and the deletion together
     on_disk = Outbox(str(path))
     assert on_disk.depth == 3 * SENSORS  # the first tick's points are gone from the file
