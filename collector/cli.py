@@ -276,7 +276,7 @@ def end_commands() -> None:
 def read_all(config: Config) -> list[dict]:
     """Read every sensor once, concurrently, each within its timeout, judged as `run` judges a read: the spec's
     `read --json` records."""
-    from collector.read_check import judge
+    from collector.read_check import judge, measure
     from collector.readings import Reading
     from collector.sensors import create_sensor
     from collector.stats import Stats
@@ -287,13 +287,7 @@ def read_all(config: Config) -> list[dict]:
     shared.start()
 
     def read_one(sensor_config):
-        started = time.monotonic()
-        value: float | Exception
-        try:
-            value = sensors[sensor_config.name].read_celsius()
-        except Exception as exc:  # a SensorError, or a sensor's bug: judged below
-            value = exc
-        verdict = judge(value, time.monotonic() - started, sensor_config, time.time_ns())
+        verdict = judge(*measure(sensors[sensor_config.name]), sensor_config, time.time_ns())
         results[sensor_config.name] = {"sensor": sensor_config.name,
                                        "celsius": verdict.celsius if isinstance(verdict, Reading) else None,
                                        "error": None if isinstance(verdict, Reading) else verdict.reason}

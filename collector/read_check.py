@@ -1,19 +1,32 @@
-"""What one read of a sensor gave, judged the same way for `run` and `read`: a reading, or why not.
+"""One read of a sensor, measured and judged the same way for `run` and `read`: a reading, or why not.
 
-Pure: no logging, no counting. The runner logs and counts a refusal (collector/runner.py), `templog read` prints
-its reason (collector/cli.py).
+`judge` is pure: no logging, no counting. The runner logs and counts a refusal (collector/runner.py), `templog
+read` prints its reason (collector/cli.py).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from collector.readings import Reading, implausible
-from collector.sensors.base import MissingReading, SensorError
+from collector.sensors.base import MissingReading, Sensor, SensorError
 
 if TYPE_CHECKING:
     from collector.config_types import SensorConfig
+
+
+def measure(sensor: Sensor) -> tuple[float | BaseException, float]:
+    """What one read gave (the value, or the exception it raised: a SensorError, or a sensor's bug, which must not
+    stop the collector) and its seconds; nothing more, since the shared lane's next read waits for it."""
+    started = time.monotonic()
+    value: float | BaseException
+    try:
+        value = sensor.read_celsius()
+    except Exception as exc:
+        value = exc
+    return value, time.monotonic() - started
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_re
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey, log_bug
 from collector.outbox import Outbox
-from collector.read_check import judge
+from collector.read_check import judge, measure
 from collector.readings import Reading
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import Sensor
@@ -177,13 +177,7 @@ class Collector:
     def read(self, slot: SensorSlot, tick_ns: int) -> Measured:
         """Read one sensor, on the lane or the sensor's own thread, and nothing more: the lane reads its sensors one
         after another, so every check here would delay the reads behind it (`check` runs once they are all read)."""
-        started = time.monotonic()
-        value: float | Exception
-        try:
-            value = slot.sensor.read_celsius()
-        except Exception as exc:  # a SensorError, or a sensor's bug, which must not stop the collector: `check`
-            value = exc  # tells them apart
-        return value, time.monotonic() - started
+        return measure(slot.sensor)
 
     def check(self, slot: SensorSlot, tick_ns: int, measured: Measured | None) -> Reading | None:
         """What a read gave (None: it failed outside the sensor, and that was logged there): a reading, or None
