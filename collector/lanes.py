@@ -25,6 +25,7 @@ from typing import Callable
 
 from collector.config_types import SensorConfig
 from collector.logs import log_bug
+from collector.read_check import Measured
 from collector.sensors import Sensor
 
 log = logging.getLogger("templog")
@@ -100,7 +101,6 @@ class SensorSlot:
                 self.own_thread, self.fast_reads = False, 0
 
 
-Measured = tuple["float | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
 Read = Callable[[SensorSlot, int], Measured]  # read one sensor for a tick; the checks wait for the commit
 Done = list[tuple[SensorSlot, int, "Measured | None"]]  # reads done: the slot, its tick, what it gave (None: failed)
 # check reads and hand them to their ticks' commits (failed ones too), without waiting; each slot is set idle once

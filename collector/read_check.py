@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from collector.config_types import SensorConfig
 
 
-def measure(sensor: Sensor) -> tuple[float | BaseException, float]:
+Measured = tuple["float | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
+
+
+def measure(sensor: Sensor) -> Measured:
     """What one read gave (the value, or the exception it raised: a SensorError, or a sensor's bug, which must not
     stop the collector) and its seconds; nothing more, since the shared lane's next read waits for it."""
     started = time.monotonic()

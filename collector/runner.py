@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Callable
 from collector.config_types import Config, SensorConfig
 from collector.delivery import Sender
 from collector.health import HEARTBEAT_S, health_lines
-from collector.lanes import Done, Measured, SensorSlot, SharedLane, start_own_reader
+from collector.lanes import Done, SensorSlot, SharedLane, start_own_reader
 from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.logs import Repeating, RepeatingByKey, log_bug
 from collector.outbox import Outbox
-from collector.read_check import judge, measure
+from collector.read_check import Measured, judge, measure
 from collector.readings import Reading
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import Sensor
