@@ -20,7 +20,7 @@ from collector.outbox import Outbox
 from collector.runner import Collector
 from collector.stats import Stats
 from collector.tick_commit import TickCommits, wait_for
-from test_runner import Hanging, Scripted
+from test_runner import FakeClock, Hanging, Scripted
 
 S = 1_000_000_000
 SENSORS = 10
@@ -153,14 +153,6 @@ class Counted:
         value = self.sensor.read_celsius()
         self.read.append(value)
         return value
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_a_ticks_commit_waits_for_its_reads_until_its_deadline_then_goes_without_the_late_one():
