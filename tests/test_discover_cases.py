@@ -1,8 +1,8 @@
 """`templog discover`'s golden output (issue 11 item 5): each folder tests/discover_cases/<case>/ holds a sysfs tree
 (sys/), expected.yaml, what `discover` prints for a config whose `collector.sysfs` is that tree, byte for byte, and
-expected.json, what `templog read --json` prints once those entries are pasted into that same config: an entry
-reads the tree discover searched (on 5b389f9 it read the real /sys: `zone: N` had no root but /sys), the values
-in its files. TEMPLOG_UPDATE_GOLDEN=1 rewrites both (tests/sensor_cases/README.md).
+expected.json, what `templog read --json` prints once those entries are pasted into that same config: the values
+in the tree discover searched (on 5b389f9, `discover --sysfs TREE` printed `zone: 0`, which read the real
+/sys/class/thermal/thermal_zone0/temp). TEMPLOG_UPDATE_GOLDEN=1 rewrites both (tests/sensor_cases/README.md).
 """
 
 import json

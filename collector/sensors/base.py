@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 READ_LIMIT = 4096  # bytes: a sysfs attribute is at most a page; a file of one value is far shorter
-SYSFS = "/sys"  # where the kernel mounts sysfs; `collector.sysfs` moves it (a container's bind mount, a test tree)
+SYSFS = "/sys"  # where the kernel mounts sysfs, as CollectorConfig.sysfs's default; that key moves it for the loader
 UNDER_SYSFS = "under_sysfs"  # a Settings field's metadata key: its default path, relative to the sysfs root
 
 
