@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 UPDATE = os.environ.get("TEMPLOG_UPDATE_GOLDEN") == "1"
-CASE = "${CASE}"  # stands for the case's folder in configs (an environment variable) and in expected outputs
+CASE_VARIABLE = "CASE"  # the environment variable that holds the case's folder, for a config's ${CASE}
+CASE = "${CASE}"  # stands for the case's folder in configs and in expected outputs
 
 
 def as_case_relative(text: str, case: Path) -> str:

@@ -7,33 +7,37 @@ As Telegraf's plugins/inputs/temp/testcases and node_exporter's sysfs fixtures d
 """
 
 import json
+from pathlib import Path
 
 import pytest
 
 from cli import ROOT, templog
-from golden import CASE, as_case_relative, compare_json
+from golden import CASE_VARIABLE, as_case_relative, compare_json
 
 CASES = ROOT / "tests/sensor_cases"
 
 
+def folders() -> list[Path]:
+    return sorted(config.parent for config in CASES.glob("*/*/config.yaml"))
+
+
 def cases() -> list:
-    folders = sorted(config.parent for config in CASES.glob("*/*/config.yaml"))
-    return [pytest.param(folder, id=f"{folder.parent.name}/{folder.name}") for folder in folders]
+    return [pytest.param(folder, id=f"{folder.parent.name}/{folder.name}") for folder in folders()]
 
 
 def test_every_case_folder_is_complete():
     """A folder without its config or its sys tree would be walked by no test: git keeps no empty folder, and a
     forgotten `git add` would silently leave a case out."""
-    folders = [f for kind in CASES.iterdir() if kind.is_dir() for f in kind.iterdir() if f.is_dir()]
-    assert len(folders) == len(cases()) > 0
-    incomplete = [f"{f.relative_to(CASES)} has no {part}" for f in folders
+    found = [f for kind in CASES.iterdir() if kind.is_dir() for f in kind.iterdir() if f.is_dir()]
+    assert len(found) == len(folders()) > 0
+    incomplete = [f"{f.relative_to(CASES)} has no {part}" for f in found
                   for part in ("sys", "config.yaml", "expected.json") if not (f / part).exists()]
     assert incomplete == []
 
 
 @pytest.mark.parametrize("case", cases())
 def test_sensor_case(case):
-    done = templog("read", "--json", "-c", str(case / "config.yaml"), env={CASE[2:-1]: str(case)})
+    done = templog("read", "--json", "-c", str(case / "config.yaml"), env={CASE_VARIABLE: str(case)})
     assert "Traceback" not in done.stderr and done.stdout, done.stderr
     records = json.loads(as_case_relative(done.stdout, case))
     compare_json(case / "expected.json", records)
