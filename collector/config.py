@@ -35,7 +35,7 @@ from collector.config_types import (
 )
 from collector.durations import LONGEST_MS, format_duration, parse_duration
 from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
-from collector.sensors.base import SettingError
+from collector.sensors.base import SettingError, sysfs_paths
 from collector.sensors.registry import SENSOR_TYPES
 from collector.ticks import parse_time_ns
 
@@ -290,7 +290,10 @@ class _Parser:
         self.check_duration(collector.max_age, "collector.max_age", MAX_AGE)
         self.check_time_floor(collector.time_floor)
         self.check_count(collector.max_points, "collector.max_points", MAX_POINTS)
-        collector = dataclasses.replace(collector, outbox=str(self.base_dir / collector.outbox))
+        if not collector.sysfs.strip():
+            self.fail("collector.sysfs", "must be the folder sysfs is mounted at (default /sys), got an empty path")
+        collector = dataclasses.replace(collector, outbox=str(self.base_dir / collector.outbox),
+                                        sysfs=str(self.base_dir / collector.sysfs))
         influx = None
         if raw.get("influxdb") is not None:
             influx = self.influxdb(raw["influxdb"])
@@ -397,7 +400,8 @@ class _Parser:
             self.fail(f"{path}.name",
                       f"invalid sensor name {_short(common.name)}: it {problem} "
                       "(a name becomes the sensor tag and goes into queries)")
-        own = {k: v for k, v in raw.items() if k not in common_keys}
+        own = {**sysfs_paths(sensor_type.settings, collector.sysfs),  # the type's paths under sysfs, unless set
+               **{k: v for k, v in raw.items() if k not in common_keys}}
         settings = self.dataclass(sensor_type.settings, own, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout

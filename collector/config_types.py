@@ -71,6 +71,7 @@ class CollectorConfig:
     max_age: Duration = 0.0
     health_interval: Duration = 60.0
     time_floor: str = BUILD_DATE  # no point is stamped before this: a clock without RTC boots in 1970
+    sysfs: str = "/sys"  # the root every sysfs sensor type's paths and `discover` derive from (sensors/base.py SYSFS)
 
     @property
     def time_floor_ns(self) -> int:

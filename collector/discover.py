@@ -2,42 +2,29 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import re
 import threading
 import time
 
 import yaml
 
-from collector.sensors import ds18b20, hwmon
-from collector.sensors.base import SensorError, read_text
+from collector.sensors import ds18b20, hwmon, thermal_zone
+from collector.sensors.base import sysfs_paths
 from collector.sensors.mqtt import MalformedPayload, load_json, payload_text
 
 
-def find_sensors(sysfs: str = "/sys") -> list[dict]:
-    """Config entries (dicts in config.yaml's shape) for DS18B20s, thermal zones and hwmon inputs under `sysfs`."""
+def find_sensors(sysfs: str) -> list[dict]:
+    """Config entries (dicts in config.yaml's shape) for DS18B20s, thermal zones and hwmon inputs under `sysfs`: each
+    reads what was found here when pasted into a config whose `collector.sysfs` is `sysfs`, so none names a path."""
     entries: list[dict] = []
-    w1_dir = os.path.join(sysfs, "bus/w1/devices")
-    for device in ds18b20.find_devices(w1_dir):
-        entry = {"name": f"ds18b20_{device.split('-')[1][-4:]}", "type": "ds18b20", "device": device}
-        if w1_dir != ds18b20.W1_DIR:
-            entry["w1_dir"] = w1_dir
-        entries.append(entry)
-    for path in sorted(glob.glob(os.path.join(sysfs, "class/thermal/thermal_zone*")),
-                       key=lambda p: int(re.sub(r"\D", "", os.path.basename(p)) or 0)):
-        if not os.path.exists(os.path.join(path, "temp")):
-            continue
-        zone = int(re.sub(r"\D", "", os.path.basename(path)))
-        kind = _safe_read(os.path.join(path, "type")) or f"zone{zone}"
-        entries.append({"name": kind, "type": "thermal_zone", "zone": zone})
-    hwmon_root = os.path.join(sysfs, "class/hwmon")
-    for chip, directory in hwmon.chips(hwmon_root):
+    for device in ds18b20.find_devices(sysfs_paths(ds18b20.Settings, sysfs)["w1_dir"]):
+        entries.append({"name": f"ds18b20_{device.split('-')[1][-4:]}", "type": "ds18b20", "device": device})
+    for zone, kind in thermal_zone.zones(sysfs_paths(thermal_zone.Settings, sysfs)["root"]):
+        entries.append({"name": kind or f"zone{zone}", "type": "thermal_zone", "zone": zone})
+    for chip, directory in hwmon.chips(sysfs_paths(hwmon.Settings, sysfs)["root"]):
         for temp, label in hwmon.inputs(directory):
             entry = {"name": f"{chip} {label or temp}", "type": "hwmon", "chip": chip}
             entry.update({"label": label} if label else {"input": temp})
-            if hwmon_root != hwmon.HWMON_ROOT:
-                entry["root"] = hwmon_root
             entries.append(entry)
     return unique_names(entries)
 
@@ -98,13 +85,6 @@ def unique_names(entries: list[dict]) -> list[dict]:
         seen[base] = seen.get(base, 0) + 1
         entry["name"] = base if seen[base] == 1 else f"{base}_{seen[base]}"
     return entries
-
-
-def _safe_read(path: str) -> str:
-    try:
-        return read_text(path).strip()
-    except SensorError:
-        return ""
 
 
 def render_yaml(entries: list[dict]) -> str:

@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from importlib.metadata import entry_points
 
@@ -12,6 +14,7 @@ import pytest
 from cli import ROOT, start_run, stop_run, templog, wait_until
 from collector import cli as templog_cli
 from collector.config import load_config
+from collector.discover import find_sensors, render_yaml
 from collector.outbox import Outbox
 from collector.runner import StopRequest
 from collector.sensors import SensorError
@@ -95,17 +98,29 @@ def test_history_usage_errors_exit_2(write_config):
         assert done.stderr.startswith("templog: history: ") and "Traceback" not in done.stderr
 
 
-def test_discover_prints_yaml_that_the_config_loader_accepts(tmp_path, write_config):
-    hwmon = tmp_path / "sys/class/hwmon/hwmon0"
-    hwmon.mkdir(parents=True)
-    (hwmon / "name").write_text("k10temp\n")
-    (hwmon / "temp1_label").write_text("Tctl\n")
-    (hwmon / "temp1_input").write_text("45125\n")
-    done = templog("discover", "--sysfs", str(tmp_path / "sys"))
-    assert done.returncode == 0
-    config = write_config(done.stdout)
-    read = json.loads(templog("read", "--json", "-c", str(config)).stdout)
-    assert read == [{"sensor": "k10temp_tctl", "celsius": 45.125, "error": None}]
+def test_discover_scans_sys_without_a_config_and_refuses_a_missing_or_invalid_one(tmp_path):
+    """A new user has no config yet: with none named (-c, $TEMPLOG_CONFIG) and no ./config.yaml, `discover` scans
+    /sys. A config that is named, or found at ./config.yaml, is loaded as every command loads it: missing or invalid,
+    exit 2 naming the file; the sysfs it scans is that config's `collector.sysfs`, which replaced the hidden
+    --sysfs option (on 5b389f9 a named config was not even read without --mqtt)."""
+    def discover(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:  # from a folder of the user's
+        return subprocess.run([sys.executable, "-m", "collector", "discover", *args], capture_output=True, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "TEMPLOG_CONFIG": "",
+                                                 **(env or {})}, timeout=60)
+
+    fresh = discover()
+    assert (fresh.returncode, fresh.stdout) == (0, render_yaml(find_sensors("/sys")) + "\n"), fresh.stderr
+    missing = tmp_path / "elsewhere.yaml"
+    for args, env in ((["-c", str(missing)], {}), ([], {"TEMPLOG_CONFIG": str(missing)})):
+        done = discover(*args, env=env)
+        assert (done.returncode, done.stderr) == (2, f"templog: {missing}: file not found\n"), (args, env)
+    (tmp_path / "config.yaml").write_text("collector: {sysfs: ''}\nsensors:\n  - {name: x, type: simulated}\n")
+    done = discover()
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("templog: config.yaml: collector.sysfs: "), done.stderr
+    (tmp_path / "config.yaml").write_text("sensors:\n  - {name: x, type: simulated}\n")
+    done = discover("--sysfs", str(tmp_path))
+    assert done.returncode == 2 and "unrecognized arguments: --sysfs" in done.stderr
 
 
 def test_shutdown_lets_a_read_in_flight_finish_and_keeps_its_point(write_config, tmp_path):

@@ -39,6 +39,38 @@ def test_defaults_fill_what_is_left_out(write_config):
     assert config.collector.outbox.endswith("data/outbox.sqlite")
 
 
+SYSFS_SENSORS = """
+sensors:
+  - {name: zone, type: thermal_zone, zone: 2}
+  - {name: chip, type: hwmon, chip: coretemp, input: temp1}
+  - {name: probe, type: ds18b20, device: 28-0316a2795aff}
+  - {name: file, type: thermal_zone, path: /elsewhere/temp}
+"""
+
+
+def sysfs_paths_of(config) -> list[str]:
+    zone, chip, probe, file = (s.settings for s in config.sensors)
+    return [zone.temp_path, chip.root, probe.w1_dir, file.temp_path]
+
+
+def test_every_sysfs_sensor_looks_under_collector_sysfs_unless_it_names_its_own_path(write_config, tmp_path):
+    """One root for all (issue 11 item 4): /sys by default; `collector.sysfs` moves it, relative to the config's folder
+    as the outbox is; a sensor's own `root`/`w1_dir`/`path` stays as given."""
+    default = load_config(write_config(SYSFS_SENSORS), environ={})
+    assert default.collector.sysfs == "/sys"
+    assert sysfs_paths_of(default) == ["/sys/class/thermal/thermal_zone2/temp", "/sys/class/hwmon",
+                                       "/sys/bus/w1/devices", "/elsewhere/temp"]
+    moved = load_config(write_config("collector: {sysfs: host/sys}\n" + SYSFS_SENSORS), environ={})
+    host = tmp_path.resolve() / "host/sys"
+    assert moved.collector.sysfs == str(host)
+    assert sysfs_paths_of(moved) == [f"{host}/class/thermal/thermal_zone2/temp", f"{host}/class/hwmon",
+                                     f"{host}/bus/w1/devices", "/elsewhere/temp"]
+    own = SYSFS_SENSORS.replace("zone: 2}", "zone: 2, root: /t}").replace("temp1}", "temp1, root: /h}")
+    own = own.replace("5aff}", "5aff, w1_dir: /w}")
+    overridden = load_config(write_config("collector: {sysfs: /host/sys}\n" + own), environ={})
+    assert sysfs_paths_of(overridden) == ["/t/thermal_zone2/temp", "/h", "/w", "/elsewhere/temp"]
+
+
 @pytest.mark.parametrize("text, path, words", [
     ("sensors:\n  - name: a\n    type: simulated\n    intervall: 5s\n", "sensors[0].intervall", "unknown key"),
     ("collector:\n  interval: 5x\nsensors:\n  - {name: a, type: simulated}\n",
@@ -71,6 +103,11 @@ def test_defaults_fill_what_is_left_out(write_config):
      "collector.timeout", "between 10ms and 10m, got 0"),
     ("collector:\n  time_floor: soon\nsensors:\n  - {name: a, type: simulated}\n",
      "collector.time_floor", "expected a date"),
+    ("collector: {sysfs: ''}\nsensors:\n  - {name: a, type: simulated}\n", "collector.sysfs",
+     "must be the folder sysfs is mounted at (default /sys), got an empty path"),
+    ("collector: {sysfs: '  '}\nsensors:\n  - {name: a, type: simulated}\n", "collector.sysfs", "an empty path"),
+    ("collector: {sysfs: ~}\nsensors:\n  - {name: a, type: simulated}\n", "collector.sysfs", "expected text"),
+    ("collector: {sysfs: [/sys]}\nsensors:\n  - {name: a, type: simulated}\n", "collector.sysfs", "expected text"),
 ])
 def test_each_invalid_input_names_its_key_path(write_config, text, path, words):
     error = error_of(write_config, text)

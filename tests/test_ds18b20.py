@@ -1,9 +1,10 @@
-"""DS18B20 against directory trees in the kernel's exact w1_therm formats."""
+"""DS18B20 where a case needs a process: a file that changes between two reads, a device that vanishes; and the
+config's checks. The cases of w1_therm's files (CRC, -127, all-ones, the newer `temperature` file...) are folders in
+tests/sensor_cases/ds18b20, walked by test_sensor_cases.py."""
 
 import pytest
 
 from collector.config import ConfigError, load_config
-from collector.discover import find_sensors
 from collector.sensors import SensorError, create_sensor
 
 DEVICE = "28-0316a2795aff"
@@ -28,27 +29,6 @@ def sensor(write_config, w1):
     return config.sensors[0], create_sensor(config.sensors[0])
 
 
-def test_reads_w1_slave(write_config, w1):
-    (w1 / DEVICE / "w1_slave").write_text(w1_slave(23125))
-    assert sensor(write_config, w1)[1].read_celsius() == 23.125
-
-
-def test_negative_temperatures(write_config, w1):
-    (w1 / DEVICE / "w1_slave").write_text(w1_slave(-10062, scratchpad="5f ff 4b 46 7f ff 01 10 2d"))
-    assert sensor(write_config, w1)[1].read_celsius() == -10.062
-
-
-def test_reads_the_newer_temperature_file(write_config, w1):
-    (w1 / DEVICE / "temperature").write_text("19437\n")
-    assert sensor(write_config, w1)[1].read_celsius() == 19.437
-
-
-def test_crc_failure_is_refused(write_config, w1):
-    (w1 / DEVICE / "w1_slave").write_text(w1_slave(23125, crc_ok=False))
-    with pytest.raises(SensorError, match="CRC check failed"):
-        sensor(write_config, w1)[1].read_celsius()
-
-
 def test_85_is_refused_unless_a_reread_confirms_it(write_config, w1, monkeypatch):
     path = w1 / DEVICE / "w1_slave"
     _, thermometer = sensor(write_config, w1)
@@ -66,18 +46,6 @@ def test_85_is_refused_unless_a_reread_confirms_it(write_config, w1, monkeypatch
     conversions[:] = [power_on, power_on]
     assert thermometer.read_celsius() == 85.0  # confirmed by a re-read: a real 85 °C
     assert conversions == []
-
-
-@pytest.mark.parametrize("content, words", [
-    (w1_slave(-127000), "disconnected sensor"),
-    (w1_slave(-62, scratchpad="ff ff ff ff ff ff ff ff ff"), "does not answer"),
-    (w1_slave(0, scratchpad="00 00 00 00 00 00 00 00 00"), "does not answer"),
-    ("garbage\n", "unexpected w1_slave content"),
-])
-def test_disconnected_sensor_values_are_refused(write_config, w1, content, words):
-    (w1 / DEVICE / "w1_slave").write_text(content)
-    with pytest.raises(SensorError, match=words):
-        sensor(write_config, w1)[1].read_celsius()
 
 
 def test_a_vanished_device_is_reported_clearly(write_config, w1):
@@ -98,11 +66,3 @@ def test_physical_range_is_the_chips(write_config, w1):
 def test_bad_device_id_is_a_config_error(write_config):
     with pytest.raises(ConfigError, match=r"sensors\[0\].device: expected a 1-Wire id"):
         load_config(write_config("sensors:\n  - {name: t, type: ds18b20, device: 28-xyz}\n"), environ={})
-
-
-def test_discover_finds_ds18b20s(tmp_path):
-    devices = tmp_path / "sys/bus/w1/devices"
-    (devices / DEVICE).mkdir(parents=True)
-    (devices / "w1_bus_master1").mkdir()
-    assert find_sensors(str(tmp_path / "sys")) == [
-        {"name": "ds18b20_5aff", "type": "ds18b20", "device": DEVICE, "w1_dir": str(devices)}]

@@ -68,8 +68,8 @@ class Publisher:
         self.client.loop_stop()
 
 
-def mqtt_config(write_config, broker, sensors, extra=""):
-    return write_config(f"mqtt: {{host: 127.0.0.1, port: {broker.port}{extra}}}\nsensors:{sensors}\n")
+def mqtt_config(write_config, broker, sensors, extra="", sections=""):
+    return write_config(f"{sections}mqtt: {{host: 127.0.0.1, port: {broker.port}{extra}}}\nsensors:{sensors}\n")
 
 
 def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_config, broker):
@@ -285,15 +285,16 @@ def test_mqtt_sensors_need_the_mqtt_section(write_config):
         load_config(write_config("sensors:\n  - {name: a, type: mqtt, topic: t}\n"), environ={})
 
 
-def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_config, broker, tmp_path):
+def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_config, broker):
     publisher = Publisher(broker.port)
     for topic, payload in [("zigbee2mqtt/living", ZIGBEE2MQTT), ("tele/shed/SENSOR", TASMOTA),
                            ("shellies/plug/status/temperature:0", SHELLY), ("home/attic/temperature", b"18.5"),
                            ("home/attic/humidity", b"55"), ("zigbee2mqtt/door", b'{"contact": true}')]:
         publisher.publish(topic, payload, retain=True)
     publisher.close()
-    config = mqtt_config(write_config, broker, "\n  - {name: x, type: simulated}")
-    done = templog("discover", "--mqtt", "1", "-c", str(config), "--sysfs", str(tmp_path / "no-sys"))
+    config = mqtt_config(write_config, broker, "\n  - {name: x, type: simulated}",
+                         sections="collector: {sysfs: no-sys}\n")  # a sysfs with nothing in it
+    done = templog("discover", "--mqtt", "1", "-c", str(config))
     assert done.returncode == 0, done.stderr
     proposed = yaml.safe_load(done.stdout)["sensors"]
     assert proposed == [

@@ -2,8 +2,8 @@
 defaults) and its physical range, so that the docs and the loader cannot drift apart (issue 11 item 10).
 
 The table's "keys" cell names each key in backticks; what is in parentheses after a key describes it (examples in
-backticks too, and "default X"). A key the cell names outside parentheses must be a field of the type's
-`Settings`, and every field must be named.
+backticks too, and "default X"; "default `<sysfs>/...`" for a path under `collector.sysfs`). A key the cell names
+outside parentheses must be a field of the type's `Settings`, and every field must be named.
 """
 
 import dataclasses
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.sensors.base import UNDER_SYSFS
 from collector.sensors.registry import SENSOR_TYPES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -54,6 +55,8 @@ def test_a_types_row_names_exactly_its_settings_keys_with_their_defaults_and_its
     for key, documented in DEFAULT.findall(keys_cell):
         default = fields[key].default
         assert default is not dataclasses.MISSING, f"{name}.{key}: README gives a default, the code has none"
+        if UNDER_SYSFS in fields[key].metadata:  # a path under collector.sysfs: the loader derives it from that
+            default = f"<sysfs>/{fields[key].metadata[UNDER_SYSFS]}"
         assert (float(documented) == default if isinstance(default, (int, float)) else documented == default), \
             f"{name}.{key}: README says default {documented}, the code {default!r}"
     low, high = RANGE.match(range_cell).groups()

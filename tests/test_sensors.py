@@ -1,4 +1,5 @@
-"""Each sensor type against the kernel's file layout in a temporary tree, or a real subprocess."""
+"""Each sensor type where a case needs more than files in, readings out: a FIFO, a device, a subprocess, a curve.
+The sysfs types' cases (files in, readings out) are folders in tests/sensor_cases, walked by test_sensor_cases.py."""
 
 import json
 import os
@@ -9,7 +10,6 @@ import pytest
 
 from cli import templog
 from collector.config import load_config
-from collector.discover import find_sensors
 from collector.sensors import SensorError, create_sensor
 from collector.sensors.simulated import Settings, SimulatedSensor
 
@@ -17,28 +17,6 @@ from collector.sensors.simulated import Settings, SimulatedSensor
 def sensor_from(write_config, entry: str):
     config = load_config(write_config(f"sensors:\n  - {entry}\n"), environ={})
     return create_sensor(config.sensors[0])
-
-
-def test_thermal_zone_reads_millidegrees(write_config, sysfs):
-    sensor = sensor_from(write_config,
-                         f"{{name: cpu, type: thermal_zone, path: {sysfs}/class/thermal/thermal_zone0/temp}}")
-    assert sensor.read_celsius() == 47.0
-
-
-def test_hwmon_finds_input_by_label_or_by_number(write_config, sysfs):
-    root = sysfs / "class/hwmon"
-    by_label = sensor_from(write_config, f"{{name: p, type: hwmon, chip: coretemp, label: 'Core 0', root: {root}}}")
-    by_input = sensor_from(write_config, f"{{name: n, type: hwmon, chip: nvme, input: temp1, root: {root}}}")
-    assert by_label.read_celsius() == 49.5
-    assert by_input.read_celsius() == 38.85
-
-
-def test_hwmon_names_what_is_missing(write_config, sysfs):
-    root = sysfs / "class/hwmon"
-    with pytest.raises(SensorError, match="no hwmon chip named 'k10temp'"):
-        sensor_from(write_config, f"{{name: p, type: hwmon, chip: k10temp, input: temp1, root: {root}}}").read_celsius()
-    with pytest.raises(SensorError, match="has no input label 'Tctl'"):
-        sensor_from(write_config, f"{{name: p, type: hwmon, chip: coretemp, label: Tctl, root: {root}}}").read_celsius()
 
 
 def test_file_sensor_scales_and_reports_garbage(write_config, tmp_path):
@@ -104,14 +82,3 @@ def test_simulated_noise_has_the_configured_spread_and_each_seed_its_own():
     assert abs(statistics.correlation(a, b)) < 0.1
     assert abs(statistics.correlation(a[1:], b[:-1])) < 0.1 and abs(statistics.correlation(a[:-1], b[1:])) < 0.1
     assert abs(statistics.correlation(a[1:], a[:-1])) < 0.1  # a new draw every second
-
-
-def test_discover_lists_ready_to_paste_entries(sysfs):
-    entries = find_sensors(str(sysfs))
-    root = str(sysfs / "class/hwmon")
-    assert entries == [
-        {"name": "x86_pkg_temp", "type": "thermal_zone", "zone": 0},
-        {"name": "nvme_temp1", "type": "hwmon", "chip": "nvme", "input": "temp1", "root": root},
-        {"name": "coretemp_package_id_0", "type": "hwmon", "chip": "coretemp", "label": "Package id 0", "root": root},
-        {"name": "coretemp_core_0", "type": "hwmon", "chip": "coretemp", "label": "Core 0", "root": root},
-    ]

@@ -1,11 +1,12 @@
-"""What every sensor type shares: the read interface, its errors and sysfs-style file helpers."""
+"""What every sensor type shares: the read interface, its errors, the sysfs root and sysfs-style file helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol
 
 from collector.stats import Stats
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 
 
 READ_LIMIT = 4096  # bytes: a sysfs attribute is at most a page; a file of one value is far shorter
+SYSFS = "/sys"  # where the kernel mounts sysfs, as CollectorConfig.sysfs's default; that key moves it for the loader
+UNDER_SYSFS = "under_sysfs"  # a Settings field's metadata key: its default path, relative to the sysfs root
 
 
 class SensorError(Exception):
@@ -67,6 +70,19 @@ class SensorType(NamedTuple):  # not a frozen dataclass: made at import ~7x fast
     settings: type  # frozen dataclass of the type's own keys
     create: Callable[["SensorConfig", Shared], Sensor]
     valid_range: tuple[float, float]  # physically possible °C; readings outside are refused
+
+
+def under_sysfs(relative: str) -> Any:
+    """A Settings path key whose default lies under the sysfs root: when a config does not set it, the loader fills
+    in `<collector.sysfs>/<relative>` (collector/config.py); a Settings made without the loader has it under /sys."""
+    return field(default=os.path.join(SYSFS, relative), metadata={UNDER_SYSFS: relative})
+
+
+def sysfs_paths(settings: type, sysfs: str) -> dict[str, str]:
+    """The path keys of a type's Settings that lie under the sysfs root, each as it is under `sysfs`: the defaults
+    the loader fills in, and where `discover` looks."""
+    return {f.name: os.path.join(sysfs, f.metadata[UNDER_SYSFS])
+            for f in dataclasses.fields(settings) if UNDER_SYSFS in f.metadata}
 
 
 def read_number(text: str, source: str) -> float:

@@ -1,4 +1,4 @@
-"""DS18B20 1-Wire thermometers through the kernel's w1_therm driver (/sys/bus/w1/devices/28-*/).
+"""DS18B20 1-Wire thermometers through the kernel's w1_therm driver (<sysfs>/bus/w1/devices/28-*/).
 
 `w1_slave` is preferred because it shows the CRC check (`crc=.. YES`); newer kernels also offer `temperature`
 (millidegrees, CRC checked by the kernel). Refused, as the chip's known failure values: a CRC failure, the
@@ -12,9 +12,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError, read_text
+from collector.sensors.base import SensorError, SensorType, SettingError, read_text, under_sysfs
 
-W1_DIR = "/sys/bus/w1/devices"
 POWER_ON_RESET = 85.0
 DISCONNECTED = -127.0
 FAMILIES = ("28", "10", "22", "3b", "42")  # DS18B20, DS18S20, DS1822, MAX31850, DS28EA00
@@ -23,7 +22,7 @@ FAMILIES = ("28", "10", "22", "3b", "42")  # DS18B20, DS18S20, DS1822, MAX31850,
 @dataclass(frozen=True)
 class Settings:
     device: str
-    w1_dir: str = W1_DIR
+    w1_dir: str = under_sysfs("bus/w1/devices")
 
     def __post_init__(self):
         if not re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{12}", self.device):
@@ -80,7 +79,7 @@ class DS18B20Sensor:
         return celsius
 
 
-def find_devices(w1_dir: str = W1_DIR) -> list[str]:
+def find_devices(w1_dir: str) -> list[str]:
     """Ids of the 1-Wire thermometers the kernel sees."""
     try:
         entries = sorted(os.listdir(w1_dir))

@@ -1,4 +1,4 @@
-"""hwmon chips (/sys/class/hwmon/hwmonN): found by chip `name`, input by `tempN` or by `tempN_label`; millidegrees.
+"""hwmon chips (<sysfs>/class/hwmon/hwmonN): found by chip `name`, input by `tempN` or by `tempN_label`; millidegrees.
 
 hwmonN numbers change between boots, so the chip is looked up by name, not number.
 """
@@ -9,9 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError, read_number, read_text
-
-HWMON_ROOT = "/sys/class/hwmon"
+from collector.sensors.base import SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
 
 
 @dataclass(frozen=True)
@@ -19,7 +17,7 @@ class Settings:
     chip: str
     input: str | None = None  # e.g. temp1
     label: str | None = None  # e.g. "Package id 0"
-    root: str = HWMON_ROOT
+    root: str = under_sysfs("class/hwmon")
 
     def __post_init__(self):
         if (self.input is None) == (self.label is None):

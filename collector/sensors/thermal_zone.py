@@ -1,18 +1,19 @@
-"""Linux thermal zones: /sys/class/thermal/thermal_zoneN/temp, in millidegrees."""
+"""Linux thermal zones: <sysfs>/class/thermal/thermal_zoneN/temp, in millidegrees."""
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorType, SettingError, read_number, read_text
-
-THERMAL_ROOT = "/sys/class/thermal"
+from collector.sensors.base import SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
 
 
 @dataclass(frozen=True)
 class Settings:
     zone: int | None = None
     path: str | None = None  # the temp file itself, instead of zone
+    root: str = under_sysfs("class/thermal")  # where zone N is thermal_zoneN
 
     def __post_init__(self):
         if (self.zone is None) == (self.path is None):
@@ -22,7 +23,25 @@ class Settings:
 
     @property
     def temp_path(self) -> str:
-        return self.path or f"{THERMAL_ROOT}/thermal_zone{self.zone}/temp"
+        return self.path or os.path.join(self.root, f"thermal_zone{self.zone}", "temp")
+
+
+def zones(root: str) -> list[tuple[int, str | None]]:
+    """(zone number, its `type` or None) of every thermal zone under root that has a temperature, by number."""
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        match = re.fullmatch(r"thermal_zone(\d+)", entry)  # not the cooling_deviceN beside them
+        if match and os.path.exists(os.path.join(root, entry, "temp")):
+            try:
+                kind: str | None = read_text(os.path.join(root, entry, "type")).strip() or None
+            except SensorError:
+                kind = None
+            found.append((int(match.group(1)), kind))
+    return sorted(found)
 
 
 class ThermalZoneSensor:
