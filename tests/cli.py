@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 STILL_RUNNING: set["Running"] = set()  # killed after each test by conftest, so a failed test leaves no collector
@@ -34,6 +34,7 @@ class Running:
         STILL_RUNNING.add(self)
 
     def _collect(self) -> None:
+        assert self.process.stderr is not None  # Popen(stderr=PIPE)
         for line in self.process.stderr:
             self._lines.append(line)
 
@@ -61,8 +62,11 @@ def start_run(config: Path, env: dict | None = None, args: tuple[str, ...] = ())
     return Running(config, env, args)
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
-    """Poll an observable condition (points in a database, lines in a log) until it holds."""
+Found = TypeVar("Found")
+
+
+def wait_until(condition: Callable[[], Found | None], timeout: float = 30, what: str = "condition") -> Found:
+    """Poll an observable condition (points in a database, lines in a log) until it holds; its true value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()

@@ -52,11 +52,14 @@ def load_compose() -> dict[str, Any]:
 
 
 def service_env(compose: dict[str, Any], service: str) -> dict[str, str]:
-    """A service's `environment`, as a mapping whichever of the two forms it is written in."""
+    """A service's `environment`, as a mapping whichever of the two forms it is written in. A variable without a
+    value would be taken from the environment of whoever runs compose: the stack must not depend on that."""
     env = compose["services"][service].get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-    return {key: (None if value is None else str(value)) for key, value in env.items()}
+    unset = [key for key, value in env.items() if value is None]
+    assert not unset, f"{service}: {unset} take their values from the host's environment"
+    return {key: str(value) for key, value in env.items()}
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,11 @@ def mounts(compose: dict[str, Any], service: str) -> list[Mount]:
     return result
 
 
-def mount_of(compose: dict[str, Any], service: str, path: str) -> Mount | None:
-    """The mount holding `path` inside `service` (the deepest one), or None."""
+def mount_of(compose: dict[str, Any], service: str, path: str) -> Mount:
+    """The mount holding `path` inside `service` (the deepest one); a test fails, naming both, if none does."""
     holding = [m for m in mounts(compose, service) if path == m.target or path.startswith(m.target.rstrip("/") + "/")]
-    return max(holding, key=lambda m: len(m.target), default=None)
+    assert holding, f"{service}: no volume or bind mount holds {path}"
+    return max(holding, key=lambda m: len(m.target))
 
 
 @dataclass(frozen=True)

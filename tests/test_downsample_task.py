@@ -164,7 +164,7 @@ def run_task(db: Buckets, now: int, fail_after: int | None = None) -> list[tuple
     raw = {s: {t: v for t, v in points.items() if t < stop} for s, points in db.raw.items()}
     firsts = [min(points) for points in raw.values() if points]  # rawPoints(start: 1970...) |> first()
     raw_start = hour(min(firsts) if firsts else last_hour)
-    rows = defaultdict(dict)  # union |> pivot(rowKey: ["_time"], columnKey: ["_field"])
+    rows: dict[tuple, dict[str, int]] = defaultdict(dict)  # union |> pivot(rowKey: ["_time"], columnKey: ["_field"])
     for s, points in raw.items():
         for t in points:
             if t >= raw_start:
@@ -175,12 +175,12 @@ def run_task(db: Buckets, now: int, fail_after: int | None = None) -> list[tuple
             rows[(s, h)]["stored"] = fields["count"]
     changed = [h for (s, h), row in rows.items() if changed_rule()(row)]
     rewrite_from = min(changed, default=last_hour)
-    hourly = defaultdict(list)  # rawPoints(start: rewriteFrom) |> window(every: 1h) |> reduce
+    hourly: dict[tuple, list[float]] = defaultdict(list)  # rawPoints(start: rewriteFrom) |> window(every: 1h) |> reduce
     for s, points in raw.items():
         for t, v in sorted(points.items()):
             if t >= rewrite_from:
                 hourly[(s, hour(t))].append(v)
-    written = []
+    written: list[tuple] = []
     for key, values in sorted(hourly.items()):
         if fail_after is not None and len(written) == fail_after:
             raise TaskFailed(written)
@@ -369,7 +369,9 @@ def test_whatever_arrives_when_and_whichever_runs_fail_the_next_good_run_complet
 
 def pipeline(name: str) -> str:
     """The body of a top-level `name = ...` definition (up to the next blank line)."""
-    return re.search(rf"^{name} =(.*?)\n\n", TEXT, re.MULTILINE | re.DOTALL).group(1)
+    definition = re.search(rf"^{name} =(.*?)\n\n", TEXT, re.MULTILINE | re.DOTALL)
+    assert definition, f"the task defines no {name}"
+    return definition.group(1)
 
 
 def test_the_task_covers_whole_hours_up_to_its_scheduled_time_and_has_no_fixed_look_back():

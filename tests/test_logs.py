@@ -38,19 +38,15 @@ def test_a_repeating_condition_is_logged_at_start_every_ten_minutes_with_a_count
     assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING", "WARNING"]  # -q shows the end too
 
 
-def test_a_new_episode_is_logged_at_once():
+def test_a_new_episode_is_logged_at_once(caplog):
     clock = Clock()
-    seen = []
-    logger = logging.getLogger("templog.test.episode")
-    logger.addHandler(handler := logging.Handler())
-    handler.emit = lambda record: seen.append(record.getMessage())
-    logger.setLevel(logging.INFO)
-    condition = Repeating(logger, clock=clock)
-    condition.occurred("down")
-    condition.ended("up")
-    clock.now += 600  # back only after ten minutes: not flapping, a new episode
-    condition.occurred("down")
-    assert seen == ["down", "up (after 1 occurrence(s))", "down"]
+    condition = Repeating(logging.getLogger("templog.test.episode"), clock=clock)
+    with caplog.at_level(logging.INFO, logger="templog.test.episode"):
+        condition.occurred("down")
+        condition.ended("up")
+        clock.now += 600  # back only after ten minutes: not flapping, a new episode
+        condition.occurred("down")
+    assert [r.getMessage() for r in caplog.records] == ["down", "up (after 1 occurrence(s))", "down"]
     assert condition.total == 1
 
 

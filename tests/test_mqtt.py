@@ -2,6 +2,7 @@
 
 import json
 import logging
+from typing import cast
 
 import paho.mqtt.client as paho
 import pytest
@@ -9,12 +10,12 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cli import start_run, stop_run, templog, wait_until
-from collector.config import ConfigError, load_config
+from collector.config import Config, ConfigError, load_config
 from collector.health import HEARTBEAT_S, Verdict, judge
 from collector.mqtt import MqttHub
 from collector.outbox import Outbox
 from collector.sensors import MissingReading, Shared, create_sensor
-from collector.sensors.mqtt import MalformedPayload, extract
+from collector.sensors.mqtt import MalformedPayload, MqttSensor, extract
 from collector.stats import Stats
 from servers import Mosquitto
 
@@ -56,7 +57,7 @@ class Publisher:
             self.client.username_pw_set(username, password)
         if ca_file:
             self.client.tls_set(ca_certs=str(ca_file))
-        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.reconnect_delay_set(1, 1)  # whole seconds (paho-mqtt@2.2.0 client.py reconnect_delay_set)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -78,11 +79,9 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
   - {name: tasmota, type: mqtt, topic: tele/shed/SENSOR, field: DS18B20.Temperature}
   - {name: shelly, type: mqtt, topic: shellies/plug/status/temperature:0, field: tC}
   - {name: bare, type: mqtt, topic: home/attic/temperature}"""), environ={})
-    stats = Stats()
-    shared = Shared(stats, MqttHub(config.mqtt, stats))
-    sensors = {s.name: create_sensor(s, shared) for s in config.sensors}
+    shared, hub, sensors = wired(config, Stats())
     shared.start()
-    wait_until(lambda: shared.hub.connected, what="the subscription")
+    wait_until(lambda: hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         publisher.publish("zigbee2mqtt/living", ZIGBEE2MQTT)
@@ -111,13 +110,21 @@ def test_a_retained_message_is_read_at_once(write_config, broker):
     assert json.loads(done.stdout) == [{"sensor": "shed", "celsius": 19.6, "error": None}]
 
 
-def hub_and_sensor(write_config, broker, stats, **hub_options):
-    """A real hub (paho's network thread) on the broker with one mqtt sensor z2m on topic z/t."""
+def wired(config: Config, stats: Stats, **hub_options) -> tuple[Shared, MqttHub, dict[str, MqttSensor]]:
+    """A real hub (paho's network thread) on the config's broker, and the config's mqtt sensors by name."""
+    assert config.mqtt is not None, "the config has an mqtt section"
+    hub = MqttHub(config.mqtt, stats, **hub_options)
+    shared = Shared(stats, hub)
+    return shared, hub, {s.name: cast(MqttSensor, create_sensor(s, shared)) for s in config.sensors}
+
+
+def hub_and_sensor(write_config, broker, stats, **hub_options) -> tuple[Shared, MqttHub, MqttSensor]:
+    """A real hub on the broker with one mqtt sensor z2m on topic z/t."""
     config = load_config(mqtt_config(write_config, broker,
                                      "\n  - {name: z2m, type: mqtt, topic: z/t, field: temperature}"),
                          environ={})
-    shared = Shared(stats, MqttHub(config.mqtt, stats, **hub_options))
-    return shared, create_sensor(config.sensors[0], shared)
+    shared, hub, sensors = wired(config, stats, **hub_options)
+    return shared, hub, sensors["z2m"]
 
 
 def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(write_config, broker, caplog):
@@ -125,9 +132,9 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
     paho/mqtt/client.py `_handle_on_message` raises a callback's exception again unless `suppress_exceptions`),
     which ended the thread: no MQTT message was read again."""
     stats = Stats()
-    shared, sensor = hub_and_sensor(write_config, broker, stats)
+    shared, hub, sensor = hub_and_sensor(write_config, broker, stats)
     shared.start()
-    wait_until(lambda: shared.hub.connected, what="the subscription")
+    wait_until(lambda: hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.INFO, logger="templog.mqtt"):
@@ -141,7 +148,7 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
         malformed = [r.getMessage() for r in caplog.records if "malformed payload" in r.getMessage()]
         assert malformed == ["z2m: malformed payload on z/t ignored: payload is not JSON: '{broken'"]
         assert "z2m: a readable payload on z/t again (after 7 occurrence(s))" in caplog.text
-        assert shared.hub.connected and stats.get("mqtt_callback_errors") == 0
+        assert hub.connected and stats.get("mqtt_callback_errors") == 0
     finally:
         publisher.close()
         shared.stop()
@@ -149,10 +156,14 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
 
 def test_a_callback_that_raises_is_counted_and_logged_once_and_the_connection_lives_on(write_config, broker, caplog):
     stats = Stats()
-    shared, sensor = hub_and_sensor(write_config, broker, stats)
-    shared.hub.subscribe("z/#", lambda topic, payload: 1 / 0)  # a subscriber with a bug, beside the sensor
+    shared, hub, sensor = hub_and_sensor(write_config, broker, stats)
+
+    def buggy_subscriber(topic: str, payload: bytes) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    hub.subscribe("z/#", buggy_subscriber)  # beside the sensor
     shared.start()
-    wait_until(lambda: shared.hub.connected, what="the subscription")
+    wait_until(lambda: hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
@@ -171,14 +182,14 @@ def test_a_callback_that_raises_is_counted_and_logged_once_and_the_connection_li
 def test_a_network_thread_that_ends_for_any_reason_is_started_again(write_config, broker, caplog):
     """SystemExit passes every `except Exception`, paho's included, and ends its network thread."""
     stats = Stats()
-    shared, sensor = hub_and_sensor(write_config, broker, stats, watch_every_s=0.1)
+    shared, hub, sensor = hub_and_sensor(write_config, broker, stats, watch_every_s=0.1)
 
     def end_the_thread(topic, payload):
         raise SystemExit
 
-    shared.hub.subscribe("kill", end_the_thread)
+    hub.subscribe("kill", end_the_thread)
     shared.start()
-    wait_until(lambda: shared.hub.connected, what="the subscription")
+    wait_until(lambda: hub.connected, what="the subscription")
     publisher = Publisher(broker.port)
     try:
         with caplog.at_level(logging.ERROR, logger="templog.mqtt"):
@@ -221,7 +232,7 @@ def test_health_reports_a_lost_broker_after_its_grace_and_readings_resume_when_i
         wait_until(lambda: published_and_stored(20.5), what="a reading before the broker stops")
         broker.stop()
         wait_until(mqtt_down_recorded, timeout=HEARTBEAT_S + 5, what="the heartbeat recording the lost broker")
-        down = wait_until(lambda: (done := health()).returncode == 1 and done, timeout=5 + HEARTBEAT_S,
+        down = wait_until(lambda: done if (done := health()).returncode == 1 else None, timeout=5 + HEARTBEAT_S,
                           what="templog health to report the lost broker")
         assert down.stdout.startswith(f"unhealthy: not connected to the MQTT broker 127.0.0.1:{broker.port} since ")
         # the reason is the latest the heartbeat recorded: the lost connection first, then (from the next
@@ -260,11 +271,10 @@ def test_password_protected_broker(write_config, tmp_path):
         (tmp_path / "mqtt-password").write_text("pa55word\n")
         good = load_config(mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/a}",
                                        ", username: templog, password_file: mqtt-password"), environ={})
-        stats = Stats()
-        shared = Shared(stats, MqttHub(good.mqtt, stats))
-        sensor = create_sensor(good.sensors[0], shared)
+        shared, hub, sensors = wired(good, Stats())
+        sensor = sensors["a"]
         shared.start()
-        wait_until(lambda: shared.hub.connected, what="an authenticated connection")
+        wait_until(lambda: hub.connected, what="an authenticated connection")
         publisher = Publisher(server.port, "templog", "pa55word")
         publisher.publish("t/a", b"23.5")
         wait_until(lambda: sensor._received_any.is_set(), what="the message")

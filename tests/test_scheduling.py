@@ -21,7 +21,9 @@ def run_for(scheduler: WallClockScheduler, clock: FakeClock, seconds: int) -> No
     """Drive the scheduler as the real loop does: sleep until the next due tick, run what is pending."""
     end = clock.now + seconds * S
     while True:
-        wake = clock.now + max(0, round(scheduler.idle_seconds * S))
+        idle = scheduler.idle_seconds
+        assert idle is not None, "the scheduler has no job"
+        wake = clock.now + max(0, round(idle * S))
         if wake >= end:
             break
         clock.now = wake
@@ -47,7 +49,7 @@ def test_24_hours_at_10s_is_exactly_8640_aligned_ticks_even_when_each_run_takes_
 def test_sub_second_and_mixed_intervals_stay_on_their_own_grid():
     clock = FakeClock(START)
     scheduler = WallClockScheduler(clock)
-    seen = {0.5: [], 7: []}
+    seen: dict[float, list[int]] = {0.5: [], 7: []}
     for interval in seen:
         scheduler.every(interval).do(lambda tick, skipped, interval=interval: seen[interval].append(tick))
     run_for(scheduler, clock, 3600)
@@ -59,13 +61,14 @@ def test_a_late_run_skips_missed_ticks_instead_of_queueing_them():
     clock = FakeClock(START)
     scheduler = WallClockScheduler(clock)
     runs = []
-    scheduler.every(10).do(lambda tick, skipped: runs.append((tick, skipped)))
-    first_due = scheduler.jobs[0].due_ns
+    job = scheduler.every(10)
+    job.do(lambda tick, skipped: runs.append((tick, skipped)))
+    first_due = job.due_ns
     clock.now = first_due + 35 * S  # the process was stalled for 3.5 intervals
     scheduler.run_pending()
     scheduler.run_pending()
     assert runs == [(first_due + 30 * S, 3)]  # one run, for the latest tick that has passed; 3 ticks skipped
-    assert scheduler.jobs[0].due_ns == first_due + 40 * S
+    assert job.due_ns == first_due + 40 * S
 
 
 def test_clock_jumping_back_does_not_stall_the_scheduler():

@@ -162,7 +162,9 @@ def test_docker_and_systemd_give_the_collector_the_time_it_takes_to_stop(compose
     spec's 10 s. Docker (stop_grace_period; its default is 10 s) and systemd (TimeoutStopSec) wait longer."""
     grace = parse_duration(compose["services"]["collector"]["stop_grace_period"])
     unit = (REPO / "systemd/templog.service").read_text()
-    stop_timeout = parse_duration(re.search(r"^TimeoutStopSec=(\S+)$", unit, re.MULTILINE).group(1))
+    timeout_line = re.search(r"^TimeoutStopSec=(\S+)$", unit, re.MULTILINE)
+    assert timeout_line, "systemd/templog.service: no TimeoutStopSec="
+    stop_timeout = parse_duration(timeout_line.group(1))
     assert grace == stop_timeout, "docker-compose.yml and systemd/templog.service: one stop timeout"
     assert SHUTDOWN_S + MQTT_STOP_S < 10 < grace
     assert re.search(r"^KillSignal=SIGTERM$", unit, re.MULTILINE)
@@ -185,7 +187,7 @@ def test_all_state_is_on_named_volumes(compose):
     for name, paths in state.items():
         for path in paths:
             mount = mount_of(compose, name, path)
-            assert mount is not None and not mount.is_bind and not mount.read_only, f"{name}: {path} not on a volume"
+            assert not mount.is_bind and not mount.read_only, f"{name}: {path} not on a volume"
 
 
 def test_every_bind_mount_exists_in_the_repository(compose):
@@ -256,8 +258,8 @@ def test_every_variable_compose_reads_is_documented_in_its_header(compose):
 
 def test_the_raw_bucket_retention_is_the_one_in_config_yaml(compose):
     env = service_env(compose, "influxdb")
-    config = load_config(REPO / "config.yaml", environ={})
-    assert parse_duration(env["DOCKER_INFLUXDB_INIT_RETENTION"]) == config.influxdb.retention
+    influx = load_config(REPO / "config.yaml", environ={}).influxdb
+    assert influx is not None and parse_duration(env["DOCKER_INFLUXDB_INIT_RETENTION"]) == influx.retention
 
 
 def test_the_long_term_bucket_keeps_about_five_years(compose):
@@ -275,11 +277,13 @@ def test_the_collector_config_in_the_container_uses_the_stack(compose, tmp_path)
     token = tmp_path / "token"
     token.write_text("t")
     config = load_config(REPO / "config.yaml", environ={**env, "INFLUX_TOKEN_FILE": str(token)})
-    assert config.influxdb.url == "http://influxdb:8086" and "influxdb" in compose["services"]
-    assert config.influxdb.api == "v2"
-    assert config.influxdb.org == influxdb["DOCKER_INFLUXDB_INIT_ORG"]
-    assert config.influxdb.bucket == influxdb["DOCKER_INFLUXDB_INIT_BUCKET"]
-    assert config.influxdb.token_file == str(token)
+    influx = config.influxdb
+    assert influx is not None, "config.yaml has an influxdb section"
+    assert influx.url == "http://influxdb:8086" and "influxdb" in compose["services"]
+    assert influx.api == "v2"
+    assert influx.org == influxdb["DOCKER_INFLUXDB_INIT_ORG"]
+    assert influx.bucket == influxdb["DOCKER_INFLUXDB_INIT_BUCKET"]
+    assert influx.token_file == str(token)
     assert config.collector.outbox == env["TEMPLOG_OUTBOX"]
     assert service["hostname"], "a fixed host name: the container's ID would change the host tag at each recreate"
 
@@ -310,8 +314,8 @@ def test_each_token_reaches_only_its_service(compose):
         assert written == read, f"{consumer}: the init script writes {written}, the service reads {read}"
         source = mount_of(compose, "influxdb", written)
         target = mount_of(compose, consumer, read)
-        assert source and not source.is_bind and not source.read_only
-        assert target and target.source == source.source and target.read_only
+        assert not source.is_bind and not source.read_only
+        assert target.source == source.source and target.read_only
         volumes[consumer] = source.source
     assert volumes["collector"] != volumes["grafana"]
     for consumer, volume in volumes.items():
@@ -325,7 +329,7 @@ def test_influxdb_runs_the_init_scripts_and_finds_the_task(compose):
     assert init.source == "./influxdb/init" and init.target == "/docker-entrypoint-initdb.d" and init.read_only
     flux = service_env(compose, "influxdb")["TEMPLOG_DOWNSAMPLE_FLUX"]
     tasks = mount_of(compose, "influxdb", flux)
-    assert tasks and tasks.is_bind
+    assert tasks.is_bind
     assert (REPO / tasks.source / os.path.relpath(flux, tasks.target)).is_file()
 
 
@@ -422,7 +426,9 @@ def test_dockerfile_healthcheck_runs_templog_health():
     assert len(checks) == 1
     options, _, command = checks[0].partition(" CMD ")
     assert exec_form(command) == ["templog", "health", "-c", CONFIG_IN_CONTAINER]
-    assert parse_duration(re.search(r"--start-period=(\S+)", options).group(1)) >= 30
+    start_period = re.search(r"--start-period=(\S+)", options)
+    assert start_period, f"HEALTHCHECK {options}: no --start-period"
+    assert parse_duration(start_period.group(1)) >= 30
     cmd = [exec_form(i.arguments) for i in final_stage() if i.keyword == "CMD"]
     assert cmd == [["templog", "run", "-q", "-c", CONFIG_IN_CONTAINER]]
 

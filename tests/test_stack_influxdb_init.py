@@ -527,8 +527,9 @@ def flux_text() -> str:
 
 
 def test_the_task_is_named_as_the_script_expects_and_runs_hourly():
-    option = re.search(r"^option task = \{(.*)\}$", flux_text(), re.MULTILINE).group(1)
-    assert f'name: "{TASK_NAME}"' in option and "every: 1h" in option
+    option = re.search(r"^option task = \{(.*)\}$", flux_text(), re.MULTILINE)
+    assert option, "the task has no `option task = {...}` line"
+    assert f'name: "{TASK_NAME}"' in option.group(1) and "every: 1h" in option.group(1)
     assert f"task_name={TASK_NAME}\n" in SCRIPT.read_text()
 
 
@@ -544,7 +545,9 @@ def test_the_task_reads_and_writes_the_compose_files_buckets():
 
 def script_function(name: str) -> str:
     """The text of one shell function of the init script, to run it on its own."""
-    return re.search(rf"^{name}\(\) {{\n.*?^}}\n", SCRIPT.read_text(), re.MULTILINE | re.DOTALL).group(0)
+    function = re.search(rf"^{name}\(\) {{\n.*?^}}\n", SCRIPT.read_text(), re.MULTILINE | re.DOTALL)
+    assert function, f"{SCRIPT.name} defines no function {name}"
+    return function.group(0)
 
 
 def go_json(value) -> str:
@@ -562,7 +565,7 @@ def json_rows(text: str, *keys: str) -> list[str]:
 
 
 KEYS = ("id", "name", "description", "token")
-strings = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+strings = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 nested = st.recursive(st.none() | st.booleans() | st.integers() | strings,
                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner,
                                                                                    max_size=3), max_leaves=6)
