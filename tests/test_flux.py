@@ -24,6 +24,7 @@ from collector import grafana
 from collector.config import load_config
 from collector.history import HistoryQuery, flux_params, flux_query
 from collector.lineprotocol import sensor_name_problem
+from grafana_queries import dashboard_queries, rule_queries
 from servers import refuse, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,10 +114,10 @@ def rendered_flux_texts(config, label: str) -> dict[str, str]:
     texts = {}
     files = grafana.rendered_files(config, environ={})
     for path in (grafana.DASHBOARD_FILE, grafana.INFLUXQL_DASHBOARD_FILE):
-        for query in grafana.dashboard_queries(json.loads(files[path])):
+        for query in dashboard_queries(json.loads(files[path])):
             if query.language == "flux":
                 texts[f"{label} {Path(path).name}: {query.where}"] = grafana_flux(query.text)
-    for query in grafana.rule_queries(yaml.safe_load(files[grafana.RULES_FILE])):
+    for query in rule_queries(yaml.safe_load(files[grafana.RULES_FILE])):
         texts[f"{label} alert {query.where}"] = grafana_flux(query.text)
     return texts
 
@@ -156,10 +157,10 @@ def flux_string_literals(text: str) -> list[str]:
 def shipped_flux_texts() -> dict[str, str]:
     texts = {}
     for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json")):
-        for query in grafana.dashboard_queries(json.loads(path.read_text())):
+        for query in dashboard_queries(json.loads(path.read_text())):
             if query.language == "flux":
                 texts[f"{path.name}: {query.where}"] = grafana_flux(query.text)
-    for query in grafana.rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
+    for query in rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
         assert query.language == "flux", query.where
         texts[f"alert {query.where}"] = grafana_flux(query.text)
     for path in sorted((ROOT / "influxdb").rglob("*.flux")):
