@@ -28,9 +28,9 @@ from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
     from collector.config_types import Config
-    from collector.history import HistoryQuery, Row
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock
+    from collector.query import HistoryQuery, Row
     from collector.runner import StopRequest
     from collector.sensors import Shared
     from collector.stats import Stats
@@ -434,7 +434,7 @@ def cmd_history(config: Config, args) -> int:
 
 
 def history_query(args, now_ns: int) -> HistoryQuery:
-    from collector.history import LAST_STOP_NS, HistoryQuery
+    from collector.query import LAST_STOP_NS, HistoryQuery
 
     if args.since and (args.start or args.stop):
         raise UsageError("history: use either --since or --start/--stop")

@@ -24,7 +24,6 @@ from cli import start_run, stop_run, wait_until
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
-from collector.history import HistoryQuery, flux_query
 from collector.lineprotocol import (
     FIELD,
     HEALTH_MEASUREMENT,
@@ -33,6 +32,9 @@ from collector.lineprotocol import (
     series_key,
     temperature_line,
 )
+from collector.query import HistoryQuery
+from collector.query.flux import history as flux_history
+from collector.query.flux import string as flux_string
 from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
@@ -398,7 +400,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
 
 
 def test_flux_strings_and_grafana_literals_escape():
-    assert grafana.flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
+    assert flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
     assert grafana.grafana_literal("a $b ${c}") == "a $$b $${c}"
 
 
@@ -724,7 +726,7 @@ def test_flux_windows_are_per_sensor_and_stamped_with_their_start():
     (example,) = re.findall(r"--data '(from[^']*aggregateWindow[^']*)'", readme)
     per_sensor = {"raw panel": by_id[grafana.PANEL_SERIES]["targets"][0]["query"],
                   "long-range panel": by_id[grafana.PANEL_LONG_RANGE]["targets"][0]["query"],
-                  "history": flux_query(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
+                  "history": flux_history(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
     for where, text in per_sensor.items():
         first_window = text.index("aggregateWindow(")
         assert re.search(r'group\(columns: \["sensor"(, "_field")?\]\)', text[:first_window]), where

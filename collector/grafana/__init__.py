@@ -22,9 +22,9 @@ Grafana's file provisioning creates and updates what the files list but deletes 
 (`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_alert_rules` and `render_notifications` derive
 those from the files rendered before (`read_previous`), see previous.py.
 
-The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), flux (the
-Flux texts rules and dashboard share), rules, notifications, previous, panels, flux_dashboard, influxql_dashboard,
-files. This package exposes what `templog grafana` and the tests use.
+The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), rules,
+notifications, previous, panels, flux_dashboard, influxql_dashboard, files; the query texts come from
+collector.query, as `templog history`'s do. This package exposes what `templog grafana` and the tests use.
 """
 
 from collector.grafana.common import (
@@ -50,7 +50,6 @@ from collector.grafana.common import (
     outbox_fresh_s,
 )
 from collector.grafana.files import alert_rules_yaml, notifications_yaml, rendered_files, write_provisioning
-from collector.grafana.flux import flux_string
 from collector.grafana.flux_dashboard import render_dashboard
 from collector.grafana.influxql_dashboard import render_influxql_dashboard
 from collector.grafana.literals import grafana_literal, grafana_regex_escape, rule_uid
@@ -64,7 +63,7 @@ __all__ = [
     "EXPRESSION_DATASOURCE_UID", "FLUX_DATASOURCE_UID", "FOLDER", "INFLUXQL_DASHBOARD_FILE", "INFLUXQL_DASHBOARD_UID",
     "INFLUXQL_DATASOURCE_UID", "LONGTERM_BUCKET", "NOTHING_BEFORE", "NOTIFICATIONS_FILE", "OUTBOX_ALERT_DEPTH",
     "PANEL_AGE", "PANEL_CURRENT", "PANEL_LONG_RANGE", "PANEL_SERIES", "RED", "RULES_FILE", "UID_PATTERN",
-    "Previous", "alert_rules_yaml", "flux_string", "grafana_literal", "grafana_regex_escape", "notification_channel",
+    "Previous", "alert_rules_yaml", "grafana_literal", "grafana_regex_escape", "notification_channel",
     "notifications_yaml", "outbox_fresh_s", "read_previous", "render_alert_rules", "rendered_files", "render_dashboard",
     "render_influxql_dashboard", "render_notifications", "rule_uid", "temperature_thresholds", "write_provisioning",
 ]

@@ -24,7 +24,6 @@ from collector.grafana.common import (
     bucket_name,
     retention_s,
 )
-from collector.grafana.flux import AGE_OF_LAST, flux_health, flux_latest, flux_readings, flux_string
 from collector.grafana.panels import (
     CURRENT_DESCRIPTION,
     GREEN,
@@ -33,7 +32,7 @@ from collector.grafana.panels import (
     PROBLEM_COUNTERS,
     PROBLEMS_DESCRIPTION,
     RED,
-    Dialect,
+    DashboardIdentity,
     age_thresholds,
     config_overrides,
     dashboard,
@@ -44,23 +43,18 @@ from collector.grafana.panels import (
     timeseries,
 )
 from collector.lineprotocol import HEALTH_MEASUREMENT, MEASUREMENT
+from collector.query import flux
 
-# Flux: one series per sensor and statistic, aggregated to Grafana's window, each window stamped with its start (as
-# history, the downsampling task and InfluxQL do; aggregateWindow's default timeSrc is "_stop": influxdata/flux@v0.196.1
-# stdlib/universe/universe.flux). The input is grouped by sensor first (see SENSOR_GROUP).
+# Flux: one series per sensor and statistic, aggregated to Grafana's window. The input is grouped by sensor first
+# (flux.BY_SENSOR).
 SUMMARIZE = (
     "summarize = (tables=<-, fn, stat) => tables\n"
-    '  |> aggregateWindow(every: v.windowPeriod, fn: fn, timeSrc: "_start", createEmpty: false)\n'
+    f'  |> {flux.window("v.windowPeriod", "fn")}\n'
     '  |> set(key: "stat", value: stat)\n'
     '  |> keep(columns: ["_time", "_value", "sensor", "stat"])\n'
     '  |> group(columns: ["sensor", "stat"])\n')
 
-# One sensor is one series, whatever its other tags did (a tag edit, a host rename split it): grouped right after the
-# pushable filter, so InfluxDB reads the groups from storage (influxdata/influxdb@v2.7.12
-# query/stdlib/influxdata/influxdb/rules.go PushDownGroupRule); the sensor variable's filter comes after it.
-SENSOR_GROUP = '\n  |> group(columns: ["sensor"])'
-SENSOR_VARIABLE_FILTER = "\n  |> filter(fn: (r) => contains(value: r.sensor, set: ${sensor:json}))"
-
+SENSOR_VARIABLE_FILTER = flux.sensor_in("${sensor:json}")
 
 
 def _flux_one_stat_per_sensor_and_host() -> str:
@@ -77,25 +71,26 @@ def _flux_one_stat_per_sensor_and_host() -> str:
 
 def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> dict:
     """The "Temperatures" dashboard (Flux, datasource templog-flux)."""
-    dialect = Dialect(DASHBOARD_UID, "Temperatures", {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID})
+    identity = DashboardIdentity(DASHBOARD_UID, "Temperatures", {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID})
     bucket = bucket_name(config)
+    source = flux.string(bucket)
     retention = f"-{format_duration(retention_s(config))}"
     current_overrides, age_overrides = config_overrides(config)
 
     def target(query: str, ref: str = "A") -> dict:
-        return {"refId": ref, "datasource": dialect.datasource, "query": query}
+        return {"refId": ref, "datasource": identity.datasource, "query": query}
 
     def one_row_per(column: str) -> str:  # one field per sensor/host, named by it, for stat overrides by name
         return (f'\n  |> group()\n  |> keep(columns: ["_field", "{column}", "_value"])'
                 f'\n  |> pivot(rowKey: ["_field"], columnKey: ["{column}"], valueColumn: "_value")')
 
-    current = ("latest = " + flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "")
-               + flux_latest("sensor", "host", then=SENSOR_VARIABLE_FILTER) + _flux_one_stat_per_sensor_and_host())
-    age = ("latest = " + flux_readings(bucket, retention, None, "")
-           + flux_latest("sensor", "host", then=SENSOR_VARIABLE_FILTER)
-           + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
+    current = ("latest = " + flux.readings(source, "v.timeRangeStart", "v.timeRangeStop")
+               + flux.latest("sensor", "host", then=SENSOR_VARIABLE_FILTER) + _flux_one_stat_per_sensor_and_host())
+    age = ("latest = " + flux.readings(source, retention, None)
+           + flux.latest("sensor", "host", then=SENSOR_VARIABLE_FILTER)
+           + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
     windowed = (
-        "data = " + flux_readings(bucket, "v.timeRangeStart", "v.timeRangeStop", "") + SENSOR_GROUP
+        "data = " + flux.readings(source, "v.timeRangeStart", "v.timeRangeStop") + flux.BY_SENSOR
         + SENSOR_VARIABLE_FILTER + "\n"
         + SUMMARIZE +
         "union(tables: [\n"
@@ -104,7 +99,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         '  data |> summarize(fn: max, stat: "max"),\n'
         "])")
     long_range = (
-        f"data = from(bucket: {flux_string(longterm_bucket)})\n"
+        f"data = from(bucket: {flux.string(longterm_bucket)})\n"
         "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
         f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}")'
         + '\n  |> group(columns: ["sensor", "_field"])' + SENSOR_VARIABLE_FILTER + "\n"
@@ -114,70 +109,67 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         '  data |> filter(fn: (r) => r._field == "min") |> summarize(fn: min, stat: "min"),\n'
         '  data |> filter(fn: (r) => r._field == "max") |> summarize(fn: max, stat: "max"),\n'
         "])")
-    health_age = (flux_health(bucket, retention, None, "uptime_s") + flux_latest("host")
-                  + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))" + one_row_per("host"))
-    outbox_now = (flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-                  + flux_latest("host") + one_row_per("host"))
-    outbox = (flux_health(bucket, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-              + "\n  |> aggregateWindow(every: v.windowPeriod, fn: max, timeSrc: \"_start\", createEmpty: false)"
+    health_age = (flux.health(source, retention, None, "uptime_s") + flux.latest("host")
+                  + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))" + one_row_per("host"))
+    outbox_now = (flux.health(source, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+                  + flux.latest("host") + one_row_per("host"))
+    outbox = (flux.health(source, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+              + f'\n  |> {flux.window("v.windowPeriod", "max")}'
               + '\n  |> keep(columns: ["_time", "_value", "host"])')
     counters = " or ".join(f'r._field == "{name}"' for name in PROBLEM_COUNTERS)
-    problems = (f"from(bucket: {flux_string(bucket)})\n"
+    problems = (f"from(bucket: {source})\n"
                 "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
                 f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and not exists r.sensor)\n'
                 f"  |> filter(fn: (r) => {counters})\n"
                 "  |> difference(nonNegative: true)\n"
-                "  |> aggregateWindow(every: v.windowPeriod, fn: sum, timeSrc: \"_start\", createEmpty: false)\n"
+                f'  |> {flux.window("v.windowPeriod", "sum")}\n'
                 '  |> rename(columns: {_field: "counter"})\n'
                 '  |> keep(columns: ["_time", "_value", "counter", "host"])')
-    latency = (f"from(bucket: {flux_string(bucket)})\n"
-               "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-               f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" '
-               'and r._field == "read_latency_ms_mean")'
+    latency = (flux.select(source, "v.timeRangeStart", "v.timeRangeStop", HEALTH_MEASUREMENT, "read_latency_ms_mean")
                + SENSOR_VARIABLE_FILTER + "\n"
-               "  |> aggregateWindow(every: v.windowPeriod, fn: mean, timeSrc: \"_start\", createEmpty: false)\n"
+               f'  |> {flux.window("v.windowPeriod", "mean")}\n'
                '  |> keep(columns: ["_time", "_value", "sensor"])')
     variable_query = ('import "influxdata/influxdb/schema"\n\n'
-                      f"schema.tagValues(bucket: {flux_string(bucket)}, tag: \"sensor\", "
+                      f"schema.tagValues(bucket: {source}, tag: \"sensor\", "
                       f'predicate: (r) => r._measurement == "{MEASUREMENT}", start: {retention})')
     series_name = "${__field.labels.sensor} ${__field.labels.stat}"
     health_y = 25
     panels = [
-        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource, [target(current)],
+        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource, [target(current)],
              unit="celsius", decimals=1, overrides=current_overrides,
              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>" where a sensor name has '
                                                                    "several hosts")),
-        stat(PANEL_AGE, "Age of the last reading", (12, 0, 12, 6), dialect.datasource, [target(age)],
+        stat(PANEL_AGE, "Age of the last reading", (12, 0, 12, 6), identity.datasource, [target(age)],
              unit="s", decimals=0, overrides=age_overrides,
              description=f"Time since each sensor's last reading, per host: orange after {SILENT_INTERVALS} "
                          "missed intervals, red when its silent alert fires."),
-        timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
+        timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), identity.datasource,
                    [target(windowed)], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
                    description=f"Raw bucket {bucket}, aggregated per window."),
         timeseries(PANEL_LONG_RANGE, f"Long range: hourly mean, min and max ({longterm_bucket})", (0, 16, 24, 9),
-                   dialect.datasource, [target(long_range)], unit="celsius", display_name=series_name,
+                   identity.datasource, [target(long_range)], unit="celsius", display_name=series_name,
                    overrides=MIN_MAX_DASHED, interval="1h", time_from="1y",
                    description="The downsampled bucket, filled every hour by an InfluxDB task; the last year."),
         health_row(health_y),
-        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), dialect.datasource, [target(health_age)],
+        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), identity.datasource, [target(health_age)],
              unit="s", decimals=0, thresholds=age_thresholds(config.collector.health_interval),
              description="Time since each collector's last health point."),
-        stat(PANEL_OUTBOX_NOW, "Outbox", (6, health_y + 1, 6, 5), dialect.datasource, [target(outbox_now)],
+        stat(PANEL_OUTBOX_NOW, "Outbox", (6, health_y + 1, 6, 5), identity.datasource, [target(outbox_now)],
              unit="none", decimals=0,
              thresholds=threshold_steps((GREEN, None), (ORANGE, 1), (RED, OUTBOX_ALERT_DEPTH)),
              description="Points waiting in the collector's outbox for InfluxDB."),
-        timeseries(PANEL_OUTBOX, "Outbox depth", (12, health_y + 1, 12, 5), dialect.datasource, [target(outbox)],
+        timeseries(PANEL_OUTBOX, "Outbox depth", (12, health_y + 1, 12, 5), identity.datasource, [target(outbox)],
                    unit="none", display_name="${__field.labels.host}",
                    description="Points waiting for delivery, per collector."),
-        timeseries(PANEL_PROBLEMS, "Problems per window", (0, health_y + 6, 12, 8), dialect.datasource,
+        timeseries(PANEL_PROBLEMS, "Problems per window", (0, health_y + 6, 12, 8), identity.datasource,
                    [target(problems)], unit="none", draw="bars",
                    display_name="${__field.labels.host} ${__field.labels.counter}",
                    description=PROBLEMS_DESCRIPTION),
-        timeseries(PANEL_LATENCY, "Read latency (mean)", (12, health_y + 6, 12, 8), dialect.datasource,
+        timeseries(PANEL_LATENCY, "Read latency (mean)", (12, health_y + 6, 12, 8), identity.datasource,
                    [target(latency)], unit="ms", display_name="${__field.labels.sensor}",
                    description="Mean time one read took, per sensor."),
     ]
-    return dashboard(dialect, "templog: readings, thresholds from config.yaml, and the collector's health.",
-                      sensor_variable(dialect, variable_query), panels)
+    return dashboard(identity, "templog: readings, thresholds from config.yaml, and the collector's health.",
+                      sensor_variable(identity, variable_query), panels)
 
 

@@ -30,7 +30,7 @@ from collector.grafana.panels import (
     PROBLEM_COUNTERS,
     PROBLEMS_DESCRIPTION,
     RED,
-    Dialect,
+    DashboardIdentity,
     config_overrides,
     dashboard,
     health_row,
@@ -40,12 +40,13 @@ from collector.grafana.panels import (
     timeseries,
 )
 from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.query import influxql
 
 
 def render_influxql_dashboard(config: Config) -> dict:
     """The InfluxQL twin of "Temperatures" for InfluxDB 1.x (datasource templog-influxql). InfluxDB 1.x has no
     downsampled bucket, so the long-range panel aggregates the raw data hourly over the retention."""
-    dialect = Dialect(INFLUXQL_DASHBOARD_UID, "Temperatures (InfluxQL)",
+    identity = DashboardIdentity(INFLUXQL_DASHBOARD_UID, "Temperatures (InfluxQL)",
                        {"type": DATASOURCE_TYPE, "uid": INFLUXQL_DATASOURCE_UID})
     retention = format_duration(retention_s(config))
     current_overrides, _ = config_overrides(config)
@@ -53,17 +54,15 @@ def render_influxql_dashboard(config: Config) -> dict:
     collector = "\"sensor\" = ''"  # the collector's own health point has no sensor tag
 
     def target(query: str, alias: str, ref: str = "A") -> dict:
-        return {"refId": ref, "datasource": dialect.datasource, "query": query, "rawQuery": True,
+        return {"refId": ref, "datasource": identity.datasource, "query": query, "rawQuery": True,
                 "resultFormat": "time_series", "alias": alias}
 
-    stats = (f'mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max"')
     # per sensor and host, so a dead collector's sensor is not hidden by a live one of the same name
-    current = f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} GROUP BY "sensor", "host"'
-    last_seen = (f'SELECT last("{FIELD}") FROM "{MEASUREMENT}" WHERE time > now() - {retention} AND {sensors} '
-                 'GROUP BY "sensor", "host"')
+    last = f'last("{FIELD}")'
+    current = influxql.readings(last, f"$timeFilter AND {sensors}") + ' GROUP BY "sensor", "host"'
+    last_seen = influxql.readings(last, f"time > now() - {retention} AND {sensors}") + ' GROUP BY "sensor", "host"'
     sensor_on_host = f"$tag_sensor{ON_HOST}$tag_host"
-    windowed = (f'SELECT {stats} FROM "{MEASUREMENT}" WHERE $timeFilter AND {sensors} '
-                'GROUP BY time($__interval), "sensor" fill(none)')
+    windowed = influxql.windows(f"$timeFilter AND {sensors}", "$__interval")
     health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
                    f'AND {collector} GROUP BY "host"')
     outbox_now = (f'SELECT last("outbox_depth") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
@@ -81,39 +80,39 @@ def render_influxql_dashboard(config: Config) -> dict:
                    "age for colouring).")
     health_y = 25
     panels = [
-        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), dialect.datasource,
+        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource,
              [target(current, sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>"')),
-        stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), dialect.datasource, [target(last_seen, sensor_on_host)],
+        stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), identity.datasource, [target(last_seen, sensor_on_host)],
              unit="dateTimeFromNow", fields="/^Time$/", color_mode="none", display_name="${__series.name}",
              description=sensor_seen),
-        timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), dialect.datasource,
+        timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), identity.datasource,
                    [target(windowed, "$tag_sensor $col")], unit="celsius", overrides=MIN_MAX_DASHED,
                    description=f"Database {bucket_name(config)}, aggregated per window."),
         timeseries(PANEL_LONG_RANGE, "Long range: hourly mean, min and max (raw data)", (0, 16, 24, 9),
-                   dialect.datasource, [target(windowed, "$tag_sensor $col")], unit="celsius",
+                   identity.datasource, [target(windowed, "$tag_sensor $col")], unit="celsius",
                    overrides=MIN_MAX_DASHED, interval="1h", time_from=retention,
                    description="Hourly aggregates of the raw readings, over the database's retention."),
         health_row(health_y),
-        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), dialect.datasource,
+        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), identity.datasource,
              [target(health_seen, "$tag_host")], unit="dateTimeFromNow", fields="/^Time$/", color_mode="none",
              display_name="${__series.name}", description=seen_description.format(what="collector")),
-        stat(PANEL_OUTBOX_NOW, "Outbox", (6, health_y + 1, 6, 5), dialect.datasource,
+        stat(PANEL_OUTBOX_NOW, "Outbox", (6, health_y + 1, 6, 5), identity.datasource,
              [target(outbox_now, "$tag_host")], unit="none", decimals=0,
              thresholds=threshold_steps((GREEN, None), (ORANGE, 1), (RED, OUTBOX_ALERT_DEPTH)),
              description="Points waiting in the collector's outbox for InfluxDB."),
-        timeseries(PANEL_OUTBOX, "Outbox depth", (12, health_y + 1, 12, 5), dialect.datasource,
+        timeseries(PANEL_OUTBOX, "Outbox depth", (12, health_y + 1, 12, 5), identity.datasource,
                    [target(outbox, "$tag_host")], unit="none",
                    description="Points waiting for delivery, per collector."),
-        timeseries(PANEL_PROBLEMS, "Problems per window", (0, health_y + 6, 12, 8), dialect.datasource,
+        timeseries(PANEL_PROBLEMS, "Problems per window", (0, health_y + 6, 12, 8), identity.datasource,
                    [target(problems, "$tag_host $col")], unit="none", draw="bars",
                    description=PROBLEMS_DESCRIPTION),
-        timeseries(PANEL_LATENCY, "Read latency (mean)", (12, health_y + 6, 12, 8), dialect.datasource,
+        timeseries(PANEL_LATENCY, "Read latency (mean)", (12, health_y + 6, 12, 8), identity.datasource,
                    [target(latency, "$tag_sensor")], unit="ms",
                    description="Mean time one read took, per sensor."),
     ]
-    variable = sensor_variable(dialect, f'SHOW TAG VALUES FROM "{MEASUREMENT}" WITH KEY = "sensor"')
-    return dashboard(dialect, "templog for InfluxDB 1.x (InfluxQL): readings, thresholds from config.yaml, and "
+    variable = sensor_variable(identity, f'SHOW TAG VALUES FROM "{MEASUREMENT}" WITH KEY = "sensor"')
+    return dashboard(identity, "templog for InfluxDB 1.x (InfluxQL): readings, thresholds from config.yaml, and "
                                "the collector's health.", variable, panels)
 
 

@@ -124,18 +124,18 @@ MIN_MAX_DASHED = [{"matcher": {"id": "byRegexp", "options": ".* (min|max)$"},
 
 
 @dataclass(frozen=True)
-class Dialect:
-    """What differs between the Flux dashboard and its InfluxQL twin."""
+class DashboardIdentity:
+    """What tells the Flux dashboard and its InfluxQL twin apart (their query texts come from collector.query)."""
 
     uid: str
     title: str
     datasource: dict
 
 
-def dashboard(dialect: Dialect, description: str, variable: dict, panels: list[dict]) -> dict:
+def dashboard(identity: DashboardIdentity, description: str, variable: dict, panels: list[dict]) -> dict:
     return {
-        "uid": dialect.uid,
-        "title": dialect.title,
+        "uid": identity.uid,
+        "title": identity.title,
         "description": description,
         "tags": ["templog"],
         "timezone": "browser",
@@ -153,9 +153,9 @@ def dashboard(dialect: Dialect, description: str, variable: dict, panels: list[d
     }
 
 
-def sensor_variable(dialect: Dialect, query: str) -> dict:
+def sensor_variable(identity: DashboardIdentity, query: str) -> dict:
     return {
-        "name": "sensor", "label": "Sensor", "type": "query", "datasource": dialect.datasource,
+        "name": "sensor", "label": "Sensor", "type": "query", "datasource": identity.datasource,
         "query": query,
         "refresh": 1, "multi": True, "includeAll": True, "sort": 1, "regex": "", "hide": 0, "options": [],
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},

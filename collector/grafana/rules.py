@@ -29,13 +29,13 @@ from collector.grafana.common import (
     retention_s,
     silence_s,
 )
-from collector.grafana.flux import AGE_OF_LAST, flux_health, flux_latest, flux_readings, flux_string
 from collector.grafana.literals import grafana_literal, rule_uid
 from collector.grafana.previous import NOTHING_BEFORE, Previous
 from collector.lineprotocol import HEALTH_MEASUREMENT
+from collector.query import flux
 
 
-def _query_node(ref: str, flux: str, seconds: float) -> dict:
+def _query_node(ref: str, query: str, seconds: float) -> dict:
     return {
         "refId": ref,
         "relativeTimeRange": {"from": int(seconds), "to": 0},
@@ -43,7 +43,7 @@ def _query_node(ref: str, flux: str, seconds: float) -> dict:
         "model": {
             "refId": ref,
             "datasource": {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID},
-            "query": flux,
+            "query": query,
             "intervalMs": 1000,
             "maxDataPoints": 43200,
         },
@@ -105,17 +105,17 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     limit = sensor.max if above else sensor.min
     assert limit is not None
     window = silence_s(sensor.interval)
-    flux = (flux_readings(bucket_name(config), "v.timeRangeStart", "v.timeRangeStop",
-                          f" and r.sensor == {flux_string(sensor.name)}")
-            + flux_latest("sensor", "host")
-            + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    query = (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
+                           f" and r.sensor == {flux.string(sensor.name)}")
+             + flux.latest("sensor", "host")
+             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     key = "max" if above else "min"
     word = "at or above its maximum" if above else "below its minimum"
     return _rule(
         rule_uid(kind, sensor.name),
         f"{sensor.name}: {'at or above' if above else 'below'} {number(limit)} °C",
         "C",
-        [_query_node("A", flux, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
+        [_query_node("A", query, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
         for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
         labels={"templog": "threshold", "sensor": sensor.name},
         annotations={
@@ -138,16 +138,16 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
     looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
     after = silence_s(sensor.interval)
     lookback = retention_s(config)
-    flux = (flux_readings(bucket_name(config), "v.timeRangeStart", "v.timeRangeStop",
-                          f" and r.sensor == {flux_string(sensor.name)}")
-            + flux_latest("sensor", "host")
-            + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
-            + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    query = (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
+                           f" and r.sensor == {flux.string(sensor.name)}")
+             + flux.latest("sensor", "host")
+             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
+             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     return _rule(
         rule_uid("silent", sensor.name),
         f"{sensor.name}: no reading for {format_duration(after)}",
         "C",
-        [_query_node("A", flux, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
         for_="0s", no_data="Alerting",  # no reading at all in the lookback: silent too
         labels={"templog": "silent", "sensor": sensor.name},
         annotations={
@@ -168,15 +168,15 @@ def _collector_silent_rule(config: Config) -> dict:
     its health points wait in its outbox with the readings: absence is the only signal, and this rule fires."""
     after = silence_s(config.collector.health_interval)
     lookback = retention_s(config)
-    flux = (flux_health(bucket_name(config), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
-            + flux_latest("host")
-            + f"\n  |> map(fn: (r) => ({{r with _value: {AGE_OF_LAST}}}))"
-            + '\n  |> keep(columns: ["_time", "_value", "host"])')
+    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
+             + flux.latest("host")
+             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
+             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
         rule_uid("collector-silent"),
         f"Collector unhealthy: no health point for {format_duration(after)}",
         "C",
-        [_query_node("A", flux, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
         for_="0s", no_data="Alerting",
         labels={"templog": "collector"},
         annotations={
@@ -199,14 +199,14 @@ def _outbox_backlog_rule(config: Config) -> dict:
     collector sends its newest health point ahead of a waiting backlog (delivery's live lane), so whenever InfluxDB
     takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
     fresh = outbox_fresh_s(config.collector.health_interval)
-    flux = (flux_health(bucket_name(config), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-            + flux_latest("host")
-            + '\n  |> keep(columns: ["_time", "_value", "host"])')
+    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+             + flux.latest("host")
+             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
         rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
         f"Collector unhealthy: outbox above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR}",
         "C",
-        [_query_node("A", flux, fresh), _reduce("B", "A"), _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
+        [_query_node("A", query, fresh), _reduce("B", "A"), _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
         for_=OUTBOX_ALERT_FOR, no_data="OK",  # no fresh health point: the collector-silent rule's business
         labels={"templog": "collector"},
         annotations={

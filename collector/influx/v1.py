@@ -15,9 +15,9 @@ from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.client import InfluxClient
 from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error
-from collector.influx.influxql import quote_ident
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.query.influxql import quote_ident
 
 log = logging.getLogger("templog.influx")
 
