@@ -395,7 +395,7 @@ def cmd_health(config: Config, args) -> int:
 
 
 def cmd_history(config: Config, args) -> int:
-    from collector.history import describe_influx, from_influx_v1, from_influx_v2, from_outbox, write
+    from collector.history import from_outbox, write
     from collector.influx import WriteError, connect
     from collector.outbox import Outbox
 
@@ -416,10 +416,9 @@ def cmd_history(config: Config, args) -> int:
                 log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
                 rows = iter(())
         else:
-            source = describe_influx(config.influxdb)
             client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
-            found = from_influx_v1(client, query) if client.api == "v1" else from_influx_v2(client, query)
-            rows = cleanup.enter_context(contextlib.closing(found))
+            source = client.describe()
+            rows = cleanup.enter_context(contextlib.closing(client.history(query)))
         try:
             count = write(rows, query.columns, args.format, sys.stdout)
             sys.stdout.flush()

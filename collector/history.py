@@ -1,4 +1,5 @@
-"""`templog history`: readings back from InfluxDB (Flux on api v2, InfluxQL on api v1) or from the local outbox.
+"""`templog history`: readings back from the local outbox, and the rows written out (InfluxDB answers them with
+each client's `history`: collector/influx/v1.py, v2.py).
 
 Every source yields rows one by one, in time order then sensor, and the renderers write each as it comes, so
 memory stays flat whatever the range. A row is a tuple `(time_ns, sensor, *values)` with the values of
@@ -12,60 +13,14 @@ import contextlib
 import csv
 import itertools
 import json
-from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator
+from typing import IO, Generator, Iterable, Iterator
 
-from collector.config_types import InfluxConfig
-from collector.influx.errors import QUERY, WriteError
 from collector.outbox import Outbox
-from collector.query import AGGREGATES, HistoryQuery, Row, flux, influxql
+from collector.query import HistoryQuery, Row
 from collector.readings import Reading
-from collector.ticks import NS_PER_S, parse_rfc3339_ns, rfc3339, tick_at_or_before
-
-if TYPE_CHECKING:  # the clients' modules import urllib3 and influxdb-client: `history` on the outbox needs neither
-    from collector.influx import InfluxV1, InfluxV2
+from collector.ticks import NS_PER_S, rfc3339, tick_at_or_before
 
 TABLE_LOOK_AHEAD = 1000  # rows the table renderer reads before it fixes its column widths
-
-
-def describe_influx(influx: InfluxConfig) -> str:
-    """The server and database a query goes to, for the lines that report on it (the config has already taken any
-    credentials out of the URL)."""
-    if influx.api == "v1":
-        return f"InfluxDB at {influx.url} (api v1, database {influx.bucket})"
-    return f"InfluxDB at {influx.url} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
-
-
-def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> Generator[Row, None, None]:
-    columns = ["_value"] if not query.every_s else list(AGGREGATES)
-    every_ns = round(query.every_s * NS_PER_S)
-    for record in client.query_stream(flux.history(query), flux.params(query, client.config.bucket)):
-        try:
-            moment = parse_rfc3339_ns(record["_time"])
-            row = (moment, record["sensor"], *(float(record[c]) for c in columns))
-        except (KeyError, ValueError):
-            raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
-        if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
-            row = (tick_at_or_before(moment, every_ns), *row[1:])
-        yield row
-
-
-def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> Generator[Row, None, None]:
-    return sensors_in_order(_v1_rows(client.query_stream(influxql.history(query)), query.columns))
-
-
-def _v1_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
-    for series in series_stream:
-        names = series["columns"]
-        try:
-            at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
-        except ValueError:
-            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
-        for values in series.get("values", []):
-            try:
-                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
-            except (TypeError, ValueError):
-                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
-            yield row
 
 
 def from_outbox(outbox: Outbox, query: HistoryQuery) -> Generator[Row, None, None]:
@@ -105,13 +60,6 @@ def _window_rows(window: int | None, sums: dict[str, list]) -> Iterator[Row]:
     for sensor in sorted(sums):
         total, count, low, high = sums[sensor]
         yield window, sensor, total / count, low, high
-
-
-def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
-    """Rows in time order, each run of equal times sorted by sensor: influxd orders those by series key, where
-    other tags (host) come before `sensor`. Holds one run: at most a row per series."""
-    for _, run in itertools.groupby(rows, key=lambda row: row[0]):
-        yield from sorted(run, key=lambda row: row[1])
 
 
 def write(rows: Iterable[Row], columns: tuple[str, ...], fmt: str, out: IO[str]) -> int:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from cli import ROOT, templog
 from collector.config import load_config
-from collector.history import aggregate, sensors_in_order, write
+from collector.history import aggregate, write
 from collector.influx import InfluxV2, WriteError
-from collector.influx.v1 import series_of_chunks
+from collector.influx.v1 import sensors_in_order, series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.lineprotocol import series_key, temperature_line
 from collector.outbox import Outbox

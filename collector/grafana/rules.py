@@ -97,6 +97,13 @@ def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
             f" (Blank: none in the last {format_duration(lookback_s)}.)")
 
 
+def _latest_per_host(config: Config, sensor: SensorConfig) -> str:
+    """The latest reading by time of each host's series of the sensor."""
+    return (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
+                          f" and r.sensor == {flux.string(sensor.name)}")
+            + flux.latest("sensor", "host"))
+
+
 def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
     below min: temperature_thresholds), on the latest reading by time of each host's series of the sensor, as the
@@ -105,9 +112,7 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
     limit = sensor.max if above else sensor.min
     assert limit is not None
     window = silence_s(sensor.interval)
-    query = (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
-                           f" and r.sensor == {flux.string(sensor.name)}")
-             + flux.latest("sensor", "host")
+    query = (_latest_per_host(config, sensor)
              + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     key = "max" if above else "min"
     word = "at or above its maximum" if above else "below its minimum"
@@ -138,9 +143,7 @@ def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
     looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
     after = silence_s(sensor.interval)
     lookback = retention_s(config)
-    query = (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
-                           f" and r.sensor == {flux.string(sensor.name)}")
-             + flux.latest("sensor", "host")
+    query = (_latest_per_host(config, sensor)
              + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
              + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
     return _rule(
