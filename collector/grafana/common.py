@@ -46,14 +46,17 @@ def silence_s(interval_s: float) -> float:
 
 
 def number(value: float) -> float | int:
+    """A threshold as the files write it: 30, not 30.0."""
     return int(value) if float(value).is_integer() else value
 
 
 def bucket_name(config: Config) -> str:
+    """The bucket (api v2) or database (api v1) the queries read."""
     return config.influxdb.bucket if config.influxdb is not None else "temperature"
 
 
 def retention_s(config: Config) -> float:
+    """How far back the data goes: the configured retention, else a year."""
     retention = config.influxdb.retention if config.influxdb is not None else 0.0
     return retention or 365 * 86400.0
 
@@ -63,8 +66,9 @@ def outbox_fresh_s(health_interval_s: float) -> float:
     return max(OUTBOX_FRESH_INTERVALS * health_interval_s, EVALUATION_INTERVAL_S * 2)
 
 
-ORG_ID = 1
+ORG_ID = 1  # the organisation every provisioned rule and contact point belongs to
 
+# The dashboards' panels, by id (a rule links to the panel that shows what it judges)
 PANEL_CURRENT, PANEL_AGE, PANEL_SERIES, PANEL_LONG_RANGE = 1, 2, 3, 4
 PANEL_HEALTH_ROW, PANEL_HEALTH_AGE, PANEL_OUTBOX_NOW = 10, 11, 12
 PANEL_OUTBOX, PANEL_PROBLEMS, PANEL_LATENCY = 13, 14, 15

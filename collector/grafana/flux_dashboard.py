@@ -170,6 +170,6 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                    description="Mean time one read took, per sensor."),
     ]
     return dashboard(identity, "templog: readings, thresholds from config.yaml, and the collector's health.",
-                      sensor_variable(identity, variable_query), panels)
+                     sensor_variable(identity, variable_query), panels)
 
 

@@ -47,7 +47,7 @@ def render_influxql_dashboard(config: Config) -> dict:
     """The InfluxQL twin of "Temperatures" for InfluxDB 1.x (datasource templog-influxql). InfluxDB 1.x has no
     downsampled bucket, so the long-range panel aggregates the raw data hourly over the retention."""
     identity = DashboardIdentity(INFLUXQL_DASHBOARD_UID, "Temperatures (InfluxQL)",
-                       {"type": DATASOURCE_TYPE, "uid": INFLUXQL_DATASOURCE_UID})
+                                 {"type": DATASOURCE_TYPE, "uid": INFLUXQL_DATASOURCE_UID})
     retention = format_duration(retention_s(config))
     current_overrides, _ = config_overrides(config)
     sensors = '"sensor" =~ /^$sensor$/'

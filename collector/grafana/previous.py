@@ -1,4 +1,4 @@
-"""What the files rendered before provisioned, so that the new ones delete what is gone (see "Deletions")."""
+"""What the files rendered before provisioned, so that the new ones delete what is gone (see "Deletions" below)."""
 
 from __future__ import annotations
 
