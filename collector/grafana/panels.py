@@ -9,7 +9,12 @@ from typing import Any
 from collector.config_types import Config, SensorConfig
 from collector.grafana.common import (
     ON_HOST,
+    OUTBOX_ALERT_DEPTH,
     PANEL_HEALTH_ROW,
+    PANEL_LATENCY,
+    PANEL_OUTBOX,
+    PANEL_OUTBOX_NOW,
+    PANEL_PROBLEMS,
     SCHEMA_VERSION,
     SILENT_INTERVALS,
     number,
@@ -165,6 +170,32 @@ def sensor_variable(identity: DashboardIdentity, query: str) -> dict:
 def health_row(y: int) -> dict:
     return {"id": PANEL_HEALTH_ROW, "type": "row", "title": f"Collector health (measurement {HEALTH_MEASUREMENT})",
             "collapsed": False, "gridPos": _grid((0, y, 24, 1)), "panels": []}
+
+
+def health_panels(y: int, datasource: dict, last_health: dict, outbox_now: dict, outbox: dict, problems: dict,
+                  latency: dict, labelled: bool) -> list[dict]:
+    """The collector health row at height `y`: the `last_health` panel (each dashboard draws it its own way), then
+    the outbox now and over time, the problems and the read latency, from the dashboard's targets. `labelled`: the
+    series are named from their labels (Flux); InfluxQL's are named by each target's alias."""
+    def named(display_name: str) -> str | None:
+        return display_name if labelled else None
+
+    return [
+        health_row(y),
+        last_health,
+        stat(PANEL_OUTBOX_NOW, "Outbox", (6, y + 1, 6, 5), datasource, [outbox_now], unit="none", decimals=0,
+             thresholds=threshold_steps((GREEN, None), (ORANGE, 1), (RED, OUTBOX_ALERT_DEPTH)),
+             description="Points waiting in the collector's outbox for InfluxDB."),
+        timeseries(PANEL_OUTBOX, "Outbox depth", (12, y + 1, 12, 5), datasource, [outbox], unit="none",
+                   display_name=named("${__field.labels.host}"),
+                   description="Points waiting for delivery, per collector."),
+        timeseries(PANEL_PROBLEMS, "Problems per window", (0, y + 6, 12, 8), datasource, [problems], unit="none",
+                   draw="bars", display_name=named("${__field.labels.host} ${__field.labels.counter}"),
+                   description=PROBLEMS_DESCRIPTION),
+        timeseries(PANEL_LATENCY, "Read latency (mean)", (12, y + 6, 12, 8), datasource, [latency], unit="ms",
+                   display_name=named("${__field.labels.sensor}"),
+                   description="Mean time one read took, per sensor."),
+    ]
 
 
 def config_overrides(config: Config) -> tuple[list[dict], list[dict]]:
