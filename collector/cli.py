@@ -28,9 +28,9 @@ from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
     from collector.config_types import Config
-    from collector.history import HistoryQuery, Row
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock
+    from collector.query import HistoryQuery, Row
     from collector.runner import StopRequest
     from collector.sensors import Shared
     from collector.stats import Stats
@@ -405,7 +405,7 @@ def cmd_health(config: Config, args) -> int:
 
 
 def cmd_history(config: Config, args) -> int:
-    from collector.history import describe_influx, from_influx_v1, from_influx_v2, from_outbox, write
+    from collector.history import from_outbox, write
     from collector.influx import WriteError, connect
     from collector.outbox import Outbox
 
@@ -426,10 +426,9 @@ def cmd_history(config: Config, args) -> int:
                 log.info("no outbox at %s: no readings yet", config.collector.outbox)  # and none made for them
                 rows = iter(())
         else:
-            source = describe_influx(config.influxdb)
             client = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
-            found = from_influx_v1(client, query) if client.api == "v1" else from_influx_v2(client, query)
-            rows = cleanup.enter_context(contextlib.closing(found))
+            source = client.describe()
+            rows = cleanup.enter_context(contextlib.closing(client.history(query)))
         try:
             count = write(rows, query.columns, args.format, sys.stdout)
             sys.stdout.flush()
@@ -444,7 +443,7 @@ def cmd_history(config: Config, args) -> int:
 
 
 def history_query(args, now_ns: int) -> HistoryQuery:
-    from collector.history import LAST_STOP_NS, HistoryQuery
+    from collector.query import LAST_STOP_NS, HistoryQuery
 
     if args.since and (args.start or args.stop):
         raise UsageError("history: use either --since or --start/--stop")

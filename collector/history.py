@@ -1,4 +1,5 @@
-"""`templog history`: readings back from InfluxDB (Flux on api v2, InfluxQL on api v1) or from the local outbox.
+"""`templog history`: readings back from the local outbox, and the rows written out (InfluxDB answers them with
+each client's `history`: collector/influx/v1.py, v2.py).
 
 Every source yields rows one by one, in time order then sensor, and the renderers write each as it comes, so
 memory stays flat whatever the range. A row is a tuple `(time_ns, sensor, *values)` with the values of
@@ -12,153 +13,14 @@ import contextlib
 import csv
 import itertools
 import json
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator
+from typing import IO, Generator, Iterable, Iterator
 
-from collector.config_types import InfluxConfig
-from collector.durations import format_duration
-from collector.influx.errors import QUERY, WriteError
-from collector.influx.influxql import quote_string
-from collector.lineprotocol import FIELD, MEASUREMENT
 from collector.outbox import Outbox
+from collector.query import HistoryQuery, Row
 from collector.readings import Reading
-from collector.ticks import NS_PER_S, parse_rfc3339_ns, rfc3339, tick_at_or_before, utc_datetime
+from collector.ticks import NS_PER_S, rfc3339, tick_at_or_before
 
-if TYPE_CHECKING:  # the clients' modules import urllib3 and influxdb-client: `history` on the outbox needs neither
-    from collector.influx import InfluxV1, InfluxV2
-
-Row = tuple  # (time_ns, sensor, *values)
-
-AGGREGATES = ("mean", "min", "max")
-# InfluxDB stores times as int64 nanoseconds (influxdata/influxdb@v1.6.6 models/time.go: MaxNanoTime is
-# MaxInt64 - 1), so a range can end no later than just after that; Flux's times are the same int64.
-LAST_STOP_NS = 2**63 - 1
 TABLE_LOOK_AHEAD = 1000  # rows the table renderer reads before it fixes its column widths
-
-
-@dataclass(frozen=True)
-class HistoryQuery:
-    start_ns: int
-    stop_ns: int
-    sensors: tuple[str, ...] = ()
-    every_s: float = 0.0  # 0: raw readings
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The value columns of each row, after time and sensor."""
-        return AGGREGATES if self.every_s else (FIELD,)
-
-    def describe(self) -> str:
-        """What was asked for, in words, for the lines that report on the query."""
-        which = "sensor(s) " + ", ".join(self.sensors) if self.sensors else "all sensors"
-        every = f", mean/min/max per {format_duration(self.every_s)}" if self.every_s else ""
-        return f"{which} from {rfc3339(self.start_ns)} to {rfc3339(self.stop_ns)}{every}"
-
-
-# Parameters are bound by influxdb-client as Flux options (`extern`), never spliced into the text. The server
-# sorts (group() then sort() materialise the range there); the client only streams the sorted rows.
-FLUX_SELECT = f'''from(bucket: bucket)
-  |> range(start: start, stop: stop)
-  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}" and r._field == "{FIELD}")'''
-FLUX_SENSOR_FILTER = '''
-  |> filter(fn: (r) => contains(value: r.sensor, set: sensors))'''
-FLUX_RAW = '''
-  |> keep(columns: ["_time", "_value", "sensor"])
-  |> group()
-  |> sort(columns: ["_time", "sensor"])'''
-# One sensor is one series, whatever its other tags did (a tag edit, a host rename): group by sensor before the
-# windows, as the outbox and InfluxQL paths do. The group sits right after the pushable filter, so InfluxDB reads
-# the groups from storage (influxdata/influxdb@v2.7.12 query/stdlib/influxdata/influxdb/rules.go PushDownGroupRule:
-# a group whose predecessor is a ReadRange with one successor); the sensor filter (`contains`, not pushable) runs
-# after it. mean per window is flux's native aggregateWindow, which keeps one state per window, not the rows
-# (influxdata/flux@v0.196.1 stdlib/universe/aggregate_window.go, feature optimizeAggregateWindow on by default).
-FLUX_BY_SENSOR = '''
-  |> group(columns: ["sensor"])'''
-FLUX_WINDOWED = '''
-summarize = (tables=<-, fn, name) => tables
-  |> aggregateWindow(every: every, fn: fn, timeSrc: "_start", createEmpty: false)
-  |> set(key: "_field", value: name)
-union(tables: [data |> summarize(fn: mean, name: "mean"), data |> summarize(fn: min, name: "min"),
-               data |> summarize(fn: max, name: "max")])
-  |> pivot(rowKey: ["_time", "sensor"], columnKey: ["_field"], valueColumn: "_value")
-  |> keep(columns: ["_time", "sensor", "mean", "min", "max"])
-  |> group()
-  |> sort(columns: ["_time", "sensor"])'''
-
-
-def flux_query(query: HistoryQuery) -> str:
-    sensors = FLUX_SENSOR_FILTER if query.sensors else ""
-    if query.every_s:
-        return "data = " + FLUX_SELECT + FLUX_BY_SENSOR + sensors + "\n" + FLUX_WINDOWED
-    return FLUX_SELECT + sensors + FLUX_RAW
-
-
-def flux_params(query: HistoryQuery, bucket: str) -> dict:
-    params: dict = {"bucket": bucket, "start": utc_datetime(query.start_ns), "stop": utc_datetime(query.stop_ns)}
-    if query.sensors:
-        params["sensors"] = list(query.sensors)
-    if query.every_s:
-        params["every"] = timedelta(seconds=query.every_s)
-    return params
-
-
-def influxql_query(query: HistoryQuery) -> str:
-    """One series in time order with the sensor tag as a column: influxd merges the sensors' series.
-
-    Raw: without GROUP BY, selecting the tag beside the field. Aggregated: the per-sensor windows come from a
-    subquery (GROUP BY time, sensor); the outer query, again without GROUP BY, merges them in time order.
-    """
-    where = f"time >= {query.start_ns} AND time < {query.stop_ns}"
-    if query.sensors:
-        where += " AND (" + " OR ".join(f'"sensor" = {quote_string(s)}' for s in query.sensors) + ")"
-    if query.every_s:
-        windows = (f'SELECT mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max" '
-                   f'FROM "{MEASUREMENT}" WHERE {where} '
-                   f'GROUP BY time({round(query.every_s * 1000)}ms), "sensor" fill(none)')
-        return f'SELECT "mean", "min", "max", "sensor" FROM ({windows})'
-    return f'SELECT "{FIELD}", "sensor" FROM "{MEASUREMENT}" WHERE {where}'
-
-
-def describe_influx(influx: InfluxConfig) -> str:
-    """The server and database a query goes to, for the lines that report on it (the config has already taken any
-    credentials out of the URL)."""
-    if influx.api == "v1":
-        return f"InfluxDB at {influx.url} (api v1, database {influx.bucket})"
-    return f"InfluxDB at {influx.url} (api {influx.api}, org {influx.org}, bucket {influx.bucket})"
-
-
-def from_influx_v2(client: InfluxV2, query: HistoryQuery) -> Generator[Row, None, None]:
-    columns = ["_value"] if not query.every_s else list(AGGREGATES)
-    every_ns = round(query.every_s * NS_PER_S)
-    for record in client.query_stream(flux_query(query), flux_params(query, client.config.bucket)):
-        try:
-            moment = parse_rfc3339_ns(record["_time"])
-            row = (moment, record["sensor"], *(float(record[c]) for c in columns))
-        except (KeyError, ValueError):
-            raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
-        if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
-            row = (tick_at_or_before(moment, every_ns), *row[1:])
-        yield row
-
-
-def from_influx_v1(client: InfluxV1, query: HistoryQuery) -> Generator[Row, None, None]:
-    return sensors_in_order(_v1_rows(client.query_stream(influxql_query(query)), query.columns))
-
-
-def _v1_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
-    for series in series_stream:
-        names = series["columns"]
-        try:
-            at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
-        except ValueError:
-            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
-        for values in series.get("values", []):
-            try:
-                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
-            except (TypeError, ValueError):
-                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
-            yield row
 
 
 def from_outbox(outbox: Outbox, query: HistoryQuery) -> Generator[Row, None, None]:
@@ -198,13 +60,6 @@ def _window_rows(window: int | None, sums: dict[str, list]) -> Iterator[Row]:
     for sensor in sorted(sums):
         total, count, low, high = sums[sensor]
         yield window, sensor, total / count, low, high
-
-
-def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
-    """Rows in time order, each run of equal times sorted by sensor: influxd orders those by series key, where
-    other tags (host) come before `sensor`. Holds one run: at most a row per series."""
-    for _, run in itertools.groupby(rows, key=lambda row: row[0]):
-        yield from sorted(run, key=lambda row: row[1])
 
 
 def write(rows: Iterable[Row], columns: tuple[str, ...], fmt: str, out: IO[str]) -> int:

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from collector import grafana
 from collector.config import load_config
-from collector.history import HistoryQuery, flux_params, flux_query
 from collector.lineprotocol import sensor_name_problem
+from collector.query import HistoryQuery, flux
+from grafana_queries import dashboard_queries, rule_queries
 from servers import refuse, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def grafana_flux(text: str, sensors: list[str] = SENSORS) -> str:
 
 def flux_literal(value) -> str:
     if isinstance(value, str):
-        return grafana.flux_string(value)
+        return flux.string(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, timedelta):
@@ -95,9 +96,9 @@ def flux_literal(value) -> str:
 
 def history_flux(query: HistoryQuery) -> str:
     """The history command's query with its parameters as influxdb-client binds them: Flux options."""
-    params = flux_params(query, "temperature")
+    params = flux.params(query, "temperature")
     options = "".join(f"option {name} = {flux_literal(value)}\n" for name, value in params.items())
-    return options + flux_query(query)
+    return options + flux.history(query)
 
 
 def hostile_config(tmp: Path):
@@ -113,10 +114,10 @@ def rendered_flux_texts(config, label: str) -> dict[str, str]:
     texts = {}
     files = grafana.rendered_files(config, environ={})
     for path in (grafana.DASHBOARD_FILE, grafana.INFLUXQL_DASHBOARD_FILE):
-        for query in grafana.dashboard_queries(json.loads(files[path])):
+        for query in dashboard_queries(json.loads(files[path])):
             if query.language == "flux":
                 texts[f"{label} {Path(path).name}: {query.where}"] = grafana_flux(query.text)
-    for query in grafana.rule_queries(yaml.safe_load(files[grafana.RULES_FILE])):
+    for query in rule_queries(yaml.safe_load(files[grafana.RULES_FILE])):
         texts[f"{label} alert {query.where}"] = grafana_flux(query.text)
     return texts
 
@@ -156,10 +157,10 @@ def flux_string_literals(text: str) -> list[str]:
 def shipped_flux_texts() -> dict[str, str]:
     texts = {}
     for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json")):
-        for query in grafana.dashboard_queries(json.loads(path.read_text())):
+        for query in dashboard_queries(json.loads(path.read_text())):
             if query.language == "flux":
                 texts[f"{path.name}: {query.where}"] = grafana_flux(query.text)
-    for query in grafana.rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
+    for query in rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
         assert query.language == "flux", query.where
         texts[f"alert {query.where}"] = grafana_flux(query.text)
     for path in sorted((ROOT / "influxdb").rglob("*.flux")):
@@ -189,7 +190,7 @@ BROKEN = {  # each must be reported: the checker really parses and type-checks
     "string plus number": 'x = "a" + 1',
     "no such record field": 'r = {a: 1}\ny = r.b',
     "unbound Grafana variable": 'from(bucket: "temperature") |> range(start: v.timeRangeStart)',
-    "unbound history option": flux_query(HistoryQuery(0, S, ("a",), 60.0)),
+    "unbound history option": flux.history(HistoryQuery(0, S, ("a",), 60.0)),
     # What a refused sensor name would do to the dashboard's ${sensor:json} (JSON.stringify, no Flux escaping):
     'a name with $" (the $ takes the backslash)': grafana_flux("x = ${sensor:json}", ['a$"b']),
     "a name with ${ (an interpolation)": 'x = ' + json.dumps(["a${b}"]),
@@ -219,7 +220,7 @@ def hostile(tmp_path_factory) -> dict[str, str]:
 def checked(hostile):
     return run_flux_check({**SHIPPED, **hostile, **{f"broken: {name}": text for name, text in BROKEN.items()},
                            "control": 'x = 1\ny = x + 1',
-                           "flux_string of any text": grafana_flux_macros(f"x = {grafana.flux_string(ANY_TEXT)}")})
+                           "flux_string of any text": grafana_flux_macros(f"x = {flux.string(ANY_TEXT)}")})
 
 
 def errors(diagnostics: list[dict]) -> list[str]:
@@ -273,7 +274,7 @@ def test_grafana_variables_are_replaced_as_grafana_does():
 def test_flux_string_reads_back_any_text_after_grafanas_macros(checked):
     _, results = checked
     assert errors(results["flux_string of any text"]) == []
-    assert flux_string_literals(grafana_flux_macros(grafana.flux_string(ANY_TEXT))) == [ANY_TEXT]
+    assert flux_string_literals(grafana_flux_macros(flux.string(ANY_TEXT))) == [ANY_TEXT]
 
 
 def test_hostile_names_are_allowed():
@@ -323,6 +324,6 @@ def test_what_grafana_or_flux_would_misread_is_refused(name):
 def test_every_allowed_name_survives_grafana_and_flux(name):
     """For any allowed name: a rule's literal (flux_string) and the dashboard's ${sensor:json} read back as the name
     after Grafana's macros; InfluxQL's regex-escaped $sensor matches exactly it."""
-    assert flux_string_literals(grafana_flux_macros(grafana.flux_string(name))) == [name]
+    assert flux_string_literals(grafana_flux_macros(flux.string(name))) == [name]
     assert flux_string_literals(grafana_flux("${sensor:json}", [name])) == [name]
     assert re.fullmatch(grafana.grafana_regex_escape(name), name)

@@ -24,7 +24,6 @@ from cli import start_run, stop_run, wait_until
 from collector import grafana
 from collector.config import load_config
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
-from collector.history import HistoryQuery, flux_query
 from collector.lineprotocol import (
     FIELD,
     HEALTH_MEASUREMENT,
@@ -33,7 +32,11 @@ from collector.lineprotocol import (
     series_key,
     temperature_line,
 )
+from collector.query import HistoryQuery
+from collector.query.flux import history as flux_history
+from collector.query.flux import string as flux_string
 from collector.stats import Stats
+from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
 from stack_tools import require_module
 
@@ -397,7 +400,7 @@ def test_rules_follow_each_sensors_thresholds_and_interval(write_config):
 
 
 def test_flux_strings_and_grafana_literals_escape():
-    assert grafana.flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
+    assert flux_string('a "b" \\ ${c} $d x.bucket') == '"a \\"b\\" \\\\ \\x24{c} \\x24d x\\x2Ebucket"'
     assert grafana.grafana_literal("a $b ${c}") == "a $$b $${c}"
 
 
@@ -468,7 +471,7 @@ def test_sensor_variable_comes_from_the_data():
             assert 'schema.tagValues(' in query and 'tag: "sensor"' in query
         else:
             assert query == 'SHOW TAG VALUES FROM "temperature" WITH KEY = "sensor"'
-        per_sensor = [q for q in grafana.dashboard_queries(dashboard) if not q.where.startswith("variable")
+        per_sensor = [q for q in dashboard_queries(dashboard) if not q.where.startswith("variable")
                       and ('r._measurement == "temperature"' in q.text or 'FROM "temperature"' in q.text)]
         assert len(per_sensor) >= 4
         for query in per_sensor:
@@ -485,7 +488,7 @@ def test_dashboard_has_the_panels_the_issue_asks_for():
     long_range = by_id[grafana.PANEL_LONG_RANGE]
     assert f'from(bucket: "{grafana.LONGTERM_BUCKET}")' in long_range["targets"][0]["query"]
     assert long_range["interval"] == "1h" and long_range["timeFrom"]
-    health = [q for q in grafana.dashboard_queries(dashboard) if f'"{HEALTH_MEASUREMENT}"' in q.text]
+    health = [q for q in dashboard_queries(dashboard) if f'"{HEALTH_MEASUREMENT}"' in q.text]
     assert len(health) >= 4
     twin = dashboards()["temperatures-influxql.json"]
     assert sorted(p["id"] for p in panels(twin)) == sorted(by_id)
@@ -553,9 +556,9 @@ def influxql_uses(text: str) -> dict:
     }
 
 
-def all_queries() -> list[grafana.Query]:
-    queries = [q for d in dashboards().values() for q in grafana.dashboard_queries(d)]
-    return queries + grafana.rule_queries(rules_file())
+def all_queries() -> list[Query]:
+    queries = [q for d in dashboards().values() for q in dashboard_queries(d)]
+    return queries + rule_queries(rules_file())
 
 
 def test_every_query_is_checked_and_none_is_empty():
@@ -599,7 +602,7 @@ def test_usage_extraction_catches_unknown_names():
 # The InfluxQL twin against a real InfluxDB 1.x filled by the collector
 
 
-# Grafana's escapeRegex, written here from its source rather than taken from collector/grafana.py, so the stand-in
+# Grafana's escapeRegex, written here from its source rather than taken from collector/grafana/, so the stand-in
 # below does not check the code with itself (grafana/grafana@0524cbafcfcf, not the pinned v12.3.1:
 # packages/grafana-data/src/text/string.ts: `/[\\^$*+?.()|[\]{}\/]/g` → `\\$&`).
 def escape_regex(text: str) -> str:
@@ -654,7 +657,7 @@ sensors:
     assert code == 0, stderr
 
     dashboard = grafana.render_influxql_dashboard(load_config(config_path, environ={}))
-    queries = grafana.dashboard_queries(dashboard)
+    queries = dashboard_queries(dashboard)
     assert {q.language for q in queries} == {"influxql"}
     for query in queries:
         result = influxd.query(grafana_influxql(query.text, sensors), db=database)["results"][0]
@@ -723,11 +726,11 @@ def test_flux_windows_are_per_sensor_and_stamped_with_their_start():
     (example,) = re.findall(r"--data '(from[^']*aggregateWindow[^']*)'", readme)
     per_sensor = {"raw panel": by_id[grafana.PANEL_SERIES]["targets"][0]["query"],
                   "long-range panel": by_id[grafana.PANEL_LONG_RANGE]["targets"][0]["query"],
-                  "history": flux_query(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
+                  "history": flux_history(HistoryQuery(0, 10**9, ("a",), 60.0)), "README": example}
     for where, text in per_sensor.items():
         first_window = text.index("aggregateWindow(")
         assert re.search(r'group\(columns: \["sensor"(, "_field")?\]\)', text[:first_window]), where
-    every_window = [q.text for q in grafana.dashboard_queries(dashboard)] + list(per_sensor.values())
+    every_window = [q.text for q in dashboard_queries(dashboard)] + list(per_sensor.values())
     calls = [call for text in every_window for call in re.findall(r"aggregateWindow\([^)]*\)", text)]
     assert calls and all('timeSrc: "_start"' in call for call in calls), calls
     assert "stamped with its hour's start" in readme
@@ -744,7 +747,7 @@ def test_flux_current_and_age_stats_are_per_sensor_and_host():
         assert 'r.sensor + " on " + r.host' in text and "r._value_hosts > 1" in text
         assert 'pivot(rowKey: ["_field"], columnKey: ["name"]' in text
         # The sensor variable's `contains` cannot be pushed to storage; ahead of last() it would keep last() in
-        # Flux, on every point of the range (the age panel's is the whole retention): see grafana._flux_latest.
+        # Flux, on every point of the range (the age panel's is the whole retention): see flux_latest.
         first_filter = text[text.index("|> filter("):text.index("|> last()")]
         assert "contains(" not in first_filter and text.index("|> last()") < text.index("contains(")
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cli import templog
 from collector import grafana
 from collector.config import load_config
+from collector.grafana.rules import _last_seen_text
 from test_grafana import schema_errors
 
 WEBHOOK = {"TEMPLOG_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"}
@@ -330,7 +331,7 @@ def test_no_data_annotations_show_no_number():
     """Under NoData Grafana gives the template no value for B or NaN (grafana/grafana@6d0cddf7fee0
     pkg/services/ngalert/state/template/template.go NewValues), and `$values.B.Value` of a missing key is 0: the
     text only prints a value present and equal to itself."""
-    text = grafana._last_seen_text("B", "reading", 86400)
+    text = _last_seen_text("B", "reading", 86400)
     assert "$values.B" not in text
     assert '(eq $ref "B") (eq $v.Value $v.Value)' in text
     assert text.count("{{ range") == 1 and text.count("{{ end }}") == 2

@@ -13,21 +13,13 @@ from hypothesis import strategies as st
 
 from cli import ROOT, templog
 from collector.config import load_config
-from collector.history import (
-    LAST_STOP_NS,
-    HistoryQuery,
-    aggregate,
-    flux_params,
-    flux_query,
-    influxql_query,
-    sensors_in_order,
-    write,
-)
+from collector.history import aggregate, write
 from collector.influx import InfluxV2, WriteError
-from collector.influx.v1 import series_of_chunks
+from collector.influx.v1 import sensors_in_order, series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.lineprotocol import series_key, temperature_line
 from collector.outbox import Outbox
+from collector.query import LAST_STOP_NS, HistoryQuery, flux, influxql
 from collector.readings import Reading
 from collector.ticks import parse_rfc3339_ns, rfc3339
 from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
@@ -185,19 +177,19 @@ def test_annotated_csv_as_influxdb_writes_it_reads_back_and_a_late_error_is_rais
 
 
 def test_influxql_merges_sensors_in_time_order_and_quotes_their_names():
-    raw = influxql_query(HistoryQuery(0, 10, ("it's", "b")))
+    raw = influxql.history(HistoryQuery(0, 10, ("it's", "b")))
     assert raw == ('SELECT "celsius", "sensor" FROM "temperature" WHERE time >= 0 AND time < 10 '
                    "AND (\"sensor\" = 'it\\'s' OR \"sensor\" = 'b')")
-    windowed = influxql_query(HistoryQuery(0, 10, (), 900))
+    windowed = influxql.history(HistoryQuery(0, 10, (), 900))
     assert windowed.startswith('SELECT "mean", "min", "max", "sensor" FROM (SELECT mean("celsius") AS "mean"')
     assert windowed.endswith('GROUP BY time(900000ms), "sensor" fill(none))')
 
 
 def test_flux_keeps_values_out_of_the_query_text():
     query = HistoryQuery(0, 10 * S, ('evil") |> drop(', ), 60)
-    text = flux_query(query)
+    text = flux.history(query)
     assert 'evil' not in text and "contains(value: r.sensor, set: sensors)" in text
-    params = flux_params(query, "temperature")
+    params = flux.params(query, "temperature")
     assert params["sensors"] == ['evil") |> drop('] and params["bucket"] == "temperature"
     assert params["every"].total_seconds() == 60
 

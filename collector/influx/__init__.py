@@ -5,6 +5,8 @@
                           was done (a shortened retention is also a WARNING: InfluxDB deletes the older points)
     probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
+    history(query)        the readings a HistoryQuery asks for, streamed in time order then sensor (`templog history`)
+    describe()            the server and database or bucket, for the lines that report on a query
     close()
 
 Every WriteError's message has the credentials masked and, when /ping says the server is the other InfluxDB line

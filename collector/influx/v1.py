@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import re
-from typing import Iterable, Iterator, Literal
+from typing import Generator, Iterable, Iterator, Literal
 from urllib.parse import urlencode
 
 import urllib3
@@ -15,9 +16,10 @@ from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.client import InfluxClient
 from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error
-from collector.influx.influxql import quote_ident
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.query import HistoryQuery, Row, influxql
+from collector.query.influxql import quote_ident
 
 log = logging.getLogger("templog.influx")
 
@@ -130,6 +132,15 @@ class InfluxV1(InfluxClient):
             response.close()
             response.release_conn()
 
+    def describe(self) -> str:
+        """The server and database a query goes to, for the lines that report on it (the config has already taken
+        any credentials out of the URL)."""
+        return f"InfluxDB at {self.config.url} (api v1, database {self.config.bucket})"
+
+    def history(self, query: HistoryQuery) -> Generator[Row, None, None]:
+        """The readings `query` asks for, streamed in time order, then sensor."""
+        return sensors_in_order(_history_rows(self.query_stream(influxql.history(query)), query.columns))
+
     def ensure_retention(self) -> str:
         """With a retention set: create the database if missing, or give its default retention policy that duration.
         Without one, nothing: the database keeps whatever retention it has."""
@@ -215,6 +226,28 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
             if not isinstance(series, list) or not all(map(_well_formed, series)):
                 raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
             yield from series
+
+def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
+    for series in series_stream:
+        names = series["columns"]
+        try:
+            at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
+        except ValueError:
+            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
+        for values in series.get("values", []):
+            try:
+                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
+            except (TypeError, ValueError):
+                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
+            yield row
+
+
+def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
+    """Rows in time order, each run of equal times sorted by sensor: influxd orders those by series key, where
+    other tags (host) come before `sensor`. Holds one run: at most a row per series."""
+    for _, run in itertools.groupby(rows, key=lambda row: row[0]):
+        yield from sorted(run, key=lambda row: row[1])
+
 
 
 def _well_formed(series: object) -> bool:

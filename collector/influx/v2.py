@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
-from typing import Iterable, Iterator, Literal, Mapping, cast
+from typing import Generator, Iterable, Iterator, Literal, Mapping, cast
 
 import urllib3
 from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
@@ -28,6 +28,8 @@ from collector.influx.errors import (
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.query import AGGREGATES, HistoryQuery, Row, flux
+from collector.ticks import NS_PER_S, parse_rfc3339_ns, tick_at_or_before
 
 log = logging.getLogger("templog.influx")
 
@@ -119,6 +121,26 @@ class InfluxV2(InfluxClient):
                 raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}: {exc}") from None
             raise
         return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
+
+    def describe(self) -> str:
+        """The server and bucket a query goes to, for the lines that report on it (the config has already taken any
+        credentials out of the URL)."""
+        config = self.config
+        return f"InfluxDB at {config.url} (api {config.api}, org {config.org}, bucket {config.bucket})"
+
+    def history(self, query: HistoryQuery) -> Generator[Row, None, None]:
+        """The readings `query` asks for, streamed in time order, then sensor (the server sorts them)."""
+        columns = ["_value"] if not query.every_s else list(AGGREGATES)
+        every_ns = round(query.every_s * NS_PER_S)
+        for record in self.query_stream(flux.history(query), flux.params(query, self.config.bucket)):
+            try:
+                moment = parse_rfc3339_ns(record["_time"])
+                row = (moment, record["sensor"], *(float(record[c]) for c in columns))
+            except (KeyError, ValueError):
+                raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
+            if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
+                row = (tick_at_or_before(moment, every_ns), *row[1:])
+            yield row
 
     def ensure_retention(self) -> str:
         """With a retention set: create the bucket with it, or update a bucket whose rule differs. Without one,

@@ -1,0 +1,253 @@
+"""The alert rules: at or above max, below min and silent per sensor and host, plus each collector's health per host
+(no health point for a while, an outbox backlog)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.config_types import Config, SensorConfig
+from collector.durations import format_duration
+from collector.grafana.common import (
+    BREACH_FOR,
+    DASHBOARD_UID,
+    DATASOURCE_TYPE,
+    EVALUATION_INTERVAL_S,
+    EXPRESSION_DATASOURCE_UID,
+    FLUX_DATASOURCE_UID,
+    FOLDER,
+    ORG_ID,
+    OUTBOX_ALERT_DEPTH,
+    OUTBOX_ALERT_FOR,
+    PANEL_AGE,
+    PANEL_CURRENT,
+    PANEL_HEALTH_AGE,
+    PANEL_OUTBOX,
+    RULE_GROUP,
+    bucket_name,
+    number,
+    outbox_fresh_s,
+    retention_s,
+    silence_s,
+)
+from collector.grafana.literals import grafana_literal, rule_uid
+from collector.grafana.previous import NOTHING_BEFORE, Previous
+from collector.lineprotocol import HEALTH_MEASUREMENT
+from collector.query import flux
+
+
+def _query_node(ref: str, query: str, seconds: float) -> dict:
+    return {
+        "refId": ref,
+        "relativeTimeRange": {"from": int(seconds), "to": 0},
+        "datasourceUid": FLUX_DATASOURCE_UID,
+        "model": {
+            "refId": ref,
+            "datasource": {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID},
+            "query": query,
+            "intervalMs": 1000,
+            "maxDataPoints": 43200,
+        },
+    }
+
+
+def _expression_node(ref: str, model: dict) -> dict:
+    return {
+        "refId": ref,
+        "datasourceUid": EXPRESSION_DATASOURCE_UID,
+        "model": {"refId": ref, "datasource": {"type": EXPRESSION_DATASOURCE_UID, "uid": EXPRESSION_DATASOURCE_UID},
+                  **model},
+    }
+
+
+def _reduce(ref: str, of: str) -> dict:
+    return _expression_node(ref, {"type": "reduce", "expression": of, "reducer": "last",
+                                  "settings": {"mode": "dropNN"}})
+
+
+def _threshold(ref: str, of: str, comparison: str, value: float) -> dict:
+    return _expression_node(ref, {"type": "threshold", "expression": of,
+                                  "conditions": [{"evaluator": {"type": comparison, "params": [number(value)]}}]})
+
+
+def _rule(uid: str, title: str, condition: str, data: list[dict], *, for_: str, no_data: str, labels: dict,
+          annotations: dict, panel_id: int) -> dict:
+    return {
+        "uid": uid,
+        "title": grafana_literal(title),
+        "condition": condition,
+        "data": data,
+        "dashboardUid": DASHBOARD_UID,
+        "panelId": panel_id,
+        "noDataState": no_data,
+        "execErrState": "Error",
+        "for": for_,
+        "annotations": annotations,
+        "labels": {key: grafana_literal(value) for key, value in labels.items()},
+        "isPaused": False,
+    }
+
+
+def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
+    """An annotation's "Last <what> N ago.", blank when `ref` has no number (NoData: Grafana gives no value for the
+    ref, or NaN: grafana/grafana@9ff3317d:pkg/services/ngalert/state/template/template.go NewValues). A missing map
+    key in a Go template is a zero Value, so `range` over what is there, and NaN is the one value not equal to
+    itself."""
+    return (f'{{{{ range $ref, $v := $values }}}}{{{{ if and (eq $ref "{ref}") (eq $v.Value $v.Value) }}}}'
+            f"Last {what} {{{{ humanizeDuration $v.Value }}}} ago.{{{{ end }}}}{{{{ end }}}}"
+            f" (Blank: none in the last {format_duration(lookback_s)}.)")
+
+
+def _latest_per_host(config: Config, sensor: SensorConfig) -> str:
+    """The latest reading by time of each host's series of the sensor."""
+    return (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
+                          f" and r.sensor == {flux.string(sensor.name)}")
+            + flux.latest("sensor", "host"))
+
+
+def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
+    """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
+    below min: temperature_thresholds), on the latest reading by time of each host's series of the sensor, as the
+    Current temperature panel shows them (a tag edit splits a series; a host renamed drops out within the window)."""
+    above = kind == "above"
+    limit = sensor.max if above else sensor.min
+    assert limit is not None
+    window = silence_s(sensor.interval)
+    query = (_latest_per_host(config, sensor)
+             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    key = "max" if above else "min"
+    word = "at or above its maximum" if above else "below its minimum"
+    return _rule(
+        rule_uid(kind, sensor.name),
+        f"{sensor.name}: {'at or above' if above else 'below'} {number(limit)} °C",
+        "C",
+        [_query_node("A", query, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
+        for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
+        labels={"templog": "threshold", "sensor": sensor.name},
+        annotations={
+            "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} is {word} of {number(limit)} °C",
+            "description": (f"The latest reading, {{{{ humanize $values.B.Value }}}} °C, has been {word} "
+                            f"({number(limit)} °C, `{key}` in config.yaml) for {BREACH_FOR}."),
+        },
+        panel_id=PANEL_CURRENT,
+    )
+
+
+def _retired_note(lookback_s: float) -> str:
+    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences) or "
+            f"delete its points (`influx delete`); this rule looks back over the bucket's retention "
+            f"({format_duration(lookback_s)}), so it keeps firing until its last point is gone.")
+
+
+def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
+    """Per (sensor, host): with two collectors sharing a sensor name, the live one does not hide the dead one. It
+    looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
+    after = silence_s(sensor.interval)
+    lookback = retention_s(config)
+    query = (_latest_per_host(config, sensor)
+             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
+             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    return _rule(
+        rule_uid("silent", sensor.name),
+        f"{sensor.name}: no reading for {format_duration(after)}",
+        "C",
+        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        for_="0s", no_data="Alerting",  # no reading at all in the lookback: silent too
+        labels={"templog": "silent", "sensor": sensor.name},
+        annotations={
+            "summary": (f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} has sent no reading for "
+                        f"{format_duration(after)}"),
+            "description": (f"Its interval is {format_duration(sensor.interval)}. "
+                            f"{_last_seen_text('B', 'reading', lookback)} "
+                            "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
+                            "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
+                            + _retired_note(lookback)),
+        },
+        panel_id=PANEL_AGE,
+    )
+
+
+def _collector_silent_rule(config: Config) -> dict:
+    """Per host and lasting (the retention as look-back). During a total outage between a collector and InfluxDB
+    its health points wait in its outbox with the readings: absence is the only signal, and this rule fires."""
+    after = silence_s(config.collector.health_interval)
+    lookback = retention_s(config)
+    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
+             + flux.latest("host")
+             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
+             + '\n  |> keep(columns: ["_time", "_value", "host"])')
+    return _rule(
+        rule_uid("collector-silent"),
+        f"Collector unhealthy: no health point for {format_duration(after)}",
+        "C",
+        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        for_="0s", no_data="Alerting",
+        labels={"templog": "collector"},
+        annotations={
+            "summary": "The templog collector on {{ $labels.host }} is down or cannot deliver to InfluxDB: no health "
+                       f"point for {format_duration(after)}",
+            "description": (f"It writes one every {format_duration(config.collector.health_interval)} (measurement "
+                            f"`{HEALTH_MEASUREMENT}`). Either it is stopped or stuck, or it cannot reach InfluxDB "
+                            "(network, token, bucket): then its readings and health points wait in its outbox and "
+                            "arrive once InfluxDB takes writes again. See `templog health` and its log. "
+                            + _last_seen_text("B", "health point", lookback)
+                            + " " + _retired_note(lookback)),
+        },
+        panel_id=PANEL_HEALTH_AGE,
+    )
+
+
+
+def _outbox_backlog_rule(config: Config) -> dict:
+    """The latest health point per host by time, if fresh, above OUTBOX_ALERT_DEPTH for OUTBOX_ALERT_FOR. The
+    collector sends its newest health point ahead of a waiting backlog (delivery's live lane), so whenever InfluxDB
+    takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
+    fresh = outbox_fresh_s(config.collector.health_interval)
+    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
+             + flux.latest("host")
+             + '\n  |> keep(columns: ["_time", "_value", "host"])')
+    return _rule(
+        rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
+        f"Collector unhealthy: outbox above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR}",
+        "C",
+        [_query_node("A", query, fresh), _reduce("B", "A"), _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
+        for_=OUTBOX_ALERT_FOR, no_data="OK",  # no fresh health point: the collector-silent rule's business
+        labels={"templog": "collector"},
+        annotations={
+            "summary": "The templog outbox on {{ $labels.host }} holds {{ $values.B.Value }} points",
+            "description": (f"Above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR} by its latest health "
+                            f"point (at most {format_duration(fresh)} old). InfluxDB takes the collector's writes too "
+                            "slowly or refuses most of them (throttling, a bad token, a full disk?). Readings wait "
+                            "in the outbox and are delivered in order; see `templog check`."),
+        },
+        panel_id=PANEL_OUTBOX,
+    )
+
+
+def render_alert_rules(config: Config, previous: Previous | None = None) -> dict:
+    """Grafana alerting provisioning (apiVersion 1): one rule group, every rule's uid stable per sensor name; with
+    `previous` (what was provisioned before), `deleteRules` for each earlier rule this config no longer has."""
+    rules = []
+    for sensor in config.sensors:
+        if sensor.max is not None:
+            rules.append(_threshold_rule(config, sensor, "above"))
+        if sensor.min is not None:
+            rules.append(_threshold_rule(config, sensor, "below"))
+        rules.append(_silent_rule(config, sensor))
+    rules.append(_collector_silent_rule(config))
+    rules.append(_outbox_backlog_rule(config))
+    document: dict[str, Any] = {
+        "apiVersion": 1,
+        "groups": [{
+            "orgId": ORG_ID,
+            "name": RULE_GROUP,
+            "folder": FOLDER,
+            "interval": format_duration(EVALUATION_INTERVAL_S),
+            "rules": rules,
+        }],
+    }
+    gone = sorted((previous or NOTHING_BEFORE).rule_uids - {rule["uid"] for rule in rules})
+    if gone:
+        document["deleteRules"] = [{"orgId": ORG_ID, "uid": uid} for uid in gone]
+    return document
+
+

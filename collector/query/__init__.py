@@ -1,0 +1,45 @@
+"""The query dialects InfluxDB speaks, one module each: `flux` (api v2), `influxql` (api v1). Every query text
+templog sends or renders (`templog history`, the Grafana rules and dashboards) is written once, here.
+
+Each dialect module gives, in its own syntax: `string(text)`, a string literal that reads back as `text`; the
+selection of the readings (`readings`); and `history(query)`, the text that answers a `HistoryQuery` with rows in
+time order, then sensor. A third dialect (SQL, InfluxDB 3) is one more module with these names. Pure text: building
+a query needs no client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.durations import format_duration
+from collector.lineprotocol import FIELD
+from collector.ticks import rfc3339
+
+Row = tuple  # (time_ns, sensor, *values): one answer to a HistoryQuery
+
+AGGREGATES = ("mean", "min", "max")
+# InfluxDB stores times as int64 nanoseconds (influxdata/influxdb@v1.6.6 models/time.go: MaxNanoTime is
+# MaxInt64 - 1), so a range can end no later than just after that; Flux's times are the same int64.
+LAST_STOP_NS = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Readings from `start_ns` to `stop_ns`, of `sensors` (none: all), raw or aggregated per window of `every_s`
+    seconds (aligned to the Unix epoch, each stamped with its start)."""
+
+    start_ns: int
+    stop_ns: int
+    sensors: tuple[str, ...] = ()
+    every_s: float = 0.0  # 0: raw readings
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The value columns of each row, after time and sensor."""
+        return AGGREGATES if self.every_s else (FIELD,)
+
+    def describe(self) -> str:
+        """What was asked for, in words, for the lines that report on the query."""
+        which = "sensor(s) " + ", ".join(self.sensors) if self.sensors else "all sensors"
+        every = f", mean/min/max per {format_duration(self.every_s)}" if self.every_s else ""
+        return f"{which} from {rfc3339(self.start_ns)} to {rfc3339(self.stop_ns)}{every}"
