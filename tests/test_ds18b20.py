@@ -32,7 +32,7 @@ def sensor(write_config, w1):
 def test_85_is_refused_unless_a_reread_confirms_it(write_config, w1, monkeypatch):
     path = w1 / DEVICE / "w1_slave"
     _, thermometer = sensor(write_config, w1)
-    conversions = []  # what the driver's next conversions will show, one per read
+    conversions: list[str] = []  # what the driver's next conversions will show, one per read
     original = thermometer._read_once
 
     def read_then_convert():

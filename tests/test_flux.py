@@ -157,19 +157,19 @@ def flux_string_literals(text: str) -> list[str]:
 def shipped_flux_texts() -> dict[str, str]:
     texts = {}
     for path in sorted((PROVISIONING / grafana.DASHBOARDS_DIR).glob("*.json")):
-        for query in dashboard_queries(json.loads(path.read_text())):
-            if query.language == "flux":
-                texts[f"{path.name}: {query.where}"] = grafana_flux(query.text)
-    for query in rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
-        assert query.language == "flux", query.where
-        texts[f"alert {query.where}"] = grafana_flux(query.text)
+        for panel_query in dashboard_queries(json.loads(path.read_text())):
+            if panel_query.language == "flux":
+                texts[f"{path.name}: {panel_query.where}"] = grafana_flux(panel_query.text)
+    for rule_query in rule_queries(yaml.safe_load((PROVISIONING / grafana.RULES_FILE).read_text())):
+        assert rule_query.language == "flux", rule_query.where
+        texts[f"alert {rule_query.where}"] = grafana_flux(rule_query.text)
     for path in sorted((ROOT / "influxdb").rglob("*.flux")):
         texts[str(path.relative_to(ROOT))] = path.read_text()
     start, stop = 1_764_000_000 * S, 1_764_086_400 * S
     for sensors in ((), ("living-room", 'a "b" ${c}', *HOSTILE_NAMES)):
         for every in (0.0, 3600.0):
-            query = HistoryQuery(start, stop, sensors, every)
-            texts[f"history every={every:g}s sensors={len(sensors)}"] = history_flux(query)
+            texts[f"history every={every:g}s sensors={len(sensors)}"] = history_flux(HistoryQuery(start, stop, sensors,
+                                                                                                  every))
     readme = (ROOT / "README.md").read_text()
     for i, example in enumerate(re.findall(r"--data '((?:from|import)[^']*)'", readme)):
         texts[f"README.md example {i + 1}"] = example

@@ -196,7 +196,7 @@ def test_dashboards_layout():
     for name, dashboard in dashboards().items():
         ids = [panel["id"] for panel in panels(dashboard)]
         assert len(ids) == len(set(ids)), f"{name}: duplicate panel ids"
-        cells = set()
+        cells: set[tuple[int, int]] = set()
         for panel in dashboard["panels"]:
             grid = panel["gridPos"]
             assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, f"{name} panel {panel['id']} is wider than 24"
@@ -308,7 +308,9 @@ def test_datasources_resolve_to_the_stack_in_docker_compose():
     bucket = committed_config().influxdb.bucket
     assert resolve(sources[grafana.FLUX_DATASOURCE_UID]["jsonData"]["defaultBucket"]) == bucket
     assert resolve(sources[grafana.INFLUXQL_DATASOURCE_UID]["jsonData"]["dbName"]) == bucket
-    token_file = re.search(r"\$__file\{([^}]+)\}", text).group(1)
+    token_reference = re.search(r"\$__file\{([^}]+)\}", text)
+    assert token_reference, "the data sources read no token file"
+    token_file = token_reference.group(1)
     targets = [str(v).split(":")[1] for v in service.get("volumes", []) if isinstance(v, str)]
     assert any(token_file.startswith(target.rstrip("/") + "/") for target in targets), \
         f"{token_file} is on no volume of the grafana service"
@@ -424,6 +426,13 @@ def thresholds_for(panel: dict, display_name: str) -> list | None:
     return steps
 
 
+def overridden_steps(panel: dict, display_name: str) -> list:
+    """thresholds_for, where an override must match."""
+    steps = thresholds_for(panel, display_name)
+    assert steps is not None, f"no override of panel {panel['id']} matches {display_name!r}"
+    return steps
+
+
 def test_stat_panels_are_coloured_by_each_sensors_thresholds(write_config):
     config = load_config(write_config(SENSORS_CONFIG), environ={})
     cellar, attic, garage = config.sensors
@@ -447,9 +456,9 @@ def test_a_longer_sensor_name_wins_over_a_shorter_one_on_a_host(write_config):
     config = load_config(write_config("sensors:\n  - {name: a, type: simulated, max: 30}\n"
                                       "  - {name: a on b, type: simulated, max: 20}\n"), environ={})
     current = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_CURRENT]
-    assert thresholds_for(current, "a on b")[-1]["value"] == 20  # the sensor named so
-    assert thresholds_for(current, "a on c")[-1]["value"] == 30
-    assert thresholds_for(current, "a on b on c")[-1]["value"] == 20
+    assert overridden_steps(current, "a on b")[-1]["value"] == 20  # the sensor named so
+    assert overridden_steps(current, "a on c")[-1]["value"] == 30
+    assert overridden_steps(current, "a on b on c")[-1]["value"] == 20
 
 
 def test_committed_dashboards_carry_the_committed_thresholds():
@@ -457,7 +466,7 @@ def test_committed_dashboards_carry_the_committed_thresholds():
     dashboard = dashboards()["temperatures.json"]
     current = {p["id"]: p for p in panels(dashboard)}[grafana.PANEL_CURRENT]
     for s in config.sensors:
-        assert [step["value"] for step in thresholds_for(current, s.name)] == [None, s.min, s.max]
+        assert [step["value"] for step in overridden_steps(current, s.name)] == [None, s.min, s.max]
 
 
 def test_sensor_variable_comes_from_the_data():

@@ -286,7 +286,9 @@ def test_threshold_rules_fire_exactly_where_the_dashboard_turns_red_or_blue(writ
     desk = config.sensors[0]
     rules = {rule["uid"]: rule for rule in grafana.render_alert_rules(config)["groups"][0]["rules"]}
     above, below = rules[grafana.rule_uid("above", "desk")], rules[grafana.rule_uid("below", "desk")]
-    steps = grafana.temperature_thresholds(desk)["steps"]
+    thresholds = grafana.temperature_thresholds(desk)
+    assert thresholds is not None, "desk has thresholds"
+    steps = thresholds["steps"]
     for value in (15.9, 16, 16.1, 27.9, 28, 28.1):
         colour = dashboard_colour(value, steps)
         assert threshold_fires(above, value) == (colour == grafana.RED), value
@@ -355,6 +357,7 @@ def test_rendered_deletions_keep_the_alerting_schema():
     assert rules["deleteRules"] == [{"orgId": 1, "uid": "templog-silent-gone-12345678"}]
     assert schema_errors("alerting-provisioning.schema.json", rules) == []
     notifications = grafana.render_notifications("email", previous)
+    assert notifications is not None, "a channel: something to provision"
     assert notifications["deleteContactPoints"] == [{"orgId": 1, "uid": "templog-webhook"}]
     assert "resetPolicies" not in notifications  # a channel now: its own tree replaces the old one
     assert schema_errors("alerting-provisioning.schema.json", notifications) == []

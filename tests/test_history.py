@@ -225,6 +225,7 @@ def test_history_cut_short_by_its_reader_ends_quietly(write_config, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "collector", "history", "-c", str(config), "--start",
                                 "2025-11-24", "--format", "csv"], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
     assert process.stdout.readline() == "time,sensor,celsius\n"
     process.stdout.close()
     assert process.wait(timeout=60) == 1
@@ -373,7 +374,9 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     fake_influxdb2.add_bucket("temperature")
     v2_config = write_config(f'influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, '
                              'token: test-token}\n' + sensors, "v2.yaml")
-    InfluxV2(load_config(v2_config, environ={}).influxdb).write(split_series_lines(base))
+    v2 = load_config(v2_config, environ={}).influxdb
+    assert v2 is not None
+    InfluxV2(v2).write(split_series_lines(base))
 
     expected_windows = windows([(t, sensor, value) for t, sensor, value, _ in points], 60 * S)
     assert len(expected_windows) == 2 * SPLIT_SPAN_S // 60

@@ -59,5 +59,7 @@ def test_a_types_row_names_exactly_its_settings_keys_with_their_defaults_and_its
             default = f"<sysfs>/{fields[key].metadata[UNDER_SYSFS]}"
         assert (float(documented) == default if isinstance(default, (int, float)) else documented == default), \
             f"{name}.{key}: README says default {documented}, the code {default!r}"
-    low, high = RANGE.match(range_cell).groups()
+    documented_range = RANGE.match(range_cell)
+    assert documented_range, f"{name}: README's range cell {range_cell!r} is not `low…high °C`"
+    low, high = documented_range.groups()
     assert (float(low), float(high)) == sensor_type.valid_range
