@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from collector.lineprotocol import HEALTH_MEASUREMENT, fields_line, series_key
+from collector.lineprotocol import HEALTH_MEASUREMENT, Point, Series
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, utc_text
 
@@ -22,8 +22,8 @@ TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered
                                    "mqtt_callback_errors", "mqtt_network_restarts")
 
 
-def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
-                 oldest_ns: int | None, now_ns: int, started_ns: int, tick_ns: int) -> list[str]:
+def health_points(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
+                  oldest_ns: int | None, now_ns: int, started_ns: int, tick_ns: int) -> list[Point]:
     """One point for the collector (counters since start, write failures by kind, outbox) and one per sensor."""
     totals = stats.totals()
     fields: dict[str, float | int] = {name: totals.get(name, 0) for name in TOTAL_COUNTERS}
@@ -33,7 +33,7 @@ def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], out
     fields["outbox_depth"] = outbox_depth
     fields["outbox_oldest_age_s"] = max(0.0, (now_ns - oldest_ns) / NS_PER_S) if oldest_ns is not None else 0.0
     fields["uptime_s"] = (now_ns - started_ns) / NS_PER_S
-    lines = [fields_line(series_key(HEALTH_MEASUREMENT, tags), fields, tick_ns)]
+    points = [Point(Series(HEALTH_MEASUREMENT, tags), fields, tick_ns)]
     for sensor in sensors:
         counts = stats.per_sensor(sensor)
         sensor_fields: dict[str, float | int] = {name: counts.get(name, 0) for name in SENSOR_COUNTERS}
@@ -41,8 +41,8 @@ def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], out
         if latency is not None:
             sensor_fields["read_latency_ms_mean"] = latency.mean_ms
             sensor_fields["read_latency_ms_max"] = latency.max_ms
-        lines.append(fields_line(series_key(HEALTH_MEASUREMENT, {**tags, "sensor": sensor}), sensor_fields, tick_ns))
-    return lines
+        points.append(Point(Series(HEALTH_MEASUREMENT, {**tags, "sensor": sensor}), sensor_fields, tick_ns))
+    return points
 
 
 @dataclass(frozen=True)
