@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from collector import health
 from collector.config_types import (
     DURATION,
     CollectorConfig,
@@ -284,6 +285,10 @@ class _Parser:
             if key not in _TOP_KEYS:
                 self.fail(_join("", key), f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
         collector = self.dataclass(CollectorConfig, raw.get("collector") or {}, "collector")
+        for key in collector.tags:
+            problem = health.tag_key_problem(key)
+            if problem:
+                self.fail(_join("collector.tags", key), f"invalid tag key: {problem}")
         self.check_duration(collector.interval, "collector.interval", INTERVAL)
         self.check_duration(collector.timeout, "collector.timeout", READ_TIMEOUT)
         self.check_duration(collector.health_interval, "collector.health_interval", HEALTH_INTERVAL)

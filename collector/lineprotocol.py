@@ -163,9 +163,12 @@ class Point:
 
     def line(self) -> str:
         """The point in line protocol; ValueError for a field that cannot travel (no fields, a key `text_problem`
-        refuses, a value that is not a finite number)."""
+        refuses or a tag has, a value that is not a finite number)."""
         if not self.fields:
             raise ValueError(f"a point of {self.series.measurement!r} without fields")
+        if not self.series.tags.keys().isdisjoint(self.fields):  # InfluxDB 3 refuses it (collector/health.py)
+            clash = sorted(self.series.tags.keys() & self.fields.keys())[0]
+            raise ValueError(f"field key {clash[:40]!r} is also a tag key of the point")
         rendered = ",".join(f"{_field_key(name)}={_field_value(name, value)}" for name, value in self.fields.items())
         return f"{self.series.key} {rendered} {self.time_ns}"
 

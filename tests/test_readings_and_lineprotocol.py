@@ -46,3 +46,12 @@ def test_ints_are_written_as_integers_and_floats_as_floats():
 def test_empty_tag_values_are_left_out():
     series = Series("temperature", {"host": "", "sensor": "a"})
     assert series.key == "temperature,sensor=a" and series.tags == {"sensor": "a"}
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({}, "without fields"), ({"room": 1.0}, "also a tag key"), ({"celsius": math.nan}, "not a finite number"),
+    ({"celsius": "21"}, "not a finite number"), ({"a\tb": 1.0}, "field key"), ({"a\\": 1.0}, "backslash"),
+])
+def test_a_field_that_cannot_travel_is_refused_clearly(fields, words):
+    with pytest.raises(ValueError, match=words):
+        Point(Series("temperature", {"sensor": "a", "room": "x"}), fields, 10).line()
