@@ -39,7 +39,7 @@ from history_check import (
 from temperature_points import temperature
 
 S = 1_000_000_000
-# any name the config accepts: it refuses line breaks, tabs and backslashes (collector/config.py)
+# any name the config accepts: it refuses line breaks, tabs and backslashes (collector/lineprotocol.py text_problem)
 SENSOR_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\t\\"),
                        min_size=1, max_size=12)
 
