@@ -10,7 +10,7 @@ each), as their parsers say:
 - 3.x: crate influxdb_line_protocol, influxdata/influxdb@v3.9.6:core/influxdb_line_protocol/src/lib.rs (the crate
   InfluxDB 3 Core builds with; v3.1.0 takes it from influxdata/influxdb3_core@fd0e474a6c0a). A space, a tab or a
   newline ends a measurement, tag key, tag value or field key (is_whitespace_boundary_char), and only a space may
-  part them (fn whitespace): a raw tab is a malformed line (HTTP 400). `\\\\` is one backslash (escaped_value), a
+  part them (fn whitespace): a line with a raw tab in a tag is malformed. `\\\\` is one backslash (escaped_value), a
   text ending in a backslash is refused (EndsWithBackslash), a NUL ends a measurement; `#` starts a comment line.
 So: comma, equals sign and space are escaped as below. A tab and a newline cannot travel (there is no escape for
 them, and 3.x ends the text at either), nor a backslash (read as itself by 1.x and 2.x, as an escape by 3.x); the
