@@ -18,9 +18,9 @@ from common import SENSORS, header, scratch_dir, servers, verdict
 from collector.config import InfluxConfig
 from collector.delivery import Sender
 from collector.influx import InfluxV1
-from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.lineprotocol import MEASUREMENT, Point, Series
 from collector.outbox import Outbox
-from collector.readings import Reading
+from collector.readings import Reading, reading_point
 from collector.stats import Stats
 
 BATCH = InfluxConfig().batch_size  # the shipped default, 5000
@@ -28,18 +28,18 @@ S = 1_000_000_000
 TARGET = 0.9
 
 
-def backlog(points: int) -> list[tuple[Reading, str]]:
-    """(Reading, line) pairs as the collector renders them: 100 sensors, one tick a second, the last tick now."""
+def backlog(points: int) -> list[Point]:
+    """Points as the collector renders them: 100 sensors, one tick a second, the last tick now."""
     ticks = points // SENSORS
     first = (time.time_ns() // S - ticks) * S
-    keys = [series_key(MEASUREMENT, {"host": "bench", "sensor": f"s{i:02d}"}) for i in range(SENSORS)]
+    keys = [Series(MEASUREMENT, {"host": "bench", "sensor": f"s{i:02d}"}) for i in range(SENSORS)]
     rng = random.Random(1)
     pairs = []
     for t in range(ticks):
         tick = first + t * S
         for i, key in enumerate(keys):
             celsius = round(rng.gauss(21.0, 1.5), 2)
-            pairs.append((Reading(f"s{i:02d}", tick, celsius), temperature_line(key, celsius, tick)))
+            pairs.append(reading_point(key, Reading(f"s{i:02d}", tick, celsius)))
     return pairs
 
 
@@ -69,7 +69,7 @@ def main() -> None:
         try:
             print(f"influxd: {server.url}, outbox and influxd data under {scratch}")
             pairs = backlog(points)
-            lines = [line for _, line in pairs]
+            lines = [point.line() for point in pairs]
 
             outbox = Outbox(f"{scratch}/outbox.sqlite")
             for start in range(0, len(pairs), 10_000):

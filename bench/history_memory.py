@@ -16,8 +16,9 @@ import urllib3
 from common import ROOT, header, memory_kib, scratch_dir, servers, verdict
 
 sys.path.insert(0, str(ROOT / "tests"))
+from collector.lineprotocol import MEASUREMENT, Series  # noqa: E402
 from collector.outbox import Outbox  # noqa: E402
-from collector.readings import Reading  # noqa: E402
+from collector.readings import Reading, reading_point  # noqa: E402
 from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for InfluxDB 2)
 
 RSS_TARGET_MB = 100.0
@@ -32,11 +33,12 @@ http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, rea
 
 
 def points(count: int):
-    """`count` points: SENSORS sensors, one reading each per second, from START_NS; (reading, line) pairs."""
+    """`count` points: SENSORS sensors, one reading each per second, from START_NS."""
+    series = {f"s{i:02d}": Series(MEASUREMENT, {"host": "bench", "sensor": f"s{i:02d}"}) for i in range(SENSORS)}
     for i in range(count):
         sensor, t = f"s{i % SENSORS:02d}", START_NS + i // SENSORS * S
         value = round(20 + (i * 7919 % 1000) / 100, 2)
-        yield Reading(sensor, t, value), f"temperature,host=bench,sensor={sensor} celsius={value} {t}"
+        yield reading_point(series[sensor], Reading(sensor, t, value))
 
 
 def batches(count: int):

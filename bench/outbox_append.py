@@ -15,9 +15,9 @@ import time
 
 from common import header, scratch_dir, verdict
 
-from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.lineprotocol import MEASUREMENT, Point, Series
 from collector.outbox import Outbox
-from collector.readings import Reading
+from collector.readings import Reading, reading_point
 
 TARGET = 50_000
 SIZES = (1, 100, 1000)  # points per commit: one sensor read (shipped), one tick of 100 sensors, a bulk import
@@ -25,13 +25,13 @@ S = 1_000_000_000
 NO_BOUND = 10**12
 
 
-def transaction(size: int, tick_ns: int) -> list[tuple[Reading, str]]:
+def transaction(size: int, tick_ns: int) -> list[Point]:
     """`size` points as the collector renders them: 100 sensors a tick, as many ticks as it takes."""
     pairs = []
     for i in range(size):
         sensor, time_ns = f"s{i % 100:02d}", tick_ns + i // 100 * S
-        key = series_key(MEASUREMENT, {"host": "bench", "sensor": sensor})
-        pairs.append((Reading(sensor, time_ns, 21.37), temperature_line(key, 21.37, time_ns)))
+        series = Series(MEASUREMENT, {"host": "bench", "sensor": sensor})
+        pairs.append(reading_point(series, Reading(sensor, time_ns, 21.37)))
     return pairs
 
 

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from collector import health
 from collector.config_types import (
     DURATION,
     CollectorConfig,
@@ -34,7 +35,7 @@ from collector.config_types import (
     read_small_file,
 )
 from collector.durations import LONGEST_MS, format_duration, parse_duration
-from collector.lineprotocol import sensor_name_problem, tag_key_problem, tag_text_problem
+from collector.lineprotocol import sensor_name_problem, tag_key_problem, text_problem
 from collector.sensors.base import SettingError, sysfs_paths
 from collector.sensors.registry import SENSOR_TYPES
 from collector.ticks import parse_time_ns
@@ -284,6 +285,10 @@ class _Parser:
             if key not in _TOP_KEYS:
                 self.fail(_join("", key), f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
         collector = self.dataclass(CollectorConfig, raw.get("collector") or {}, "collector")
+        for key in collector.tags:
+            problem = health.tag_key_problem(key)
+            if problem:
+                self.fail(_join("collector.tags", key), f"invalid tag key: {problem}")
         self.check_duration(collector.interval, "collector.interval", INTERVAL)
         self.check_duration(collector.timeout, "collector.timeout", READ_TIMEOUT)
         self.check_duration(collector.health_interval, "collector.health_interval", HEALTH_INTERVAL)
@@ -316,7 +321,7 @@ class _Parser:
             if sensor.type == "mqtt" and mqtt is None:
                 self.fail(f"sensors[{i}].type", "mqtt sensors need a top-level mqtt: section (host, port, ...)")
         host = collector.tags.get("host") or os.uname().nodename  # gethostname(2) is uname's nodename; no socket module
-        problem = host and tag_text_problem(host)  # an empty hostname: points go without a host tag
+        problem = host and text_problem(host, "tag value")  # an empty hostname: points go without a host tag
         if problem:
             self.fail("collector.tags.host", f"this machine's hostname {host!r} cannot be the host tag: it {problem}; "
                                              "set collector.tags.host")
@@ -503,10 +508,10 @@ class _Parser:
             for k, v in value.items():
                 key = self.convert(str, k, path)
                 item = self.convert(str, v, _join(path, key))
-                problem = "set by templog to each point's sensor name" if key == "sensor" else tag_key_problem(key)
+                problem = tag_key_problem(key)
                 if problem:
                     self.fail(_join(path, key), f"invalid tag key: {problem}")
-                problem = tag_text_problem(item)
+                problem = text_problem(item, "tag value")
                 if problem:
                     self.fail(_join(path, key), f"invalid tag value {_short(item)}: it {problem}")
                 result[key] = item

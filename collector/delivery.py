@@ -362,7 +362,7 @@ class Sender:
 
 def _spans_ticks(batch: Batch) -> bool:
     """More than one timestamp: a backlog, or ticks faster than the sender's linger (a tick's points share one)."""
-    return batch.lines[0].rsplit(" ", 1)[-1] != batch.lines[-1].rsplit(" ", 1)[-1]
+    return batch.times[0] != batch.times[-1]
 
 
 def _no_answer(exc: Exception) -> bool:

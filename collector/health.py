@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from collector.lineprotocol import HEALTH_MEASUREMENT, fields_line, series_key
+from collector.lineprotocol import HEALTH_MEASUREMENT, Point, Series
 from collector.stats import Stats
 from collector.ticks import NS_PER_S, utc_text
 
@@ -20,29 +20,47 @@ SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "readings_mis
 TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
                                    "points_beyond_retention", "outbox_dropped", "outbox_write_failures",
                                    "mqtt_callback_errors", "mqtt_network_restarts")
+WRITE_FAILURES = "write_failures"  # their sum; and write_failures_<kind>, one field per kind of failure met
+OUTBOX_FIELDS = ("outbox_depth", "outbox_oldest_age_s", "uptime_s")
+LATENCY_FIELDS = ("read_latency_ms_mean", "read_latency_ms_max")
 
 
-def health_lines(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
-                 oldest_ns: int | None, now_ns: int, started_ns: int, tick_ns: int) -> list[str]:
+def tag_key_problem(key: str) -> str | None:
+    """Why `key` cannot be a tag of the health points (collector.tags go on them), or None if it can: a field of
+    theirs has that name. InfluxDB 3 refuses a point whose tag has the name of a field of its table, or the reverse
+    (influxdata/influxdb@v3.9.6:influxdb3_write/src/write_buffer/validator.rs column_or_create, and
+    influxdb3_catalog/src/catalog/versions/v2/update.rs tag_or_create: InvalidColumnType), and InfluxQL on 1.x
+    shows such a tag as `<key>_1`."""
+    if (key in TOTAL_COUNTERS or key in OUTBOX_FIELDS or key in LATENCY_FIELDS or key == WRITE_FAILURES
+            or key.startswith(WRITE_FAILURES + "_")):
+        return (f"the collector's health points ('{HEALTH_MEASUREMENT}') have a field '{key}': InfluxDB 3 refuses a "
+                f"point with a tag and a field of one name, and InfluxQL would show the tag as '{key}_1'")
+    return None
+
+
+def health_points(stats: Stats, tags: dict[str, str], sensors: Sequence[str], outbox_depth: int,
+                  oldest_ns: int | None, now_ns: int, started_ns: int, tick_ns: int) -> list[Point]:
     """One point for the collector (counters since start, write failures by kind, outbox) and one per sensor."""
     totals = stats.totals()
     fields: dict[str, float | int] = {name: totals.get(name, 0) for name in TOTAL_COUNTERS}
-    failures = {name: n for name, n in sorted(totals.items()) if name.startswith("write_failures_")}
-    fields["write_failures"] = sum(failures.values())
+    failures = {name: n for name, n in sorted(totals.items()) if name.startswith(WRITE_FAILURES + "_")}
+    fields[WRITE_FAILURES] = sum(failures.values())
     fields.update(failures)
-    fields["outbox_depth"] = outbox_depth
-    fields["outbox_oldest_age_s"] = max(0.0, (now_ns - oldest_ns) / NS_PER_S) if oldest_ns is not None else 0.0
-    fields["uptime_s"] = (now_ns - started_ns) / NS_PER_S
-    lines = [fields_line(series_key(HEALTH_MEASUREMENT, tags), fields, tick_ns)]
+    depth, oldest_age, uptime = OUTBOX_FIELDS
+    fields[depth] = outbox_depth
+    fields[oldest_age] = max(0.0, (now_ns - oldest_ns) / NS_PER_S) if oldest_ns is not None else 0.0
+    fields[uptime] = (now_ns - started_ns) / NS_PER_S
+    points = [Point(Series(HEALTH_MEASUREMENT, tags), fields, tick_ns)]
     for sensor in sensors:
         counts = stats.per_sensor(sensor)
         sensor_fields: dict[str, float | int] = {name: counts.get(name, 0) for name in SENSOR_COUNTERS}
         latency = stats.take_latency(sensor)
         if latency is not None:
-            sensor_fields["read_latency_ms_mean"] = latency.mean_ms
-            sensor_fields["read_latency_ms_max"] = latency.max_ms
-        lines.append(fields_line(series_key(HEALTH_MEASUREMENT, {**tags, "sensor": sensor}), sensor_fields, tick_ns))
-    return lines
+            mean, most = LATENCY_FIELDS
+            sensor_fields[mean] = latency.mean_ms
+            sensor_fields[most] = latency.max_ms
+        points.append(Point(Series(HEALTH_MEASUREMENT, {**tags, "sensor": sensor}), sensor_fields, tick_ns))
+    return points
 
 
 @dataclass(frozen=True)

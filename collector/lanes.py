@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from collector.config_types import SensorConfig
+from collector.lineprotocol import Series
 from collector.logs import log_bug
 from collector.read_check import Measured
 from collector.sensors import Sensor
@@ -76,7 +77,7 @@ class SensorSlot:
 
     config: SensorConfig
     sensor: Sensor
-    key: str  # the line-protocol series key, rendered once
+    series: Series  # of its points: rendered once
     own_thread: bool = False  # read on `reader`, not on the shared lane
     by_nature: bool = False  # its type waits by nature: always on its own thread
     fast_reads: int = 0  # reads in a row within the budget, on its own thread

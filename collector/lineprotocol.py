@@ -1,41 +1,67 @@
-"""InfluxDB line protocol for temperature points, with the escaping rules of the InfluxDB docs."""
+"""InfluxDB line protocol: the point type, the escaping of each part of a line, and what text can travel in it.
+
+What can travel is what InfluxDB 1.x, 2.x and 3.x all read back as the same text (so that a point means the same on
+each), as their parsers say:
+- 2.x: influxdata/influxdb@v2.7.12:models/points.go (1.x shares it: scanKey, scanMeasurement, scanTagsKey,
+  scanTagsValue, scanLine, measurementEscapeCodes, tagEscapeCodes). Only `\\,`, `\\ ` and (not in measurements)
+  `\\=` are escapes; any other backslash stays, `\\\\` is two backslashes. A tab inside a tag is taken as is, a tab
+  or NUL at a line's start is skipped, a line whose first other character is `#` is a comment, a newline ends the
+  line (no escape for it).
+- 3.x: crate influxdb_line_protocol, influxdata/influxdb@v3.9.6:core/influxdb_line_protocol/src/lib.rs (the crate
+  InfluxDB 3 Core builds with; v3.1.0 takes it from influxdata/influxdb3_core@fd0e474a6c0a). A space, a tab or a
+  newline ends a measurement, tag key, tag value or field key (is_whitespace_boundary_char), and only a space may
+  part them (fn whitespace): a line with a raw tab in a tag is malformed. `\\\\` is one backslash (escaped_value), a
+  text ending in a backslash is refused (EndsWithBackslash), a NUL ends a measurement; `#` starts a comment line.
+So: comma, equals sign and space are escaped as below. A tab and a newline cannot travel (there is no escape for
+them, and 3.x ends the text at either), nor a backslash (read as itself by 1.x and 2.x, as an escape by 3.x); the
+other control characters are refused with them (NUL ends a 3.x measurement; a CR, which all three would carry, is
+no text a tag should hold), as are lone surrogates (no UTF-8) and the Unicode line and paragraph separators.
+Other non-ASCII text travels as UTF-8 on all three.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import unicodedata
+from dataclasses import dataclass, field
 from typing import Mapping
 
 MEASUREMENT = "temperature"
 FIELD = "celsius"
 HEALTH_MEASUREMENT = "templog"
 
+# One table per part of a line (the contexts of influxdb-client-python's point.py). The three parsers cited above
+# agree on these; tag keys, tag values and field keys share one rule there, yet each keeps its own entry here.
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
-_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+ESCAPES = {
+    "measurement": _MEASUREMENT_ESCAPES,
+    "tag key": _KEY_ESCAPES,
+    "tag value": _KEY_ESCAPES,
+    "field key": _KEY_ESCAPES,
+}  # no string field values: templog writes numbers only
 
 LONGEST_TAG_TEXT = 256  # characters: far below the 64 KiB series key InfluxDB refuses (seen: HTTP 400 on 1.6)
 _RAW_FORBIDDEN = {"Cc": "a control character", "Cs": "a lone surrogate", "Zl": "a line separator",
                   "Zp": "a paragraph separator"}
 
 
-def tag_text_problem(text: str) -> str | None:
-    """Why `text` cannot travel as a tag key or value, or None if it can.
-
-    The line protocol escapes comma, equals and space, and nothing else: "line protocol does not support the newline
-    character" (InfluxDB's reference), and InfluxDB versions read a backslash differently (1.6 refuses a tag value
-    ending in one: HTTP 400). Control characters and lone surrogates are no text a tag should hold.
-    """
+def text_problem(text: str, context: str) -> str | None:
+    """Why `text` cannot travel as that part of a line (a key of ESCAPES), or None if it can (see above)."""
     if not text:
         return "must not be empty"
     if len(text) > LONGEST_TAG_TEXT:
         return f"is longer than {LONGEST_TAG_TEXT} characters"
     if "\\" in text:
-        return "must not contain a backslash"
+        return "must not contain a backslash (InfluxDB 1.x and 2.x read one as itself, 3.x as an escape)"
     for char in text:
         kind = _RAW_FORBIDDEN.get(unicodedata.category(char))
         if kind:
             return f"must not contain {kind} (U+{ord(char):04X})"
+    if context == "measurement" and text.startswith("#"):
+        return "must not start with '#' (InfluxDB reads such a line as a comment)"
     return None
 
 
@@ -55,14 +81,14 @@ _GRAFANA_INFLUXQL_MACRO = re.compile(r"\$(timeFilter|interval|__interval)")
 def sensor_name_problem(name: str) -> str | None:
     r"""Why `name` cannot be a sensor's name, or None if it can.
 
-    A name becomes the `sensor` tag (so `tag_text_problem`), and it goes into query texts: the alert rules' Flux, and
+    A name becomes the `sensor` tag (so `text_problem`), and it goes into query texts: the alert rules' Flux, and
     the dashboards' queries through Grafana's `${sensor:json}` (JSON.stringify: no Flux escaping) and InfluxQL's
     regex-escaped `$sensor`. Refused is exactly what those break: Grafana's Flux and InfluxQL macros (above), and `$"`
     or `${` — JSON writes `"` as `\"`, and Flux reads `$` then any character but `{` or `"` as two plain ones, so `$\`
     eats the backslash and the string ends early (influxdata/flux@v0.196.1 libflux/flux-core/src/scanner/scanner.rl:
     dollar_value), while `${` starts an interpolation.
     """
-    problem = tag_text_problem(name)
+    problem = text_problem(name, "tag value")
     if problem:
         return problem
     if name.strip() != name:
@@ -90,7 +116,9 @@ DOWNSAMPLE_COLUMNS = ("count", "sum", "min", "max", "mean", "raw", "stored")
 
 
 def tag_key_problem(key: str) -> str | None:
-    """Why `key` cannot be a tag key of a temperature point, or None if it can."""
+    """Why `key` cannot be the key of a configured tag (collector.tags, a sensor's tags), or None if it can."""
+    if key == "sensor":
+        return "set by templog to each point's sensor name"
     if key == "time":
         return "InfluxDB refuses 'time' as a tag key (HTTP 400: the point would be set aside)"
     if key == FIELD:
@@ -99,36 +127,69 @@ def tag_key_problem(key: str) -> str | None:
         return f"the downsampling task (influxdb/tasks/downsample.flux) makes a column '{key}' beside the tags"
     if key.startswith("_"):
         return "keys starting with '_' are reserved by InfluxDB (_measurement, _field, _time, ...)"
-    return tag_text_problem(key)
-
-
-def escape_measurement(name: str) -> str:
-    return name.translate(_MEASUREMENT_ESCAPES)
-
-
-def escape_tag(text: str) -> str:
-    return text.translate(_TAG_ESCAPES)
-
-
-def series_key(measurement: str, tags: Mapping[str, str]) -> str:
-    """`measurement,k=v,...` with tags sorted by key, as InfluxDB recommends for write performance."""
-    parts = [escape_measurement(measurement)]
-    parts += [f"{escape_tag(k)}={escape_tag(v)}" for k, v in sorted(tags.items()) if v != ""]
-    return ",".join(parts)
+    return text_problem(key, "tag key")
 
 
 def format_float(value: float) -> str:
     return repr(float(value))
 
 
-def temperature_line(key: str, celsius: float, time_ns: int) -> str:
-    return f"{key} {FIELD}={format_float(celsius)} {time_ns}"
+@dataclass(frozen=True)
+class Series:
+    """A measurement and its tags: what InfluxDB keeps one series of points for. A tag whose value is empty is left
+    out (an empty hostname: no host tag). Its line-protocol key is rendered once (a sensor's points all share it);
+    text that cannot travel (`text_problem`) is refused with ValueError."""
+
+    measurement: str
+    tags: Mapping[str, str]
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tags = {k: v for k, v in self.tags.items() if v != ""}
+        parts = [_escaped(self.measurement, "measurement")]
+        parts += [f"{_escaped(k, 'tag key')}={_escaped(v, 'tag value')}" for k, v in sorted(tags.items())]
+        object.__setattr__(self, "tags", tags)
+        object.__setattr__(self, "key", ",".join(parts))  # tags sorted by key, as InfluxDB recommends
 
 
-def fields_line(key: str, fields: Mapping[str, float | int], time_ns: int) -> str:
-    """A point with several numeric fields; ints are written as integers (`1i`), floats as floats."""
-    rendered = []
-    for name, value in fields.items():
-        text = f"{value}i" if isinstance(value, int) and not isinstance(value, bool) else format_float(value)
-        rendered.append(f"{escape_tag(name)}={text}")
-    return f"{key} {','.join(rendered)} {time_ns}"
+@dataclass(frozen=True)
+class Point:
+    """One point: its series, its fields (numbers: an int is written as an integer, `1i`, a float as a float), and
+    its time in nanoseconds since the Unix epoch."""
+
+    series: Series
+    fields: Mapping[str, float | int]
+    time_ns: int
+
+    def line(self) -> str:
+        """The point in line protocol; ValueError for a field that cannot travel (no fields, a key `text_problem`
+        refuses or a tag has, a value that is not a finite number)."""
+        if not self.fields:
+            raise ValueError(f"a point of {self.series.measurement!r} without fields")
+        if not self.series.tags.keys().isdisjoint(self.fields):  # InfluxDB 3 refuses it (collector/health.py)
+            clash = sorted(self.series.tags.keys() & self.fields.keys())[0]
+            raise ValueError(f"field key {clash[:40]!r} is also a tag key of the point")
+        rendered = ",".join(f"{_field_key(name)}={_field_value(name, value)}" for name, value in self.fields.items())
+        return f"{self.series.key} {rendered} {self.time_ns}"
+
+
+def _escaped(text: str, context: str) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"{context} {text!r} is not text")
+    problem = text_problem(text, context)
+    if problem:
+        raise ValueError(f"{context} {text[:40]!r} {problem}")
+    return text.translate(ESCAPES[context])
+
+
+@functools.lru_cache(maxsize=1024)  # the same few names, every point: checked once
+def _field_key(name: str) -> str:
+    return _escaped(name, "field key")
+
+
+def _field_value(name: str, value: float | int) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value}i"
+    if isinstance(value, float) and math.isfinite(value):
+        return format_float(value)
+    raise ValueError(f"field {name!r}: {value!r} is not a finite number")

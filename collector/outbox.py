@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Named
 
 from collector import outbox_repair
 
-if TYPE_CHECKING:  # `health` reads no readings: the module (a dataclass) is imported where they are read
+if TYPE_CHECKING:  # `health` reads no readings: the module is imported where they are read or written
+    from collector.lineprotocol import Point
     from collector.readings import Reading
 
 log = logging.getLogger("templog")
@@ -158,10 +159,11 @@ class Pending(NamedTuple):
 
 @dataclass(frozen=True)
 class Batch:
-    """A run of the oldest points, as two plain lists: building an object per point cost a third of a drain."""
+    """A run of the oldest points, as plain lists: building an object per point cost a third of a drain."""
 
     ids: list[int]
     lines: list[str]
+    times: list[int]  # each point's time_ns
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -171,7 +173,7 @@ class Batch:
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return Batch(self.ids[index], self.lines[index])
+            return Batch(self.ids[index], self.lines[index], self.times[index])
         return Pending(self.ids[index], self.lines[index])
 
 
@@ -311,13 +313,15 @@ class Outbox:
             if self._db is not None:
                 self._db.close()
 
-    def append(self, points: Iterable[tuple[Reading | None, str]]) -> Appended:
-        """Commit (reading, line) pairs (reading None for non-temperature points), then apply the bounds.
+    def append(self, points: Iterable[Point]) -> Appended:
+        """Commit points, then apply the bounds. A temperature point's sensor and value are kept beside its line
+        (for `history` from the outbox); other points' (the collector's health) are NULL.
 
         Returns once they are durable; raises the commit's error (sqlite3.Error, OSError) if they are not.
         """
-        ticket = _Ticket([(r.sensor, r.time_ns, r.celsius, line) if r else (None, _line_time(line), None, line)
-                          for r, line in points])
+        from collector.readings import point_reading
+
+        ticket = _Ticket([_row(point, point_reading(point)) for point in points])
         with self._queue_lock:
             self._waiting.append(ticket)
             if not self._leading:
@@ -459,9 +463,9 @@ class Outbox:
         batch is sent)."""
         with self._lock:
             after = max(after_id, self._delivered_upto)
-            rows = self._use(lambda db: db.execute("SELECT id, line FROM points WHERE id > ? ORDER BY id LIMIT ?",
-                                                   (after, limit)).fetchall())
-        return Batch([row[0] for row in rows], [row[1] for row in rows])
+            rows = self._use(lambda db: db.execute("SELECT id, line, time_ns FROM points WHERE id > ? ORDER BY id "
+                                                   "LIMIT ?", (after, limit)).fetchall())
+        return Batch([row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows])
 
     def delivered(self, batch: Batch) -> None:
         """InfluxDB took this batch (a run of the oldest points): it leaves at once for `oldest` and `depth`, and
@@ -583,5 +587,8 @@ def _quick_check(db: sqlite3.Connection, path: str) -> None:
         raise OutboxDamaged(path, f"quick_check: {result[0][0] if result else 'no answer'}")
 
 
-def _line_time(line: str) -> int:
-    return int(line.rsplit(" ", 1)[1])
+def _row(point: Point, reading: Reading | None) -> tuple[str | None, int, float | None, str]:
+    """The columns (sensor, time_ns, celsius, line) of a point's row; `reading` is the one it carries, if any."""
+    if reading is None:
+        return None, point.time_ns, None, point.line()
+    return reading.sensor, point.time_ns, reading.celsius, point.line()

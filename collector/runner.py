@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Callable
 
 from collector.config_types import Config, SensorConfig
 from collector.delivery import Sender
-from collector.health import HEARTBEAT_S, health_lines
+from collector.health import HEARTBEAT_S, health_points
 from collector.lanes import Done, SensorSlot, SharedLane, start_own_reader
-from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.lineprotocol import MEASUREMENT, Point, Series
 from collector.logs import Repeating, RepeatingByKey, log_bug
 from collector.outbox import Outbox
 from collector.read_check import Measured, judge, measure
-from collector.readings import Reading
+from collector.readings import Reading, point_reading, reading_point
 from collector.scheduling import Clock, WallClockScheduler
 from collector.sensors import Sensor
 from collector.stats import Stats
@@ -88,7 +88,7 @@ class Collector:
         self.stats = stats or Stats()
         self.started_ns = clock()
         self.time_floor_ns = config.collector.time_floor_ns
-        self.unsaved: deque[tuple[Reading | None, str]] = deque()
+        self.unsaved: deque[Point] = deque()
         self.commit_lock = threading.Lock()
         self.stopping = threading.Event()
         self.stopped = threading.Event()  # shutdown is over: the outbox is closing, a late reading is dropped
@@ -98,7 +98,7 @@ class Collector:
         self.outbox_failing = Repeating(log, logging.ERROR, clock=log_clock)
         self.memory_full = Repeating(log, logging.ERROR, clock=log_clock)
         self.outbox_bound = Repeating(log, clock=log_clock)
-        self.slots = [SensorSlot(c, sensors[c.name], series_key(MEASUREMENT, point_tags(config, c)))
+        self.slots = [SensorSlot(c, sensors[c.name], Series(MEASUREMENT, point_tags(config, c)))
                       for c in config.sensors]
         self.lane = SharedLane(self.read, self.commit_readings, read_clock)
         # a tick's readings, the health jobs due with it, the deletions and the state: one transaction
@@ -214,7 +214,7 @@ class Collector:
             by_tick.setdefault(tick_ns, []).append((slot, reading))
         for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
             readings = [(slot, r) for slot, r in reads if r is not None]
-            points: Points = [(r, temperature_line(slot.key, r.celsius, r.time_ns)) for slot, r in readings]
+            points: Points = [reading_point(slot.series, r) for slot, r in readings]
             self.ticks.submit(tick_ns, points, reads=len(reads),
                               then=functools.partial(self._committed, reads, readings))
 
@@ -244,7 +244,7 @@ class Collector:
                 log.info("%s: %.2f °C at %s%s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True),
                          where)
 
-    def commit(self, points: list[tuple[Reading | None, str]]) -> Saved:
+    def commit(self, points: Points) -> Saved:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
         DROPPED only once shutdown is over: a read abandoned at the deadline was in flight at the exit."""
         if self.stopped.is_set():
@@ -287,9 +287,9 @@ class Collector:
         return Saved.DURABLE
 
     @staticmethod
-    def _too_late(points: list[tuple[Reading | None, str]]) -> Saved:
+    def _too_late(points: Points) -> Saved:
         log.debug("dropped %d point(s) of a read that ended after the shutdown: %s", len(points),
-                  ", ".join(r.sensor for r, _ in points if r) or "health")
+                  ", ".join(r.sensor for r in map(point_reading, points) if r) or "health")
         return Saved.DROPPED
 
     def heartbeat(self, tick_ns: int) -> None:
@@ -307,16 +307,15 @@ class Collector:
             self.ticks.submit(tick_ns, [])
 
     def write_health(self, tick_ns: int) -> None:
-        points: list[tuple[Reading | None, str]] = []
+        points: Points = []
         try:
             if not self.before_time_floor(tick_ns):
                 tags = {"host": self.config.host, **self.config.collector.tags}
-                lines = health_lines(self.stats, tags, [s.config.name for s in self.slots],
-                                     self.outbox.depth + len(self.unsaved), self.outbox.oldest_time_ns(), self.clock(),
-                                     self.started_ns, tick_ns)
+                points = health_points(self.stats, tags, [s.config.name for s in self.slots],
+                                       self.outbox.depth + len(self.unsaved), self.outbox.oldest_time_ns(),
+                                       self.clock(), self.started_ns, tick_ns)
                 if self.sender is not None:  # before the commit, whose wake-up starts the attempt that writes it
-                    self.sender.offer_live(lines[0])  # the collector's own point, with the outbox depth
-                points = [(None, line) for line in lines]
+                    self.sender.offer_live(points[0].line())  # the collector's own point, with the outbox depth
         except (sqlite3.Error, OSError) as exc:  # the outbox failing: its own condition says so, the thread lives on
             log.debug("health not recorded: %s", exc)
         finally:

@@ -23,12 +23,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from collector.lineprotocol import Point
 from collector.logs import log_bug
-from collector.readings import Reading
 
 log = logging.getLogger("templog")
 
-Points = list[tuple[Reading | None, str]]
+Points = list[Point]
 Then = Callable[[object], None]  # what a reader wants done once its points' commit is over, given what it answered
 
 WAIT_FRACTION = 0.1  # of the tick's interval: how long a tick's commit waits for its slowest read

@@ -238,6 +238,11 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     ("collector: {tags: {time: x}}\n" + SENSOR, "collector.tags.time", "InfluxDB refuses 'time'"),
     ("collector: {tags: {_field: x}}\n" + SENSOR, "collector.tags._field", "reserved by InfluxDB"),
     ("collector: {tags: {celsius: x}}\n" + SENSOR, "collector.tags.celsius", "the field's name"),
+    # collector tags go on the health points too: InfluxDB 3 refuses a tag named as a field of its table
+    # (influxdata/influxdb@v3.9.6:influxdb3_write/src/write_buffer/validator.rs column_or_create: InvalidColumnType)
+    ("collector: {tags: {uptime_s: x}}\n" + SENSOR, "collector.tags.uptime_s", "have a field 'uptime_s'"),
+    ("collector: {tags: {write_failures_network: x}}\n" + SENSOR, "collector.tags.write_failures_network",
+     "InfluxDB 3 refuses"),
     # columns influxdb/tasks/downsample.flux makes beside the tags: a tag of that name breaks it (flux@v0.196.1:
     # stdlib/universe/reduce.go computeGroupKey puts the reducer's value in the tag's group-key column; to() takes
     # no tag that its fieldFn reads, so the long-term series would lack it and its count never match)
@@ -332,6 +337,17 @@ def test_absurd_durations_fail_check_with_exit_2_instead_of_crashing_run(write_c
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.startswith(f"templog: {path}: collector.interval: duration '{duration}' is ")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_run_refuses_a_collector_tag_named_as_a_health_field_with_exit_2(write_config):
+    """Before: accepted, and on InfluxDB 3 every health point was refused (HTTP 400: a tag and a field of one name,
+    influxdata/influxdb@v3.9.6:influxdb3_write/src/write_buffer/validator.rs), on 1.x shown as `reads_ok_1`."""
+    path = write_config("collector: {tags: {reads_ok: many}}\n" + SENSOR)
+    done = templog("run", "-c", str(path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"templog: {path}: collector.tags.reads_ok: invalid tag key: the collector's health "
+                                  "points ('templog') have a field 'reads_ok'"), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("content, env, where", [

@@ -9,9 +9,9 @@ from cli import wait_until
 from collector.delivery import ANSWERED_BUSY_CAP_S, PROBE_EVERY_S, RETRY_AFTER_CAP_S, Backoff, Sender
 from collector.influx.errors import WriteError
 from collector.outbox import Outbox
-from collector.readings import Reading
 from collector.stats import Stats
 from outbox_rows import rejected
+from temperature_points import temperature
 
 
 class ScriptedWriter:
@@ -48,9 +48,9 @@ class ScriptedWriter:
 
 def filled_outbox(tmp_path, n):
     outbox = Outbox(str(tmp_path / "o.sqlite"))
-    lines = [f"temperature,sensor=a celsius={i}.5 {i}" for i in range(n)]
-    outbox.append([(Reading("a", i, i + 0.5), line) for i, line in enumerate(lines)])
-    return outbox, lines
+    points = [temperature("a", i, i + 0.5) for i in range(n)]
+    outbox.append(points)
+    return outbox, [point.line() for point in points]
 
 
 def test_drain_delivers_everything_in_order_in_batches(tmp_path):
@@ -271,7 +271,7 @@ def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp
         assert len(waits) == 20 and max(waits) <= ANSWERED_BUSY_CAP_S < 10
         assert min(waits[5:]) >= ANSWERED_BUSY_CAP_S / 2  # once grown: one request per several seconds
         assert writer.accepted == lines and writer.probed == 0
-        outbox.append([(None, line) for line in lines])
+        outbox.append([temperature("a", i, i + 0.5) for i in range(len(lines))])
 
 
 def test_a_retry_after_is_honoured_up_to_its_cap(tmp_path):
@@ -299,7 +299,7 @@ def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_pa
         run_until_drained(sender)
     assert "delivery resumed" not in caplog.text and "delivered a backlog" not in caplog.text
     assert outbox.state()["last_delivery_error"].startswith("cannot reach http://influx")
-    outbox.append([(None, lines[0])])  # the next reading, and InfluxDB answers
+    outbox.append([temperature("a", 0, 0.5)])  # the next reading, and InfluxDB answers
     with caplog.at_level(logging.INFO):
         run_until_drained(sender)
     assert "delivery resumed (it had failed with network errors)" in caplog.text

@@ -68,7 +68,7 @@ def test_a_refused_live_point_sets_nothing_aside_and_a_taken_one_acknowledges_no
     backlog = readings(30)
     outbox = filled_outbox(tmp_path, backlog)
     sender = sender_for(client(proxy.url, database, batch_size=10), outbox)
-    now_ns = backlog[-1][0].time_ns
+    now_ns = backlog[-1].time_ns
     sender.offer_live(HEALTH_LINE.format(ns=now_ns))
     proxy.fail_next(1, status=400)  # the live point refused for good: its outbox copy would be isolated in turn
     assert sender.drain() == 30
@@ -93,7 +93,7 @@ def test_a_live_point_influxdb_does_not_answer_never_holds_the_backlog_back(infl
     backlog = readings(30)
     outbox = filled_outbox(tmp_path, backlog)
     sender = sender_for(client(proxy.url, database, batch_size=10), outbox)
-    sender.offer_live(HEALTH_LINE.format(ns=backlog[-1][0].time_ns))
+    sender.offer_live(HEALTH_LINE.format(ns=backlog[-1].time_ns))
     proxy.min_body, proxy.min_body_status = 200, 504  # a batch of 10 readings is ~600 bytes, the health point ~50
     with pytest.raises(WriteError):
         sender.drain()

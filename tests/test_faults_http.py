@@ -20,13 +20,13 @@ from cli import wait_until
 from collector.config import InfluxConfig
 from collector.delivery import Backoff, Sender
 from collector.influx import InfluxV1, InfluxV2
-from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
+from collector.lineprotocol import FIELD, MEASUREMENT, Point
 from collector.outbox import Outbox
-from collector.readings import Reading
 from collector.stats import Stats
 from faulty_proxy import FaultyProxy
 from outbox_rows import rejected
 from servers import free_port
+from temperature_points import temperature
 
 S = 1_000_000_000
 # rng=1.0 takes the jitter out: the n-th consecutive failure waits exactly min(2, 0.2 * 2**(n-1)) s.
@@ -50,22 +50,17 @@ def sender_for(writer: InfluxV1, outbox: Outbox, stats: Stats | None = None) -> 
                   Backoff(base=0.2, cap=2, rng=lambda: 1.0))
 
 
-def readings(n: int, sensor: str = "a", first_ns: int | None = None) -> list[tuple[Reading, str]]:
-    """n readings one second apart ending about now, with the lines the collector would store for them."""
+def readings(n: int, sensor: str = "a", first_ns: int | None = None) -> list[Point]:
+    """The points of n readings one second apart ending about now."""
     first_ns = first_ns if first_ns is not None else (time.time_ns() // S - n) * S
-    key = series_key(MEASUREMENT, {"sensor": sensor})
-    result = []
-    for i in range(n):
-        reading = Reading(sensor, first_ns + i * S, round(20 + i / 10, 1))
-        result.append((reading, temperature_line(key, reading.celsius, reading.time_ns)))
-    return result
+    return [temperature(sensor, first_ns + i * S, round(20 + i / 10, 1)) for i in range(n)]
 
 
-def as_stored(points: list[tuple[Reading, str]]) -> list[tuple[int, float, str]]:
-    return sorted((r.time_ns, r.celsius, r.sensor) for r, _ in points)
+def as_stored(points: list[Point]) -> list[tuple[int, float, str]]:
+    return sorted((p.time_ns, p.fields[FIELD], p.series.tags["sensor"]) for p in points)
 
 
-def filled_outbox(tmp_path, points: list[tuple[Reading, str]]) -> Outbox:
+def filled_outbox(tmp_path, points: list[Point]) -> Outbox:
     outbox = Outbox(str(tmp_path / "outbox.sqlite"))
     outbox.append(points)
     return outbox
@@ -189,7 +184,7 @@ def test_a_batch_too_large_for_the_server_is_split_and_all_of_it_delivered(tmp_p
     stats = Stats()
     writer = client(proxy.url, db, batch_size=40)
     writer.ensure_retention()
-    one_batch = len("\n".join(line for _, line in points).encode())
+    one_batch = len("\n".join(point.line() for point in points).encode())
     proxy.max_body = one_batch // 4  # room for about 10 points
     assert sender_for(writer, outbox, stats).drain() == 40
     writes = proxy.faultable()
@@ -208,12 +203,12 @@ def test_a_field_type_conflict_sets_aside_only_the_conflicting_point(tmp_path, i
     old_week = (time.time_ns() - 9 * week) // week * week + 86400 * S  # a day into a shard group 8-9 weeks ago
     writer.write([f"temperature,sensor=x celsius=1i {old_week}"])  # celsius is an integer in that old shard
     good = readings(20, sensor="x")
-    bad_line = temperature_line(series_key(MEASUREMENT, {"sensor": "x"}), 21.5, old_week + S)
-    outbox = filled_outbox(tmp_path, good[:10] + [(Reading("x", old_week + S, 21.5), bad_line)] + good[10:])
+    bad = temperature("x", old_week + S, 21.5)
+    outbox = filled_outbox(tmp_path, good[:10] + [bad] + good[10:])
     stats = Stats()
     assert Sender(outbox, writer, 50, stats).drain() == 20
     [(line, reason)] = rejected(outbox)
-    assert line == bad_line
+    assert line == bad.line()
     assert reason.startswith("HTTP 400: partial write: field type conflict"), reason
     assert outbox.depth == 0
     assert stats.get("points_rejected") == 1 and stats.get("points_delivered") == 20

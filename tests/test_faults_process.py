@@ -17,6 +17,7 @@ from collector.influx import InfluxV1
 from collector.outbox import Outbox
 from collector.stats import Stats
 from servers import Influxd1, VictoriaMetrics
+from temperature_points import temperature
 
 S = 1_000_000_000
 
@@ -91,7 +92,7 @@ def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_back
     probe between writes notices InfluxDB answering again, and the backlog goes within seconds, not minutes."""
     outbox = Outbox(str(tmp_path / "outbox.sqlite"))
     base = time.time_ns() // S * S - 1000 * S
-    outbox.append([(None, f"temperature,sensor=backlog celsius=20.5 {base + i * S}") for i in range(1000)])
+    outbox.append([temperature("backlog", base + i * S, 20.5) for i in range(1000)])
     own_influxd.stop()
     writer = InfluxV1(InfluxConfig(url=own_influxd.url, api="v1", bucket="db", retention=0, timeout=2.0,
                                    batch_size=100))
@@ -182,7 +183,7 @@ def test_kill_9_during_a_drain_loses_nothing(write_config, tmp_path, own_influxd
     outbox_path = tmp_path / "data/outbox.sqlite"
     outbox = Outbox(str(outbox_path))
     base = time.time_ns() // S * S - 50_000 * S
-    outbox.append([(None, f"temperature,sensor=backlog celsius={i % 100}.5 {base + i * S}") for i in range(50_000)])
+    outbox.append([temperature("backlog", base + i * S, i % 100 + 0.5) for i in range(50_000)])
     del outbox
     running = start_run(config)
     wait_until(lambda: 0 < outbox_depth(outbox_path) < 45_000, what="a drain under way")
@@ -279,7 +280,7 @@ def test_a_long_drain_records_each_delivery_so_health_sees_it_progress(write_con
     config.write_text(config.read_text().replace("timeout: 2s", "timeout: 2s, batch_size: 100"))
     outbox_path = tmp_path / "data/outbox.sqlite"
     base = time.time_ns() // S * S - 50_000 * S
-    Outbox(str(outbox_path)).append([(None, f"temperature,sensor=backlog celsius=1.5 {base + i * S}")
+    Outbox(str(outbox_path)).append([temperature("backlog", base + i * S, 1.5)
                                      for i in range(50_000)])
     running = start_run(config)
 

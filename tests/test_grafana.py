@@ -23,14 +23,12 @@ from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
 from collector import grafana
 from collector.config import load_config
-from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_lines
+from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_points
 from collector.lineprotocol import (
     FIELD,
     HEALTH_MEASUREMENT,
     MEASUREMENT,
     sensor_name_problem,
-    series_key,
-    temperature_line,
 )
 from collector.query import HistoryQuery
 from collector.query.flux import history as flux_history
@@ -39,6 +37,7 @@ from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
 from stack_tools import require_module
+from temperature_points import temperature
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -517,8 +516,8 @@ def collector_schema(config) -> dict:
     tags = {"host": config.host, **config.collector.tags}
     fields_by_measurement: dict[str, set[str]] = {}
     tags_by_measurement: dict[str, set[str]] = {}
-    for line in health_lines(stats, tags, ["s"], 0, None, 10**18, 10**18, 10**18):
-        key, fields, _ = line.rsplit(" ", 2)
+    for point in health_points(stats, tags, ["s"], 0, None, 10**18, 10**18, 10**18):
+        key, fields, _ = point.line().rsplit(" ", 2)
         measurement, *tag_pairs = key.split(",")
         fields_by_measurement.setdefault(measurement, set()).update(f.split("=")[0] for f in fields.split(","))
         tags_by_measurement.setdefault(measurement, set()).update(t.split("=")[0] for t in tag_pairs)
@@ -694,8 +693,8 @@ def test_influxql_dashboard_merges_a_split_sensor_and_shows_each_host(write_conf
     points = [(base_s + t, HOSTILE_NAME, -(t % 7) / 4, "h2" if t >= 90 else "h1") for t in range(0, 180, 10)]
     points += [(base_s + t, "a", (t % 9) / 4, "h1") for t in range(0, 180, 10)]
     influxd.query(f'CREATE DATABASE "{database}"')
-    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": sensor, "host": host}), value,
-                                              t * 10**9) for t, sensor, value, host in points])
+    influxd.write(database, [temperature(sensor, t * 10**9, value, host=host).line()
+                             for t, sensor, value, host in points])
     config = load_config(write_config(f"sensors:\n  - {{name: a, type: simulated}}\n"
                                       f"  - {{name: {json.dumps(HOSTILE_NAME)}, type: simulated, max: 30}}\n"),
                          environ={})
@@ -773,8 +772,7 @@ def test_any_allowed_name_is_found_by_the_influxql_dashboard(write_config, influ
 
     influxd.query(f'CREATE DATABASE "{database}"')
     at_s = 1_764_000_000 + 60 * (zlib.crc32(name.encode()) % 100_000)
-    influxd.write(database, [temperature_line(series_key(MEASUREMENT, {"sensor": name, "host": "h"}), 1.5,
-                                              at_s * 10**9)])
+    influxd.write(database, [temperature(name, at_s * 10**9, 1.5, host="h").line()])
     query = {p["id"]: p for p in panels(grafana.render_influxql_dashboard(
         load_config(write_config("sensors:\n  - {name: a, type: simulated}\n"), environ={})))}[
         grafana.PANEL_SERIES]["targets"][0]["query"]

@@ -1,13 +1,13 @@
 """The collector's own health: the `templog` measurement, and the verdict of `templog health`."""
 
-from collector.health import STALE_HEARTBEAT_S, STALLED_DELIVERY_S, health_lines, judge
+from collector.health import STALE_HEARTBEAT_S, STALLED_DELIVERY_S, health_points, judge, tag_key_problem
 from collector.stats import Stats
 
 S = 1_000_000_000
 NOW = 1_800_000_000 * S
 
 
-def test_health_lines_carry_counters_outbox_and_latency():
+def test_health_points_carry_counters_outbox_and_latency():
     stats = Stats()
     stats.add("reads_ok", 5, sensor="desk")
     stats.add("reads_failed", 2, sensor="shed")
@@ -16,9 +16,9 @@ def test_health_lines_carry_counters_outbox_and_latency():
     stats.add("points_delivered", 40)
     stats.observe_latency("desk", 0.002)
     stats.observe_latency("desk", 0.004)
-    lines = health_lines(stats, {"host": "pi"}, ["desk", "shed"], outbox_depth=7, oldest_ns=NOW - 90 * S,
-                         now_ns=NOW, started_ns=NOW - 600 * S, tick_ns=NOW)
-    collector, desk, shed = lines
+    points = health_points(stats, {"host": "pi"}, ["desk", "shed"], outbox_depth=7, oldest_ns=NOW - 90 * S,
+                           now_ns=NOW, started_ns=NOW - 600 * S, tick_ns=NOW)
+    collector, desk, shed = (point.line() for point in points)
     assert collector.startswith("templog,host=pi ") and collector.endswith(f" {NOW}")
     for field in ("reads_ok=5i", "reads_failed=2i", "points_delivered=40i", "write_failures=4i",
                   "write_failures_network=3i", "write_failures_auth=1i", "outbox_depth=7i",
@@ -28,7 +28,19 @@ def test_health_lines_carry_counters_outbox_and_latency():
     assert "read_latency_ms_mean=3.0" in desk and "read_latency_ms_max=4.0" in desk
     assert shed.startswith("templog,host=pi,sensor=shed reads_ok=0i,reads_failed=2i") and "latency" not in shed
     # latency is per period: the next health point only reports new reads
-    assert "latency" not in health_lines(stats, {"host": "pi"}, ["desk"], 0, None, NOW, NOW, NOW)[1]
+    assert "latency" not in health_points(stats, {"host": "pi"}, ["desk"], 0, None, NOW, NOW, NOW)[1].line()
+
+
+def test_every_field_of_the_health_points_is_refused_as_a_collector_tag_key():
+    """So that the rule cannot drift from the fields written (a tag of a field's name: a point InfluxDB 3 refuses)."""
+    stats = Stats()
+    stats.add("write_failures_network")
+    stats.observe_latency("desk", 0.002)
+    points = health_points(stats, {"host": "pi"}, ["desk"], 1, NOW, NOW, NOW, NOW)
+    names = {name for point in points for name in point.fields}
+    assert "write_failures_network" in names and "read_latency_ms_max" in names
+    assert [name for name in sorted(names) if not tag_key_problem(name)] == []
+    assert tag_key_problem("room") is None and tag_key_problem("host") is None
 
 
 def test_judge():

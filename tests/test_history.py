@@ -17,15 +17,21 @@ from collector.history import aggregate, write
 from collector.influx import InfluxV2, WriteError
 from collector.influx.v1 import sensors_in_order, series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
-from collector.lineprotocol import series_key, temperature_line
 from collector.outbox import Outbox
 from collector.query import LAST_STOP_NS, HistoryQuery, flux, influxql
 from collector.readings import Reading
 from collector.ticks import parse_rfc3339_ns, rfc3339
-from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at, windows, written
+from history_check import (
+    HOSTILE_NAME,
+    SENSORS,
+    assert_history_returns_what_was_written,
+    windows,
+    written,
+)
+from temperature_points import temperature
 
 S = 1_000_000_000
-# any name the config accepts: it refuses line breaks, tabs and backslashes (collector/config.py)
+# any name the config accepts: it refuses line breaks, tabs and backslashes (collector/lineprotocol.py text_problem)
 SENSOR_NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\n\t\\"),
                        min_size=1, max_size=12)
 
@@ -208,8 +214,7 @@ OUTBOX_CONFIG = "collector: {outbox: data/outbox.sqlite}\nsensors:\n  - {name: a
 def outbox_with_points(write_config, tmp_path, base_ns):
     config = write_config(OUTBOX_CONFIG)
     outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
-    outbox.append([(Reading(sensor, t, value), line) for (t, sensor, value), line
-                   in zip(written(base_ns), lines_at(base_ns), strict=True)])
+    outbox.append([temperature(sensor, t, value, host=SENSORS[sensor]) for t, sensor, value in written(base_ns)])
     outbox.close()
     return config
 
@@ -344,8 +349,7 @@ def split_series_points(base_ns: int) -> list[tuple[int, str, float, dict]]:
 
 
 def split_series_lines(base_ns: int) -> list[str]:
-    return [temperature_line(series_key("temperature", {**tags, "sensor": sensor}), value, t)
-            for t, sensor, value, tags in split_series_points(base_ns)]
+    return [temperature(sensor, t, value, **tags).line() for t, sensor, value, tags in split_series_points(base_ns)]
 
 
 def history_json(config, base_ns: int, *args: str) -> list[dict]:
@@ -365,8 +369,7 @@ def test_a_sensor_split_into_several_series_is_one_on_every_source(write_config,
     sensors = f"sensors:\n  - {{name: a, type: simulated}}\n  - {{name: {json.dumps(HOSTILE_NAME)}, type: simulated}}\n"
     outbox_config = write_config("collector: {outbox: data/outbox.sqlite}\n" + sensors, "outbox.yaml")
     outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
-    outbox.append([(Reading(sensor, t, value), line)
-                   for (t, sensor, value, _), line in zip(points, split_series_lines(base), strict=True)])
+    outbox.append([temperature(sensor, t, value, **tags) for t, sensor, value, tags in points])
     outbox.close()
     influxd.query(f'CREATE DATABASE "{database}"')
     influxd.write(database, split_series_lines(base))

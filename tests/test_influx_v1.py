@@ -9,6 +9,7 @@ from collector.influx import InfluxV1
 from collector.outbox import Outbox
 from collector.stats import Stats
 from history_check import assert_history_returns_what_was_written, lines_at
+from temperature_points import temperature
 
 S = 1_000_000_000
 
@@ -123,8 +124,7 @@ def test_a_backlog_older_than_the_retention_drains_and_keeps_the_rest(write_conf
     client.ensure_retention()
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     fresh = time.time_ns() // S * S
-    outbox.append([(None, f"temperature,sensor=old celsius=1.0 {fresh - 5 * 3600 * S}"),
-                   (None, f"temperature,sensor=new celsius=2.0 {fresh}")])
+    outbox.append([temperature("old", fresh - 5 * 3600 * S, 1.0), temperature("new", fresh, 2.0)])
     Sender(outbox, client, 100, Stats()).drain()
     assert outbox.depth == 0
     assert [(p["sensor"], p["celsius"]) for p in points(influxd, database)] == [("new", 2.0)]

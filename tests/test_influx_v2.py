@@ -10,9 +10,9 @@ from collector.config import load_config
 from collector.delivery import Sender
 from collector.influx import InfluxV2, RetentionUnsupported, WriteError
 from collector.outbox import Outbox
-from collector.readings import Reading
 from collector.stats import Stats
 from history_check import assert_history_returns_what_was_written, lines_at
+from temperature_points import temperature
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -48,8 +48,7 @@ def test_outbox_backlog_arrives_exactly_once_per_tick(write_config, victoria, tm
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     base = time.time_ns() // S * S - 1000 * S
     values = [round(20 + i / 100, 2) for i in range(1000)]
-    outbox.append([(Reading("backlog", base + i * S, v), f"temperature,sensor=backlog celsius={v} {base + i * S}")
-                   for i, v in enumerate(values)])
+    outbox.append([temperature("backlog", base + i * S, v) for i, v in enumerate(values)])
     assert Sender(outbox, client, 300, Stats()).drain() == 1000
     [series] = victoria.export('{__name__="temperature_celsius", sensor="backlog"}', min_samples=1000)
     assert series["timestamps"] == [(base + i * S) // MS for i in range(1000)]

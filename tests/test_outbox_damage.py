@@ -21,11 +21,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
-from collector.lineprotocol import MEASUREMENT, series_key, temperature_line
 from collector.outbox import Outbox
-from collector.readings import Reading
 from faulty_proxy import FaultyProxy
 from outbox_rows import rejected
+from temperature_points import temperature
 
 S = 1_000_000_000
 TABLE_LEAF, TABLE_INTERIOR = 0x0D, 0x05
@@ -34,14 +33,12 @@ TABLE_LEAF, TABLE_INTERIOR = 0x0D, 0x05
 def fill(path: Path, n: int, sensor: str = "old", rejected: int = 2) -> dict[int, str]:
     """A real outbox of n points one second apart ending about now, `rejected` of them set aside, some state;
     closed (so checkpointed: every page is in the main file). Returns id -> line of the points waiting."""
-    key = series_key(MEASUREMENT, {"sensor": sensor})
     first = (time.time_ns() // S - n) * S
     outbox = Outbox(str(path))
     for start in range(0, n, 10_000):
         batch = []
         for i in range(start, min(n, start + 10_000)):
-            reading = Reading(sensor, first + i * S, round(20 + (i % 100) / 10, 1))
-            batch.append((reading, temperature_line(key, reading.celsius, reading.time_ns)))
+            batch.append(temperature(sensor, first + i * S, round(20 + (i % 100) / 10, 1)))
         outbox.append(batch)
     for pending in list(outbox.oldest(n))[1:1 + rejected]:
         outbox.set_aside(pending, "HTTP 400: field type conflict")
@@ -246,11 +243,11 @@ def test_damage_met_by_an_append_is_repaired_and_the_append_kept(tmp_path, caplo
     other.execute("INSERT OR REPLACE INTO state (key, value) VALUES ('test', 'touched')")
     other.commit()
     other.close()
-    new = [(Reading("new", i * S, 21.5), f"temperature,sensor=new celsius=21.5 {i * S}") for i in (1, 2)]
+    new = [temperature("new", i * S, 21.5) for i in (1, 2)]
     with caplog.at_level(logging.ERROR, logger="templog"):
         outbox.append(new)
     waiting = waiting_lines(path)
-    assert [line for line in waiting.values() if "sensor=new" in line] == [line for _, line in new]
+    assert [line for line in waiting.values() if "sensor=new" in line] == [point.line() for point in new]
     assert {i: line for i, line in waiting.items() if "sensor=old" in line} == \
         {i: line for i, line in original.items() if i not in lost_ids}
     assert outbox.depth == len(waiting) == len(original) - len(lost_ids) + 2

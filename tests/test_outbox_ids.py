@@ -15,16 +15,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.lineprotocol import Point
 from collector.outbox import PURGE_ROWS, Outbox
-from collector.readings import Reading
 from outbox_rows import rejected
+from temperature_points import temperature
 from test_outbox_damage import overwrite_page, points_leaves, rows
 
 S = 1_000_000_000
 
 
-def points(first: int, n: int) -> list[tuple[Reading, str]]:
-    return [(Reading("a", i * S, 20.0), f"temperature,sensor=a celsius=20.0 {i * S}") for i in range(first, first + n)]
+def points(first: int, n: int) -> list[Point]:
+    return [temperature("a", i * S, 20.0) for i in range(first, first + n)]
 
 
 def append_ids(outbox: Outbox, n: int) -> list[int]:
@@ -65,7 +66,7 @@ def test_a_point_after_an_emptied_backlog_and_a_restart_is_sent_not_taken_for_de
     outbox.close()
     reopened = Outbox(path)
     reopened.append(points(5000, 1))
-    assert reopened.depth == 1 and [p.line for p in reopened.oldest(10)] == [points(5000, 1)[0][1]]
+    assert reopened.depth == 1 and [p.line for p in reopened.oldest(10)] == [points(5000, 1)[0].line()]
 
 
 def test_ids_only_grow_when_the_newest_points_were_set_aside_or_dropped(tmp_path):
@@ -133,12 +134,12 @@ def previous_version_outbox(path: Path) -> list[str]:
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(PREVIOUS_SCHEMA)
     db.executemany("INSERT INTO points (sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?)",
-                   [(r.sensor, r.time_ns, r.celsius, line) for r, line in points(0, 500)])
+                   [("a", p.time_ns, p.fields["celsius"], p.line()) for p in points(0, 500)])
     db.execute("DELETE FROM points WHERE id <= 490")
     db.execute("INSERT INTO rejected VALUES (400, 'bad 1', 'HTTP 400', 0)")
     db.execute("INSERT INTO state VALUES ('heartbeat_ns', '5')")
     db.close()
-    return [line for _, line in points(490, 10)]
+    return [p.line() for p in points(490, 10)]
 
 
 def test_an_outbox_of_the_previous_version_keeps_working(tmp_path):

@@ -20,12 +20,18 @@ from collector.outbox import Outbox
 from collector.runner import Collector
 from collector.stats import Stats
 from collector.tick_commit import TickCommits, wait_for
+from temperature_points import temperature
 from test_runner import FakeClock, Hanging, Scripted
 
 S = 1_000_000_000
 SENSORS = 10
 CONFIG = "collector: {interval: 1s, time_floor: 1970-01-01}\nsensors:\n" + "".join(
     f"  - {{name: s{i}, type: simulated, seed: {i}}}\n" for i in range(SENSORS))
+
+
+def point(sensor: str, time_ns: int):
+    """A point for the commits to carry (they never look into one)."""
+    return temperature(sensor, time_ns, 20.0)
 
 
 def wal_commits(outbox_path: Path) -> int:
@@ -162,13 +168,13 @@ def test_a_ticks_commit_waits_for_its_reads_until_its_deadline_then_goes_without
     clock = FakeClock()
     ticks = TickCommits(lambda points: commits.append(list(points)) or True, clock=clock, background=False)
     ticks.expect(7, wait_for(1.0), reads=3)
-    ticks.submit(7, [(None, "a 1")], then=lambda committed: logged.append(("a", committed)))
+    ticks.submit(7, [point("a", 1)], then=lambda committed: logged.append(("a", committed)))
     ticks.submit(7, [])  # a failed read
     assert not ticks.commit_due() and commits == [] and logged == []  # one read still out, the deadline not passed
     clock.now = wait_for(1.0)  # the deadline: 0.1 s of a 1 s tick
-    assert ticks.commit_due() and commits == [[(None, "a 1")]] and logged == [("a", True)]
-    ticks.submit(7, [(None, "late 1")], then=lambda committed: logged.append(("late", committed)))
-    assert commits == [[(None, "a 1")], [(None, "late 1")]] and logged == [("a", True), ("late", True)]  # at once
+    assert ticks.commit_due() and commits == [[point("a", 1)]] and logged == [("a", True)]
+    ticks.submit(7, [point("late", 1)], then=lambda committed: logged.append(("late", committed)))
+    assert commits == [[point("a", 1)], [point("late", 1)]] and logged == [("a", True), ("late", True)]  # at once
 
 
 def test_a_tick_whose_reads_all_answered_commits_at_once_in_one_transaction():
@@ -177,9 +183,9 @@ def test_a_tick_whose_reads_all_answered_commits_at_once_in_one_transaction():
     with ticks.holding():
         for i in range(3):
             ticks.expect(5, wait_for(1.0))
-            ticks.submit(5, [(None, f"p {i}")])
+            ticks.submit(5, [point("p", i)])
         assert not ticks.commit_due()  # the scheduler may still hand out reads of this tick
-    assert ticks.commit_due() and commits == [[(None, f"p {i}") for i in range(3)]]
+    assert ticks.commit_due() and commits == [[point("p", i) for i in range(3)]]
 
 
 def test_the_shortest_wait_of_a_ticks_expects_is_its_deadline():
@@ -227,16 +233,16 @@ def test_ticks_ready_together_go_in_one_transaction_in_tick_order():
     ticks = TickCommits(lambda points: commits.append(list(points)) or True, clock=FakeClock(), background=False)
     for tick in (3, 1, 2):
         ticks.expect(tick, 1.0)
-        ticks.submit(tick, [(None, f"p {tick}")])
-    assert ticks.commit_due() and commits == [[(None, "p 1"), (None, "p 2"), (None, "p 3")]]
+        ticks.submit(tick, [point("p", tick)])
+    assert ticks.commit_due() and commits == [[point("p", 1), point("p", 2), point("p", 3)]]
 
 
 def test_a_readers_follow_up_that_fails_is_logged_and_the_rest_still_run(caplog):
     done = []
     ticks = TickCommits(lambda points: True, clock=FakeClock(), background=False)
     ticks.expect(1, 1.0, reads=2)
-    ticks.submit(1, [(None, "p 1")], then=lambda committed: 1 / 0)
-    ticks.submit(1, [(None, "p 2")], then=done.append)
+    ticks.submit(1, [point("p", 1)], then=lambda committed: 1 / 0)
+    ticks.submit(1, [point("p", 2)], then=done.append)
     assert ticks.commit_due() and done == [True]
     assert "ZeroDivisionError" in caplog.text
 
@@ -298,12 +304,12 @@ def test_two_intervals_ticking_together_are_one_commit(write_config, tmp_path):
 def test_an_idle_sender_leaves_a_ticks_deliveries_to_the_next_tick_and_deletes_a_backlog_in_slices(tmp_path):
     path = tmp_path / "o.sqlite"
     outbox = Outbox(str(path))
-    outbox.append([(None, f"t,sensor=s{i} celsius=1 {i}") for i in range(10)])
+    outbox.append([temperature(f"s{i}", i, 1.0) for i in range(10)])
     outbox.purge()  # what an earlier run may have left: nothing here
     outbox.delivered(outbox.oldest(10))
     before = wal_commits(path)
     assert outbox.purge() is False and wal_commits(path) == before  # no commit of its own
-    outbox.append([(None, f"t,sensor=s celsius=1 {10 + i}") for i in range(1200)])
+    outbox.append([temperature("s", 10 + i, 1.0) for i in range(1200)])
     assert wal_commits(path) == before + 1 and Outbox(str(path)).depth == 1200  # deleted with the next commit
     outbox.delivered(outbox.oldest(1200))
     outbox.write_pending()  # as a drain does at each batch: a slice deleted, the rest marked delivered
@@ -334,7 +340,7 @@ def test_a_late_submit_is_committed_by_the_committer_not_on_the_submitting_threa
     clock.now = 1.0
     ticks.recheck()
     wait_until(lambda: threads == ["tick commits"], what="the tick committed at its deadline")
-    ticks.submit(1, [(None, "late 1")])
+    ticks.submit(1, [point("late", 1)])
     wait_until(lambda: len(threads) == 2, what="the late reading committed")
     assert threads == ["tick commits", "tick commits"]
     ticks.close()
