@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from collector import __version__, logs
 from collector.durations import parse_duration
+from collector.errors import TemplogError
 from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user in
 OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
 
 
-class UsageError(Exception):
+class UsageError(TemplogError):
     """Bad command-line input: exit 2."""
 
 
@@ -65,26 +66,28 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_discover(args)
         config = load_config(args.config)
         return COMMANDS[args.command](config, args)
+    # one line naming what failed; its traceback, with the causes, only under -v (at DEBUG)
     except (ConfigError, UsageError) as exc:
         print(f"templog: {exc}", file=sys.stderr)
+        logs.log_traceback(log, exc)
         return 2
-    except Exception as exc:  # never a traceback: one line naming what failed
+    except Exception as exc:
         if _said_in_its_own_words(exc):
             print(f"templog: {args.command}: {exc}", file=sys.stderr)
         else:
             print(f"templog: {args.command}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        logs.log_traceback(log, exc)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
 def _said_in_its_own_words(exc: Exception) -> bool:
-    """An OutboxError (in use, damaged, or a path no outbox can live at), an OSError or SQLite's (e.g. an outbox that
-    cannot be created or opened). The outbox's and SQLite's modules are looked up, not imported: only a command that
-    imported them can raise their errors, and `read` and `--help` need neither."""
-    outbox, sqlite3 = sys.modules.get("collector.outbox"), sys.modules.get("sqlite3")
-    return (isinstance(exc, OSError) or (outbox is not None and isinstance(exc, outbox.OutboxError))
-            or (sqlite3 is not None and isinstance(exc, sqlite3.Error)))
+    """One of templog's errors (such as an outbox in use, damaged, or at a path no outbox can live at), an OSError or
+    SQLite's (e.g. an outbox that cannot be created or opened). SQLite's module is looked up, not imported: only a
+    command that imported it can raise its errors, and `read` and `--help` need none."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return isinstance(exc, (TemplogError, OSError)) or (sqlite3 is not None and isinstance(exc, sqlite3.Error))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -367,8 +370,10 @@ def check_outbox(path: str) -> list[str]:
         print(outbox_report(outbox))
         outbox.close()
     except OutboxError as exc:
+        logs.log_traceback(log, exc, "the problem below")
         return [str(exc)]
     except sqlite3.Error as exc:  # e.g. a folder `check` may not create SQLite's -shm file in
+        logs.log_traceback(log, exc, "the problem below")
         return [f"collector.outbox: cannot read {path}: {exc}"]
     return []
 
@@ -399,6 +404,7 @@ def cmd_health(config: Config, args) -> int:
         verdict = judge(outbox.state(), outbox.depth, config.influxdb is not None, time.time_ns())
     except OutboxError as exc:
         print(f"unhealthy: {exc}")
+        logs.log_traceback(log, exc)
         return 1
     print(("healthy: " if verdict.healthy else "unhealthy: ") + verdict.message)
     return 0 if verdict.healthy else 1
@@ -406,7 +412,7 @@ def cmd_health(config: Config, args) -> int:
 
 def cmd_history(config: Config, args) -> int:
     from collector.history import from_outbox, write
-    from collector.influx import WriteError, connect
+    from collector.influx import InfluxError, connect
     from collector.outbox import Outbox
 
     query = history_query(args, time.time_ns())
@@ -432,8 +438,9 @@ def cmd_history(config: Config, args) -> int:
         try:
             count = write(rows, query.columns, args.format, sys.stdout)
             sys.stdout.flush()
-        except WriteError as exc:
+        except InfluxError as exc:
             print(f"templog: history: {source}, {query.describe()}: {exc}", file=sys.stderr)
+            logs.log_traceback(log, exc)
             return 1
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly, and let nothing write there again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -478,15 +485,15 @@ def _parse_duration(text: str, option: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise UsageError(f"history: {option}: {exc}") from None
+        raise UsageError(f"history: {option}: {exc}") from exc
 
 
 def _parse_time(text: str, option: str) -> int:
     try:
         return parse_time_ns(text)
-    except ValueError:
+    except ValueError as exc:
         raise UsageError(f"history: {option}: invalid time {text!r} "
-                         "(use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from None
+                         "(use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from exc
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,

@@ -35,6 +35,7 @@ from collector.config_types import (
     read_small_file,
 )
 from collector.durations import LONGEST_MS, format_duration, parse_duration
+from collector.errors import TemplogError
 from collector.lineprotocol import sensor_name_problem, tag_key_problem, text_problem
 from collector.sensors.base import SettingError, sysfs_paths
 from collector.sensors.registry import SENSOR_TYPES
@@ -76,7 +77,7 @@ MAX_YAML_DEPTH = 32  # a config is 5 levels deep; deeper nesting only ever exhau
 MAX_YAML_NODES = 100_000  # values after expanding aliases: a 1 KB "billion laughs" file must not take gigabytes
 
 
-class ConfigError(Exception):
+class ConfigError(TemplogError):
     """Invalid configuration: the CLI prints it as one line and exits 2."""
 
     def __init__(self, file: str, path: str, problem: str):
@@ -137,33 +138,34 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
     environ = os.environ if environ is None else environ
     try:
         raw = _load_yaml(_read_text(file))
-    except _Refused as exc:
-        raise ConfigError(file, exc.where, exc.problem) from None
+    except _Refused as exc:  # its message is this one's: the cause is what it was refused for
+        raise ConfigError(file, exc.where, exc.problem) from exc.__cause__
     return _Parser(file, environ).config(raw if raw is not None else {})
 
 
-class _Refused(Exception):
+class _Refused(TemplogError):
     """The file cannot be read as a config at all; `where` is empty or a line and column."""
 
     def __init__(self, where: str, problem: str):
+        super().__init__(f"{where}: {problem}" if where else problem)
         self.where, self.problem = where, problem
 
 
 def _read_text(file: str) -> str:
     try:
         data = read_small_file(file)
-    except FileNotFoundError:
-        raise _Refused("", "file not found") from None
-    except IsADirectoryError:
-        raise _Refused("", "is a directory, not a config file") from None
+    except FileNotFoundError as exc:
+        raise _Refused("", "file not found") from exc
+    except IsADirectoryError as exc:
+        raise _Refused("", "is a directory, not a config file") from exc
     except OSError as exc:
-        raise _Refused("", f"cannot read file: {exc.strerror or exc}") from None
+        raise _Refused("", f"cannot read file: {exc.strerror or exc}") from exc
     try:
         return data.decode("utf-8-sig")  # a BOM, as some Windows editors write, is no error
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise _Refused(f"line {line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") \
-            from None
+            from exc
 
 
 def _load_yaml(text: str) -> Any:
@@ -176,10 +178,18 @@ def _load_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise _Refused(where, f"YAML syntax error: {exc.problem or exc.context or 'not YAML'}") from None
+        raise _Refused(where, f"YAML syntax error: {exc.problem or exc.context or 'not YAML'}") from _unquoted(exc)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, such as NUL
         raise _Refused(f"line {text.count(chr(10), 0, exc.position) + 1}",
-                       f"YAML syntax error: character U+{exc.character:04X} is not allowed ({exc.reason})") from None
+                       f"YAML syntax error: character U+{exc.character:04X} is not allowed ({exc.reason})") from exc
+
+
+def _unquoted(exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
+    """The error without the snippet of the file its text would quote: the line may hold a token (shown under -v)."""
+    for mark in (exc.context_mark, exc.problem_mark):
+        if mark is not None:
+            mark.buffer = None  # PyYAML's Mark.get_snippet quotes nothing without it
+    return exc
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -209,7 +219,7 @@ class _StrictLoader(yaml.SafeLoader):
         try:
             return super().construct_object(node, deep=deep)
         except (ValueError, OverflowError) as exc:
-            raise _Refused(f"line {node.start_mark.line + 1}", f"invalid value {_shown(node)}: {exc}") from None
+            raise _Refused(f"line {node.start_mark.line + 1}", f"invalid value {_shown(node)}: {exc}") from exc
 
     def construct_mapping(self, node, deep=False):
         seen = set()

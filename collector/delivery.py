@@ -27,15 +27,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol
 
 from collector.influx.errors import (
-    AUTH,
-    EXPIRED,
-    NETWORK,
-    REJECTED,
-    SERVER,
-    THROTTLED,
-    TOO_LARGE,
+    Expired,
+    InfluxError,
+    Rejected,
     RetentionUnsupported,
-    WriteError,
+    ServerError,
+    Throttled,
+    TooLarge,
+    Unauthorized,
+    Unreachable,
 )
 from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
@@ -58,7 +58,7 @@ PURGE_FOR_S = 0.2  # of each idle second, at most this deleting a delivered back
 # A Retry-After is honoured up to this: a server's hint, not a licence to leave delivery idle for an hour.
 RETRY_AFTER_CAP_S = 60.0
 # Failures retention is retried on with delivery (they fail the writes too, and pass); any other is a refusal.
-RETENTION_RETRIED_KINDS = (NETWORK, AUTH, SERVER, THROTTLED)
+RETENTION_RETRIED = (Unreachable, Unauthorized, ServerError, Throttled)
 
 
 class Writer(Protocol):
@@ -110,7 +110,7 @@ class Sender:
         self._live = line
 
     def drain(self, deadline: float | None = None, stop: threading.Event | None = None) -> int:
-        """Deliver until the outbox is empty (or the monotonic deadline passes); raise WriteError if InfluxDB
+        """Deliver until the outbox is empty (or the monotonic deadline passes); raise InfluxError if InfluxDB
         won't take it.
 
         While one batch is on the wire, a second thread deletes the batch before it (already acknowledged by
@@ -147,7 +147,7 @@ class Sender:
             return
         try:
             self.writer.write([line])
-        except WriteError as exc:
+        except InfluxError as exc:
             if _no_answer(exc):
                 raise
             log.debug("the live health point was not taken (its outbox copy follows in turn): %s", exc)
@@ -175,15 +175,15 @@ class Sender:
         """Send one batch; `taken` (default: acknowledge now) is called with it if InfluxDB took it whole."""
         try:
             self.writer.write(batch.lines)
-        except WriteError as exc:
-            if exc.kind == EXPIRED and (len(batch) == 1 or exc.dropped == len(batch)):
+        except InfluxError as exc:
+            if isinstance(exc, Expired) and (len(batch) == 1 or exc.dropped == len(batch)):
                 # all of it had outlived the retention: InfluxDB would never keep it, so it is done
                 self.outbox.acknowledge(batch)
                 self.stats.add("points_beyond_retention", len(batch))
                 log.warning("InfluxDB dropped %d point(s) older than its retention: %s", len(batch), exc)
                 self._answered()
                 return 0
-            if exc.kind in (EXPIRED, REJECTED, TOO_LARGE):  # the message may hide a malformed point: isolate
+            if isinstance(exc, (Rejected, TooLarge)):  # the message may hide a malformed point (Expired too): isolate
                 return self._isolate(batch, exc)
             raise
         self._answered()
@@ -193,7 +193,7 @@ class Sender:
             taken(batch)
         return len(batch)
 
-    def _isolate(self, batch: Batch, exc: WriteError) -> int:
+    def _isolate(self, batch: Batch, exc: InfluxError) -> int:
         """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest.
         Re-sending the halves is harmless: InfluxDB keeps one point per series and timestamp."""
         if len(batch) == 1:
@@ -230,8 +230,8 @@ class Sender:
             log.info("retention: %s", self.writer.ensure_retention())
         except RetentionUnsupported as exc:
             log.warning("retention not managed, writing anyway: %s", exc)
-        except WriteError as exc:
-            if exc.kind in RETENTION_RETRIED_KINDS:
+        except InfluxError as exc:
+            if isinstance(exc, RETENTION_RETRIED):
                 raise
             self._retention_refused(exc)
         except Exception as exc:  # e.g. a proxy's page where JSON was expected
@@ -260,7 +260,7 @@ class Sender:
                     return
                 self._failed(exc, clock)
                 retry_after = getattr(exc, "retry_after", None)
-                busy = isinstance(exc, WriteError) and exc.kind in (SERVER, THROTTLED)
+                busy = isinstance(exc, (ServerError, Throttled))
                 delay = self.backoff.delay(self.failures, retry_after, cap=ANSWERED_BUSY_CAP_S if busy else None)
                 self._pause(delay, stop, probe=retry_after is None and _no_answer(exc))
                 continue
@@ -282,12 +282,12 @@ class Sender:
     def _failed(self, exc: Exception, clock) -> None:
         """Count a failed attempt; log it as its episode's rule says (start, every 10 minutes, end)."""
         self.failures += 1
-        kind = exc.kind if isinstance(exc, WriteError) else "outbox" if isinstance(exc, sqlite3.Error) else "other"
+        kind = exc.kind if isinstance(exc, InfluxError) else "outbox" if isinstance(exc, sqlite3.Error) else "other"
         self.stats.add(f"write_failures_{kind}")
         if self.backlog is None:
             self._backlog_began(clock)
         episode = (kind, getattr(exc, "status", None))
-        message = str(exc) if isinstance(exc, WriteError) else f"{type(exc).__name__}: {exc}"
+        message = str(exc) if isinstance(exc, InfluxError) else f"{type(exc).__name__}: {exc}"
         if episode != self.failing_with:
             if self.failing_with is not None:
                 self.episodes[self.failing_with].ended("delivery to InfluxDB no longer fails with %s",
@@ -367,7 +367,7 @@ def _spans_ticks(batch: Batch) -> bool:
 
 def _no_answer(exc: Exception) -> bool:
     """InfluxDB itself did not answer (refused, reset, timed out, or a gateway said so): worth probing for it."""
-    return isinstance(exc, WriteError) and (exc.kind == NETWORK or exc.status in NO_ANSWER_STATUSES)
+    return isinstance(exc, Unreachable) or (isinstance(exc, InfluxError) and exc.status in NO_ANSWER_STATUSES)
 
 
 def _describe(episode: tuple) -> str:

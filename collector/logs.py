@@ -7,11 +7,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 from collector.ticks import utc_text
 
 REPEAT_EVERY_S = 600.0
+
+_hidden: set[str] = set()  # the secrets no traceback in the log may show, added by hide()
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***: a server or proxy may echo the Authorization header back."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def hide(*secrets: str) -> None:
+    """Mask these (a token, a password) in every traceback logged from now on: under -v a traceback shows each
+    cause's own text, such as an HTTP body that echoed the token. (Messages are masked where they are made.)"""
+    _hidden.update(s for s in secrets if s)
 
 
 class UtcFormatter(logging.Formatter):
@@ -19,6 +34,9 @@ class UtcFormatter(logging.Formatter):
 
     def formatTime(self, record, datefmt=None):
         return utc_text(int(record.created * 1e9), milliseconds=True)
+
+    def formatException(self, ei):
+        return masked(super().formatException(ei), _hidden)
 
 
 def configure(level: int) -> None:
@@ -138,4 +156,9 @@ def log_bug(logger: logging.Logger, exc: BaseException, message: str, *args: obj
     """A bug caught so that a thread lives on: one ERROR line that names it (a log line is one line), and its
     traceback at DEBUG, shown under -v."""
     logger.error(message + ": %s: %s", *args, type(exc).__name__, exc)
-    logger.debug("traceback of the error above", exc_info=exc)
+    log_traceback(logger, exc)
+
+
+def log_traceback(logger: logging.Logger, exc: BaseException, of: str = "the error above") -> None:
+    """The traceback of an error reported in one line, with its causes, at DEBUG: shown under -v only."""
+    logger.debug("traceback of %s", of, exc_info=exc)

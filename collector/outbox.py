@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 from collector import outbox_repair
+from collector.errors import TemplogError
 
 if TYPE_CHECKING:  # `health` reads no readings: the module is imported where they are read or written
     from collector.lineprotocol import Point
@@ -94,7 +95,7 @@ def _create_tables(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE TABLE IF NOT EXISTS {name} {columns}")
 
 
-class OutboxError(Exception):
+class OutboxError(TemplogError):
     """The outbox cannot be used as it is; the message names it and says why."""
 
 

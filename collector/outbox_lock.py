@@ -27,10 +27,10 @@ class OutboxLock:
         self._fd = os.open(os.path.realpath(outbox_path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except BlockingIOError as exc:
             holder = os.pread(self._fd, 32, 0).decode("ascii", "replace").strip()
             os.close(self._fd)
-            raise OutboxInUse(outbox_path, holder) from None
+            raise OutboxInUse(outbox_path, holder) from exc
         pid = f"{os.getpid()}\n".encode()
         os.pwrite(self._fd, pid, 0)  # then cut what a longer pid left: a second run never reads an empty file
         os.ftruncate(self._fd, len(pid))

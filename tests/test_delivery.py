@@ -7,7 +7,16 @@ import pytest
 
 from cli import wait_until
 from collector.delivery import ANSWERED_BUSY_CAP_S, PROBE_EVERY_S, RETRY_AFTER_CAP_S, Backoff, Sender
-from collector.influx.errors import WriteError
+from collector.influx.errors import (
+    Expired,
+    QueryFailed,
+    Rejected,
+    ServerError,
+    Throttled,
+    TooLarge,
+    Unauthorized,
+    Unreachable,
+)
 from collector.outbox import Outbox
 from collector.stats import Stats
 from outbox_rows import rejected
@@ -33,9 +42,9 @@ class ScriptedWriter:
             if error is not None:
                 raise error
         if self.max_batch and len(lines) > self.max_batch:
-            raise WriteError("too_large", "HTTP 413: request too large", 413)
+            raise TooLarge(413, "request too large")
         if self.poisoned & set(lines):
-            raise WriteError("rejected", "HTTP 400: field type conflict", 400)
+            raise Rejected(400, "field type conflict")
         self.accepted.extend(lines)
 
     def ensure_retention(self):
@@ -64,9 +73,9 @@ def test_drain_delivers_everything_in_order_in_batches(tmp_path):
 
 def test_a_failed_write_keeps_the_batch(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 5)
-    writer = ScriptedWriter([WriteError("server", "HTTP 503", 503)])
+    writer = ScriptedWriter([ServerError(503, "busy")])
     sender = Sender(outbox, writer, 10, Stats())
-    with pytest.raises(WriteError):
+    with pytest.raises(ServerError):
         sender.drain()
     assert outbox.depth == 5
     sender.drain()
@@ -110,8 +119,8 @@ def run_until_drained(sender):
 
 def test_one_error_line_per_episode_however_the_messages_vary(tmp_path, caplog):
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = ScriptedWriter([WriteError("server", f"HTTP 503: busy, request {i}", 503) for i in range(5)]
-                            + [WriteError("auth", "HTTP 401: unauthorized", 401), None])
+    writer = ScriptedWriter([ServerError(503, f"busy, request {i}") for i in range(5)]
+                            + [Unauthorized(401, "unauthorized"), None])
     with caplog.at_level(logging.INFO):
         run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
     assert caplog.text.count("delivery to InfluxDB failed") == 2  # the 503 episode, then the 401 one
@@ -126,7 +135,7 @@ def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_pat
     outbox, lines = filled_outbox(tmp_path, 3)
     now = [0.0]
     # a failed attempt a minute for 25 minutes, as a capped backoff gives
-    writer = ScriptedWriter([WriteError("network", f"cannot reach http://influx: refused (minute {minute})")
+    writer = ScriptedWriter([Unreachable("http://influx", OSError(f"refused (minute {minute})"))
                              for minute in range(25)] + [None])
     sender = Sender(outbox, writer, 10, Stats(), Backoff(base=60, cap=60, rng=lambda: 1.0), log_clock=lambda: now[0])
     original = writer.write
@@ -148,14 +157,14 @@ def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_pat
 
 def test_after_no_answer_a_long_backoff_is_cut_short_by_a_probe_that_answers(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = ScriptedWriter([WriteError("network", "cannot reach http://influx: refused")], probes=[False, False, True])
+    writer = ScriptedWriter([Unreachable("http://influx", OSError("refused"))], probes=[False, False, True])
     waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(base=120, cap=120, rng=lambda: 1.0)))
     assert waits == [PROBE_EVERY_S] * 3  # probed every few seconds; the third answered: retried then, not at 120 s
     assert writer.probed == 3 and writer.accepted == lines
 
 
-@pytest.mark.parametrize("error", [WriteError("auth", "HTTP 401: unauthorized", 401),
-                                   WriteError("server", "HTTP 503: busy", 503, retry_after=30.0)],
+@pytest.mark.parametrize("error", [Unauthorized(401, "unauthorized"),
+                                   ServerError(503, "busy", retry_after=30.0)],
                          ids=["answered", "retry-after"])
 def test_no_probe_when_influxdb_answered_or_asked_to_wait(tmp_path, error):
     outbox, lines = filled_outbox(tmp_path, 3)
@@ -166,8 +175,8 @@ def test_no_probe_when_influxdb_answered_or_asked_to_wait(tmp_path, error):
 
 def test_run_retries_with_backoff_honouring_retry_after_then_resumes(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=7.0),
-                             WriteError("network", "refused"), None])
+    writer = ScriptedWriter([Throttled(429, "too many requests", retry_after=7.0),
+                             Unreachable("http://influx", OSError("refused")), None])
     waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(base=1, cap=60, rng=lambda: 1.0)))
     assert waits == [7.0, 2.0]  # Retry-After honoured; then exponential (2nd failure: 2 s)
     assert writer.accepted == lines
@@ -197,11 +206,10 @@ class RetentionWriter(ScriptedWriter):
         good = [line for line in lines if line not in expired and line not in self.poisoned]
         self.accepted.extend(good)
         if expired:
-            raise WriteError("expired",
-                             f"HTTP 400: partial write: points beyond retention policy dropped={len(expired)}",
-                             400, dropped=len(expired))
+            raise Expired(400, f"partial write: points beyond retention policy dropped={len(expired)}",
+                          dropped=len(expired))
         if len(good) < len(lines):
-            raise WriteError("rejected", "HTTP 400: unable to parse", 400)
+            raise Rejected(400, "unable to parse")
 
 
 def test_points_beyond_retention_do_not_block_the_outbox(tmp_path):
@@ -236,8 +244,8 @@ class RefusingRetention(ScriptedWriter):
         return "ok"
 
 
-@pytest.mark.parametrize("refusal", [WriteError("rejected", "HTTP 422: invalid retention rule", 422),
-                                     WriteError("query", "not implemented: ALTER RETENTION POLICY"),
+@pytest.mark.parametrize("refusal", [Rejected(422, "invalid retention rule"),
+                                     QueryFailed("not implemented: ALTER RETENTION POLICY"),
                                      ValueError("Expecting value: line 1 column 1 (char 0)")],
                          ids=["v2-422", "v1-influxql-error", "proxy-page"])
 def test_a_refused_retention_is_logged_once_and_delivery_goes_ahead(tmp_path, caplog, refusal):
@@ -254,8 +262,8 @@ def test_a_refused_retention_is_logged_once_and_delivery_goes_ahead(tmp_path, ca
 
 def test_a_retention_failing_like_the_writes_is_retried_with_delivery(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = RefusingRetention([WriteError("network", "cannot reach http://influx: refused"),
-                                WriteError("server", "HTTP 503: busy", 503)])
+    writer = RefusingRetention([Unreachable("http://influx", OSError("refused")),
+                                ServerError(503, "busy")])
     run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0)))
     assert writer.retention_calls == 3 and writer.accepted == lines
 
@@ -264,7 +272,7 @@ def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp
     """However long InfluxDB answers 503 (or 429), the next attempt is never more than ANSWERED_BUSY_CAP_S away, so
     delivery resumes within 10 s of it taking writes again; and never faster than half that, not to hammer it."""
     outbox, lines = filled_outbox(tmp_path, 3)
-    errors = [WriteError("server", "HTTP 503: busy", 503)] * 15 + [WriteError("throttled", "HTTP 429", 429)] * 5
+    errors = [ServerError(503, "busy")] * 15 + [Throttled(429, "too many requests")] * 5
     for jitter in (lambda: 0.0, lambda: 1.0):
         writer = ScriptedWriter(list(errors))
         waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=jitter)))
@@ -276,7 +284,7 @@ def test_while_influxdb_answers_5xx_or_429_retries_stay_within_a_few_seconds(tmp
 
 def test_a_retry_after_is_honoured_up_to_its_cap(tmp_path):
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = ScriptedWriter([WriteError("throttled", "HTTP 429", 429, retry_after=3600.0)])
+    writer = ScriptedWriter([Throttled(429, "too many requests", retry_after=3600.0)])
     waits = run_until_drained(Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 1.0)))
     assert waits == [RETRY_AFTER_CAP_S] and writer.accepted == lines
 
@@ -284,7 +292,7 @@ def test_a_retry_after_is_honoured_up_to_its_cap(tmp_path):
 def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_path, caplog):
     """Nothing delivered is no sign InfluxDB is back: the episode and its error stay until a write succeeds."""
     outbox, lines = filled_outbox(tmp_path, 3)
-    writer = ScriptedWriter([WriteError("network", "cannot reach http://influx: refused")])
+    writer = ScriptedWriter([Unreachable("http://influx", OSError("refused"))])
     original = writer.write
 
     def fail_then_lose_everything_to_the_bound(lines):

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from cli import ROOT, templog
 from collector.config import load_config
 from collector.history import aggregate, write
-from collector.influx import InfluxV2, WriteError
+from collector.influx import InfluxV2
+from collector.influx.errors import QueryFailed
 from collector.influx.v1 import sensors_in_order, series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.outbox import Outbox
@@ -134,10 +135,10 @@ DOCUMENT_LIKE = st.fixed_dictionaries({"results": st.lists(RESULT_LIKE, max_size
 @settings(max_examples=300, deadline=None)
 @given(st.lists(DOCUMENT_LIKE.map(lambda d: json.dumps(d).encode() + b"\n") | st.binary(max_size=20), max_size=4))
 def test_any_chunked_v1_answer_gives_well_formed_series_or_a_query_error(lines):
-    """Not influxd's answer, cut short, or shaped otherwise: a WriteError naming it, never another exception."""
+    """Not influxd's answer, cut short, or shaped otherwise: a QueryFailed naming it, never another exception."""
     try:
         series = list(series_of_chunks(lines))
-    except WriteError:
+    except QueryFailed:
         return
     for one in series:
         assert all(isinstance(v, list) and len(v) == len(one["columns"]) for v in one.get("values", []))
@@ -152,7 +153,7 @@ def test_series_split_over_chunks_come_out_whole_and_in_order(series_values, per
              for i in range(0, len(series), per_chunk)]
     assert list(series_of_chunks(lines + [b"\n"])) == series
     error = json.dumps({"results": [{"statement_id": 0, "error": "shard gone"}]}).encode()
-    with pytest.raises(WriteError, match="^shard gone$"):
+    with pytest.raises(QueryFailed, match="^shard gone$"):
         list(series_of_chunks(lines + [error]))
 
 
@@ -164,7 +165,7 @@ CSV_CELLS = st.sampled_from(["", "#datatype", "#group", "error", "reference", "r
 def test_any_annotated_csv_gives_rows_or_a_query_error(records):
     try:
         rows = list(rows_of_annotated_csv(records))
-    except WriteError:
+    except QueryFailed:
         return
     assert all(isinstance(row, dict) for row in rows)
 
@@ -178,7 +179,7 @@ def test_annotated_csv_as_influxdb_writes_it_reads_back_and_a_late_error_is_rais
         (record[3], record[4], record[5]) for record in records[4:-1]]
     error_table = [[], ["#datatype", "string", "string"], ["#group", "true", "true"], ["#default", "", ""],
                    ["", "error", "reference"], ["", "panic: out of memory", ""]]
-    with pytest.raises(WriteError, match="^panic: out of memory$"):
+    with pytest.raises(QueryFailed, match="^panic: out of memory$"):
         list(rows_of_annotated_csv(records + error_table))
 
 

@@ -8,7 +8,8 @@ import pytest
 from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
 from collector.delivery import Sender
-from collector.influx import InfluxV2, RetentionUnsupported, WriteError
+from collector.influx import InfluxV2, RetentionUnsupported
+from collector.influx.errors import NotFound, Unauthorized
 from collector.outbox import Outbox
 from collector.stats import Stats
 from history_check import assert_history_returns_what_was_written, lines_at
@@ -88,9 +89,9 @@ def test_no_bucket_permission_is_reported_not_fatal(write_config):
 def test_a_bad_token_is_an_auth_error_that_never_shows_the_token(write_config, fake_influxdb2):
     config = v2_config(write_config, fake_influxdb2.url, token="wrong-s3cret")
     client = InfluxV2(load_config(config, environ={}).influxdb)
-    with pytest.raises(WriteError) as info:
+    with pytest.raises(Unauthorized) as info:
         client.write(["temperature,sensor=a celsius=1.0 1000000000"])
-    assert info.value.kind == "auth" and "wrong-s3cret" not in str(info.value)
+    assert "wrong-s3cret" not in str(info.value)
     done = templog("check", "-c", str(config))
     assert done.returncode == 1 and "401" in done.stdout
     assert "wrong-s3cret" not in done.stdout + done.stderr
@@ -142,7 +143,7 @@ sensors: [{{name: a, type: simulated}}]
                                  "not list buckets (a write-only token still writes)"]
     assert client.ensure_retention().startswith("not managed (influxdb.retention is not set)")
     assert fake_influxdb2.bucket("temperature") is None
-    with pytest.raises(WriteError, match="bucket 'temperature' does not exist: create it, or set influxdb.retention"):
+    with pytest.raises(NotFound, match="bucket 'temperature' does not exist: create it, or set influxdb.retention"):
         client.write(["temperature,sensor=a celsius=1.0 1000000000"])
     fake_influxdb2.add_bucket("temperature", 3600)
     assert client.problems() == []  # whatever its retention

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from collector.errors import TemplogError
 from collector.grafana.common import NOTIFICATIONS_FILE, RULES_FILE
 
 # Deletions
@@ -40,7 +41,7 @@ class Previous:
 NOTHING_BEFORE = Previous()
 
 
-class PreviousUnusable(ValueError):
+class PreviousUnusable(TemplogError, ValueError):
     """A previous provisioning file templog cannot take deletions from."""
 
 

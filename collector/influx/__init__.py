@@ -1,6 +1,7 @@
 """InfluxDB clients: api v1 (InfluxDB 1.x HTTP API) and api v2 (influxdb-client), one small interface.
 
-    write(lines)          deliver line protocol; raise WriteError(kind, ...) when InfluxDB did not take it
+    write(lines)          deliver line protocol; raise an InfluxError (errors.py: a class per failure) when InfluxDB
+                          did not take it
     ensure_retention()    with `retention` set, make the bucket/database and its retention match it; return what
                           was done (a shortened retention is also a WARNING: InfluxDB deletes the older points)
     probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
@@ -9,7 +10,7 @@
     describe()            the server and database or bucket, for the lines that report on a query
     close()
 
-Every WriteError's message has the credentials masked and, when /ping says the server is the other InfluxDB line
+Every InfluxError's message has the credentials masked and, when /ping says the server is the other InfluxDB line
 than `api` speaks to, says which api to set (version.py).
 """
 
@@ -19,13 +20,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 from collector.config_types import InfluxConfig
-from collector.influx.errors import RetentionUnsupported, WriteError
+from collector.influx.errors import InfluxError, RetentionUnsupported
 
 if TYPE_CHECKING:
     from collector.influx.v1 import InfluxV1
     from collector.influx.v2 import InfluxV2
 
-__all__ = ["InfluxV1", "InfluxV2", "RetentionUnsupported", "WriteError", "connect"]
+__all__ = ["InfluxError", "InfluxV1", "InfluxV2", "RetentionUnsupported", "connect"]
 
 
 def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2:

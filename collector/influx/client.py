@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import urllib3
 
+from collector import logs
 from collector.config_types import InfluxConfig
-from collector.influx.errors import NOT_FOUND, WriteError, masked, reworded
+from collector.influx.errors import InfluxError, NotFound
 from collector.influx.retention import create_missing
 from collector.influx.version import ServerVersion
 
@@ -26,20 +27,26 @@ class InfluxClient:
         """Whether a 404's message says the database or bucket does not exist."""
         raise NotImplementedError
 
-    def _failure(self, error: WriteError) -> WriteError:
-        """`error` as the user sees it: credentials masked, and what to fix when the server says it."""
-        message = masked(str(error), self._secrets())
+    def _failure(self, error: InfluxError) -> InfluxError:
+        """`error` as the user sees it, reworded in place (its cause stays) and returned: credentials masked, and what
+        to fix when the server says it. The credentials are masked in the logs too from now on: under -v a traceback
+        shows the causes' own text."""
+        secrets = self._secrets()
+        logs.hide(*secrets)
+        message = logs.masked(str(error), secrets)
         hint = self.server.hint(error)
-        if hint is None and error.kind == NOT_FOUND and self._says_missing(message):
+        if hint is None and isinstance(error, NotFound) and self._says_missing(message):
             hint = f"{self.missing} {self.config.bucket!r} does not exist: {create_missing(self.config.retention)}"
-        return reworded(error, f"{message}; {hint}" if hint else message)
+        error.args = (f"{message}; {hint}" if hint else message,)
+        return error
 
     def ping(self) -> str:
-        """The server's version from /ping; WriteError if it does not answer with a success."""
+        """The server's version from /ping; InfluxError if it does not answer with a success."""
         try:
             return self.server.ping()
-        except WriteError as exc:
-            raise self._failure(exc) from None
+        except InfluxError as exc:
+            self._failure(exc)
+            raise
 
     def probe(self, timeout: float) -> bool:
         """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""

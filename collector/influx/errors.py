@@ -1,4 +1,5 @@
-"""How a failed write is classified, which decides what the sender does with the batch."""
+"""What InfluxDB did instead of what was asked: one class per failure, which decides what the sender does with the
+batch. Code tests the class; `kind` only names the failure's `write_failures_<kind>` counter and log episode."""
 
 from __future__ import annotations
 
@@ -6,44 +7,112 @@ import re
 import time
 from typing import Iterable
 
-NETWORK = "network"  # no answer: refused, reset, timed out -> retry with backoff
-THROTTLED = "throttled"  # 429 -> retry, honouring Retry-After
-SERVER = "server"  # 5xx -> retry, honouring Retry-After
-AUTH = "auth"  # 401/403 -> retry slowly, one log line per episode
-NOT_FOUND = "not_found"  # 404: bucket or database missing -> retry
-TOO_LARGE = "too_large"  # 413 -> split the batch
-REJECTED = "rejected"  # 400/422: malformed point or type conflict -> isolate and set aside
-OTHER = "other"  # any other answer -> retry
-EXPIRED = "expired"  # partial write: InfluxDB dropped points older than its retention, and kept the rest
-QUERY = "query"  # a query statement failed (InfluxQL error, Flux error)
+from collector.errors import TemplogError
+from collector.logs import masked
 
 
-class WriteError(Exception):
-    def __init__(self, kind: str, message: str, status: int | None = None, retry_after: float | None = None,
-                 dropped: int | None = None):
-        super().__init__(message)
-        self.kind, self.status, self.retry_after = kind, status, retry_after
-        self.dropped = dropped  # for a partial write: how many points InfluxDB says it dropped
+class InfluxError(TemplogError):
+    """InfluxDB (or what answers at its URL) did not do what a write, a query, /ping or the buckets API asked."""
+
+    kind = "other"
+    status: int | None = None  # the HTTP status of an answer
+    retry_after: float | None = None  # seconds, from the answer's Retry-After
+    dropped: int | None = None  # for a partial write: how many points InfluxDB says it dropped
 
 
-class RetentionUnsupported(Exception):
+class Unreachable(InfluxError):
+    """No answer: refused, reset, timed out -> retry with backoff, probing /ping meanwhile."""
+
+    kind = "network"
+
+    def __init__(self, url: str, exc: Exception):
+        # in words: urllib3's object prefixes left out
+        reason = re.sub(r"<urllib3[^>]*>: ", "", str(getattr(exc, "reason", None) or exc))
+        super().__init__(f"cannot reach {url}: {reason[:200]}")
+        self.url = url
+
+
+class HttpError(InfluxError):
+    """An answer with a status that is not a success; `text` is the server's message, credentials masked."""
+
+    def __init__(self, status: int, text: str, retry_after: float | None = None, dropped: int | None = None):
+        super().__init__(f"HTTP {status}: {text}")
+        self.status, self.retry_after, self.dropped = status, retry_after, dropped
+
+
+class Throttled(HttpError):
+    """429 -> retry, honouring Retry-After."""
+
+    kind = "throttled"
+
+
+class ServerError(HttpError):
+    """5xx -> retry, honouring Retry-After."""
+
+    kind = "server"
+
+
+class Unauthorized(HttpError):
+    """401/403 -> retry slowly, one log line per episode."""
+
+    kind = "auth"
+
+
+class NotFound(HttpError):
+    """404: the bucket or database is missing (or the URL is not InfluxDB's API) -> retry."""
+
+    kind = "not_found"
+
+
+class TooLarge(HttpError):
+    """413 -> split the batch."""
+
+    kind = "too_large"
+
+
+class Rejected(HttpError):
+    """400/422: a malformed point or a type conflict -> isolate and set aside."""
+
+    kind = "rejected"
+
+
+class Expired(Rejected):
+    """A partial write: InfluxDB dropped the points older than its retention, and kept the rest."""
+
+    kind = "expired"
+
+
+class OtherStatus(HttpError):
+    """Any other answer -> retry."""
+
+
+class QueryFailed(InfluxError):
+    """A query statement failed (an InfluxQL or Flux error), or its answer could not be read."""
+
+    kind = "query"
+
+
+class RetentionUnsupported(InfluxError):
     """The server has no buckets/retention API or the credentials may not use it: warn once, keep writing."""
 
+    def __init__(self, doing: str, failure: InfluxError):
+        super().__init__(f"{doing}: {failure}")
 
-def kind_of_status(status: int) -> str:
+
+def _class_of_status(status: int) -> type[HttpError]:
     if status == 429:
-        return THROTTLED
+        return Throttled
     if status >= 500:
-        return SERVER
+        return ServerError
     if status in (401, 403):
-        return AUTH
+        return Unauthorized
     if status == 404:
-        return NOT_FOUND
+        return NotFound
     if status == 413:
-        return TOO_LARGE
+        return TooLarge
     if status in (400, 422):
-        return REJECTED
-    return OTHER
+        return Rejected
+    return OtherStatus
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -62,33 +131,15 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def network_error(url: str, exc: Exception) -> WriteError:
-    """No answer from InfluxDB (refused, reset, timed out), in words: urllib3's object prefixes left out."""
-    reason = re.sub(r"<urllib3[^>]*>: ", "", str(getattr(exc, "reason", None) or exc))
-    return WriteError(NETWORK, f"cannot reach {url}: {reason[:200]}")
-
-
-def write_error(status: int, message: str | bytes, retry_after_header: str | None,
-                secrets: Iterable[str] = ()) -> WriteError:
+def http_error(status: int, message: str | bytes, retry_after_header: str | None,
+               secrets: Iterable[str] = ()) -> HttpError:
     """The failure for an HTTP answer; `secrets` are masked before the message is cut, so no piece of one shows."""
     if isinstance(message, bytes):  # influxdb-client hands over a body that is not JSON as bytes
         message = message.decode(errors="replace")
     text = " ".join(masked(str(message), secrets).split())[:300] or "no message"
-    kind = kind_of_status(status)
-    if kind == REJECTED and "beyond retention" in text:
-        kind = EXPIRED
+    failure = _class_of_status(status)
+    if failure is Rejected and "beyond retention" in text:
+        failure = Expired
     dropped = re.search(r"dropped=(\d+)", text)
-    return WriteError(kind, f"HTTP {status}: {text}", status, parse_retry_after(retry_after_header),
-                      int(dropped.group(1)) if dropped else None)
+    return failure(status, text, parse_retry_after(retry_after_header), int(dropped.group(1)) if dropped else None)
 
-
-def reworded(error: WriteError, message: str) -> WriteError:
-    """The same failure with another message (a hint added, a secret masked)."""
-    return WriteError(error.kind, message, error.status, error.retry_after, error.dropped)
-
-
-def masked(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by ***: a server or proxy may echo the Authorization header back."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text

@@ -15,9 +15,17 @@ import urllib3
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
 from collector.influx.client import InfluxClient
-from collector.influx.errors import QUERY, RetentionUnsupported, WriteError, network_error, write_error
+from collector.influx.errors import (
+    HttpError,
+    InfluxError,
+    QueryFailed,
+    RetentionUnsupported,
+    Unreachable,
+    http_error,
+)
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.logs import log_traceback
 from collector.query import HistoryQuery, Row, influxql
 from collector.query.influxql import quote_ident
 
@@ -67,7 +75,7 @@ class InfluxV1(InfluxClient):
         try:
             return self.http.request(method, f"{self.config.url}{path}?{urlencode(params)}", body=body, headers=headers)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._failure(network_error(self.config.url, exc)) from None
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
 
     def _secrets(self) -> list[str]:
         """What must never show: the credentials, the password alone, and their Basic auth form."""
@@ -77,9 +85,9 @@ class InfluxV1(InfluxClient):
     def _says_missing(self, message: str) -> bool:
         return "database not found" in message
 
-    def _refusal(self, response) -> WriteError:
-        """The WriteError for a response that is not a success."""
-        return self._failure(write_error(response.status, _error_text(response), response.headers.get("Retry-After"),
+    def _refusal(self, response) -> InfluxError:
+        """The failure for a response that is not a success."""
+        return self._failure(http_error(response.status, _error_text(response), response.headers.get("Retry-After"),
                                          self._secrets()))
 
     def write(self, lines: list[str]) -> None:
@@ -89,7 +97,7 @@ class InfluxV1(InfluxClient):
             raise self._refusal(response)
 
     def query(self, q: str, params: dict | None = None) -> list[dict]:
-        """Run InfluxQL; the statements' results (each may have `series`). Raises WriteError on failure."""
+        """Run InfluxQL; the statements' results (each may have `series`). Raises InfluxError on failure."""
         form = {"q": q, "db": self.config.bucket, "epoch": "ns"}
         if params:
             form["params"] = json.dumps(params)
@@ -99,7 +107,7 @@ class InfluxV1(InfluxClient):
         results = json.loads(response.data).get("results", [])
         for result in results:
             if "error" in result:
-                raise self._failure(WriteError(QUERY, result["error"]))
+                raise self._failure(QueryFailed(result["error"]))
         return results
 
     def query_stream(self, q: str) -> Iterator[dict]:
@@ -110,7 +118,7 @@ class InfluxV1(InfluxClient):
         by a newline, and flushes it (influxdata/influxdb@v1.6.6 services/httpd/handler.go serveQuery: one
         WriteResponse and Flush per result when chunked; response_writer.go jsonFormatter.WriteResponse:
         json.Marshal, which escapes newlines inside strings, then "\n"). urllib3 hands the body over line by line
-        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises WriteError on failure.
+        as it comes (urllib3@2.8.0 urllib3/response.py HTTPResponse.__iter__). Raises InfluxError on failure.
         """
         form = {"q": q, "db": self.config.bucket, "epoch": "ns", "chunked": "true", "chunk_size": str(CHUNK_ROWS)}
         headers = {**self._headers(), "Content-Type": "application/x-www-form-urlencoded"}
@@ -118,16 +126,17 @@ class InfluxV1(InfluxClient):
             response = self.http.request("POST", f"{self.config.url}/query", body=urlencode(form).encode(),
                                          headers=headers, preload_content=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._failure(network_error(self.config.url, exc)) from None
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
         try:
             if response.status != 200:
                 raise self._refusal(response)
             try:
                 yield from series_of_chunks(response)
-            except WriteError as exc:  # one influxd reported: credentials masked, a hint where there is one
-                raise self._failure(exc) from None
+            except QueryFailed as exc:  # one influxd reported: credentials masked, a hint where there is one
+                self._failure(exc)
+                raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._failure(network_error(self.config.url, exc)) from None
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
@@ -159,11 +168,11 @@ class InfluxV1(InfluxClient):
             self.query(f"ALTER RETENTION POLICY {quote_ident(name)} ON {quote_ident(db)} "
                        f"DURATION {format_duration(wanted) if wanted else 'INF'} "
                        f"SHARD DURATION {shard_duration(wanted)}")
-        except WriteError as exc:
+        except HttpError as exc:
             # 403 is influxd's "not authorized to execute statement ..., requires admin privilege" (or READ on the
             # database): these credentials may write but never manage. A 401 is a wrong password: retried as a write.
             if exc.status == 403:
-                raise RetentionUnsupported(f"not allowed to manage database {db}: {exc}") from None
+                raise RetentionUnsupported(f"not allowed to manage database {db}", exc) from exc
             raise
         done = f"database {db}: retention policy {name} changed {change(current, wanted)}"
         if shortens(current, wanted):
@@ -182,7 +191,7 @@ class InfluxV1(InfluxClient):
                 policy = dict(zip(columns, row, strict=False))  # a short row from a server just lacks those keys
                 if policy.get("default"):
                     return policy["name"], parse_go_duration(policy["duration"])
-        raise WriteError(QUERY, f"database {db} has no default retention policy")
+        raise QueryFailed(f"database {db} has no default retention policy")
 
     def problems(self) -> list[str]:
         """Everything `templog check` should report about this server, empty when all is well."""
@@ -196,7 +205,8 @@ class InfluxV1(InfluxClient):
             if wanted is None:
                 return []
             name, current = self._default_policy(db)
-        except WriteError as exc:
+        except InfluxError as exc:
+            log_traceback(log, exc, "the problem below")
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if current == wanted:
             return []
@@ -205,7 +215,7 @@ class InfluxV1(InfluxClient):
 
 
 def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
-    """The series of a chunked /query answer, one JSON document a line, as they come. Raises WriteError for an
+    """The series of a chunked /query answer, one JSON document a line, as they come. Raises QueryFailed for an
     error influxd reports, also one after some series were sent, and for an answer of another shape."""
     for line in lines:
         if not line.strip():
@@ -213,18 +223,18 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
         try:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
-            raise WriteError(QUERY, f"unreadable answer: {exc}") from None
+            raise QueryFailed(f"unreadable answer: {exc}") from exc
         if isinstance(document, dict) and "error" in document:
-            raise WriteError(QUERY, str(document["error"]))
+            raise QueryFailed(str(document["error"]))
         results = document.get("results") if isinstance(document, dict) else None
         if not isinstance(results, list):
-            raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+            raise QueryFailed(f"unexpected answer: {line[:200]!r}")
         for result in results:
             if isinstance(result, dict) and "error" in result:
-                raise WriteError(QUERY, str(result["error"]))
+                raise QueryFailed(str(result["error"]))
             series = result.get("series", []) if isinstance(result, dict) else None
             if not isinstance(series, list) or not all(map(_well_formed, series)):
-                raise WriteError(QUERY, f"unexpected answer: {line[:200]!r}")
+                raise QueryFailed(f"unexpected answer: {line[:200]!r}")
             yield from series
 
 def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
@@ -232,13 +242,13 @@ def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> It
         names = series["columns"]
         try:
             at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
-        except ValueError:
-            raise WriteError(QUERY, f"unexpected columns in the answer: {names}") from None
+        except ValueError as exc:
+            raise QueryFailed(f"unexpected columns in the answer: {names}") from exc
         for values in series.get("values", []):
             try:
                 row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
-            except (TypeError, ValueError):
-                raise WriteError(QUERY, f"unexpected row in the answer: {values}") from None
+            except (TypeError, ValueError) as exc:
+                raise QueryFailed(f"unexpected row in the answer: {values}") from exc
             yield row
 
 

@@ -17,17 +17,19 @@ from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
 from collector.influx.client import InfluxClient
 from collector.influx.errors import (
-    NOT_FOUND,
-    OTHER,
-    QUERY,
-    REJECTED,
+    HttpError,
+    InfluxError,
+    NotFound,
+    OtherStatus,
+    QueryFailed,
+    Rejected,
     RetentionUnsupported,
-    WriteError,
-    network_error,
-    write_error,
+    Unreachable,
+    http_error,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.logs import log_traceback
 from collector.query import AGGREGATES, HistoryQuery, Row, flux
 from collector.ticks import NS_PER_S, parse_rfc3339_ns, tick_at_or_before
 
@@ -73,11 +75,10 @@ class InfluxV2(InfluxClient):
             return what(*args, **kwargs)
         except ApiException as exc:
             headers: Mapping[str, str] = exc.headers or {}
-            error = write_error(exc.status or 0, exc.message or exc.reason or "", headers.get("Retry-After"),
-                                self._secrets())
+            raise self._failure(http_error(exc.status or 0, exc.message or exc.reason or "",
+                                           headers.get("Retry-After"), self._secrets())) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            error = network_error(self.config.url, exc)
-        raise self._failure(error) from None
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
 
     def _says_missing(self, message: str) -> bool:
         # InfluxDB 2.7 says `bucket "x" not found` (influxdata/influxdb@v2.7.12:tenant/error_bucket.go)
@@ -96,17 +97,18 @@ class InfluxV2(InfluxClient):
 
         Memory stays flat whatever the answer's size: influxdb-client's query_raw hands back the urllib3
         response unread (influxdb_client@1.50.0 client/query_api.py: post_query with _preload_content=False),
-        read here line by line, as its query_csv does. Raises WriteError on failure.
+        read here line by line, as its query_csv does. Raises InfluxError on failure.
         """
         response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
         try:
             yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
-        except WriteError as exc:  # an error table after some rows: masked and hinted like every other failure
-            raise self._failure(exc) from None
+        except QueryFailed as exc:  # an error table after some rows: masked and hinted like every other failure
+            self._failure(exc)
+            raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._failure(network_error(self.config.url, exc)) from None
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
         except (UnicodeDecodeError, csv.Error) as exc:
-            raise self._failure(WriteError(QUERY, f"unreadable answer: {exc}")) from None
+            raise self._failure(QueryFailed(f"unreadable answer: {exc}")) from exc
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
@@ -114,11 +116,11 @@ class InfluxV2(InfluxClient):
     def _bucket(self):
         try:
             found = self._call(self.client().buckets_api().find_buckets, name=self.config.bucket, org=self.config.org)
-        except WriteError as exc:
+        except HttpError as exc:
             # 403: a token that may write but not manage buckets (least privilege); the others: servers without
             # the API (InfluxDB 3, other line-protocol servers). 401 is a bad token: retried like any write.
-            if exc.status == 403 or exc.kind in (NOT_FOUND, REJECTED, OTHER):
-                raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}: {exc}") from None
+            if exc.status == 403 or isinstance(exc, (NotFound, Rejected, OtherStatus)):
+                raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}", exc) from exc
             raise
         return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
 
@@ -136,8 +138,8 @@ class InfluxV2(InfluxClient):
             try:
                 moment = parse_rfc3339_ns(record["_time"])
                 row = (moment, record["sensor"], *(float(record[c]) for c in columns))
-            except (KeyError, ValueError):
-                raise WriteError(QUERY, f"unexpected row in the answer: {record}") from None
+            except (KeyError, ValueError) as exc:
+                raise QueryFailed(f"unexpected row in the answer: {record}") from exc
             if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
                 row = (tick_at_or_before(moment, every_ns), *row[1:])
             yield row
@@ -160,9 +162,9 @@ class InfluxV2(InfluxClient):
                 return f"bucket {name}: retention already {describe_retention(wanted)}"
             bucket.retention_rules = [BucketRetentionRules(type="expire", every_seconds=int(wanted))]
             self._call(self.client().buckets_api().update_bucket, bucket)
-        except WriteError as exc:
+        except HttpError as exc:
             if exc.status == 403:
-                raise RetentionUnsupported(f"not allowed to manage bucket {name}: {exc}") from None
+                raise RetentionUnsupported(f"not allowed to manage bucket {name}", exc) from exc
             raise
         done = f"bucket {name}: retention changed {change(current, wanted)}"
         if shortens(current, wanted):
@@ -178,8 +180,12 @@ class InfluxV2(InfluxClient):
             bucket = self._bucket()
         except RetentionUnsupported as exc:
             # without a retention to apply, the buckets API is not needed: the first write tells whether it exists
-            return [] if wanted is None else [str(exc)]
-        except WriteError as exc:
+            if wanted is None:
+                return []
+            log_traceback(log, exc, "the problem below")
+            return [str(exc)]
+        except InfluxError as exc:
+            log_traceback(log, exc, "the problem below")
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if bucket is None:
             return [f"bucket {name!r} not found in org {self.config.org!r}: "
@@ -196,7 +202,7 @@ def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, st
 
     Each table starts with annotation rows (#datatype, #group, #default) and a header row; an error met after
     rows were sent arrives as a table with the columns `error, reference` (influxdata/flux@v0.195.2 result.go
-    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.EncodeError): raised as WriteError.
+    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.EncodeError): raised as QueryFailed.
     """
     header: list[str] | None = None
     for record in records:
@@ -207,7 +213,7 @@ def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, st
         elif header is None:
             header = record
         elif header[1:3] == ["error", "reference"]:
-            raise WriteError(QUERY, (record[1:2] or [""])[0] or "the query failed")
+            raise QueryFailed((record[1:2] or [""])[0] or "the query failed")
         else:
             yield dict(zip(header, record, strict=False))  # a short row from a server just lacks those keys
 

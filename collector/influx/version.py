@@ -11,11 +11,19 @@ from typing import Callable
 
 import urllib3
 
-from collector.influx.errors import AUTH, NOT_FOUND, OTHER, QUERY, WriteError, network_error, write_error
+from collector.influx.errors import (
+    InfluxError,
+    NotFound,
+    OtherStatus,
+    QueryFailed,
+    Unauthorized,
+    Unreachable,
+    http_error,
+)
 
 # The failures a server of the other line gives: 1.x answers /api/v2/... with 404 "404 page not found"; 2.x answers
 # the 1.x API with 401 "unauthorized access", 404 "no dbrp mapping found" or "not implemented: CREATE DATABASE".
-SUSPECT_KINDS = frozenset({AUTH, NOT_FOUND, OTHER, QUERY})
+SUSPECT = (Unauthorized, NotFound, OtherStatus, QueryFailed)
 
 
 def wrong_api_hint(api: str, version: str) -> str | None:
@@ -36,25 +44,25 @@ class ServerVersion:
         self.version: str | None = None
 
     def ping(self) -> str:
-        """GET /ping: the version ("unknown" without the header); WriteError without a 2xx (InfluxDB 3 answers 200)."""
+        """GET /ping: the version ("unknown" without the header); InfluxError without a 2xx (InfluxDB 3 answers 200)."""
         try:
             response = self.http.request("GET", f"{self.url}/ping", headers=self.headers())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise network_error(self.url, exc) from None
+            raise Unreachable(self.url, exc) from exc
         if not 200 <= response.status < 300:  # the reason only: a body could echo the credentials
-            raise write_error(response.status, response.reason or "", None)
+            raise http_error(response.status, response.reason or "", None)
         self.version = response.headers.get("X-Influxdb-Version", "unknown")
         return self.version
 
-    def hint(self, error: WriteError) -> str | None:
+    def hint(self, error: InfluxError) -> str | None:
         """The wrong-api hint for this failure, if /ping says so; a server that cannot be pinged gives none (asked
         again next time)."""
-        if error.kind not in SUSPECT_KINDS:
+        if not isinstance(error, SUSPECT):
             return None
         version = self.version
         if version is None:
             try:
                 version = self.ping()
-            except WriteError:
+            except InfluxError:
                 return None
         return wrong_api_hint(self.api, version)

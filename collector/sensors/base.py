@@ -8,6 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol
 
+from collector.errors import TemplogError
 from collector.stats import Stats
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ SYSFS = "/sys"  # where the kernel mounts sysfs, as CollectorConfig.sysfs's defa
 UNDER_SYSFS = "under_sysfs"  # a Settings field's metadata key: its default path, relative to the sysfs root
 
 
-class SensorError(Exception):
+class SensorError(TemplogError):
     """A read failed; the message says why in words a user can act on."""
 
 
@@ -28,7 +29,7 @@ class MissingReading(SensorError):
     """Nothing to read this tick (an MQTT device that has not published): no point, counted, not an error."""
 
 
-class SettingError(ValueError):
+class SettingError(TemplogError, ValueError):
     """A type-specific key is invalid; raised from a Settings dataclass's __post_init__."""
 
     def __init__(self, key: str, problem: str):
@@ -89,8 +90,8 @@ def read_number(text: str, source: str) -> float:
     """The number in a sysfs-style file's content."""
     try:
         return float(text.strip())
-    except ValueError:
-        raise SensorError(f"{source} does not hold a number: {text.strip()[:40]!r}") from None
+    except ValueError as exc:
+        raise SensorError(f"{source} does not hold a number: {text.strip()[:40]!r}") from exc
 
 
 def read_text(path: str, limit: int = READ_LIMIT) -> str:
@@ -102,10 +103,10 @@ def read_text(path: str, limit: int = READ_LIMIT) -> str:
     """
     try:
         data = _read_at_most(path, limit + 1)
-    except FileNotFoundError:
-        raise SensorError(f"{path} does not exist") from None
+    except FileNotFoundError as exc:
+        raise SensorError(f"{path} does not exist") from exc
     except OSError as exc:
-        raise SensorError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise SensorError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if data is None:
         raise SensorError(f"{path} has nothing to read (a FIFO or device without data)")
     if len(data) > limit:

@@ -40,7 +40,7 @@ class Settings:
                 warnings.simplefilter("ignore", FutureWarning)
                 compiled = re.compile(self.pattern)
         except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, thousands of nested groups
-            raise SettingError("pattern", f"invalid regular expression: {exc}") from None
+            raise SettingError("pattern", f"invalid regular expression: {exc}") from exc
         if compiled.groups != 1:
             raise SettingError("pattern", f"needs exactly one group (...) around the number, has {compiled.groups}")
 
@@ -50,7 +50,7 @@ def parse_output(output: bytes, pattern: re.Pattern[str]) -> float:
     try:
         text = output.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SensorError(f"output is not UTF-8 text (byte {output[exc.start]:#04x} at offset {exc.start})") from None
+        raise SensorError(f"output is not UTF-8 text (byte {output[exc.start]:#04x} at offset {exc.start})") from exc
     match = pattern.search(text)
     if not match:
         raise SensorError(f"pattern {pattern.pattern!r} found no number in output {text.strip()[:80]!r}")
@@ -59,8 +59,8 @@ def parse_output(output: bytes, pattern: re.Pattern[str]) -> float:
         raise SensorError(f"pattern {pattern.pattern!r} matched, but its group captured nothing")
     try:
         value = float(found)
-    except ValueError:
-        raise SensorError(f"pattern matched {found[:40]!r}, which is not a number") from None
+    except ValueError as exc:
+        raise SensorError(f"pattern matched {found[:40]!r}, which is not a number") from exc
     if not math.isfinite(value):
         raise SensorError(f"pattern matched {found[:40]!r}, which is not a finite number")
     return value
@@ -228,7 +228,7 @@ class CommandSensor:
             process = subprocess.Popen(command if shell else list(command), shell=shell, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
-            raise SensorError(f"cannot run command: {exc.strerror or exc}") from None
+            raise SensorError(f"cannot run command: {exc.strerror or exc}") from exc
         with process:  # closes the pipes and reaps the main process
             stdout, stderr = _Pipe(process.stdout, OUTPUT_LIMIT, True), _Pipe(process.stderr, STDERR_TAIL, False)
             try:

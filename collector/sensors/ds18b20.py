@@ -41,8 +41,8 @@ def parse_w1_slave(text: str, device: str) -> float:
         raise SensorError(f"{device}: the sensor does not answer (disconnected or shorted data line)")
     try:
         return int(lines[1].rsplit("t=", 1)[1]) / 1000
-    except ValueError:
-        raise SensorError(f"{device}: unexpected temperature in w1_slave: {lines[1][-20:]!r}") from None
+    except ValueError as exc:
+        raise SensorError(f"{device}: unexpected temperature in w1_slave: {lines[1][-20:]!r}") from exc
 
 
 class DS18B20Sensor:
@@ -71,9 +71,9 @@ class DS18B20Sensor:
             text = read_text(os.path.join(self.directory, "temperature")).strip()
             try:
                 celsius = int(text) / 1000
-            except ValueError:
+            except ValueError as exc:
                 raise SensorError(f"{self.settings.device}: unexpected temperature file content "
-                                  f"{text[:40]!r}") from None
+                                  f"{text[:40]!r}") from exc
         if celsius == DISCONNECTED:
             raise SensorError(f"{self.settings.device}: -127 °C, the value of a disconnected sensor")
         return celsius

@@ -74,7 +74,7 @@ def payload_text(payload: bytes) -> str:
         return payload.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
         where = f"byte 0x{payload[exc.start]:02x} at offset {exc.start}"
-        raise MalformedPayload(f"payload is not UTF-8 text ({where})") from None
+        raise MalformedPayload(f"payload is not UTF-8 text ({where})") from exc
 
 
 def load_json(text: str) -> object:
@@ -83,8 +83,8 @@ def load_json(text: str) -> object:
         raise MalformedPayload(f"payload nests deeper than {MAX_JSON_DEPTH} levels: {_excerpt(text)}")
     try:
         return json.loads(text, parse_int=float)
-    except ValueError:
-        raise MalformedPayload(f"payload is not JSON: {_excerpt(text)}") from None
+    except ValueError as exc:
+        raise MalformedPayload(f"payload is not JSON: {_excerpt(text)}") from exc
 
 
 def _nests_at_most(text: str, limit: int) -> bool:
