@@ -139,15 +139,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_discover(args) -> int:
     # only `discover` scans sysfs and renders YAML; paho (collector.mqtt) is for --mqtt alone
-    from collector.config import load_config
-    from collector.config_types import CollectorConfig
+    from collector.config import DEFAULT_PATH, load_config, named_config_file
+    from collector.config_types import SYSFS
     from collector.discover import find_sensors, listen_mqtt, render_yaml, unique_names
     from collector.mqtt import MqttHub
 
     if args.mqtt is not None and not 0 < args.mqtt <= 3600:
         raise UsageError("discover --mqtt: listen for a number of seconds between 0 and 3600")
-    if args.mqtt is None and no_config_named_nor_found(args):  # a new user, who has no config yet: /sys
-        entries = find_sensors(CollectorConfig().sysfs)
+    if args.mqtt is None and named_config_file(args.config) is None and not os.path.lexists(DEFAULT_PATH):
+        entries = find_sensors(SYSFS)  # a new user, who has no config yet
     else:
         config = load_config(args.config)  # as every command loads it: a file that is missing or invalid is exit 2
         entries = find_sensors(config.collector.sysfs)
@@ -157,13 +157,6 @@ def cmd_discover(args) -> int:
             entries = unique_names(entries + listen_mqtt(MqttHub(config.mqtt), args.mqtt))
     print(render_yaml(entries))
     return 0
-
-
-def no_config_named_nor_found(args) -> bool:
-    """Neither -c nor $TEMPLOG_CONFIG names a config, and there is no ./config.yaml."""
-    from collector.config import DEFAULT_PATH
-
-    return args.config is None and not os.environ.get("TEMPLOG_CONFIG") and not os.path.lexists(DEFAULT_PATH)
 
 
 def cmd_grafana(config: Config, args) -> int:

@@ -132,9 +132,15 @@ _TOP_KEYS = ("influxdb", "collector", "sensors", "mqtt")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
+def named_config_file(path: str | os.PathLike | None = None) -> str | None:
+    """The config file the user named: `path` (-c), else $TEMPLOG_CONFIG; None if neither does."""
+    named = path or os.environ.get("TEMPLOG_CONFIG")
+    return str(named) if named else None
+
+
 def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Read, interpolate and validate the config file; raise ConfigError on any problem."""
-    file = str(path or os.environ.get("TEMPLOG_CONFIG") or DEFAULT_PATH)
+    file = named_config_file(path) or DEFAULT_PATH
     environ = os.environ if environ is None else environ
     try:
         raw = _load_yaml(_read_text(file))

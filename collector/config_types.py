@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from collector import BUILD_DATE
 from collector.ticks import parse_time_ns
 
+SYSFS = "/sys"  # where the kernel mounts sysfs; `collector.sysfs` moves it (a container's /host/sys, a test tree)
+
 DURATION = "duration"
 Duration = Annotated[float, DURATION]  # seconds, written as "10s" in YAML; the loader parses a key so marked
 
@@ -71,7 +73,7 @@ class CollectorConfig:
     max_age: Duration = 0.0
     health_interval: Duration = 60.0
     time_floor: str = BUILD_DATE  # no point is stamped before this: a clock without RTC boots in 1970
-    sysfs: str = "/sys"  # the root every sysfs sensor type's paths and `discover` derive from (sensors/base.py SYSFS)
+    sysfs: str = SYSFS  # the root every sysfs sensor type's paths and `discover` derive from
 
     @property
     def time_floor_ns(self) -> int:

@@ -24,9 +24,10 @@ class Running:
     """`templog run` in the background, its stderr collected as it comes so tests can wait on log lines."""
 
     def __init__(self, config: Path, env: dict | None = None, args: tuple[str, ...] = ()):
-        self.process = subprocess.Popen([sys.executable, "-m", "collector", "run", "-c", str(config), *args], cwd=ROOT,
-                                        env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
+        # -X faulthandler: a SIGABRT prints every thread's stack (see stop_run)
+        command = [sys.executable, "-X", "faulthandler", "-m", "collector", "run", "-c", str(config), *args]
+        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})},
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.pid = self.process.pid
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
@@ -77,6 +78,13 @@ def wait_until(condition: Callable[[], Found | None], timeout: float = 30, what:
 
 
 def stop_run(running: Running, timeout: float = 30) -> tuple[int, str]:
-    """SIGTERM, as systemd and docker stop do; returns (exit code, stderr)."""
+    """SIGTERM, as systemd and docker stop do; returns (exit code, stderr). A run that does not stop fails the test
+    with where each of its threads was."""
     running.send_signal(signal.SIGTERM)
-    return running.wait(timeout), running.log
+    try:
+        return running.wait(timeout), running.log
+    except subprocess.TimeoutExpired:
+        running.send_signal(signal.SIGABRT)
+        running.wait()
+        raise AssertionError(f"templog run still running {timeout}s after SIGTERM; its threads then, and its log:\n"
+                             f"{running.log}") from None

@@ -15,6 +15,7 @@ import time
 from cli import start_run, wait_until
 from collector import cli as cli_module
 from collector.outbox import Outbox
+from temperature_points import temperature
 
 S = 1_000_000_000
 BACKLOG = 50_000
@@ -38,7 +39,7 @@ def with_backlog(tmp_path, n: int = BACKLOG) -> set[int]:
     base = time.time_ns() // S * S - n * S
     times = [base + i * S for i in range(n)]
     Outbox(str(tmp_path / "data/outbox.sqlite")).append(
-        [(None, f"temperature,sensor=backlog celsius={i % 100}.5 {t}") for i, t in enumerate(times)])
+        [temperature("backlog", t, i % 100 + 0.5) for i, t in enumerate(times)])
     return set(times)
 
 

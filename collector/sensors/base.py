@@ -8,6 +8,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol
 
+from collector.config_types import SYSFS
 from collector.errors import TemplogError
 from collector.stats import Stats
 
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
 
 
 READ_LIMIT = 4096  # bytes: a sysfs attribute is at most a page; a file of one value is far shorter
-SYSFS = "/sys"  # where the kernel mounts sysfs, as CollectorConfig.sysfs's default; that key moves it for the loader
 UNDER_SYSFS = "under_sysfs"  # a Settings field's metadata key: its default path, relative to the sysfs root
 
 
