@@ -35,7 +35,7 @@ node:
 # Lint and type checks (configured in pyproject.toml) run first, as their own step: their findings print as
 # file:line lines, not inside a test's failure, and `make lint` runs them alone in seconds.
 LINTED := collector bench tests
-TYPE_CHECKED := collector bench
+TYPE_CHECKED := collector bench tests
 
 lint: venv
 	$(BIN)/ruff check $(LINTED)

@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from importlib.metadata import entry_points
+from types import FrameType
 
 import pytest
 
@@ -183,7 +185,8 @@ class ReentrantStderr(logging.Handler):
 @pytest.fixture
 def signal_handlers(monkeypatch):
     """The handlers stop_on_signals installs, called directly; os._exit and ending commands recorded, not done."""
-    installed, exits = {}, []
+    installed: dict[int, Callable[[int, FrameType | None], object]] = {}
+    exits: list[int] = []
     monkeypatch.setattr(templog_cli.signal, "signal", lambda signum, handler: installed.__setitem__(signum, handler))
     monkeypatch.setattr(templog_cli.os, "_exit", exits.append)
     monkeypatch.setattr(templog_cli, "end_commands", lambda: None)

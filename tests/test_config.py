@@ -22,9 +22,11 @@ def error_of(write_config, text, environ=None):
 
 def test_the_shipped_config_is_valid():
     config = load_config(ROOT / "config.yaml", environ={})
-    assert config.influxdb.url == "http://localhost:8086"
-    assert config.influxdb.api == "v2" and config.influxdb.org == "home" and config.influxdb.bucket == "temperature"
-    assert config.influxdb.retention == 30 * 86400
+    influx = config.influxdb
+    assert influx is not None, "config.yaml has an influxdb section"
+    assert influx.url == "http://localhost:8086"
+    assert influx.api == "v2" and influx.org == "home" and influx.bucket == "temperature"
+    assert influx.retention == 30 * 86400
     assert [s.name for s in config.sensors] == ["living-room", "greenhouse"]
     assert config.sensors[0].interval == 10 and config.sensors[1].interval == 30
     assert config.sensors[0].min == 16 and config.sensors[0].max == 28
@@ -131,15 +133,18 @@ def test_unreadable_token_file_is_a_config_error(write_config):
 def test_an_empty_token_file_means_none(write_config):
     config = load_config(write_config("influxdb: {org: o, token: abc, token_file: '${TOKEN_FILE:-}'}\n" + MINIMAL),
                          environ={})
-    assert config.influxdb.token_file is None and config.influxdb.credentials() == "abc"
+    influx = config.influxdb
+    assert influx is not None, "the config has an influxdb section"
+    assert influx.token_file is None and influx.credentials() == "abc"
 
 
 def test_token_file_is_read_at_each_use(write_config, tmp_path):
     (tmp_path / "token").write_text("first\n")
-    config = load_config(write_config("influxdb: {org: o, token_file: token}\n" + MINIMAL), environ={})
-    assert config.influxdb.credentials() == "first"
+    influx = load_config(write_config("influxdb: {org: o, token_file: token}\n" + MINIMAL), environ={}).influxdb
+    assert influx is not None, "the config has an influxdb section"
+    assert influx.credentials() == "first"
     (tmp_path / "token").write_text("second\n")
-    assert config.influxdb.credentials() == "second"
+    assert influx.credentials() == "second"
 
 
 def test_interpolation_with_defaults_and_types(write_config):
@@ -154,11 +159,13 @@ collector:
   tags: {site: "${SITE:-home}-${FLOOR:-1}"}
 """ + MINIMAL
     config = load_config(write_config(text), environ={"ORG": "acme", "BATCH": "250", "TOKEN": "0123", "URL": ""})
-    assert config.influxdb.url == "http://db:8086"  # as in the shell, an empty value takes the default too
-    assert config.influxdb.org == "acme"
-    assert config.influxdb.token == "0123"  # text stays text: no octal or int surprise
-    assert config.influxdb.batch_size == 250
-    assert config.influxdb.retention == 7200
+    influx = config.influxdb
+    assert influx is not None, "the config has an influxdb section"
+    assert influx.url == "http://db:8086"  # as in the shell, an empty value takes the default too
+    assert influx.org == "acme"
+    assert influx.token == "0123"  # text stays text: no octal or int surprise
+    assert influx.batch_size == 250
+    assert influx.retention == 7200
     assert config.collector.tags == {"site": "home-1"}
 
 
@@ -169,6 +176,7 @@ def test_unset_variable_without_default_names_the_key(write_config):
 
 def test_secret_never_shows_in_repr(write_config):
     config = load_config(write_config("influxdb: {org: o, token: s3cr3t-token}\n" + MINIMAL), environ={})
+    assert config.influxdb is not None, "the config has an influxdb section"
     assert config.influxdb.token == "s3cr3t-token"
     assert "s3cr3t" not in repr(config) and "s3cr3t" not in repr(Secret("s3cr3t"))
 

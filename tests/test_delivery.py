@@ -131,7 +131,7 @@ def test_one_error_line_per_episode_however_the_messages_vary(tmp_path, caplog):
     assert writer.accepted == lines
 
 
-def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_path, caplog):
+def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_path, caplog, monkeypatch):
     outbox, lines = filled_outbox(tmp_path, 3)
     now = [0.0]
     # a failed attempt a minute for 25 minutes, as a capped backoff gives
@@ -144,7 +144,7 @@ def test_a_long_failure_episode_is_logged_every_ten_minutes_with_a_count(tmp_pat
         now[0] += 60
         return original(lines)
 
-    writer.write = write_a_minute_later
+    monkeypatch.setattr(writer, "write", write_a_minute_later)
     with caplog.at_level(logging.INFO):
         run_until_drained(sender)
     failed = [r.getMessage() for r in caplog.records if "delivery to InfluxDB failed" in r.getMessage()]
@@ -289,7 +289,7 @@ def test_a_retry_after_is_honoured_up_to_its_cap(tmp_path):
     assert waits == [RETRY_AFTER_CAP_S] and writer.accepted == lines
 
 
-def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_path, caplog):
+def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_path, caplog, monkeypatch):
     """Nothing delivered is no sign InfluxDB is back: the episode and its error stay until a write succeeds."""
     outbox, lines = filled_outbox(tmp_path, 3)
     writer = ScriptedWriter([Unreachable("http://influx", OSError("refused"))])
@@ -301,7 +301,7 @@ def test_an_outbox_emptied_by_its_bounds_during_an_outage_does_not_end_it(tmp_pa
         finally:
             outbox.acknowledge(outbox.oldest(100))  # as max_age would drop them meanwhile
 
-    writer.write = fail_then_lose_everything_to_the_bound
+    monkeypatch.setattr(writer, "write", fail_then_lose_everything_to_the_bound)
     sender = Sender(outbox, writer, 10, Stats(), Backoff(rng=lambda: 0.0))
     with caplog.at_level(logging.INFO):
         run_until_drained(sender)

@@ -17,7 +17,7 @@ from itertools import pairwise
 import pytest
 
 from cli import wait_until
-from collector.config import InfluxConfig
+from collector.config import InfluxConfig, Secret
 from collector.delivery import Backoff, Sender
 from collector.influx import InfluxV1, InfluxV2
 from collector.lineprotocol import FIELD, MEASUREMENT, Point
@@ -219,7 +219,7 @@ def test_a_field_type_conflict_sets_aside_only_the_conflicting_point(tmp_path, i
 def test_the_probe_tells_an_influxdb_that_answers_from_one_that_does_not(influxd, victoria):
     """What the sender asks between backed-off writes: any answer of InfluxDB's own, quickly, and never an error."""
     assert client(influxd.url, "any").probe(1.0)
-    assert InfluxV2(InfluxConfig(url=victoria.url, api="v2", org="home", bucket="b", token="t", retention=0,
+    assert InfluxV2(InfluxConfig(url=victoria.url, api="v2", org="home", bucket="b", token=Secret("t"), retention=0,
                                  timeout=1.0, batch_size=10)).probe(1.0)
     assert not client(f"http://127.0.0.1:{free_port()}", "any").probe(1.0)  # refused
     with FaultyProxy(influxd.url, fault_prefix="/ping") as gateway:

@@ -87,7 +87,8 @@ def test_outage_at_start_and_mid_run_leaves_no_gap_and_no_duplicate(write_config
     assert len(backlogs) == 2 and all(int(n) >= 6 for n, _ in backlogs), log
 
 
-def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_backoff(tmp_path, own_influxd):
+def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_backoff(tmp_path, own_influxd,
+                                                                                   monkeypatch):
     """A backoff grown to two minutes, as after a long outage (its cap; base 120 s takes it there at once): the
     probe between writes notices InfluxDB answering again, and the backlog goes within seconds, not minutes."""
     outbox = Outbox(str(tmp_path / "outbox.sqlite"))
@@ -96,9 +97,14 @@ def test_delivery_resumes_within_10s_of_influxdb_answering_however_long_the_back
     own_influxd.stop()
     writer = InfluxV1(InfluxConfig(url=own_influxd.url, api="v1", bucket="db", retention=0, timeout=2.0,
                                    batch_size=100))
-    probes = []
+    probes: list[float] = []
     probe = writer.probe
-    writer.probe = lambda timeout: probes.append(time.monotonic()) or probe(timeout)
+
+    def timed_probe(timeout: float) -> bool:
+        probes.append(time.monotonic())
+        return probe(timeout)
+
+    monkeypatch.setattr(writer, "probe", timed_probe)
     stats = Stats()
     sender = Sender(outbox, writer, 100, stats, Backoff(base=120, cap=120, rng=lambda: 1.0))
     stop = threading.Event()

@@ -194,8 +194,10 @@ def test_any_url_with_credentials_loads_or_is_refused_and_never_keeps_the_passwo
         assert exc.path == "influxdb.url" and secret not in str(exc)
         return
     assert api == "v1" and scheme  # v2 and a URL without scheme are refused
-    assert config.influxdb.url == f"{scheme}127.0.0.1:8086"
-    assert config.influxdb.token == f"{unquote(user)}:{unquote(secret)}"
+    influx = config.influxdb
+    assert influx is not None, "the config has an influxdb section"
+    assert influx.url == f"{scheme}127.0.0.1:8086"
+    assert influx.token == f"{unquote(user)}:{unquote(secret)}"
     assert secret not in repr(config)
 
 
@@ -318,7 +320,9 @@ def test_only_a_user_without_admin_rights_turns_retention_management_off(write_c
 
     def client(token):
         config = v1_config(write_config, secured_influxd.url, database, f", token: '{token}', retention: 2h")
-        return InfluxV1(load_config(config, environ={}).influxdb)
+        influx = load_config(config, environ={}).influxdb
+        assert influx is not None, f"{config.name} has an influxdb section"
+        return InfluxV1(influx)
 
     with pytest.raises(Unauthorized):  # retried by the sender like any write
         client("admin:Wr0ng-hostile-pw").ensure_retention()

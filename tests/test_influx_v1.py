@@ -1,6 +1,7 @@
 """api v1 against a real InfluxDB 1.x server (Debian's influxd), started on a free loopback port."""
 
 import time
+from pathlib import Path
 
 from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
@@ -23,6 +24,13 @@ influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: {reten
 collector: {{tags: {{site: lab}}}}
 sensors:{sensors}
 {extra}""")
+
+
+def v1_client(config: Path) -> InfluxV1:
+    """The api v1 client for a config file's influxdb section."""
+    influx = load_config(config, environ={}).influxdb
+    assert influx is not None, f"{config.name} has an influxdb section"
+    return InfluxV1(influx)
 
 
 def points(influxd, database):
@@ -58,17 +66,17 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
         series = influxd.query(f'SHOW RETENTION POLICIES ON "{database}"')["results"][0]["series"][0]
         return next(dict(zip(series["columns"], row, strict=True)) for row in series["values"] if row[-1])
 
-    first = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="30d"), environ={}).influxdb)
+    first = v1_client(v1_config(write_config, influxd, database, retention="30d"))
     assert first.ensure_retention() == f"created database {database} with retention 30d"
     assert default_policy()["duration"] == "720h0m0s"
     assert first.problems() == []
-    forever = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="0"), environ={}).influxdb)
+    forever = v1_client(v1_config(write_config, influxd, database, retention="0"))
     assert forever.problems() == [f"database {database!r}: retention policy autogen is 30d, config says forever "
                                   "(templog run applies it)"]
     assert forever.ensure_retention() == f"database {database}: retention policy autogen changed from 30d to forever"
     assert default_policy()["duration"] == "0s"
     assert forever.ensure_retention() == f"database {database}: retention policy autogen already forever"
-    shorter = InfluxV1(load_config(v1_config(write_config, influxd, database, retention="2h"), environ={}).influxdb)
+    shorter = v1_client(v1_config(write_config, influxd, database, retention="2h"))
     assert shorter.problems() == [f"database {database!r}: retention policy autogen is forever, config says 2h "
                                   "(templog "
                                   "run applies it; then InfluxDB will delete the points older than 2h, of every "
@@ -78,7 +86,7 @@ def test_retention_policy_is_created_then_updated(write_config, influxd, databas
 def test_history_returns_exactly_what_was_written(write_config, influxd, database):
     config = v1_config(write_config, influxd, database)
     base = (time.time_ns() - 3600 * S) // (60 * S) * (60 * S)  # inside the 2h retention, on a minute
-    client = InfluxV1(load_config(config, environ={}).influxdb)
+    client = v1_client(config)
     client.ensure_retention()
     client.write(lines_at(base))
     assert_history_returns_what_was_written(config, base)
@@ -89,7 +97,7 @@ def test_check_reports_each_problem_and_passes_when_all_is_well(write_config, in
     done = templog("check", "-c", str(config))
     assert done.returncode == 1
     assert f"problem: database '{database}' does not exist" in done.stdout
-    InfluxV1(load_config(config, environ={}).influxdb).ensure_retention()
+    v1_client(config).ensure_retention()
     done = templog("check", "-c", str(config))
     assert done.returncode == 0, done.stdout
     assert "InfluxDB at" in done.stdout and "ready" in done.stdout
@@ -120,7 +128,7 @@ sensors:
 
 
 def test_a_backlog_older_than_the_retention_drains_and_keeps_the_rest(write_config, influxd, database, tmp_path):
-    client = InfluxV1(load_config(v1_config(write_config, influxd, database), environ={}).influxdb)
+    client = v1_client(v1_config(write_config, influxd, database))
     client.ensure_retention()
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     fresh = time.time_ns() // S * S

@@ -2,6 +2,7 @@
 Flux history against FakeInfluxDB2, which mimics InfluxDB 2's documented HTTP API (no InfluxDB 2 runs here)."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,13 @@ sensors:{sensors}
 """)
 
 
+def v2_client(config: Path) -> InfluxV2:
+    """The api v2 client for a config file's influxdb section."""
+    influx = load_config(config, environ={}).influxdb
+    assert influx is not None, f"{config.name} has an influxdb section"
+    return InfluxV2(influx)
+
+
 def test_run_writes_aligned_points_through_influxdb_client_to_a_real_v2_write_endpoint(write_config, victoria):
     config = v2_config(write_config, victoria.url, sensors='''
   - {name: "desk lamp", type: simulated, interval: 1s, tags: {room: "office, 2nd"}}
@@ -45,7 +53,7 @@ def test_run_writes_aligned_points_through_influxdb_client_to_a_real_v2_write_en
 
 
 def test_outbox_backlog_arrives_exactly_once_per_tick(write_config, victoria, tmp_path):
-    client = InfluxV2(load_config(v2_config(write_config, victoria.url), environ={}).influxdb)
+    client = v2_client(v2_config(write_config, victoria.url))
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     base = time.time_ns() // S * S - 1000 * S
     values = [round(20 + i / 100, 2) for i in range(1000)]
@@ -58,18 +66,18 @@ def test_outbox_backlog_arrives_exactly_once_per_tick(write_config, victoria, tm
 
 
 def test_retention_creates_the_bucket_then_updates_a_differing_rule(write_config, fake_influxdb2):
-    client = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="30d"), environ={}).influxdb)
+    client = v2_client(v2_config(write_config, fake_influxdb2.url, retention="30d"))
     assert client.problems() == ["bucket 'temperature' not found in org 'home': it does not exist (templog run creates "
                                  "it) or this token may not list buckets (a write-only token still writes)"]
     assert client.ensure_retention() == "created bucket temperature with retention 30d"
     assert fake_influxdb2.bucket("temperature")["retentionRules"][0]["everySeconds"] == 2592000
     assert client.problems() == []
     assert client.ensure_retention() == "bucket temperature: retention already 30d"
-    longer = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="90d"), environ={}).influxdb)
+    longer = v2_client(v2_config(write_config, fake_influxdb2.url, retention="90d"))
     assert longer.problems() == ["bucket 'temperature': retention is 30d, config says 90d (templog run applies it)"]
     assert longer.ensure_retention() == "bucket temperature: retention changed from 30d to 90d"
     assert fake_influxdb2.bucket("temperature")["retentionRules"][0]["everySeconds"] == 90 * 86400
-    forever = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="0"), environ={}).influxdb)
+    forever = v2_client(v2_config(write_config, fake_influxdb2.url, retention="0"))
     assert forever.ensure_retention() == "bucket temperature: retention changed from 90d to forever"
     assert forever.problems() == []
 
@@ -79,7 +87,7 @@ def test_no_bucket_permission_is_reported_not_fatal(write_config):
 
     with FakeInfluxDB2(token="test-token", bucket_permission=False) as server:
         server.add_bucket("temperature", 3600)
-        client = InfluxV2(load_config(v2_config(write_config, server.url), environ={}).influxdb)
+        client = v2_client(v2_config(write_config, server.url))
         with pytest.raises(RetentionUnsupported, match="cannot use the buckets API"):
             client.ensure_retention()
         client.write(["temperature,sensor=a celsius=1.0 1000000000"])  # writing still works
@@ -88,7 +96,7 @@ def test_no_bucket_permission_is_reported_not_fatal(write_config):
 
 def test_a_bad_token_is_an_auth_error_that_never_shows_the_token(write_config, fake_influxdb2):
     config = v2_config(write_config, fake_influxdb2.url, token="wrong-s3cret")
-    client = InfluxV2(load_config(config, environ={}).influxdb)
+    client = v2_client(config)
     with pytest.raises(Unauthorized) as info:
         client.write(["temperature,sensor=a celsius=1.0 1000000000"])
     assert "wrong-s3cret" not in str(info.value)
@@ -99,7 +107,7 @@ def test_a_bad_token_is_an_auth_error_that_never_shows_the_token(write_config, f
 
 def test_history_through_flux_returns_what_was_written(write_config, fake_influxdb2):
     config = v2_config(write_config, fake_influxdb2.url)
-    client = InfluxV2(load_config(config, environ={}).influxdb)
+    client = v2_client(config)
     client.ensure_retention()
     base = 1_764_000_000 * S
     client.write(lines_at(base))
@@ -122,7 +130,7 @@ def test_run_creates_the_bucket_and_delivers(write_config, fake_influxdb2):
 def test_a_shorter_retention_is_a_warning_that_influxdb_will_delete_the_older_points(write_config, fake_influxdb2,
                                                                                      caplog):
     fake_influxdb2.add_bucket("temperature", 0)  # forever
-    client = InfluxV2(load_config(v2_config(write_config, fake_influxdb2.url, retention="7d"), environ={}).influxdb)
+    client = v2_client(v2_config(write_config, fake_influxdb2.url, retention="7d"))
     assert client.problems() == ["bucket 'temperature': retention is forever, config says 7d (templog run applies it; "
                                  "then InfluxDB will delete the points older than 7d, in bucket temperature)"]
     with caplog.at_level("INFO", logger="templog.influx"):
@@ -137,7 +145,7 @@ def test_without_a_retention_key_the_bucket_is_neither_created_nor_changed(write
 influxdb: {{url: "{fake_influxdb2.url}", api: v2, org: home, bucket: temperature, token: test-token}}
 sensors: [{{name: a, type: simulated}}]
 """)
-    client = InfluxV2(load_config(config, environ={}).influxdb)
+    client = v2_client(config)
     assert client.problems() == ["bucket 'temperature' not found in org 'home': it does not exist (create it, or set "
                                  "influxdb.retention and templog run creates it with that retention) or this token may "
                                  "not list buckets (a write-only token still writes)"]

@@ -6,6 +6,7 @@ page is found by reading SQLite's file format (https://www.sqlite.org/fileformat
 table's b-tree is walked from its root page, so a test knows which rows a damaged leaf page held.
 """
 
+import functools
 import logging
 import os
 import random
@@ -272,17 +273,13 @@ def test_a_batch_read_before_a_repair_still_names_the_same_points(tmp_path):
                                    if i not in lost_ids and i not in in_flight.ids}
 
 
-TEMPLATE: dict[str, bytes] = {}
-
-
-def template_outbox() -> bytes:
-    """One real 3,000-point outbox, built once and copied for each example."""
-    if not TEMPLATE:
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / "outbox.sqlite"
-            TEMPLATE["lines"] = fill(path, 3000)
-            TEMPLATE["bytes"] = path.read_bytes()
-    return TEMPLATE["bytes"]
+@functools.cache
+def template_outbox() -> tuple[dict[int, str], bytes]:
+    """One real 3,000-point outbox (id -> line of its points, and its bytes), built once, copied for each example."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "outbox.sqlite"
+        lines = fill(path, 3000)
+        return lines, path.read_bytes()
 
 
 @settings(max_examples=40, deadline=None)
@@ -293,8 +290,7 @@ def template_outbox() -> bytes:
 # stepped over the good pages between the two and their points were lost
 @example(pages=[0, 609], fill_with="random", seed=0)
 def test_repair_loses_only_the_points_on_the_damaged_pages(pages, fill_with, seed):
-    data = template_outbox()
-    original: dict[int, str] = TEMPLATE["lines"]
+    original, data = template_outbox()
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "outbox.sqlite"
         path.write_bytes(data)
@@ -327,7 +323,8 @@ def test_a_crash_during_the_swap_is_finished_at_the_next_start(tmp_path, monkeyp
     original = fill(path, 2000, rejected=0)
     damage_middle_leaf(path)
     (tmp_path / "outbox.sqlite-wal").write_bytes(b"")  # a companion to move aside too
-    rename, done = os.rename, []
+    rename = os.rename
+    done: list[str] = []
 
     def crashing_rename(source, target):
         if len(done) == renames_before_crash:

@@ -11,7 +11,9 @@ from collector.readings import Reading, implausible, point_reading, reading_poin
     (151.0, "outside the plausible range"), (-60.5, "outside"), ("21", "not a number"),
 ])
 def test_implausible_values_are_refused_with_a_reason(value, words):
-    assert words in implausible(value, -60, 150)
+    reason = implausible(value, -60, 150)
+    assert reason is not None, f"{value!r} passed as plausible"
+    assert words in reason
 
 
 @pytest.mark.parametrize("value", [-60, 0, 21.5, 150])

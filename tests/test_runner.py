@@ -364,9 +364,18 @@ def test_a_read_ending_after_the_shutdown_is_dropped_quietly(write_config, tmp_p
     assert "°C at" not in caplog.text  # logged only once committed
 
 
-def test_a_bug_around_a_lane_read_fails_that_read_only_and_the_lane_reads_on(write_config, tmp_path, caplog):
+def sensor_tag(line: str) -> str:
+    """The sensor tag of a point's line protocol."""
+    tag = re.search(r",sensor=(\w+)", line)
+    assert tag, f"no sensor tag in {line!r}"
+    return tag.group(1)
+
+
+def test_a_bug_around_a_lane_read_fails_that_read_only_and_the_lane_reads_on(write_config, tmp_path, caplog,
+                                                                            monkeypatch):
     collector, outbox = make(write_config, tmp_path, {"good": Scripted(20.0), "other": Scripted(18.0, 18.5)})
-    real, calls = collector.lane.read, []
+    real = collector.lane.read
+    calls: list[str] = []
 
     def buggy(slot, tick_ns):  # raises where Collector.read does not catch: around the sensor, not in it
         calls.append(slot.config.name)
@@ -374,22 +383,24 @@ def test_a_bug_around_a_lane_read_fails_that_read_only_and_the_lane_reads_on(wri
             raise RuntimeError("a bug around the read")
         return real(slot, tick_ns)
 
-    collector.lane.read = buggy
+    monkeypatch.setattr(collector.lane, "read", buggy)
     for tick_ns in (10 * S, 20 * S):
         collector.on_tick(collector.slots, tick_ns, 0)
         for slot in collector.slots:
             finish(slot)
-    assert [(re.search(r",sensor=(\w+)", p.line).group(1), p.line.split()[-1]) for p in outbox.oldest(10)] == [
+    assert [(sensor_tag(p.line), p.line.split()[-1]) for p in outbox.oldest(10)] == [
         ("other", str(10 * S)), ("good", str(20 * S)), ("other", str(20 * S))]
     assert "a bug around the read" in caplog.text
 
 
-def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads_on(write_config, tmp_path, caplog):
+def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads_on(write_config, tmp_path, caplog,
+                                                                                    monkeypatch):
     config = load_config(write_config("collector: {time_floor: 1970-01-01}\n"
                                       "sensors:\n  - {name: cmd, type: command, command: 'echo 20'}\n"), environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     collector = Collector(config, {"cmd": create_sensor(config.sensors[0])}, outbox, None, clock=lambda: 0)
-    real, failed = collector.commit_readings, []
+    real = collector.commit_readings
+    failed: list[bool] = []
 
     def buggy(readings):
         if not failed:
@@ -397,7 +408,7 @@ def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads
             raise RuntimeError("a bug in the commit")
         real(readings)
 
-    collector.commit_readings = buggy
+    monkeypatch.setattr(collector, "commit_readings", buggy)
     finish(tick(collector, 0, 1 * S))
     finish(tick(collector, 0, 2 * S))  # without its thread, this read would never run and the slot stay busy
     assert [p.line.split()[-1] for p in outbox.oldest(10)] == [str(2 * S)]

@@ -12,14 +12,18 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cli import wait_until
 from collector.config import load_config
+from collector.lanes import SensorSlot
+from collector.lineprotocol import Point
 from collector.outbox import Outbox
 from collector.runner import Collector
+from collector.sensors import Sensor
 from collector.stats import Stats
-from collector.tick_commit import TickCommits, wait_for
+from collector.tick_commit import Points, Then, TickCommits, wait_for
 from temperature_points import temperature
 from test_runner import FakeClock, Hanging, Scripted
 
@@ -29,9 +33,19 @@ CONFIG = "collector: {interval: 1s, time_floor: 1970-01-01}\nsensors:\n" + "".jo
     f"  - {{name: s{i}, type: simulated, seed: {i}}}\n" for i in range(SENSORS))
 
 
-def point(sensor: str, time_ns: int):
+def point(sensor: str, time_ns: int) -> Point:
     """A point for the commits to carry (they never look into one)."""
     return temperature(sensor, time_ns, 20.0)
+
+
+def commit_noting_in(commits: list[Points]) -> Callable[[Points], bool]:
+    """A commit that notes each transaction's points and succeeds."""
+
+    def commit(points: Points) -> bool:
+        commits.append(list(points))
+        return True
+
+    return commit
 
 
 def wal_commits(outbox_path: Path) -> int:
@@ -152,7 +166,7 @@ def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_conf
 class Counted:
     """A sensor that notes each read it answered."""
 
-    def __init__(self, sensor, read: list):
+    def __init__(self, sensor: Sensor, read: list[float]):
         self.sensor, self.read = sensor, read
 
     def read_celsius(self):
@@ -164,9 +178,10 @@ class Counted:
 def test_a_ticks_commit_waits_for_its_reads_until_its_deadline_then_goes_without_the_late_one():
     """Deadlines by an injected clock, stepped by hand: the commit goes when the clock passes the deadline; the late
     read's points are committed on their own, after, and each reader's `then` runs once its points are committed."""
-    commits, logged = [], []
+    commits: list[Points] = []
+    logged: list[tuple[str, object]] = []
     clock = FakeClock()
-    ticks = TickCommits(lambda points: commits.append(list(points)) or True, clock=clock, background=False)
+    ticks = TickCommits(commit_noting_in(commits), clock=clock, background=False)
     ticks.expect(7, wait_for(1.0), reads=3)
     ticks.submit(7, [point("a", 1)], then=lambda committed: logged.append(("a", committed)))
     ticks.submit(7, [])  # a failed read
@@ -178,8 +193,8 @@ def test_a_ticks_commit_waits_for_its_reads_until_its_deadline_then_goes_without
 
 
 def test_a_tick_whose_reads_all_answered_commits_at_once_in_one_transaction():
-    commits = []
-    ticks = TickCommits(lambda points: commits.append(list(points)) or True, clock=FakeClock(), background=False)
+    commits: list[Points] = []
+    ticks = TickCommits(commit_noting_in(commits), clock=FakeClock(), background=False)
     with ticks.holding():
         for i in range(3):
             ticks.expect(5, wait_for(1.0))
@@ -229,8 +244,8 @@ def test_a_hanging_slow_interval_sensor_never_makes_a_fast_one_sharing_its_tick_
 
 def test_ticks_ready_together_go_in_one_transaction_in_tick_order():
     """A disk slower than the ticks: what waited while a commit ran goes in the next one, not one commit each."""
-    commits = []
-    ticks = TickCommits(lambda points: commits.append(list(points)) or True, clock=FakeClock(), background=False)
+    commits: list[Points] = []
+    ticks = TickCommits(commit_noting_in(commits), clock=FakeClock(), background=False)
     for tick in (3, 1, 2):
         ticks.expect(tick, 1.0)
         ticks.submit(tick, [point("p", tick)])
@@ -238,16 +253,21 @@ def test_ticks_ready_together_go_in_one_transaction_in_tick_order():
 
 
 def test_a_readers_follow_up_that_fails_is_logged_and_the_rest_still_run(caplog):
-    done = []
+    done: list[object] = []
+
+    def buggy_follow_up(committed: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
     ticks = TickCommits(lambda points: True, clock=FakeClock(), background=False)
     ticks.expect(1, 1.0, reads=2)
-    ticks.submit(1, [point("p", 1)], then=lambda committed: 1 / 0)
+    ticks.submit(1, [point("p", 1)], then=buggy_follow_up)
     ticks.submit(1, [point("p", 2)], then=done.append)
     assert ticks.commit_due() and done == [True]
     assert "ZeroDivisionError" in caplog.text
 
 
-def test_a_lane_read_and_a_hanging_own_thread_read_of_one_tick_never_hold_the_lane(write_config, tmp_path):
+def test_a_lane_read_and_a_hanging_own_thread_read_of_one_tick_never_hold_the_lane(write_config, tmp_path,
+                                                                                   monkeypatch):
     """The lane hands its readings over and reads on; the tick's commit waits for the hanging sensor until its
     deadline by the injected clock, then goes without it, and the late reading follows on its own."""
     clock = FakeClock()
@@ -255,14 +275,19 @@ def test_a_lane_read_and_a_hanging_own_thread_read_of_one_tick_never_hold_the_la
     config = load_config(write_config(CONFIG), environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
     from collector.sensors import create_sensor
-    read = []
-    sensors = {c.name: Counted(create_sensor(c), read) for c in config.sensors}
+    read: list[float] = []
+    sensors: dict[str, Sensor] = {c.name: Counted(create_sensor(c), read) for c in config.sensors}
     sensors["s0"] = hanging
     collector = Collector(config, sensors, outbox, sender=None, clock=lambda: 0, stats=Stats(), read_clock=clock)
     collector.slots[0].own_thread = True
-    submitted, submit = [], collector.ticks.submit
-    collector.ticks.submit = lambda tick_ns, points, **kw: (submitted.append(kw.get("reads", 1)),
-                                                            submit(tick_ns, points, **kw))
+    submitted: list[int] = []
+    submit = collector.ticks.submit
+
+    def submit_noting_reads(tick_ns: int, points: Points, reads: int = 1, then: Then | None = None) -> None:
+        submitted.append(reads)
+        submit(tick_ns, points, reads=reads, then=then)
+
+    monkeypatch.setattr(collector.ticks, "submit", submit_noting_reads)
     dispatch_tick(collector, 100 * S)
     wait_until(lambda: hanging.started.is_set() and len(read) == SENSORS - 1, what="the lane done with its nine")
     ticks = collector.ticks
@@ -289,7 +314,7 @@ def test_two_intervals_ticking_together_are_one_commit(write_config, tmp_path):
                           clock=lambda: 0, stats=Stats())
     outbox.put_state(started_ns=0)
     before = wal_commits(path)
-    by_interval = {}
+    by_interval: dict[float, list[SensorSlot]] = {}
     for slot in collector.slots:
         by_interval.setdefault(slot.config.interval, []).append(slot)
     with collector.ticks.holding():
@@ -334,8 +359,14 @@ class Stepping:
 def test_a_late_submit_is_committed_by_the_committer_not_on_the_submitting_thread():
     """A lane pass that ends after its tick's deadline (a slow board): the lane hands its readings over and reads
     on; the fsync is the committer's."""
-    clock, threads = FakeClock(), []
-    ticks = TickCommits(lambda points: threads.append(threading.current_thread().name) or True, clock=clock)
+    clock = FakeClock()
+    threads: list[str] = []
+
+    def commit_noting_thread(points: Points) -> bool:
+        threads.append(threading.current_thread().name)
+        return True
+
+    ticks = TickCommits(commit_noting_thread, clock=clock)
     ticks.expect(1, wait_for(1.0), reads=2)
     clock.now = 1.0
     ticks.recheck()
@@ -359,7 +390,8 @@ def test_the_lane_measures_its_pass_by_the_injected_clock(write_config, tmp_path
         f"  - {{name: s{i}, type: simulated}}\n" for i in range(30))
     config = load_config(write_config(config_text), environ={})
     outbox = Outbox(str(tmp_path / "o.sqlite"))
-    sensors = {c.name: Stepping(clock, 0.005) for c in config.sensors}  # within the lane's budget: on the lane
+    sensors: dict[str, Sensor] = {c.name: Stepping(clock, 0.005)  # within the lane's budget: on the lane
+                                  for c in config.sensors}
     collector = Collector(config, sensors, outbox, sender=None, clock=lambda: 0, stats=Stats(), read_clock=clock)
     with collector.ticks.holding():
         collector.on_tick(collector.slots, 1 * S, 0)
