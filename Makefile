@@ -34,12 +34,11 @@ node:
 
 # Lint and type checks (configured in pyproject.toml) run first, as their own step: their findings print as
 # file:line lines, not inside a test's failure, and `make lint` runs them alone in seconds.
-LINTED := collector bench tests
-TYPE_CHECKED := collector bench tests
+CHECKED := collector bench tests
 
 lint: venv
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/mypy $(TYPE_CHECKED)
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/mypy $(CHECKED)
 
 test: venv servers node lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
