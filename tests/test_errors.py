@@ -145,3 +145,24 @@ def test_under_v_no_traceback_shows_the_token_or_the_password_of_the_url(write_c
         assert api == "v1" or "influxdb_client.rest.ApiException: (401)" in done.stderr
     output = check.stdout + check.stderr + history.stdout + history.stderr
     assert [secret for secret in secrets if secret in output] == [], output
+
+
+def test_under_v_no_traceback_shows_a_token_in_the_json_escaped_form_a_server_echoes(write_config):
+    """A token with a quote or a backslash comes back JSON-escaped in a server's body (`\\"`, `\\\\`), and under -v
+    influxdb-client's ApiException, the cause, quotes that body raw (influxdb_client@1.50.0 influxdb_client/rest.py
+    ApiException.__str__ "HTTP response body"), and its headers as Python's repr writes them (`\\\\`): masking the
+    token as sent missed both (seen failing on fa08664)."""
+    token = 'Echoed"t0ken\\3'
+    handler = type("Handler", (_Echoing401,), {"version": "v2.7.12"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"127.0.0.1:{server.server_address[1]}"
+        influxdb = f"{{url: 'http://{address}', api: v2, org: home, token: {json.dumps(token)}}}"
+        check = templog("check", "-v", "-c", str(write_config(f"influxdb: {influxdb}\n" + SENSORS)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert check.returncode == 1 and "influxdb_client.rest.ApiException: (401)" in check.stderr, check.stderr
+    output = check.stdout + check.stderr
+    assert "t0ken" not in output, output  # neither as sent, nor as JSON or repr() write it
