@@ -145,3 +145,71 @@ def test_under_v_no_traceback_shows_the_token_or_the_password_of_the_url(write_c
         assert api == "v1" or "influxdb_client.rest.ApiException: (401)" in done.stderr
     output = check.stdout + check.stderr + history.stdout + history.stderr
     assert [secret for secret in secrets if secret in output] == [], output
+
+
+def test_under_v_no_traceback_shows_a_token_in_the_json_escaped_form_a_server_echoes(write_config):
+    """A token with a quote or a backslash comes back JSON-escaped in a server's body (`\\"`, `\\\\`), and under -v
+    influxdb-client's ApiException, the cause, quotes that body raw (influxdb_client@1.50.0 influxdb_client/rest.py
+    ApiException.__str__ "HTTP response body"), and its headers as Python's repr writes them (`\\\\`): masking the
+    token as sent missed both (seen failing on fa08664)."""
+    token = 'Echoed"t0ken\\3'
+    handler = type("Handler", (_Echoing401,), {"version": "v2.7.12"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"127.0.0.1:{server.server_address[1]}"
+        influxdb = f"{{url: 'http://{address}', api: v2, org: home, token: {json.dumps(token)}}}"
+        check = templog("check", "-v", "-c", str(write_config(f"influxdb: {influxdb}\n" + SENSORS)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert check.returncode == 1 and "influxdb_client.rest.ApiException: (401)" in check.stderr, check.stderr
+    output = check.stdout + check.stderr
+    assert "t0ken" not in output, output  # neither as sent, nor as JSON or repr() write it
+
+
+class _EchoingRows(_Echoing401):
+    """Answers a query with a row of another shape than asked, quoting the credentials in it: the Flux answer's CSV
+    without `_time`, or an InfluxQL series whose value is no number."""
+
+    def _serve(self):
+        if self.path.startswith("/ping"):
+            super()._serve()
+            return
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        authorization = self.headers.get("Authorization") or ""
+        scheme, _, credentials = authorization.partition(" ")
+        echo = f"{authorization} ({base64.b64decode(credentials).decode() if scheme == 'Basic' else credentials})"
+        if self.version.startswith("v2"):
+            body = f"result,table,note\n,0,{echo}\n".encode()
+        else:
+            series = {"columns": ["time", "sensor", "celsius"], "values": [[1, "desk", echo]]}
+            body = (json.dumps({"results": [{"statement_id": 0, "series": [series]}]}) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _serve
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_history_refusing_an_answer_that_quotes_the_credentials_masks_them(write_config, api):
+    """`history` refuses a row it cannot read with a message that quotes the row; on fa08664 (and 5b389f9) that
+    message was printed as it came, with the credentials a server (or a proxy) echoed in it."""
+    handler = type("Handler", (_EchoingRows,), {"version": "1.8.10" if api == "v1" else "v2.7.12"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    if api == "v1":
+        influxdb = f"{{url: 'http://reader:Row-passw0rd@{address}', api: v1}}"
+    else:
+        influxdb = f"{{url: 'http://{address}', api: v2, org: home, token: 'Row-t0ken'}}"
+    try:
+        history = templog("history", "-c", str(write_config(f"influxdb: {influxdb}\n" + SENSORS)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert history.returncode == 1 and "unexpected row in the answer" in history.stderr, history.stderr
+    assert "Row-passw0rd" not in history.stderr and "Row-t0ken" not in history.stderr, history.stderr
+    assert "***" in history.stderr

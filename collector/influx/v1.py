@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 import re
-from typing import Generator, Iterable, Iterator, Literal
+from typing import Callable, Generator, Iterable, Iterator, Literal
 from urllib.parse import urlencode
 
 import urllib3
@@ -148,7 +148,7 @@ class InfluxV1(InfluxClient):
 
     def history(self, query: HistoryQuery) -> Generator[Row, None, None]:
         """The readings `query` asks for, streamed in time order, then sensor."""
-        return sensors_in_order(_history_rows(self.query_stream(influxql.history(query)), query.columns))
+        return sensors_in_order(_history_rows(self.query_stream(influxql.history(query)), query.columns, self._failure))
 
     def ensure_retention(self) -> str:
         """With a retention set: create the database if missing, or give its default retention policy that duration.
@@ -237,18 +237,21 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
                 raise QueryFailed(f"unexpected answer: {line[:200]!r}")
             yield from series
 
-def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
+def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...],
+                  failure: Callable[[InfluxError], InfluxError]) -> Iterator[Row]:
+    """The rows of the series; an answer of another shape is a QueryFailed made by `failure` (the client's: a row
+    quoted in it may echo the credentials)."""
     for series in series_stream:
         names = series["columns"]
         try:
             at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
         except ValueError as exc:
-            raise QueryFailed(f"unexpected columns in the answer: {names}") from exc
+            raise failure(QueryFailed(f"unexpected columns in the answer: {names}")) from exc
         for values in series.get("values", []):
             try:
                 row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
             except (TypeError, ValueError) as exc:
-                raise QueryFailed(f"unexpected row in the answer: {values}") from exc
+                raise failure(QueryFailed(f"unexpected row in the answer: {values}")) from exc
             yield row
 
 

@@ -139,7 +139,8 @@ class InfluxV2(InfluxClient):
                 moment = parse_rfc3339_ns(record["_time"])
                 row = (moment, record["sensor"], *(float(record[c]) for c in columns))
             except (KeyError, ValueError) as exc:
-                raise QueryFailed(f"unexpected row in the answer: {record}") from exc
+                # masked like every other failure: a row quoted here may echo the token
+                raise self._failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc
             if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
                 row = (tick_at_or_before(moment, every_ns), *row[1:])
             yield row
