@@ -11,22 +11,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from collector.readings import Reading, implausible
-from collector.sensors.base import MissingReading, Sensor, SensorError
+from collector.sensors.base import MissingReading, Sample, Sensor, SensorError
 
 if TYPE_CHECKING:
     from collector.config_types import SensorConfig
 
 
-Measured = tuple["float | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
+Measured = tuple["Sample | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
 
 
 def measure(sensor: Sensor) -> Measured:
     """What one read gave (the value, or the exception it raised: a SensorError, or a sensor's bug, which must not
     stop the collector) and its seconds; nothing more, since the shared lane's next read waits for it."""
     started = time.monotonic()
-    value: float | BaseException
+    value: Sample | BaseException
     try:
-        value = sensor.read_celsius()
+        value = sensor.read()
     except Exception as exc:
         value = exc
     return value, time.monotonic() - started
@@ -44,8 +44,8 @@ class Refused:
         return f"read failed: {self.reason}" if self.kind in ("error", "bug") else self.reason
 
 
-def judge(value: float | BaseException, elapsed_s: float, config: SensorConfig, tick_ns: int) -> Reading | Refused:
-    """`value` is what the sensor's read_celsius returned, or the exception it raised, after `elapsed_s`."""
+def judge(value: Sample | BaseException, elapsed_s: float, config: SensorConfig, tick_ns: int) -> Reading | Refused:
+    """`value` is what the sensor's read returned, or the exception it raised, after `elapsed_s`."""
     if isinstance(value, MissingReading):
         return Refused("missing", "readings_missing", str(value))
     if isinstance(value, SensorError):
@@ -55,7 +55,7 @@ def judge(value: float | BaseException, elapsed_s: float, config: SensorConfig, 
     if elapsed_s > config.timeout:
         return Refused("slow", "reads_failed",
                        f"read took {elapsed_s:.1f}s, over the {config.timeout:g}s timeout; value discarded")
-    reason = implausible(value, config.valid_min, config.valid_max)
+    reason = implausible(value.celsius, config.valid_min, config.valid_max)
     if reason:
         return Refused("refused", "readings_refused", f"reading refused: {reason}")
-    return Reading(config.name, tick_ns, float(value))
+    return Reading(config.name, tick_ns, float(value.celsius))

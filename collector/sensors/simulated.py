@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from collector.sensors.base import SensorType
+from collector.sensors.base import Sample, SensorType
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment: seeds one stream apart
@@ -27,8 +27,8 @@ class SimulatedSensor:
         self.clock = clock
         self._stream = noise_stream(settings.seed)
 
-    def read_celsius(self) -> float:
-        return self.value_at(self.clock())
+    def read(self) -> Sample:
+        return Sample(self.value_at(self.clock()))
 
     def value_at(self, unix_seconds: float) -> float:
         """The same seed and second always give the same value; coolest at 04:00 UTC, warmest at 16:00."""
