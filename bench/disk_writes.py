@@ -27,7 +27,7 @@ from common import ROOT, header, scratch_dir, servers, verdict, write_config
 from collector.config import load_config
 from collector.outbox import Outbox
 from collector.runner import Collector
-from collector.sensors import create_sensor
+from collector.sensors import Sample, create_sensor
 from collector.tick_commit import wait_for
 
 SENSORS = 10
@@ -39,9 +39,9 @@ S = 1_000_000_000
 class Slow:
     """A sensor that answers after 0.3 s of a 1 s tick: well within its timeout, long past the commit's deadline."""
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         threading.Event().wait(0.3)
-        return 20.0
+        return Sample(20.0)
 
 
 def commit_delay(scratch: Path, hanging: bool, ticks: int = 20) -> float:

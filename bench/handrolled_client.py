@@ -35,7 +35,7 @@ def main() -> None:
     with InfluxDBClient(url=args.url, token=args.token, org=args.org) as client, client.write_api() as write_api:
         while not stop.wait((S - time.time_ns() % S) / S):
             tick = time.time_ns() // S * S
-            lines = [f"temperature,host={args.host},sensor={name} celsius={sensor.read_celsius()!r} {tick}"
+            lines = [f"temperature,host={args.host},sensor={name} celsius={sensor.read().celsius!r} {tick}"
                      for name, sensor in sensors]
             write_api.write(args.bucket, record=lines, write_precision=WritePrecision.NS)
 

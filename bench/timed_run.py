@@ -35,9 +35,9 @@ class TimedSensor:
     def __init__(self, inner):
         self.inner = inner
 
-    def read_celsius(self) -> float:
+    def read(self) -> collector.sensors.Sample:
         STARTS_NS.append(time.time_ns())
-        return self.inner.read_celsius()
+        return self.inner.read()
 
 
 def _timed_create(config, shared=None):

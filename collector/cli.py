@@ -283,7 +283,6 @@ def read_all(config: Config) -> list[dict]:
     """Read every sensor once, concurrently, each within its timeout, judged as `run` judges a read: the spec's
     `read --json` records."""
     from collector.read_check import judge, measure
-    from collector.readings import Reading
     from collector.sensors import create_sensor
     from collector.stats import Stats
 
@@ -293,10 +292,13 @@ def read_all(config: Config) -> list[dict]:
     shared.start()
 
     def read_one(sensor_config):
-        verdict = judge(*measure(sensors[sensor_config.name]), sensor_config, time.time_ns())
-        results[sensor_config.name] = {"sensor": sensor_config.name,
-                                       "celsius": verdict.celsius if isinstance(verdict, Reading) else None,
-                                       "error": None if isinstance(verdict, Reading) else verdict.reason}
+        reading, refused = judge(*measure(sensors[sensor_config.name]), sensor_config, time.time_ns())
+        record = {"sensor": sensor_config.name, "celsius": None if reading is None else reading.celsius,
+                  "error": None if refused is None else refused.reason}
+        if sensor_config.measures_humidity:
+            record["humidity"] = None if reading is None else reading.humidity
+            record["dewpoint"] = None if reading is None else reading.dewpoint
+        results[sensor_config.name] = record
 
     threads = [threading.Thread(target=read_one, args=(s,), daemon=True) for s in config.sensors]
     for thread in threads:
@@ -308,7 +310,9 @@ def read_all(config: Config) -> list[dict]:
         thread.join(max(0.0, deadline - time.monotonic()))
     shared.stop()
     return [results.get(s.name) or {"sensor": s.name, "celsius": None,
-                                    "error": f"no reading within the {s.timeout:g}s timeout"} for s in config.sensors]
+                                    "error": f"no reading within the {s.timeout:g}s timeout",
+                                    **({"humidity": None, "dewpoint": None} if s.measures_humidity else {})}
+            for s in config.sensors]
 
 
 def cmd_read(config: Config, args) -> int:
@@ -320,8 +324,14 @@ def cmd_read(config: Config, args) -> int:
     else:
         width = max(len(r["sensor"]) for r in records)
         for r in records:
-            value = f"{r['celsius']:.2f} °C" if r["error"] is None else f"error: {r['error']}"
-            print(f"{r['sensor'].ljust(width)}  {value}")
+            said = [f"{r['celsius']:.2f} °C"] if r["celsius"] is not None else []
+            if r.get("humidity") is not None:
+                said.append(f"{r['humidity']:.1f} %RH")
+            if r.get("dewpoint") is not None:
+                said.append(f"dew point {r['dewpoint']:.2f} °C")
+            if r["error"] is not None:
+                said.append(f"error: {r['error']}")
+            print(f"{r['sensor'].ljust(width)}  {', '.join(said)}")
     return 0 if all(r["error"] is None for r in records) else 1
 
 

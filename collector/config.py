@@ -25,6 +25,7 @@ import yaml
 from collector import health
 from collector.config_types import (
     DURATION,
+    Calibration,
     CollectorConfig,
     Config,
     Duration,
@@ -126,7 +127,15 @@ class _SensorCommon:
     max: float | None = None
     valid_min: float | None = None
     valid_max: float | None = None
+    humidity_min: float | None = None
+    humidity_max: float | None = None
+    humidity_offset: float = 0.0
 
+
+CALIBRATE = "calibrate"  # a common key too, parsed by _Parser.calibration
+LARGEST_OFFSET_C = 20.0  # more is no calibration: the wrong sensor type, or a wrong scale
+LARGEST_HUMIDITY_OFFSET = 50.0  # %RH
+SCALE_RANGE = (0.5, 2.0)  # a two-point calibration's slope; outside, the points or the sensor's scale are wrong
 
 _TOP_KEYS = ("influxdb", "collector", "sensors", "mqtt")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -414,8 +423,8 @@ class _Parser:
         if not isinstance(type_name, str) or type_name not in SENSOR_TYPES:
             self.fail(f"{path}.type", f"unknown sensor type {type_name!r} (one of: {', '.join(sorted(SENSOR_TYPES))})")
         sensor_type = SENSOR_TYPES[type_name]
-        common_keys = {f.name for f in dataclasses.fields(_SensorCommon)}
-        common = self.dataclass(_SensorCommon, {k: v for k, v in raw.items() if k in common_keys}, path)
+        common_keys = {f.name for f in dataclasses.fields(_SensorCommon)} | {CALIBRATE}
+        common = self.dataclass(_SensorCommon, {k: v for k, v in raw.items() if k in common_keys - {CALIBRATE}}, path)
         problem = sensor_name_problem(common.name)
         if problem:
             self.fail(f"{path}.name",
@@ -434,8 +443,61 @@ class _Parser:
             self.fail(f"{path}.valid_max", f"must be above valid_min ({low})")
         if common.min is not None and common.max is not None and common.min >= common.max:
             self.fail(f"{path}.max", f"must be above min ({common.min})")
+        for key in ("humidity_min", "humidity_max"):
+            value = getattr(common, key)
+            if value is not None and not 0 <= value <= 100:
+                self.fail(f"{path}.{key}", f"must be a relative humidity from 0 to 100 %RH, got {value:g}")
+        if (common.humidity_min is not None and common.humidity_max is not None
+                and common.humidity_min >= common.humidity_max):
+            self.fail(f"{path}.humidity_max", f"must be above humidity_min ({common.humidity_min:g})")
+        if abs(common.humidity_offset) > LARGEST_HUMIDITY_OFFSET:
+            self.fail(f"{path}.humidity_offset", f"must be within ±{LARGEST_HUMIDITY_OFFSET:g} %RH, "
+                      f"got {common.humidity_offset:g}")
         return SensorConfig(common.name, common.type, interval, timeout, common.tags,
-                            common.min, common.max, low, high, settings)
+                            common.min, common.max, low, high, settings,
+                            humidity_min=common.humidity_min, humidity_max=common.humidity_max,
+                            calibration=self.calibration(raw.get(CALIBRATE), f"{path}.{CALIBRATE}"),
+                            humidity_offset=common.humidity_offset,
+                            measures_humidity=bool(getattr(settings, "measures_humidity", False)))
+
+    def calibration(self, raw: Any, path: str) -> Calibration:
+        """`{offset: X}` (°C added), or `{points: [[measured, true], [measured, true]]}`: the line through both."""
+        if raw is None:
+            return Calibration()
+        shape = "{offset: X} or {points: [[measured, true], [measured, true]]}"
+        if not isinstance(raw, dict):
+            self.fail(path, f"expected {shape}, got {_kind(raw)}")
+        for key in raw:
+            if key not in ("offset", "points"):
+                self.fail(_join(path, str(key)), "unknown key (expected one of: offset, points)")
+        if len(raw) != 1:
+            self.fail(path, f"give one of offset and points: {shape}")
+        if "offset" in raw:
+            offset = self.convert(float, raw["offset"], f"{path}.offset")
+            if abs(offset) > LARGEST_OFFSET_C:
+                self.fail(f"{path}.offset", f"must be within ±{LARGEST_OFFSET_C:g} °C, got {offset:g} (more is no "
+                          "calibration: check the sensor's type or scale)")
+            return Calibration(offset=offset)
+        points = raw["points"]
+        if not isinstance(points, list) or len(points) != 2:
+            self.fail(f"{path}.points", f"expected two [measured, true] pairs, got {_kind(points)}")
+        pairs = []
+        for i, pair in enumerate(points):
+            if not isinstance(pair, list) or len(pair) != 2:
+                self.fail(f"{path}.points[{i}]", f"expected [measured, true], got {_kind(pair)}")
+            pairs.append(tuple(self.convert(float, v, f"{path}.points[{i}][{j}]") for j, v in enumerate(pair)))
+        (measured_1, true_1), (measured_2, true_2) = pairs
+        if measured_1 == measured_2:
+            self.fail(f"{path}.points", f"the two measured values must differ (both {measured_1:g} °C)")
+        scale = (true_2 - true_1) / (measured_2 - measured_1)
+        if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+            self.fail(f"{path}.points", f"give a scale of {scale:g}, outside {SCALE_RANGE[0]:g}…{SCALE_RANGE[1]:g}: "
+                      "the points, or the sensor's own scale, are wrong")
+        offset = true_1 - scale * measured_1
+        if abs(offset) > LARGEST_OFFSET_C:
+            self.fail(f"{path}.points", f"give an offset of {offset:g} °C, more than ±{LARGEST_OFFSET_C:g} °C: the "
+                      "points, or the sensor's own scale, are wrong")
+        return Calibration(scale, offset)
 
     def readable_file(self, path: str, name: str, text: bool = True) -> str:
         """`name` resolved against the config's folder, once it proved readable (and UTF-8 text, if `text`)."""

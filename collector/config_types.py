@@ -81,6 +81,18 @@ class CollectorConfig:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """The true temperature from a measured one: `scale` × measured + `offset` (config `calibrate`: an `offset`, or
+    the line through two reference `points`)."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def apply(self, celsius: float) -> float:
+        return self.scale * celsius + self.offset
+
+
+@dataclass(frozen=True)
 class SensorConfig:
     name: str
     type: str
@@ -92,6 +104,11 @@ class SensorConfig:
     valid_min: float
     valid_max: float
     settings: Any  # the sensor type's own frozen Settings dataclass
+    humidity_min: float | None = None  # %RH alert thresholds
+    humidity_max: float | None = None
+    calibration: Calibration = Calibration()
+    humidity_offset: float = 0.0  # %RH added to each humidity reading
+    measures_humidity: bool = False  # the type's Settings say this sensor gives humidity (property measures_humidity)
 
 
 @dataclass(frozen=True)

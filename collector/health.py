@@ -15,8 +15,8 @@ STALE_HEARTBEAT_S = 60  # no heartbeat for this long: the loop is stuck or gone
 STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the outbox is not draining
 MQTT_DOWN_GRACE_S = 60  # MQTT down this long: unhealthy (the collector records its own: the keepalive, if shorter)
 
-SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "readings_missing", "ticks_skipped",
-                   "mqtt_payloads_malformed")
+SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "humidity_refused", "readings_missing",
+                   "ticks_skipped", "mqtt_payloads_malformed")
 TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
                                    "points_beyond_retention", "outbox_dropped", "outbox_write_failures",
                                    "mqtt_callback_errors", "mqtt_network_restarts")

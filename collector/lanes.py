@@ -87,6 +87,7 @@ class SensorSlot:
     idle: Flag = field(default_factory=Flag)  # cleared by the scheduler: a read is due
     busy_since: float = 0.0
     troubled: bool = False  # a kind of trouble may be active, to be ended by the next good read
+    humidity_troubled: bool = False  # its humidity was refused: ended by the next reading with humidity
 
     def __post_init__(self):
         self.idle.set()

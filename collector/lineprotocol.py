@@ -30,6 +30,9 @@ from typing import Mapping
 
 MEASUREMENT = "temperature"
 FIELD = "celsius"
+HUMIDITY = "humidity"  # %RH, on the same point, from sensors that measure it
+DEWPOINT = "dewpoint"  # °C, computed from celsius and humidity
+READING_FIELDS = (FIELD, HUMIDITY, DEWPOINT)
 HEALTH_MEASUREMENT = "templog"
 
 # One table per part of a line (the contexts of influxdb-client-python's point.py). The three parsers cited above
@@ -121,8 +124,8 @@ def tag_key_problem(key: str) -> str | None:
         return "set by templog to each point's sensor name"
     if key == "time":
         return "InfluxDB refuses 'time' as a tag key (HTTP 400: the point would be set aside)"
-    if key == FIELD:
-        return f"'{FIELD}' is the field's name; InfluxQL would show such a tag as '{FIELD}_1'"
+    if key in READING_FIELDS:
+        return f"'{key}' is the field's name of a reading; InfluxQL would show such a tag as '{key}_1'"
     if key in DOWNSAMPLE_COLUMNS:
         return f"the downsampling task (influxdb/tasks/downsample.flux) makes a column '{key}' beside the tags"
     if key.startswith("_"):

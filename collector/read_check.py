@@ -10,23 +10,23 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from collector.readings import Reading, implausible
-from collector.sensors.base import MissingReading, Sensor, SensorError
+from collector.readings import Reading, implausible, implausible_humidity
+from collector.sensors.base import MissingReading, Sample, Sensor, SensorError
 
 if TYPE_CHECKING:
     from collector.config_types import SensorConfig
 
 
-Measured = tuple["float | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
+Measured = tuple["Sample | BaseException", float]  # what a read gave (a value or the exception it raised), its seconds
 
 
 def measure(sensor: Sensor) -> Measured:
     """What one read gave (the value, or the exception it raised: a SensorError, or a sensor's bug, which must not
     stop the collector) and its seconds; nothing more, since the shared lane's next read waits for it."""
     started = time.monotonic()
-    value: float | BaseException
+    value: Sample | BaseException
     try:
-        value = sensor.read_celsius()
+        value = sensor.read()
     except Exception as exc:
         value = exc
     return value, time.monotonic() - started
@@ -34,7 +34,7 @@ def measure(sensor: Sensor) -> Measured:
 
 @dataclass(frozen=True)
 class Refused:
-    kind: str  # missing, error, bug, slow or refused: each its own condition in the log (runner.READ_TROUBLES)
+    kind: str  # missing, error, bug, slow, refused, humidity: each its own condition in the log (runner.py)
     counter: str  # the health counter it adds to
     reason: str  # in words a user can act on
 
@@ -44,18 +44,31 @@ class Refused:
         return f"read failed: {self.reason}" if self.kind in ("error", "bug") else self.reason
 
 
-def judge(value: float | BaseException, elapsed_s: float, config: SensorConfig, tick_ns: int) -> Reading | Refused:
-    """`value` is what the sensor's read_celsius returned, or the exception it raised, after `elapsed_s`."""
+# What is accepted and what is refused: one of the two, or both when a reading's humidity was refused.
+Verdict = tuple[Reading | None, "Refused | None"]
+
+
+def judge(value: Sample | BaseException, elapsed_s: float, config: SensorConfig, tick_ns: int) -> Verdict:
+    """`value` is what the sensor's read returned, or the exception it raised, after `elapsed_s`. The calibration
+    applies after the type's own checks (in its read) and before the plausibility ranges."""
     if isinstance(value, MissingReading):
-        return Refused("missing", "readings_missing", str(value))
+        return None, Refused("missing", "readings_missing", str(value))
     if isinstance(value, SensorError):
-        return Refused("error", "reads_failed", str(value))
+        return None, Refused("error", "reads_failed", str(value))
     if isinstance(value, BaseException):  # a sensor's bug must not stop the collector
-        return Refused("bug", "reads_failed", f"{type(value).__name__}: {value}")
+        return None, Refused("bug", "reads_failed", f"{type(value).__name__}: {value}")
     if elapsed_s > config.timeout:
-        return Refused("slow", "reads_failed",
-                       f"read took {elapsed_s:.1f}s, over the {config.timeout:g}s timeout; value discarded")
-    reason = implausible(value, config.valid_min, config.valid_max)
+        return None, Refused("slow", "reads_failed",
+                             f"read took {elapsed_s:.1f}s, over the {config.timeout:g}s timeout; value discarded")
+    celsius = config.calibration.apply(value.celsius)
+    reason = implausible(celsius, config.valid_min, config.valid_max)
     if reason:
-        return Refused("refused", "readings_refused", f"reading refused: {reason}")
-    return Reading(config.name, tick_ns, float(value))
+        return None, Refused("refused", "readings_refused", f"reading refused: {reason}")
+    if value.humidity is None:
+        return Reading(config.name, tick_ns, float(celsius)), None
+    humidity = value.humidity + config.humidity_offset
+    reason = implausible_humidity(humidity)
+    if reason:  # the temperature stands on its own
+        return (Reading(config.name, tick_ns, float(celsius)),
+                Refused("humidity", "humidity_refused", f"humidity refused: {reason}; the temperature is kept"))
+    return Reading(config.name, tick_ns, float(celsius), float(humidity)), None

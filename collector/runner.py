@@ -188,17 +188,17 @@ class Collector:
         name = slot.config.name
         if not isinstance(value, BaseException):
             self.stats.observe_latency(name, elapsed)
-        verdict = judge(value, elapsed, slot.config, tick_ns)
-        if isinstance(verdict, Reading):
-            return verdict
-        if verdict.kind == "missing":  # not an error: an MQTT device that has not published yet
-            self.stats.add(verdict.counter, sensor=name)
-            log.debug("%s: %s", name, verdict.reason)
+        reading, refused = judge(value, elapsed, slot.config, tick_ns)
+        if refused is None:
+            return reading
+        if refused.kind == "missing":  # not an error: an MQTT device that has not published yet
+            self.stats.add(refused.counter, sensor=name)
+            log.debug("%s: %s", name, refused.reason)
             return None
-        if isinstance(value, BaseException) and verdict.kind == "bug":
+        if isinstance(value, BaseException) and refused.kind == "bug":
             log.debug("%s: unexpected error while reading", name, exc_info=value)
-        self._refuse(slot, verdict.counter, verdict.kind, verdict.message)
-        return None
+        self._refuse(slot, refused.counter, refused.kind, refused.message)
+        return reading
 
     def commit_readings(self, done: Done) -> None:
         """Check what one lane pass (or one slow sensor's thread) read, and hand it, failed reads included, to the
@@ -240,9 +240,13 @@ class Collector:
                 self.sensor_trouble.ended((name, "busy"), "%s: the slow read finished; ticks are read again", name)
                 for kind in READ_TROUBLES:
                     self.sensor_trouble.ended((name, kind), "%s: reads again", name)
+            if slot.humidity_troubled and reading.humidity is not None:
+                slot.humidity_troubled = False
+                self.sensor_trouble.ended((name, HUMIDITY_TROUBLE), "%s: its humidity is plausible again", name)
             if info:
-                log.info("%s: %.2f °C at %s%s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True),
-                         where)
+                humidity = "" if reading.humidity is None else f" ({reading.humidity:.1f} %RH)"
+                log.info("%s: %.2f °C at %s%s%s", name, reading.celsius, utc_text(reading.time_ns, milliseconds=True),
+                         humidity, where)
 
     def commit(self, points: Points) -> Saved:
         """Commit points (with any kept in memory before them) to the outbox; if it fails, keep them in memory.
@@ -325,7 +329,10 @@ class Collector:
         name = slot.config.name
         self.stats.add(counter, sensor=name)
         self.sensor_trouble[(name, kind)].occurred("%s: %s", name, message)
-        slot.troubled = True
+        if kind == HUMIDITY_TROUBLE:
+            slot.humidity_troubled = True
+        else:
+            slot.troubled = True
 
     def run(self, stop: threading.Event) -> None:
         """Tick until `stop` is set, then let reads in flight finish and try one last delivery, within SHUTDOWN_S of
@@ -399,6 +406,7 @@ class Collector:
 
 
 READ_TROUBLES = ("error", "bug", "slow", "refused")  # the kinds of trouble a read can have, each its own condition
+HUMIDITY_TROUBLE = "humidity"  # a reading kept without its humidity: ended by the next reading with one
 
 
 def _names(slots: list[SensorSlot]) -> str:

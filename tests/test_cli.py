@@ -19,7 +19,7 @@ from collector.config import load_config
 from collector.discover import find_sensors, render_yaml
 from collector.outbox import Outbox
 from collector.runner import StopRequest
-from collector.sensors import SensorError
+from collector.sensors import Sample, SensorError
 
 SIMULATED = "sensors:\n  - {name: desk, type: simulated, interval: 1s}\n"
 
@@ -244,10 +244,10 @@ class Answers:
     def __init__(self, after: float, never: threading.Event):
         self.after, self.never = after, never
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         if self.never.wait(self.after):
             raise SensorError("test over")
-        return 20.0
+        return Sample(20.0)
 
 
 def test_read_waits_for_hung_sensors_once_not_once_each(write_config, monkeypatch):

@@ -42,20 +42,20 @@ def test_85_is_refused_unless_a_reread_confirms_it(write_config, w1, monkeypatch
     monkeypatch.setattr(thermometer, "_read_once", read_then_convert)
     power_on = w1_slave(85000, scratchpad="50 05 4b 46 7f ff 0c 10 1c")
     conversions[:] = [power_on, w1_slave(21500)]
-    assert thermometer.read_celsius() == 21.5  # the power-on 85 was replaced by the fresh conversion
+    assert thermometer.read().celsius == 21.5  # the power-on 85 was replaced by the fresh conversion
     conversions[:] = [power_on, power_on]
-    assert thermometer.read_celsius() == 85.0  # confirmed by a re-read: a real 85 °C
+    assert thermometer.read().celsius == 85.0  # confirmed by a re-read: a real 85 °C
     assert conversions == []
 
 
 def test_a_vanished_device_is_reported_clearly(write_config, w1):
     (w1 / DEVICE / "w1_slave").write_text(w1_slave(23125))
     _, thermometer = sensor(write_config, w1)
-    assert thermometer.read_celsius() == 23.125
+    assert thermometer.read().celsius == 23.125
     (w1 / DEVICE / "w1_slave").unlink()
     (w1 / DEVICE).rmdir()
     with pytest.raises(SensorError, match=f"DS18B20 {DEVICE} not found under .* is the w1-gpio overlay enabled"):
-        thermometer.read_celsius()
+        thermometer.read()
 
 
 def test_physical_range_is_the_chips(write_config, w1):

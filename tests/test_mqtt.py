@@ -91,10 +91,10 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
         publisher.publish("home/attic/temperature", b"18.5")  # two messages between ticks: the latest counts
         wait_until(lambda: all(s._received_any.is_set() for s in sensors.values()), what="every sensor's message")
         wait_until(lambda: sensors["bare"]._latest == 18.5, what="the latest attic message")
-        assert {name: s.read_celsius() for name, s in sensors.items()} == {
+        assert {name: s.read().celsius for name, s in sensors.items()} == {
             "z2m": 21.37, "tasmota": 19.6, "shelly": 22.8, "bare": 18.5}
         with pytest.raises(MissingReading, match="no message on zigbee2mqtt/living since the previous tick"):
-            sensors["z2m"].read_celsius()
+            sensors["z2m"].read()
     finally:
         publisher.close()
         shared.stop()
@@ -143,7 +143,7 @@ def test_hostile_payloads_are_counted_logged_once_and_the_connection_lives_on(wr
                             b'{"temperature": 20.25}'):
                 publisher.publish("z/t", payload)
             wait_until(lambda: sensor._received_any.is_set(), what="the good message")
-        assert sensor.read_celsius() == 20.25
+        assert sensor.read().celsius == 20.25
         assert stats.get("mqtt_payloads_malformed", sensor="z2m") == 7
         malformed = [r.getMessage() for r in caplog.records if "malformed payload" in r.getMessage()]
         assert malformed == ["z2m: malformed payload on z/t ignored: payload is not JSON: '{broken'"]
@@ -170,7 +170,7 @@ def test_a_callback_that_raises_is_counted_and_logged_once_and_the_connection_li
             for celsius in (19.0, 19.5, 20.0):
                 publisher.publish("z/t", json.dumps({"temperature": celsius}))
             wait_until(lambda: stats.get("mqtt_callback_errors") == 3, what="three counted callback errors")
-        assert sensor.read_celsius() == 20.0  # the sensor, subscribed to the same messages, still gets them
+        assert sensor.read().celsius == 20.0  # the sensor, subscribed to the same messages, still gets them
         assert [r.getMessage() for r in caplog.records] == [
             "MQTT message callback for z/# failed, the connection goes on: ZeroDivisionError: division by zero"]
     finally:
@@ -201,7 +201,7 @@ def test_a_network_thread_that_ends_for_any_reason_is_started_again(write_config
                 return sensor._received_any.is_set()
 
             wait_until(published_and_received, what="a message read by the new network thread")
-        assert sensor.read_celsius() == 22.5
+        assert sensor.read().celsius == 22.5
         assert f"the MQTT network thread for 127.0.0.1:{broker.port} had ended; started it again" in caplog.text
     finally:
         publisher.close()
@@ -278,7 +278,7 @@ def test_password_protected_broker(write_config, tmp_path):
         publisher = Publisher(server.port, "templog", "pa55word")
         publisher.publish("t/a", b"23.5")
         wait_until(lambda: sensor._received_any.is_set(), what="the message")
-        assert sensor.read_celsius() == 23.5
+        assert sensor.read().celsius == 23.5
         publisher.close()
         shared.stop()
         bad = mqtt_config(write_config, server, "\n  - {name: a, type: mqtt, topic: t/a, timeout: 1s}",

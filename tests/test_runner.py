@@ -12,7 +12,7 @@ from collector.config import load_config
 from collector.lanes import FAST_READS_TO_RETURN, LANE_BUDGET_S
 from collector.outbox import Outbox
 from collector.runner import SHUTDOWN_S, Collector, StopRequest
-from collector.sensors import SensorError, create_sensor
+from collector.sensors import Sample, SensorError, create_sensor
 from collector.stats import Stats
 from collector.tick_commit import wait_for
 
@@ -29,11 +29,11 @@ class Scripted:
     def __init__(self, *values):
         self.values = list(values)
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         value = self.values.pop(0)
         if isinstance(value, Exception):
             raise value
-        return value
+        return Sample(value)
 
 
 class Hanging:
@@ -41,10 +41,10 @@ class Hanging:
         self.release = threading.Event()
         self.started = threading.Event()
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         self.started.set()
         self.release.wait(10)
-        return 20.0
+        return Sample(20.0)
 
 
 def make(write_config, tmp_path, sensors):
@@ -124,11 +124,11 @@ class Recording:
         self.clock, self.value, self.took_s = clock, value, took_s
         self.read_at, self.threads = [], []
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         self.read_at.append(self.clock())
         self.threads.append(threading.current_thread().name)
         self.clock.now += self.took_s
-        return self.value
+        return Sample(self.value)
 
 
 def test_a_hanging_sensor_skips_its_own_ticks_and_never_delays_another(write_config, tmp_path, caplog):
@@ -319,9 +319,9 @@ class Slow:
     def __init__(self, seconds):
         self.seconds = seconds
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         threading.Event().wait(self.seconds)
-        return 20.0
+        return Sample(20.0)
 
 
 LONG_TIMEOUT = """

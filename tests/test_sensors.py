@@ -22,12 +22,12 @@ def sensor_from(write_config, entry: str):
 def test_file_sensor_scales_and_reports_garbage(write_config, tmp_path):
     (tmp_path / "t").write_text("21437\n")
     sensor = sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t, scale: 0.001}}")
-    assert sensor.read_celsius() == pytest.approx(21.437)
+    assert sensor.read().celsius == pytest.approx(21.437)
     (tmp_path / "t").write_text("N/A\n")
     with pytest.raises(SensorError, match="does not hold a number: 'N/A'"):
-        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t}}").read_celsius()
+        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/t}}").read()
     with pytest.raises(SensorError, match="does not exist"):
-        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/gone}}").read_celsius()
+        sensor_from(write_config, f"{{name: f, type: file, path: {tmp_path}/gone}}").read()
 
 
 def test_file_sensor_reads_a_bounded_amount_and_never_waits_for_a_fifo(write_config, tmp_path):
@@ -48,19 +48,19 @@ def test_file_sensor_reads_a_bounded_amount_and_never_waits_for_a_fifo(write_con
 
 
 def test_command_sensor_shell_argv_and_pattern(write_config):
-    assert sensor_from(write_config, "{name: c, type: command, command: 'echo temp=23.25C'}").read_celsius() == 23.25
+    assert sensor_from(write_config, "{name: c, type: command, command: 'echo temp=23.25C'}").read().celsius == 23.25
     argv = f"[{sys.executable}, -c, 'print(\"sensor 2: 19.5 C\")']"
     sensor = sensor_from(write_config, f"{{name: c, type: command, command: {argv}, pattern: ': ([0-9.]+) C'}}")
-    assert sensor.read_celsius() == 19.5
+    assert sensor.read().celsius == 19.5
 
 
 def test_command_sensor_failures_are_clear(write_config):
     with pytest.raises(SensorError, match="exited with status 3: broken"):
-        sensor_from(write_config, "{name: c, type: command, command: 'echo broken >&2; exit 3'}").read_celsius()
+        sensor_from(write_config, "{name: c, type: command, command: 'echo broken >&2; exit 3'}").read()
     with pytest.raises(SensorError, match="found no number"):
-        sensor_from(write_config, "{name: c, type: command, command: 'echo none'}").read_celsius()
+        sensor_from(write_config, "{name: c, type: command, command: 'echo none'}").read()
     with pytest.raises(SensorError, match="did not finish within 0.2s"):
-        sensor_from(write_config, "{name: c, type: command, command: 'sleep 5', timeout: 200ms}").read_celsius()
+        sensor_from(write_config, "{name: c, type: command, command: 'sleep 5', timeout: 200ms}").read()
 
 
 def test_simulated_is_deterministic_and_plausible():

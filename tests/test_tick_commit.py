@@ -21,7 +21,7 @@ from collector.lanes import SensorSlot
 from collector.lineprotocol import Point
 from collector.outbox import Outbox
 from collector.runner import Collector
-from collector.sensors import Sensor
+from collector.sensors import Sample, Sensor
 from collector.stats import Stats
 from collector.tick_commit import Points, Then, TickCommits, wait_for
 from temperature_points import temperature
@@ -166,13 +166,13 @@ def test_a_hanging_sensor_does_not_hold_back_the_commit_of_the_others(write_conf
 class Counted:
     """A sensor that notes each read it answered."""
 
-    def __init__(self, sensor: Sensor, read: list[float]):
-        self.sensor, self.read = sensor, read
+    def __init__(self, sensor: Sensor, answered: list[float]):
+        self.sensor, self.answered = sensor, answered
 
-    def read_celsius(self):
-        value = self.sensor.read_celsius()
-        self.read.append(value)
-        return value
+    def read(self) -> Sample:
+        sample = self.sensor.read()
+        self.answered.append(sample.celsius)
+        return sample
 
 
 def test_a_ticks_commit_waits_for_its_reads_until_its_deadline_then_goes_without_the_late_one():
@@ -351,9 +351,9 @@ class Stepping:
     def __init__(self, clock: FakeClock, seconds: float):
         self.clock, self.seconds = clock, seconds
 
-    def read_celsius(self):
+    def read(self) -> Sample:
         self.clock.now += self.seconds
-        return 20.0
+        return Sample(20.0)
 
 
 def test_a_late_submit_is_committed_by_the_committer_not_on_the_submitting_thread():

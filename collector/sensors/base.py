@@ -37,11 +37,18 @@ class SettingError(TemplogError, ValueError):
         self.key, self.problem = key, problem
 
 
-class Sensor(Protocol):
-    """`read_celsius` runs on the shared lane while it answers fast (collector/lanes.py); a type whose reads wait by
-    nature also sets the class attribute `OWN_THREAD = True`, to be read on a thread of its own from the start."""
+class Sample(NamedTuple):
+    """What one read measured: a temperature and, from a sensor that has it, the relative humidity."""
 
-    def read_celsius(self) -> float: ...
+    celsius: float
+    humidity: float | None = None  # %RH
+
+
+class Sensor(Protocol):
+    """`read` runs on the shared lane while it answers fast (collector/lanes.py); a type whose reads wait by nature
+    also sets the class attribute `OWN_THREAD = True`, to be read on a thread of its own from the start."""
+
+    def read(self) -> Sample: ...
 
 
 @dataclass

@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError
+from collector.sensors.base import Sample, SensorError, SensorType, SettingError
 
 FIRST_NUMBER = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 OUTPUT_LIMIT = 64 * 1024  # bytes of stdout; more is a failed read, never buffered
@@ -213,12 +213,12 @@ class CommandSensor:
         self.pattern = re.compile(settings.pattern)
         self.timeout = timeout
 
-    def read_celsius(self) -> float:
+    def read(self) -> Sample:
         returncode, stdout, stderr = self.run()
         if returncode != 0:
             lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise SensorError(f"command exited with status {returncode}: {(lines or ['no error output'])[-1][:200]}")
-        return parse_output(stdout, self.pattern)
+        return Sample(parse_output(stdout, self.pattern))
 
     def run(self) -> tuple[int, bytes, bytes]:
         """Run the command in a session of its own: its exit status, its stdout and the tail of its stderr."""

@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError, read_text, under_sysfs
+from collector.sensors.base import Sample, SensorError, SensorType, SettingError, read_text, under_sysfs
 
 POWER_ON_RESET = 85.0
 DISCONNECTED = -127.0
@@ -52,13 +52,11 @@ class DS18B20Sensor:
         self.settings = settings
         self.directory = os.path.join(settings.w1_dir, settings.device)
 
-    def read_celsius(self) -> float:
+    def read(self) -> Sample:
         celsius = self._read_once()
         if celsius == POWER_ON_RESET:  # the chip's reset value: real only if a fresh conversion says so too
-            confirmed = self._read_once()
-            if confirmed != POWER_ON_RESET:
-                return confirmed
-        return celsius
+            celsius = self._read_once()
+        return Sample(celsius)
 
     def _read_once(self) -> float:
         if not os.path.isdir(self.directory):

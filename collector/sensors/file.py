@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorType, SettingError, read_number, read_text
+from collector.sensors.base import Sample, SensorType, SettingError, read_number, read_text
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,9 @@ class FileSensor:
     def __init__(self, settings: Settings):
         self.settings = settings
 
-    def read_celsius(self) -> float:
+    def read(self) -> Sample:
         path = self.settings.path
-        return read_number(read_text(path), path) * self.settings.scale
+        return Sample(read_number(read_text(path), path) * self.settings.scale)
 
 
 SENSOR_TYPE = SensorType(Settings, lambda config, shared: FileSensor(config.settings), (-60.0, 150.0))

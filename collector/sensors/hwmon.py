@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
+from collector.sensors.base import Sample, SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,11 @@ class HwmonSensor:
         self.settings = settings
         self.path: str | None = None
 
-    def read_celsius(self) -> float:
+    def read(self) -> Sample:
         if self.path is None:
             self.path = self.find_input()
         try:
-            return read_number(read_text(self.path), self.path) / 1000
+            return Sample(read_number(read_text(self.path), self.path) / 1000)
         except SensorError:
             self.path = None  # the chip may have been renumbered; look it up again next time
             raise

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from collector.logs import Repeating
-from collector.sensors.base import MissingReading, SensorError, SensorType, SettingError, Shared
+from collector.sensors.base import MissingReading, Sample, SensorError, SensorType, SettingError, Shared
 from collector.stats import Stats
 
 log = logging.getLogger("templog.mqtt")
@@ -132,7 +132,7 @@ class MqttSensor:
             self._latest = value
         self._received_any.set()
 
-    def read_celsius(self) -> float:
+    def read(self) -> Sample:
         self._malformed.flush()  # the end of a flapping run of malformed payloads, once it is due
         if not self._received_any.is_set():  # just started: give a retained or first message a moment
             self._received_any.wait(self.first_wait_s)
@@ -142,7 +142,7 @@ class MqttSensor:
             if not self.connected():
                 raise SensorError("not connected to the MQTT broker (the log says why)")
             raise MissingReading(f"no message on {self.settings.topic} since the previous tick")
-        return value
+        return Sample(value)
 
 
 def _create(config, shared: Shared) -> MqttSensor:

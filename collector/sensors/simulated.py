@@ -1,4 +1,5 @@
-"""A deterministic, plausible indoor temperature: a daily sine plus seeded noise. For demos and tests."""
+"""A deterministic, plausible indoor temperature (a daily sine plus seeded noise) and, if asked, relative humidity:
+it falls as the room warms, as the air's water stays the same. For demos and tests."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from collector.sensors.base import SensorType
+from collector.sensors.base import Sample, SensorType, SettingError
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # SplitMix64's increment: seeds one stream apart
+HUMIDITY_SWING = 4.0  # %RH: half the day/night swing, opposite to the temperature's
+HUMIDITY_NOISE = 0.5  # %RH: the noise's standard deviation
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,15 @@ class Settings:
     amplitude: float = 2.0  # half the day/night swing, °C
     noise: float = 0.1  # standard deviation of the noise, °C
     seed: int = 0
+    humidity: float | None = None  # daily mean, %RH; None: no humidity
+
+    def __post_init__(self):
+        if self.humidity is not None and not 0 <= self.humidity <= 100:
+            raise SettingError("humidity", f"must be a relative humidity from 0 to 100 %RH, got {self.humidity:g}")
+
+    @property
+    def measures_humidity(self) -> bool:
+        return self.humidity is not None
 
 
 class SimulatedSensor:
@@ -26,17 +38,32 @@ class SimulatedSensor:
         self.settings = settings
         self.clock = clock
         self._stream = noise_stream(settings.seed)
+        self._humidity_stream = noise_stream(~settings.seed)  # its own noise, not the temperature's
 
-    def read_celsius(self) -> float:
-        return self.value_at(self.clock())
+    def read(self) -> Sample:
+        now = self.clock()
+        return Sample(self.value_at(now), self.humidity_at(now))
 
     def value_at(self, unix_seconds: float) -> float:
         """The same seed and second always give the same value; coolest at 04:00 UTC, warmest at 16:00."""
         s = self.settings
         second = math.floor(unix_seconds)
-        daily = math.sin(2 * math.pi * ((second % 86400) / 86400 - 10 / 24))
         noise = s.noise * gaussian(self._stream, second) if s.noise else 0.0
-        return round(s.base + s.amplitude * daily + noise, 3)
+        return round(s.base + s.amplitude * _daily(second) + noise, 3)
+
+    def humidity_at(self, unix_seconds: float) -> float | None:
+        """%RH, lowest when the room is warmest; None unless the settings give a humidity."""
+        base = self.settings.humidity
+        if base is None:
+            return None
+        second = math.floor(unix_seconds)
+        value = base - HUMIDITY_SWING * _daily(second) + HUMIDITY_NOISE * gaussian(self._humidity_stream, second)
+        return round(min(100.0, max(0.0, value)), 2)
+
+
+def _daily(second: int) -> float:
+    """-1 at 04:00 UTC, +1 at 16:00: the day's warming."""
+    return math.sin(2 * math.pi * ((second % 86400) / 86400 - 10 / 24))
 
 
 def noise_stream(seed: int) -> int:

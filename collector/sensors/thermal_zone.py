@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from collector.sensors.base import SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
+from collector.sensors.base import Sample, SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ class ThermalZoneSensor:
     def __init__(self, settings: Settings):
         self.path = settings.temp_path
 
-    def read_celsius(self) -> float:
-        return read_number(read_text(self.path), self.path) / 1000
+    def read(self) -> Sample:
+        return Sample(read_number(read_text(self.path), self.path) / 1000)
 
 
 SENSOR_TYPE = SensorType(Settings, lambda config, shared: ThermalZoneSensor(config.settings), (-40.0, 150.0))
