@@ -65,7 +65,8 @@ def test_humidity_outside_0_to_100_drops_the_humidity_and_keeps_the_temperature(
         assert refused is not None and refused.counter == "humidity_refused"
         assert refused.reason.startswith("humidity refused: ") and "the temperature is kept" in refused.reason
     reading, refused = judge(Sample(21.5, 100.0), 0.01, config, 10 * S)
-    assert refused is None and reading is not None and reading.humidity == 100.0 and reading.dewpoint == pytest.approx(21.5)
+    assert refused is None and reading is not None and reading.humidity == 100.0
+    assert reading.dewpoint == pytest.approx(21.5)
 
 
 def test_calibration_applies_before_the_plausibility_ranges(write_config):
