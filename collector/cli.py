@@ -50,6 +50,10 @@ class UsageError(TemplogError):
     """Bad command-line input: exit 2."""
 
 
+class NoSysfs(TemplogError):
+    """`discover` has no sysfs tree to scan: exit 1."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "discover":
             return cmd_discover(args)
         config = load_config(args.config)
+        hide_secrets(config)
         return COMMANDS[args.command](config, args)
     # one line naming what failed; its traceback, with the causes, only under -v (at DEBUG)
     except (ConfigError, UsageError) as exc:
@@ -80,6 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def hide_secrets(config: Config) -> None:
+    """Every secret of the config masked in -v tracebacks from the start, not only once a client met a failure: the
+    InfluxDB credentials (and a v1 password alone) and the MQTT password."""
+    if config.influxdb is not None:
+        credentials = config.influxdb.credentials()
+        logs.hide(credentials, credentials.partition(":")[2])
+    if config.mqtt is not None:
+        logs.hide(config.mqtt.credentials())
 
 
 def _said_in_its_own_words(exc: Exception) -> bool:
@@ -149,7 +164,12 @@ def cmd_discover(args) -> int:
     if args.mqtt is None and named_config_file(args.config) is None and not os.path.lexists(DEFAULT_PATH):
         entries = find_sensors(SYSFS)  # a new user, who has no config yet
     else:
-        config = load_config(args.config)  # as every command loads it: a file that is missing or invalid is exit 2
+        # as every command loads it (a file that is missing or invalid is exit 2), but it may have no sensors yet
+        config = load_config(args.config, sensors_required=False)
+        hide_secrets(config)
+        if not os.path.isdir(config.collector.sysfs):
+            raise NoSysfs(f"collector.sysfs {config.collector.sysfs} is not a folder: nothing to scan (the kernel "
+                          f"mounts sysfs at {SYSFS}; in a container, bind it and set collector.sysfs to where)")
         entries = find_sensors(config.collector.sysfs)
         if args.mqtt is not None:
             if config.mqtt is None:

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+import stat
 import types
 import typing
 import urllib.parse
@@ -147,15 +148,17 @@ def named_config_file(path: str | os.PathLike | None = None) -> str | None:
     return str(named) if named else None
 
 
-def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, interpolate and validate the config file; raise ConfigError on any problem."""
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
+                sensors_required: bool = True) -> Config:
+    """Read, interpolate and validate the config file; raise ConfigError on any problem. Without
+    `sensors_required` (`discover`, which finds the sensors to configure), a config may have none."""
     file = named_config_file(path) or DEFAULT_PATH
     environ = os.environ if environ is None else environ
     try:
         raw = _load_yaml(_read_text(file))
     except _Refused as exc:  # its message is this one's: the cause is what it was refused for
         raise ConfigError(file, exc.where, exc.problem) from exc.__cause__
-    return _Parser(file, environ).config(raw if raw is not None else {})
+    return _Parser(file, environ, sensors_required).config(raw if raw is not None else {})
 
 
 class _Refused(TemplogError):
@@ -294,9 +297,10 @@ def _short(text: str) -> str:
 
 
 class _Parser:
-    def __init__(self, file: str, environ: Mapping[str, str]):
+    def __init__(self, file: str, environ: Mapping[str, str], sensors_required: bool = True):
         self.file = file
         self.environ = environ
+        self.sensors_required = sensors_required
         self.base_dir = Path(file).resolve().parent
 
     def fail(self, path: str, problem: str) -> typing.NoReturn:
@@ -328,9 +332,11 @@ class _Parser:
         if raw.get("influxdb") is not None:
             influx = self.influxdb(raw["influxdb"])
         sensors_raw = raw.get("sensors")
-        if sensors_raw is None:
+        if not self.sensors_required and sensors_raw in (None, []):
+            sensors_raw = []
+        elif sensors_raw is None:
             self.fail("sensors", "missing: configure at least one sensor")
-        if not isinstance(sensors_raw, list) or not sensors_raw:
+        elif not isinstance(sensors_raw, list) or not sensors_raw:
             self.fail("sensors", f"expected a non-empty list of sensors, got {_kind(sensors_raw)}")
         sensors: list[SensorConfig] = []
         seen: dict[str, int] = {}
@@ -412,7 +418,17 @@ class _Parser:
         if influx.token_file:
             token_file = self.readable_file("influxdb.token_file", influx.token_file)
             influx = dataclasses.replace(influx, token_file=token_file)
-        return dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
+        influx = dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
+        self.check_header_text(influx.credentials(), "influxdb.token_file" if influx.token_file else "influxdb.token")
+        return influx
+
+    def check_header_text(self, secret: str, path: str) -> None:
+        """A token or password travels in an HTTP header, which holds Latin-1 only (http.client encodes it so)."""
+        try:
+            secret.encode("latin-1")
+        except UnicodeEncodeError:  # not shown: the message must not tell any part of the secret
+            self.fail(path, "holds a character no HTTP header can carry (beyond Latin-1): check for a pasted quote "
+                      "mark or a typo")
 
     def sensor(self, raw: Any, path: str, collector: CollectorConfig) -> SensorConfig:
         if not isinstance(raw, dict):
@@ -430,8 +446,11 @@ class _Parser:
             self.fail(f"{path}.name",
                       f"invalid sensor name {_short(common.name)}: it {problem} "
                       "(a name becomes the sensor tag and goes into queries)")
-        own = {**sysfs_paths(sensor_type.settings, collector.sysfs),  # the type's paths under sysfs, unless set
-               **{k: v for k, v in raw.items() if k not in common_keys}}
+        under_sysfs = sysfs_paths(sensor_type.settings, collector.sysfs)  # the type's paths under sysfs, unless set
+        own = {**under_sysfs, **{k: v for k, v in raw.items() if k not in common_keys}}
+        for key in under_sysfs.keys() & raw.keys():  # an override of the sysfs root: relative to the config, as it
+            if isinstance(raw[key], str) and raw[key]:
+                own[key] = str(self.base_dir / raw[key])
         settings = self.dataclass(sensor_type.settings, own, path, extra_known=common_keys)
         interval = collector.interval if common.interval is None else common.interval
         timeout = collector.timeout if common.timeout is None else common.timeout
@@ -504,6 +523,9 @@ class _Parser:
         resolved = str(self.base_dir / name)
         shown = resolved if resolved.isprintable() else repr(resolved)  # a newline in it would split the message
         try:
+            mode = os.stat(resolved).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):  # opening one waits for a writer: every command would hang
+                self.fail(path, f"{shown} is a pipe or socket, not a file")
             data = read_small_file(resolved)
         except OSError as exc:
             self.fail(path, f"cannot read {shown}: {exc.strerror or exc}")

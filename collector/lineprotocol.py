@@ -58,7 +58,7 @@ def text_problem(text: str, context: str) -> str | None:
     if len(text) > LONGEST_TAG_TEXT:
         return f"is longer than {LONGEST_TAG_TEXT} characters"
     if "\\" in text:
-        return "must not contain a backslash (InfluxDB 1.x and 2.x read one as itself, 3.x as an escape)"
+        return "must not contain a backslash: InfluxDB 1.x and 2.x read one as itself, 3.x as an escape"
     for char in text:
         kind = _RAW_FORBIDDEN.get(unicodedata.category(char))
         if kind:

@@ -25,15 +25,22 @@ def masked(text: str, secrets: Iterable[str]) -> str:
 
 def hide(*secrets: str) -> None:
     """Mask these (a token, a password) in every traceback logged from now on: under -v a traceback shows each
-    cause's own text, such as an HTTP body that echoed the token. (Messages are masked where they are made.) Also
-    as quoted there: a JSON body is shown raw (influxdb-client's ApiException), `"` as `\\"` and `\\` as `\\\\`,
-    non-ASCII as `\\u00e9` or as is, and Go's `<>&` as `\\u003c`...; its headers as Python's repr writes them."""
-    import json  # only once a failure is met: `read` and `--help` never need it
+    cause's own text, such as an HTTP body that echoed the token. (Messages are masked where they are made.)"""
+    _hidden.update(filter(None, secrets))
 
-    for secret in filter(None, secrets):
+
+def _as_quoted(secrets: Iterable[str]) -> set[str]:
+    """Each secret also as a traceback may quote it: a JSON body shown raw (influxdb-client's ApiException), `"` as
+    `\\"` and `\\` as `\\\\`, non-ASCII as `\\u00e9` or as is, and Go's `<>&` as `\\u003c`...; its headers as Python's
+    repr writes them."""
+    import json  # only for a traceback: `read` and `--help` never need it
+
+    forms = set()
+    for secret in secrets:
         as_is = json.dumps(secret, ensure_ascii=False)[1:-1]
         go = as_is.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        _hidden.update({secret, json.dumps(secret)[1:-1], as_is, go, repr(secret)[1:-1], repr(secret.encode())[2:-1]})
+        forms.update({secret, json.dumps(secret)[1:-1], as_is, go, repr(secret)[1:-1], repr(secret.encode())[2:-1]})
+    return forms
 
 
 class UtcFormatter(logging.Formatter):
@@ -43,7 +50,7 @@ class UtcFormatter(logging.Formatter):
         return utc_text(int(record.created * 1e9), milliseconds=True)
 
     def formatException(self, ei):
-        return masked(super().formatException(ei), _hidden)
+        return masked(super().formatException(ei), _as_quoted(_hidden))
 
 
 def configure(level: int) -> None:

@@ -123,6 +123,17 @@ def test_discover_scans_sys_without_a_config_and_refuses_a_missing_or_invalid_on
     (tmp_path / "config.yaml").write_text("sensors:\n  - {name: x, type: simulated}\n")
     done = discover("--sysfs", str(tmp_path))
     assert done.returncode == 2 and "unrecognized arguments: --sysfs" in done.stderr
+    # the config that tells where to scan needs no sensor yet: finding them is what discover is for
+    laptop = ROOT / "tests/discover_cases/laptop"
+    (tmp_path / "config.yaml").write_text(f"collector: {{sysfs: {laptop / 'sys'}}}\n")
+    done = discover()
+    assert done.returncode == 0 and done.stdout == (laptop / "expected.yaml").read_text(), done.stderr
+    (tmp_path / "config.yaml").write_text(f"collector: {{sysfs: {tmp_path / 'no-sys'}}}\nsensors: []\n")
+    done = discover()
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (f"templog: discover: collector.sysfs {tmp_path / 'no-sys'} is not a folder: nothing to "
+                           "scan (the kernel mounts sysfs at /sys; in a container, bind it and set collector.sysfs to "
+                           "where)\n")
 
 
 def test_shutdown_lets_a_read_in_flight_finish_and_keeps_its_point(write_config, tmp_path):

@@ -130,6 +130,24 @@ def test_unreadable_token_file_is_a_config_error(write_config):
     assert error.path == "influxdb.token_file" and "cannot read" in error.problem
 
 
+def test_a_token_file_that_is_a_pipe_is_refused_not_waited_for(write_config, tmp_path):
+    """Opening a FIFO waits for a writer: every command would hang at start, with no word of why."""
+    os.mkfifo(tmp_path / "token-pipe")
+    error = error_of(write_config, "influxdb: {org: o, token_file: token-pipe}\n" + MINIMAL)
+    assert error.path == "influxdb.token_file" and "is a pipe or socket, not a file" in error.problem
+
+
+@pytest.mark.parametrize("where", ["token", "token_file"])
+def test_a_token_no_http_header_can_carry_is_a_config_error_that_shows_none_of_it(write_config, tmp_path, where):
+    """http.client encodes header values as Latin-1: on main a token with a "€" failed each write with an unexpected
+    UnicodeEncodeError (exit 1) instead of naming the key (exit 2)."""
+    (tmp_path / "token").write_text("s3cr€t-token\n")
+    value = "token_file: token" if where == "token_file" else "token: s3cr€t-token"
+    error = error_of(write_config, f"influxdb: {{org: o, {value}}}\n" + MINIMAL)
+    assert error.path == f"influxdb.{where}" and "no HTTP header can carry" in error.problem
+    assert "s3cr" not in str(error) and "€" not in str(error)
+
+
 def test_an_empty_token_file_means_none(write_config):
     config = load_config(write_config("influxdb: {org: o, token: abc, token_file: '${TOKEN_FILE:-}'}\n" + MINIMAL),
                          environ={})

@@ -213,3 +213,26 @@ def test_history_refusing_an_answer_that_quotes_the_credentials_masks_them(write
     assert history.returncode == 1 and "unexpected row in the answer" in history.stderr, history.stderr
     assert "Row-passw0rd" not in history.stderr and "Row-t0ken" not in history.stderr, history.stderr
     assert "***" in history.stderr
+
+
+def test_every_secret_of_the_config_is_masked_in_tracebacks_from_the_start(write_config, tmp_path):
+    """Not only once an InfluxDB client met its first failure (as on fa08664): the MQTT password and the InfluxDB
+    credentials are registered when the config is loaded, so any traceback -v prints from then on masks them."""
+    import logging
+
+    from collector import cli as templog_cli
+    from collector.config import load_config
+    from collector.logs import UtcFormatter
+
+    (tmp_path / "mqtt-password").write_text("Mq77-pass\n")
+    config = load_config(write_config('influxdb: {url: "http://reader:Influx-pa55@127.0.0.1:1", api: v1, bucket: b}\n'
+                                      "mqtt: {host: 127.0.0.1, username: u, password_file: mqtt-password}\n" + SENSORS),
+                         environ={})
+    templog_cli.hide_secrets(config)
+    try:
+        raise RuntimeError("a cause quoting Mq77-pass, reader:Influx-pa55 and {\"pw\": \"Influx-pa55\"}")
+    except RuntimeError as exc:
+        record = logging.LogRecord("templog", logging.DEBUG, __file__, 1, "traceback", None, (type(exc), exc, None))
+    shown = UtcFormatter().format(record)
+    assert "a cause quoting ***" in shown
+    assert "Mq77-pass" not in shown and "Influx-pa55" not in shown

@@ -415,7 +415,6 @@ def test_a_bug_on_a_sensors_own_thread_fails_that_read_only_and_the_thread_reads
     assert "a bug in the commit" in caplog.text
 
 
-
 def test_run_and_read_judge_a_read_alike(write_config, tmp_path, caplog, monkeypatch):
     """One read-and-check path (collector/read_check.py): what `run` logs as refused, `read` prints as the error."""
     from collector.cli import read_all

@@ -56,7 +56,6 @@ def alert_rules_yaml(config: Config, previous: Previous | None = None) -> str:
     return dump_yaml(render_alert_rules(config, previous))
 
 
-
 def notifications_yaml(channel: str | None, previous: Previous | None = None) -> str | None:
     """The text of alerting/templog-notifications.yaml for a channel ("webhook", "email" or None), None when there
     is nothing to provision or delete."""

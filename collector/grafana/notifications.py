@@ -59,7 +59,6 @@ def render_notifications(channel: str | None = "webhook", previous: Previous | N
     return document if len(document) > 1 else None
 
 
-
 def notification_channel(environ: Mapping[str, str]) -> str | None:
     """How alerts are sent, from the environment Grafana will run in: "webhook" when $TEMPLOG_ALERT_WEBHOOK_URL is
     set, else "email" when $TEMPLOG_ALERT_EMAIL is, else None (Grafana refuses to start with a contact point

@@ -58,9 +58,6 @@ def age_thresholds(interval_s: float) -> dict:
     return threshold_steps(*steps)
 
 
-
-
-
 def _overrides(per_sensor: dict[str, dict]) -> list[dict]:
     """Thresholds per stat, matched to a sensor's name or "<sensor> on <host>". Grafana anchors a byRegexp pattern
     (stringToJsRegex: `^pattern$`) and applies overrides in order, so longer names come later: "a on b", a sensor's

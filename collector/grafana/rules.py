@@ -196,7 +196,6 @@ def _collector_silent_rule(config: Config) -> dict:
     )
 
 
-
 def _outbox_backlog_rule(config: Config) -> dict:
     """The latest health point per host by time, if fresh, above OUTBOX_ALERT_DEPTH for OUTBOX_ALERT_FOR. The
     collector sends its newest health point ahead of a waiting backlog (delivery's live lane), so whenever InfluxDB

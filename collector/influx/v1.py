@@ -237,6 +237,7 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
                 raise QueryFailed(f"unexpected answer: {line[:200]!r}")
             yield from series
 
+
 def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...],
                   failure: Callable[[InfluxError], InfluxError]) -> Iterator[Row]:
     """The rows of the series; an answer of another shape is a QueryFailed made by `failure` (the client's: a row
@@ -260,7 +261,6 @@ def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
     other tags (host) come before `sensor`. Holds one run: at most a row per series."""
     for _, run in itertools.groupby(rows, key=lambda row: row[0]):
         yield from sorted(run, key=lambda row: row[1])
-
 
 
 def _well_formed(series: object) -> bool:
