@@ -419,11 +419,13 @@ class _Parser:
             token_file = self.readable_file("influxdb.token_file", influx.token_file)
             influx = dataclasses.replace(influx, token_file=token_file)
         influx = dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
-        self.check_header_text(influx.credentials(), "influxdb.token_file" if influx.token_file else "influxdb.token")
+        if influx.api == "v2":  # v1 sends user:password as UTF-8, base64-encoded (influx/v1.py)
+            key = "influxdb.token_file" if influx.token_file else "influxdb.token"
+            self.check_header_text(influx.credentials(), key)
         return influx
 
     def check_header_text(self, secret: str, path: str) -> None:
-        """A token or password travels in an HTTP header, which holds Latin-1 only (http.client encodes it so)."""
+        """An api v2 token travels as it is in an HTTP header, which holds Latin-1 only (http.client encodes it so)."""
         try:
             secret.encode("latin-1")
         except UnicodeEncodeError:  # not shown: the message must not tell any part of the secret
