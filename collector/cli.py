@@ -167,10 +167,16 @@ def cmd_discover(args) -> int:
         # as every command loads it (a file that is missing or invalid is exit 2), but it may have no sensors yet
         config = load_config(args.config, sensors_required=False)
         hide_secrets(config)
-        if not os.path.isdir(config.collector.sysfs):
-            raise NoSysfs(f"collector.sysfs {config.collector.sysfs} is not a folder: nothing to scan (the kernel "
-                          f"mounts sysfs at {SYSFS}; in a container, bind it and set collector.sysfs to where)")
-        entries = find_sensors(config.collector.sysfs)
+        sysfs = config.collector.sysfs
+        if os.path.isdir(sysfs):
+            entries = find_sensors(sysfs)
+        else:
+            missing = (f"collector.sysfs {sysfs} is not a folder: nothing to scan (the kernel mounts sysfs at "
+                       f"{SYSFS}; in a container, bind it and set collector.sysfs to where)")
+            if args.mqtt is None:
+                raise NoSysfs(missing)
+            log.warning("%s; listening on MQTT only", missing)  # what the user asked for still answers
+            entries = []
         if args.mqtt is not None:
             if config.mqtt is None:
                 raise UsageError(f"discover --mqtt: {config.file} has no mqtt: section naming the broker")

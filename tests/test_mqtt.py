@@ -306,6 +306,7 @@ def test_discover_proposes_entries_for_topics_that_carry_a_temperature(write_con
                          sections="collector: {sysfs: no-sys}\n")  # a sysfs with nothing in it
     done = templog("discover", "--mqtt", "1", "-c", str(config))
     assert done.returncode == 0, done.stderr
+    assert "no-sys is not a folder: nothing to scan" in done.stderr and "listening on MQTT only" in done.stderr
     proposed = yaml.safe_load(done.stdout)["sensors"]
     assert proposed == [
         {"name": "home_attic_temperature", "type": "mqtt", "topic": "home/attic/temperature"},
