@@ -9,7 +9,7 @@ import time
 import yaml
 
 from collector.sensors import ds18b20, hwmon, iio, thermal_zone
-from collector.sensors.base import sysfs_paths
+from collector.sensors.base import SettingError, sysfs_paths
 from collector.sensors.mqtt import MalformedPayload, load_json, payload_text
 
 
@@ -44,6 +44,10 @@ def iio_entries(root: str) -> list[dict]:
     found = iio.devices(root)
     entries = []
     for device in found:
+        try:
+            default = iio.Settings(device.name)
+        except SettingError:  # an empty name file: no `device` can name it
+            continue
         if not iio.has_channel(device.directory, iio.TEMPERATURE):
             continue
         same_name = [d for d in found if d.name == device.name]
@@ -53,7 +57,7 @@ def iio_entries(root: str) -> list[dict]:
         if len(same_name) > 1:
             entry["index"] = same_name.index(device)
         has_humidity = iio.has_channel(device.directory, iio.HUMIDITY)
-        if has_humidity != iio.Settings(device.name).measures_humidity:
+        if has_humidity != default.measures_humidity:
             entry["humidity"] = has_humidity
         entries.append(entry)
     return entries
