@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli import templog
+from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
+from collector.outbox import Outbox
 from collector.sensors import SensorError, create_sensor
 from collector.sensors.iio import parse_value
 
@@ -78,6 +79,33 @@ def test_a_failed_read_is_retried_at_the_next_read_and_a_vanished_device_is_foun
         sensor.read()
     dht(sys_root, 3, temp="22900\n", humidity="47000\n")  # plugged back, probed as iio:device3
     assert sensor.read() == (22.9, 47.0)
+
+
+def test_run_goes_on_through_failing_reads_and_writes_the_dht_once_it_answers(write_config, tmp_path):
+    """`templog run` with a DHT whose every read fails with EIO: logged once, no point; once it answers, the next
+    tick writes temperature, humidity and dew point, and the end of the failures is logged."""
+    device = dht(tmp_path / "sys", 0)
+    (device / "in_temp_input").unlink()
+    (device / "in_temp_input").symlink_to("/proc/self/mem")
+    config = write_config(f"collector: {{sysfs: '{tmp_path / 'sys'}', interval: 200ms}}\nsensors:\n"
+                          "  - {name: dht, type: iio, device: dht11}\n")
+    running = start_run(config)
+    outbox = tmp_path / "data/outbox.sqlite"
+
+    def readings() -> list[str]:
+        return [p.line for p in Outbox(str(outbox)).oldest(10**5) if p.line.startswith("temperature,")] \
+            if outbox.exists() else []
+
+    wait_until(lambda: "EIO (Input/output error)" in running.log, what="the failed read logged")
+    assert readings() == []
+    (device / "in_temp_input").unlink()
+    (device / "in_temp_input").write_text("23100\n")
+    wait_until(lambda: len(readings()) >= 2, what="points once the DHT answers")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert log.count("reading in_temp_input failed: EIO") == 1, log
+    assert "dht: reads again" in log
+    assert all(" celsius=23.1," in line and "humidity=45.8," in line and "dewpoint=" in line for line in readings())
 
 
 KERNEL_TEXTS = ["21650\n", "-4368\n", "0.010000000\n", "2.517700195\n", "-15887.515151\n", "-0.500000\n", "0\n"]
