@@ -8,25 +8,59 @@ import time
 
 import yaml
 
-from collector.sensors import ds18b20, hwmon, thermal_zone
-from collector.sensors.base import sysfs_paths
+from collector.sensors import ds18b20, hwmon, iio, thermal_zone
+from collector.sensors.base import SettingError, sysfs_paths
 from collector.sensors.mqtt import MalformedPayload, load_json, payload_text
 
 
 def find_sensors(sysfs: str) -> list[dict]:
-    """Config entries (dicts in config.yaml's shape) for DS18B20s, thermal zones and hwmon inputs under `sysfs`: each
-    reads what was found here when pasted into a config whose `collector.sysfs` is `sysfs`, so none names a path."""
+    """Config entries (dicts in config.yaml's shape) for DS18B20s, thermal zones, hwmon inputs and IIO devices under
+    `sysfs`: each reads what was found here when pasted into a config whose `collector.sysfs` is `sysfs`, so none
+    names a path."""
     entries: list[dict] = []
     for device in ds18b20.find_devices(sysfs_paths(ds18b20.Settings, sysfs)["w1_dir"]):
         entries.append({"name": f"ds18b20_{device.split('-')[1][-4:]}", "type": "ds18b20", "device": device})
     for zone, kind in thermal_zone.zones(sysfs_paths(thermal_zone.Settings, sysfs)["root"]):
         entries.append({"name": kind or f"zone{zone}", "type": "thermal_zone", "zone": zone})
     for chip, directory in hwmon.chips(sysfs_paths(hwmon.Settings, sysfs)["root"]):
+        humidities = hwmon.humidity_inputs(directory)
         for temp, label in hwmon.inputs(directory):
             entry = {"name": f"{chip} {label or temp}", "type": "hwmon", "chip": chip}
             entry.update({"label": label} if label else {"input": temp})
+            humidity = temp.replace("temp", "humidity")  # measured together: sht3x's temp1 and humidity1
+            if humidity in humidities:
+                entry["humidity"] = humidity
             entries.append(entry)
+    entries += iio_entries(sysfs_paths(iio.Settings, sysfs)["root"])
     return unique_names(entries)
+
+
+_BUS_ADDRESS = re.compile(r"\d+-[0-9a-f]{4}")  # an I²C client's dev_name, which si7020 and hdc100x use as the name
+
+
+def iio_entries(root: str) -> list[dict]:
+    """An entry for each IIO device with a temperature channel (a reading needs one), named by its exact `name`;
+    `index` when several have that name, `humidity` where the device's channels differ from the type's default."""
+    found = iio.devices(root)
+    entries = []
+    for device in found:
+        try:
+            default = iio.Settings(device.name)
+        except SettingError:  # an empty name file: no `device` can name it
+            continue
+        if not iio.has_channel(device.directory, iio.TEMPERATURE):
+            continue
+        same_name = [d for d in found if d.name == device.name]
+        base = device.name.split("@")[0]
+        entry: dict = {"name": device.driver if _BUS_ADDRESS.fullmatch(base) and device.driver else base,
+                       "type": "iio", "device": device.name}
+        if len(same_name) > 1:
+            entry["index"] = same_name.index(device)
+        has_humidity = iio.has_channel(device.directory, iio.HUMIDITY)
+        if has_humidity != default.measures_humidity:
+            entry["humidity"] = has_humidity
+        entries.append(entry)
+    return entries
 
 
 TEMPERATURE_KEYS = ("temperature", "Temperature", "tC", "temp", "Temp")

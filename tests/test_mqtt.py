@@ -90,7 +90,7 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
         publisher.publish("home/attic/temperature", b"18.0")
         publisher.publish("home/attic/temperature", b"18.5")  # two messages between ticks: the latest counts
         wait_until(lambda: all(s._received_any.is_set() for s in sensors.values()), what="every sensor's message")
-        wait_until(lambda: sensors["bare"]._latest == 18.5, what="the latest attic message")
+        wait_until(lambda: sensors["bare"]._latest == (18.5, None), what="the latest attic message")
         assert {name: s.read().celsius for name, s in sensors.items()} == {
             "z2m": 21.37, "tasmota": 19.6, "shelly": 22.8, "bare": 18.5}
         with pytest.raises(MissingReading, match="no message on zigbee2mqtt/living since the previous tick"):
@@ -377,3 +377,65 @@ def test_a_sensor_waiting_for_its_first_message_delays_no_other_and_reads_once_m
     fast = stamps("fast")
     assert fast == list(range(fast[0], fast[-1] + 500_000_000, 500_000_000)), log  # no tick of the other missed
     assert not [line for line in log.splitlines() if "fast" in line and "skipped" in line], log
+
+
+TASMOTA_AM2301 = b'{"Time":"2026-11-27T10:00:00","AM2301":{"Temperature":19.6,"Humidity":61.3},"TempUnit":"C"}'
+
+
+def test_humidity_comes_with_the_temperature_from_zigbee2mqtt_and_tasmota_payloads_on_a_real_broker(write_config,
+                                                                                                     broker):
+    """Retained messages as the devices publish them, read by `templog read --json`: humidity and dew point beside
+    the temperature. A payload with the temperature but no humidity keeps its temperature (humidity null)."""
+    publisher = Publisher(broker.port)
+    publisher.publish("zigbee2mqtt/bathroom", ZIGBEE2MQTT, retain=True)
+    publisher.publish("tele/greenhouse/SENSOR", TASMOTA_AM2301, retain=True)
+    publisher.publish("zigbee2mqtt/cellar", b'{"battery":97,"temperature":11.5}', retain=True)
+    publisher.close()
+    config = mqtt_config(write_config, broker, """
+  - {name: bathroom, type: mqtt, topic: zigbee2mqtt/bathroom, field: temperature, humidity_field: humidity}
+  - {name: greenhouse, type: mqtt, topic: tele/greenhouse/SENSOR, field: AM2301.Temperature,
+     humidity_field: AM2301.Humidity}
+  - {name: cellar, type: mqtt, topic: zigbee2mqtt/cellar, field: temperature, humidity_field: humidity}""")
+    done = templog("read", "--json", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    records = {r["sensor"]: r for r in json.loads(done.stdout)}
+    assert {name: (r["celsius"], r["humidity"], r["error"]) for name, r in records.items()} == {
+        "bathroom": (21.37, 48.2, None), "greenhouse": (19.6, 61.3, None), "cellar": (11.5, None, None)}
+    assert records["bathroom"]["dewpoint"] == pytest.approx(9.97, abs=0.01)  # Magnus over water, 21.37 °C, 48.2 %RH
+    assert records["greenhouse"]["dewpoint"] == pytest.approx(11.94, abs=0.01)  # at 19.6 °C, 61.3 %RH
+    assert records["cellar"]["dewpoint"] is None
+
+
+def test_payloads_without_their_humidity_are_counted_and_logged_once_and_keep_their_temperature(write_config,
+                                                                                                 broker, caplog):
+    stats = Stats()
+    config = load_config(mqtt_config(write_config, broker, """
+  - {name: z2m, type: mqtt, topic: z/t, field: temperature, humidity_field: humidity}"""), environ={})
+    shared, hub, sensors = wired(config, stats)
+    sensor = sensors["z2m"]
+    shared.start()
+    wait_until(lambda: hub.connected, what="the subscription")
+    publisher = Publisher(broker.port)
+    try:
+        with caplog.at_level(logging.INFO, logger="templog.mqtt"):
+            for payload in (b'{"temperature": 20.5}', b'{"temperature": 20.6, "humidity": "wet"}',
+                            b'{"temperature": 20.7, "humidity": 55}'):
+                publisher.publish("z/t", payload)
+            wait_until(lambda: sensor._latest == (20.7, 55.0), what="the payload with humidity")
+        assert sensor.read() == (20.7, 55.0)
+        assert stats.get("mqtt_humidity_missing", sensor="z2m") == 2
+        assert stats.get("mqtt_payloads_malformed", sensor="z2m") == 0
+        missing = [r.getMessage() for r in caplog.records if "has no humidity" in r.getMessage()]
+        assert missing == ["z2m: payload on z/t has no humidity, its temperature kept: payload has no 'humidity': "
+                           "'{\"temperature\": 20.5}'"]
+        assert "z2m: payloads on z/t carry the humidity again (after 2 occurrence(s))" in caplog.text
+    finally:
+        publisher.close()
+        shared.stop()
+
+
+def test_humidity_field_needs_a_json_field(write_config):
+    config = write_config("mqtt: {host: 127.0.0.1}\nsensors:\n"
+                          "  - {name: bare, type: mqtt, topic: home/t, humidity_field: humidity}\n")
+    with pytest.raises(ConfigError, match=r"sensors\[0\]\.humidity_field: needs field"):
+        load_config(config, environ={})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.sensors.mqtt import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MalformedPayload, extract
+from collector.sensors.mqtt import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MalformedPayload, extract, extract_sample
 
 EXAMPLES = settings(max_examples=200, deadline=None)
 
@@ -58,6 +58,23 @@ def test_any_json_ish_text_gives_a_value_or_a_refusal(text, field):
 @given(JSON_VALUES, FIELDS)
 def test_any_json_document_gives_a_value_or_a_refusal(document, field):
     outcome(json.dumps(document).encode(), field)  # json.dumps writes NaN and Infinity for such floats
+
+
+@EXAMPLES
+@given(JSON_VALUES, FIELDS.filter(lambda f: f is not None), FIELDS.filter(lambda f: f is not None))
+def test_any_document_with_a_humidity_field_gives_the_temperature_or_a_refusal_and_the_humidity_or_why_not(
+        document, field, humidity_field):
+    """The humidity never refuses a payload: a missing or non-numeric one is None with a reason, the temperature as
+    `extract` has it."""
+    payload = json.dumps(document).encode()
+    try:
+        sample, no_humidity = extract_sample(payload, field, humidity_field)
+    except MalformedPayload:
+        assert outcome(payload, field) is None
+        return
+    assert sample.celsius == outcome(payload, field)
+    assert (sample.humidity is None) == (no_humidity is not None)
+    assert sample.humidity is None or (type(sample.humidity) is float and math.isfinite(sample.humidity))
 
 
 @EXAMPLES

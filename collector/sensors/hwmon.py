@@ -1,4 +1,6 @@
 """hwmon chips (<sysfs>/class/hwmon/hwmonN): found by chip `name`, input by `tempN` or by `tempN_label`; millidegrees.
+With `humidity: humidityN`, the same chip's `humidityN_input` too, in milli-percent (sht3x, sht4x, sht21, hih6130;
+torvalds/linux@2555693dd85c7a726eed570736bf6e1c4c7116ed:Documentation/hwmon/sysfs-interface.rst, "Humidity").
 
 hwmonN numbers change between boots, so the chip is looked up by name, not number.
 """
@@ -17,6 +19,7 @@ class Settings:
     chip: str
     input: str | None = None  # e.g. temp1
     label: str | None = None  # e.g. "Package id 0"
+    humidity: str | None = None  # e.g. humidity1: the chip's humidity1_input
     root: str = under_sysfs("class/hwmon")
 
     def __post_init__(self):
@@ -24,6 +27,12 @@ class Settings:
             raise SettingError("input", "set either input (e.g. temp1) or label (e.g. 'Package id 0')")
         if self.input is not None and not re.fullmatch(r"temp\d+", self.input):
             raise SettingError("input", f"expected tempN such as temp1, got {self.input!r}")
+        if self.humidity is not None and not re.fullmatch(r"humidity\d+", self.humidity):
+            raise SettingError("humidity", f"expected humidityN such as humidity1, got {self.humidity!r}")
+
+    @property
+    def measures_humidity(self) -> bool:
+        return self.humidity is not None
 
 
 def chips(root: str) -> list[tuple[str, str]]:
@@ -40,6 +49,12 @@ def chips(root: str) -> list[tuple[str, str]]:
         except SensorError:
             continue
     return found
+
+
+def humidity_inputs(directory: str) -> list[str]:
+    """humidityN of every relative humidity input of one chip."""
+    return [e.removesuffix("_input") for e in sorted(os.listdir(directory), key=lambda e: (len(e), e))
+            if re.fullmatch(r"humidity\d+_input", e)]
 
 
 def inputs(directory: str) -> list[tuple[str, str | None]]:
@@ -63,7 +78,14 @@ class HwmonSensor:
         if self.path is None:
             self.path = self.find_input()
         try:
-            return Sample(read_number(read_text(self.path), self.path) / 1000)
+            celsius = read_number(read_text(self.path), self.path) / 1000
+            if self.settings.humidity is None:
+                return Sample(celsius)
+            # read right after the temperature: the chip measures both in one conversion (sht3x, sht4x)
+            humidity_path = os.path.join(os.path.dirname(self.path), f"{self.settings.humidity}_input")
+            if not os.path.exists(humidity_path):
+                raise SensorError(f"hwmon chip {self.settings.chip!r} has no humidity input {self.settings.humidity}")
+            return Sample(celsius, read_number(read_text(humidity_path), humidity_path) / 1000)
         except SensorError:
             self.path = None  # the chip may have been renumbered; look it up again next time
             raise

@@ -1,5 +1,12 @@
 """Temperatures published over MQTT: Zigbee2MQTT (`temperature`), Tasmota (`DS18B20.Temperature`), Shelly
-(`tC`), or a bare number. At each tick the latest value received since the previous tick is the reading."""
+(`tC`), or a bare number; with `humidity_field`, the relative humidity in the same JSON payload (Zigbee2MQTT
+`humidity`, Tasmota `AM2301.Humidity`). At each tick the latest value received since the previous tick is the reading.
+
+A payload whose temperature is fine but whose humidity is missing or not a number keeps its temperature, without
+humidity: devices report the two separately at times (a Zigbee sensor's attribute reports), and the temperature is
+a good reading on its own. It is counted (mqtt_humidity_missing) and logged once per run of such payloads, so a
+mistyped `humidity_field` is seen.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +37,18 @@ _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]++|\\.?)*+(?:"|\Z)|[\[\]{}]')
 class Settings:
     topic: str
     field: str | None = None  # dotted path into a JSON payload; absent: the payload is the number
+    humidity_field: str | None = None  # dotted path into the same JSON payload, %RH
 
     def __post_init__(self):
         if not self.topic or "#" in self.topic or "+" in self.topic:
             raise SettingError("topic", f"expected one topic without wildcards, got {self.topic!r}")
+        if self.humidity_field is not None and self.field is None:
+            raise SettingError("humidity_field", "needs field: the humidity comes from a JSON payload, beside the "
+                               "temperature at `field`")
+
+    @property
+    def measures_humidity(self) -> bool:
+        return self.humidity_field is not None
 
 
 class MalformedPayload(SensorError):
@@ -52,18 +67,39 @@ def extract(payload: bytes, field: str | None) -> float:
         if not _NUMBER.fullmatch(text):
             raise MalformedPayload(f"payload is not a number: {_excerpt(text)}")
         value = float(text)
-    else:
-        node = load_json(text)
-        for part in field.split("."):
-            if not isinstance(node, dict) or part not in node:
-                raise MalformedPayload(f"payload has no {field!r}: {_excerpt(text, 80)}")
-            node = node[part]
-        if not isinstance(node, float):  # every JSON number is one (parse_int=float); bool, str, None are not
-            raise MalformedPayload(f"{field!r} is not a number: {_excerpt(node)}")
-        value = node
-    if not math.isfinite(value):
+        if not math.isfinite(value):
+            raise MalformedPayload(f"payload is not a finite number: {_excerpt(text)}")
+        return value
+    return number_at(load_json(text), field, text)
+
+
+def extract_sample(payload: bytes, field: str | None, humidity_field: str | None) -> tuple[Sample, str | None]:
+    """The temperature (as `extract`) and, with `humidity_field`, the humidity from the same JSON document; the
+    second item says why the humidity is missing (None: it is there, or not asked for). MalformedPayload only for
+    the temperature."""
+    if humidity_field is None or field is None:
+        return Sample(extract(payload, field)), None
+    text = payload_text(payload)
+    document = load_json(text)
+    celsius = number_at(document, field, text)
+    try:
+        return Sample(celsius, number_at(document, humidity_field, text)), None
+    except MalformedPayload as exc:
+        return Sample(celsius), str(exc)
+
+
+def number_at(document: object, field: str, text: str) -> float:
+    """The finite number at the dotted `field` path of a payload's JSON `document` (`text`, for messages)."""
+    node = document
+    for part in field.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise MalformedPayload(f"payload has no {field!r}: {_excerpt(text, 80)}")
+        node = node[part]
+    if not isinstance(node, float):  # every JSON number is one (parse_int=float); bool, str, None are not
+        raise MalformedPayload(f"{field!r} is not a number: {_excerpt(node)}")
+    if not math.isfinite(node):
         raise MalformedPayload(f"payload is not a finite number: {_excerpt(text)}")
-    return value
+    return node
 
 
 def payload_text(payload: bytes) -> str:
@@ -114,26 +150,35 @@ class MqttSensor:
         self.name, self.settings, self.first_wait_s, self.stats = name, settings, first_wait_s, stats
         self.connected = connected
         self._lock = threading.Lock()
-        self._latest: float | None = None
+        self._latest: Sample | None = None
         self._received_any = threading.Event()
         self._malformed = Repeating(log)  # one episode: malformed payloads until a good one
+        self._no_humidity = Repeating(log)  # one episode: payloads without humidity until one has it
 
     def on_payload(self, topic: str, payload: bytes) -> None:
         """From the MQTT network thread: keep the latest value; a malformed payload is counted and dropped, and
         logged once per run of malformed payloads."""
+        s = self.settings
         try:
-            value = extract(payload, self.settings.field)
+            value, no_humidity = extract_sample(payload, s.field, s.humidity_field)
         except MalformedPayload as exc:
             self.stats.add("mqtt_payloads_malformed", sensor=self.name)
-            self._malformed.occurred("%s: malformed payload on %s ignored: %s", self.name, self.settings.topic, exc)
+            self._malformed.occurred("%s: malformed payload on %s ignored: %s", self.name, s.topic, exc)
             return
-        self._malformed.ended("%s: a readable payload on %s again", self.name, self.settings.topic)
+        self._malformed.ended("%s: a readable payload on %s again", self.name, s.topic)
+        if no_humidity is not None:
+            self.stats.add("mqtt_humidity_missing", sensor=self.name)
+            self._no_humidity.occurred("%s: payload on %s has no humidity, its temperature kept: %s",
+                                       self.name, s.topic, no_humidity)
+        elif s.humidity_field is not None:
+            self._no_humidity.ended("%s: payloads on %s carry the humidity again", self.name, s.topic)
         with self._lock:
             self._latest = value
         self._received_any.set()
 
     def read(self) -> Sample:
         self._malformed.flush()  # the end of a flapping run of malformed payloads, once it is due
+        self._no_humidity.flush()
         if not self._received_any.is_set():  # just started: give a retained or first message a moment
             self._received_any.wait(self.first_wait_s)
         with self._lock:
@@ -142,7 +187,7 @@ class MqttSensor:
             if not self.connected():
                 raise SensorError("not connected to the MQTT broker (the log says why)")
             raise MissingReading(f"no message on {self.settings.topic} since the previous tick")
-        return Sample(value)
+        return value
 
 
 def _create(config, shared: Shared) -> MqttSensor:

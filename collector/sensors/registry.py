@@ -37,7 +37,7 @@ class _Registry(Mapping[str, SensorType]):
 
 
 SENSOR_TYPES: Mapping[str, SensorType] = _Registry(
-    ("simulated", "thermal_zone", "hwmon", "ds18b20", "file", "command", "mqtt"))
+    ("simulated", "thermal_zone", "hwmon", "ds18b20", "iio", "file", "command", "mqtt"))
 
 
 def create_sensor(config: SensorConfig, shared: Shared | None = None) -> Sensor:
