@@ -102,8 +102,10 @@ def history_flux(query: HistoryQuery) -> str:
 
 
 def hostile_config(tmp: Path):
-    """A config whose sensors have the hostile names, with thresholds (so every kind of rule is rendered)."""
-    sensors = "".join(f"  - {{name: {json.dumps(name)}, type: simulated, min: 1, max: 30}}\n" for name in HOSTILE_NAMES)
+    """A config whose sensors have the hostile names, with thresholds and humidity (so every kind of rule and panel is
+    rendered)."""
+    sensors = "".join(f"  - {{name: {json.dumps(name)}, type: simulated, min: 1, max: 30, humidity: 50, "
+                      "humidity_min: 20, humidity_max: 80}\n" for name in HOSTILE_NAMES)
     path = tmp / "hostile.yaml"
     path.write_text("sensors:\n" + sensors, encoding="utf-8")
     return load_config(path, environ={})
@@ -285,7 +287,9 @@ def test_queries_for_hostile_names_parse_and_type_check(checked, hostile):
     _, results = checked
     failed = {name: errors(results[name]) for name in hostile if errors(results[name])}
     assert not failed, "\n".join(f"{name}: {e}\n{numbered(hostile[name])}" for name, e in failed.items())
-    assert len([n for n in hostile if " alert " in n]) >= 3 * len(HOSTILE_NAMES)
+    assert len([n for n in hostile if " alert " in n]) >= 5 * len(HOSTILE_NAMES)
+    assert len([n for n in hostile if " alert " in n and "humidity" in n]) == 2 * len(HOSTILE_NAMES)
+    assert len([n for n in hostile if re.search(r"temperatures\.json: panel 2[1-6] ", n)]) == 6  # the humidity row
 
 
 def test_queries_for_hostile_names_match_them(hostile):
@@ -293,10 +297,12 @@ def test_queries_for_hostile_names_match_them(hostile):
     Grafana has put in its variables and macros (a name Grafana or Flux misread would be some other string)."""
     for name in HOSTILE_NAMES:
         rules = [text for where, text in hostile.items() if " alert rule templog-" in where
-                 and grafana.rule_uid("silent", name) in where]
+                 and any(grafana.rule_uid(kind, name) in where for kind in ("silent", "humidity-above"))]
+        assert len(rules) == 2, name
         assert rules and all(name in flux_string_literals(text) for text in rules), name
-    windowed = next(text for where, text in hostile.items() if "temperatures.json: panel 3 " in where)
-    assert set(SENSORS) <= set(flux_string_literals(windowed))
+    for panel in (grafana.PANEL_SERIES, grafana.PANEL_HUMIDITY_SERIES):
+        windowed = next(text for where, text in hostile.items() if f"temperatures.json: panel {panel} " in where)
+        assert set(SENSORS) <= set(flux_string_literals(windowed))
 
 
 def test_a_name_with_an_interpolation_is_refused():

@@ -23,16 +23,20 @@ from hypothesis import strategies as st
 from cli import start_run, stop_run, wait_until
 from collector import grafana
 from collector.config import load_config
+from collector.grafana.common import longterm_field
 from collector.health import SENSOR_COUNTERS, TOTAL_COUNTERS, health_points
 from collector.lineprotocol import (
-    FIELD,
+    DEWPOINT,
     HEALTH_MEASUREMENT,
+    HUMIDITY,
     MEASUREMENT,
+    Series,
     sensor_name_problem,
 )
 from collector.query import HistoryQuery
 from collector.query.flux import history as flux_history
 from collector.query.flux import string as flux_string
+from collector.readings import Reading, reading_point
 from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
@@ -460,6 +464,82 @@ def test_a_longer_sensor_name_wins_over_a_shorter_one_on_a_host(write_config):
     assert overridden_steps(current, "a on b on c")[-1]["value"] == 20
 
 
+HUMIDITY_CONFIG = """
+sensors:
+  - {name: cellar, type: simulated, min: 2, humidity: 80, humidity_max: 85}
+  - {name: "bath $x", type: simulated, humidity: 60, humidity_min: 30, humidity_max: 75.5}
+  - {name: shed, type: simulated, max: 30, humidity_min: 20, humidity_max: 90}
+"""
+HUMIDITY_PANELS = {grafana.PANEL_HUMIDITY_ROW, grafana.PANEL_HUMIDITY_CURRENT, grafana.PANEL_DEWPOINT_CURRENT,
+                   grafana.PANEL_HUMIDITY_SERIES, grafana.PANEL_DEWPOINT_SERIES, grafana.PANEL_HUMIDITY_LONG_RANGE,
+                   grafana.PANEL_DEWPOINT_LONG_RANGE}
+
+
+def reads_humidity(text: str) -> bool:
+    return any(f'"{name}' in text for name in (HUMIDITY, DEWPOINT))
+
+
+def test_humidity_panels_and_rules_follow_each_sensors_humidity_thresholds(write_config):
+    """With a sensor that measures humidity: the humidity row in both dashboards, its stat coloured as the rules
+    judge (blue below humidity_min, red from humidity_max), one rule per humidity threshold of a sensor that measures
+    humidity (shed has thresholds but no humidity: no rule), linked to the Current humidity panel."""
+    config = load_config(write_config(HUMIDITY_CONFIG), environ={})
+    cellar, bath, shed = config.sensors
+    for dashboard in (grafana.render_dashboard(config), grafana.render_influxql_dashboard(config)):
+        by_id = {panel["id"]: panel for panel in panels(dashboard)}
+        assert HUMIDITY_PANELS <= set(by_id)
+        current = by_id[grafana.PANEL_HUMIDITY_CURRENT]
+        assert current["fieldConfig"]["defaults"]["unit"] == "humidity"
+        assert thresholds_for(current, bath.name + " on pi") == [{"color": "blue", "value": None},
+                                                                {"color": "green", "value": 30},
+                                                                {"color": "red", "value": 75.5}]
+        assert thresholds_for(current, cellar.name) == [{"color": "green", "value": None},
+                                                        {"color": "red", "value": 85}]
+        assert thresholds_for(current, shed.name) is None
+        assert thresholds_for(by_id[grafana.PANEL_CURRENT], cellar.name)[-1]["value"] == 2  # temperature's own
+        for panel_id in HUMIDITY_PANELS - {grafana.PANEL_HUMIDITY_ROW}:
+            assert all(reads_humidity(t["query"]) for t in by_id[panel_id]["targets"]), panel_id
+        problems = by_id[grafana.PANEL_PROBLEMS]["targets"][0]["query"]
+        assert "humidity_refused" in problems
+    long_range = {p["id"]: p for p in panels(grafana.render_dashboard(config))}[grafana.PANEL_HUMIDITY_LONG_RANGE]
+    assert f'from(bucket: "{grafana.LONGTERM_BUCKET}")' in long_range["targets"][0]["query"]
+    assert 'r._field == "humidity_mean"' in long_range["targets"][0]["query"]
+
+    rules = {rule["uid"]: rule for rule in all_rules(grafana.render_alert_rules(config))}
+    humidity_rules = {uid: rule for uid, rule in rules.items() if "humidity" in uid}
+    assert set(humidity_rules) == {grafana.rule_uid("humidity-above", cellar.name),
+                                   grafana.rule_uid("humidity-above", bath.name),
+                                   grafana.rule_uid("humidity-below", bath.name)}
+    below = humidity_rules[grafana.rule_uid("humidity-below", bath.name)]
+    condition = next(i for i in below["data"] if i["refId"] == below["condition"])["model"]["conditions"][0]
+    assert condition["evaluator"] == {"type": "lt", "params": [30]}
+    above = humidity_rules[grafana.rule_uid("humidity-above", bath.name)]
+    condition = next(i for i in above["data"] if i["refId"] == above["condition"])["model"]["conditions"][0]
+    assert condition["evaluator"] == {"type": "gte", "params": [75.5]}
+    assert above["title"] == "bath $$x: humidity at or above 75.5 %RH"
+    temperature_rule = rules[grafana.rule_uid("above", shed.name)]
+    for rule in humidity_rules.values():
+        assert 'r._field == "humidity"' in rule["data"][0]["model"]["query"]
+        assert rule["panelId"] == grafana.PANEL_HUMIDITY_CURRENT
+        assert rule["labels"].keys() == temperature_rule["labels"].keys() and rule["labels"]["templog"] == "threshold"
+        assert (rule["for"], rule["noDataState"], rule["execErrState"]) == (
+            temperature_rule["for"], temperature_rule["noDataState"], temperature_rule["execErrState"])
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", rule["uid"])
+
+
+def test_a_temperature_only_config_renders_no_humidity_panel_or_rule(write_config):
+    """No sensor measures humidity (humidity thresholds alone do not make one): the dashboards and rules are the
+    temperature ones, the health row where it always was."""
+    config = load_config(write_config(SENSORS_CONFIG.replace("min: 2}", "min: 2, humidity_max: 80}")), environ={})
+    for dashboard in (grafana.render_dashboard(config), grafana.render_influxql_dashboard(config)):
+        by_id = {panel["id"]: panel for panel in panels(dashboard)}
+        assert not HUMIDITY_PANELS & set(by_id)
+        assert not any(reads_humidity(q.text) or "humidity" in q.text for q in dashboard_queries(dashboard))
+        assert by_id[grafana.PANEL_HEALTH_ROW]["gridPos"]["y"] == 25
+    assert not any("humidity" in rule["uid"] or "humidity" in rule["title"]
+                   for rule in all_rules(grafana.render_alert_rules(config)))
+
+
 def test_committed_dashboards_carry_the_committed_thresholds():
     config = committed_config()
     dashboard = dashboards()["temperatures.json"]
@@ -522,11 +602,14 @@ def collector_schema(config) -> dict:
         fields_by_measurement.setdefault(measurement, set()).update(f.split("=")[0] for f in fields.split(","))
         tags_by_measurement.setdefault(measurement, set()).update(t.split("=")[0] for t in tag_pairs)
     temperature_tags = {"host", "sensor", *config.collector.tags, *(k for s in config.sensors for k in s.tags)}
+    reading_fields = set(reading_point(Series(MEASUREMENT, {}), Reading("s", 0, 20.0, 50.0)).fields)
+    # influxdb/tasks/downsample.flux: mean, min and max of each (test_downsample_task.py checks the names it writes)
+    longterm_fields = {longterm_field(f, stat) for f in reading_fields for stat in ("mean", "min", "max")}
     return {
-        ("raw", MEASUREMENT): ({FIELD}, temperature_tags),
+        ("raw", MEASUREMENT): (reading_fields, temperature_tags),
         ("raw", HEALTH_MEASUREMENT): (fields_by_measurement[HEALTH_MEASUREMENT],
                                       tags_by_measurement[HEALTH_MEASUREMENT]),
-        ("longterm", MEASUREMENT): ({"mean", "min", "max"}, temperature_tags),  # influxdb/tasks/downsample.flux
+        ("longterm", MEASUREMENT): (longterm_fields, temperature_tags),
     }
 
 
@@ -644,10 +727,11 @@ def test_influxql_dashboard_queries_return_the_collectors_data(write_config, inf
 influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 2h}}
 collector: {{health_interval: 1s, tags: {{site: lab}}}}
 sensors:
-  - {{name: "desk lamp", type: simulated, interval: 1s, tags: {{room: office}}}}
+  - {{name: "desk lamp", type: simulated, interval: 1s, tags: {{room: office}}, humidity: 45, humidity_max: 60}}
   - {{name: shed, type: simulated, interval: 1s, base: 8}}
 """)
     sensors = ["desk lamp", "shed"]
+    with_humidity = ["desk lamp"]  # the humidity and dew-point panels find only the sensor that measures it
 
     def count(q: str) -> int:
         series = influxd.query(q, db=database)["results"][0].get("series", [])
@@ -658,7 +742,8 @@ sensors:
         wait_until(lambda: count("SELECT count(\"uptime_s\") FROM \"templog\" WHERE \"sensor\" = '' "
                                  "GROUP BY time(1s)") >= 3
                    and count("SELECT count(\"read_latency_ms_mean\") FROM \"templog\" GROUP BY time(1s), \"sensor\"")
-                   >= 4 and count("SELECT \"celsius\" FROM \"temperature\" GROUP BY \"sensor\"") >= 6,
+                   >= 4 and count("SELECT \"celsius\" FROM \"temperature\" GROUP BY \"sensor\"") >= 6
+                   and count("SELECT \"dewpoint\" FROM \"temperature\" GROUP BY \"sensor\"") >= 3,
                    timeout=30, what="temperature and health points from both sensors")
     finally:
         code, stderr = stop_run(process)
@@ -667,6 +752,7 @@ sensors:
     dashboard = grafana.render_influxql_dashboard(load_config(config_path, environ={}))
     queries = dashboard_queries(dashboard)
     assert {q.language for q in queries} == {"influxql"}
+    assert sum(f'"{HUMIDITY}"' in q.text or f'"{DEWPOINT}"' in q.text for q in queries) == 6
     for query in queries:
         result = influxd.query(grafana_influxql(query.text, sensors), db=database)["results"][0]
         assert "error" not in result, (query.where, result)
@@ -677,7 +763,8 @@ sensors:
             for column in range(1, len(one["columns"])):
                 assert any(row[column] is not None for row in one["values"]), (query.where, one["columns"][column])
         if '"sensor" =~' in query.text and "GROUP BY" in query.text:
-            assert {s["tags"]["sensor"] for s in series} == set(sensors), query.where
+            humid = f'"{HUMIDITY}"' in query.text or f'"{DEWPOINT}"' in query.text
+            assert {s["tags"]["sensor"] for s in series} == set(with_humidity if humid else sensors), query.where
         if "SHOW TAG VALUES" in query.text:
             assert sorted(row[1] for row in series[0]["values"]) == sorted(sensors)
         if "\"sensor\" = ''" in query.text:

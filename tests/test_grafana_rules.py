@@ -102,6 +102,7 @@ DESK = "{name: desk, type: simulated, min: 16, max: 28}"
 DESK_NO_MIN = "{name: desk, type: simulated, max: 28}"
 ATTIC = "{name: attic, type: simulated, max: 40}"
 LOFT = "{name: loft, type: simulated, max: 40}"  # the attic, renamed
+HUMID_DESK = "{name: desk, type: simulated, min: 16, max: 28, humidity: 50, humidity_min: 30, humidity_max: 70}"
 
 
 class OneShot:
@@ -148,6 +149,18 @@ def test_a_renamed_sensor_and_a_removed_min_leave_no_rule_behind(one_shot, write
     assert grafana_.rules == expected_rules(write_config, config_text(DESK_NO_MIN, LOFT))
     assert grafana.rule_uid("below", "desk") not in grafana_.rules
     assert grafana.rule_uid("silent", "attic") not in grafana_.rules
+
+
+def test_a_sensor_that_stops_measuring_humidity_leaves_no_humidity_rule_behind(one_shot, write_config):
+    grafana_ = GrafanaProvisioning()
+    one_shot.render(config_text(HUMID_DESK), NO_CHANNEL)
+    grafana_.start(one_shot.volume)
+    assert {grafana.rule_uid("humidity-above", "desk"), grafana.rule_uid("humidity-below", "desk")} <= set(
+        grafana_.rules)
+    one_shot.render(config_text(DESK), NO_CHANNEL)  # the humidity sensor swapped for a temperature-only one
+    grafana_.start(one_shot.volume)
+    assert grafana_.rules == expected_rules(write_config, config_text(DESK))
+    assert not any("humidity" in uid for uid in grafana_.rules)
 
 
 def test_deletions_survive_renderings_between_two_grafana_starts_and_go_when_the_uid_comes_back(one_shot,
@@ -299,6 +312,21 @@ def flux_of(rule: dict) -> str:
     return rule["data"][0]["model"]["query"]
 
 
+def test_humidity_rules_fire_exactly_where_the_current_humidity_stat_turns_red_or_blue(write_config):
+    config = load_config(write_config(config_text(HUMID_DESK)), environ={})
+    rules = {rule["uid"]: rule for rule in grafana.render_alert_rules(config)["groups"][0]["rules"]}
+    above, below = rules[grafana.rule_uid("humidity-above", "desk")], rules[grafana.rule_uid("humidity-below", "desk")]
+    current = {p["id"]: p for p in grafana.render_dashboard(config)["panels"]}[grafana.PANEL_HUMIDITY_CURRENT]
+    (override,) = current["fieldConfig"]["overrides"]
+    steps = override["properties"][0]["value"]["steps"]
+    for value in (29.9, 30, 30.1, 69.9, 70, 70.1):
+        colour = dashboard_colour(value, steps)
+        assert threshold_fires(above, value) == (colour == grafana.RED), value
+        assert threshold_fires(below, value) == (colour == grafana.BLUE), value
+    for rule in (above, below):
+        assert rule["panelId"] == grafana.PANEL_HUMIDITY_CURRENT and rule["dashboardUid"] == grafana.DASHBOARD_UID
+
+
 def test_silent_rules_are_per_host_and_look_back_over_the_retention(write_config):
     config = load_config(write_config("influxdb: {url: 'http://localhost:8086', org: o, bucket: b, retention: 90d}\n"
                                       + config_text(DESK)), environ={})
@@ -327,6 +355,27 @@ def test_threshold_rules_take_the_latest_reading_by_time_per_host_across_the_sen
         flux.index('|> sort(columns: ["_time"])') < flux.rindex("|> last()")
     assert 'keep(columns: ["_time", "_value", "sensor", "host"])' in flux
     assert "{{ $labels.host }}" in rule["annotations"]["summary"]
+
+
+def test_humidity_rules_take_the_latest_humidity_as_the_temperature_rules_take_the_latest_temperature(write_config):
+    """The same query but for the field: the latest humidity by time of each host's series of the sensor, over the
+    same window, judged after the same reduction, for the same time, with NoData the silent rule's business."""
+    config = load_config(write_config(config_text(HUMID_DESK)), environ={})
+    rules = {rule["uid"]: rule for rule in grafana.render_alert_rules(config)["groups"][0]["rules"]}
+    for kind in ("above", "below"):
+        temperature = rules[grafana.rule_uid(kind, "desk")]
+        humidity = rules[grafana.rule_uid(f"humidity-{kind}", "desk")]
+        assert flux_of(humidity) == flux_of(temperature).replace('r._field == "celsius"', 'r._field == "humidity"')
+        assert 'r._field == "humidity"' in flux_of(humidity)
+        assert humidity["data"][0]["relativeTimeRange"] == temperature["data"][0]["relativeTimeRange"]
+        assert humidity["data"][1:] != temperature["data"][1:]  # its own limit...
+        assert [node["model"]["type"] for node in humidity["data"][1:]] == ["reduce", "threshold"]
+        assert humidity["data"][1] == temperature["data"][1]  # ...after the same reduction
+        for key in ("for", "noDataState", "execErrState", "labels", "condition"):
+            assert humidity[key] == temperature[key], key
+        summary = humidity["annotations"]["summary"]
+        assert "%RH" in summary and "{{ $labels.host }}" in summary
+        assert f"`humidity_{'max' if kind == 'above' else 'min'}`" in humidity["annotations"]["description"]
 
 
 def test_no_data_annotations_show_no_number():

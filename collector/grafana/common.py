@@ -4,12 +4,13 @@ the panel ids the rules point to, and the config values everything is rendered f
 from __future__ import annotations
 
 from collector.config_types import Config
+from collector.lineprotocol import FIELD
 
 FLUX_DATASOURCE_UID = "templog-flux"
 INFLUXQL_DATASOURCE_UID = "templog-influxql"
 EXPRESSION_DATASOURCE_UID = "__expr__"
 DATASOURCE_TYPE = "influxdb"
-LONGTERM_BUCKET = "temperature_longterm"  # filled hourly by influxdb/tasks/downsample.flux: fields mean, min, max
+LONGTERM_BUCKET = "temperature_longterm"  # filled hourly by influxdb/tasks/downsample.flux: see longterm_field
 LONGTERM_BUCKET_ENV = "INFLUX_LONGTERM_BUCKET"
 
 DASHBOARD_UID = "templog-temperatures"
@@ -66,12 +67,26 @@ def outbox_fresh_s(health_interval_s: float) -> float:
     return max(OUTBOX_FRESH_INTERVALS * health_interval_s, EVALUATION_INTERVAL_S * 2)
 
 
+def longterm_field(field: str, stat: str) -> str:
+    """The long-term bucket's field for one statistic (mean, min, max, count) of a raw field, as
+    influxdb/tasks/downsample.flux writes it: celsius's unprefixed (as they always were), `humidity_mean` and the
+    like for the others."""
+    return stat if field == FIELD else f"{field}_{stat}"
+
+
+def measures_humidity(config: Config) -> bool:
+    """Whether any sensor gives humidity: the dashboards show humidity and dew point only then."""
+    return any(sensor.measures_humidity for sensor in config.sensors)
+
+
 ORG_ID = 1  # the organisation every provisioned rule and contact point belongs to
 
 # The dashboards' panels, by id (a rule links to the panel that shows what it judges)
 PANEL_CURRENT, PANEL_AGE, PANEL_SERIES, PANEL_LONG_RANGE = 1, 2, 3, 4
 PANEL_HEALTH_ROW, PANEL_HEALTH_AGE, PANEL_OUTBOX_NOW = 10, 11, 12
 PANEL_OUTBOX, PANEL_PROBLEMS, PANEL_LATENCY = 13, 14, 15
+PANEL_HUMIDITY_ROW, PANEL_HUMIDITY_CURRENT, PANEL_DEWPOINT_CURRENT = 20, 21, 22
+PANEL_HUMIDITY_SERIES, PANEL_DEWPOINT_SERIES, PANEL_HUMIDITY_LONG_RANGE, PANEL_DEWPOINT_LONG_RANGE = 23, 24, 25, 26
 
 ON_HOST = " on "  # a stat's name when one sensor name has readings from several hosts: "<sensor> on <host>"
 

@@ -17,22 +17,26 @@ from collector.grafana.common import (
     PANEL_SERIES,
     SILENT_INTERVALS,
     bucket_name,
+    longterm_field,
+    measures_humidity,
     retention_s,
 )
+from collector.grafana.humidity_panels import HUMIDITY_ROWS, HumidityTargets, LongRange, humidity_panels
 from collector.grafana.panels import (
     CURRENT_DESCRIPTION,
     MIN_MAX_DASHED,
-    PROBLEM_COUNTERS,
     DashboardIdentity,
     age_thresholds,
     config_overrides,
     dashboard,
     health_panels,
+    humidity_overrides,
+    problem_counters,
     sensor_variable,
     stat,
     timeseries,
 )
-from collector.lineprotocol import HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.query import flux
 
 # Flux: one series per sensor and statistic, aggregated to Grafana's window. The input is grouped by sensor first
@@ -45,6 +49,7 @@ SUMMARIZE = (
     '  |> group(columns: ["sensor", "stat"])\n')
 
 SENSOR_VARIABLE_FILTER = flux.sensor_in("${sensor:json}")
+LONG_RANGE_DESCRIPTION = "The downsampled bucket, filled every hour by an InfluxDB task; the last year."
 
 
 def _flux_one_stat_per_sensor_and_host() -> str:
@@ -74,31 +79,39 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
         return (f'\n  |> group()\n  |> keep(columns: ["_field", "{column}", "_value"])'
                 f'\n  |> pivot(rowKey: ["_field"], columnKey: ["{column}"], valueColumn: "_value")')
 
-    current = ("latest = " + flux.readings(source, "v.timeRangeStart", "v.timeRangeStop")
-               + flux.latest("sensor", "host", then=SENSOR_VARIABLE_FILTER) + _flux_one_stat_per_sensor_and_host())
+    def current(field: str) -> str:
+        return ("latest = " + flux.select(source, "v.timeRangeStart", "v.timeRangeStop", MEASUREMENT, field)
+                + flux.latest("sensor", "host", then=SENSOR_VARIABLE_FILTER) + _flux_one_stat_per_sensor_and_host())
+
     age = ("latest = " + flux.readings(source, retention, None)
            + flux.latest("sensor", "host", then=SENSOR_VARIABLE_FILTER)
            + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))" + _flux_one_stat_per_sensor_and_host())
-    windowed = (
-        "data = " + flux.readings(source, "v.timeRangeStart", "v.timeRangeStop") + flux.BY_SENSOR
-        + SENSOR_VARIABLE_FILTER + "\n"
-        + SUMMARIZE +
-        "union(tables: [\n"
-        '  data |> summarize(fn: mean, stat: "mean"),\n'
-        '  data |> summarize(fn: min, stat: "min"),\n'
-        '  data |> summarize(fn: max, stat: "max"),\n'
-        "])")
-    long_range = (
-        f"data = from(bucket: {flux.string(longterm_bucket)})\n"
-        "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
-        f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}")'
-        + '\n  |> group(columns: ["sensor", "_field"])' + SENSOR_VARIABLE_FILTER + "\n"
-        + SUMMARIZE +
-        "union(tables: [\n"
-        '  data |> filter(fn: (r) => r._field == "mean") |> summarize(fn: mean, stat: "mean"),\n'
-        '  data |> filter(fn: (r) => r._field == "min") |> summarize(fn: min, stat: "min"),\n'
-        '  data |> filter(fn: (r) => r._field == "max") |> summarize(fn: max, stat: "max"),\n'
-        "])")
+
+    def windowed(field: str) -> str:
+        return ("data = " + flux.select(source, "v.timeRangeStart", "v.timeRangeStop", MEASUREMENT, field)
+                + flux.BY_SENSOR + SENSOR_VARIABLE_FILTER + "\n"
+                + SUMMARIZE +
+                "union(tables: [\n"
+                '  data |> summarize(fn: mean, stat: "mean"),\n'
+                '  data |> summarize(fn: min, stat: "min"),\n'
+                '  data |> summarize(fn: max, stat: "max"),\n'
+                "])")
+
+    def long_range(field: str) -> str:
+        mean, low, high = (longterm_field(field, stat) for stat in ("mean", "min", "max"))
+        # celsius's query reads as it always did; the others select their three fields in the pushable filter
+        fields = "" if field == FIELD else f' and (r._field == "{mean}" or r._field == "{low}" or r._field == "{high}")'
+        return (f"data = from(bucket: {flux.string(longterm_bucket)})\n"
+                "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
+                f'  |> filter(fn: (r) => r._measurement == "{MEASUREMENT}"{fields})'
+                + '\n  |> group(columns: ["sensor", "_field"])' + SENSOR_VARIABLE_FILTER + "\n"
+                + SUMMARIZE +
+                "union(tables: [\n"
+                f'  data |> filter(fn: (r) => r._field == "{mean}") |> summarize(fn: mean, stat: "mean"),\n'
+                f'  data |> filter(fn: (r) => r._field == "{low}") |> summarize(fn: min, stat: "min"),\n'
+                f'  data |> filter(fn: (r) => r._field == "{high}") |> summarize(fn: max, stat: "max"),\n'
+                "])")
+
     health_age = (flux.health(source, retention, None, "uptime_s") + flux.latest("host")
                   + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))" + one_row_per("host"))
     outbox_now = (flux.health(source, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
@@ -106,7 +119,7 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
     outbox = (flux.health(source, "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
               + f'\n  |> {flux.window("v.windowPeriod", "max")}'
               + '\n  |> keep(columns: ["_time", "_value", "host"])')
-    counters = " or ".join(f'r._field == "{name}"' for name in PROBLEM_COUNTERS)
+    counters = " or ".join(f'r._field == "{name}"' for name in problem_counters(config))
     problems = (f"from(bucket: {source})\n"
                 "  |> range(start: v.timeRangeStart, stop: v.timeRangeStop)\n"
                 f'  |> filter(fn: (r) => r._measurement == "{HEALTH_MEASUREMENT}" and not exists r.sensor)\n'
@@ -123,23 +136,32 @@ def render_dashboard(config: Config, longterm_bucket: str = LONGTERM_BUCKET) -> 
                       f"schema.tagValues(bucket: {source}, tag: \"sensor\", "
                       f'predicate: (r) => r._measurement == "{MEASUREMENT}", start: {retention})')
     series_name = "${__field.labels.sensor} ${__field.labels.stat}"
-    health_y = 25
+    naming = f'"<sensor>{ON_HOST}<host>" where a sensor name has several hosts'
+    humidity: list[dict] = []
+    if measures_humidity(config):
+        humidity = humidity_panels(
+            25, identity.datasource,
+            HumidityTargets(target(current(HUMIDITY)), target(current(DEWPOINT)), target(windowed(HUMIDITY)),
+                            target(windowed(DEWPOINT)), target(long_range(HUMIDITY)), target(long_range(DEWPOINT))),
+            naming=naming, current_overrides=humidity_overrides(config), series_name=series_name,
+            long_range=LongRange(longterm_bucket, "1y", LONG_RANGE_DESCRIPTION))
+    health_y = 25 + (HUMIDITY_ROWS if humidity else 0)
     panels = [
-        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource, [target(current)],
+        stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource, [target(current(FIELD))],
              unit="celsius", decimals=1, overrides=current_overrides,
-             description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>" where a sensor name has '
-                                                                   "several hosts")),
+             description=CURRENT_DESCRIPTION.format(naming=naming)),
         stat(PANEL_AGE, "Age of the last reading", (12, 0, 12, 6), identity.datasource, [target(age)],
              unit="s", decimals=0, overrides=age_overrides,
              description=f"Time since each sensor's last reading, per host: orange after {SILENT_INTERVALS} "
                          "missed intervals, red when its silent alert fires."),
         timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), identity.datasource,
-                   [target(windowed)], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
+                   [target(windowed(FIELD))], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
                    description=f"Raw bucket {bucket}, aggregated per window."),
         timeseries(PANEL_LONG_RANGE, f"Long range: hourly mean, min and max ({longterm_bucket})", (0, 16, 24, 9),
-                   identity.datasource, [target(long_range)], unit="celsius", display_name=series_name,
+                   identity.datasource, [target(long_range(FIELD))], unit="celsius", display_name=series_name,
                    overrides=MIN_MAX_DASHED, interval="1h", time_from="1y",
-                   description="The downsampled bucket, filled every hour by an InfluxDB task; the last year."),
+                   description=LONG_RANGE_DESCRIPTION),
+        *humidity,
         *health_panels(health_y, identity.datasource,
                        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), identity.datasource,
                             [target(health_age)], unit="s", decimals=0,

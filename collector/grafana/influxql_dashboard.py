@@ -15,21 +15,24 @@ from collector.grafana.common import (
     PANEL_LONG_RANGE,
     PANEL_SERIES,
     bucket_name,
+    measures_humidity,
     retention_s,
 )
+from collector.grafana.humidity_panels import HUMIDITY_ROWS, HumidityTargets, LongRange, humidity_panels
 from collector.grafana.panels import (
     CURRENT_DESCRIPTION,
     MIN_MAX_DASHED,
-    PROBLEM_COUNTERS,
     DashboardIdentity,
     config_overrides,
     dashboard,
     health_panels,
+    humidity_overrides,
+    problem_counters,
     sensor_variable,
     stat,
     timeseries,
 )
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, MEASUREMENT
+from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.query import influxql
 
 
@@ -48,11 +51,16 @@ def render_influxql_dashboard(config: Config) -> dict:
                 "resultFormat": "time_series", "alias": alias}
 
     # per sensor and host, so a dead collector's sensor is not hidden by a live one of the same name
+    def current(field: str) -> str:
+        return (influxql.readings(f"last({influxql.quote_ident(field)})", f"$timeFilter AND {sensors}")
+                + ' GROUP BY "sensor", "host"')
+
     last = f'last("{FIELD}")'
-    current = influxql.readings(last, f"$timeFilter AND {sensors}") + ' GROUP BY "sensor", "host"'
     last_seen = influxql.readings(last, f"time > now() - {retention} AND {sensors}") + ' GROUP BY "sensor", "host"'
     sensor_on_host = f"$tag_sensor{ON_HOST}$tag_host"
-    windowed = influxql.windows(f"$timeFilter AND {sensors}", "$__interval")
+    def windowed(field: str) -> str:
+        return influxql.windows(f"$timeFilter AND {sensors}", "$__interval", field)
+
     health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
                    f'AND {collector} GROUP BY "host"')
     outbox_now = (f'SELECT last("outbox_depth") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
@@ -60,7 +68,7 @@ def render_influxql_dashboard(config: Config) -> dict:
     outbox = (f'SELECT max("outbox_depth") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
               'GROUP BY time($__interval), "host" fill(none)')
     problems = ("SELECT " + ", ".join(f'non_negative_difference(last("{name}")) AS "{name}"'
-                                      for name in PROBLEM_COUNTERS)
+                                      for name in problem_counters(config))
                 + f' FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
                   'GROUP BY time($__interval), "host" fill(none)')
     latency = (f'SELECT mean("read_latency_ms_mean") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {sensors} '
@@ -68,21 +76,32 @@ def render_influxql_dashboard(config: Config) -> dict:
     seen_description = "When each {what} was last seen (InfluxQL cannot compute the age for colouring)."
     sensor_seen = (f'When each sensor was last seen, per host ("<sensor>{ON_HOST}<host>"; InfluxQL cannot compute the '
                    "age for colouring).")
-    health_y = 25
+    stats_name = "$tag_sensor $col"
+    long_range_description = "Hourly aggregates of the raw readings, over the database's retention."
+    humidity: list[dict] = []
+    if measures_humidity(config):
+        humidity = humidity_panels(
+            25, identity.datasource,
+            HumidityTargets(target(current(HUMIDITY), sensor_on_host), target(current(DEWPOINT), sensor_on_host),
+                            target(windowed(HUMIDITY), stats_name), target(windowed(DEWPOINT), stats_name),
+                            target(windowed(HUMIDITY), stats_name), target(windowed(DEWPOINT), stats_name)),
+            naming=f'"<sensor>{ON_HOST}<host>"', current_overrides=humidity_overrides(config), series_name=None,
+            long_range=LongRange("raw data", retention, long_range_description))
+    health_y = 25 + (HUMIDITY_ROWS if humidity else 0)
     panels = [
         stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource,
-             [target(current, sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
+             [target(current(FIELD), sensor_on_host)], unit="celsius", decimals=1, overrides=current_overrides,
              description=CURRENT_DESCRIPTION.format(naming=f'"<sensor>{ON_HOST}<host>"')),
         stat(PANEL_AGE, "Last reading", (12, 0, 12, 6), identity.datasource, [target(last_seen, sensor_on_host)],
              unit="dateTimeFromNow", fields="/^Time$/", color_mode="none", display_name="${__series.name}",
              description=sensor_seen),
         timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), identity.datasource,
-                   [target(windowed, "$tag_sensor $col")], unit="celsius", overrides=MIN_MAX_DASHED,
+                   [target(windowed(FIELD), stats_name)], unit="celsius", overrides=MIN_MAX_DASHED,
                    description=f"Database {bucket_name(config)}, aggregated per window."),
         timeseries(PANEL_LONG_RANGE, "Long range: hourly mean, min and max (raw data)", (0, 16, 24, 9),
-                   identity.datasource, [target(windowed, "$tag_sensor $col")], unit="celsius",
-                   overrides=MIN_MAX_DASHED, interval="1h", time_from=retention,
-                   description="Hourly aggregates of the raw readings, over the database's retention."),
+                   identity.datasource, [target(windowed(FIELD), stats_name)], unit="celsius",
+                   overrides=MIN_MAX_DASHED, interval="1h", time_from=retention, description=long_range_description),
+        *humidity,
         *health_panels(health_y, identity.datasource,
                        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), identity.datasource,
                             [target(health_seen, "$tag_host")], unit="dateTimeFromNow", fields="/^Time$/",

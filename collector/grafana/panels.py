@@ -36,16 +36,32 @@ def threshold_steps(*steps: tuple[str, float | None]) -> dict:
     return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in steps]}
 
 
-def temperature_thresholds(sensor: SensorConfig) -> dict | None:
-    """Stat colours for a sensor's current value: blue below min, green within, red from max up."""
-    if sensor.min is None and sensor.max is None:
+def band_thresholds(low: float | None, high: float | None) -> dict | None:
+    """Stat colours for a current value against a sensor's thresholds: blue below `low`, green within, red from
+    `high` up (the comparisons its alert rules make); None without either."""
+    if low is None and high is None:
         return None
-    steps: list[tuple[str, float | None]] = [(BLUE if sensor.min is not None else GREEN, None)]
-    if sensor.min is not None:
-        steps.append((GREEN, number(sensor.min)))
-    if sensor.max is not None:
-        steps.append((RED, number(sensor.max)))
+    steps: list[tuple[str, float | None]] = [(BLUE if low is not None else GREEN, None)]
+    if low is not None:
+        steps.append((GREEN, number(low)))
+    if high is not None:
+        steps.append((RED, number(high)))
     return threshold_steps(*steps)
+
+
+def temperature_thresholds(sensor: SensorConfig) -> dict | None:
+    """Stat colours for a sensor's current temperature: blue below min, green within, red from max up."""
+    return band_thresholds(sensor.min, sensor.max)
+
+
+def humidity_thresholds(sensor: SensorConfig) -> dict | None:
+    """Stat colours for a sensor's current humidity: blue below humidity_min, green within, red from humidity_max."""
+    return band_thresholds(sensor.humidity_min, sensor.humidity_max) if sensor.measures_humidity else None
+
+
+def problem_counters(config: Config) -> tuple[str, ...]:
+    """The counters the problems panel shows: humidity's refusals too where a sensor measures it."""
+    return PROBLEM_COUNTERS + (("humidity_refused",) if any(s.measures_humidity for s in config.sensors) else ())
 
 
 def age_thresholds(interval_s: float) -> dict:
@@ -58,7 +74,7 @@ def age_thresholds(interval_s: float) -> dict:
     return threshold_steps(*steps)
 
 
-def _overrides(per_sensor: dict[str, dict]) -> list[dict]:
+def overrides(per_sensor: dict[str, dict]) -> list[dict]:
     """Thresholds per stat, matched to a sensor's name or "<sensor> on <host>". Grafana anchors a byRegexp pattern
     (stringToJsRegex: `^pattern$`) and applies overrides in order, so longer names come later: "a on b", a sensor's
     own name, wins over sensor "a" on host "b"."""
@@ -164,9 +180,14 @@ def sensor_variable(identity: DashboardIdentity, query: str) -> dict:
     }
 
 
+def row(panel_id: int, title: str, y: int) -> dict:
+    """A row header at height `y`, open: the panels below it are the dashboard's own (its `panels` stays empty)."""
+    return {"id": panel_id, "type": "row", "title": title, "collapsed": False, "gridPos": _grid((0, y, 24, 1)),
+            "panels": []}
+
+
 def health_row(y: int) -> dict:
-    return {"id": PANEL_HEALTH_ROW, "type": "row", "title": f"Collector health (measurement {HEALTH_MEASUREMENT})",
-            "collapsed": False, "gridPos": _grid((0, y, 24, 1)), "panels": []}
+    return row(PANEL_HEALTH_ROW, f"Collector health (measurement {HEALTH_MEASUREMENT})", y)
 
 
 def health_panels(y: int, datasource: dict, last_health: dict, outbox_now: dict, outbox: dict, problems: dict,
@@ -198,6 +219,10 @@ def health_panels(y: int, datasource: dict, last_health: dict, outbox_now: dict,
 def config_overrides(config: Config) -> tuple[list[dict], list[dict]]:
     current = {s.name: t for s in config.sensors if (t := temperature_thresholds(s)) is not None}
     age = {s.name: age_thresholds(s.interval) for s in config.sensors}
-    return _overrides(current), _overrides(age)
+    return overrides(current), overrides(age)
+
+
+def humidity_overrides(config: Config) -> list[dict]:
+    return overrides({s.name: t for s in config.sensors if (t := humidity_thresholds(s)) is not None})
 
 

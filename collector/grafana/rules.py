@@ -1,8 +1,10 @@
-"""The alert rules: at or above max, below min and silent per sensor and host, plus each collector's health per host
-(no health point for a while, an outbox backlog)."""
+"""The alert rules: at or above max, below min (of temperature, and of humidity where a sensor measures it) and
+silent per sensor and host, plus each collector's health per host (no health point for a while, an outbox
+backlog)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from collector.config_types import Config, SensorConfig
@@ -21,6 +23,7 @@ from collector.grafana.common import (
     PANEL_AGE,
     PANEL_CURRENT,
     PANEL_HEALTH_AGE,
+    PANEL_HUMIDITY_CURRENT,
     PANEL_OUTBOX,
     RULE_GROUP,
     bucket_name,
@@ -31,7 +34,7 @@ from collector.grafana.common import (
 )
 from collector.grafana.literals import grafana_literal, rule_uid
 from collector.grafana.previous import NOTHING_BEFORE, Previous
-from collector.lineprotocol import HEALTH_MEASUREMENT
+from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.query import flux
 
 
@@ -97,38 +100,63 @@ def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
             f" (Blank: none in the last {format_duration(lookback_s)}.)")
 
 
-def _latest_per_host(config: Config, sensor: SensorConfig) -> str:
-    """The latest reading by time of each host's series of the sensor."""
-    return (flux.readings(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop",
-                          f" and r.sensor == {flux.string(sensor.name)}")
+def _latest_per_host(config: Config, sensor: SensorConfig, field: str = FIELD) -> str:
+    """The latest reading (of `field`) by time of each host's series of the sensor."""
+    return (flux.select(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", MEASUREMENT, field,
+                        f" and r.sensor == {flux.string(sensor.name)}")
             + flux.latest("sensor", "host"))
 
 
-def _threshold_rule(config: Config, sensor: SensorConfig, kind: str) -> dict:
+@dataclass(frozen=True)
+class _Bounded:
+    """A quantity with alert thresholds: its field, unit, the config keys of its thresholds, the rule uids' kind
+    prefix and the words for it in a title, and the stat panel that shows it."""
+
+    field: str
+    unit: str
+    low_key: str
+    high_key: str
+    kind: str  # "" or "humidity-": rule_uid("above"/"below" after it)
+    named: str  # "" or "humidity ": in the title, before "at or above"
+    panel_id: int
+
+    def limit(self, sensor: SensorConfig, above: bool) -> float | None:
+        return getattr(sensor, self.high_key if above else self.low_key)
+
+
+TEMPERATURE = _Bounded(FIELD, "°C", "min", "max", "", "", PANEL_CURRENT)
+HUMIDITY_BOUNDS = _Bounded(HUMIDITY, "%RH", "humidity_min", "humidity_max", "humidity-", "humidity ",
+                           PANEL_HUMIDITY_CURRENT)
+
+
+def _threshold_rule(config: Config, sensor: SensorConfig, kind: str, bounded: _Bounded = TEMPERATURE) -> dict:
     """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
-    below min: temperature_thresholds), on the latest reading by time of each host's series of the sensor, as the
-    Current temperature panel shows them (a tag edit splits a series; a host renamed drops out within the window)."""
+    below min: band_thresholds), on the latest reading by time of each host's series of the sensor, as the
+    Current temperature (or humidity) panel shows them (a tag edit splits a series; a host renamed drops out within
+    the window)."""
     above = kind == "above"
-    limit = sensor.max if above else sensor.min
+    limit = bounded.limit(sensor, above)
     assert limit is not None
     window = silence_s(sensor.interval)
-    query = (_latest_per_host(config, sensor)
+    query = (_latest_per_host(config, sensor, bounded.field)
              + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
-    key = "max" if above else "min"
+    key = bounded.high_key if above else bounded.low_key
     word = "at or above its maximum" if above else "below its minimum"
+    what = f" {bounded.named.strip()}" if bounded.named else ""
+    unit = bounded.unit
     return _rule(
-        rule_uid(kind, sensor.name),
-        f"{sensor.name}: {'at or above' if above else 'below'} {number(limit)} °C",
+        rule_uid(bounded.kind + kind, sensor.name),
+        f"{sensor.name}: {bounded.named}{'at or above' if above else 'below'} {number(limit)} {unit}",
         "C",
         [_query_node("A", query, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
         for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
         labels={"templog": "threshold", "sensor": sensor.name},
         annotations={
-            "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} is {word} of {number(limit)} °C",
-            "description": (f"The latest reading, {{{{ humanize $values.B.Value }}}} °C, has been {word} "
-                            f"({number(limit)} °C, `{key}` in config.yaml) for {BREACH_FOR}."),
+            "summary": f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} is {word}{what} of {number(limit)} {unit}",
+            "description": (f"The latest reading, {{{{ humanize $values.B.Value }}}} {unit}, has been {word} "
+                            f"({number(limit)} {unit}, `{key}` in config.yaml) for {BREACH_FOR}."),
         },
-        panel_id=PANEL_CURRENT,
+        panel_id=bounded.panel_id,
     )
 
 
@@ -231,6 +259,10 @@ def render_alert_rules(config: Config, previous: Previous | None = None) -> dict
             rules.append(_threshold_rule(config, sensor, "above"))
         if sensor.min is not None:
             rules.append(_threshold_rule(config, sensor, "below"))
+        if sensor.measures_humidity and sensor.humidity_max is not None:
+            rules.append(_threshold_rule(config, sensor, "above", HUMIDITY_BOUNDS))
+        if sensor.measures_humidity and sensor.humidity_min is not None:
+            rules.append(_threshold_rule(config, sensor, "below", HUMIDITY_BOUNDS))
         rules.append(_silent_rule(config, sensor))
     rules.append(_collector_silent_rule(config))
     rules.append(_outbox_backlog_rule(config))

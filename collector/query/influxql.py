@@ -16,17 +16,17 @@ def string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-STATS = f'mean("{FIELD}") AS "mean", min("{FIELD}") AS "min", max("{FIELD}") AS "max"'
-
-
 def readings(columns: str, where: str) -> str:
     """`columns` of the temperature readings `where` a condition holds."""
     return f'SELECT {columns} FROM "{MEASUREMENT}" WHERE {where}'
 
 
-def windows(where: str, every: str) -> str:
-    """Mean, min and max of the readings per sensor and window of `every` (each stamped with its start)."""
-    return readings(STATS, where) + f' GROUP BY time({every}), "sensor" fill(none)'
+def windows(where: str, every: str, field: str = FIELD) -> str:
+    """Mean, min and max of a field of the readings per sensor and window of `every` (each stamped with its start;
+    windows without that field are left out)."""
+    name = quote_ident(field)
+    stats = f'mean({name}) AS "mean", min({name}) AS "min", max({name}) AS "max"'
+    return readings(stats, where) + f' GROUP BY time({every}), "sensor" fill(none)'
 
 
 def history(query: HistoryQuery) -> str:
