@@ -496,7 +496,7 @@ def test_humidity_panels_and_rules_follow_each_sensors_humidity_thresholds(write
         assert thresholds_for(current, cellar.name) == [{"color": "green", "value": None},
                                                         {"color": "red", "value": 85}]
         assert thresholds_for(current, shed.name) is None
-        assert thresholds_for(by_id[grafana.PANEL_CURRENT], cellar.name)[-1]["value"] == 2  # temperature's own
+        assert overridden_steps(by_id[grafana.PANEL_CURRENT], cellar.name)[-1]["value"] == 2  # temperature's own
         for panel_id in HUMIDITY_PANELS - {grafana.PANEL_HUMIDITY_ROW}:
             assert all(reads_humidity(t["query"]) for t in by_id[panel_id]["targets"]), panel_id
         problems = by_id[grafana.PANEL_PROBLEMS]["targets"][0]["query"]
