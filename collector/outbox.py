@@ -91,8 +91,8 @@ _TABLES = {
 }
 
 
-# Columns a later version added to a table, last, as ALTER TABLE ADD COLUMN puts them (an older file's rows read them
-# as NULL: SQLite fills in a column a record lacks with its default, and writes no row for it).
+# Columns a later version added to a table, last, where ALTER TABLE ADD COLUMN puts them. Adding one rewrites no row:
+# a record without the column reads as its default, NULL (sqlite.org/lang_altertable.html, ADD COLUMN).
 _ADDED_COLUMNS = {"points": {"humidity": "REAL"}}
 
 

@@ -9,7 +9,10 @@ import contextlib
 import hashlib
 import io
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,12 +69,13 @@ def readings_with_humidity(outbox: Path, sensor: str) -> int:
         return 0
 
 
-def collect(config: Path, outbox: Path, enough) -> None:
-    """`templog run` until `enough()` holds, then SIGTERM: exit 0."""
+def collect(config: Path, outbox: Path, enough) -> str:
+    """`templog run` until `enough()` holds, then SIGTERM: exit 0, and no error logged; its log."""
     running = start_run(config)
     wait_until(enough, what="the run's readings")
     code, log = stop_run(running)
-    assert code == 0, log
+    assert code == 0 and " ERROR " not in log, log
+    return log
 
 
 def copy_outbox(source: Path, destination: Path) -> None:
@@ -178,6 +182,32 @@ def test_an_outbox_without_the_humidity_column_is_read_unchanged_by_history_then
         assert history(config, *everything, "--field", field) == [
             {"time": rfc3339(t), "sensor": s, field: v} for t, s, v in fields[field]]
         assert {row["sensor"] for row in history(config, *everything, "--field", field)} == {"greenhouse", "cellar"}
+
+
+KILLED_IN_THE_MIGRATION = """
+import os, signal, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("ALTER TABLE points ADD COLUMN humidity REAL")  # as Outbox does on opening an older file
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_kill_while_the_column_is_added_leaves_an_outbox_that_opens_and_loses_nothing(write_config, tmp_path):
+    """SIGKILL inside the transaction that adds the column: the file is the older one still (the transaction never
+    committed), history reads it, and the next run adds the column, keeps the waiting readings and adds its own."""
+    outbox = tmp_path / "data/outbox.sqlite"
+    outbox.parent.mkdir()
+    old = outbox_without_humidity(outbox)
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_THE_MIGRATION, str(outbox)], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert "humidity" not in {row[1] for row in rows(outbox, "PRAGMA table_info(points)")}
+    config = write_config("collector: {interval: 200ms, outbox: data/outbox.sqlite}\n" + SENSORS)
+    everything = (OLD_BASE_NS, 2**62)
+    assert history(config, *everything) == old
+    collect(config, outbox, lambda: readings_with_humidity(outbox, "cellar") >= 3)
+    assert history(config, *everything)[:len(old)] == old
+    assert [row["sensor"] for row in history(config, *everything, "--field", "humidity")].count("cellar") >= 3
 
 
 HOSTILE_FIELDS = ["Celsius", "humidity ", "", "temperature", 'celsius") |> drop(columns: ["_value"]', "\x1b[31mred",
