@@ -53,6 +53,10 @@ T = TypeVar("T")
 #   fit a 1 KiB leaf; 512 B pages need two leaves and their parent a tick, 2 KiB and 4 KiB pages a longer frame
 #   (in-process, a commit of 10 rows a second: 512 B 6,758, 1 KiB 5,666, 2 KiB 6,622, 4 KiB 8,738 B a commit).
 #   Only a new file gets it: an existing outbox keeps its page size.
+# - a reading with humidity has a longer row, about 150 B (its line carries humidity and dewpoint: 111 B against 68 B
+#   in the bench's; the humidity column 9 B): ten such rows need two leaves a tick (in-process, 10 rows a second:
+#   8,294 B a commit against 5,140 B without humidity, to the byte the same with and without the humidity column,
+#   whose NULL costs 1 B a row).
 # - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): at a page or two a tick, a
 #   checkpoint every 10 minutes or so copies the few pages a delivered outbox reuses; 100 / 1000 / 10,000 pages
 #   measured 6.6 / 6.4 / 6.4 KB a tick, so no checkpointing in the sender's idle time either.

@@ -103,11 +103,11 @@ def test_humidity_and_dew_point_from_a_real_run_come_back_as_the_same_rows_from_
     copy_outbox(collected, v2_outbox)
     v1_config = write_config(f'influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 0}}\n'
                              f"collector: {{interval: 200ms, outbox: {v1_outbox}}}\n" + SENSORS, "v1.yaml")
-    count = f'SELECT count("dewpoint") FROM "temperature" WHERE time < {stop_ns}'
+    count = f'SELECT count("celsius") FROM "temperature" WHERE time < {stop_ns}'
 
-    def delivered_to_influxd() -> bool:
+    def delivered_to_influxd() -> bool:  # the whole backlog: every point carries celsius
         series = influxd.query(count, db=database)["results"][0].get("series", [])
-        return bool(series) and series[0]["values"][0][1] == len(fields["dewpoint"])
+        return bool(series) and series[0]["values"][0][1] == len(fields["celsius"])
 
     collect(v1_config, v1_outbox, delivered_to_influxd)
     fake_influxdb2.add_bucket("temperature")
