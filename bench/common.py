@@ -69,11 +69,14 @@ def scratch_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="templog-bench-", dir=SCRATCH)
 
 
-def write_config(path: Path, outbox: Path, influxdb: dict | None, host: str = "bench", sensors: int = SENSORS) -> Path:
-    """A config with `sensors` simulated sensors read every second, named s00, s01, ..., tagged with `host`."""
+def write_config(path: Path, outbox: Path, influxdb: dict | None, host: str = "bench", sensors: int = SENSORS,
+                 humidity: float | None = None) -> Path:
+    """A config with `sensors` simulated sensors read every second, named s00, s01, ..., tagged with `host`; with
+    `humidity` (%RH), each measures humidity too."""
+    extra = {} if humidity is None else {"humidity": humidity}
     config = {
         "collector": {"interval": "1s", "timeout": "5s", "outbox": str(outbox), "tags": {"host": host}},
-        "sensors": [{"name": f"s{i:02d}", "type": "simulated", "seed": i} for i in range(sensors)],
+        "sensors": [{"name": f"s{i:02d}", "type": "simulated", "seed": i, **extra} for i in range(sensors)],
     }
     if influxdb is not None:
         config["influxdb"] = influxdb

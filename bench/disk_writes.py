@@ -97,13 +97,14 @@ def stored(server, db: str, start_ns: int, stop_ns: int) -> int:
     return series[0]["values"][0][1] if series else 0
 
 
-def side_by_side(scratch: Path, run: int, seconds: float) -> dict[str, float]:
+def side_by_side(scratch: Path, run: int, seconds: float, humidity: float | None) -> dict[str, float]:
     """One window: bytes the collector and influxd wrote, per tick and per point stored in it."""
     work = scratch / f"run{run}"
     server = servers.Influxd1.start(work / "influxd")
     try:
         config = write_config(work / "config.yaml", work / "outbox.sqlite",
-                              {"url": server.url, "api": "v1", "bucket": "bench", "retention": 0}, sensors=SENSORS)
+                              {"url": server.url, "api": "v1", "bucket": "bench", "retention": 0}, sensors=SENSORS,
+                              humidity=humidity)
         process = collector(config, work)
         try:
             time.sleep(WARMUP_S)
@@ -152,8 +153,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="windows, each a fresh influxd and outbox; median")
     parser.add_argument("--default-seconds", type=float, default=120.0,
                         help="how long the default config runs (default 120; 0 skips it)")
+    parser.add_argument("--humidity", type=float, help="every sensor measures humidity too, around this %%RH: "
+                        "longer lines, and a humidity in the outbox's row")
     args = parser.parse_args()
-    header(f"disk writes: templog -q run, {SENSORS} simulated sensors at 1 s, api v1 to influxd, "
+    measures = " (with humidity)" if args.humidity is not None else ""
+    header(f"disk writes: templog -q run, {SENSORS} simulated sensors{measures} at 1 s, api v1 to influxd, "
            f"{args.repeat} x {args.seconds:g} s; then config.yaml for {args.default_seconds:g} s")
     with scratch_dir() as scratch:
         print(f"outbox and influxd data under {scratch} (on disk, not tmpfs)")
@@ -161,7 +165,7 @@ def main() -> None:
         print(f"commit of a tick's {SENSORS} fast readings (1 s ticks, in-process, median of 20): {alone:.1f} ms after "
               f"the tick is handed out; {held:.1f} ms with an 11th sensor taking 0.3 s (the deadline: "
               f"{wait_for(1.0) * 1000:.0f} ms)")
-        runs = [side_by_side(Path(scratch), i, args.seconds) for i in range(args.repeat)]
+        runs = [side_by_side(Path(scratch), i, args.seconds, args.humidity) for i in range(args.repeat)]
         for i, r in enumerate(runs):
             print(f"window {i + 1}: {r['ticks']} ticks, {r['points']} points stored; templog {r['ours']:,} B = "
                   f"{r['ours_tick']:,.0f} B/tick, {r['ours_point']:,.0f} B/point; influxd {r['theirs']:,} B = "

@@ -43,6 +43,8 @@ SENDER_LINGER_S = 0.25  # after a reading arrives, wait this long for the rest o
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a closed terminal or ssh session
 MQTT_STOP_S = 1.0  # after the collector's own bounded shutdown: a broker that does not answer must not hold the exit
 SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
+# collector.lineprotocol.READING_FIELDS, written out: `--help` imports no more than the parser (dataclasses, there)
+HISTORY_FIELDS = ("celsius", "humidity", "dewpoint")
 OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
 
 
@@ -135,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--start", help="RFC 3339 time or date, e.g. 2026-11-27T08:00:00Z")
     history.add_argument("--stop", help="RFC 3339 time or date (default: now)")
     history.add_argument("--sensor", action="append", default=[], help="only this sensor (repeatable)")
+    history.add_argument("--field", choices=HISTORY_FIELDS, default=HISTORY_FIELDS[0],
+                         help="which of a reading's values: °C, %%RH or the dew point in °C (default celsius); "
+                              "readings without it give no row")
     history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
     history.add_argument("--format", choices=["table", "csv", "json"], default="table")
     grafana = sub.add_parser(
@@ -507,7 +512,7 @@ def history_query(args, now_ns: int) -> HistoryQuery:
         raise UsageError("history: --every must be a positive duration such as 15m")
     if any(not name.strip() for name in args.sensor):
         raise UsageError("history: --sensor needs a sensor's name (as in the config), got an empty one")
-    return HistoryQuery(start, stop, tuple(args.sensor), every)
+    return HistoryQuery(start, stop, tuple(args.sensor), every, args.field)
 
 
 def _parse_duration(text: str, option: str) -> float:

@@ -3,8 +3,9 @@ each client's `history`: collector/influx/v1.py, v2.py).
 
 Every source yields rows one by one, in time order then sensor, and the renderers write each as it comes, so
 memory stays flat whatever the range. A row is a tuple `(time_ns, sensor, *values)` with the values of
-`HistoryQuery.columns`: `celsius`, or aggregated per window (`every`) `mean, min, max`, stamped with the
-window's start. Windows are aligned to the Unix epoch everywhere.
+`HistoryQuery.columns`: the field's (`celsius`, `humidity` or `dewpoint`), or aggregated per window (`every`)
+`mean, min, max`, stamped with the window's start. A reading without the field (a sensor that measures no humidity)
+gives no row. Windows are aligned to the Unix epoch everywhere.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import contextlib
 import csv
 import itertools
 import json
-from typing import IO, Generator, Iterable, Iterator
+from typing import IO, Callable, Generator, Iterable, Iterator
 
+from collector.lineprotocol import DEWPOINT, FIELD, HUMIDITY
 from collector.outbox import Outbox
 from collector.query import HistoryQuery, Row
 from collector.readings import Reading
@@ -23,36 +25,45 @@ from collector.ticks import NS_PER_S, rfc3339, tick_at_or_before
 TABLE_LOOK_AHEAD = 1000  # rows the table renderer reads before it fixes its column widths
 
 
+_VALUES: dict[str, Callable[[Reading], float | None]] = {  # a reading's value of each field; None: it has none
+    FIELD: lambda r: r.celsius,
+    HUMIDITY: lambda r: r.humidity,
+    DEWPOINT: lambda r: r.dewpoint,  # computed here, as the collector computed the point's (collector/readings.py)
+}
+
+
 def from_outbox(outbox: Outbox, query: HistoryQuery) -> Generator[Row, None, None]:
+    value = _VALUES[query.field]
+    readings = outbox.readings(query.start_ns, query.stop_ns, query.sensors, with_humidity=query.field != FIELD)
     # closing: when the caller stops early, the cursor and the outbox's connection are let go at once
-    with contextlib.closing(outbox.readings(query.start_ns, query.stop_ns, query.sensors)) as readings:
+    with contextlib.closing(readings):
+        rows = ((r.time_ns, r.sensor, v) for r in readings if (v := value(r)) is not None)
         if query.every_s:
-            yield from aggregate(readings, round(query.every_s * NS_PER_S))
+            yield from aggregate(rows, round(query.every_s * NS_PER_S))
         else:
-            for r in readings:
-                yield r.time_ns, r.sensor, r.celsius
+            yield from rows
 
 
-def aggregate(readings: Iterable[Reading], every_ns: int) -> Iterator[Row]:
-    """Mean, min and max per epoch-aligned window and sensor, from readings in time order.
+def aggregate(rows: Iterable[Row], every_ns: int) -> Iterator[Row]:
+    """Mean, min and max per epoch-aligned window and sensor, from rows `(time_ns, sensor, value)` in time order.
 
     Only the current window is held: one running sum per sensor.
     """
     window: int | None = None
     sums: dict[str, list] = {}  # sensor -> [total, count, min, max]
-    for r in readings:
-        start = tick_at_or_before(r.time_ns, every_ns)
+    for time_ns, sensor, value in rows:
+        start = tick_at_or_before(time_ns, every_ns)
         if start != window:
             yield from _window_rows(window, sums)
             window, sums = start, {}
-        acc = sums.get(r.sensor)
+        acc = sums.get(sensor)
         if acc is None:
-            sums[r.sensor] = [r.celsius, 1, r.celsius, r.celsius]
+            sums[sensor] = [value, 1, value, value]
         else:
-            acc[0] += r.celsius
+            acc[0] += value
             acc[1] += 1
-            acc[2] = min(acc[2], r.celsius)
-            acc[3] = max(acc[3], r.celsius)
+            acc[2] = min(acc[2], value)
+            acc[3] = max(acc[3], value)
     yield from _window_rows(window, sums)
 
 

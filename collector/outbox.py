@@ -53,6 +53,10 @@ T = TypeVar("T")
 #   fit a 1 KiB leaf; 512 B pages need two leaves and their parent a tick, 2 KiB and 4 KiB pages a longer frame
 #   (in-process, a commit of 10 rows a second: 512 B 6,758, 1 KiB 5,666, 2 KiB 6,622, 4 KiB 8,738 B a commit).
 #   Only a new file gets it: an existing outbox keeps its page size.
+# - a reading with humidity has a longer row, about 150 B (its line carries humidity and dewpoint: 111 B against 68 B
+#   in the bench's; the humidity column 9 B): ten such rows need two leaves a tick (in-process, 10 rows a second:
+#   8,294 B a commit against 5,140 B without humidity, to the byte the same with and without the humidity column,
+#   whose NULL costs 1 B a row).
 # - wal_autocheckpoint 1000 pages (SQLite's default; 1 MiB of WAL with these pages): at a page or two a tick, a
 #   checkpoint every 10 minutes or so copies the few pages a delivered outbox reuses; 100 / 1000 / 10,000 pages
 #   measured 6.6 / 6.4 / 6.4 KB a tick, so no checkpointing in the sender's idle time either.
@@ -75,7 +79,8 @@ _TABLES = {
         sensor TEXT,              -- NULL for the collector's own health points
         time_ns INTEGER NOT NULL,
         celsius REAL,
-        line TEXT NOT NULL        -- line protocol, rendered once when the point was read
+        line TEXT NOT NULL,       -- line protocol, rendered once when the point was read
+        humidity REAL             -- %RH, of readings that have it; added to older files by _add_columns
     )""",
     "state": """(                 -- what `templog health` and `check` read: heartbeat, last delivery, last error
         key TEXT PRIMARY KEY,
@@ -90,9 +95,36 @@ _TABLES = {
 }
 
 
+# Columns a later version added to a table, last, where ALTER TABLE ADD COLUMN puts them. Adding one rewrites no row:
+# a record without the column reads as its default, NULL (sqlite.org/lang_altertable.html, ADD COLUMN).
+_ADDED_COLUMNS = {"points": {"humidity": "REAL"}}
+
+
 def _create_tables(db: sqlite3.Connection) -> None:
     for name, columns in _TABLES.items():
         db.execute(f"CREATE TABLE IF NOT EXISTS {name} {columns}")
+
+
+def _missing_columns(db: sqlite3.Connection) -> dict[str, list[str]]:
+    """The columns of _ADDED_COLUMNS an (older) file's tables lack, by table."""
+    missing = {}
+    for table, added in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if lacking := [name for name in added if name not in present]:
+            missing[table] = lacking
+    return missing
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give an older file the columns it lacks, in one transaction: a kill part-way leaves the file as it was (the
+    next open adds them again); BEGIN IMMEDIATE, so that a second writer opening it meanwhile finds them added."""
+    if not _missing_columns(db):
+        return  # no transaction: a file that has them (every open but the first after an upgrade) writes nothing
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        for table, names in _missing_columns(db).items():
+            for name in names:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_ADDED_COLUMNS[table][name]}")
 
 
 class OutboxError(TemplogError):
@@ -219,6 +251,7 @@ class Outbox:
         self._leftover = False  # delivered points beyond a commit's slice (a backlog's) wait in the file
         self._staged: dict[str, str] = {}  # state for the next commit
         self._staging_lock = threading.Lock()  # guards _staged: the sender stages while a commit holds _lock
+        self._missing: dict[str, list[str]] = {}  # columns a read-only open found missing (an older file's)
         with self._lock:  # open now: a path in the way, or damage (repaired for `run`), shows at once
             try:
                 self._use(lambda db: None)
@@ -243,6 +276,7 @@ class Outbox:
                 present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 for name in _TABLES.keys() - present:
                     db.execute(f"CREATE TEMP TABLE {name} {_TABLES[name]}")
+                self._missing = _missing_columns(db)  # an older file's, read as NULL: the file stays as it is
             else:
                 db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only on a new, empty file
                 db.execute("PRAGMA journal_mode=WAL")
@@ -250,6 +284,7 @@ class Outbox:
                 db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
                 db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
                 _create_tables(db)
+                _add_columns(db)
             if verify:
                 _quick_check(db, self.path)
             row = db.execute("SELECT value FROM state WHERE key = ?", (DELIVERED_UPTO,)).fetchone()
@@ -315,8 +350,9 @@ class Outbox:
                 self._db.close()
 
     def append(self, points: Iterable[Point]) -> Appended:
-        """Commit points, then apply the bounds. A temperature point's sensor and value are kept beside its line
-        (for `history` from the outbox); other points' (the collector's health) are NULL.
+        """Commit points, then apply the bounds. A temperature point's sensor, celsius and humidity are kept beside
+        its line (for `history` from the outbox; the dew point is computed from them); other points' (the
+        collector's health) are NULL.
 
         Returns once they are durable; raises the commit's error (sqlite3.Error, OSError) if they are not.
         """
@@ -359,7 +395,8 @@ class Outbox:
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 done, state_written = self._write_pending(db)
-                db.executemany("INSERT INTO points (id, sensor, time_ns, celsius, line) VALUES (?, ?, ?, ?, ?)",
+                db.executemany("INSERT INTO points (id, sensor, time_ns, celsius, humidity, line) "
+                               "VALUES (?, ?, ?, ?, ?, ?)",
                                [(i, *row) for i, row in enumerate(rows, self._last_id + 1)])
                 by_age = self._drop_older_than_max_age(db)
                 by_count = self._drop_beyond_max_points(db, self._depth + len(rows) - by_age)
@@ -534,13 +571,18 @@ class Outbox:
         with self._staging_lock:
             return {**state, **self._staged}
 
-    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = ()) -> Generator[Reading, None, None]:
-        """Temperature readings waiting here, start <= time < stop, in time order, read from a cursor as they
-        are consumed (SQLite sorts them, spilling to temporary files, in bounded memory). The connection is held
-        until the iterator is exhausted or closed."""
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *,
+                 with_humidity: bool = False) -> Generator[Reading, None, None]:
+        """Temperature readings waiting here, start <= time < stop (only those with a humidity, if `with_humidity`),
+        in time order, read from a cursor as they are consumed (SQLite sorts them, spilling to temporary files, in
+        bounded memory). The connection is held until the iterator is exhausted or closed."""
         from collector.readings import Reading
 
-        query = "SELECT sensor, time_ns, celsius FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
+        humidity = "NULL" if "humidity" in self._missing.get("points", ()) else "humidity"
+        query = (f"SELECT sensor, time_ns, celsius, {humidity} FROM points WHERE sensor IS NOT NULL AND time_ns >= ? "
+                 "AND time_ns < ?")
+        if with_humidity:
+            query += f" AND {humidity} IS NOT NULL"
         args: list = [start_ns, stop_ns]
         if sensors:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
@@ -588,8 +630,9 @@ def _quick_check(db: sqlite3.Connection, path: str) -> None:
         raise OutboxDamaged(path, f"quick_check: {result[0][0] if result else 'no answer'}")
 
 
-def _row(point: Point, reading: Reading | None) -> tuple[str | None, int, float | None, str]:
-    """The columns (sensor, time_ns, celsius, line) of a point's row; `reading` is the one it carries, if any."""
+def _row(point: Point, reading: Reading | None) -> tuple[str | None, int, float | None, float | None, str]:
+    """The columns (sensor, time_ns, celsius, humidity, line) of a point's row; `reading` is the one it carries, if
+    any."""
     if reading is None:
-        return None, point.time_ns, None, point.line()
-    return reading.sensor, point.time_ns, reading.celsius, point.line()
+        return None, point.time_ns, None, None, point.line()
+    return reading.sensor, point.time_ns, reading.celsius, reading.humidity, point.line()

@@ -7,10 +7,17 @@ query execution; InfluxDB 1.x and VictoriaMetrics are tested against real
 servers (see ``servers.py``).
 
 It does not parse Flux. A query is answered by its bound parameters (the
-``extern`` AST that influxdb-client builds from ``params=``):
+``extern`` AST that influxdb-client builds from ``params=``) and the field
+its filter compares ``r._field`` with (``r._field == "humidity"``: the field
+is a literal in the text). InfluxDB stores each field of a series as its own
+series, keyed by series key and field (SeriesFieldKey in
+influxdata/influxdb@v2.7.12:tsdb/engine/tsm1/engine.go), and a pushed-down
+filter on ``_field`` reads only that one, so a point written without the
+field (a temperature-only sensor's, beside others with ``humidity``) gives
+no row; so here:
 
 * ``bucket``, ``start``, ``stop`` and optional ``sensors``: the raw
-  ``temperature``/``celsius`` points with start <= _time < stop, as columns
+  ``temperature`` points with that field, start <= _time < stop, as columns
   ``_time, _value, sensor`` sorted by (_time, sensor);
 * the same plus ``every``: per epoch-aligned window and series, columns
   ``_time`` (window start, clipped to ``start`` as Flux's window() does),
@@ -62,7 +69,6 @@ from typing import Any, Iterable, Iterator, Self
 from urllib.parse import parse_qs, urlsplit
 
 MEASUREMENT = "temperature"
-FIELD = "celsius"
 DEFAULT_ORG = {"id": "0000000000000001", "name": "home"}
 VERSION = "v2.7.10"
 HEALTH = {"name": "influxdb", "message": "ready for queries and writes", "status": "pass", "version": VERSION}
@@ -375,14 +381,17 @@ class FakeInfluxDB2:
         if bucket is None:
             message = f'failed to initialize execute state: could not find bucket "{bucket_name}"'
             raise _APIError(404, "not found", message)
+        field = re.search(r'r\._field == "([^"\\]*)"', flux)
+        if field is None:
+            raise _APIError(400, "invalid", 'FakeInfluxDB2 answers only a query that filters r._field == "a field"')
         start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
-        selected = sorted(  # (time_ns, sensor, celsius, tags); integer values are reported as doubles
-            (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][FIELD]),
+        selected = sorted(  # (time_ns, sensor, value, tags); integer values are reported as doubles
+            (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][field[1]]),
              tuple(sorted(point["tags"].items())))
             for (bucket_id, *_), point in self._points.items()
             if bucket_id == bucket["id"]
             and point["measurement"] == MEASUREMENT
-            and type(point["fields"].get(FIELD)) in (float, int)
+            and type(point["fields"].get(field[1])) in (float, int)
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
@@ -596,7 +605,7 @@ def _now_rfc3339() -> str:
     return _format_time(time.time_ns())
 
 
-Selected = list[tuple[int, str, float, tuple]]  # (time_ns, sensor, celsius, the series' tags)
+Selected = list[tuple[int, str, float, tuple]]  # (time_ns, sensor, value, the series' tags)
 
 
 def _raw_csv(selected: Selected) -> Iterator[list[str]]:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from collector import grafana
 from collector.config import load_config
-from collector.lineprotocol import sensor_name_problem
+from collector.lineprotocol import READING_FIELDS, sensor_name_problem
 from collector.query import HistoryQuery, flux
 from grafana_queries import dashboard_queries, rule_queries
 from servers import refuse, require_binary
@@ -170,8 +170,9 @@ def shipped_flux_texts() -> dict[str, str]:
     start, stop = 1_764_000_000 * S, 1_764_086_400 * S
     for sensors in ((), ("living-room", 'a "b" ${c}', *HOSTILE_NAMES)):
         for every in (0.0, 3600.0):
-            texts[f"history every={every:g}s sensors={len(sensors)}"] = history_flux(HistoryQuery(start, stop, sensors,
-                                                                                                  every))
+            for field in READING_FIELDS:
+                texts[f"history {field} every={every:g}s sensors={len(sensors)}"] = history_flux(
+                    HistoryQuery(start, stop, sensors, every, field))
     readme = (ROOT / "README.md").read_text()
     for i, example in enumerate(re.findall(r"--data '((?:from|import)[^']*)'", readme)):
         texts[f"README.md example {i + 1}"] = example

@@ -20,7 +20,6 @@ from collector.influx.v1 import sensors_in_order, series_of_chunks
 from collector.influx.v2 import rows_of_annotated_csv
 from collector.outbox import Outbox
 from collector.query import LAST_STOP_NS, HistoryQuery, flux, influxql
-from collector.readings import Reading
 from collector.ticks import parse_rfc3339_ns, rfc3339
 from history_check import (
     HOSTILE_NAME,
@@ -44,9 +43,9 @@ def rendered(rows, columns=("celsius",), fmt="json") -> str:
 
 
 def test_aggregate_windows_start_on_the_epoch_grid():
-    readings = [Reading(s, t * S, v) for t, s, v in
-                [(0, "a", 20.0), (10, "b", 5.0), (30, "a", 22.0), (59, "a", 21.0), (60, "a", 25.0)]]
-    assert list(aggregate(readings, 60 * S)) == [(0, "a", 21.0, 20.0, 22.0), (0, "b", 5.0, 5.0, 5.0),
+    rows = [(t * S, s, v) for t, s, v in
+            [(0, "a", 20.0), (10, "b", 5.0), (30, "a", 22.0), (59, "a", 21.0), (60, "a", 25.0)]]
+    assert list(aggregate(rows, 60 * S)) == [(0, "a", 21.0, 20.0, 22.0), (0, "b", 5.0, 5.0, 5.0),
                                                  (60 * S, "a", 25.0, 25.0, 25.0)]
 
 
@@ -54,11 +53,11 @@ def test_aggregate_windows_start_on_the_epoch_grid():
 @given(st.lists(st.tuples(st.integers(0, 10**12), st.sampled_from("abc"), st.integers(-400, 400)), max_size=60),
        st.integers(1, 10**11))
 def test_aggregate_of_time_ordered_readings_equals_grouping_them_all(points, every_ns):
-    readings = [Reading(s, t, v / 4) for t, s, v in sorted(points)]
+    rows = [(t, s, v / 4) for t, s, v in sorted(points)]
     groups: dict = {}
-    for r in readings:
-        groups.setdefault((r.time_ns // every_ns * every_ns, r.sensor), []).append(r.celsius)
-    assert list(aggregate(readings, every_ns)) == [(t, s, sum(v) / len(v), min(v), max(v))
+    for t, s, v in rows:
+        groups.setdefault((t // every_ns * every_ns, s), []).append(v)
+    assert list(aggregate(rows, every_ns)) == [(t, s, sum(v) / len(v), min(v), max(v))
                                                    for (t, s), v in sorted(groups.items())]
 
 

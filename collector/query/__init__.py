@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.durations import format_duration
-from collector.lineprotocol import FIELD
+from collector.lineprotocol import FIELD, READING_FIELDS
 from collector.ticks import rfc3339
 
 Row = tuple  # (time_ns, sensor, *values): one answer to a HistoryQuery
@@ -25,21 +25,29 @@ LAST_STOP_NS = 2**63 - 1
 
 @dataclass(frozen=True)
 class HistoryQuery:
-    """Readings from `start_ns` to `stop_ns`, of `sensors` (none: all), raw or aggregated per window of `every_s`
-    seconds (aligned to the Unix epoch, each stamped with its start)."""
+    """Readings from `start_ns` to `stop_ns`, of `sensors` (none: all), of one `field` of the reading (celsius,
+    humidity or dewpoint: readings without it give no row), raw or aggregated per window of `every_s` seconds
+    (aligned to the Unix epoch, each stamped with its start)."""
 
     start_ns: int
     stop_ns: int
     sensors: tuple[str, ...] = ()
     every_s: float = 0.0  # 0: raw readings
+    field: str = FIELD
+
+    def __post_init__(self) -> None:
+        if self.field not in READING_FIELDS:  # it goes into the query texts as it is
+            raise ValueError(f"no field {self.field!r} in a reading (its fields: {', '.join(READING_FIELDS)})")
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The value columns of each row, after time and sensor."""
-        return AGGREGATES if self.every_s else (FIELD,)
+        return AGGREGATES if self.every_s else (self.field,)
 
     def describe(self) -> str:
         """What was asked for, in words, for the lines that report on the query."""
         which = "sensor(s) " + ", ".join(self.sensors) if self.sensors else "all sensors"
+        if self.field != FIELD:
+            which = f"{self.field} of {which}"
         every = f", mean/min/max per {format_duration(self.every_s)}" if self.every_s else ""
         return f"{which} from {rfc3339(self.start_ns)} to {rfc3339(self.stop_ns)}{every}"

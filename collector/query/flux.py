@@ -79,9 +79,8 @@ def latest(*columns: str, then: str = "") -> str:
 
 
 # `templog history`: parameters are bound by influxdb-client as Flux options (`extern`: `bucket`, `start`, `stop`,
-# `sensors`, `every`), never spliced into the text. The server sorts (group() then sort() materialise the range
-# there); the client only streams the sorted rows.
-_HISTORY_READINGS = readings("bucket", "start", "stop")
+# `sensors`, `every`), never spliced into the text (only the field, one of a reading's three: see `history`). The
+# server sorts (group() then sort() materialise the range there); the client only streams the sorted rows.
 _HISTORY_RAW = '''
   |> keep(columns: ["_time", "_value", "sensor"])
   |> group()
@@ -100,11 +99,15 @@ union(tables: [data |> summarize(fn: mean, name: "mean"), data |> summarize(fn: 
 
 
 def history(query: HistoryQuery) -> str:
-    """The Flux of a history query; its parameters come from `params`."""
+    """The Flux of a history query; its parameters come from `params`. The field is written in the text, one of a
+    reading's fields (HistoryQuery checks it): a filter compares `r._field` with a literal to run inside InfluxDB's
+    storage (rules.go isPushableBinaryPredicate: the literal must be on the right), which reads only the series of
+    that field, so a reading without it gives no row."""
+    selected = select("bucket", "start", "stop", MEASUREMENT, query.field)
     sensors = sensor_in("sensors") if query.sensors else ""
     if query.every_s:
-        return "data = " + _HISTORY_READINGS + BY_SENSOR + sensors + "\n" + _HISTORY_WINDOWED
-    return _HISTORY_READINGS + sensors + _HISTORY_RAW
+        return "data = " + selected + BY_SENSOR + sensors + "\n" + _HISTORY_WINDOWED
+    return selected + sensors + _HISTORY_RAW
 
 
 def params(query: HistoryQuery, bucket: str) -> dict:

@@ -32,12 +32,14 @@ def windows(where: str, every: str, field: str = FIELD) -> str:
 def history(query: HistoryQuery) -> str:
     """One series in time order with the sensor tag as a column: influxd merges the sensors' series.
 
-    Raw: without GROUP BY, selecting the tag beside the field. Aggregated: the per-sensor windows come from a
-    subquery (GROUP BY time, sensor); the outer query, again without GROUP BY, merges them in time order.
+    Raw: without GROUP BY, selecting the tag beside the field, of which influxd gives only the points that have it.
+    Aggregated: the per-sensor windows come from a subquery (GROUP BY time, sensor); the outer query, again without
+    GROUP BY, merges them in time order.
     """
     where = f"time >= {query.start_ns} AND time < {query.stop_ns}"
     if query.sensors:
         where += " AND (" + " OR ".join(f'"sensor" = {string(s)}' for s in query.sensors) + ")"
     if query.every_s:
-        return f'SELECT "mean", "min", "max", "sensor" FROM ({windows(where, f"{round(query.every_s * 1000)}ms")})'
-    return readings(f'"{FIELD}", "sensor"', where)
+        every = f"{round(query.every_s * 1000)}ms"
+        return f'SELECT "mean", "min", "max", "sensor" FROM ({windows(where, every, query.field)})'
+    return readings(f'{quote_ident(query.field)}, "sensor"', where)
