@@ -23,8 +23,10 @@ class Reading:
 
     @property
     def dewpoint(self) -> float | None:
-        """°C; None without humidity, and at 0 %RH, where dry air has no dew point."""
-        return None if self.humidity is None else dew_point(self.celsius, self.humidity)
+        """°C to 0.01 (the formula is good to about 0.1 °C: more digits would only lengthen each point); None
+        without humidity, and at 0 %RH, where dry air has no dew point."""
+        point = None if self.humidity is None else dew_point(self.celsius, self.humidity)
+        return None if point is None else round(point, 2)
 
 
 def dew_point(celsius: float, humidity: float) -> float | None:
