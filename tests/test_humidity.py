@@ -17,7 +17,7 @@ from collector.config import ConfigError, load_config
 from collector.config_types import Calibration
 from collector.outbox import Outbox
 from collector.read_check import judge
-from collector.readings import MAGNUS_B, MAGNUS_C, dew_point
+from collector.readings import MAGNUS_B, MAGNUS_C, Reading, dew_point
 from collector.sensors import Sample
 
 S = 1_000_000_000
@@ -154,7 +154,8 @@ def test_read_json_gives_humidity_and_dew_point_only_for_sensors_that_measure_hu
     greenhouse, desk = json.loads(done.stdout)
     assert set(greenhouse) == {"sensor", "celsius", "humidity", "dewpoint", "error"}
     assert 55 <= greenhouse["humidity"] <= 75 and greenhouse["error"] is None
-    assert greenhouse["dewpoint"] == round(dew_point(greenhouse["celsius"], greenhouse["humidity"]), 2)
+    assert greenhouse["dewpoint"] == Reading("greenhouse", 0, greenhouse["celsius"], greenhouse["humidity"]).dewpoint
+    assert greenhouse["dewpoint"] == pytest.approx(dew_point(greenhouse["celsius"], greenhouse["humidity"]), abs=0.005)
     assert set(desk) == {"sensor", "celsius", "error"}
     text = templog("read", "-c", str(config)).stdout  # a second read: the simulated humidity's noise moved on
     assert re.search(r"^greenhouse  -?\d+\.\d\d °C, \d+\.\d %RH, dew point -?\d+\.\d\d °C$", text, re.MULTILINE), text
