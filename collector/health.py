@@ -16,7 +16,7 @@ STALLED_DELIVERY_S = 300  # points waiting and no delivery for this long: the ou
 MQTT_DOWN_GRACE_S = 60  # MQTT down this long: unhealthy (the collector records its own: the keepalive, if shorter)
 
 SENSOR_COUNTERS = ("reads_ok", "reads_failed", "readings_refused", "humidity_refused", "readings_missing",
-                   "ticks_skipped", "mqtt_payloads_malformed")
+                   "ticks_skipped", "mqtt_payloads_malformed", "mqtt_humidity_missing")
 TOTAL_COUNTERS = SENSOR_COUNTERS + ("ticks_before_time_floor", "points_delivered", "points_rejected",
                                    "points_beyond_retention", "outbox_dropped", "outbox_write_failures",
                                    "mqtt_callback_errors", "mqtt_network_restarts")

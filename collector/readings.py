@@ -30,8 +30,9 @@ class Reading:
 
 
 def dew_point(celsius: float, humidity: float) -> float | None:
-    """The temperature at which air of this temperature and relative humidity (%RH) becomes saturated."""
-    if humidity <= 0:
+    """The temperature at which air of this temperature and relative humidity (%RH) becomes saturated; None at 0 %RH
+    and at or below -c (-243.12 °C: the formula's pole, reachable with a lowered valid_min), where it means nothing."""
+    if humidity <= 0 or celsius <= -MAGNUS_C:
         return None
     gamma = math.log(humidity / 100) + MAGNUS_B * celsius / (MAGNUS_C + celsius)
     return MAGNUS_C * gamma / (MAGNUS_B - gamma)

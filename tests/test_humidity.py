@@ -51,6 +51,28 @@ def test_dry_air_has_no_dew_point():
     assert dew_point(21.0, 0.0) is None
 
 
+def test_at_and_below_the_magnus_pole_read_and_run_give_the_temperature_without_a_dew_point(write_config, tmp_path):
+    """valid_min lowered to -250 lets -243.12 °C (= -c) through: the dew point there divided by zero, which killed
+    read's thread ("no reading within the timeout") and failed run's commit of every sensor's reading each tick."""
+    config = write_config("collector: {interval: 200ms}\nsensors:\n"
+                          "  - {name: cold, type: simulated, base: -243.12, amplitude: 0, noise: 0, humidity: 50, "
+                          "valid_min: -250}\n  - {name: room, type: simulated}\n")
+    done = templog("read", "--json", "-c", str(config))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    cold = json.loads(done.stdout)[0]
+    assert (cold["celsius"], cold["dewpoint"], cold["error"]) == (-243.12, None, None) and cold["humidity"] > 0
+    running = start_run(config)
+    outbox = tmp_path / "data/outbox.sqlite"
+
+    def both_written() -> bool:
+        lines = [p.line for p in Outbox(str(outbox)).oldest(1000)] if outbox.exists() else []
+        return any("sensor=cold " in line for line in lines) and any("sensor=room " in line for line in lines)
+
+    wait_until(both_written, what="both sensors' readings in the outbox")
+    code, log = stop_run(running)
+    assert code == 0 and "failed" not in log, log
+
+
 # --- each quantity's plausibility, calibration ------------------------------------------------------------------------
 
 def one_sensor(write_config, entry: str):

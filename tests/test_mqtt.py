@@ -434,6 +434,32 @@ def test_payloads_without_their_humidity_are_counted_and_logged_once_and_keep_th
         shared.stop()
 
 
+def test_run_writes_the_count_of_payloads_without_their_humidity_in_its_health_points(write_config, broker, tmp_path):
+    """mqtt_humidity_missing, which README promises is counted, reaches the sensor's health point in the outbox (it
+    was counted in memory and never written)."""
+    config = mqtt_config(write_config, broker, """
+  - {name: z2m, type: mqtt, topic: z/t, field: temperature, humidity_field: humidity}""",
+                         sections="collector: {interval: 200ms, health_interval: 1s}\n")
+    running = start_run(config)
+    publisher = Publisher(broker.port)
+    outbox = tmp_path / "data/outbox.sqlite"
+
+    def missing_counted() -> bool:
+        lines = [p.line for p in Outbox(str(outbox)).oldest(10**5)] if outbox.exists() else []
+        return any(line.startswith("templog,host=") and ",sensor=z2m " in line and "mqtt_humidity_missing=2i" in line
+                   for line in lines)
+
+    try:
+        wait_until(lambda: "subscribing" in running.log, what="the run subscribed")
+        for payload in (b'{"temperature": 20.5}', b'{"temperature": 20.6, "humidity": "wet"}'):
+            publisher.publish("z/t", payload)
+        wait_until(missing_counted, what="mqtt_humidity_missing=2i in z2m's health point")
+    finally:
+        publisher.close()
+        code, log = stop_run(running)
+    assert code == 0, log
+
+
 def test_humidity_field_needs_a_json_field(write_config):
     config = write_config("mqtt: {host: 127.0.0.1}\nsensors:\n"
                           "  - {name: bare, type: mqtt, topic: home/t, humidity_field: humidity}\n")
