@@ -204,17 +204,19 @@ class Collector:
         """Check what one lane pass (or one slow sensor's thread) read, and hand it, failed reads included, to the
         commits of their ticks, without waiting; each reading is counted and logged once committed, and its sensor
         is idle again."""
-        by_tick: dict[int, list[tuple[SensorSlot, Reading | None]]] = {}
+        by_tick: dict[int, list[tuple[SensorSlot, Reading | None, Point | None]]] = {}
         for slot, tick_ns, measured in done:
             try:
                 reading = self.check(slot, tick_ns, measured)
+                point = None if reading is None else reading_point(slot.series, reading)
             except Exception as exc:  # a bug: that read fails, not the pass's others
                 log_bug(log, exc, "%s: checking the reading failed", slot.config.name)
-                reading = None
-            by_tick.setdefault(tick_ns, []).append((slot, reading))
-        for tick_ns, reads in by_tick.items():  # every expected read submits once, even a failed one
-            readings = [(slot, r) for slot, r in reads if r is not None]
-            points: Points = [reading_point(slot.series, r) for slot, r in readings]
+                reading = point = None
+            by_tick.setdefault(tick_ns, []).append((slot, reading, point))
+        for tick_ns, checked in by_tick.items():  # every expected read submits once, even a failed one
+            reads = [(slot, reading) for slot, reading, _ in checked]
+            readings = [(slot, reading) for slot, reading, _ in checked if reading is not None]
+            points: Points = [point for _, _, point in checked if point is not None]
             self.ticks.submit(tick_ns, points, reads=len(reads),
                               then=functools.partial(self._committed, reads, readings))
 

@@ -8,6 +8,7 @@ import threading
 import time
 
 from cli import wait_until
+from collector import runner as collector_runner
 from collector.config import load_config
 from collector.lanes import FAST_READS_TO_RETURN, LANE_BUDGET_S
 from collector.outbox import Outbox
@@ -70,6 +71,27 @@ def test_accepted_readings_are_committed_with_the_tick_as_timestamp_and_all_tags
     host = collector.config.host
     assert point.line == (f"temperature,host={host},room=north\\ wing,sensor=good,site=lab "
                           "celsius=21.25 1764000010000000000")
+
+
+def test_a_reading_whose_point_cannot_be_made_fails_alone_not_the_lane_pass_it_came_in(write_config, tmp_path,
+                                                                                      monkeypatch, caplog):
+    """On 66d7cfa the points of a pass were made outside the per-reading guard: one that raised (a dew point at
+    Magnus's pole did) dropped every reading of the pass, the other sensors' too."""
+    collector, outbox = make(write_config, tmp_path, {"good": Scripted(21.25), "other": Scripted(19.0)})
+    made = collector_runner.reading_point
+
+    def fails_for_other(series, reading):
+        if reading.sensor == "other":
+            raise ZeroDivisionError("float division by zero")
+        return made(series, reading)
+
+    monkeypatch.setattr(collector_runner, "reading_point", fails_for_other)
+    with caplog.at_level(logging.INFO):
+        collector.on_tick(collector.slots, 10 * S, 0)
+        for slot in collector.slots:
+            finish(slot)
+    assert [sensor_tag(p.line) for p in outbox.oldest(10)] == ["good"]
+    assert "other: checking the reading failed: ZeroDivisionError" in caplog.text
 
 
 def test_garbage_is_refused_logged_and_counted(write_config, tmp_path, caplog):
