@@ -64,6 +64,10 @@ def judge(value: Sample | BaseException, elapsed_s: float, config: SensorConfig,
     reason = implausible(celsius, config.valid_min, config.valid_max)
     if reason:
         return None, Refused("refused", "readings_refused", f"reading refused: {reason}")
+    if value.humidity_error is not None:
+        return (Reading(config.name, tick_ns, float(celsius)),
+                Refused("humidity", "humidity_refused", f"humidity not read: {value.humidity_error}; the temperature "
+                        "is kept"))
     if value.humidity is None:
         return Reading(config.name, tick_ns, float(celsius)), None
     humidity = value.humidity + config.humidity_offset

@@ -91,6 +91,15 @@ def test_humidity_outside_0_to_100_drops_the_humidity_and_keeps_the_temperature(
     assert reading.dewpoint == pytest.approx(21.5)
 
 
+def test_a_humidity_the_sensor_could_not_read_keeps_the_temperature_and_says_why(write_config):
+    """A BME280 whose humidity file fails while its temperature reads (on c786767 the whole read failed)."""
+    config = one_sensor(write_config, "{name: h, type: simulated, humidity: 50, calibrate: {offset: 0.5}}")
+    reading, refused = judge(Sample(21.5, humidity_error="in_humidityrelative_input: EIO"), 0.01, config, 10 * S)
+    assert reading is not None and (reading.celsius, reading.humidity) == (22.0, None)
+    assert refused is not None and (refused.kind, refused.counter) == ("humidity", "humidity_refused")
+    assert refused.reason == "humidity not read: in_humidityrelative_input: EIO; the temperature is kept"
+
+
 def test_calibration_applies_before_the_plausibility_ranges(write_config):
     offset = one_sensor(write_config, "{name: t, type: simulated, valid_max: 30, calibrate: {offset: -0.3}, "
                                       "humidity: 50, humidity_offset: 2.5}")

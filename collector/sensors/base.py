@@ -42,6 +42,7 @@ class Sample(NamedTuple):
 
     celsius: float
     humidity: float | None = None  # %RH
+    humidity_error: str | None = None  # why the humidity could not be read, where the temperature could
 
 
 class Sensor(Protocol):

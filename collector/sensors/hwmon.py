@@ -79,16 +79,20 @@ class HwmonSensor:
             self.path = self.find_input()
         try:
             celsius = read_number(read_text(self.path), self.path) / 1000
-            if self.settings.humidity is None:
-                return Sample(celsius)
-            # read right after the temperature: the chip measures both in one conversion (sht3x, sht4x)
-            humidity_path = os.path.join(os.path.dirname(self.path), f"{self.settings.humidity}_input")
-            if not os.path.exists(humidity_path):
-                raise SensorError(f"hwmon chip {self.settings.chip!r} has no humidity input {self.settings.humidity}")
-            return Sample(celsius, read_number(read_text(humidity_path), humidity_path) / 1000)
         except SensorError:
             self.path = None  # the chip may have been renumbered; look it up again next time
             raise
+        if self.settings.humidity is None:
+            return Sample(celsius)
+        # read right after the temperature: the chip measures both in one conversion (sht3x, sht4x)
+        humidity_path = os.path.join(os.path.dirname(self.path), f"{self.settings.humidity}_input")
+        try:
+            if not os.path.exists(humidity_path):
+                raise SensorError(f"hwmon chip {self.settings.chip!r} has no humidity input {self.settings.humidity}")
+            return Sample(celsius, read_number(read_text(humidity_path), humidity_path) / 1000)
+        except SensorError as exc:  # the temperature stands on its own (read_check.judge keeps it, and says why)
+            self.path = None
+            return Sample(celsius, humidity_error=str(exc))
 
     def find_input(self) -> str:
         s = self.settings

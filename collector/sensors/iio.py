@@ -141,12 +141,17 @@ class IioSensor:
         if self.device is None:
             self.device = self.find()
         try:
-            celsius = self.value(self.device, TEMPERATURE)
-            humidity = self.value(self.device, HUMIDITY) if self.settings.measures_humidity else None
+            celsius = self.value(self.device, TEMPERATURE) / 1000
         except SensorError:
             self.device = None  # unplugged, reloaded or renumbered: look it up again at the next read
             raise
-        return Sample(celsius / 1000, None if humidity is None else humidity / 1000)
+        if not self.settings.measures_humidity:
+            return Sample(celsius)
+        try:
+            return Sample(celsius, self.value(self.device, HUMIDITY) / 1000)
+        except SensorError as exc:  # the temperature stands on its own (read_check.judge keeps it, and says why)
+            self.device = None
+            return Sample(celsius, humidity_error=str(exc))
 
     def find(self) -> Device:
         s = self.settings
