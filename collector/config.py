@@ -467,13 +467,14 @@ class _Parser:
         for key in ("humidity_min", "humidity_max"):
             value = getattr(common, key)
             if value is not None and not 0 <= value <= 100:
-                self.fail(f"{path}.{key}", f"must be a relative humidity from 0 to 100 %RH, got {value:g}")
+                self.fail(f"{path}.{key}",
+                          f"must be a relative humidity from 0 to 100 %RH, got {value!r}")
         if (common.humidity_min is not None and common.humidity_max is not None
                 and common.humidity_min >= common.humidity_max):
             self.fail(f"{path}.humidity_max", f"must be above humidity_min ({common.humidity_min:g})")
         if abs(common.humidity_offset) > LARGEST_HUMIDITY_OFFSET:
             self.fail(f"{path}.humidity_offset", f"must be within ±{LARGEST_HUMIDITY_OFFSET:g} %RH, "
-                      f"got {common.humidity_offset:g}")
+                      f"got {common.humidity_offset!r}")
         return SensorConfig(common.name, common.type, interval, timeout, common.tags,
                             common.min, common.max, low, high, settings,
                             humidity_min=common.humidity_min, humidity_max=common.humidity_max,
@@ -496,8 +497,8 @@ class _Parser:
         if "offset" in raw:
             offset = self.convert(float, raw["offset"], f"{path}.offset")
             if abs(offset) > LARGEST_OFFSET_C:
-                self.fail(f"{path}.offset", f"must be within ±{LARGEST_OFFSET_C:g} °C, got {offset:g} (more is no "
-                          "calibration: check the sensor's type or scale)")
+                self.fail(f"{path}.offset", f"must be within ±{LARGEST_OFFSET_C:g} °C, got {offset!r} "
+                          "(more is no calibration: check the sensor's type or scale)")
             return Calibration(offset=offset)
         points = raw["points"]
         if not isinstance(points, list) or len(points) != 2:
@@ -511,13 +512,15 @@ class _Parser:
         if measured_1 == measured_2:
             self.fail(f"{path}.points", f"the two measured values must differ (both {measured_1:g} °C)")
         scale = (true_2 - true_1) / (measured_2 - measured_1)
+        if not math.isfinite(scale):
+            self.fail(f"{path}.points", "are too far apart to give a line: the points are wrong")
         if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
-            self.fail(f"{path}.points", f"give a scale of {scale:g}, outside {SCALE_RANGE[0]:g}…{SCALE_RANGE[1]:g}: "
-                      "the points, or the sensor's own scale, are wrong")
+            self.fail(f"{path}.points", f"give a scale of {scale!r}, outside "
+                      f"{SCALE_RANGE[0]:g}…{SCALE_RANGE[1]:g}: the points, or the sensor's own scale, are wrong")
         offset = true_1 - scale * measured_1
         if abs(offset) > LARGEST_OFFSET_C:
-            self.fail(f"{path}.points", f"give an offset of {offset:g} °C, more than ±{LARGEST_OFFSET_C:g} °C: the "
-                      "points, or the sensor's own scale, are wrong")
+            self.fail(f"{path}.points", f"give an offset of {offset!r} °C, more than "
+                      f"±{LARGEST_OFFSET_C:g} °C: the points, or the sensor's own scale, are wrong")
         return Calibration(scale, offset)
 
     def readable_file(self, path: str, name: str, text: bool = True) -> str:

@@ -57,12 +57,18 @@ def point_reading(point: Point) -> Reading | None:
     return Reading(point.series.tags["sensor"], point.time_ns, point.fields[FIELD], point.fields.get(HUMIDITY))
 
 
+def number_text(value: float) -> str:
+    """`value` short (85000, 21.5), but never rounded onto a bound it is outside of (100.0001, not 100)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 def implausible_humidity(humidity: float) -> str | None:
     """Why `humidity` cannot be a real relative humidity, or None if it can."""
     if math.isnan(humidity):
         return "not a number (NaN)"
     if not 0 <= humidity <= 100:
-        return f"{humidity:g} %RH is outside 0…100 %RH"
+        return f"{number_text(humidity)} %RH is outside 0…100 %RH"
     return None
 
 
@@ -75,5 +81,5 @@ def implausible(celsius: float, valid_min: float, valid_max: float) -> str | Non
     if math.isinf(celsius):
         return "infinite"
     if not valid_min <= celsius <= valid_max:
-        return f"{celsius:g} °C is outside the plausible range {valid_min:g}…{valid_max:g} °C"
+        return f"{number_text(celsius)} °C is outside the plausible range {valid_min:g}…{valid_max:g} °C"
     return None

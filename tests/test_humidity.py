@@ -81,6 +81,8 @@ def one_sensor(write_config, entry: str):
 
 def test_humidity_outside_0_to_100_drops_the_humidity_and_keeps_the_temperature(write_config):
     config = one_sensor(write_config, "{name: h, type: simulated, humidity: 50}")
+    _, refused = judge(Sample(21.5, 100.0001), 0.01, config, 10 * S)
+    assert refused is not None and "100.0001 %RH is outside 0…100 %RH" in refused.reason  # not rounded onto 100
     for humidity in (100.5, -0.1, float("nan")):
         reading, refused = judge(Sample(21.5, humidity), 0.01, config, 10 * S)
         assert reading is not None and (reading.celsius, reading.humidity, reading.dewpoint) == (21.5, None, None)
@@ -131,7 +133,9 @@ def test_calibration_applies_before_the_plausibility_ranges(write_config):
     ("{points: [[0, 0], [1, a]]}", "sensors[0].calibrate.points[1][1]", "expected a number"),
     ("{points: [[5, 0], [5, 1]]}", "sensors[0].calibrate.points", "the two measured values must differ"),
     ("{points: [[0, 0], [10, -10]]}", "sensors[0].calibrate.points", "scale of -1"),
-    ("{points: [[0, 50], [10, 60]]}", "sensors[0].calibrate.points", "offset of 50 °C"),
+    ("{points: [[0, 50], [10, 60]]}", "sensors[0].calibrate.points", "offset of 50.0 °C"),
+    ("{points: [[0, 0], [1, 2.0000001]]}", "sensors[0].calibrate.points", "scale of 2.0000001, outside 0.5…2"),
+    ("{points: [[-1.0e+308, -1.0e+308], [1.0e+308, 1.0e+308]]}", "sensors[0].calibrate.points", "too far apart"),
 ])
 def test_bad_calibration_is_a_config_error_naming_its_key(write_config, calibrate, key_path, words):
     path = write_config(f"sensors:\n  - {{name: t, type: simulated, calibrate: {calibrate}}}\n")
@@ -147,6 +151,7 @@ def test_bad_calibration_is_a_config_error_naming_its_key(write_config, calibrat
     ("humidity_max: 101", "sensors[0].humidity_max", "from 0 to 100 %RH"),
     ("humidity_min: 70, humidity_max: 30", "sensors[0].humidity_max", "must be above humidity_min (70)"),
     ("humidity_offset: 60", "sensors[0].humidity_offset", "within ±50 %RH"),
+    ("humidity_offset: 50.0000001", "sensors[0].humidity_offset", "got 50.0000001"),
     ("humidity: 120", "sensors[0].humidity", "from 0 to 100 %RH"),
 ])
 def test_bad_humidity_keys_are_config_errors_naming_their_key(write_config, entry, key_path, words):
