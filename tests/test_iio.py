@@ -156,10 +156,12 @@ def test_any_bytes_in_the_channel_files_give_a_value_or_a_clear_failed_read(tmp_
         assert sample.humidity is None and sample.humidity_error.startswith("IIO device 'dht11@4' (iio:device0)")
 
 
-def test_discover_passes_over_a_device_whose_name_no_config_could_give(write_config, tmp_path):
-    """An empty `name` file (no `device:` can be empty): no entry, and no traceback from the Settings refusing it."""
+@pytest.mark.parametrize("name", ["\n", "bme280\0\n", "bme\n280\n"])
+def test_discover_passes_over_a_device_whose_name_no_config_could_give(write_config, tmp_path, name):
+    """An empty `name` file (no `device:` can be empty), or one with a NUL or a line break inside: no entry, and no
+    traceback from the Settings refusing it."""
     dht(tmp_path / "sys", 0)
-    (tmp_path / "sys/devices/platform/dht11@4/iio:device0/name").write_text("\n")
+    (tmp_path / "sys/devices/platform/dht11@4/iio:device0/name").write_text(name)
     config = write_config(f"collector: {{sysfs: '{tmp_path / 'sys'}'}}\nsensors:\n  - {{name: p, type: simulated}}\n")
     done = templog("discover", "-c", str(config))
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "# no temperature source found", "")

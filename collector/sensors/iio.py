@@ -96,6 +96,8 @@ def devices(root: str) -> list[Device]:
             name = read_text(os.path.join(directory, "name")).strip()
         except SensorError:
             continue
+        if not name.isprintable():  # a NUL or a line break: no driver writes one, no config could name it
+            continue
         found.append(Device(directory, int(match.group(1)), name, _driver(directory)))
     return sorted(found, key=lambda d: d.number)
 
