@@ -14,7 +14,7 @@ from collector.config import Config, ConfigError, load_config
 from collector.health import HEARTBEAT_S, Verdict, judge
 from collector.mqtt import MqttHub
 from collector.outbox import Outbox
-from collector.sensors import MissingReading, Shared, create_sensor
+from collector.sensors import MissingReading, Sample, Shared, create_sensor
 from collector.sensors.mqtt import MalformedPayload, MqttSensor, extract
 from collector.stats import Stats
 from servers import Mosquitto
@@ -90,7 +90,7 @@ def test_each_device_shape_is_read_and_the_latest_value_per_tick_wins(write_conf
         publisher.publish("home/attic/temperature", b"18.0")
         publisher.publish("home/attic/temperature", b"18.5")  # two messages between ticks: the latest counts
         wait_until(lambda: all(s._received_any.is_set() for s in sensors.values()), what="every sensor's message")
-        wait_until(lambda: sensors["bare"]._latest == (18.5, None), what="the latest attic message")
+        wait_until(lambda: sensors["bare"]._latest == Sample(18.5), what="the latest attic message")
         assert {name: s.read().celsius for name, s in sensors.items()} == {
             "z2m": 21.37, "tasmota": 19.6, "shelly": 22.8, "bare": 18.5}
         with pytest.raises(MissingReading, match="no message on zigbee2mqtt/living since the previous tick"):
@@ -421,8 +421,8 @@ def test_payloads_without_their_humidity_are_counted_and_logged_once_and_keep_th
             for payload in (b'{"temperature": 20.5}', b'{"temperature": 20.6, "humidity": "wet"}',
                             b'{"temperature": 20.7, "humidity": 55}'):
                 publisher.publish("z/t", payload)
-            wait_until(lambda: sensor._latest == (20.7, 55.0), what="the payload with humidity")
-        assert sensor.read() == (20.7, 55.0)
+            wait_until(lambda: sensor._latest == Sample(20.7, 55.0), what="the payload with humidity")
+        assert sensor.read() == Sample(20.7, 55.0)
         assert stats.get("mqtt_humidity_missing", sensor="z2m") == 2
         assert stats.get("mqtt_payloads_malformed", sensor="z2m") == 0
         missing = [r.getMessage() for r in caplog.records if "has no humidity" in r.getMessage()]
