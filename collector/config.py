@@ -635,7 +635,7 @@ class _Parser:
             return value
         if hint is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.fail(path, f"expected a number, got {_kind(value)}")
+                self.fail(path, f"expected a number, got {_kind(value)}{_as_number(value)}")
             if not math.isfinite(value):
                 self.fail(path, f"expected a finite number, got {value}")
             return float(value)
@@ -695,6 +695,18 @@ def _join(path: str, key: Any) -> str:
     if not text or not text.isprintable() or text.strip() != text:  # a key path stays on one visible line
         text = repr(text)
     return f"{path}.{text}" if path else text
+
+
+def _as_number(value: Any) -> str:
+    """For text that reads as a finite number (PyYAML, a YAML 1.1 parser, takes `1e-3` for text; so does a quoted
+    "21"), how to write it so it is one."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    return f": YAML took it for text; write {number!r}" if math.isfinite(number) else ""
 
 
 def _kind(value: Any) -> str:

@@ -121,7 +121,8 @@ def test_calibration_applies_before_the_plausibility_ranges(write_config):
 
 
 @pytest.mark.parametrize(("calibrate", "key_path", "words"), [
-    ("{offset: x}", "sensors[0].calibrate.offset", "expected a number"),
+    ("{offset: x}", "sensors[0].calibrate.offset", "expected a number, got str 'x'"),
+    ("{offset: 1e-3}", "sensors[0].calibrate.offset", "got str '1e-3': YAML took it for text; write 0.001"),
     ("{offset: 25}", "sensors[0].calibrate.offset", "within ±20 °C"),
     ("{offset: .nan}", "sensors[0].calibrate.offset", "finite"),
     ("{scale: 2}", "sensors[0].calibrate.scale", "unknown key (expected one of: offset, points)"),
