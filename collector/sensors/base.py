@@ -102,6 +102,21 @@ def read_number(text: str, source: str) -> float:
         raise SensorError(f"{source} does not hold a number: {text.strip()[:40]!r}") from exc
 
 
+def numbered_entries(root: str, prefix: str) -> list[tuple[int, str]]:
+    """(N, path) of each entry of `root` named `prefix`N (thermal_zone3, iio:device10), by N; none if `root` cannot
+    be listed (no such folder: the kernel has no device of that kind)."""
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        number = entry.removeprefix(prefix)
+        if number != entry and number.isascii() and number.isdigit():
+            found.append((int(number), os.path.join(root, entry)))
+    return sorted(found)
+
+
 def read_text(path: str, limit: int = READ_LIMIT) -> str:
     """A sysfs-style file's content: at most `limit` bytes, more is refused.
 

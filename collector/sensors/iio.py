@@ -31,13 +31,20 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from collector.sensors.base import Sample, SensorError, SensorType, SettingError, read_text, under_sysfs
+from collector.sensors.base import (
+    Sample,
+    SensorError,
+    SensorType,
+    SettingError,
+    numbered_entries,
+    read_text,
+    under_sysfs,
+)
 
 # Drivers whose every device has temperature and humidityrelative channels (torvalds/linux drivers/iio/humidity/
 # dht11.c, si7020.c, htu21.c, hdc100x.c; drivers/iio/pressure/bmp280-core.c for the bme280, not the bmp280).
 HUMIDITY_DEVICES = ("dht11", "bme280", "si7020", "htu21", "hdc100x")
 
-_DEVICE_DIR = re.compile(r"iio:device(\d+)")
 _DECIMAL = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")  # IIO prints %d, %d.%06u or %d.%09u: no exponent, no nan
 # A failed transfer the next one may well not repeat: the DHT's checksum or lost edges (EIO), its missing
 # answer (ETIMEDOUT), a clock too coarse for now (EAGAIN) — dht11.c's dht11_read_raw.
@@ -82,24 +89,16 @@ class Device(NamedTuple):
 
 def devices(root: str) -> list[Device]:
     """Every IIO device under root that has a readable name, in iio:deviceN numeric order (not iio:trigger*)."""
-    try:
-        entries = os.listdir(root)
-    except OSError:
-        return []
     found = []
-    for entry in entries:
-        match = _DEVICE_DIR.fullmatch(entry)
-        if not match:
-            continue
-        directory = os.path.join(root, entry)
+    for number, directory in numbered_entries(root, "iio:device"):
         try:
             name = read_text(os.path.join(directory, "name")).strip()
         except SensorError:
             continue
         if not name.isprintable():  # a NUL or a line break: no driver writes one, no config could name it
             continue
-        found.append(Device(directory, int(match.group(1)), name, _driver(directory)))
-    return sorted(found, key=lambda d: d.number)
+        found.append(Device(directory, number, name, _driver(directory)))
+    return found
 
 
 def _driver(directory: str) -> str | None:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
-from collector.sensors.base import Sample, SensorError, SensorType, SettingError, read_number, read_text, under_sysfs
+from collector.sensors.base import (
+    Sample,
+    SensorError,
+    SensorType,
+    SettingError,
+    numbered_entries,
+    read_number,
+    read_text,
+    under_sysfs,
+)
 
 
 @dataclass(frozen=True)
@@ -28,20 +36,15 @@ class Settings:
 
 def zones(root: str) -> list[tuple[int, str | None]]:
     """(zone number, its `type` or None) of every thermal zone under root that has a temperature, by number."""
-    try:
-        entries = os.listdir(root)
-    except OSError:
-        return []
     found = []
-    for entry in entries:
-        match = re.fullmatch(r"thermal_zone(\d+)", entry)  # not the cooling_deviceN beside them
-        if match and os.path.exists(os.path.join(root, entry, "temp")):
+    for zone, directory in numbered_entries(root, "thermal_zone"):  # not the cooling_deviceN beside them
+        if os.path.exists(os.path.join(directory, "temp")):
             try:
-                kind: str | None = read_text(os.path.join(root, entry, "type")).strip() or None
+                kind: str | None = read_text(os.path.join(directory, "type")).strip() or None
             except SensorError:
                 kind = None
-            found.append((int(match.group(1)), kind))
-    return sorted(found)
+            found.append((zone, kind))
+    return found
 
 
 class ThermalZoneSensor:
