@@ -6,6 +6,7 @@ read` prints its reason (collector/cli.py).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -64,15 +65,17 @@ def judge(value: Sample | BaseException, elapsed_s: float, config: SensorConfig,
     reason = implausible(celsius, config.valid_min, config.valid_max)
     if reason:
         return None, Refused("refused", "readings_refused", f"reading refused: {reason}")
+    temperature = Reading(config.name, tick_ns, float(celsius))  # it stands on its own, whatever the humidity
     if value.humidity_error is not None:
-        return (Reading(config.name, tick_ns, float(celsius)),
-                Refused("humidity", "humidity_refused", f"humidity not read: {value.humidity_error}; the temperature "
-                        "is kept"))
+        return temperature, _humidity_refused(f"humidity not read: {value.humidity_error}")
     if value.humidity is None:
-        return Reading(config.name, tick_ns, float(celsius)), None
+        return temperature, None
     humidity = value.humidity + config.humidity_offset
     reason = implausible_humidity(humidity)
-    if reason:  # the temperature stands on its own
-        return (Reading(config.name, tick_ns, float(celsius)),
-                Refused("humidity", "humidity_refused", f"humidity refused: {reason}; the temperature is kept"))
-    return Reading(config.name, tick_ns, float(celsius), float(humidity)), None
+    if reason:
+        return temperature, _humidity_refused(f"humidity refused: {reason}")
+    return dataclasses.replace(temperature, humidity=float(humidity)), None
+
+
+def _humidity_refused(why: str) -> Refused:
+    return Refused("humidity", "humidity_refused", f"{why}; the temperature is kept")
