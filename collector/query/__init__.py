@@ -1,5 +1,5 @@
-"""The query dialects InfluxDB speaks, one module each: `flux` (api v2), `influxql` (api v1). Every query text
-templog sends or renders (`templog history`, the Grafana rules and dashboards) is written once, here.
+"""The query dialects InfluxDB speaks, one module each: `flux` (api v2), `influxql` (api v1), `sql` (api v3). Every
+query text templog sends or renders (`templog history`, the Grafana rules and dashboards) is written once, here.
 
 Each dialect module gives, in its own syntax: `string(text)`, a string literal that reads back as `text`; the
 selection of the readings (`readings`); and `history(query)`, the text that answers a `HistoryQuery` with rows in
