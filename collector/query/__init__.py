@@ -3,8 +3,7 @@ query text templog sends or renders (`templog history`, the Grafana rules and da
 
 Each dialect module gives, in its own syntax: `string(text)`, a string literal that reads back as `text`; the
 selection of the readings (`readings`); and `history(query)`, the text that answers a `HistoryQuery` with rows in
-time order, then sensor. A third dialect (SQL, InfluxDB 3) is one more module with these names. Pure text: building
-a query needs no client.
+time order, then sensor. Pure text: building a query needs no client.
 """
 
 from __future__ import annotations
