@@ -31,6 +31,7 @@ with ``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -80,10 +81,10 @@ class _Refusal(Exception):
 class FakeInfluxDB3:
     """InfluxDB 3 Core's HTTP API on 127.0.0.1 with state in memory.
 
-    `tokens` are admin tokens; `read_write_tokens` may write and query the databases but not configure them nor
-    read `_internal` (403, as Enterprise's database tokens). `disable_authz` names the paths that need no token
-    (``--disable-authz ping,health``: {"/ping", "/health"}). `column_limit` is the columns a table may have.
-    `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
+    `tokens` are admin tokens; `read_write_tokens` may write, query and list the databases but not create or
+    change them nor read `_internal` (403, as Enterprise's database tokens). `disable_authz` names the paths that
+    need no token (``--disable-authz ping,health``: {"/ping", "/health"}). `column_limit` is the columns a table
+    may have. `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
     """
 
     def __init__(self, token: str = "test-token", *, read_write_tokens: Iterable[str] = (),
@@ -165,6 +166,11 @@ class FakeInfluxDB3:
             raise _Refusal(400, '{"error": "Authorization header was malformed, the request was not in the form of '
                                 "'Authorization: <auth-scheme> <token>', supported auth-schemes are Bearer, Token "
                                 'and Basic"}')
+        if scheme == "Basic":  # user:token, base64-encoded: the part after the last colon (token_part_as_bytes)
+            try:
+                token = base64.b64decode(token, validate=True).decode().rpartition(":")[2]
+            except ValueError:
+                raise _Refusal(400, '{"error": "Authorization header was malformed"}') from None
         if token not in self.tokens | self.read_write_tokens:
             raise _Refusal(401, _UNAUTHENTICATED)
         return token
@@ -188,7 +194,6 @@ class FakeInfluxDB3:
             case ("GET" | "POST"), "/api/v3/query_sql":
                 return self._query(method, query, headers, body, token)
             case "GET", "/api/v3/configure/database":
-                self._admin(token)
                 if query.get("format") not in ("json", "jsonl", "json_lines"):
                     raise _Refusal(400, "the stand-in lists databases as json or jsonl only")
                 names = sorted(self.databases)
@@ -293,7 +298,7 @@ class FakeInfluxDB3:
             self._admin(token)
         context = self._context(db)
         try:
-            lines = _json_lines(context.sql(q))
+            lines = json_lines(context.sql(q))
         except Exception as error:  # DataFusion's: its Plan and SQL errors are the statement's fault
             text = str(error)
             raise _Refusal(400 if text.startswith(("Error during planning", "SQL error")) else 500, text) from None
@@ -385,7 +390,7 @@ def _humantime_ns(text: str) -> int:
     return sum(int(n) * _HUMANTIME_S[u] for n, u in parts) * 1_000_000_000
 
 
-def _json_lines(frame: datafusion.DataFrame) -> list[bytes]:
+def json_lines(frame: datafusion.DataFrame) -> list[bytes]:
     """The frame's rows as arrow-json writes them (DataFusion's write_json: one object a line, nulls left out)."""
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "answer.json")

@@ -149,9 +149,9 @@ class InfluxV3(InfluxClient):
                 return
             raise
 
-    def _retention(self) -> tuple[bool, float | None]:
+    def _retention(self) -> tuple[bool | None, float | None]:
         """Whether the database exists, and its retention in seconds (0: forever; None: these credentials may not
-        read system.databases, so only the listing tells whether it exists)."""
+        read system.databases, so only the listing tells whether it exists, or None if they may not list either)."""
         q = ("SELECT database_name, retention_period_ns FROM system.databases WHERE database_name = "
              f"{sql.string(self.config.bucket)} AND NOT deleted")
         try:
@@ -169,10 +169,12 @@ class InfluxV3(InfluxClient):
             raise self._failure(QueryFailed(f"unexpected row in the answer: {found[0]}"))
         return True, nanoseconds / NS_PER_S
 
-    def _listed(self) -> bool:
+    def _listed(self) -> bool | None:
         """GET /api/v3/configure/database?format=json: [{"iox::database": name}, ...], no retention (show_databases;
-        influxdb3_query_executor/src/lib.rs)."""
+        influxdb3_query_executor/src/lib.rs); None if these credentials may not list databases."""
         response = self._request("GET", "/api/v3/configure/database", {"format": "json"})
+        if response.status == 403:
+            return None
         if response.status != 200:
             raise self._failure(self._refusal(response))
         try:
@@ -230,7 +232,7 @@ class InfluxV3(InfluxClient):
         except InfluxError as exc:
             log_traceback(log, exc, "the problem below")
             return [f"InfluxDB at {self.config.url}: {exc}"]
-        if not exists:
+        if exists is False:  # unknown (None): the first write tells
             return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
         if wanted is None or current is None or current == wanted:
             return []
