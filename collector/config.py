@@ -429,6 +429,10 @@ class _Parser:
         if influx.api != "v1":  # v1 sends user:password as UTF-8, base64-encoded (influx/v1.py)
             key = "influxdb.token_file" if influx.token_file else "influxdb.token"
             self.check_header_text(influx.credentials(), key)
+            if influx.api == "v3" and any(c.isspace() for c in influx.credentials()):
+                # InfluxDB 3 splits `Bearer <token>` at spaces and refuses a third part
+                # (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs validate_auth_header)
+                self.fail(key, "holds a space or another blank, which InfluxDB 3 cannot read in a token")
         return influx
 
     def check_header_text(self, secret: str, path: str) -> None:

@@ -162,7 +162,7 @@ class FakeInfluxDB3:
         if authorization is None:
             raise _Refusal(401, _UNAUTHENTICATED)
         scheme, _, token = authorization.partition(" ")
-        if scheme not in ("Bearer", "Token", "Basic") or not token:
+        if scheme not in ("Bearer", "Token", "Basic") or not token or " " in token:
             raise _Refusal(400, '{"error": "Authorization header was malformed, the request was not in the form of '
                                 "'Authorization: <auth-scheme> <token>', supported auth-schemes are Bearer, Token "
                                 'and Basic"}')

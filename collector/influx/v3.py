@@ -24,6 +24,7 @@ from collector.influx.errors import (
     RetentionUnsupported,
     ServerError,
     Throttled,
+    Unauthorized,
     Unreachable,
     http_error,
     shown,
@@ -264,6 +265,10 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, coun
     """
     secrets = list(secrets)
     failure = http_error(status, error_text(body), retry_after, secrets)
+    if status == 400 and "Authorization header was malformed" in str(failure):
+        # AuthenticationError::MalformedRequest (a token with a space, from a token_file replaced since the start):
+        # every point would be refused alike, so it is the token's failure, retried as a bad token is
+        return Unauthorized(status, shown(error_text(body), secrets))
     if status not in (400, 422):
         return failure
     refused = _listed_lines(body, count)
