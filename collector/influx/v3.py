@@ -76,10 +76,13 @@ class InfluxV3(InfluxClient):
         return "database not found" in message
 
     def _request(self, method: str, path: str, params: dict | None = None, body: bytes | None = None,
-                 content_type: str | None = None, stream: bool = False) -> urllib3.BaseHTTPResponse:
+                 content_type: str | None = None, stream: bool = False,
+                 accept: str | None = None) -> urllib3.BaseHTTPResponse:
         headers = self._headers()
         if content_type:
             headers["Content-Type"] = content_type
+        if accept:
+            headers["Accept"] = accept
         url = f"{self.config.url}{path}" + (f"?{urlencode(params)}" if params else "")
         try:
             return self.http.request(method, url, body=body, headers=headers, preload_content=not stream)
@@ -96,7 +99,8 @@ class InfluxV3(InfluxClient):
 
     def write(self, lines: list[str]) -> None:
         """POST /api/v3/write_lp: 204 when every line is stored. accept_partial is left to its default, true
-        (write_lp_inner: `params.accept_partial.unwrap_or(true)`): a batch with a bad line stores the others."""
+        (write_lp_inner: `params.accept_partial.unwrap_or(true)`): a batch with a bad line stores the others.
+        "nanosecond" is Precision's name for ns (influxdb3_types/src/write.rs: serde lowercase, aliases ns, n)."""
         response = self._request("POST", "/api/v3/write_lp", {"db": self.config.bucket, "precision": "nanosecond"},
                                  "\n".join(lines).encode(), "text/plain; charset=utf-8")
         if response.status != 204:
@@ -112,12 +116,8 @@ class InfluxV3(InfluxClient):
         (influxdb3_types/src/http.rs QueryFormat::try_from_headers).
         """
         document = {"db": db or self.config.bucket, "q": q, "format": "jsonl"}
-        headers = {**self._headers(), "Content-Type": "application/json", "Accept": "application/json"}
-        try:
-            response = self.http.request("POST", f"{self.config.url}/api/v3/query_sql",
-                                         body=json.dumps(document).encode(), headers=headers, preload_content=False)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise self._failure(Unreachable(self.config.url, exc)) from exc
+        response = self._request("POST", "/api/v3/query_sql", body=json.dumps(document).encode(),
+                                 content_type="application/json", stream=True, accept="application/json")
         try:
             if response.status != 200:
                 refusal = self._refusal(response)
