@@ -198,7 +198,7 @@ class InfluxV3(InfluxClient):
         if response.status == 200:
             return f"created database {db} with retention {describe_retention(wanted)}"
         if response.status != 409:
-            raise self._retention_refused(f"not allowed to create database {db}", self._refusal(response))
+            raise self._retention_refused(f"cannot create database {db}", self._refusal(response))
         _, current = self._retention()
         if current == wanted:
             return f"database {db}: retention already {describe_retention(wanted)}"
