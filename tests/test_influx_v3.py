@@ -6,6 +6,7 @@ On main each of these fails at the config: `api: v3` was refused ("expected one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -58,18 +59,21 @@ def v3_client(config: Path) -> InfluxV3:
     return client
 
 
-def waiting(outbox_path: Path) -> int:
-    """How many points the outbox holds, through a read-only connection of the test's own (0 before it exists)."""
+def read(outbox_path: Path, query: str) -> list[tuple]:
+    """What the outbox holds, through a read-only connection of the test's own (nothing before it exists)."""
     try:
-        with sqlite3.connect(outbox_path.absolute().as_uri() + "?mode=ro", uri=True) as db:
-            return db.execute("SELECT count(*) FROM points").fetchone()[0]
+        with contextlib.closing(sqlite3.connect(outbox_path.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+            return db.execute(query).fetchall()
     except sqlite3.OperationalError:
-        return 0
+        return []
+
+
+def waiting(outbox_path: Path) -> int:
+    return read(outbox_path, "SELECT count(*) FROM points")[0][0] if outbox_path.exists() else 0
 
 
 def rejected_lines(outbox_path: Path) -> list[str]:
-    with sqlite3.connect(outbox_path) as db:
-        return [row[0] for row in db.execute("SELECT line FROM rejected ORDER BY id")]
+    return [row[0] for row in read(outbox_path, "SELECT line FROM rejected ORDER BY id")]
 
 
 def test_run_creates_the_database_with_its_retention_and_delivers(write_config, fake_influxdb3):
@@ -391,3 +395,28 @@ def test_an_answer_cut_short_after_some_rows_is_one_line_saying_so(write_config)
                    "--format", "csv")
     assert done.returncode == 1 and done.stdout == "time,sensor,celsius\n2026-01-01T00:00:00Z,desk,21.5\n"
     assert "the answer was cut short" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_run_delivering_a_backlog_with_a_refused_line_sends_each_good_line_once(write_config, fake_influxdb3,
+                                                                                 tmp_path):
+    """The same through `templog run`: a backlog waiting in the outbox, one of its lines a type conflict; the run
+    sets exactly that one aside and writes every other backlog line in one request only."""
+    path = tmp_path / "data/outbox.sqlite"
+    path.parent.mkdir()
+    base = 1_764_000_000 * S
+    backlog = Outbox(str(path))
+    backlog.append([temperature("old", base + i * S, 20 + i / 4) for i in range(6)])
+    backlog.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE points SET line = replace(line, 'celsius=20.75', 'celsius=true') WHERE time_ns = ?",
+                   (base + 3 * S,))
+    running = start_run(v3_config(write_config, fake_influxdb3.url))
+    wait_until(lambda: rejected_lines(path) and len([p for p in fake_influxdb3.points() if p["sensor"] == "old"]) == 5,
+               what="the backlog delivered")
+    code, log = stop_run(running)
+    assert code == 0, log
+    assert [line.split(" ")[1] for line in rejected_lines(path)] == ["celsius=true"]
+    assert "InfluxDB refused a point, set aside in the outbox's rejected table" in log
+    sent = b"\n".join(fake_influxdb3.writes).decode().splitlines()
+    for i in (0, 1, 2, 4, 5):
+        assert sum(line.endswith(f" {base + i * S}") and "sensor=old" in line for line in sent) == 1, i
