@@ -69,7 +69,8 @@ def read(outbox_path: Path, query: str) -> list[tuple]:
 
 
 def waiting(outbox_path: Path) -> int:
-    return read(outbox_path, "SELECT count(*) FROM points")[0][0] if outbox_path.exists() else 0
+    counted = read(outbox_path, "SELECT count(*) FROM points") if outbox_path.exists() else []
+    return counted[0][0] if counted else 0
 
 
 def rejected_lines(outbox_path: Path) -> list[str]:
