@@ -45,7 +45,7 @@ from typing import Any, Iterable, Self
 from urllib.parse import parse_qs, urlsplit
 
 import datafusion
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from test_lineprotocol_properties import Malformed, parse_v3
 
@@ -220,7 +220,7 @@ class FakeInfluxDB3:
             raise _Refusal(400, f"body is not valid utf8: {error}") from None
         self.writes.append(body)
         self.databases.setdefault(db, None)  # created by its first write, keeping forever
-        errors = []
+        errors: list[dict[str, Any]] = []
         lines = [line for line in text.split("\n") if line.strip(" \t")]  # parse_lines skips blank lines
         for number, line in enumerate(lines, start=1):
             problem = self._store(db, line, precision)
