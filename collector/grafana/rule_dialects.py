@@ -41,6 +41,8 @@ class Silence:
 class RuleDialect(Protocol):
     datasource_uid: str
     dashboard_uid: str  # the dashboard rendered beside these rules, that the rules link to
+    store: str  # what the rules read: "bucket" or "database"
+    delete_points: str  # how a retired collector's points go, after "silence it in Grafana"
 
     def model(self, query: str) -> dict:
         """The query node's model but for its refId: the data source and the query in the keys it reads."""
@@ -66,6 +68,8 @@ def _model(datasource_uid: str, query: dict) -> dict:
 class Flux:
     datasource_uid = FLUX_DATASOURCE_UID
     dashboard_uid = DASHBOARD_UID
+    store = "bucket"
+    delete_points = " or delete its points (`influx delete`)"
 
     def model(self, query: str) -> dict:
         return _model(self.datasource_uid, {"query": query})
@@ -113,6 +117,8 @@ class InfluxQL:
 
     datasource_uid = INFLUXQL_DATASOURCE_UID
     dashboard_uid = INFLUXQL_DASHBOARD_UID
+    store = "database"
+    delete_points = " or delete its points (InfluxQL `DELETE WHERE \"host\" = '...'`)"
 
     def model(self, query: str) -> dict:
         return _model(self.datasource_uid, {"query": query, "rawQuery": True, "resultFormat": "time_series"})
@@ -140,6 +146,8 @@ class SQL:
 
     datasource_uid = SQL_DATASOURCE_UID
     dashboard_uid = INFLUXQL_DASHBOARD_UID
+    store = "database"
+    delete_points = ""  # InfluxDB 3 Core deletes databases and tables, not points
 
     def model(self, query: str) -> dict:
         return _model(self.datasource_uid, {"rawSql": query, "format": "table"})

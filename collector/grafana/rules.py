@@ -153,9 +153,9 @@ def _threshold_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig, 
     )
 
 
-def _retired_note(lookback_s: float) -> str:
-    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences) or "
-            f"delete its points (`influx delete`); this rule looks back over the bucket's retention "
+def _retired_note(dialect: RuleDialect, lookback_s: float) -> str:
+    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences)"
+            f"{dialect.delete_points}; this rule looks back over the {dialect.store}'s retention "
             f"({format_duration(lookback_s)}), so it keeps firing until its last point is gone.")
 
 
@@ -181,7 +181,7 @@ def _silent_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig) -> 
                             f"{_last_seen(silence.is_age, 'B', 'reading', lookback, 'Last reading')} "
                             "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
                             "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
-                            + _retired_note(lookback)),
+                            + _retired_note(dialect, lookback)),
         },
         panel_id=PANEL_AGE,
     )
@@ -210,7 +210,7 @@ def _collector_silent_rule(dialect: RuleDialect, config: Config) -> dict:
                             "(network, token, bucket): then its readings and health points wait in its outbox and "
                             "arrive once InfluxDB takes writes again. See `templog health` and its log. "
                             + _last_seen(silence.is_age, "B", "health point", lookback, "Last health point")
-                            + " " + _retired_note(lookback)),
+                            + " " + _retired_note(dialect, lookback)),
         },
         panel_id=PANEL_HEALTH_AGE,
     )
