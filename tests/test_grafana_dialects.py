@@ -15,8 +15,9 @@ Grafana's sources read (none at the pinned v12.3.1, whose commit 3a1c80ca7ce6 th
   data/sqlutil/macros.go); @3b04c9b001c2 pkg/tsdb/influxdb/fsql/arrow.go newField (Arrow STRING → string field, other
   types it does not know → JSON); @06ba30292ce3 pkg/expr/converter.go Convert (one frame without a time field,
   exactly one numeric field and the others strings: a number per row, the strings its labels).
-- Alerting: @1f8fcc5f1f04 pkg/expr/threshold.go (gt, gte, lt); the reduce expression's "last" with mode dropNN (the
-  last value that is a number; a Number is passed through: pkg/expr/commands.go ReduceCommand.Execute).
+- Alerting: @1f8fcc5f1f04 pkg/expr/threshold.go (gt, gte, lt); @06fb47daa694 pkg/expr/commands.go
+  ReduceCommand.Execute (reduce "last" with mode dropNN: the last value that is a number; a Number, as the SQL
+  table gives, is passed through).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from cli import templog
 from collector import grafana
 from collector.config import load_config
 from collector.grafana.rule_dialects import rule_dialect
@@ -87,6 +90,24 @@ def test_each_api_renders_its_dialect_and_the_rules_link_to_its_dashboard(write_
     grafana.write_provisioning(config_for(write_config, "v2"), tmp_path)
     grafana.write_provisioning(config, tmp_path)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json")) == sorted(dashboards)
+
+
+def test_the_documented_v1_command_renders_influxql_rules_and_deletes_a_sensors_gone(write_config, tmp_path):
+    """grafana/influxdb1/templog-influxdb1.yaml and README: `templog grafana --output /tmp/grafana --previous
+    /etc/grafana/provisioning` with an api v1 config, then the rules copied there; a sensor removed later."""
+    provisioning, output = tmp_path / "etc-grafana-provisioning", tmp_path / "grafana"
+    (provisioning / "alerting").mkdir(parents=True)
+    for text in (CONFIG, CONFIG.replace(CONFIG.splitlines()[-1], "")):
+        result = templog("grafana", "-c", str(write_config(text)), "--output", str(output),
+                         "--previous", str(provisioning))
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        rules = (output / grafana.RULES_FILE).read_text(encoding="utf-8")
+        (provisioning / grafana.RULES_FILE).write_text(rules, encoding="utf-8")
+    document = yaml.safe_load(rules)
+    assert {q.language for q in rule_queries(document)} == {"influxql"}
+    assert {entry["uid"] for entry in document["deleteRules"]} == {grafana.rule_uid(kind, COLD)
+                                                                   for kind in ("above", "below", "silent")}
+    assert sorted(p.name for p in (output / grafana.DASHBOARDS_DIR).iterdir()) == ["temperatures-influxql.json"]
 
 
 def test_each_rule_is_one_definition_whatever_the_dialect(write_config):

@@ -147,7 +147,9 @@ class SQL:
     datasource_uid = SQL_DATASOURCE_UID
     dashboard_uid = INFLUXQL_DASHBOARD_UID
     store = "database"
-    delete_points = ""  # InfluxDB 3 Core deletes databases and tables, not points
+    # InfluxDB 3 Core deletes databases and tables, not points (influxdata/influxdb@v3.10.1:
+    # influxdb3/src/commands/delete.rs SubCommand)
+    delete_points = ""
 
     def model(self, query: str) -> dict:
         return _model(self.datasource_uid, {"rawSql": query, "format": "table"})
