@@ -39,6 +39,13 @@ from collector.grafana.panels import (
 from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.query import influxql
 
+# InfluxDB 3 plans InfluxQL itself (influxdata/influxdb@v3.10.1 core/iox_query_influxql, core/influxdb_influxql_parser)
+# and everything this dashboard uses is there: last(), mean/min/max and non_negative_difference() (plan/planner.rs,
+# function planning: "last" => selector_last, "non_negative_difference"), GROUP BY time(...) fill(none)
+# (planner.rs: FillClause::None, no gap filling), SHOW TAG VALUES ... WITH KEY (planner.rs:
+# Statement::ShowTagValues), `"sensor" = ''` for points without the tag (plan/planner_rewrite_expression.rs: a tag
+# compared with '' is `tag IS NULL OR tag = ''`), and regexes with Grafana's escapes (string.rs regex: `\/` is `/`;
+# the others escape regex metacharacters, which Rust's regex accepts).
 LONGTERM_DESCRIPTION = ("The downsampled database (one point per sensor and hour: mean, min, max), filled every hour; "
                         "the last year.")
 
