@@ -260,6 +260,21 @@ def test_influxql_rules_fire_for_the_breaching_sensor_and_host_on_influxd(write_
     check_instances(config, lambda rule: influxql_instances(influxd, database, rule, now_s))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=24))
+@example("it's 5$ \"q\" $x")
+def test_any_allowed_name_is_found_by_its_influxql_threshold_rule(write_config, influxd, database, name):
+    """The sensor's name goes into the rule's InfluxQL as a string literal: a point written with it is found."""
+    assume(sensor_name_problem(name) is None)
+    influxd.query(f'CREATE DATABASE "{database}"')
+    now_s = int(time.time())
+    influxd.write(database, [reading(name, now_s - 5, 50.0, "h").line(), reading("other", now_s - 5, 60.0, "h").line()])
+    config = load_config(write_config("influxdb: {api: v1}\nsensors:\n  - {name: x, type: simulated}\n"), environ={})
+    sensor = dataclasses.replace(config.sensors[0], name=name, max=40)
+    rule = rules_of(dataclasses.replace(config, sensors=(sensor,)))[grafana.rule_uid("above", name)]
+    assert influxql_instances(influxd, database, rule, now_s) == {(name, "h"): 50.0}
+
+
 def test_influxql_dashboards_of_v1_and_v3_answer_on_influxd(write_config, influxd, database):
     """Every query of both InfluxQL dashboards, Grafana's variables in (all sensors selected), on the raw database
     or, for v3's long-range panels, on a downsampled one shaped as the shared schema says (one point per series and
