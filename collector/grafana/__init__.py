@@ -22,9 +22,10 @@ Grafana's file provisioning creates and updates what the files list but deletes 
 (`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_alert_rules` and `render_notifications` derive
 those from the files rendered before (`read_previous`), see previous.py.
 
-The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), rules,
-notifications, previous, panels, humidity_panels, flux_dashboard, influxql_dashboard, files; the query texts come from
-collector.query, as `templog history`'s do. This package exposes what `templog grafana` and the tests use.
+The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), rules and
+rule_dialects (each rule once; its queries in Flux, InfluxQL or SQL, after `influxdb.api`), notifications, previous,
+panels, humidity_panels, flux_dashboard, influxql_dashboard, files; the query texts come from collector.query, as
+`templog history`'s do. This package exposes what `templog grafana` and the tests use.
 """
 
 from collector.grafana.common import (

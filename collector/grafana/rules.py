@@ -1,6 +1,7 @@
 """The alert rules: at or above max, below min (of temperature, and of humidity where a sensor measures it) and
 silent per sensor and host, plus each collector's health per host (no health point for a while, an outbox
-backlog)."""
+backlog). Each rule is written once here; its query node, and how it tells silence, come from the dialect of the
+config's InfluxDB API (rule_dialects.py)."""
 
 from __future__ import annotations
 
