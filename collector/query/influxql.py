@@ -48,8 +48,9 @@ def history(query: HistoryQuery) -> str:
 # The Grafana alert rules (api v1: InfluxDB 1.x). Grafana's backend replaces `$timeFilter` with the rule's time range,
 # `time >= <from>ms and time <= <to>ms`, in the whole text (grafana/grafana@0952bef509e3, not the pinned v12.3.1:
 # pkg/tsdb/influxdb/models/query.go Build, renderTimeFilter), and gives each series of the answer its tags as labels
-# (@01b93f6e67fd: pkg/tsdb/influxdb/influxql/converter/converter.go handleTimeSeriesFormatWithTimeColumn), so a rule
-# grouped by "sensor", "host" has one alert instance per sensor and host.
+# (@01b93f6e67fd: pkg/tsdb/influxdb/influxql/converter/converter.go handleTimeSeriesFormatWithTimeColumn, the
+# streaming parser; @3d9f3431ff2d: influxql/buffered/response_parser.go newFrameWithTimeField, the buffered one), so a
+# rule grouped by "sensor", "host" has one alert instance per sensor and host.
 
 
 def _group_by(columns: tuple[str, ...]) -> str:
