@@ -43,6 +43,7 @@ from collector.readings import Reading, reading_point
 from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
+from stack_tools import require_module
 from test_grafana import grafana_influxql, panels
 
 S = 10**9
@@ -339,8 +340,8 @@ def datafusion_tables(points) -> object:
     """InfluxDB 3's tables of the points: `time` a timestamp in ns without a zone, tags as Dictionary(Int32, Utf8)
     (influxdata/influxdb@v3.10.1:core/schema/src/lib.rs InfluxColumnType::Tag), fields float64 or int64, a column
     null where a row lacks it."""
-    datafusion = pytest.importorskip("datafusion")
-    pa = pytest.importorskip("pyarrow")
+    datafusion = require_module("datafusion")
+    pa = require_module("pyarrow")
     context = datafusion.SessionContext()
     by_table: dict[str, list] = {}
     for point in points:
@@ -364,7 +365,7 @@ def datafusion_tables(points) -> object:
 def sql_instances(context, rule: dict, now_s: float) -> dict[tuple, float]:
     """The rule's SQL as Grafana sends it, and what alerting makes of the table: one number per row, labelled by
     its string columns (a column of another type would make it no number table at all)."""
-    pa = pytest.importorskip("pyarrow")
+    pa = require_module("pyarrow")
     model = rule["data"][0]["model"]
     assert model["format"] == "table"
     table = context.sql(grafana_sql(model["rawSql"], *time_range(rule, now_s))).to_arrow_table()
@@ -393,7 +394,7 @@ def test_sql_rules_fire_for_the_breaching_sensor_and_host_in_datafusion(write_co
 @example("$__$__dateBin")
 def test_any_allowed_name_reads_back_from_a_sql_literal_after_grafanas_macros(name):
     assume(sensor_name_problem(name) is None)
-    datafusion = pytest.importorskip("datafusion")
+    datafusion = require_module("datafusion")
     literal = grafana_string(name)
     assert "$__" not in literal
     (row,) = datafusion.SessionContext().sql(f"SELECT {grafana_sql(literal, 0, 1)} AS v").to_arrow_table().to_pylist()
