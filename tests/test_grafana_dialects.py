@@ -44,7 +44,7 @@ from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
 from stack_tools import require_module
-from test_grafana import grafana_influxql, panels
+from test_grafana import PANEL_SCHEMAS, grafana_influxql, panels, schema_errors
 
 S = 10**9
 HOT, COLD = "desk", HOSTILE_NAME  # one sensor breaching its max, one its min
@@ -87,6 +87,11 @@ def test_each_api_renders_its_dialect_and_the_rules_link_to_its_dashboard(write_
     panel_ids = {p["id"] for p in panels(dashboard)}
     for rule in rules_of(config).values():
         assert rule["dashboardUid"] == linked and rule["panelId"] in panel_ids, rule["uid"]
+    assert schema_errors("alerting-provisioning.schema.json", rules) == []
+    assert schema_errors("dashboard.schema.json", dashboard) == []
+    for panel in panels(dashboard):
+        if panel["type"] != "row":
+            assert schema_errors(PANEL_SCHEMAS[panel["type"]][0], panel["options"]) == [], panel["id"]
     # A directory rendered for another API keeps no dashboard of the old one (Grafana would load it).
     grafana.write_provisioning(config_for(write_config, "v2"), tmp_path)
     grafana.write_provisioning(config, tmp_path)
