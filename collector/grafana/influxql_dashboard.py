@@ -108,7 +108,7 @@ def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_
         long_range_panels = LongRange(longterm_database, "1y", LONGTERM_DESCRIPTION, longterm_source)
     else:
         long_range_panels = LongRange("raw data", retention,
-                               "Hourly aggregates of the raw readings, over the database's retention.")
+                                      "Hourly aggregates of the raw readings, over the database's retention.")
     humidity: list[dict] = []
     if measures_humidity(config):
         humidity = humidity_panels(
