@@ -30,9 +30,10 @@ def readings(columns: str, where: str) -> str:
 # Grafana's alerting reads as one instance per row, its string columns the labels (grafana/grafana@06ba30292ce3, not
 # the pinned v12.3.1: pkg/expr/converter.go Convert, isNumberTable: exactly one numeric column, the others strings).
 # InfluxDB 3 keeps tags as dictionaries (influxdata/influxdb@v3.10.1:core/schema/src/lib.rs InfluxColumnType::Tag =>
-# Dictionary(Int32, Utf8)), which Grafana's Flight SQL reader turns into no string (@3b04c9b001c2:
-# pkg/tsdb/influxdb/fsql/arrow.go newField: STRING only; a dictionary, or DataFusion's Utf8View, falls to JSON): so
-# each tag is cast to Utf8 by name, not to VARCHAR, which DataFusion may map to Utf8View.
+# Dictionary(Int32, Utf8)), which Grafana's Flight SQL reader turns into no string (grafana/grafana@4e4d9221fa3f:
+# pkg/tsdb/influxdb/fsql/arrow.go newField: STRING and STRING_VIEW are strings, a dictionary falls to JSON; at the
+# older @3b04c9b001c2 STRING only): so each tag is cast to Utf8 by name, not to VARCHAR, which DataFusion may map to
+# Utf8View.
 _GRAFANA_MACRO_START = "$__"
 
 
