@@ -12,9 +12,10 @@ Grafana's sources read (none at the pinned v12.3.1, whose commit 3a1c80ca7ce6 th
   value field's labels).
 - SQL: @04cf05e788e1 pkg/tsdb/influxdb/fsql/query_model.go (`rawSql`, `format`; sqlutil.Interpolate with fsql's
   macros, @28c03f9a5dc7 pkg/tsdb/influxdb/fsql/macro.go, over the SDK's defaults, grafana/grafana-plugin-sdk-go@2d1ff1e5
-  data/sqlutil/macros.go); @3b04c9b001c2 pkg/tsdb/influxdb/fsql/arrow.go newField (Arrow STRING → string field, other
-  types it does not know → JSON); @06ba30292ce3 pkg/expr/converter.go Convert (one frame without a time field,
-  exactly one numeric field and the others strings: a number per row, the strings its labels).
+  data/sqlutil/macros.go); @4e4d9221fa3f pkg/tsdb/influxdb/fsql/arrow.go newField (Arrow STRING, STRING_VIEW → string
+  field; a dictionary, as InfluxDB 3's tags are, → JSON); @06ba30292ce3 pkg/expr/converter.go Convert (one frame
+  without a time field, exactly one numeric field and the others strings: a number per row, the strings its
+  labels).
 - Alerting: @1f8fcc5f1f04 pkg/expr/threshold.go (gt, gte, lt); @06fb47daa694 pkg/expr/commands.go
   ReduceCommand.Execute (reduce "last" with mode dropNN: the last value that is a number; a Number, as the SQL
   table gives, is passed through).
