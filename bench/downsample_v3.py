@@ -19,7 +19,7 @@ import statistics
 import time
 from types import SimpleNamespace
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 from common import ROOT, header, verdict
 from datafusion import SessionConfig, SessionContext
 
