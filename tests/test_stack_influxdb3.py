@@ -678,3 +678,36 @@ def test_the_init_scripts_requests_match_the_servers_routes():
         assert f"(Method::{method}, all_paths::{constant})" in http, (method, constant)
         path = re.search(rf'{constant}: &str =\s*"([^"]+)"', paths)
         assert path and path[1] in INIT.read_text()
+
+
+def datasource_uids(value) -> set[str]:
+    """Every data source uid a dashboard or rule file refers to (`datasource: {uid}`, `datasourceUid`)."""
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "datasource" and isinstance(item, dict) and "uid" in item:
+                found.add(item["uid"])
+            elif key == "datasourceUid":
+                found.add(item)
+            found |= datasource_uids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= datasource_uids(item)
+    return found - {"__expr__", "-- Grafana --", "grafana"}
+
+
+def test_what_templog_grafana_renders_for_the_stack_uses_only_its_data_sources(compose, tmp_path):
+    """The real `templog grafana` with the one-shot's environment (api v3): every data source its dashboards and
+    rules name is provisioned by grafana/influxdb3/datasources, and every one provisioned is used."""
+    env = {**service_env(compose, "grafana-provisioning"), "PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "collector", "grafana", "--output", str(tmp_path), "-c",
+                             str(REPO / "config.yaml")], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    used = set()
+    for path in tmp_path.rglob("*"):
+        if path.suffix == ".json":
+            used |= datasource_uids(json.loads(path.read_text()))
+        elif path.suffix == ".yaml":
+            used |= datasource_uids(yaml.safe_load(path.read_text()))
+    provisioned = {ds["uid"] for ds in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
+    assert used == provisioned
