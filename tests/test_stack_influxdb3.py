@@ -280,6 +280,11 @@ def test_the_token_is_the_operator_token_so_no_one_can_claim_it(made_secrets):
     serve = source("influxdb3/src/commands/serve.rs")
     assert serve.index("initialize_admin_token_from_file(&catalog") < serve.index("let frontend = serve(")
     assert json.loads((made_secrets / "influxdb3-admin-token.json").read_text())["name"] == "_admin"
+    # no way around the token: authentication on, the unauthenticated token-recovery endpoint off (both default)
+    assert 'long = "without-auth", env = "INFLUXDB3_START_WITHOUT_AUTH"' in serve
+    assert "pub admin_token_recovery_bind_address: Option<SocketAddr>," in serve
+    env = service_env(load_compose(COMPOSE_INFLUXDB3_FILE), "influxdb3")
+    assert not {"INFLUXDB3_START_WITHOUT_AUTH", "INFLUXDB3_ADMIN_TOKEN_RECOVERY_HTTP_BIND_ADDR"} & set(env)
 
 
 def test_make_secrets_keeps_the_token_pair_and_remakes_both_halves_together(tmp_path):
