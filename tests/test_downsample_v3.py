@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from collector.lineprotocol import text_problem
 from fake_influxdb3_engine import Engine, write_points
 from stack_tools import REPO
 
@@ -192,3 +195,43 @@ def test_the_plugin_is_what_the_compose_file_mounts():
     compose = (REPO / "docker-compose.influxdb3.yml").read_text()
     assert "./influxdb3/plugins:/plugins:ro" in compose
     assert Path(PLUGIN).name in (REPO / "influxdb3/init/10-templog.sh").read_text()
+
+
+# --- properties ---------------------------------------------------------------------------------------------------
+
+tag_values = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
+    lambda t: text_problem(t, "tag value") is None)
+offsets = st.integers(0, 4 * 3600 - 1)  # seconds into four hours
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(tuple(SENSORS)), offsets), min_size=1, max_size=40, unique=True),
+       st.lists(st.tuples(st.sampled_from(tuple(SENSORS)), offsets), max_size=40, unique=True),
+       st.integers(1, 4))
+def test_any_readings_and_any_late_ones_end_up_summarized_exactly(first, late, run_hour):
+    """Whatever arrives when (any series, any second of four hours, a backlog landing anywhere before or after the
+    first run), the long-term table ends up holding exactly the hourly figures of every whole hour's points."""
+    engine = Engine()
+    first_points = [reading(name, T0 + s * 10**9) for name, s in first]
+    write_points(engine.database(RAW), first_points)
+    run(engine, T0 + run_hour * HOUR_NS)
+    assert_summaries(engine, hourly([p for p in first_points if p["time"] < T0 + run_hour * HOUR_NS]))
+    taken = set(first)
+    late_points = [reading(name, T0 + s * 10**9) for name, s in late if (name, s) not in taken]
+    write_points(engine.database(RAW), late_points)
+    run(engine, T0 + 4 * HOUR_NS)
+    assert_summaries(engine, hourly(first_points + late_points))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(tag_values, min_size=1, max_size=3, unique=True), tag_values)
+def test_any_tag_value_a_sensor_may_have_is_kept_as_it_is(names, room):
+    """Tag values as templog lets them be (lineprotocol.text_problem: commas, equals signs, spaces, quotes, any
+    printable Unicode) reach the long-term table unchanged through LineBuilder's escaping."""
+    engine = Engine()
+    points = [{"time": T0 + i * 10**9, "tags": {"sensor": name, "host": "pi", "room": room}, "celsius": 20.0 + i}
+              for i, name in enumerate(names)]
+    write_points(engine.database(RAW), points)
+    run(engine, T0 + HOUR_NS)
+    rows = engine.database(LONGTERM).rows("temperature")
+    assert sorted((r["sensor"], r["room"], r["count"]) for r in rows) == sorted((n, room, 1) for n in names)
