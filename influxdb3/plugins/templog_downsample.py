@@ -22,7 +22,8 @@ raw retention from both databases as JSON (bench/downsample_v3.py, BENCHMARKS.md
 sensors at 10 s, 14,400 rows, about 1.4 MiB a run, 34 MiB a day; the queries themselves 0.36 s in DataFusion) and
 would need a Python container of its own beside the server's embedded Python. What the plugin costs:
 the processing engine must be on (a plugin directory; `--package-manager disabled`, so no venv and no pip at start),
-and a run blocks one of the server's threads while it reads (run_schedule_plugin: spawn_blocking).
+and a run occupies one of the server's blocking threads while it reads (plugins.rs ScheduleTriggerRunner::run_at_time:
+spawn_blocking).
 
 How a run works (each step one query; whole hours only, up to the start of the hour of the scheduled time):
 1. the raw table's columns (information_schema): its tags are the dictionary-typed ones (InfluxDB 3 stores tags as
