@@ -43,7 +43,8 @@ from stack_tools import (
 LONG_RUNNING = ("influxdb", "collector", "grafana")
 ONE_SHOT = ("grafana-provisioning",)
 CONFIG_IN_CONTAINER = "/etc/templog/config.yaml"
-SHELL_SCRIPTS = sorted([*REPO.glob("scripts/**/*.sh"), *REPO.glob("influxdb/**/*.sh"), *REPO.glob("influxdb3/**/*.sh")])
+SHELL_SCRIPTS = sorted([*REPO.glob("scripts/**/*.sh"), *REPO.glob("influxdb/**/*.sh"),
+                        *REPO.glob("influxdb3/**/*.sh")])
 
 
 @pytest.fixture(scope="module")
@@ -468,8 +469,9 @@ def test_dockerignore_sends_what_the_dockerfile_copies_and_nothing_secret():
         assert dockerignore_includes(source, patterns), f"{source} is excluded from the build context"
     for module in (REPO / "collector").rglob("*.py"):
         assert dockerignore_includes(str(module.relative_to(REPO)), patterns), module
-    for private in ("secrets/influxdb-admin-token", ".venv/bin/python", "data/outbox.sqlite", ".git/config",
-                    "tests/test_cli.py", "collector/__pycache__/cli.cpython-311.pyc"):
+    for private in ("secrets/influxdb-admin-token", "secrets/influxdb3-admin-token.json", ".venv/bin/python",
+                    "data/outbox.sqlite", ".git/config", "tests/test_cli.py",
+                    "collector/__pycache__/cli.cpython-311.pyc"):
         assert not dockerignore_includes(private, patterns), f"{private} would be sent to the Docker daemon"
 
 
