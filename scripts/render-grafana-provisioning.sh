@@ -35,7 +35,9 @@ trap 'rm -rf "$scratch"' EXIT
 staging=$scratch/provisioning
 mkdir "$staging"
 cp -R "$src/." "$staging/"
-rm -f "$staging/$rules" # rendered from the committed config.yaml: must come back rendered from this one
+# Rendered from the committed config.yaml for api v2: they must come back rendered from this config, for its api
+# (a dashboard `templog grafana` does not render for it, e.g. the Flux one on InfluxDB 3, is not provisioned)
+rm -f "$staging/$rules" "$staging"/dashboards/templog/*.json
 
 # Render before touching $out: a config that templog refuses leaves the last good provisioning in place. $out
 # still holds what Grafana was given before: the rules and contact points gone since then are rendered as deletions

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from collector.grafana import EXPRESSION_DATASOURCE_UID, FLUX_DATASOURCE_UID, INFLUXQL_DATASOURCE_UID
+from collector.grafana import (
+    EXPRESSION_DATASOURCE_UID,
+    FLUX_DATASOURCE_UID,
+    INFLUXQL_DATASOURCE_UID,
+    INFLUXQL_LONGTERM_DATASOURCE_UID,
+    SQL_DATASOURCE_UID,
+)
+
+LANGUAGES = {FLUX_DATASOURCE_UID: "flux", INFLUXQL_DATASOURCE_UID: "influxql",
+             INFLUXQL_LONGTERM_DATASOURCE_UID: "influxql", SQL_DATASOURCE_UID: "sql"}
 
 
 @dataclass(frozen=True)
@@ -17,8 +26,7 @@ class Query:
 
     @property
     def language(self) -> str:
-        return {FLUX_DATASOURCE_UID: "flux", INFLUXQL_DATASOURCE_UID: "influxql"}.get(self.datasource_uid,
-                                                                                    "expression")
+        return LANGUAGES.get(self.datasource_uid, "expression")
 
 
 def _panels(dashboard: dict) -> Iterator[dict]:
@@ -45,7 +53,8 @@ def dashboard_queries(dashboard: dict) -> list[Query]:
 
 
 def rule_queries(rules_file: dict) -> list[Query]:
-    """Every datasource query of an alerting provisioning file's rules (expressions left out)."""
-    return [Query(f"rule {rule['uid']} {item['refId']}", item["datasourceUid"], item["model"].get("query", ""))
+    """Every datasource query of an alerting provisioning file's rules (expressions left out; SQL's is `rawSql`)."""
+    return [Query(f"rule {rule['uid']} {item['refId']}", item["datasourceUid"],
+                  item["model"].get("query", item["model"].get("rawSql", "")))
             for group in rules_file.get("groups", []) for rule in group["rules"] for item in rule["data"]
             if item["datasourceUid"] != EXPRESSION_DATASOURCE_UID]

@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from servers import refuse
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
+COMPOSE_INFLUXDB3_FILE = REPO / "docker-compose.influxdb3.yml"
 DOCKERFILE = REPO / "Dockerfile"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
@@ -47,8 +49,20 @@ def require_module(name: str) -> ModuleType:
         refuse(f"the Python package {name} is not installed")
 
 
-def load_compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def upstream_text(mirror: str, revision: str, path: str) -> str:
+    """A file of an upstream repository at a pinned revision, from its git mirror on this machine (the source the
+    stack's comments cite); a missing mirror skips the test, or fails it under CI."""
+    repo = Path("/work/.mirror") / mirror / "repo"
+    if not repo.is_dir():
+        refuse(f"no git mirror of {mirror} at {repo}")
+    result = subprocess.run(["git", "-C", str(repo), "show", f"{revision}:{path}"], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, f"{mirror}@{revision}:{path}: {result.stderr.strip()}"
+    return result.stdout
 
 
 def service_env(compose: dict[str, Any], service: str) -> dict[str, str]:

@@ -43,7 +43,8 @@ from stack_tools import (
 LONG_RUNNING = ("influxdb", "collector", "grafana")
 ONE_SHOT = ("grafana-provisioning",)
 CONFIG_IN_CONTAINER = "/etc/templog/config.yaml"
-SHELL_SCRIPTS = sorted([*REPO.glob("scripts/**/*.sh"), *REPO.glob("influxdb/**/*.sh")])
+SHELL_SCRIPTS = sorted([*REPO.glob("scripts/**/*.sh"), *REPO.glob("influxdb/**/*.sh"),
+                        *REPO.glob("influxdb3/**/*.sh")])
 
 
 @pytest.fixture(scope="module")
@@ -468,8 +469,9 @@ def test_dockerignore_sends_what_the_dockerfile_copies_and_nothing_secret():
         assert dockerignore_includes(source, patterns), f"{source} is excluded from the build context"
     for module in (REPO / "collector").rglob("*.py"):
         assert dockerignore_includes(str(module.relative_to(REPO)), patterns), module
-    for private in ("secrets/influxdb-admin-token", ".venv/bin/python", "data/outbox.sqlite", ".git/config",
-                    "tests/test_cli.py", "collector/__pycache__/cli.cpython-311.pyc"):
+    for private in ("secrets/influxdb-admin-token", "secrets/influxdb3-admin-token.json", ".venv/bin/python",
+                    "data/outbox.sqlite", ".git/config", "tests/test_cli.py",
+                    "collector/__pycache__/cli.cpython-311.pyc"):
         assert not dockerignore_includes(private, patterns), f"{private} would be sent to the Docker daemon"
 
 
@@ -498,7 +500,7 @@ def test_install_script_installs_a_working_collector_into_a_fresh_venv(tmp_path)
 def test_there_are_shell_scripts_to_check():
     names = {str(p.relative_to(REPO)) for p in SHELL_SCRIPTS}
     assert {"scripts/make-secrets.sh", "scripts/install-collector.sh", "scripts/render-grafana-provisioning.sh",
-            "influxdb/init/10-templog.sh"} <= names
+            "influxdb/init/10-templog.sh", "influxdb3/init/10-templog.sh"} <= names
 
 
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
@@ -515,6 +517,8 @@ def test_shell_script_passes_shellcheck(script):
 # --- scripts/make-secrets.sh ------------------------------------------------------------------------------------
 
 SECRET_LENGTHS = {"influxdb-admin-password": 32, "influxdb-admin-token": 64, "grafana-admin-password": 32}
+# InfluxDB 3's admin token and its --admin-token-file: tests/test_stack_influxdb3.py checks them
+INFLUXDB3_SECRETS = ("influxdb3-admin-token", "influxdb3-admin-token.json")
 
 
 def make_secrets(folder: Path) -> str:
@@ -530,7 +534,8 @@ def test_make_secrets_generates_random_secrets(tmp_path):
     values = []
     for folder in (tmp_path / "a", tmp_path / "b"):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-        assert sorted(p.name for p in folder.iterdir()) == sorted(SECRET_LENGTHS), "no leftover temporary files"
+        assert sorted(p.name for p in folder.iterdir()) == sorted([*SECRET_LENGTHS, *INFLUXDB3_SECRETS]), \
+            "no leftover temporary files"
         for name, length in SECRET_LENGTHS.items():
             value = (folder / name).read_text()
             assert re.fullmatch(f"[0-9a-f]{{{length}}}", value), (name, value)
@@ -550,7 +555,7 @@ def test_make_secrets_never_overwrites(tmp_path):
     assert (folder / "influxdb-admin-password").read_text() == first["influxdb-admin-password"]
     regenerated = (folder / "influxdb-admin-token").read_text()
     assert len(regenerated) == 64 and regenerated != first["influxdb-admin-token"]
-    assert "generated" in output and output.count("kept") == 2
+    assert "generated" in output and output.count("kept") == 3
 
 
 def test_make_secrets_defaults_to_the_folder_compose_reads(tmp_path):
@@ -560,7 +565,7 @@ def test_make_secrets_defaults_to_the_folder_compose_reads(tmp_path):
     script.write_bytes((REPO / "scripts/make-secrets.sh").read_bytes())
     script.chmod(0o755)
     subprocess.run([str(script)], check=True, capture_output=True, cwd=tmp_path / "scripts")
-    assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == sorted(SECRET_LENGTHS)
+    assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == sorted([*SECRET_LENGTHS, *INFLUXDB3_SECRETS])
 
 
 # --- scripts/render-grafana-provisioning.sh -------------------------------------------------------------------

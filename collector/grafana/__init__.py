@@ -22,9 +22,10 @@ Grafana's file provisioning creates and updates what the files list but deletes 
 (`deleteRules`, `deleteContactPoints`, `resetPolicies`): `render_alert_rules` and `render_notifications` derive
 those from the files rendered before (`read_previous`), see previous.py.
 
-The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), rules,
-notifications, previous, panels, humidity_panels, flux_dashboard, influxql_dashboard, files; the query texts come from
-collector.query, as `templog history`'s do. This package exposes what `templog grafana` and the tests use.
+The modules, by concern: common (names, file paths, intervals), literals (Grafana's escapes, rule uids), rules and
+rule_dialects (each rule once; its queries in Flux, InfluxQL or SQL, after `influxdb.api`), notifications, previous,
+panels, humidity_panels, flux_dashboard, influxql_dashboard, files; the query texts come from collector.query, as
+`templog history`'s do. This package exposes what `templog grafana` and the tests use.
 """
 
 from collector.grafana.common import (
@@ -39,6 +40,7 @@ from collector.grafana.common import (
     INFLUXQL_DASHBOARD_FILE,
     INFLUXQL_DASHBOARD_UID,
     INFLUXQL_DATASOURCE_UID,
+    INFLUXQL_LONGTERM_DATASOURCE_UID,
     LONGTERM_BUCKET,
     NOTIFICATIONS_FILE,
     OUTBOX_ALERT_DEPTH,
@@ -56,6 +58,7 @@ from collector.grafana.common import (
     PANEL_PROBLEMS,
     PANEL_SERIES,
     RULES_FILE,
+    SQL_DATASOURCE_UID,
     outbox_fresh_s,
 )
 from collector.grafana.files import alert_rules_yaml, notifications_yaml, rendered_files, write_provisioning
@@ -70,11 +73,12 @@ from collector.grafana.rules import render_alert_rules
 __all__ = [
     "BLUE", "CONTACT_POINT", "DASHBOARD_FILE", "DASHBOARD_UID", "DASHBOARDS_DIR", "DATASOURCE_TYPE",
     "EXPRESSION_DATASOURCE_UID", "FLUX_DATASOURCE_UID", "FOLDER", "INFLUXQL_DASHBOARD_FILE", "INFLUXQL_DASHBOARD_UID",
-    "INFLUXQL_DATASOURCE_UID", "LONGTERM_BUCKET", "NOTHING_BEFORE", "NOTIFICATIONS_FILE", "OUTBOX_ALERT_DEPTH",
-    "PANEL_AGE", "PANEL_CURRENT", "PANEL_DEWPOINT_CURRENT", "PANEL_DEWPOINT_LONG_RANGE", "PANEL_DEWPOINT_SERIES",
-    "PANEL_HEALTH_ROW", "PANEL_HUMIDITY_CURRENT", "PANEL_HUMIDITY_LONG_RANGE", "PANEL_HUMIDITY_ROW",
-    "PANEL_HUMIDITY_SERIES", "PANEL_LONG_RANGE", "PANEL_PROBLEMS", "PANEL_SERIES", "RED", "RULES_FILE", "UID_PATTERN",
-    "Previous", "alert_rules_yaml", "grafana_literal", "grafana_regex_escape", "notification_channel",
-    "notifications_yaml", "outbox_fresh_s", "read_previous", "render_alert_rules", "rendered_files", "render_dashboard",
-    "render_influxql_dashboard", "render_notifications", "rule_uid", "temperature_thresholds", "write_provisioning",
+    "INFLUXQL_DATASOURCE_UID", "INFLUXQL_LONGTERM_DATASOURCE_UID", "LONGTERM_BUCKET", "NOTHING_BEFORE",
+    "NOTIFICATIONS_FILE", "OUTBOX_ALERT_DEPTH", "PANEL_AGE", "PANEL_CURRENT", "PANEL_DEWPOINT_CURRENT",
+    "PANEL_DEWPOINT_LONG_RANGE", "PANEL_DEWPOINT_SERIES", "PANEL_HEALTH_ROW", "PANEL_HUMIDITY_CURRENT",
+    "PANEL_HUMIDITY_LONG_RANGE", "PANEL_HUMIDITY_ROW", "PANEL_HUMIDITY_SERIES", "PANEL_LONG_RANGE", "PANEL_PROBLEMS",
+    "PANEL_SERIES", "RED", "RULES_FILE", "SQL_DATASOURCE_UID", "UID_PATTERN", "Previous", "alert_rules_yaml",
+    "grafana_literal", "grafana_regex_escape", "notification_channel", "notifications_yaml", "outbox_fresh_s",
+    "read_previous", "render_alert_rules", "rendered_files", "render_dashboard", "render_influxql_dashboard",
+    "render_notifications", "rule_uid", "temperature_thresholds", "write_provisioning",
 ]

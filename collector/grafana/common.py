@@ -7,7 +7,9 @@ from collector.config_types import Config
 from collector.lineprotocol import FIELD
 
 FLUX_DATASOURCE_UID = "templog-flux"
-INFLUXQL_DATASOURCE_UID = "templog-influxql"
+INFLUXQL_DATASOURCE_UID = "templog-influxql"  # InfluxQL on the raw database (api v1, v3) or bucket (api v2)
+INFLUXQL_LONGTERM_DATASOURCE_UID = "templog-influxql-longterm"  # api v3: InfluxQL on the downsampled database
+SQL_DATASOURCE_UID = "templog-sql"  # api v3: SQL on the raw database
 EXPRESSION_DATASOURCE_UID = "__expr__"
 DATASOURCE_TYPE = "influxdb"
 LONGTERM_BUCKET = "temperature_longterm"  # filled hourly by influxdb/tasks/downsample.flux: see longterm_field
@@ -52,8 +54,14 @@ def number(value: float) -> float | int:
 
 
 def bucket_name(config: Config) -> str:
-    """The bucket (api v2) or database (api v1) the queries read."""
+    """The bucket (api v2) or database (api v1, v3) the queries read."""
     return config.influxdb.bucket if config.influxdb is not None else "temperature"
+
+
+def api(config: Config) -> str:
+    """The InfluxDB API the config names (no influxdb section: v2), which decides the query dialect of the rendering:
+    Flux on v2, InfluxQL on v1, InfluxQL dashboards and SQL rules on v3."""
+    return config.influxdb.api if config.influxdb is not None else "v2"
 
 
 def retention_s(config: Config) -> float:

@@ -20,6 +20,7 @@ from collector.grafana.common import (
     NOTIFICATIONS_FILE,
     RULES_FILE,
     WEBHOOK_URL_ENV,
+    api,
 )
 from collector.grafana.flux_dashboard import render_dashboard
 from collector.grafana.influxql_dashboard import render_influxql_dashboard
@@ -75,16 +76,19 @@ def notifications_yaml(channel: str | None, previous: Previous | None = None) ->
 def rendered_files(config: Config, environ: Mapping[str, str] | None = None,
                    previous: Previous | None = None) -> dict[str, str]:
     """Every provisioning file templog renders: path relative to the provisioning directory → text. The rules and
-    dashboards follow the config; from `environ` (the environment Grafana runs in; none: {}) come the long-term
-    bucket's name ($INFLUX_LONGTERM_BUCKET, default temperature_longterm) and the notification channel: the
-    notifications file is there only when one is configured or one provisioned before is to be deleted. With
-    `previous` (read_previous), the files also delete what was provisioned before and is gone now."""
+    dashboards follow the config, in the dialects of its InfluxDB API: on v2 (and with no influxdb section) Flux
+    rules, the Flux dashboard and its InfluxQL twin; on v1 InfluxQL rules and the InfluxQL dashboard; on v3 SQL rules
+    and the InfluxQL dashboard reading the downsampled database for the long range. From `environ` (the environment
+    Grafana runs in; none: {}) come the long-term bucket's (database's) name ($INFLUX_LONGTERM_BUCKET, default
+    temperature_longterm) and the notification channel: the notifications file is there only when one is configured
+    or one provisioned before is to be deleted. With `previous` (read_previous), the files also delete what was
+    provisioned before and is gone now."""
     environ = environ or {}
-    files = {
-        RULES_FILE: alert_rules_yaml(config, previous),
-        DASHBOARD_FILE: dump_json(render_dashboard(config, environ.get(LONGTERM_BUCKET_ENV) or LONGTERM_BUCKET)),
-        INFLUXQL_DASHBOARD_FILE: dump_json(render_influxql_dashboard(config)),
-    }
+    longterm = environ.get(LONGTERM_BUCKET_ENV) or LONGTERM_BUCKET
+    files = {RULES_FILE: alert_rules_yaml(config, previous)}
+    if api(config) == "v2":
+        files[DASHBOARD_FILE] = dump_json(render_dashboard(config, longterm))
+    files[INFLUXQL_DASHBOARD_FILE] = dump_json(render_influxql_dashboard(config, longterm))
     notifications = notifications_yaml(notification_channel(environ), previous)
     if notifications:
         files[NOTIFICATIONS_FILE] = notifications
@@ -93,12 +97,14 @@ def rendered_files(config: Config, environ: Mapping[str, str] | None = None,
 
 def write_provisioning(config: Config, directory: str | Path, environ: Mapping[str, str] | None = None,
                        previous: Previous | None = None) -> list[Path]:
-    """Write `rendered_files` under a Grafana provisioning `directory` (a notifications file left from an earlier
-    rendering is removed when none is rendered now); return the paths written."""
+    """Write `rendered_files` under a Grafana provisioning `directory` (a notifications file or dashboard left from an
+    earlier rendering, e.g. for another InfluxDB API, is removed when none is rendered now); return the paths
+    written."""
     files = rendered_files(config, environ, previous)
-    stale = Path(directory) / NOTIFICATIONS_FILE
-    if NOTIFICATIONS_FILE not in files and stale.exists():
-        stale.unlink()
+    for relative in (NOTIFICATIONS_FILE, DASHBOARD_FILE, INFLUXQL_DASHBOARD_FILE):
+        stale = Path(directory) / relative
+        if relative not in files and stale.exists():
+            stale.unlink()
     written = []
     for relative, text in files.items():
         path = Path(directory) / relative

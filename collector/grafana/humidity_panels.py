@@ -39,17 +39,20 @@ class HumidityTargets:
 
 @dataclass(frozen=True)
 class LongRange:
-    """How a dashboard's long-range panels read: where from (the title's parenthesis), how far back, in words."""
+    """How a dashboard's long-range panels read: where from (the title's parenthesis), how far back, in words, and
+    through which data source when not the dashboard's own."""
 
     source: str
     time_from: str
     description: str
+    datasource: dict | None = None
 
 
 def humidity_panels(y: int, datasource: dict, targets: HumidityTargets, *, naming: str, current_overrides: list[dict],
                     series_name: str | None, long_range: LongRange) -> list[dict]:
     """The humidity row at height `y` (HUMIDITY_ROWS high). `series_name`: the time series' display name where
     the series are named from their labels (Flux); None where each target's alias names them (InfluxQL)."""
+    long_range_source = long_range.datasource or datasource
     return [
         row(PANEL_HUMIDITY_ROW, "Humidity and dew point", y),
         stat(PANEL_HUMIDITY_CURRENT, "Current humidity", (0, y + 1, 12, 6), datasource, [targets.humidity_now],
@@ -64,11 +67,11 @@ def humidity_panels(y: int, datasource: dict, targets: HumidityTargets, *, namin
                    [targets.dewpoint_windows], unit="celsius", display_name=series_name, overrides=MIN_MAX_DASHED,
                    description="Dew point, aggregated per window."),
         timeseries(PANEL_HUMIDITY_LONG_RANGE, f"Long range: hourly humidity ({long_range.source})",
-                   (0, y + 17, 12, 9), datasource, [targets.humidity_long_range], unit=HUMIDITY_UNIT,
+                   (0, y + 17, 12, 9), long_range_source, [targets.humidity_long_range], unit=HUMIDITY_UNIT,
                    display_name=series_name, overrides=MIN_MAX_DASHED, interval="1h", time_from=long_range.time_from,
                    description=long_range.description),
         timeseries(PANEL_DEWPOINT_LONG_RANGE, f"Long range: hourly dew point ({long_range.source})",
-                   (12, y + 17, 12, 9), datasource, [targets.dewpoint_long_range], unit="celsius",
+                   (12, y + 17, 12, 9), long_range_source, [targets.dewpoint_long_range], unit="celsius",
                    display_name=series_name, overrides=MIN_MAX_DASHED, interval="1h", time_from=long_range.time_from,
                    description=long_range.description),
     ]

@@ -1,4 +1,4 @@
-"""The InfluxQL twin of "Temperatures", for InfluxDB 1.x."""
+"""The InfluxQL twin of "Temperatures", for InfluxDB 1.x and InfluxDB 3."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from collector.grafana.common import (
     DATASOURCE_TYPE,
     INFLUXQL_DASHBOARD_UID,
     INFLUXQL_DATASOURCE_UID,
+    INFLUXQL_LONGTERM_DATASOURCE_UID,
+    LONGTERM_BUCKET,
     ON_HOST,
     PANEL_AGE,
     PANEL_CURRENT,
     PANEL_HEALTH_AGE,
     PANEL_LONG_RANGE,
     PANEL_SERIES,
+    api,
     bucket_name,
+    longterm_field,
     measures_humidity,
     retention_s,
 )
@@ -35,12 +39,26 @@ from collector.grafana.panels import (
 from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.query import influxql
 
+# InfluxDB 3 plans InfluxQL itself (influxdata/influxdb@v3.10.1 core/iox_query_influxql, core/influxdb_influxql_parser)
+# and everything this dashboard uses is there: last(), mean/min/max and non_negative_difference() (plan/planner.rs,
+# function planning: "last" => selector_last, "non_negative_difference"), GROUP BY time(...) fill(none)
+# (planner.rs: FillClause::None, no gap filling), SHOW TAG VALUES ... WITH KEY (planner.rs:
+# Statement::ShowTagValues), `"sensor" = ''` for points without the tag (plan/planner_rewrite_expression.rs: a tag
+# compared with '' is `tag IS NULL OR tag = ''`), and regexes with Grafana's escapes (string.rs regex: `\/` is `/`;
+# the others escape regex metacharacters, which Rust's regex accepts).
+LONGTERM_DESCRIPTION = ("The downsampled database (one point per sensor and hour: mean, min, max), filled every hour; "
+                        "the last year.")
 
-def render_influxql_dashboard(config: Config) -> dict:
-    """The InfluxQL twin of "Temperatures" for InfluxDB 1.x (datasource templog-influxql). InfluxDB 1.x has no
-    downsampled bucket, so the long-range panel aggregates the raw data hourly over the retention."""
+
+def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_BUCKET) -> dict:
+    """The InfluxQL twin of "Temperatures" (datasource templog-influxql). InfluxDB 1.x has no downsampled database,
+    so there the long-range panels aggregate the raw data hourly over the retention; on InfluxDB 3 (api v3) they read
+    the downsampled database (datasource templog-influxql-longterm), as a query of InfluxDB 3 reads a bounded number
+    of files per table, about three days of raw data by default."""
     identity = DashboardIdentity(INFLUXQL_DASHBOARD_UID, "Temperatures (InfluxQL)",
                                  {"type": DATASOURCE_TYPE, "uid": INFLUXQL_DATASOURCE_UID})
+    downsampled = api(config) == "v3"
+    longterm_source = {"type": DATASOURCE_TYPE, "uid": INFLUXQL_LONGTERM_DATASOURCE_UID}
     retention = format_duration(retention_s(config))
     current_overrides, _ = config_overrides(config)
     sensors = '"sensor" =~ /^$sensor$/'
@@ -61,6 +79,15 @@ def render_influxql_dashboard(config: Config) -> dict:
     def windowed(field: str) -> str:
         return influxql.windows(f"$timeFilter AND {sensors}", "$__interval", field)
 
+    def long_range(field: str) -> dict:
+        if not downsampled:
+            return target(windowed(field), stats_name)
+        stats = ", ".join(f"{stat}({influxql.quote_ident(longterm_field(field, stat))}) AS {influxql.quote_ident(stat)}"
+                          for stat in ("mean", "min", "max"))
+        query = (influxql.readings(stats, f"$timeFilter AND {sensors}")
+                 + ' GROUP BY time($__interval), "sensor" fill(none)')
+        return {**target(query, stats_name), "datasource": longterm_source}
+
     health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
                    f'AND {collector} GROUP BY "host"')
     outbox_now = (f'SELECT last("outbox_depth") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
@@ -77,16 +104,20 @@ def render_influxql_dashboard(config: Config) -> dict:
     sensor_seen = (f'When each sensor was last seen, per host ("<sensor>{ON_HOST}<host>"; InfluxQL cannot compute the '
                    "age for colouring).")
     stats_name = "$tag_sensor $col"
-    long_range_description = "Hourly aggregates of the raw readings, over the database's retention."
+    if downsampled:
+        long_range_panels = LongRange(longterm_database, "1y", LONGTERM_DESCRIPTION, longterm_source)
+    else:
+        long_range_panels = LongRange("raw data", retention,
+                                      "Hourly aggregates of the raw readings, over the database's retention.")
     humidity: list[dict] = []
     if measures_humidity(config):
         humidity = humidity_panels(
             25, identity.datasource,
             HumidityTargets(target(current(HUMIDITY), sensor_on_host), target(current(DEWPOINT), sensor_on_host),
                             target(windowed(HUMIDITY), stats_name), target(windowed(DEWPOINT), stats_name),
-                            target(windowed(HUMIDITY), stats_name), target(windowed(DEWPOINT), stats_name)),
+                            long_range(HUMIDITY), long_range(DEWPOINT)),
             naming=f'"<sensor>{ON_HOST}<host>"', current_overrides=humidity_overrides(config), series_name=None,
-            long_range=LongRange("raw data", retention, long_range_description))
+            long_range=long_range_panels)
     health_y = 25 + (HUMIDITY_ROWS if humidity else 0)
     panels = [
         stat(PANEL_CURRENT, "Current temperature", (0, 0, 12, 6), identity.datasource,
@@ -98,9 +129,10 @@ def render_influxql_dashboard(config: Config) -> dict:
         timeseries(PANEL_SERIES, "Temperature: mean, min and max per window", (0, 6, 24, 10), identity.datasource,
                    [target(windowed(FIELD), stats_name)], unit="celsius", overrides=MIN_MAX_DASHED,
                    description=f"Database {bucket_name(config)}, aggregated per window."),
-        timeseries(PANEL_LONG_RANGE, "Long range: hourly mean, min and max (raw data)", (0, 16, 24, 9),
-                   identity.datasource, [target(windowed(FIELD), stats_name)], unit="celsius",
-                   overrides=MIN_MAX_DASHED, interval="1h", time_from=retention, description=long_range_description),
+        timeseries(PANEL_LONG_RANGE, f"Long range: hourly mean, min and max ({long_range_panels.source})",
+                   (0, 16, 24, 9), long_range_panels.datasource or identity.datasource, [long_range(FIELD)],
+                   unit="celsius", overrides=MIN_MAX_DASHED, interval="1h", time_from=long_range_panels.time_from,
+                   description=long_range_panels.description),
         *humidity,
         *health_panels(health_y, identity.datasource,
                        stat(PANEL_HEALTH_AGE, "Last health point", (0, health_y + 1, 6, 5), identity.datasource,
@@ -111,7 +143,8 @@ def render_influxql_dashboard(config: Config) -> dict:
                        target(problems, "$tag_host $col"), target(latency, "$tag_sensor"), labelled=False),
     ]
     variable = sensor_variable(identity, f'SHOW TAG VALUES FROM "{MEASUREMENT}" WITH KEY = "sensor"')
-    return dashboard(identity, "templog for InfluxDB 1.x (InfluxQL): readings, thresholds from config.yaml, and "
+    target_name = "InfluxDB 3" if downsampled else "InfluxDB 1.x"
+    return dashboard(identity, f"templog for {target_name} (InfluxQL): readings, thresholds from config.yaml, and "
                                "the collector's health.", variable, panels)
 
 

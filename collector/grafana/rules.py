@@ -1,6 +1,7 @@
 """The alert rules: at or above max, below min (of temperature, and of humidity where a sensor measures it) and
 silent per sensor and host, plus each collector's health per host (no health point for a while, an outbox
-backlog)."""
+backlog). Each rule is written once here; its query node, and how it tells silence, come from the dialect of the
+config's InfluxDB API (rule_dialects.py)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,8 @@ from collector.config_types import Config, SensorConfig
 from collector.durations import format_duration
 from collector.grafana.common import (
     BREACH_FOR,
-    DASHBOARD_UID,
-    DATASOURCE_TYPE,
     EVALUATION_INTERVAL_S,
     EXPRESSION_DATASOURCE_UID,
-    FLUX_DATASOURCE_UID,
     FOLDER,
     ORG_ID,
     OUTBOX_ALERT_DEPTH,
@@ -26,7 +24,6 @@ from collector.grafana.common import (
     PANEL_HUMIDITY_CURRENT,
     PANEL_OUTBOX,
     RULE_GROUP,
-    bucket_name,
     number,
     outbox_fresh_s,
     retention_s,
@@ -34,22 +31,16 @@ from collector.grafana.common import (
 )
 from collector.grafana.literals import grafana_literal, rule_uid
 from collector.grafana.previous import NOTHING_BEFORE, Previous
-from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
-from collector.query import flux
+from collector.grafana.rule_dialects import RuleDialect, rule_dialect
+from collector.lineprotocol import FIELD, HEALTH_MEASUREMENT, HUMIDITY
 
 
-def _query_node(ref: str, query: str, seconds: float) -> dict:
+def _query_node(dialect: RuleDialect, ref: str, query: str, seconds: float) -> dict:
     return {
         "refId": ref,
         "relativeTimeRange": {"from": int(seconds), "to": 0},
-        "datasourceUid": FLUX_DATASOURCE_UID,
-        "model": {
-            "refId": ref,
-            "datasource": {"type": DATASOURCE_TYPE, "uid": FLUX_DATASOURCE_UID},
-            "query": query,
-            "intervalMs": 1000,
-            "maxDataPoints": 43200,
-        },
+        "datasourceUid": dialect.datasource_uid,
+        "model": {"refId": ref, **dialect.model(query)},
     }
 
 
@@ -72,14 +63,14 @@ def _threshold(ref: str, of: str, comparison: str, value: float) -> dict:
                                   "conditions": [{"evaluator": {"type": comparison, "params": [number(value)]}}]})
 
 
-def _rule(uid: str, title: str, condition: str, data: list[dict], *, for_: str, no_data: str, labels: dict,
-          annotations: dict, panel_id: int) -> dict:
+def _rule(dialect: RuleDialect, uid: str, title: str, condition: str, data: list[dict], *, for_: str, no_data: str,
+          labels: dict, annotations: dict, panel_id: int) -> dict:
     return {
         "uid": uid,
         "title": grafana_literal(title),
         "condition": condition,
         "data": data,
-        "dashboardUid": DASHBOARD_UID,
+        "dashboardUid": dialect.dashboard_uid,
         "panelId": panel_id,
         "noDataState": no_data,
         "execErrState": "Error",
@@ -98,13 +89,6 @@ def _last_seen_text(ref: str, what: str, lookback_s: float) -> str:
     return (f'{{{{ range $ref, $v := $values }}}}{{{{ if and (eq $ref "{ref}") (eq $v.Value $v.Value) }}}}'
             f"Last {what} {{{{ humanizeDuration $v.Value }}}} ago.{{{{ end }}}}{{{{ end }}}}"
             f" (Blank: none in the last {format_duration(lookback_s)}.)")
-
-
-def _latest_per_host(config: Config, sensor: SensorConfig, field: str = FIELD) -> str:
-    """The latest reading (of `field`) by time of each host's series of the sensor."""
-    return (flux.select(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", MEASUREMENT, field,
-                        f" and r.sensor == {flux.string(sensor.name)}")
-            + flux.latest("sensor", "host"))
 
 
 @dataclass(frozen=True)
@@ -129,7 +113,16 @@ HUMIDITY_BOUNDS = _Bounded(HUMIDITY, "%RH", "humidity_min", "humidity_max", "hum
                            PANEL_HUMIDITY_CURRENT)
 
 
-def _threshold_rule(config: Config, sensor: SensorConfig, kind: str, bounded: _Bounded = TEMPERATURE) -> dict:
+def _last_seen(dialect_gives_age: bool, ref: str, what: str, lookback_s: float, panel: str) -> str:
+    """The annotation's sentence on when the last point came: its age where the dialect's value is one, else where
+    the dashboard shows it (InfluxQL computes no age)."""
+    if dialect_gives_age:
+        return _last_seen_text(ref, what, lookback_s)
+    return f'The dashboard\'s "{panel}" panel shows when the last {what} came.'
+
+
+def _threshold_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig, kind: str,
+                    bounded: _Bounded = TEMPERATURE) -> dict:
     """Above max (`>= max`) or below min (`< min`): the comparisons the dashboard colours by (red from max up, blue
     below min: band_thresholds), on the latest reading by time of each host's series of the sensor, as the
     Current temperature (or humidity) panel shows them (a tag edit splits a series; a host renamed drops out within
@@ -138,17 +131,18 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str, bounded: _B
     limit = bounded.limit(sensor, above)
     assert limit is not None
     window = silence_s(sensor.interval)
-    query = (_latest_per_host(config, sensor, bounded.field)
-             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    query = dialect.latest(config, sensor, bounded.field)
     key = bounded.high_key if above else bounded.low_key
     word = "at or above its maximum" if above else "below its minimum"
     what = f" {bounded.named.strip()}" if bounded.named else ""
     unit = bounded.unit
     return _rule(
+        dialect,
         rule_uid(bounded.kind + kind, sensor.name),
         f"{sensor.name}: {bounded.named}{'at or above' if above else 'below'} {number(limit)} {unit}",
         "C",
-        [_query_node("A", query, window), _reduce("B", "A"), _threshold("C", "B", "gte" if above else "lt", limit)],
+        [_query_node(dialect, "A", query, window), _reduce("B", "A"),
+         _threshold("C", "B", "gte" if above else "lt", limit)],
         for_=BREACH_FOR, no_data="OK",  # silence is the silent rule's business
         labels={"templog": "threshold", "sensor": sensor.name},
         annotations={
@@ -160,54 +154,53 @@ def _threshold_rule(config: Config, sensor: SensorConfig, kind: str, bounded: _B
     )
 
 
-def _retired_note(lookback_s: float) -> str:
-    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences) or "
-            f"delete its points (`influx delete`); this rule looks back over the bucket's retention "
+def _retired_note(dialect: RuleDialect, lookback_s: float) -> str:
+    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences)"
+            f"{dialect.delete_points}; this rule looks back over the {dialect.store}'s retention "
             f"({format_duration(lookback_s)}), so it keeps firing until its last point is gone.")
 
 
-def _silent_rule(config: Config, sensor: SensorConfig) -> dict:
+def _silent_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig) -> dict:
     """Per (sensor, host): with two collectors sharing a sensor name, the live one does not hide the dead one. It
     looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
     after = silence_s(sensor.interval)
     lookback = retention_s(config)
-    query = (_latest_per_host(config, sensor)
-             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
-             + '\n  |> keep(columns: ["_time", "_value", "sensor", "host"])')
+    silence = dialect.sensor_silent(config, sensor, after)
     return _rule(
+        dialect,
         rule_uid("silent", sensor.name),
         f"{sensor.name}: no reading for {format_duration(after)}",
         "C",
-        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node(dialect, "A", silence.query, lookback), _reduce("B", "A"),
+         _threshold("C", "B", silence.comparison, silence.limit)],
         for_="0s", no_data="Alerting",  # no reading at all in the lookback: silent too
         labels={"templog": "silent", "sensor": sensor.name},
         annotations={
             "summary": (f"{{{{ $labels.sensor }}}} on {{{{ $labels.host }}}} has sent no reading for "
                         f"{format_duration(after)}"),
             "description": (f"Its interval is {format_duration(sensor.interval)}. "
-                            f"{_last_seen_text('B', 'reading', lookback)} "
+                            f"{_last_seen(silence.is_age, 'B', 'reading', lookback, 'Last reading')} "
                             "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
                             "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
-                            + _retired_note(lookback)),
+                            + _retired_note(dialect, lookback)),
         },
         panel_id=PANEL_AGE,
     )
 
 
-def _collector_silent_rule(config: Config) -> dict:
+def _collector_silent_rule(dialect: RuleDialect, config: Config) -> dict:
     """Per host and lasting (the retention as look-back). During a total outage between a collector and InfluxDB
     its health points wait in its outbox with the readings: absence is the only signal, and this rule fires."""
     after = silence_s(config.collector.health_interval)
     lookback = retention_s(config)
-    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "uptime_s")
-             + flux.latest("host")
-             + f"\n  |> map(fn: (r) => ({{r with _value: {flux.AGE_OF_LAST}}}))"
-             + '\n  |> keep(columns: ["_time", "_value", "host"])')
+    silence = dialect.collector_silent(config, after)
     return _rule(
+        dialect,
         rule_uid("collector-silent"),
         f"Collector unhealthy: no health point for {format_duration(after)}",
         "C",
-        [_query_node("A", query, lookback), _reduce("B", "A"), _threshold("C", "B", "gt", after)],
+        [_query_node(dialect, "A", silence.query, lookback), _reduce("B", "A"),
+         _threshold("C", "B", silence.comparison, silence.limit)],
         for_="0s", no_data="Alerting",
         labels={"templog": "collector"},
         annotations={
@@ -217,26 +210,25 @@ def _collector_silent_rule(config: Config) -> dict:
                             f"`{HEALTH_MEASUREMENT}`). Either it is stopped or stuck, or it cannot reach InfluxDB "
                             "(network, token, bucket): then its readings and health points wait in its outbox and "
                             "arrive once InfluxDB takes writes again. See `templog health` and its log. "
-                            + _last_seen_text("B", "health point", lookback)
-                            + " " + _retired_note(lookback)),
+                            + _last_seen(silence.is_age, "B", "health point", lookback, "Last health point")
+                            + " " + _retired_note(dialect, lookback)),
         },
         panel_id=PANEL_HEALTH_AGE,
     )
 
 
-def _outbox_backlog_rule(config: Config) -> dict:
+def _outbox_backlog_rule(dialect: RuleDialect, config: Config) -> dict:
     """The latest health point per host by time, if fresh, above OUTBOX_ALERT_DEPTH for OUTBOX_ALERT_FOR. The
     collector sends its newest health point ahead of a waiting backlog (delivery's live lane), so whenever InfluxDB
     takes anything Grafana sees the current depth; a quick drain after an outage stays under OUTBOX_ALERT_FOR."""
     fresh = outbox_fresh_s(config.collector.health_interval)
-    query = (flux.health(flux.string(bucket_name(config)), "v.timeRangeStart", "v.timeRangeStop", "outbox_depth")
-             + flux.latest("host")
-             + '\n  |> keep(columns: ["_time", "_value", "host"])')
     return _rule(
+        dialect,
         rule_uid("outbox-growing"),  # the uid it always had: no deletion needed on upgrade
         f"Collector unhealthy: outbox above {OUTBOX_ALERT_DEPTH} points for {OUTBOX_ALERT_FOR}",
         "C",
-        [_query_node("A", query, fresh), _reduce("B", "A"), _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
+        [_query_node(dialect, "A", dialect.outbox_depth(config), fresh), _reduce("B", "A"),
+         _threshold("C", "B", "gt", OUTBOX_ALERT_DEPTH)],
         for_=OUTBOX_ALERT_FOR, no_data="OK",  # no fresh health point: the collector-silent rule's business
         labels={"templog": "collector"},
         annotations={
@@ -251,21 +243,24 @@ def _outbox_backlog_rule(config: Config) -> dict:
 
 
 def render_alert_rules(config: Config, previous: Previous | None = None) -> dict:
-    """Grafana alerting provisioning (apiVersion 1): one rule group, every rule's uid stable per sensor name; with
-    `previous` (what was provisioned before), `deleteRules` for each earlier rule this config no longer has."""
+    """Grafana alerting provisioning (apiVersion 1): one rule group, every rule's uid stable per sensor name, its
+    queries in the dialect of the config's InfluxDB API (rule_dialect: the same uids whatever the dialect, so a
+    change of API updates each rule in place); with `previous` (what was provisioned before), `deleteRules` for each
+    earlier rule this config no longer has."""
+    dialect = rule_dialect(config)
     rules = []
     for sensor in config.sensors:
         if sensor.max is not None:
-            rules.append(_threshold_rule(config, sensor, "above"))
+            rules.append(_threshold_rule(dialect, config, sensor, "above"))
         if sensor.min is not None:
-            rules.append(_threshold_rule(config, sensor, "below"))
+            rules.append(_threshold_rule(dialect, config, sensor, "below"))
         if sensor.measures_humidity and sensor.humidity_max is not None:
-            rules.append(_threshold_rule(config, sensor, "above", HUMIDITY_BOUNDS))
+            rules.append(_threshold_rule(dialect, config, sensor, "above", HUMIDITY_BOUNDS))
         if sensor.measures_humidity and sensor.humidity_min is not None:
-            rules.append(_threshold_rule(config, sensor, "below", HUMIDITY_BOUNDS))
-        rules.append(_silent_rule(config, sensor))
-    rules.append(_collector_silent_rule(config))
-    rules.append(_outbox_backlog_rule(config))
+            rules.append(_threshold_rule(dialect, config, sensor, "below", HUMIDITY_BOUNDS))
+        rules.append(_silent_rule(dialect, config, sensor))
+    rules.append(_collector_silent_rule(dialect, config))
+    rules.append(_outbox_backlog_rule(dialect, config))
     document: dict[str, Any] = {
         "apiVersion": 1,
         "groups": [{

@@ -43,3 +43,34 @@ def history(query: HistoryQuery) -> str:
         every = f"{round(query.every_s * 1000)}ms"
         return f'SELECT "mean", "min", "max", "sensor" FROM ({windows(where, every, query.field)})'
     return readings(f'{quote_ident(query.field)}, "sensor"', where)
+
+
+# The Grafana alert rules (api v1: InfluxDB 1.x). Grafana's backend replaces `$timeFilter` with the rule's time range,
+# `time >= <from>ms and time <= <to>ms`, in the whole text (grafana/grafana@0952bef509e3, not the pinned v12.3.1:
+# pkg/tsdb/influxdb/models/query.go Build, renderTimeFilter), and gives each series of the answer its tags as labels
+# (@01b93f6e67fd: pkg/tsdb/influxdb/influxql/converter/converter.go handleTimeSeriesFormatWithTimeColumn, the
+# streaming parser; @3d9f3431ff2d: influxql/buffered/response_parser.go newFrameWithTimeField, the buffered one), so a
+# rule grouped by "sensor", "host" has one alert instance per sensor and host.
+
+
+def _group_by(columns: tuple[str, ...]) -> str:
+    return " GROUP BY " + ", ".join(quote_ident(column) for column in columns)
+
+
+def latest(measurement: str, field: str, where: str, by: tuple[str, ...]) -> str:
+    """The latest value of `field` by time per group `by`, of the points `where` a condition holds: the series a tag
+    edit split are merged, as the group's other tags are not in GROUP BY."""
+    return f"SELECT last({quote_ident(field)}) FROM {quote_ident(measurement)} WHERE {where}" + _group_by(by)
+
+
+def recent_count(measurement: str, field: str, where: str, by: tuple[str, ...], within_s: float) -> str:
+    """Per group `by` with a point `where` a condition holds (and in `$timeFilter`): how many of its points are in the
+    last `within_s` seconds, 0 when none. InfluxQL computes no age (time is no value), and a group without recent
+    points would be absent from a count alone: so the first subquery gives every group a row (its last point's value
+    times 0), the second the recent count, and the outer sum merges them per group."""
+    name = quote_ident(field)
+    table = quote_ident(measurement)
+    groups = _group_by(by)
+    seen = f'SELECT last({name}) * 0 AS "n" FROM {table} WHERE $timeFilter AND {where}{groups}'
+    recent = f'SELECT count({name}) AS "n" FROM {table} WHERE time > now() - {round(within_s)}s AND {where}{groups}'
+    return f'SELECT sum("n") FROM ({seen}), ({recent}) WHERE $timeFilter' + groups

@@ -24,9 +24,11 @@ def readings(columns: str, where: str) -> str:
     return f"SELECT {columns} FROM {quote_ident(MEASUREMENT)} WHERE {where}"
 
 
-# `templog history` (helper v3client's block)
-
+# ---------------------------------------------------------------------------------------------------------------
+# `templog history` on api v3 (collector/influx/v3.py sends it to /api/v3/query_sql). A tag is a dictionary in
+# InfluxDB 3; compared, grouped and ordered it acts as its string, and the answer's JSON writes it so.
 _SENSOR = '"sensor"'
+
 
 def _time(ns: int) -> str:
     """A moment as a timestamp in nanoseconds without a zone, the type of InfluxDB 3's `time` column (DataFusion's
@@ -49,3 +51,50 @@ def history(query: HistoryQuery) -> str:
     stats = f'avg({field}) AS "mean", min({field}) AS "min", max({field}) AS "max"'
     return (readings(f'{window} AS time, {_SENSOR}, {stats}', where)
             + " GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Grafana alert rules (api v3: datasource templog-sql, format "table"). Grafana's SQL macros are replaced in the
+# whole text, string literals included (grafana/grafana-plugin-sdk-go@2d1ff1e5d40d data/sqlutil/macros.go
+# Interpolate: strings.ReplaceAll of each `$__name` match): `$__timeFilter(col)` is `col >= '<from>' AND col <=
+# '<to>'`, RFC 3339 UTC. Each answer is a table of one row per group: the tags as strings, then one number, which
+# Grafana's alerting reads as one instance per row, its string columns the labels (grafana/grafana@06ba30292ce3, not
+# the pinned v12.3.1: pkg/expr/converter.go Convert, isNumberTable: exactly one numeric column, the others strings).
+# InfluxDB 3 keeps tags as dictionaries (influxdata/influxdb@v3.10.1:core/schema/src/lib.rs InfluxColumnType::Tag =>
+# Dictionary(Int32, Utf8)), which Grafana's Flight SQL reader turns into no string (grafana/grafana@4e4d9221fa3f:
+# pkg/tsdb/influxdb/fsql/arrow.go newField: STRING and STRING_VIEW are strings, a dictionary falls to JSON; at the
+# older @3b04c9b001c2 STRING only): so each tag is cast to Utf8 by name, not to VARCHAR, which DataFusion may map to
+# Utf8View.
+_GRAFANA_MACRO_START = "$__"
+
+
+def grafana_string(text: str) -> str:
+    """A SQL string literal that reads back as `text` also after Grafana's macros: at each `$__` the literal ends
+    after the `$` and a next one, joined by `||`, starts with `__`, so no macro name follows a `$__`."""
+    if _GRAFANA_MACRO_START not in text:
+        return string(text)
+    return "(" + string(text).replace(_GRAFANA_MACRO_START, "$' || '__") + ")"
+
+
+def _labels(by: tuple[str, ...]) -> str:
+    return ", ".join(f"arrow_cast({quote_ident(column)}, 'Utf8') AS {quote_ident(column)}" for column in by)
+
+
+def _grouped(table: str, where: str, by: tuple[str, ...]) -> str:
+    return (f' FROM {quote_ident(table)} WHERE $__timeFilter("time") AND {where}'
+            " GROUP BY " + ", ".join(quote_ident(column) for column in by))
+
+
+def latest(table: str, field: str, where: str, by: tuple[str, ...]) -> str:
+    """The latest value of `field` by time per group `by` in the rule's time range, of the rows `where` a condition
+    holds and that have the field."""
+    name = quote_ident(field)
+    return (f"SELECT {_labels(by)}, last_value({name} ORDER BY \"time\") AS {name}"
+            + _grouped(table, f"{where} AND {name} IS NOT NULL", by))
+
+
+def age(table: str, field: str, where: str, by: tuple[str, ...]) -> str:
+    """Seconds since the latest row with `field` per group `by` in the rule's time range, of the rows `where` a
+    condition holds."""
+    return (f"SELECT {_labels(by)}, (arrow_cast(now(), 'Int64') - arrow_cast(max(\"time\"), 'Int64')) / 1000000000.0"
+            ' AS "age"' + _grouped(table, f"{where} AND {quote_ident(field)} IS NOT NULL", by))

@@ -1,0 +1,237 @@
+"""influxdb3/plugins/templog_downsample.py, InfluxDB 3's downsampling, run as the processing engine runs a scheduled
+trigger (tests/fake_influxdb3_engine.py: every query executed by Apache DataFusion on tables of our schema), against
+hourly figures computed here from the raw points."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.lineprotocol import text_problem
+from fake_influxdb3_engine import Engine, write_points
+from stack_tools import REPO
+
+PLUGIN = REPO / "influxdb3/plugins/templog_downsample.py"
+FLUX = REPO / "influxdb/tasks/downsample.flux"
+RAW, LONGTERM = "temperature", "temperature_longterm"
+HOUR_NS = 3600 * 10**9
+T0 = 1_795_000_000 // 3600 * 3600 * 10**9  # a whole hour in 2026
+SENSORS = {  # name: tags, humidity base (None: measures no humidity)
+    "desk": ({"sensor": "desk", "host": "pi", "room": "office"}, None),
+    "greenhouse": ({"sensor": "greenhouse", "host": "pi"}, 70.0),
+    "odd, name=x y": ({"sensor": "odd, name=x y", "host": "pi"}, None),  # line protocol escapes in a tag value
+}
+
+
+def reading(name: str, t_ns: int) -> dict:
+    tags, humidity = SENSORS[name]
+    step = (t_ns - T0) // 10**9
+    point = {"time": t_ns, "tags": tags, "celsius": 20.0 + (step % 97) / 8 + len(name) / 10}
+    if humidity is not None:
+        point["humidity"] = humidity + (step % 13) / 4
+        point["dewpoint"] = 10.0 + (step % 7) / 3
+    return point
+
+
+def readings(start_ns: int, stop_ns: int, every_s: int = 60, names=tuple(SENSORS)) -> list[dict]:
+    return [reading(name, t) for name in names for t in range(start_ns, stop_ns, every_s * 10**9)]
+
+
+def hourly(points: list[dict]) -> dict:
+    """{(sensor, hour): {long-term field: value}}: what the long-term table must hold."""
+    groups: dict = {}
+    for p in points:
+        groups.setdefault((p["tags"]["sensor"], p["time"] // HOUR_NS * HOUR_NS), []).append(p)
+    expected = {}
+    for key, group in groups.items():
+        row = {}
+        for field, prefix in (("celsius", ""), ("humidity", "humidity_"), ("dewpoint", "dewpoint_")):
+            values = [p[field] for p in group if field in p]
+            if values:
+                row |= {prefix + "mean": statistics.fmean(values), prefix + "min": min(values),
+                        prefix + "max": max(values), prefix + "count": len(values)}
+        expected[key] = row
+    return expected
+
+
+def longterm(engine: Engine) -> dict:
+    rows = engine.database(LONGTERM).rows("temperature")
+    return {(r["sensor"], r["time"]): {k: v for k, v in r.items() if k not in ("time", "sensor", "host", "room")}
+            for r in rows}
+
+
+def assert_summaries(engine: Engine, expected: dict) -> None:
+    got = longterm(engine)
+    assert got.keys() == expected.keys()
+    for key, row in expected.items():
+        assert got[key].keys() == row.keys(), key
+        for field, value in row.items():
+            assert got[key][field] == pytest.approx(value, rel=1e-12), (key, field)
+            assert type(got[key][field]) is type(value), (key, field)  # counts stay integers
+
+
+def run(engine: Engine, hour_ns: int, minutes: int = 5, args: dict | None = None) -> None:
+    """The trigger's run at `minutes` past the hour starting at hour_ns (cron:0 5 * * * *)."""
+    engine.written_lines.clear()
+    engine.queries.clear()
+    engine.run_scheduled(PLUGIN, RAW, (hour_ns + minutes * 60 * 10**9) // 10**9, args)
+
+
+@pytest.fixture
+def engine() -> Engine:
+    return Engine()
+
+
+def test_each_whole_hour_is_summarized_per_series_and_field_and_the_current_one_is_not(engine):
+    points = readings(T0, T0 + 3 * HOUR_NS) + readings(T0 + 3 * HOUR_NS, T0 + 3 * HOUR_NS + 5 * 60 * 10**9)
+    write_points(engine.database(RAW), points)
+    run(engine, T0 + 3 * HOUR_NS)
+    assert_summaries(engine, hourly([p for p in points if p["time"] < T0 + 3 * HOUR_NS]))
+    rows = engine.database(LONGTERM).rows("temperature")
+    assert {r["sensor"]: r.get("room") for r in rows} == {"desk": "office", "greenhouse": None, "odd, name=x y": None}
+    assert all(r["host"] == "pi" for r in rows) and len(rows) == 3 * 3
+
+
+def test_a_late_backlog_rewrites_its_hours_with_every_point(engine):
+    """The collector's outbox delivers an outage's readings after later ones: each hour they land in is summarized
+    again with all its points, the hours between too (from the earliest changed one on), none before."""
+    early = readings(T0, T0 + 4 * HOUR_NS, every_s=120)
+    write_points(engine.database(RAW), early)
+    run(engine, T0 + 4 * HOUR_NS)
+    late = [reading("greenhouse", t) for t in range(T0 + HOUR_NS + 60 * 10**9, T0 + 2 * HOUR_NS, 120 * 10**9)]
+    late += readings(T0 + 4 * HOUR_NS, T0 + 5 * HOUR_NS, every_s=120)
+    write_points(engine.database(RAW), late)
+    run(engine, T0 + 5 * HOUR_NS)
+    assert_summaries(engine, hourly(early + late))
+    summary = [sql for _, sql in engine.queries if "AVG(" in sql]
+    assert len(summary) == 1 and f"time >= '{iso(T0 + HOUR_NS)}'" in summary[0]
+    assert {int(line.rsplit(" ", 1)[1]) for _, line in engine.written_lines} == {
+        T0 + h * HOUR_NS for h in range(1, 5)}
+
+
+def test_a_run_with_nothing_new_writes_nothing(engine):
+    write_points(engine.database(RAW), readings(T0, T0 + 2 * HOUR_NS))
+    run(engine, T0 + 2 * HOUR_NS)
+    run(engine, T0 + 2 * HOUR_NS, minutes=35)  # the same whole hours
+    assert engine.written_lines == []
+    assert ("info", "templog-downsample: every hour is summarized") in engine.logs
+
+
+def test_an_hour_expiring_file_by_file_keeps_the_summary_of_all_its_points(engine):
+    """InfluxDB 3 drops expired raw data by whole 10-minute Parquet files: the oldest hour shrinks before it goes. Its
+    long-term row was made from all its points and must stay so."""
+    points = readings(T0, T0 + 2 * HOUR_NS)
+    write_points(engine.database(RAW), points)
+    run(engine, T0 + 2 * HOUR_NS)
+    raw = engine.database(RAW).tables["temperature"]
+    for key in [k for k in raw if k[1] < T0 + 20 * 60 * 10**9]:
+        del raw[key]
+    run(engine, T0 + 2 * HOUR_NS, minutes=40)
+    assert engine.written_lines == []
+    assert_summaries(engine, hourly(points))
+
+
+def test_a_server_in_a_zone_off_the_hour_still_cuts_whole_utc_hours(engine, monkeypatch):
+    """call_time is a naive local datetime (PyDateTime::from_timestamp without a zone): in UTC+05:30 a run at 10:05
+    UTC must summarize up to 10:00 UTC, not 09:30 or 10:30."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        points = readings(T0, T0 + 2 * HOUR_NS)
+        write_points(engine.database(RAW), points)
+        run(engine, T0 + HOUR_NS)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert_summaries(engine, hourly([p for p in points if p["time"] < T0 + HOUR_NS]))
+
+
+def test_humidity_counted_on_its_own(engine):
+    """A humidity refused while the temperature is kept: the humidity count and figures cover what was kept."""
+    points = readings(T0, T0 + HOUR_NS, names=("greenhouse",))
+    for p in points[::3]:
+        del p["humidity"], p["dewpoint"]
+    write_points(engine.database(RAW), points)
+    run(engine, T0 + HOUR_NS)
+    assert_summaries(engine, hourly(points))
+    row = longterm(engine)[("greenhouse", T0)]
+    assert row["count"] == 60 and row["humidity_count"] == row["dewpoint_count"] == 40
+
+
+def test_the_long_term_database_comes_from_the_trigger_arguments(engine):
+    write_points(engine.database(RAW), readings(T0, T0 + HOUR_NS, names=("desk",)))
+    run(engine, T0 + HOUR_NS, args={"longterm_db": "hourly"})
+    assert {db for db, _ in engine.written_lines} == {"hourly"}
+    assert engine.database("hourly").rows("temperature")
+
+
+def test_no_readings_yet_is_a_quiet_run(engine):
+    run(engine, T0)
+    assert engine.written_lines == [] and ("info", "templog-downsample: no temperature readings yet") in engine.logs
+
+
+def test_the_long_term_fields_are_the_v2_tasks():
+    """The same long-term schema on InfluxDB 2 and 3: the fields downsample.flux's fieldFn write."""
+    field_fns = re.findall(r"fieldFn: \(r\) => \(\{(.*)\}\)", FLUX.read_text())
+    flux_fields = {name for fn in field_fns for name in re.findall(r"(\w+): r\.\w+", fn)}
+    engine = Engine()
+    write_points(engine.database(RAW), readings(T0, T0 + HOUR_NS))
+    run(engine, T0 + HOUR_NS)
+    written = {k for row in longterm(engine).values() for k in row}
+    assert written == flux_fields and len(flux_fields) == 12
+
+
+def iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 10**9))
+
+
+def test_the_plugin_is_what_the_compose_file_mounts():
+    compose = (REPO / "docker-compose.influxdb3.yml").read_text()
+    assert "./influxdb3/plugins:/plugins:ro" in compose
+    assert Path(PLUGIN).name in (REPO / "influxdb3/init/10-templog.sh").read_text()
+
+
+# --- properties ---------------------------------------------------------------------------------------------------
+
+tag_values = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
+    lambda t: text_problem(t, "tag value") is None)
+offsets = st.integers(0, 4 * 3600 - 1)  # seconds into four hours
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(tuple(SENSORS)), offsets), min_size=1, max_size=40, unique=True),
+       st.lists(st.tuples(st.sampled_from(tuple(SENSORS)), offsets), max_size=40, unique=True),
+       st.integers(1, 4))
+def test_any_readings_and_any_late_ones_end_up_summarized_exactly(first, late, run_hour):
+    """Whatever arrives when (any series, any second of four hours, a backlog landing anywhere before or after the
+    first run), the long-term table ends up holding exactly the hourly figures of every whole hour's points."""
+    engine = Engine()
+    first_points = [reading(name, T0 + s * 10**9) for name, s in first]
+    write_points(engine.database(RAW), first_points)
+    run(engine, T0 + run_hour * HOUR_NS)
+    assert_summaries(engine, hourly([p for p in first_points if p["time"] < T0 + run_hour * HOUR_NS]))
+    taken = set(first)
+    late_points = [reading(name, T0 + s * 10**9) for name, s in late if (name, s) not in taken]
+    write_points(engine.database(RAW), late_points)
+    run(engine, T0 + 4 * HOUR_NS)
+    assert_summaries(engine, hourly(first_points + late_points))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(tag_values, min_size=1, max_size=3, unique=True), tag_values)
+def test_any_tag_value_a_sensor_may_have_is_kept_as_it_is(names, room):
+    """Tag values as templog lets them be (lineprotocol.text_problem: commas, equals signs, spaces, quotes, any
+    printable Unicode) reach the long-term table unchanged through LineBuilder's escaping."""
+    engine = Engine()
+    points = [{"time": T0 + i * 10**9, "tags": {"sensor": name, "host": "pi", "room": room}, "celsius": 20.0 + i}
+              for i, name in enumerate(names)]
+    write_points(engine.database(RAW), points)
+    run(engine, T0 + HOUR_NS)
+    rows = engine.database(LONGTERM).rows("temperature")
+    assert sorted((r["sensor"], r["room"], r["count"]) for r in rows) == sorted((n, room, 1) for n in names)
