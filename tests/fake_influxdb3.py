@@ -23,7 +23,8 @@ It answers as influxdata/influxdb@v3.10.1 does, from its source:
 
 Lines are read with the InfluxDB 3 line protocol reading in test_lineprotocol_properties.py (parse_v3). A query
 is executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI), on a table per measurement
-of the stored points: ``time`` a timestamp in nanoseconds without a zone, tags as strings, fields as written;
+of the stored points: ``time`` a timestamp in nanoseconds without a zone, tags as dictionaries of strings (as
+``core/schema/src/lib.rs`` types them), fields as written;
 a column exists once a point has written it, as in InfluxDB 3's catalog. The answer is written by DataFusion's
 own JSON writer, arrow-json, which InfluxDB 3 uses too: null columns left out, ``time`` without a zone. It is sent
 with ``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
@@ -58,6 +59,8 @@ _PRECISION_NS = {"nanosecond": 1, "ns": 1, "n": 1, "microsecond": 1_000, "us": 1
 _HUMANTIME_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9_-]+)?")
 _ACCEPTED = (None, "application/json", "*/*")
+# a tag column's type (core/schema/src/lib.rs: InfluxColumnType::Tag => Dictionary(Int32, Utf8))
+TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
 _UNAUTHENTICATED = '{"error": "the request was not authenticated"}'
 
 
@@ -326,7 +329,7 @@ class FakeInfluxDB3:
             arrays = {"time": pa.array([key[1] for key, _ in ordered], pa.timestamp("ns"))}
             for column, kind in kinds.items():
                 if column != "time":
-                    arrow_type = {"tag": pa.string(), "float": pa.float64(), "int": pa.int64(), "str": pa.string(),
+                    arrow_type = {"tag": TAG_TYPE, "float": pa.float64(), "int": pa.int64(), "str": pa.string(),
                                   "bool": pa.bool_()}[kind]
                     arrays[column] = pa.array([row.get(column) for _, row in ordered], arrow_type)
             context.register_record_batches(table, [[pa.record_batch(list(arrays.values()), names=list(arrays))]])

@@ -36,7 +36,7 @@ from collector.influx.v3 import history_row, rows_of_jsonl, write_refusal
 from collector.outbox import Outbox
 from collector.query import HistoryQuery, sql
 from collector.stats import Stats
-from fake_influxdb3 import FakeInfluxDB3, json_lines
+from fake_influxdb3 import TAG_TYPE, FakeInfluxDB3, json_lines
 from history_check import assert_history_returns_what_was_written, lines_at
 from temperature_points import temperature
 
@@ -267,13 +267,15 @@ def test_a_query_the_server_refuses_is_one_line_naming_what_was_queried(write_co
 
 def test_the_history_sql_on_datafusion_gives_the_outbox_s_rows():
     """The SQL texts run by DataFusion (the engine of InfluxDB 3) on a table of InfluxDB 3's schema for our points
-    give exactly what the outbox source computes: raw rows in time order then sensor, windows on the epoch grid
-    stamped with their start, readings without the field left out."""
+    (tags dictionaries, fields floats, time in ns without a zone) give exactly what the outbox source computes: raw
+    rows in time order then sensor, windows on the epoch grid stamped with their start, readings without the field
+    left out."""
     base = 1_764_000_000 * S + 7 * S
     points = [(base + i * 500_000_000, sensor, ((i * 7 + n) % 40) / 4, 40.0 + i if sensor != "c" else None)
               for i in range(400) for n, sensor in enumerate(("b", "a", "c"))]
-    table = pa.record_batch([pa.array([p[0] for p in points], pa.timestamp("ns")), pa.array([p[1] for p in points]),
-                             pa.array(["h"] * len(points)), pa.array([p[2] for p in points]),
+    table = pa.record_batch([pa.array([p[0] for p in points], pa.timestamp("ns")),
+                             pa.array([p[1] for p in points], TAG_TYPE), pa.array(["h"] * len(points), TAG_TYPE),
+                             pa.array([p[2] for p in points]),
                              pa.array([p[3] for p in points], pa.float64())],
                             names=["time", "sensor", "host", "celsius", "humidity"])
     context = datafusion.SessionContext()
