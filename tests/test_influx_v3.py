@@ -37,7 +37,7 @@ from collector.outbox import Outbox
 from collector.query import HistoryQuery, sql
 from collector.stats import Stats
 from fake_influxdb3 import TAG_TYPE, FakeInfluxDB3, json_lines
-from history_check import assert_history_returns_what_was_written, lines_at
+from history_check import HOSTILE_NAME, assert_history_returns_what_was_written, lines_at
 from temperature_points import temperature
 
 S = 1_000_000_000
@@ -423,3 +423,14 @@ def test_a_run_delivering_a_backlog_with_a_refused_line_sends_each_good_line_onc
     sent = b"\n".join(fake_influxdb3.writes).decode().splitlines()
     for i in (0, 1, 2, 4, 5):
         assert sum(line.endswith(f" {base + i * S}") and "sensor=old" in line for line in sent) == 1, i
+
+
+def test_a_sensor_name_with_quotes_selects_its_own_rows_in_the_history_sql():
+    names = [HOSTILE_NAME + " it's", HOSTILE_NAME, "it''s"]
+    table = pa.record_batch([pa.array([S, S, S], pa.timestamp("ns")), pa.array(names, TAG_TYPE),
+                             pa.array([1.0, 2.0, 3.0])], names=["time", "sensor", "celsius"])
+    context = datafusion.SessionContext()
+    context.register_record_batches("temperature", [[table]])
+    for i, name in enumerate(names):
+        lines = json_lines(context.sql(sql.history(HistoryQuery(0, 2 * S, (name,)))))
+        assert [history_row(r, ("celsius",)) for r in rows_of_jsonl(lines)] == [(S, name, float(i + 1))]
