@@ -1,7 +1,8 @@
 """Memory of `templog history` over 1,000,000 points, from each source: a real influxd 1.x (api v1), FakeInfluxDB2
-(api v2) and the outbox (no influxdb section). Each run is `python -m collector history` as a separate process,
-its output written to a file; its peak RSS is the kernel's high-water mark (VmHWM). Target: <= 100 MB peak RSS
-for every source and format, raw and `--every`, so that a Raspberry Pi can print any range.
+(api v2), FakeInfluxDB3 (api v3) and the outbox (no influxdb section). Each run is `python -m collector history`
+as a separate process, its output written to a file; its peak RSS is the kernel's high-water mark (VmHWM).
+Target: <= 100 MB peak RSS for every source and format, raw and `--every`, so that a Raspberry Pi can print any
+range.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collector.lineprotocol import MEASUREMENT, Series  # noqa: E402
 from collector.outbox import Outbox  # noqa: E402
 from collector.readings import Reading, reading_point  # noqa: E402
 from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for InfluxDB 2)
+from fake_influxdb3 import FakeInfluxDB3  # noqa: E402  (the tests' stand-in for InfluxDB 3)
 
 RSS_TARGET_MB = 100.0
 POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
@@ -61,14 +63,20 @@ def post(url: str, body: bytes, headers: dict | None = None) -> None:
 def fill_influxd(server, count: int) -> None:
     post(f"{server.url}/query", b"q=CREATE+DATABASE+bench", {"Content-Type": "application/x-www-form-urlencoded"})
     for batch in batches(count):
-        post(f"{server.url}/write?db=bench&precision=ns", "\n".join(line for _, line in batch).encode())
+        post(f"{server.url}/write?db=bench&precision=ns", "\n".join(point.line() for point in batch).encode())
 
 
 def fill_fake(fake: FakeInfluxDB2, count: int) -> None:
     fake.add_bucket("bench")
     for batch in batches(count):
         post(f"{fake.url}/api/v2/write?org=home&bucket=bench&precision=ns",
-             "\n".join(line for _, line in batch).encode(), {"Authorization": "Token bench"})
+             "\n".join(point.line() for point in batch).encode(), {"Authorization": "Token bench"})
+
+
+def fill_fake3(fake: FakeInfluxDB3, count: int) -> None:
+    for batch in batches(count):
+        post(f"{fake.url}/api/v3/write_lp?db=bench&precision=nanosecond",
+             "\n".join(point.line() for point in batch).encode(), {"Authorization": "Bearer bench"})
 
 
 def fill_outbox(path: Path, count: int) -> None:
@@ -114,7 +122,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000, help="points per source (default 1,000,000)")
     parser.add_argument("--checkout", type=Path, default=ROOT,
                         help="run the collector of this checkout (default: this one), e.g. an older commit's")
-    parser.add_argument("--sources", default="v1,v2,outbox", help="comma-separated subset of v1,v2,outbox")
+    parser.add_argument("--sources", default="v1,v2,v3,outbox", help="comma-separated subset of v1,v2,v3,outbox")
     args = parser.parse_args()
     count, sources = args.points, args.sources.split(",")
     seconds = count // SENSORS
@@ -125,7 +133,7 @@ def main() -> None:
     results = []
     with scratch_dir() as scratch_name:
         scratch = Path(scratch_name)
-        influxd = fake = None
+        influxd = fake = fake3 = None
         try:
             configs = {}
             if "v1" in sources:
@@ -142,6 +150,14 @@ def main() -> None:
                 print(f"FakeInfluxDB2: {count:,} points written in {time.monotonic() - began:.1f} s "
                       "(its memory is the bench's, not templog's: the v2 figures are for the client side only)")
                 configs["v2"] = (f'influxdb: {{url: "{fake.url}", api: v2, org: home, bucket: bench, token: bench, '
+                                 'retention: 0, timeout: 60s}\n')
+            if "v3" in sources:
+                fake3 = FakeInfluxDB3(token="bench").start()
+                began = time.monotonic()
+                fill_fake3(fake3, count)
+                print(f"FakeInfluxDB3: {count:,} points written in {time.monotonic() - began:.1f} s "
+                      "(its memory is the bench's, not templog's: the v3 figures are for the client side only)")
+                configs["v3"] = (f'influxdb: {{url: "{fake3.url}", api: v3, bucket: bench, token: bench, '
                                  'retention: 0, timeout: 60s}\n')
             if "outbox" in sources:
                 began = time.monotonic()
@@ -169,6 +185,8 @@ def main() -> None:
                 influxd.stop()
             if fake is not None:
                 fake.stop()
+            if fake3 is not None:
+                fake3.stop()
     worst = max(results, key=lambda r: r[1])
     verdict(f"peak RSS, highest ({worst[0].strip()}: {worst[1]:.1f} MB)", all(r[1] <= RSS_TARGET_MB for r in results),
             f"<= {RSS_TARGET_MB:g} MB")

@@ -88,6 +88,9 @@ class ConfigError(TemplogError):
         super().__init__(f"{where}: {problem}")
 
 
+# What InfluxDB 3 takes as a database name (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs
+# validate_db_name; its `db/rp` form is for the v1 API): refused in the config, as every write would be refused
+_V3_DATABASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,510}")
 # user:password@ in the authority only (before the first /, ? or #): an @ further on is not the host's
 _USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>[^/?#\s]*)@")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -398,8 +401,9 @@ class _Parser:
                       f"expected a port number from 1 to 65535 after the host, got {_redacted_url(influx.url)!r}")
         if user is not None:
             if influx.api != "v1":
-                self.fail("influxdb.url", "a user name or password in the URL is for api v1; api v2 authenticates "
-                          "with an API token: remove it from the URL and set influxdb.token or token_file")
+                self.fail("influxdb.url", f"a user name or password in the URL is for api v1; api {influx.api} "
+                          "authenticates with an API token: remove it from the URL and set influxdb.token or "
+                          "token_file")
             if influx.token or influx.token_file:
                 self.fail("influxdb.url", "credentials both in the URL and in influxdb.token/token_file: keep one")
             influx = dataclasses.replace(influx, url=url, token=f"{user}:{password}")
@@ -407,6 +411,9 @@ class _Parser:
             self.fail("influxdb.org", "required with api: v2")
         if not influx.bucket:
             self.fail("influxdb.bucket", "must not be empty")
+        if influx.api == "v3" and not _V3_DATABASE.fullmatch(influx.bucket):
+            self.fail("influxdb.bucket", f"{influx.bucket!r} is no InfluxDB 3 database name: at most 511 ASCII "
+                      "letters, digits, _ and -, starting with a letter or digit")
         if influx.retention is not None:
             self.check_duration(influx.retention, "influxdb.retention", RETENTION)
         self.check_duration(influx.timeout, "influxdb.timeout", HTTP_TIMEOUT)
@@ -419,13 +426,18 @@ class _Parser:
             token_file = self.readable_file("influxdb.token_file", influx.token_file)
             influx = dataclasses.replace(influx, token_file=token_file)
         influx = dataclasses.replace(influx, url=url.rstrip("/"), token=Secret(influx.token))
-        if influx.api == "v2":  # v1 sends user:password as UTF-8, base64-encoded (influx/v1.py)
+        if influx.api != "v1":  # v1 sends user:password as UTF-8, base64-encoded (influx/v1.py)
             key = "influxdb.token_file" if influx.token_file else "influxdb.token"
             self.check_header_text(influx.credentials(), key)
+            if influx.api == "v3" and any(c.isspace() for c in influx.credentials()):
+                # InfluxDB 3 splits `Bearer <token>` at spaces and refuses a third part
+                # (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs validate_auth_header)
+                self.fail(key, "holds a space or another blank, which InfluxDB 3 cannot read in a token")
         return influx
 
     def check_header_text(self, secret: str, path: str) -> None:
-        """An api v2 token travels as it is in an HTTP header, which holds Latin-1 only (http.client encodes it so)."""
+        """An api v2 or v3 token travels as it is in an HTTP header, which holds Latin-1 only (http.client encodes it
+        so)."""
         try:
             secret.encode("latin-1")
         except UnicodeEncodeError:  # not shown: the message must not tell any part of the secret

@@ -33,8 +33,8 @@ class Secret(str):
 @dataclass(frozen=True)
 class InfluxConfig:
     url: str = "http://localhost:8086"  # never with user:password@: the parser moves those into `token`
-    api: Literal["v1", "v2"] = "v2"
-    org: str = ""
+    api: Literal["v1", "v2", "v3"] = "v2"
+    org: str = ""  # v2 only: v1 and v3 ignore it
     bucket: str = "temperature"
     token: Secret = Secret("")
     token_file: str | None = None

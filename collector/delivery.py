@@ -29,6 +29,8 @@ from typing import Callable, Protocol
 from collector.influx.errors import (
     Expired,
     InfluxError,
+    LimitReached,
+    PartialWrite,
     Rejected,
     RetentionUnsupported,
     ServerError,
@@ -183,6 +185,15 @@ class Sender:
                 log.warning("InfluxDB dropped %d point(s) older than its retention: %s", len(batch), exc)
                 self._answered()
                 return 0
+            if isinstance(exc, PartialWrite):  # InfluxDB 3 kept all but the lines it names: nothing is re-sent
+                delivered = self._partly_taken(batch, exc.rejected, len(batch), taken)
+                self._answered()
+                return delivered
+            if isinstance(exc, LimitReached) and exc.limited is not None:
+                # what came before the first line the limit refused is kept: the rest is retried (re-sending what
+                # InfluxDB kept after it is harmless), as the lines refused for good are set aside
+                self._partly_taken(batch, exc.rejected, min(exc.limited, default=len(batch)), None)
+                raise
             if isinstance(exc, (Rejected, TooLarge)):  # the message may hide a malformed point (Expired too): isolate
                 return self._isolate(batch, exc)
             raise
@@ -192,6 +203,23 @@ class Sender:
         else:
             taken(batch)
         return len(batch)
+
+    def _partly_taken(self, batch: Batch, rejected: dict[int, str], upto: int,
+                      taken: Callable[[Batch], None] | None) -> int:
+        """InfluxDB stored the batch's points but those at the indexes of `rejected`: set them aside, and deliver
+        the others before index `upto` (`taken` as for _deliver); how many were delivered."""
+        for index in sorted(rejected):
+            self.outbox.set_aside(batch[index], rejected[index])
+            self.stats.add("points_rejected")
+            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
+                      batch.lines[index][:200], rejected[index])
+        kept = [i for i in range(upto) if i not in rejected]
+        stored = Batch([batch.ids[i] for i in kept], [batch.lines[i] for i in kept], [batch.times[i] for i in kept])
+        if taken is None:
+            self._acknowledge_then_read([stored], None)
+        else:
+            taken(stored)
+        return len(stored)
 
     def _isolate(self, batch: Batch, exc: InfluxError) -> int:
         """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest.

@@ -1,5 +1,5 @@
 """`templog history`: readings back from the local outbox, and the rows written out (InfluxDB answers them with
-each client's `history`: collector/influx/v1.py, v2.py).
+each client's `history`: collector/influx/v1.py, v2.py, v3.py).
 
 Every source yields rows one by one, in time order then sensor, and the renderers write each as it comes, so
 memory stays flat whatever the range. A row is a tuple `(time_ns, sensor, *values)` with the values of

@@ -87,6 +87,14 @@ def fake_influxdb2():
 
 
 @pytest.fixture
+def fake_influxdb3():
+    from fake_influxdb3 import FakeInfluxDB3
+
+    with FakeInfluxDB3(token="test-token") as server:
+        yield server
+
+
+@pytest.fixture
 def database(request):
     """A database/bucket name of its own for each test, so tests sharing a server cannot see each other's points."""
     return "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50]

@@ -1,4 +1,4 @@
-"""FakeInfluxDB2: the only fake server in the test suite.
+"""FakeInfluxDB2: the stand-in for InfluxDB 2's HTTP API (fake_influxdb3.py is InfluxDB 3's).
 
 It mimics InfluxDB 2's documented HTTP API (``/api/v2/...``, error bodies
 ``{"code", "message"}``, annotated-CSV query results) because no InfluxDB 2

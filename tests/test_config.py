@@ -89,7 +89,7 @@ def test_every_sysfs_sensor_looks_under_collector_sysfs_unless_it_names_its_own_
      "sensors[0].pattern", "exactly one group"),
     ("sensors:\n  - {name: a, type: thermal_zone}\n", "sensors[0].zone", "either zone"),
     ("sensors:\n  - {name: a, type: simulated, min: 30, max: 20}\n", "sensors[0].max", "above min"),
-    ("influxdb: {api: v3}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.api", "one of v1, v2"),
+    ("influxdb: {api: v4}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.api", "one of v1, v2, v3"),
     ("influxdb: {api: v2, org: ''}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.org", "required"),
     ("influxdb: {retention: 5m, org: o}\nsensors:\n  - {name: a, type: simulated}\n", "influxdb.retention",
      "must be 0 (keep forever) or between 1h and 36500d, got 5m"),

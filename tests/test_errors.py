@@ -64,7 +64,7 @@ def test_a_config_error_is_one_line_and_under_v_its_traceback_with_the_yaml_caus
     assert "Tok3n-in-a-broken-line" not in verbose.stderr
 
 
-@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("api", ["v1", "v2", "v3"])
 def test_an_unreachable_influxdb_is_one_line_and_under_v_the_traceback_down_to_the_refused_connection(write_config,
                                                                                                       api):
     config = write_config(f"influxdb: {{url: 'http://127.0.0.1:{closed_port()}', api: {api}, org: home, "
@@ -115,10 +115,13 @@ class _Echoing401(BaseHTTPRequestHandler):
         """Quiet: the test reads templog's output, not the server's."""
 
 
-@pytest.fixture(params=["v1", "v2"])
+VERSIONS = {"v1": "1.8.10", "v2": "v2.7.12", "v3": "3.10.1"}
+
+
+@pytest.fixture(params=["v1", "v2", "v3"])
 def echoing_influxdb(request):
     """(api, address) of a server that refuses every request with 401, quoting the credentials back."""
-    handler = type("Handler", (_Echoing401,), {"version": "1.8.10" if request.param == "v1" else "v2.7.12"})
+    handler = type("Handler", (_Echoing401,), {"version": VERSIONS[request.param]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -133,7 +136,7 @@ def test_under_v_no_traceback_shows_the_token_or_the_password_of_the_url(write_c
         influxdb = f"{{url: 'http://reader:Url-passw0rd@{address}', api: v1}}"
         secrets = ["Url-passw0rd", base64.b64encode(b"reader:Url-passw0rd").decode()]
     else:
-        influxdb = f"{{url: 'http://{address}', api: v2, org: home, token: 'Echoed-t0ken-2'}}"
+        influxdb = f"{{url: 'http://{address}', api: {api}, org: home, token: 'Echoed-t0ken-2'}}"
         secrets = ["Echoed-t0ken-2"]
     config = write_config(f"influxdb: {influxdb}\n" + SENSORS)
     check = templog("check", "-v", "-c", str(config))
@@ -142,7 +145,7 @@ def test_under_v_no_traceback_shows_the_token_or_the_password_of_the_url(write_c
     assert history.returncode == 1 and "HTTP 401: bad credentials: Authorization: " in history.stderr
     for done in (check, history):  # the tracebacks, and on api v2 their cause, influxdb-client's ApiException
         assert "collector.influx.errors.Unauthorized: HTTP 401" in done.stderr, done.stderr
-        assert api == "v1" or "influxdb_client.rest.ApiException: (401)" in done.stderr
+        assert api != "v2" or "influxdb_client.rest.ApiException: (401)" in done.stderr
     output = check.stdout + check.stderr + history.stdout + history.stderr
     assert [secret for secret in secrets if secret in output] == [], output
 
@@ -182,6 +185,8 @@ class _EchoingRows(_Echoing401):
         echo = f"{authorization} ({base64.b64decode(credentials).decode() if scheme == 'Basic' else credentials})"
         if self.version.startswith("v2"):
             body = f"result,table,note\n,0,{echo}\n".encode()
+        elif self.version.startswith("3"):  # a JSON lines row without a time
+            body = (json.dumps({"sensor": "desk", "celsius": echo}) + "\n").encode()
         else:
             series = {"columns": ["time", "sensor", "celsius"], "values": [[1, "desk", echo]]}
             body = (json.dumps({"results": [{"statement_id": 0, "series": [series]}]}) + "\n").encode()
@@ -193,18 +198,18 @@ class _EchoingRows(_Echoing401):
     do_GET = do_POST = _serve
 
 
-@pytest.mark.parametrize("api", ["v1", "v2"])
+@pytest.mark.parametrize("api", ["v1", "v2", "v3"])
 def test_history_refusing_an_answer_that_quotes_the_credentials_masks_them(write_config, api):
     """`history` refuses a row it cannot read with a message that quotes the row; on fa08664 (and 5b389f9) that
     message was printed as it came, with the credentials a server (or a proxy) echoed in it."""
-    handler = type("Handler", (_EchoingRows,), {"version": "1.8.10" if api == "v1" else "v2.7.12"})
+    handler = type("Handler", (_EchoingRows,), {"version": VERSIONS[api]})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     address = f"127.0.0.1:{server.server_address[1]}"
     if api == "v1":
         influxdb = f"{{url: 'http://reader:Row-passw0rd@{address}', api: v1}}"
     else:
-        influxdb = f"{{url: 'http://{address}', api: v2, org: home, token: 'Row-t0ken'}}"
+        influxdb = f"{{url: 'http://{address}', api: {api}, org: home, token: 'Row-t0ken'}}"
     try:
         history = templog("history", "-c", str(write_config(f"influxdb: {influxdb}\n" + SENSORS)))
     finally:

@@ -1,7 +1,7 @@
 """`templog history --field celsius|humidity|dewpoint` (issue 12, item 6): humidity and dew point written by a real
-`templog run`, back from every source (the outbox, InfluxQL on a real influxd 1.x, Flux on FakeInfluxDB2) as the
-same rows; an outbox of the version before the humidity column, read by history and then written to by run; and
-`--field` values that are no field."""
+`templog run`, back from every source (the outbox, InfluxQL on a real influxd 1.x, Flux on FakeInfluxDB2, SQL on
+FakeInfluxDB3) as the same rows; an outbox of the version before the humidity column, read by history and then
+written to by run; and `--field` values that are no field."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ def copy_outbox(source: Path, destination: Path) -> None:
 
 
 def test_humidity_and_dew_point_from_a_real_run_come_back_as_the_same_rows_from_every_source(
-        write_config, tmp_path, influxd, database, fake_influxdb2):
+        write_config, tmp_path, influxd, database, fake_influxdb2, fake_influxdb3):
     """A run without InfluxDB keeps its readings in its outbox; copies of that outbox are delivered by a run to a
-    real influxd 1.x (api v1) and by another to FakeInfluxDB2 (api v2). `history --field` then gives, from each,
+    real influxd 1.x (api v1), by another to FakeInfluxDB2 (api v2) and by a third to FakeInfluxDB3 (api v3, SQL
+    executed by DataFusion). `history --field` then gives, from each,
     the values the points carry: temperature for all three sensors, humidity and dew point only for the two that
     measure humidity, raw and per 1 s window."""
     collected = tmp_path / "collected.sqlite"
@@ -98,9 +99,9 @@ def test_humidity_and_dew_point_from_a_real_run_come_back_as_the_same_rows_from_
     assert {s for _, s, _ in fields["celsius"]} == {"greenhouse", "cellar", "desk"}
     assert {s for _, s, _ in fields["humidity"]} == {s for _, s, _ in fields["dewpoint"]} == {"greenhouse", "cellar"}
 
-    v1_outbox, v2_outbox = tmp_path / "v1.sqlite", tmp_path / "v2.sqlite"
-    copy_outbox(collected, v1_outbox)
-    copy_outbox(collected, v2_outbox)
+    v1_outbox, v2_outbox, v3_outbox = tmp_path / "v1.sqlite", tmp_path / "v2.sqlite", tmp_path / "v3.sqlite"
+    for copy in (v1_outbox, v2_outbox, v3_outbox):
+        copy_outbox(collected, copy)
     v1_config = write_config(f'influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}, retention: 0}}\n'
                              f"collector: {{interval: 200ms, outbox: {v1_outbox}}}\n" + SENSORS, "v1.yaml")
     count = f'SELECT count("celsius") FROM "temperature" WHERE time < {stop_ns}'
@@ -116,11 +117,16 @@ def test_humidity_and_dew_point_from_a_real_run_come_back_as_the_same_rows_from_
                              "v2.yaml")
     collect(v2_config, v2_outbox, lambda: sum(p["time_ns"] < stop_ns for p in fake_influxdb2.points("temperature"))
             == len(fields["celsius"]))
+    v3_config = write_config(f'influxdb: {{url: "{fake_influxdb3.url}", api: v3, bucket: temperature, '
+                             f"token: test-token}}\ncollector: {{interval: 200ms, outbox: {v3_outbox}}}\n" + SENSORS,
+                             "v3.yaml")
+    collect(v3_config, v3_outbox, lambda: sum(p["time"] < stop_ns for p in fake_influxdb3.points())
+            == len(fields["celsius"]))
 
     for field, values in fields.items():
         raw = [{"time": rfc3339(t), "sensor": sensor, field: value} for t, sensor, value in values]
         per_second = windows(values, S)
-        for config in (outbox_config, v1_config, v2_config):
+        for config in (outbox_config, v1_config, v2_config, v3_config):
             assert history(config, start_ns, stop_ns, "--field", field) == raw, (field, config.name)
             assert history(config, start_ns, stop_ns, "--field", field, "--every", "1s") == per_second, \
                 (field, config.name)

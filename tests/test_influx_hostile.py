@@ -180,7 +180,7 @@ def printable(but: str) -> st.SearchStrategy[str]:
 @settings(max_examples=200, deadline=None)
 @example(user="#", password="0", api="v1", scheme="http://")  # a # before the @: the URL has a fragment then
 @given(user=st.text(printable(but="@:"), max_size=12), password=st.text(printable(but=""), min_size=1, max_size=30),
-       api=st.sampled_from(["v1", "v2"]),
+       api=st.sampled_from(["v1", "v2", "v3"]),
        scheme=st.sampled_from(["http://", "https://", ""]))
 def test_any_url_with_credentials_loads_or_is_refused_and_never_keeps_the_password_in_the_url(
         tmp_path_factory, user, password, api, scheme):
@@ -193,7 +193,7 @@ def test_any_url_with_credentials_loads_or_is_refused_and_never_keeps_the_passwo
     except ConfigError as exc:
         assert exc.path == "influxdb.url" and secret not in str(exc)
         return
-    assert api == "v1" and scheme  # v2 and a URL without scheme are refused
+    assert api == "v1" and scheme  # v2, v3 and a URL without scheme are refused
     influx = config.influxdb
     assert influx is not None, "the config has an influxdb section"
     assert influx.url == f"{scheme}127.0.0.1:8086"
@@ -245,6 +245,7 @@ def echoing_server():
 @pytest.mark.parametrize("api, token, secrets", [
     ("v1", "reader:Echo-pw-1", ["Echo-pw-1", base64.b64encode(b"reader:Echo-pw-1").decode()]),
     ("v2", "Echo-token-2", ["Echo-token-2"]),
+    ("v3", "Echo-token-3", ["Echo-token-3"]),
 ])
 def test_a_server_echoing_the_authorization_header_never_makes_the_token_show(write_config, echoing_server, api,
                                                                                token, secrets):

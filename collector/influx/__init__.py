@@ -1,4 +1,5 @@
-"""InfluxDB clients: api v1 (InfluxDB 1.x HTTP API) and api v2 (influxdb-client), one small interface.
+"""InfluxDB clients: api v1 (InfluxDB 1.x HTTP API), api v2 (influxdb-client) and api v3 (InfluxDB 3's /api/v3), one
+small interface.
 
     write(lines)          deliver line protocol; raise an InfluxError (errors.py: a class per failure) when InfluxDB
                           did not take it
@@ -25,23 +26,28 @@ from collector.influx.errors import InfluxError, RetentionUnsupported
 if TYPE_CHECKING:
     from collector.influx.v1 import InfluxV1
     from collector.influx.v2 import InfluxV2
+    from collector.influx.v3 import InfluxV3
 
-__all__ = ["InfluxError", "InfluxV1", "InfluxV2", "RetentionUnsupported", "connect"]
+__all__ = ["InfluxError", "InfluxV1", "InfluxV2", "InfluxV3", "RetentionUnsupported", "connect"]
 
 
-def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2:
+def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2 | InfluxV3:
     # Each client's module is imported when one is made, so that importing this package (for its errors) costs
     # nothing: influxdb-client (v2) with urllib3 was 0.24 s of `templog health`'s imports here (BENCHMARKS.md 7).
     if config.api == "v1":
         from collector.influx.v1 import InfluxV1
 
         return InfluxV1(config)
+    if config.api == "v3":
+        from collector.influx.v3 import InfluxV3
+
+        return InfluxV3(config)
     from collector.influx.v2 import InfluxV2
 
     return InfluxV2(config)
 
 
-_CLIENT_MODULES = {"InfluxV1": "collector.influx.v1", "InfluxV2": "collector.influx.v2"}
+_CLIENT_MODULES = {name: f"collector.influx.v{name[-1]}" for name in ("InfluxV1", "InfluxV2", "InfluxV3")}
 
 
 def __getattr__(name: str):

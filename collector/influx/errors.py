@@ -82,6 +82,31 @@ class Expired(Rejected):
     kind = "expired"
 
 
+class PartialWrite(Rejected):
+    """InfluxDB 3 stored the batch but for some lines, which it refused for good (malformed, a type conflict):
+    `rejected` maps each one's index in the batch to why -> set those aside, the rest is delivered."""
+
+    kind = "partial"
+
+    def __init__(self, status: int, text: str, rejected: dict[int, str]):
+        super().__init__(status, text)
+        self.rejected = rejected
+
+
+class LimitReached(HttpError):
+    """422 from InfluxDB 3: adding a database, table or column would pass one of its limits. Those points are not
+    stored but would be once the limit is raised or the schema trimmed -> retry, never set aside. When the answer
+    lists lines, InfluxDB stored the others: `limited` are the indexes in the batch the limit refused, `rejected`
+    those refused for good (as PartialWrite's); without a list (`limited` None) nothing was stored."""
+
+    kind = "limit"
+
+    def __init__(self, status: int, text: str, limited: list[int] | None = None,
+                 rejected: dict[int, str] | None = None):
+        super().__init__(status, text)
+        self.limited, self.rejected = limited, rejected or {}
+
+
 class OtherStatus(HttpError):
     """Any other answer -> retry."""
 
@@ -131,12 +156,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def shown(message: str, secrets: Iterable[str] = ()) -> str:
+    """A server's message as a failure quotes it: on one line, `secrets` masked before it is cut, so no piece of
+    one shows."""
+    return " ".join(masked(message, secrets).split())[:300] or "no message"
+
+
 def http_error(status: int, message: str | bytes, retry_after_header: str | None,
                secrets: Iterable[str] = ()) -> HttpError:
     """The failure for an HTTP answer; `secrets` are masked before the message is cut, so no piece of one shows."""
     if isinstance(message, bytes):  # influxdb-client hands over a body that is not JSON as bytes
         message = message.decode(errors="replace")
-    text = " ".join(masked(str(message), secrets).split())[:300] or "no message"
+    text = shown(str(message), secrets)
     failure = _class_of_status(status)
     if failure is Rejected and "beyond retention" in text:
         failure = Expired

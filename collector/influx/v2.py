@@ -45,8 +45,13 @@ class InfluxV2(InfluxClient):
         self._client: InfluxDBClient | None = None
         self._write_api: WriteApi | None = None  # made with each client
         self._token: str | None = None
+        # with the token: InfluxDB 3 answers /ping only so (version.py), which tells a v3 user to set api v3
         self.server = ServerVersion(config.url, "v2", urllib3.PoolManager(
-            timeout=urllib3.Timeout(total=config.timeout), retries=False))
+            timeout=urllib3.Timeout(total=config.timeout), retries=False), self._ping_headers)
+
+    def _ping_headers(self) -> dict[str, str]:
+        token = self.config.credentials()
+        return {"Authorization": f"Token {token}"} if token else {}
 
     def client(self) -> InfluxDBClient:
         """The client for the current token; rebuilt when token_file changed, so a fixed token needs no restart."""

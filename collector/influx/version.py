@@ -3,6 +3,9 @@
 Both lines answer GET /ping with 204, without authentication, and an X-Influxdb-Version header: 1.x its plain
 version (Debian's influxd: `1.6.7~rc0`), 2.x its git tag (`v2.7.12`; set by buildHeader in
 influxdata/influxdb@v2.7.12:http/handler.go on every response, the tag from GNUmakefile's `git describe`).
+InfluxDB 3 answers 200, with the header holding its package version (`3.10.1`) and a JSON body, but only with a
+token unless it runs with `--disable-authz ping` (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs ping,
+route_request; influxdb3_process/src/lib.rs INFLUXDB3_VERSION): so every client sends its credentials to /ping.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ SUSPECT = (Unauthorized, NotFound, OtherStatus, QueryFailed)
 def wrong_api_hint(api: str, version: str) -> str | None:
     """What to set when the server's version is not the line `api` speaks to; None when it is (or is unknown)."""
     major = version.strip().lstrip("vV").split(".")[0]
-    if api == "v2" and major == "1":
+    if major == api[1:] or major not in ("1", "2", "3"):
+        return None
+    if major == "1":
         return f"this is InfluxDB 1.x (version {version}): set influxdb.api: v1"
-    if api == "v1" and major == "2":
+    if major == "2":
         return f"this is InfluxDB 2.x (version {version}): set influxdb.api: v2, with influxdb.org and an API token"
-    return None
+    return f"this is InfluxDB 3 (version {version}): set influxdb.api: v3, with its token"
 
 
 class ServerVersion:

@@ -6,6 +6,8 @@ DataFusion's SQL reads no backslash escapes in either (sqlparser's GenericDialec
 from __future__ import annotations
 
 from collector.lineprotocol import MEASUREMENT
+from collector.query import HistoryQuery
+from collector.ticks import NS_PER_S
 
 
 def quote_ident(name: str) -> str:
@@ -20,6 +22,35 @@ def string(text: str) -> str:
 def readings(columns: str, where: str) -> str:
     """`columns` of the temperature readings `where` a condition holds."""
     return f"SELECT {columns} FROM {quote_ident(MEASUREMENT)} WHERE {where}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `templog history` on api v3 (collector/influx/v3.py sends it to /api/v3/query_sql). A tag is a dictionary in
+# InfluxDB 3; compared, grouped and ordered it acts as its string, and the answer's JSON writes it so.
+_SENSOR = '"sensor"'
+
+
+def _time(ns: int) -> str:
+    """A moment as a timestamp in nanoseconds without a zone, the type of InfluxDB 3's `time` column (DataFusion's
+    to_timestamp_nanos reads an integer as nanoseconds since the epoch)."""
+    return f"to_timestamp_nanos({ns})"
+
+
+def history(query: HistoryQuery) -> str:
+    """Rows in time order, then sensor: raw, the field's value beside `time` and `sensor`; with `every_s`, the
+    mean, min and max per sensor and window, each window stamped with its start on a grid aligned to the epoch
+    (date_bin from 1970-01-01). Readings without the field (null there) give no row."""
+    field = quote_ident(query.field)
+    where = f"time >= {_time(query.start_ns)} AND time < {_time(query.stop_ns)} AND {field} IS NOT NULL"
+    if query.sensors:
+        where += f" AND {_SENSOR} IN ({', '.join(string(s) for s in query.sensors)})"
+    if not query.every_s:
+        return readings(f"time, {_SENSOR}, {field}", where) + f" ORDER BY time, {_SENSOR}"
+    every = f"INTERVAL '{round(query.every_s * NS_PER_S)} nanoseconds'"
+    window = f"date_bin({every}, time, TIMESTAMP '1970-01-01T00:00:00')"
+    stats = f'avg({field}) AS "mean", min({field}) AS "min", max({field}) AS "max"'
+    return (readings(f'{window} AS time, {_SENSOR}, {stats}', where)
+            + " GROUP BY 1, 2 ORDER BY 1, 2")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,341 @@
+"""InfluxDB 3 Core / Enterprise through its own HTTP API (/api/v3) over urllib3: write_lp, configure/database for
+retention, query_sql for history and `check`. Every behaviour relied on is cited from the server's source,
+influxdata/influxdb@v3.10.1 (influxdb3_server/src/http.rs unless another file is named)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Generator, Iterable, Iterator, Literal
+from urllib.parse import urlencode
+
+import urllib3
+
+from collector.config_types import InfluxConfig
+from collector.durations import describe_retention
+from collector.influx.client import InfluxClient
+from collector.influx.errors import (
+    HttpError,
+    InfluxError,
+    LimitReached,
+    PartialWrite,
+    QueryFailed,
+    RetentionUnsupported,
+    ServerError,
+    Throttled,
+    Unauthorized,
+    Unreachable,
+    http_error,
+    shown,
+)
+from collector.influx.retention import change, deletion, differs, shortens, when_missing
+from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.logs import log_traceback
+from collector.query import HistoryQuery, Row, sql
+from collector.ticks import NS_PER_S, parse_rfc3339_ns
+
+log = logging.getLogger("templog.influx")
+
+# The database InfluxDB 3 keeps its catalog's system tables in: system.databases, with each database's retention,
+# is there only (influxdb3_catalog/src/catalog.rs INTERNAL_DB_NAME; influxdb3_system_tables/src/lib.rs registers
+# DATABASES_TABLE_NAME for it alone; databases.rs: retention_period_ns, null when indefinite)
+INTERNAL_DB = "_internal"
+# A partial write is 422 instead of 400 when a listed line's error starts so (IntoResponse for Error,
+# PartialLpWrite); the texts are influxdb3_catalog/src/error.rs's TooManyColumns, TooManyTables, TooManyDbs, ...
+LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would exceed limit of")
+# The form `time` takes in a query's JSON answer: a timestamp without a zone (UTC), with 3, 6 or 9 fractional digits
+# or none (arrow-json's encoding of Timestamp(Nanosecond, None), as `df.write_json` of datafusion@55.0.0 writes it)
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
+# What DataFusion says when the query names a column or table never written: no such readings yet
+_NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
+
+
+class InfluxV3(InfluxClient):
+    api: Literal["v3"] = "v3"  # tells the clients apart, for the type checker too
+    missing = "database"
+
+    def __init__(self, config: InfluxConfig):
+        self.config = config
+        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
+        # /ping needs the token too unless the server runs with --disable-authz ping (route_request authenticates
+        # every path but those; influxdb3/src/help/serve.txt)
+        self.server = ServerVersion(config.url, "v3", self.http, self._headers)
+
+    def close(self) -> None:
+        self.http.clear()
+
+    def _headers(self) -> dict[str, str]:
+        # Bearer, Token or Basic (AuthenticationError::MalformedRequest's text); without one, 401
+        token = self.config.credentials()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _says_missing(self, message: str) -> bool:
+        # query_sql on a database that does not exist: 404 "query error: database not found: x"
+        # (influxdb3_internal_api/src/query_executor.rs DatabaseNotFound)
+        return "database not found" in message
+
+    def _request(self, method: str, path: str, params: dict | None = None, body: bytes | None = None,
+                 content_type: str | None = None, stream: bool = False,
+                 accept: str | None = None) -> urllib3.BaseHTTPResponse:
+        headers = self._headers()
+        if content_type:
+            headers["Content-Type"] = content_type
+        if accept:
+            headers["Accept"] = accept
+        url = f"{self.config.url}{path}" + (f"?{urlencode(params)}" if params else "")
+        try:
+            return self.http.request(method, url, body=body, headers=headers, preload_content=not stream)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
+
+    def _json(self, method: str, path: str, document: dict) -> urllib3.BaseHTTPResponse:
+        # configure/* read the body only with a JSON Content-Type, else 415 (read_body_json, json_content_type)
+        return self._request(method, path, body=json.dumps(document).encode(), content_type="application/json")
+
+    def _refusal(self, response: urllib3.BaseHTTPResponse) -> HttpError:
+        return http_error(response.status, error_text(response.data), response.headers.get("Retry-After"),
+                          self._secrets())
+
+    def write(self, lines: list[str]) -> None:
+        """POST /api/v3/write_lp: 204 when every line is stored. accept_partial is left to its default, true
+        (write_lp_inner: `params.accept_partial.unwrap_or(true)`): a batch with a bad line stores the others.
+        "nanosecond" is Precision's name for ns (influxdb3_types/src/write.rs: serde lowercase, aliases ns, n)."""
+        response = self._request("POST", "/api/v3/write_lp", {"db": self.config.bucket, "precision": "nanosecond"},
+                                 "\n".join(lines).encode(), "text/plain; charset=utf-8")
+        if response.status != 204:
+            raise self._failure(write_refusal(response.status, response.data, response.headers.get("Retry-After"),
+                                              len(lines), self._secrets()))
+
+    def query_stream(self, q: str, db: str | None = None) -> Iterator[dict]:
+        """Run SQL, yielding each row as the dict the server writes, while the answer arrives.
+
+        format=jsonl: each record batch is written as JSON lines and sent as it is made (record_batch_stream_to_body,
+        QueryFormat::JsonLines), so memory stays flat; null columns are left out of a row. The Accept header is read
+        first and must be JSON, */*, or absent, or the query is a 400 whatever `format` says
+        (influxdb3_types/src/http.rs QueryFormat::try_from_headers).
+        """
+        document = {"db": db or self.config.bucket, "q": q, "format": "jsonl"}
+        response = self._request("POST", "/api/v3/query_sql", body=json.dumps(document).encode(),
+                                 content_type="application/json", stream=True, accept="application/json")
+        try:
+            if response.status != 200:
+                refusal = self._refusal(response)
+                # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
+                raise QueryFailed(str(refusal)) if response.status == 400 else refusal
+            yield from rows_of_jsonl(response)
+        except (QueryFailed, HttpError) as exc:  # masked, and hinted where the server says what to fix
+            self._failure(exc)
+            raise
+        except urllib3.exceptions.ProtocolError as exc:  # an error met after rows were sent ends the body early
+            raise self._failure(QueryFailed(f"the answer was cut short: {exc}")) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self._failure(Unreachable(self.config.url, exc)) from exc
+        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
+            response.close()
+            response.release_conn()
+
+    def describe(self) -> str:
+        return f"InfluxDB at {self.config.url} (api v3, database {self.config.bucket})"
+
+    def history(self, query: HistoryQuery) -> Generator[Row, None, None]:
+        """The readings `query` asks for, in time order then sensor (the query's ORDER BY). A field or table never
+        written is no readings, as on every other source."""
+        columns = query.columns
+        try:
+            for record in self.query_stream(sql.history(query)):
+                yield history_row(record, columns, self._failure)
+        except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
+            if _NEVER_WRITTEN.search(str(exc)):
+                return
+            raise
+
+    def _retention(self) -> tuple[bool | None, float | None]:
+        """Whether the database exists, and its retention in seconds (0: forever; None: these credentials may not
+        read system.databases, so only the listing tells whether it exists, or None if they may not list either)."""
+        q = ("SELECT database_name, retention_period_ns FROM system.databases WHERE database_name = "
+             f"{sql.string(self.config.bucket)} AND NOT deleted")
+        try:
+            found = list(self.query_stream(q, INTERNAL_DB))
+        except HttpError as exc:
+            if exc.status != 403:
+                raise
+            log.info("the retention of database %s cannot be read with these credentials (%s)", self.config.bucket,
+                     exc)
+            return self._listed(), None
+        if not found:
+            return False, None
+        nanoseconds = found[0].get("retention_period_ns", 0)
+        if not isinstance(nanoseconds, int) or isinstance(nanoseconds, bool):
+            raise self._failure(QueryFailed(f"unexpected row in the answer: {found[0]}"))
+        return True, nanoseconds / NS_PER_S
+
+    def _listed(self) -> bool | None:
+        """GET /api/v3/configure/database?format=json: [{"iox::database": name}, ...], no retention (show_databases;
+        influxdb3_query_executor/src/lib.rs); None if these credentials may not list databases."""
+        response = self._request("GET", "/api/v3/configure/database", {"format": "json"})
+        if response.status == 403:
+            return None
+        if response.status != 200:
+            raise self._failure(self._refusal(response))
+        try:
+            listing = json.loads(response.data)
+            return any(isinstance(d, dict) and d.get("iox::database") == self.config.bucket for d in listing)
+        except (ValueError, TypeError) as exc:
+            raise self._failure(QueryFailed(f"unexpected database listing: {response.data[:200]!r}")) from exc
+
+    def ensure_retention(self) -> str:
+        """With a retention set: create the database with it (a write would create one that keeps forever), or set
+        an existing one's. Without one, nothing: the database keeps whatever retention it has."""
+        db, wanted = self.config.bucket, self.config.retention
+        if wanted is None:
+            return "not managed (influxdb.retention is not set): the database's own retention applies"
+        # {"db", "retention_period"} in humantime's form; absent: indefinite (CreateDatabaseRequest,
+        # UpdateDatabaseRequest in influxdb3_types/src/http.rs). 200 when created, 409 when it exists
+        # (CatalogError::AlreadyExists)
+        document: dict[str, str] = {"db": db, **({"retention_period": f"{int(wanted)}s"} if wanted else {})}
+        response = self._json("POST", "/api/v3/configure/database", document)
+        if response.status == 200:
+            return f"created database {db} with retention {describe_retention(wanted)}"
+        if response.status != 409:
+            raise self._retention_refused(f"cannot create database {db}", self._refusal(response))
+        _, current = self._retention()
+        if current == wanted:
+            return f"database {db}: retention already {describe_retention(wanted)}"
+        # PUT /api/v3/configure/database: update_database sets it, or clears it (forever) without retention_period.
+        # Documented as fixed at creation, so a refusal is a warning, never a failure.
+        response = self._json("PUT", "/api/v3/configure/database", document)
+        if response.status != 200:
+            raise self._retention_refused(f"could not change the retention of database {db}",
+                                          self._refusal(response))
+        if current is None:
+            return f"database {db}: retention set to {describe_retention(wanted)} (the earlier one cannot be read)"
+        done = f"database {db}: retention changed {change(current, wanted)}"
+        if shortens(current, wanted):
+            log.warning("%s: %s", done, deletion(wanted, f"in database {db}"))
+        return done
+
+    def _retention_refused(self, doing: str, failure: HttpError) -> InfluxError:
+        """A failure the writes share (a bad token, 5xx, 429) is retried with delivery; any other is a warning."""
+        self._failure(failure)
+        if isinstance(failure, (ServerError, Throttled)) or failure.status == 401:
+            return failure
+        return RetentionUnsupported(doing, failure)
+
+    def problems(self) -> list[str]:
+        """Everything `templog check` should report about this server, empty when all is well."""
+        db, wanted = self.config.bucket, self.config.retention
+        try:
+            hint = wrong_api_hint("v3", self.ping())
+            if hint:
+                return [f"InfluxDB at {self.config.url}: {hint}"]
+            exists, current = self._retention()
+        except InfluxError as exc:
+            log_traceback(log, exc, "the problem below")
+            return [f"InfluxDB at {self.config.url}: {exc}"]
+        if exists is False:  # unknown (None): the first write tells
+            return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
+        if wanted is None or current is None or current == wanted:
+            return []
+        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}")]
+
+
+def error_text(body: bytes | None) -> str:
+    """The server's message: {"error": ...} as most failures write it, else the body's text (some are plain)."""
+    text = (body or b"").decode(errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return document["error"]
+    return text
+
+
+def write_refusal(status: int, body: bytes | None, retry_after: str | None, count: int,
+                  secrets: Iterable[str] = ()) -> HttpError:
+    """The failure for a write of `count` lines that was not a 204.
+
+    A partial write (Error::PartialLpWrite) is {"error": "partial write of line protocol occurred", "data": [{
+    "error_message", "line_number", "original_line"}, ...]}: line_number counts the batch's lines from 1
+    (influxdb3_write/src/write_buffer/validator.rs: `line_idx + 1` over parse_lines, which skips only blank lines:
+    templog sends none), original_line is cut to 20 bytes (influxdb3_types/src/write.rs). With accept_partial, a
+    line that does not parse is listed so too. A list that does not fit the batch, or a 400 without one, is left to
+    the sender to isolate by halves.
+    """
+    secrets = list(secrets)
+    failure = http_error(status, error_text(body), retry_after, secrets)
+    if status == 400 and "Authorization header was malformed" in str(failure):
+        # AuthenticationError::MalformedRequest (a token with a space, from a token_file replaced since the start):
+        # every point would be refused alike, so it is the token's failure, retried as a bad token is
+        return Unauthorized(status, shown(error_text(body), secrets))
+    if status not in (400, 422):
+        return failure
+    refused = _listed_lines(body, count)
+    text = shown(error_text(body), secrets)
+    if refused is None:
+        return LimitReached(status, limit_text(text, None)) if status == 422 else failure
+    limited = sorted(i for i, message in refused.items() if message.startswith(LIMIT_ERRORS))
+    rejected = {i: f"HTTP {status}: {shown(message, secrets)}" for i, message in refused.items() if i not in limited}
+    if status == 422 or limited:
+        return LimitReached(status, limit_text(shown(refused[limited[0]], secrets) if limited else text,
+                                               len(limited)), limited, rejected)
+    first = min(rejected)
+    return PartialWrite(status, f"{text}: {len(rejected)} of {count} line(s) refused, the first (line {first + 1}) "
+                                f"for {shown(refused[first], secrets)}", rejected)
+
+
+def limit_text(message: str, lines: int | None) -> str:
+    which = "the batch" if lines is None else f"{lines} line(s)"
+    return (f"InfluxDB 3 refused {which} at a limit of databases, tables or columns ({message}); they stay in the "
+            "outbox and are retried: raise the limit or remove what is no longer needed")
+
+
+def _listed_lines(body: bytes | None, count: int) -> dict[int, str] | None:
+    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits."""
+    try:
+        data = json.loads(body or b"").get("data")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(data, list) or not data:
+        return None
+    refused: dict[int, str] = {}
+    for entry in data:
+        number = entry.get("line_number") if isinstance(entry, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= count:
+            return None
+        message = entry.get("error_message")
+        refused[number - 1] = message if isinstance(message, str) else "refused"
+    return refused
+
+
+def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
+    """The rows of a query's JSON lines answer, one object a line, as they come. Also reads a `format=json` answer
+    that arrives as one array (on one line): QueryFailed for anything else."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
+            raise QueryFailed(f"unreadable answer: {exc}") from exc
+        for row in document if isinstance(document, list) else [document]:
+            if not isinstance(row, dict):
+                raise QueryFailed(f"unexpected answer: {line[:200]!r}")
+            yield row
+
+
+def history_row(record: dict, columns: tuple[str, ...], failure=lambda exc: exc) -> Row:
+    """(time_ns, sensor, *values) of one row of the history query; QueryFailed (made by `failure`: a row quoted in
+    it may echo the credentials) for one of another shape. A row without `sensor` (a point written without the
+    tag, whose null is left out) has the sensor ""."""
+    moment, sensor = record.get("time"), record.get("sensor", "")
+    values = [float(v) for c in columns if isinstance(v := record.get(c), (int, float)) and not isinstance(v, bool)]
+    if (not isinstance(moment, str) or not _TIME.fullmatch(moment) or not isinstance(sensor, str)
+            or len(values) != len(columns)):
+        raise failure(QueryFailed(f"unexpected row in the answer: {record}"))
+    try:
+        time_ns = parse_rfc3339_ns(moment)
+    except ValueError as exc:  # a date that does not exist, such as 2026-02-30
+        raise failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc
+    return (time_ns, sensor, *values)
