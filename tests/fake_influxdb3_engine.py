@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 from datafusion import SessionConfig, SessionContext
 
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())

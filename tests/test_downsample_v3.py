@@ -50,7 +50,7 @@ def hourly(points: list[dict]) -> dict:
         groups.setdefault((p["tags"]["sensor"], p["time"] // HOUR_NS * HOUR_NS), []).append(p)
     expected = {}
     for key, group in groups.items():
-        row = {}
+        row: dict[str, float] = {}
         for field, prefix in (("celsius", ""), ("humidity", "humidity_"), ("dewpoint", "dewpoint_")):
             values = [p[field] for p in group if field in p]
             if values:

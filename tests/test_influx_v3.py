@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import datafusion
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 import urllib3
 from hypothesis import given, settings
