@@ -50,7 +50,7 @@ from test_grafana import PANEL_SCHEMAS, grafana_influxql, panels, schema_errors
 S = 10**9
 HOT, COLD = "desk", HOSTILE_NAME  # one sensor breaching its max, one its min
 CONFIG = f"""
-influxdb: {{url: "http://127.0.0.1:1", api: v1, bucket: temperature, retention: 2h}}
+influxdb: {{url: "http://127.0.0.1:1", api: v1, org: home, bucket: temperature, retention: 2h}}
 sensors:
   - {{name: {HOT}, type: simulated, min: 16, max: 28, humidity: 45, humidity_min: 30, humidity_max: 60}}
   - {{name: '{COLD.replace("'", "''")}', type: simulated, min: 16, max: 40}}
