@@ -193,7 +193,8 @@ class FakeInfluxDB3:
 
     def start(self) -> Self:
         self._server = _HTTPServer(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="FakeInfluxDB3", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="FakeInfluxDB3",
+                                        daemon=True)  # a stop within 50 ms
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self
