@@ -260,7 +260,10 @@ class FakeInfluxDB3:
         with self._lock:
             if db not in self.databases:
                 raise ValueError(f"the trigger's database {db} does not exist")
-            path = self._plugin_path(plugin_filename)
+            try:
+                path = self._plugin_path(plugin_filename)
+            except _Refusal as refusal:
+                raise ValueError(refusal.text()) from None
         state = PluginReturnState()
         api = PluginCallApi(self, db, state)
         schedule_time = datetime.datetime.fromtimestamp(schedule_time_s, datetime.timezone.utc)
