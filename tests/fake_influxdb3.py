@@ -1,48 +1,84 @@
-"""FakeInfluxDB3: a stand-in for InfluxDB 3 Core's HTTP API, for the tests (no InfluxDB 3 server runs here).
+"""FakeInfluxDB3: the one stand-in for InfluxDB 3 Core in the tests (no InfluxDB 3 server runs here).
 
-It answers as influxdata/influxdb@v3.10.1 does, from its source:
+One store of databases and tables, served over HTTP (the API clients and the init script call) and to the processing
+engine's plugins (the API object a plugin is handed), answering as influxdata/influxdb@v3.10.1 does, from its source:
 
+HTTP API
 * ``influxdb3_server/src/http.rs``: route_request (which paths there are, and that every one but those named in
   ``--disable-authz`` needs a token: 401 ``{"error": "the request was not authenticated"}``, 400 for a header
   without a scheme; Bearer and Token are read), ping (200, a JSON body, X-Influxdb-Version ``3.10.1``), health
-  (200 ``OK``), write_lp_inner (accept_partial defaults to true, 204 when all is stored), read_body (413 past
-  max_request_bytes, 10 MiB by default), create_database (200, or 409 from CatalogError::AlreadyExists),
-  update_database (PUT: set, or clear without retention_period), show_databases (``[{"iox::database": ...}]``),
-  query_sql and extract_query_request (GET or POST, ``format`` json or jsonl, the Accept header checked first),
-  ``impl IntoResponse for Error`` (each failure's status and body: a partial write is 400 ``{"error": "partial
-  write of line protocol occurred", "data": [{"error_message", "line_number", "original_line"}]}``, 422 when a
-  listed line hit a limit; DataFusion's Plan and SQL errors 400, its others 500, as plain text);
+  (``/health`` and ``/api/v1/health``: 200 ``OK``), write_lp_inner (accept_partial defaults to true, 204 when all is
+  stored), read_body (413 past max_request_bytes, 10 MiB by default), read_body_json (415 without a JSON
+  Content-Type), create_database (200, or 409 from CatalogError::AlreadyExists), update_database (PUT: set, or
+  clear without retention_period), show_databases (``[{"iox::database": ...}]``), query_sql and
+  extract_query_request (GET or POST, ``format`` json or jsonl, the Accept header checked first),
+  configure_processing_engine_trigger (POST: the request's plugin file read from the plugin directory, then the
+  catalog's create_processing_engine_trigger) and delete_processing_engine_trigger (DELETE, from the query string);
+  ``impl IntoResponse for Error`` and ``for CatalogError`` (each failure's status and body: a partial write is 400
+  ``{"error": "partial write of line protocol occurred", "data": [{"error_message", "line_number",
+  "original_line"}]}``, 422 when a listed line hit a limit; NotFound 404, AlreadyExists 409, TooManyDbs 422, any
+  other catalog or plugin error 500; DataFusion's Plan and SQL errors 400, its others 500, as plain text);
 * ``influxdb3_types/src/http.rs`` (QueryFormat::try_from_headers: only ``application/json``, ``*/*``, text/html
-  or none pass; CreateDatabaseRequest, WriteParams) and ``influxdb3_types/src/write.rs`` (Precision's names;
-  WriteLineError, its original_line cut to 20 bytes);
+  or none pass; CreateDatabaseRequest, WriteParams, ProcessingEngineTriggerCreateRequest and -DeleteRequest) and
+  ``influxdb3_types/src/write.rs`` (Precision's names; WriteLineError, its original_line cut to 20 bytes);
+* ``influxdb3_catalog/src/catalog/versions/v2/update.rs`` (create_processing_engine_trigger: the database must
+  exist, the specification parse, the name be new; delete_processing_engine_trigger: an enabled trigger needs
+  ``force``: ProcessingEngineTriggerRunning), ``.../v3/schema/trigger.rs`` (TriggerSettings, ErrorBehavior
+  ``log``/``retry``/``disable``, from_string_rep: ``cron:`` with the cron crate's 6 or 7 fields, ``every:``,
+  ``table:``, ``all_tables``, ``request:``), ``influxdb3/src/commands/serve.rs`` (CORE_NUM_DBS_LIMIT: 5 databases
+  besides ``_internal``, ``versions/v2.rs`` database_count);
 * ``influxdb3_write/src/write_buffer/validator.rs`` (line numbers count from 1; a field whose type differs from
   the column's is refused for that line: CatalogError::InvalidColumnType; a new column past the table's limit:
-  TooManyColumns) and ``write_buffer/mod.rs`` (a database is created by its first write, keeping forever);
+  TooManyColumns; without accept_partial one bad line refuses the whole write) and ``write_buffer/mod.rs`` (a
+  database is created by its first write, keeping forever);
 * ``influxdb3_system_tables/src/databases.rs``: ``system.databases`` in the ``_internal`` database, with
   ``retention_period_ns`` (null: forever).
 
-Lines are read with the InfluxDB 3 line protocol reading in test_lineprotocol_properties.py (parse_v3). A query
-is executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI), on a table per measurement
-of the stored points: ``time`` a timestamp in nanoseconds without a zone, tags as dictionaries of strings (as
-``core/schema/src/lib.rs`` types them), fields as written;
-a column exists once a point has written it, as in InfluxDB 3's catalog. The answer is written by DataFusion's
-own JSON writer, arrow-json, which InfluxDB 3 uses too: null columns left out, ``time`` without a zone. It is sent
-with ``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
+Processing engine (``run_schedule_trigger``)
+* ``influxdb3_py_api/src/system_py.rs`` execute_schedule_trigger: the plugin file (read as the trigger route reads
+  it, ``influxdb3_processing_engine/src/lib.rs`` read_plugin_code) is run in fresh globals, then
+  ``process_scheduled_call(influxdb3_local, call_time, args)`` is called, call_time a naive datetime from
+  ``PyDateTime::from_timestamp(seconds, None)`` (datetime.fromtimestamp: local time), args a dict of strings or None;
+  its logger's "starting execution" and "finished execution" lines around the call;
+* PyPluginCallApi: ``info``/``warn``/``error`` (the arguments' str() joined by spaces), ``query(query, args=None,
+  database=None)`` (SQL on the trigger's database or the named one; rows as dicts: a null as None, a timestamp as its
+  int nanoseconds, a dictionary (tag) value as its string, Int64, UInt64, Float64, Utf8 and Boolean as themselves,
+  any other type a ValueError; no batch: []; a failed query raises QueryError "error: ... executing query on ..."),
+  ``write``/``write_to_db(db, line_builder)`` (``line_builder.build()`` kept, WriteAccumulator) and
+  ``write_sync``/``write_sync_to_db`` (written at once); statement parameters and ``cache`` are not modelled;
+* ``influxdb3_processing_engine/src/plugins.rs`` handle_return_state: when the call has returned, one write per
+  database of its lines joined by newlines, through ``write.rs`` InProcessWriteEndpoint (accept_partial false,
+  nanoseconds): the same write as write_lp's; a refused one is an error of the run, not an exception;
+* ``influxdb3_py_api/src/line_builder/mod.rs`` setup_line_builder: ``LineBuilder`` a builtin while the plugin runs
+  (the class below is written from line_builder.py's behaviour, not copied).
+
+The store: lines are read with the InfluxDB 3 line protocol reading in test_lineprotocol_properties.py (parse_v3);
+one row per series and time (writing it again replaces the fields the write holds and keeps the others). A query
+is executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI, a newer release than the fork
+3.10.1 bundles), with information_schema on (``core/datafusion_util/src/config.rs``), on a table per measurement:
+``time`` a timestamp in nanoseconds without a zone, tags Dictionary(Int32, Utf8) (as ``core/schema/src/lib.rs``
+types them), fields as written; a column exists once a point has written it, as in InfluxDB 3's catalog. The HTTP
+answer is written by DataFusion's own JSON writer, arrow-json, which InfluxDB 3 uses too: null columns left out,
+``time`` without a zone, sent with ``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
+import datetime
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Self
+from typing import Any, Callable, Iterable, Self
 from urllib.parse import parse_qs, urlsplit
 
 import datafusion
@@ -54,6 +90,7 @@ VERSION = "3.10.1"
 INTERNAL_DB = "_internal"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # influxdb3_clap_blocks: --max-http-request-size, 10485760
 COLUMN_LIMIT = 500  # columns per table (influxdb3_catalog: the default columns_per_table_limit)
+DATABASE_LIMIT = 5  # influxdb3/src/commands/serve.rs CORE_NUM_DBS_LIMIT
 _PRECISION_NS = {"nanosecond": 1, "ns": 1, "n": 1, "microsecond": 1_000, "us": 1_000, "u": 1_000,
                  "millisecond": 1_000_000, "ms": 1_000_000, "second": 1_000_000_000, "s": 1_000_000_000}
 _HUMANTIME_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -61,7 +98,9 @@ _DB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(/[A-Za-z0-9_-]+)?")
 _ACCEPTED = (None, "application/json", "*/*")
 # a tag column's type (core/schema/src/lib.rs: InfluxColumnType::Tag => Dictionary(Int32, Utf8))
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
+_ARROW_TYPES = {"tag": TAG_TYPE, "float": pa.float64(), "int": pa.int64(), "str": pa.string(), "bool": pa.bool_()}
 _UNAUTHENTICATED = '{"error": "the request was not authenticated"}'
+_ERROR_BEHAVIORS = ("log", "retry", "disable")  # trigger.rs ErrorBehavior, snake_case
 
 
 @dataclass(frozen=True)
@@ -80,37 +119,82 @@ class _Refusal(Exception):
             body, content_type = json.dumps(body, separators=(",", ":")), "application/json"  # serde_json's
         self.reply = _Reply(status, body.encode(), content_type)
 
+    def text(self) -> str:
+        return f"{self.reply.status}: {self.reply.body.decode()}"
+
+
+@dataclass
+class _Table:
+    """One table: its columns (time first, then each as it was first written: "tag" or a field's type) and its rows,
+    {(sorted tags, time_ns): {column: value}}; or, once `persist()` loaded it, that Arrow table as it is."""
+
+    kinds: dict[str, str] = field(default_factory=lambda: {"time": "timestamp"})
+    rows: dict[tuple, dict[str, Any]] = field(default_factory=dict)
+    persisted: pa.Table | None = None
+    _arrow: pa.Table | None = None  # the rows as Arrow, until the next write
+
+    def arrow(self) -> pa.Table:
+        if self.persisted is not None:
+            return self.persisted
+        if self._arrow is None:
+            ordered = sorted(self.rows.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+            arrays = {"time": pa.array([key[1] for key, _ in ordered], pa.timestamp("ns"))}
+            for column, kind in self.kinds.items():
+                if column != "time":
+                    arrays[column] = pa.array([row.get(column) for _, row in ordered], _ARROW_TYPES[kind])
+            self._arrow = pa.table(arrays)
+        return self._arrow
+
+
+@dataclass
+class PluginReturnState:
+    """What a plugin run leaves (system_py.rs PluginReturnState): its log lines (level, text) and its lines for each
+    database; and what handle_return_state's writes of them refused (the server logs those)."""
+
+    log_lines: list[tuple[str, str]] = field(default_factory=list)
+    write_db_lines: dict[str, list[str]] = field(default_factory=dict)
+    write_errors: list[str] = field(default_factory=list)
+
+
+class QueryError(Exception):
+    """influxdb3_py_api.QueryError (system_py.rs create_exception!): a plugin's query that failed."""
+
 
 class FakeInfluxDB3:
-    """InfluxDB 3 Core's HTTP API on 127.0.0.1 with state in memory.
+    """InfluxDB 3 Core on 127.0.0.1 with state in memory: its HTTP API (`start()`, `url`) and its processing engine
+    (`run_schedule_trigger`), over one store.
 
     `tokens` are admin tokens; `read_write_tokens` may write, query and list the databases but not create or
     change them nor read `_internal` (403, as Enterprise's database tokens). `disable_authz` names the paths that
-    need no token (``--disable-authz ping,health``: {"/ping", "/health"}). `column_limit` is the columns a table
+    need no token (``--disable-authz health``: {"/health", "/api/v1/health"}). `column_limit` is the columns a table
     may have. `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
+    `plugin_dir` is the server's plugin directory (``--plugin-dir``; None: the processing engine has none).
+    `on_request(method, target)` is called in the handler while the client waits for the answer.
     """
 
     def __init__(self, token: str = "test-token", *, read_write_tokens: Iterable[str] = (),
                  disable_authz: Iterable[str] = (), column_limit: int = COLUMN_LIMIT,
-                 retention_updates: bool = True) -> None:
+                 retention_updates: bool = True, plugin_dir: Path | None = None,
+                 on_request: Callable[[str, str], None] | None = None) -> None:
         self.tokens, self.read_write_tokens = {token}, set(read_write_tokens)
         self.disable_authz, self.column_limit, self.retention_updates = set(disable_authz), column_limit, \
             retention_updates
+        self.plugin_dir, self.on_request = plugin_dir, on_request
         self.databases: dict[str, int | None] = {INTERNAL_DB: None}  # name -> retention in ns, None: forever
-        self.requests: list[tuple[str, str]] = []  # (method, path) of each request
+        self.triggers: dict[str, dict[str, dict[str, Any]]] = {}  # db -> trigger name -> its create request
+        self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
         self.writes: list[bytes] = []  # each write_lp body
-        self.queries: list[dict[str, Any]] = []  # each query_sql request: {"db", "q", "format"}
+        self.queries: list[dict[str, Any]] = []  # each query: {"db", "q", "format"} (a plugin's: format "plugin")
         self.url = ""
-        # (db, table) -> {(sorted tags, time_ns): {column: value}}; (db, table) -> {column: "tag" or a field type}
-        self._points: dict[tuple[str, str], dict[tuple, dict[str, Any]]] = {}
-        self._columns: dict[tuple[str, str], dict[str, str]] = {}
-        self._lock = threading.Lock()
+        self._tables: dict[tuple[str, str], _Table] = {}  # (db, table) ->
+        self._lock = threading.RLock()
         self._server: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Self:
         self._server = _HTTPServer(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="FakeInfluxDB3", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="FakeInfluxDB3",
+                                        daemon=True)  # a stop within 50 ms
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self
@@ -134,12 +218,155 @@ class FakeInfluxDB3:
     def points(self, db: str = "temperature", table: str = "temperature") -> list[dict[str, Any]]:
         """The stored rows of a table, each {column: value} with `time` in ns, in time order then tags."""
         with self._lock:
-            rows = self._points.get((db, table), {})
+            stored = self._tables.get((db, table))
+            rows = stored.rows if stored is not None else {}
             return [{**row, "time": key[1]} for key, row in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
 
     def add_database(self, name: str, retention_s: int = 0) -> None:
         with self._lock:
             self.databases[name] = retention_s * 1_000_000_000 or None
+
+    def write_lp(self, db: str, text: str) -> None:
+        """Write lines (nanoseconds) as the server's write buffer takes them; _Refusal's text as a ValueError."""
+        with self._lock:
+            try:
+                self._write_lines(db, text, 1, accept_partial=False)
+            except _Refusal as refusal:
+                raise ValueError(refusal.text()) from None
+
+    def expire(self, db: str, table: str, before_ns: int) -> None:
+        """Drop the table's rows older than `before_ns`, as the server drops expired data (by whole files)."""
+        with self._lock:
+            stored = self._tables[(db, table)]
+            for key in [key for key in stored.rows if key[1] < before_ns]:
+                del stored.rows[key]
+            stored._arrow = None
+
+    def persist(self, db: str, table: str, data: pa.Table) -> None:
+        """A new table whose data is `data` as it stands, as a Parquet file the server persisted (the bench's
+        millions of rows, without line protocol); it takes no writes after (the stand-in merges no files)."""
+        kinds = {**{arrow_type: kind for kind, arrow_type in _ARROW_TYPES.items()}, pa.timestamp("ns"): "timestamp"}
+        with self._lock:
+            if (db, table) in self._tables:
+                raise ValueError(f"the stand-in persists a new table only: {db}.{table} exists")
+            self.databases.setdefault(db, None)
+            columns = {name: kinds[data.schema.field(name).type] for name in data.column_names}
+            self._tables[(db, table)] = _Table(columns, persisted=data)
+
+    def run_schedule_trigger(self, plugin_filename: str, db: str, schedule_time_s: int,
+                             args: dict[str, str] | None = None) -> PluginReturnState:
+        """A scheduled trigger's run on `db` (system_py.rs execute_schedule_trigger, then plugins.rs
+        handle_return_state): the plugin's return state; an exception the plugin raised propagates."""
+        with self._lock:
+            if db not in self.databases:
+                raise ValueError(f"the trigger's database {db} does not exist")
+            try:
+                path = self._plugin_path(plugin_filename)
+            except _Refusal as refusal:
+                raise ValueError(refusal.text()) from None
+        state = PluginReturnState()
+        api = PluginCallApi(self, db, state)
+        schedule_time = datetime.datetime.fromtimestamp(schedule_time_s, datetime.timezone.utc)
+        state.log_lines.append(("info", f"starting execution with scheduled time {schedule_time:%Y-%m-%d %H:%M:%S} "
+                                        "UTC"))
+        started = time.monotonic()
+        had_builder, builder = hasattr(builtins, "LineBuilder"), getattr(builtins, "LineBuilder", None)
+        builtins.LineBuilder = LineBuilder  # type: ignore[attr-defined]
+        try:
+            scope: dict[str, Any] = {}
+            exec(compile(path.read_text(), str(path), "exec"), scope)
+            scope["process_scheduled_call"](api, datetime.datetime.fromtimestamp(schedule_time_s), args)
+        finally:
+            if had_builder:
+                builtins.LineBuilder = builder  # type: ignore[attr-defined]
+            else:
+                del builtins.LineBuilder  # type: ignore[attr-defined]
+        state.log_lines.append(("info", f"finished execution in {time.monotonic() - started:.3f}s"))
+        for database, lines in state.write_db_lines.items():
+            with self._lock:
+                try:
+                    self._write_lines(database, "\n".join(lines), 1, accept_partial=False)
+                except _Refusal as refusal:
+                    state.write_errors.append(f"error writing back lines to {database}: {refusal.text()}")
+        return state
+
+    # The store.
+
+    def _write_lines(self, db: str, text: str, ns_per_unit: int, accept_partial: bool) -> None:
+        """Store the lines; _Refusal as write_lp answers a refusal (without accept_partial: nothing stored)."""
+        lines = [line for line in text.split("\n") if line.strip(" \t")]  # parse_lines skips blank lines
+        if not lines:
+            raise _Refusal(400, "no data in the write request")
+        self.databases.setdefault(db, None)  # created by its first write, keeping forever
+        errors: list[dict[str, Any]] = []
+        valid: list[tuple[str, dict[str, str], dict[str, Any], int]] = []
+        added: dict[str, dict[str, str]] = {}  # table -> the columns this write adds
+        for number, line in enumerate(lines, start=1):
+            point = self._validate(db, line, ns_per_unit, added)
+            if isinstance(point, str):
+                errors.append({"error_message": point, "line_number": number,
+                               "original_line": line.encode()[:20].decode(errors="ignore")})
+                if not accept_partial:
+                    raise _Refusal(400, {"error": "line protocol parsing error", "data": errors[0]})
+            else:
+                valid.append(point)
+        for table, tags, values, stamp in valid:
+            stored = self._tables.setdefault((db, table), _Table())
+            stored.kinds.update(added[table])
+            stored.rows.setdefault((tuple(sorted(tags.items())), stamp), dict(tags)).update(values)
+            stored._arrow = None
+        if errors:
+            limit = any(e["error_message"].startswith("Update to schema would exceed") for e in errors)
+            raise _Refusal(422 if limit else 400, {"error": "partial write of line protocol occurred", "data": errors})
+
+    def _validate(self, db: str, line: str, ns_per_unit: int, added: dict[str, dict[str, str]]
+                  ) -> tuple[str, dict[str, str], dict[str, Any], int] | str:
+        """The point of one line, or what is wrong with it; `added` gains the new columns it brings."""
+        try:
+            table, tags, fields, stamp = parse_v3(line)
+            values = {key: _field_value(text) for key, text in fields.items()}
+        except (Malformed, ValueError, IndexError) as error:
+            return f"error parsing line: {error}"
+        stored = self._tables.get((db, table))
+        if stored is not None and stored.persisted is not None:
+            return f"the stand-in takes no writes into {table}, a table persist() loaded"
+        columns = {**(stored.kinds if stored else {"time": "timestamp"}), **added.get(table, {})}
+        wanted = {**{k: "tag" for k in tags}, **{k: type(v).__name__ for k, v in values.items()}}
+        for column, kind in wanted.items():
+            if column in columns and columns[column] != kind:
+                return f"invalid column type for column '{column}', expected {columns[column]}, got {kind}"
+        new = {c: k for c, k in wanted.items() if c not in columns}
+        if len(columns) + len(new) > self.column_limit:
+            return f"Update to schema would exceed number of columns per table limit of {self.column_limit} columns"
+        added.setdefault(table, {}).update(new)
+        return table, tags, values, stamp * ns_per_unit
+
+    def _sql(self, db: str, q: str) -> datafusion.DataFrame:
+        """The statement's frame on the database (for _internal: system.databases)."""
+        context = datafusion.SessionContext(datafusion.SessionConfig().with_information_schema(True))
+        if db == INTERNAL_DB:
+            names = list(self.databases)
+            batch = pa.record_batch([pa.array(names), pa.array([self.databases[n] for n in names], pa.uint64()),
+                                     pa.array([False] * len(names)),
+                                     pa.array([None] * len(names), pa.timestamp("s", "UTC"))],
+                                    names=["database_name", "retention_period_ns", "deleted", "hard_deletion_time"])
+            context.sql("CREATE SCHEMA system").collect()
+            context.register_record_batches("system.databases", [[batch]])
+        for (table_db, table), stored in self._tables.items():
+            if table_db == db:
+                context.register_record_batches(table, [stored.arrow().to_batches()])
+        return context.sql(q)
+
+    def _plugin_path(self, name: str) -> Path:
+        """lib.rs read_plugin_code: the file in the plugin directory (no way out of it); _Refusal 500 otherwise."""
+        if self.plugin_dir is None:
+            raise _Refusal(500, "Node not configured with plugin directory")
+        path = (self.plugin_dir / name.rstrip("/")).resolve()
+        if self.plugin_dir.resolve() not in path.parents:
+            raise _Refusal(500, f"plugin path escapes the plugin directory: {name}")
+        if not path.is_file():
+            raise _Refusal(500, f"reading plugin file: Plugin not found: {path}")
+        return path
 
     # Request handling.
 
@@ -147,7 +374,9 @@ class FakeInfluxDB3:
         url = urlsplit(path)
         query = {key: values[0] for key, values in parse_qs(url.query).items()}
         with self._lock:
-            self.requests.append((method, url.path))
+            self.requests.append((method, path))
+        if self.on_request is not None:
+            self.on_request(method, path)
         try:
             token = self._authenticate(url.path, headers.get("Authorization"))
             if len(body) > MAX_REQUEST_BYTES:
@@ -190,7 +419,7 @@ class FakeInfluxDB3:
                             "process_id": str(uuid.UUID(int=1))}
                 return _Reply(200, json.dumps(document).encode(), "application/json",
                               headers=(("X-Influxdb-Build", "Core"), ("X-Influxdb-Version", VERSION)))
-            case "GET", "/health":
+            case "GET", ("/health" | "/api/v1/health"):
                 return _Reply(200, b"OK", "text/plain; charset=utf-8")
             case "POST", "/api/v3/write_lp":
                 return self._write(query, body)
@@ -204,6 +433,12 @@ class FakeInfluxDB3:
             case ("POST" | "PUT"), "/api/v3/configure/database":
                 self._admin(token)
                 return self._configure(method, headers, body)
+            case "POST", "/api/v3/configure/processing_engine_trigger":
+                self._admin(token)
+                return self._create_trigger(query, headers, body)
+            case "DELETE", "/api/v3/configure/processing_engine_trigger":
+                self._admin(token)
+                return self._delete_trigger(query)
         raise _Refusal(404, "Not found")
 
     def _write(self, query: dict[str, str], body: bytes) -> _Reply:
@@ -216,55 +451,17 @@ class FakeInfluxDB3:
         precision = _PRECISION_NS.get(query.get("precision", "nanosecond"))
         if precision is None:
             raise _Refusal(400, f"unknown variant `{query['precision']}`")
-        accept_partial = query.get("accept_partial", "true") != "false"
         try:
             text = body.decode()
         except UnicodeDecodeError as error:
             raise _Refusal(400, f"body is not valid utf8: {error}") from None
         self.writes.append(body)
-        self.databases.setdefault(db, None)  # created by its first write, keeping forever
-        errors: list[dict[str, Any]] = []
-        lines = [line for line in text.split("\n") if line.strip(" \t")]  # parse_lines skips blank lines
-        for number, line in enumerate(lines, start=1):
-            problem = self._store(db, line, precision)
-            if problem:
-                errors.append({"error_message": problem, "line_number": number,
-                               "original_line": line.encode()[:20].decode(errors="ignore")})
-                if not accept_partial:
-                    raise _Refusal(400, {"error": "line protocol parsing error", "data": errors[0]})
-        if not lines:
-            raise _Refusal(400, "no data in the write request")
-        if errors:
-            limit = any(e["error_message"].startswith("Update to schema would exceed") for e in errors)
-            raise _Refusal(422 if limit else 400, {"error": "partial write of line protocol occurred", "data": errors})
+        self._write_lines(db, text, precision, accept_partial=query.get("accept_partial", "true") != "false")
         return _Reply(204)
 
-    def _store(self, db: str, line: str, ns_per_unit: int) -> str | None:
-        """Store one line; what is wrong with it, if anything (nothing of it is stored then)."""
-        try:
-            table, tags, fields, stamp = parse_v3(line)
-            values = {key: _field_value(text) for key, text in fields.items()}
-        except (Malformed, ValueError, IndexError) as error:
-            return f"error parsing line: {error}"
-        columns = self._columns.setdefault((db, table), {"time": "timestamp"})
-        wanted = {**{k: "tag" for k in tags}, **{k: type(v).__name__ for k, v in values.items()}}
-        for column, kind in wanted.items():
-            if column in columns and columns[column] != kind:
-                return f"invalid column type for column '{column}', expected {columns[column]}, got {kind}"
-        new = [c for c in wanted if c not in columns]
-        if len(columns) + len(new) > self.column_limit:
-            return f"Update to schema would exceed number of columns per table limit of {self.column_limit} columns"
-        columns.update((c, wanted[c]) for c in new)
-        row = self._points.setdefault((db, table), {}).setdefault((tuple(sorted(tags.items())), stamp * ns_per_unit),
-                                                                  dict(tags))
-        row.update(values)
-        return None
-
     def _configure(self, method: str, headers: Any, body: bytes) -> _Reply:
-        if not (headers.get("Content-Type") or "").startswith("application/json"):
-            raise _Refusal(415, "invalid content type, expected application/json")
+        request = _json_body(headers, body)
         try:
-            request = json.loads(body)
             db, period = request["db"], request.get("retention_period")
             retention = None if period is None else _humantime_ns(period)
         except (ValueError, KeyError, TypeError) as error:
@@ -274,6 +471,9 @@ class FakeInfluxDB3:
                 raise _Refusal(400, {"error": "db name did not start with a number or letter"})
             if db in self.databases:
                 raise _Refusal(409, "attempted to create a resource that already exists")
+            if len(set(self.databases) - {INTERNAL_DB}) >= DATABASE_LIMIT:
+                raise _Refusal(422, {"error": f"Adding a new database would exceed limit of {DATABASE_LIMIT} "
+                                              "databases"})
             self.databases[db] = retention
             return _Reply(200)
         if db not in self.databases:
@@ -281,6 +481,46 @@ class FakeInfluxDB3:
         if not self.retention_updates:
             raise _Refusal(405, "the stand-in keeps retention fixed")
         self.databases[db] = retention
+        return _Reply(200)
+
+    def _create_trigger(self, query: dict[str, str], headers: Any, body: bytes) -> _Reply:
+        if query:
+            raise _Refusal(400, "the stand-in reads a trigger from a JSON body only")
+        request = _json_body(headers, body)
+        shape = {"db": str, "plugin_filename": str, "trigger_name": str, "trigger_settings": dict,
+                 "trigger_specification": str, "disabled": bool}  # ProcessingEngineTriggerCreateRequest
+        for key, kind in shape.items():
+            if not isinstance(request.get(key), kind):
+                raise _Refusal(400, f"serde json error: missing or invalid field `{key}`")
+        settings, arguments = request["trigger_settings"], request.get("trigger_arguments")
+        if not isinstance(settings.get("run_async"), bool) or settings.get("error_behavior") not in _ERROR_BEHAVIORS:
+            raise _Refusal(400, "serde json error: invalid trigger_settings")
+        if arguments is not None and not (isinstance(arguments, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in arguments.items())):
+            raise _Refusal(400, "serde json error: invalid trigger_arguments")
+        self._plugin_path(request["plugin_filename"])  # validate_plugin_filename, before the catalog
+        db, name, spec = request["db"], request["trigger_name"], request["trigger_specification"].strip()
+        if db not in self.databases:
+            raise _Refusal(404, f"the requested resource was not found: {db}")
+        if not _trigger_specification_ok(spec):
+            raise _Refusal(500, f"trigger specification parse error: {spec}")
+        if name in self.triggers.get(db, {}):
+            raise _Refusal(409, "attempted to create a resource that already exists")
+        self.triggers.setdefault(db, {})[name] = request
+        return _Reply(200)
+
+    def _delete_trigger(self, query: dict[str, str]) -> _Reply:
+        if "db" not in query or "trigger_name" not in query or query.get("force", "false") not in ("true", "false"):
+            raise _Refusal(400, "failed to deserialize the query string")  # serde_urlencoded
+        db, name = query["db"], query["trigger_name"]
+        if db not in self.databases:
+            raise _Refusal(404, f"the requested resource was not found: {db}")
+        trigger = self.triggers.get(db, {}).get(name)
+        if trigger is None:
+            raise _Refusal(404, f"the requested resource was not found: {name}")
+        if not trigger["disabled"] and query.get("force") != "true":
+            raise _Refusal(500, f"Cannot delete running plugin {name}. Disable it first or use --force.")
+        del self.triggers[db][name]
         return _Reply(200)
 
     def _query(self, method: str, query: dict[str, str], headers: Any, body: bytes, token: str | None) -> _Reply:
@@ -299,9 +539,8 @@ class FakeInfluxDB3:
             raise _Refusal(404, {"error": f"query error: database not found: {db}"})
         if db == INTERNAL_DB:
             self._admin(token)
-        context = self._context(db)
         try:
-            lines = json_lines(context.sql(q))
+            lines = json_lines(self._sql(db, q))
         except Exception as error:  # DataFusion's: its Plan and SQL errors are the statement's fault
             text = str(error)
             raise _Refusal(400 if text.startswith(("Error during planning", "SQL error")) else 500, text) from None
@@ -309,31 +548,140 @@ class FakeInfluxDB3:
             return _Reply(200, b"[" + b",".join(lines) + b"]", "application/json")
         return _Reply(200, content_type="application/jsonl", chunks=(line + b"\n" for line in lines))
 
-    def _context(self, db: str) -> datafusion.SessionContext:
-        """A DataFusion session holding the database's tables (for _internal: system.databases)."""
-        context = datafusion.SessionContext()
-        if db == INTERNAL_DB:
-            names = list(self.databases)
-            batch = pa.record_batch([pa.array(names), pa.array([self.databases[n] for n in names], pa.uint64()),
-                                     pa.array([False] * len(names)),
-                                     pa.array([None] * len(names), pa.timestamp("s", "UTC"))],
-                                    names=["database_name", "retention_period_ns", "deleted", "hard_deletion_time"])
-            context.sql("CREATE SCHEMA system").collect()
-            context.register_record_batches("system.databases", [[batch]])
-            return context
-        for (point_db, table), rows in self._points.items():
-            if point_db != db:
-                continue
-            kinds = self._columns[(db, table)]
-            ordered = sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-            arrays = {"time": pa.array([key[1] for key, _ in ordered], pa.timestamp("ns"))}
-            for column, kind in kinds.items():
-                if column != "time":
-                    arrow_type = {"tag": TAG_TYPE, "float": pa.float64(), "int": pa.int64(), "str": pa.string(),
-                                  "bool": pa.bool_()}[kind]
-                    arrays[column] = pa.array([row.get(column) for _, row in ordered], arrow_type)
-            context.register_record_batches(table, [[pa.record_batch(list(arrays.values()), names=list(arrays))]])
-        return context
+
+class PluginCallApi:
+    """The `influxdb3_local` a plugin is handed (system_py.rs PyPluginCallApi), on the trigger's database."""
+
+    def __init__(self, server: FakeInfluxDB3, db: str, state: PluginReturnState) -> None:
+        self._server, self._db, self._state = server, db, state
+
+    def info(self, *args: object) -> None:
+        self._state.log_lines.append(("info", " ".join(str(a) for a in args)))
+
+    def warn(self, *args: object) -> None:
+        self._state.log_lines.append(("warn", " ".join(str(a) for a in args)))
+
+    def error(self, *args: object) -> None:
+        self._state.log_lines.append(("error", " ".join(str(a) for a in args)))
+
+    def write(self, line_builder: LineBuilder) -> None:
+        self.write_to_db(self._db, line_builder)
+
+    def write_to_db(self, db_name: str, line_builder: LineBuilder) -> None:
+        self._state.write_db_lines.setdefault(db_name, []).append(line_builder.build())
+
+    def write_sync(self, line_builder: LineBuilder, no_sync: bool) -> None:
+        self.write_sync_to_db(self._db, line_builder, no_sync)
+
+    def write_sync_to_db(self, db_name: str, line_builder: LineBuilder, no_sync: bool) -> None:
+        try:
+            self._server.write_lp(db_name, line_builder.build())
+        except ValueError as error:
+            raise Exception(f"error writing line protocol to {db_name}: {error}") from None
+
+    def query(self, query: str, args: dict[str, str] | None = None, database: str | None = None
+              ) -> list[dict[str, Any]]:
+        if args is not None:
+            raise NotImplementedError("the stand-in: statement parameters are not modelled")
+        db = self._db if database is None else database
+        if not _DB_NAME.fullmatch(db):
+            raise QueryError(f"invalid database name provided: {db}")
+        server = self._server
+        with server._lock:
+            server.queries.append({"db": db, "q": query, "format": "plugin"})
+            try:
+                if db not in server.databases:
+                    raise ValueError(f"database not found: {db}")
+                batches = server._sql(db, query).collect()
+            except Exception as error:
+                raise QueryError(f"error: {error} executing query on {db}: {query}") from None
+        rows: list[dict[str, Any]] = []
+        for batch in batches:
+            columns = [_python_values(batch.column(i)) for i in range(batch.num_columns)]
+            rows += (dict(zip(batch.schema.names, values, strict=True)) for values in zip(*columns, strict=True))
+        return rows
+
+
+class LineBuilder:
+    """What influxdb3_py_api/src/line_builder/line_builder.py's LineBuilder builds (written here from its behaviour):
+    measurement, `,tag=value` (value escaped: backslash, comma, equals sign, space), ` field=value,...` (a float
+    whole-valued as `N.0`, else str(); an integer `Ni`), then ` <ns>` if set. Keys with a space, comma or equals
+    sign, an empty key or no field at all are refused."""
+
+    def __init__(self, measurement: str):
+        if " " in measurement:
+            raise ValueError("Measurement name cannot contain spaces")
+        self.measurement = measurement
+        self.tags: dict[str, str] = {}
+        self.fields: dict[str, str] = {}
+        self.timestamp_ns: int | None = None
+
+    @staticmethod
+    def _key(key: str) -> str:
+        if not key or any(c in key for c in " ,="):
+            raise ValueError(f"invalid key {key!r}")
+        return key
+
+    def tag(self, key: str, value: str) -> LineBuilder:
+        self.tags[self._key(key)] = str(value)
+        return self
+
+    def int64_field(self, key: str, value: int) -> LineBuilder:
+        self.fields[self._key(key)] = f"{value}i"
+        return self
+
+    def float64_field(self, key: str, value: float) -> LineBuilder:
+        self.fields[self._key(key)] = f"{int(value)}.0" if value % 1 == 0 else str(value)
+        return self
+
+    def time_ns(self, timestamp_ns: int) -> LineBuilder:
+        self.timestamp_ns = timestamp_ns
+        return self
+
+    def build(self) -> str:
+        if not self.fields:
+            raise ValueError("At least one field is required")
+        line = self.measurement.replace(",", "\\,").replace(" ", "\\ ")
+        for key, value in self.tags.items():
+            escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+            line += f",{key}={escaped}"
+        line += " " + ",".join(f"{key}={value}" for key, value in self.fields.items())
+        return line + (f" {self.timestamp_ns}" if self.timestamp_ns is not None else "")
+
+
+def _python_values(array: pa.Array) -> list[Any]:
+    """One column's cells as PyPluginCallApi.query hands them to Python."""
+    kind = array.type
+    if pa.types.is_timestamp(kind):
+        return array.cast(pa.int64()).to_pylist()
+    if pa.types.is_dictionary(kind) or kind in (pa.int64(), pa.uint64(), pa.float64(), pa.string(), pa.bool_()):
+        return array.to_pylist()
+    if array.null_count == len(array):
+        return [None] * len(array)  # a null is None before its type is looked at
+    raise ValueError(f"Unsupported data type: {kind}")
+
+
+def _json_body(headers: Any, body: bytes) -> dict[str, Any]:
+    """read_body_json: a JSON Content-Type (415 otherwise), then serde_json (400)."""
+    if not (headers.get("Content-Type") or "").startswith("application/json"):
+        raise _Refusal(415, "invalid content type, expected application/json")
+    try:
+        request = json.loads(body)
+    except ValueError as error:
+        raise _Refusal(400, f"serde json error: {error!r}") from None
+    if not isinstance(request, dict):
+        raise _Refusal(400, "serde json error: expected an object")
+    return request
+
+
+def _trigger_specification_ok(spec: str) -> bool:
+    """trigger.rs from_string_rep's forms; a cron expression as the cron crate's: 6 or 7 fields, seconds first."""
+    kind, _, rest = spec.partition(":")
+    if spec == "all_tables":
+        return True
+    if kind == "cron":
+        return len(rest.split()) in (6, 7)
+    return kind in ("table", "every", "request") and bool(rest.strip())
 
 
 class _HTTPServer(ThreadingHTTPServer):

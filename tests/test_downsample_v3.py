@@ -1,6 +1,8 @@
 """influxdb3/plugins/templog_downsample.py, InfluxDB 3's downsampling, run as the processing engine runs a scheduled
-trigger (tests/fake_influxdb3_engine.py: every query executed by Apache DataFusion on tables of our schema), against
-hourly figures computed here from the raw points."""
+trigger (tests/fake_influxdb3.py, the stand-in for InfluxDB 3: its plugin API over the store the HTTP API serves, every
+query executed by Apache DataFusion on tables of our schema), against hourly figures computed here from the raw
+points. The raw points are written as the collector writes them (collector/lineprotocol.py), the databases made as
+influxdb3/init/10-templog.sh makes them before the trigger exists."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.lineprotocol import text_problem
-from fake_influxdb3_engine import Engine, write_points
+from collector.lineprotocol import Point, Series, text_problem
+from fake_influxdb3 import FakeInfluxDB3, PluginReturnState
 from stack_tools import REPO
 
 PLUGIN = REPO / "influxdb3/plugins/templog_downsample.py"
+PLUGIN_DIR = PLUGIN.parent
 FLUX = REPO / "influxdb/tasks/downsample.flux"
 RAW, LONGTERM = "temperature", "temperature_longterm"
 HOUR_NS = 3600 * 10**9
@@ -60,8 +63,38 @@ def hourly(points: list[dict]) -> dict:
     return expected
 
 
+class Engine:
+    """The server (FakeInfluxDB3, the trigger's databases made) and what its runs of the plugin left."""
+
+    def __init__(self) -> None:
+        self.server = FakeInfluxDB3(plugin_dir=PLUGIN_DIR)
+        for name in (RAW, LONGTERM):
+            self.server.add_database(name)
+        self.last = PluginReturnState()
+
+    @property
+    def written_lines(self) -> list[tuple[str, str]]:
+        """(database, line) of the last run's writes."""
+        return [(db, line) for db, lines in self.last.write_db_lines.items() for line in lines]
+
+    def sql(self) -> list[str]:
+        """The last run's queries."""
+        return [query["q"] for query in self.server.queries]
+
+    def rows(self, db: str) -> list[dict]:
+        return self.server.points(db, "temperature")
+
+
+def write_points(engine: Engine, points: list[dict]) -> None:
+    """Raw points {"time": ns, "tags": {...}, field: value, ...}, written as the collector writes them."""
+    lines = [Point(Series("temperature", p["tags"]), {k: v for k, v in p.items() if k not in ("time", "tags")},
+                   p["time"]).line() for p in points]
+    if lines:
+        engine.server.write_lp(RAW, "\n".join(lines))
+
+
 def longterm(engine: Engine) -> dict:
-    rows = engine.database(LONGTERM).rows("temperature")
+    rows = engine.rows(LONGTERM)
     return {(r["sensor"], r["time"]): {k: v for k, v in r.items() if k not in ("time", "sensor", "host", "room")}
             for r in rows}
 
@@ -78,9 +111,9 @@ def assert_summaries(engine: Engine, expected: dict) -> None:
 
 def run(engine: Engine, hour_ns: int, minutes: int = 5, args: dict | None = None) -> None:
     """The trigger's run at `minutes` past the hour starting at hour_ns (cron:0 5 * * * *)."""
-    engine.written_lines.clear()
-    engine.queries.clear()
-    engine.run_scheduled(PLUGIN, RAW, (hour_ns + minutes * 60 * 10**9) // 10**9, args)
+    engine.server.queries.clear()
+    engine.last = engine.server.run_schedule_trigger(PLUGIN.name, RAW, (hour_ns + minutes * 60 * 10**9) // 10**9, args)
+    assert engine.last.write_errors == []
 
 
 @pytest.fixture
@@ -90,10 +123,10 @@ def engine() -> Engine:
 
 def test_each_whole_hour_is_summarized_per_series_and_field_and_the_current_one_is_not(engine):
     points = readings(T0, T0 + 3 * HOUR_NS) + readings(T0 + 3 * HOUR_NS, T0 + 3 * HOUR_NS + 5 * 60 * 10**9)
-    write_points(engine.database(RAW), points)
+    write_points(engine, points)
     run(engine, T0 + 3 * HOUR_NS)
     assert_summaries(engine, hourly([p for p in points if p["time"] < T0 + 3 * HOUR_NS]))
-    rows = engine.database(LONGTERM).rows("temperature")
+    rows = engine.rows(LONGTERM)
     assert {r["sensor"]: r.get("room") for r in rows} == {"desk": "office", "greenhouse": None, "odd, name=x y": None}
     assert all(r["host"] == "pi" for r in rows) and len(rows) == 3 * 3
 
@@ -102,36 +135,34 @@ def test_a_late_backlog_rewrites_its_hours_with_every_point(engine):
     """The collector's outbox delivers an outage's readings after later ones: each hour they land in is summarized
     again with all its points, the hours between too (from the earliest changed one on), none before."""
     early = readings(T0, T0 + 4 * HOUR_NS, every_s=120)
-    write_points(engine.database(RAW), early)
+    write_points(engine, early)
     run(engine, T0 + 4 * HOUR_NS)
     late = [reading("greenhouse", t) for t in range(T0 + HOUR_NS + 60 * 10**9, T0 + 2 * HOUR_NS, 120 * 10**9)]
     late += readings(T0 + 4 * HOUR_NS, T0 + 5 * HOUR_NS, every_s=120)
-    write_points(engine.database(RAW), late)
+    write_points(engine, late)
     run(engine, T0 + 5 * HOUR_NS)
     assert_summaries(engine, hourly(early + late))
-    summary = [sql for _, sql in engine.queries if "AVG(" in sql]
+    summary = [sql for sql in engine.sql() if "AVG(" in sql]
     assert len(summary) == 1 and f"time >= '{iso(T0 + HOUR_NS)}'" in summary[0]
     assert {int(line.rsplit(" ", 1)[1]) for _, line in engine.written_lines} == {
         T0 + h * HOUR_NS for h in range(1, 5)}
 
 
 def test_a_run_with_nothing_new_writes_nothing(engine):
-    write_points(engine.database(RAW), readings(T0, T0 + 2 * HOUR_NS))
+    write_points(engine, readings(T0, T0 + 2 * HOUR_NS))
     run(engine, T0 + 2 * HOUR_NS)
     run(engine, T0 + 2 * HOUR_NS, minutes=35)  # the same whole hours
     assert engine.written_lines == []
-    assert ("info", "templog-downsample: every hour is summarized") in engine.logs
+    assert ("info", "templog-downsample: every hour is summarized") in engine.last.log_lines
 
 
 def test_an_hour_expiring_file_by_file_keeps_the_summary_of_all_its_points(engine):
     """InfluxDB 3 drops expired raw data by whole 10-minute Parquet files: the oldest hour shrinks before it goes. Its
     long-term row was made from all its points and must stay so."""
     points = readings(T0, T0 + 2 * HOUR_NS)
-    write_points(engine.database(RAW), points)
+    write_points(engine, points)
     run(engine, T0 + 2 * HOUR_NS)
-    raw = engine.database(RAW).tables["temperature"]
-    for key in [k for k in raw if k[1] < T0 + 20 * 60 * 10**9]:
-        del raw[key]
+    engine.server.expire(RAW, "temperature", T0 + 20 * 60 * 10**9)
     run(engine, T0 + 2 * HOUR_NS, minutes=40)
     assert engine.written_lines == []
     assert_summaries(engine, hourly(points))
@@ -144,7 +175,7 @@ def test_a_server_in_a_zone_off_the_hour_still_cuts_whole_utc_hours(engine, monk
     time.tzset()
     try:
         points = readings(T0, T0 + 2 * HOUR_NS)
-        write_points(engine.database(RAW), points)
+        write_points(engine, points)
         run(engine, T0 + HOUR_NS)
     finally:
         monkeypatch.delenv("TZ")
@@ -157,7 +188,7 @@ def test_humidity_counted_on_its_own(engine):
     points = readings(T0, T0 + HOUR_NS, names=("greenhouse",))
     for p in points[::3]:
         del p["humidity"], p["dewpoint"]
-    write_points(engine.database(RAW), points)
+    write_points(engine, points)
     run(engine, T0 + HOUR_NS)
     assert_summaries(engine, hourly(points))
     row = longterm(engine)[("greenhouse", T0)]
@@ -165,15 +196,17 @@ def test_humidity_counted_on_its_own(engine):
 
 
 def test_the_long_term_database_comes_from_the_trigger_arguments(engine):
-    write_points(engine.database(RAW), readings(T0, T0 + HOUR_NS, names=("desk",)))
+    engine.server.add_database("hourly")  # as the init script makes TEMPLOG_LONGTERM_DB
+    write_points(engine, readings(T0, T0 + HOUR_NS, names=("desk",)))
     run(engine, T0 + HOUR_NS, args={"longterm_db": "hourly"})
     assert {db for db, _ in engine.written_lines} == {"hourly"}
-    assert engine.database("hourly").rows("temperature")
+    assert engine.rows("hourly")
 
 
 def test_no_readings_yet_is_a_quiet_run(engine):
     run(engine, T0)
-    assert engine.written_lines == [] and ("info", "templog-downsample: no temperature readings yet") in engine.logs
+    assert engine.written_lines == [] and ("info", "templog-downsample: no temperature readings yet") in \
+        engine.last.log_lines
 
 
 def test_the_long_term_fields_are_the_v2_tasks():
@@ -181,7 +214,7 @@ def test_the_long_term_fields_are_the_v2_tasks():
     field_fns = re.findall(r"fieldFn: \(r\) => \(\{(.*)\}\)", FLUX.read_text())
     flux_fields = {name for fn in field_fns for name in re.findall(r"(\w+): r\.\w+", fn)}
     engine = Engine()
-    write_points(engine.database(RAW), readings(T0, T0 + HOUR_NS))
+    write_points(engine, readings(T0, T0 + HOUR_NS))
     run(engine, T0 + HOUR_NS)
     written = {k for row in longterm(engine).values() for k in row}
     assert written == flux_fields and len(flux_fields) == 12
@@ -213,12 +246,12 @@ def test_any_readings_and_any_late_ones_end_up_summarized_exactly(first, late, r
     first run), the long-term table ends up holding exactly the hourly figures of every whole hour's points."""
     engine = Engine()
     first_points = [reading(name, T0 + s * 10**9) for name, s in first]
-    write_points(engine.database(RAW), first_points)
+    write_points(engine, first_points)
     run(engine, T0 + run_hour * HOUR_NS)
     assert_summaries(engine, hourly([p for p in first_points if p["time"] < T0 + run_hour * HOUR_NS]))
     taken = set(first)
     late_points = [reading(name, T0 + s * 10**9) for name, s in late if (name, s) not in taken]
-    write_points(engine.database(RAW), late_points)
+    write_points(engine, late_points)
     run(engine, T0 + 4 * HOUR_NS)
     assert_summaries(engine, hourly(first_points + late_points))
 
@@ -231,7 +264,7 @@ def test_any_tag_value_a_sensor_may_have_is_kept_as_it_is(names, room):
     engine = Engine()
     points = [{"time": T0 + i * 10**9, "tags": {"sensor": name, "host": "pi", "room": room}, "celsius": 20.0 + i}
               for i, name in enumerate(names)]
-    write_points(engine.database(RAW), points)
+    write_points(engine, points)
     run(engine, T0 + HOUR_NS)
-    rows = engine.database(LONGTERM).rows("temperature")
+    rows = engine.rows(LONGTERM)
     assert sorted((r["sensor"], r["room"], r["count"]) for r in rows) == sorted((n, room, 1) for n in names)
