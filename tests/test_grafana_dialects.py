@@ -47,7 +47,7 @@ from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
 from stack_tools import require_module
-from test_grafana import PANEL_SCHEMAS, grafana_influxql, panels, schema_errors
+from test_grafana import PANEL_SCHEMAS, ROOT, grafana_influxql, panels, schema_errors
 
 S = 10**9
 HOT, COLD = "desk", HOSTILE_NAME  # one sensor breaching its max, one its min
@@ -495,3 +495,42 @@ def test_on_v3_a_sensor_silent_on_every_host_beyond_the_look_back_still_alerts_i
         assert sql_instances(context, rules[uid], now_s) == {}, uid
         assert rules[uid]["noDataState"] == "Alerting", uid
         assert "silent on every host, it keeps alerting" in rules[uid]["annotations"]["description"], uid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# api v3 without Docker: the data sources
+
+INFLUXDB3_STACK_DATASOURCES = ROOT / "grafana" / "influxdb3" / "datasources" / "templog.yaml"
+INFLUXDB3_DATASOURCES = ROOT / "grafana" / "influxdb3" / "templog-influxdb3.yaml"
+
+
+def test_the_v3_data_sources_without_docker_are_the_stacks_and_serve_what_templog_grafana_renders(write_config):
+    """grafana/influxdb3/templog-influxdb3.yaml (README "InfluxDB 3 without Docker"): the Docker stack's data sources
+    but for where they point (a local server, a token file of one's own), and every uid the rules and dashboard
+    rendered for api v3 refer to among them."""
+    def by_uid(path):
+        return {source["uid"]: source for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]}
+
+    own, stack = by_uid(INFLUXDB3_DATASOURCES), by_uid(INFLUXDB3_STACK_DATASOURCES)
+    assert own.keys() == stack.keys() == {grafana.INFLUXQL_DATASOURCE_UID, grafana.INFLUXQL_LONGTERM_DATASOURCE_UID,
+                                          grafana.SQL_DATASOURCE_UID}
+    tokens = set()
+    for uid, source in own.items():
+        assert {k: v for k, v in source.items() if k not in ("url", "jsonData", "secureJsonData", "editable")} == {
+            k: v for k, v in stack[uid].items() if k not in ("url", "jsonData", "secureJsonData", "editable")}, uid
+        assert source["url"] == "http://localhost:8181"
+        same = {k: v for k, v in source["jsonData"].items() if k != "dbName"}
+        assert same == {k: v for k, v in stack[uid]["jsonData"].items() if k != "dbName"}, uid
+        assert source["secureJsonData"].keys() == stack[uid]["secureJsonData"].keys(), uid
+        for value in source["secureJsonData"].values():
+            tokens.update(re.findall(r"\$__file\{([^}]+)\}", value))
+    assert len(tokens) == 1 and not next(iter(tokens)).startswith("/run/secrets"), tokens
+    influxdb = load_config(ROOT / "config.yaml", environ={}).influxdb
+    assert influxdb is not None
+    assert own[grafana.INFLUXQL_DATASOURCE_UID]["jsonData"]["dbName"] == influxdb.bucket
+    assert own[grafana.SQL_DATASOURCE_UID]["jsonData"]["dbName"] == influxdb.bucket
+    assert own[grafana.INFLUXQL_LONGTERM_DATASOURCE_UID]["jsonData"]["dbName"] == grafana.LONGTERM_BUCKET
+    v3 = config_for(write_config, "v3")
+    referenced = {q.datasource_uid for q in rule_queries(grafana.render_alert_rules(v3))
+                  + dashboard_queries(grafana.render_influxql_dashboard(v3))}
+    assert referenced - {grafana.EXPRESSION_DATASOURCE_UID} <= own.keys()
