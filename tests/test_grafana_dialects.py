@@ -36,6 +36,8 @@ from hypothesis import strategies as st
 from cli import templog
 from collector import grafana
 from collector.config import load_config
+from collector.durations import parse_duration
+from collector.grafana.common import retention_s
 from collector.grafana.rule_dialects import rule_dialect
 from collector.health import health_points
 from collector.lineprotocol import HEALTH_MEASUREMENT, MEASUREMENT, Series, sensor_name_problem
@@ -45,7 +47,7 @@ from collector.stats import Stats
 from grafana_queries import Query, dashboard_queries, rule_queries
 from history_check import HOSTILE_NAME
 from stack_tools import require_module
-from test_grafana import PANEL_SCHEMAS, grafana_influxql, panels, schema_errors
+from test_grafana import PANEL_SCHEMAS, ROOT, grafana_influxql, panels, schema_errors
 
 S = 10**9
 HOT, COLD = "desk", HOSTILE_NAME  # one sensor breaching its max, one its min
@@ -422,3 +424,113 @@ def test_every_rendered_query_of_a_dialect_is_in_that_dialect(write_config):
     for api, language in (("v1", "influxql"), ("v3", "sql")):
         queries: list[Query] = rule_queries(grafana.render_alert_rules(config_for(write_config, api)))
         assert queries and {q.language for q in queries} == {language}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# api v3: the raw look-back within InfluxDB 3 Core's file limit
+
+# A query of InfluxDB 3 Core reading more than --query-file-limit Parquet files of one table, counted after its time
+# filter, is refused (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/mod.rs:437, default 432; :549 the
+# refusal); the server writes one file per table and --gen1-duration window (influxdb3/src/commands/serve.rs:288,
+# default 10 minutes). Written here from that source, not taken from collector/.
+DEFAULT_QUERY_FILE_LIMIT = 432
+GEN1_WINDOW_S = 600
+
+
+def files_read(start_s: float, stop_s: float) -> int:
+    """The Parquet files per table a query over [start, stop] reads where data was written all along."""
+    return int(stop_s // GEN1_WINDOW_S) - int(start_s // GEN1_WINDOW_S) + 1
+
+
+def config_with_retention(write_config, api: str, retention: str):
+    return load_config(write_config(CONFIG.replace("api: v1", f"api: {api}").replace("retention: 2h",
+                                                                                      f"retention: {retention}")),
+                       environ={})
+
+
+@pytest.mark.parametrize("retention", ["90d", "30d", "0"])
+def test_on_v3_no_rule_or_last_seen_panel_reads_more_raw_files_than_the_default_limit(write_config, retention):
+    """The silence rules and the "Last reading" / "Last health point" panels used to look back over the whole raw
+    retention (a year with none): InfluxDB 3 Core with its default file limit refused them at every evaluation."""
+    now_s = time.time()
+    config = config_with_retention(write_config, "v3", retention)
+    for uid, rule in rules_of(config).items():
+        start_s, stop_s = time_range(rule, now_s)
+        assert files_read(start_s, stop_s) <= DEFAULT_QUERY_FILE_LIMIT, (uid, rule["data"][0]["relativeTimeRange"])
+    raw = [q for q in dashboard_queries(grafana.render_influxql_dashboard(config))
+           if q.datasource_uid == grafana.INFLUXQL_DATASOURCE_UID]
+    bounded = [q for q in raw if "now() - " in q.text]
+    assert len(bounded) == 2  # Last reading, Last health point; the others read the range the user picks
+    for query in bounded:
+        (back,) = re.findall(r"now\(\) - (\w+)", query.text)
+        assert files_read(now_s - parse_duration(back), now_s) <= DEFAULT_QUERY_FILE_LIMIT, query.where
+    for panel in panels(grafana.render_influxql_dashboard(config)):
+        if panel["title"] in ("Last reading", "Last health point"):
+            assert "Within the last 2d only" in panel["description"], panel["description"]
+    # api v1 and v2 keep the retention as the look-back (InfluxDB 1.x and 2.x have no such limit)
+    for api in ("v1", "v2"):
+        other = config_with_retention(write_config, api, retention)
+        silent = rules_of(other)[grafana.rule_uid("silent", HOT)]
+        assert silent["data"][0]["relativeTimeRange"]["from"] == int(retention_s(other)), api
+
+
+def test_on_v3_a_sensor_silent_on_every_host_beyond_the_look_back_still_alerts_in_datafusion(write_config):
+    """Silent for 3 days (past the 2-day look-back) with 90 days of retention: a host whose sensor still reports
+    elsewhere drops out of the answer (Grafana resolves its alert as MissingSeries, which the annotation says); a
+    sensor, or every collector, silent on all hosts gives an empty answer, NoData, which these rules make Alerting
+    (grafana/grafana@07af29d5b78d, not the pinned v12.3.1: pkg/services/ngalert/state/manager.go
+    setNextStateForRule: NoData mapped by noDataState onto every existing instance, setNextStateForAll)."""
+    now_s = int(time.time())
+    long_ago = now_s - 3 * 86400
+    context = datafusion_tables([
+        reading(HOT, now_s - 30, 20.0, "h1"), reading(HOT, long_ago, 20.0, "h4"), reading(COLD, long_ago, 20.0, "h1"),
+        *health("h1", long_ago, 0),
+    ])
+    config = config_with_retention(write_config, "v3", "90d")
+    rules = rules_of(config)
+    hot = rules[grafana.rule_uid("silent", HOT)]
+    assert sql_instances(context, hot, now_s).keys() == {(HOT, "h1")}
+    assert "a host silent for longer than 2d drops out of it" in hot["annotations"]["description"]
+    for uid in (grafana.rule_uid("silent", COLD), grafana.rule_uid("collector-silent")):
+        assert sql_instances(context, rules[uid], now_s) == {}, uid
+        assert rules[uid]["noDataState"] == "Alerting", uid
+        assert "silent on every host, it keeps alerting" in rules[uid]["annotations"]["description"], uid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# api v3 without Docker: the data sources
+
+INFLUXDB3_STACK_DATASOURCES = ROOT / "grafana" / "influxdb3" / "datasources" / "templog.yaml"
+INFLUXDB3_DATASOURCES = ROOT / "grafana" / "influxdb3" / "templog-influxdb3.yaml"
+
+
+def test_the_v3_data_sources_without_docker_are_the_stacks_and_serve_what_templog_grafana_renders(write_config):
+    """grafana/influxdb3/templog-influxdb3.yaml (README "InfluxDB 3 without Docker"): the Docker stack's data sources
+    but for where they point (a local server, a token file of one's own), and every uid the rules and dashboard
+    rendered for api v3 refer to among them."""
+    def by_uid(path):
+        return {source["uid"]: source for source in yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]}
+
+    own, stack = by_uid(INFLUXDB3_DATASOURCES), by_uid(INFLUXDB3_STACK_DATASOURCES)
+    assert own.keys() == stack.keys() == {grafana.INFLUXQL_DATASOURCE_UID, grafana.INFLUXQL_LONGTERM_DATASOURCE_UID,
+                                          grafana.SQL_DATASOURCE_UID}
+    tokens = set()
+    for uid, source in own.items():
+        assert {k: v for k, v in source.items() if k not in ("url", "jsonData", "secureJsonData", "editable")} == {
+            k: v for k, v in stack[uid].items() if k not in ("url", "jsonData", "secureJsonData", "editable")}, uid
+        assert source["url"] == "http://localhost:8181"
+        same = {k: v for k, v in source["jsonData"].items() if k != "dbName"}
+        assert same == {k: v for k, v in stack[uid]["jsonData"].items() if k != "dbName"}, uid
+        assert source["secureJsonData"].keys() == stack[uid]["secureJsonData"].keys(), uid
+        for value in source["secureJsonData"].values():
+            tokens.update(re.findall(r"\$__file\{([^}]+)\}", value))
+    assert len(tokens) == 1 and not next(iter(tokens)).startswith("/run/secrets"), tokens
+    influxdb = load_config(ROOT / "config.yaml", environ={}).influxdb
+    assert influxdb is not None
+    assert own[grafana.INFLUXQL_DATASOURCE_UID]["jsonData"]["dbName"] == influxdb.bucket
+    assert own[grafana.SQL_DATASOURCE_UID]["jsonData"]["dbName"] == influxdb.bucket
+    assert own[grafana.INFLUXQL_LONGTERM_DATASOURCE_UID]["jsonData"]["dbName"] == grafana.LONGTERM_BUCKET
+    v3 = config_for(write_config, "v3")
+    referenced = {q.datasource_uid for q in rule_queries(grafana.render_alert_rules(v3))
+                  + dashboard_queries(grafana.render_influxql_dashboard(v3))}
+    assert referenced - {grafana.EXPRESSION_DATASOURCE_UID} <= own.keys()

@@ -70,6 +70,23 @@ def retention_s(config: Config) -> float:
     return retention or 365 * 86400.0
 
 
+# InfluxDB 3 Core refuses a query that would read more than --query-file-limit Parquet files of one table, counted
+# after the time filter (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/mod.rs:437, default 432, and
+# :549, the refusal), and writes one file per table and --gen1-duration window (influxdb3/src/commands/serve.rs:288,
+# default 10 minutes): 72 h of raw data by default. On api v3 what reads raw data back over a long range (the silence
+# rules, the dashboard's last-seen panels) looks back at most this far: a third of the default limit spare, for the
+# extra files a backlog delivered late adds to past windows.
+V3_RAW_LOOKBACK_S = 48 * 3600.0
+
+
+def raw_lookback_s(config: Config) -> float:
+    """How far back the silence rules and the dashboard's last-seen panels read the raw data: the retention
+    (retention_s), on api v3 at most V3_RAW_LOOKBACK_S."""
+    if api(config) == "v3":
+        return min(retention_s(config), V3_RAW_LOOKBACK_S)
+    return retention_s(config)
+
+
 def outbox_fresh_s(health_interval_s: float) -> float:
     """How old the latest health point may be for the outbox rule to judge it: a couple of health intervals."""
     return max(OUTBOX_FRESH_INTERVALS * health_interval_s, EVALUATION_INTERVAL_S * 2)

@@ -20,6 +20,7 @@ from collector.grafana.common import (
     bucket_name,
     longterm_field,
     measures_humidity,
+    raw_lookback_s,
     retention_s,
 )
 from collector.grafana.humidity_panels import HUMIDITY_ROWS, HumidityTargets, LongRange, humidity_panels
@@ -60,6 +61,11 @@ def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_
     downsampled = api(config) == "v3"
     longterm_source = {"type": DATASOURCE_TYPE, "uid": INFLUXQL_LONGTERM_DATASOURCE_UID}
     retention = format_duration(retention_s(config))
+    seen_back = format_duration(raw_lookback_s(config))  # api v3: a bounded look-back (common.V3_RAW_LOOKBACK_S)
+    # On api v3 the last-seen panels say what their bound means
+    bounded = (f" Within the last {seen_back} only (InfluxDB 3 refuses a query over more than --query-file-limit files "
+               f"per table, by default 72 h of raw data): one silent for longer shows no value."
+               if raw_lookback_s(config) < retention_s(config) else "")
     current_overrides, _ = config_overrides(config)
     sensors = '"sensor" =~ /^$sensor$/'
     collector = "\"sensor\" = ''"  # the collector's own health point has no sensor tag
@@ -74,7 +80,7 @@ def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_
                 + ' GROUP BY "sensor", "host"')
 
     last = f'last("{FIELD}")'
-    last_seen = influxql.readings(last, f"time > now() - {retention} AND {sensors}") + ' GROUP BY "sensor", "host"'
+    last_seen = influxql.readings(last, f"time > now() - {seen_back} AND {sensors}") + ' GROUP BY "sensor", "host"'
     sensor_on_host = f"$tag_sensor{ON_HOST}$tag_host"
     def windowed(field: str) -> str:
         return influxql.windows(f"$timeFilter AND {sensors}", "$__interval", field)
@@ -88,7 +94,7 @@ def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_
                  + ' GROUP BY time($__interval), "sensor" fill(none)')
         return {**target(query, stats_name), "datasource": longterm_source}
 
-    health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {retention} '
+    health_seen = (f'SELECT last("uptime_s") FROM "{HEALTH_MEASUREMENT}" WHERE time > now() - {seen_back} '
                    f'AND {collector} GROUP BY "host"')
     outbox_now = (f'SELECT last("outbox_depth") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {collector} '
                   'GROUP BY "host"')
@@ -100,9 +106,9 @@ def render_influxql_dashboard(config: Config, longterm_database: str = LONGTERM_
                   'GROUP BY time($__interval), "host" fill(none)')
     latency = (f'SELECT mean("read_latency_ms_mean") FROM "{HEALTH_MEASUREMENT}" WHERE $timeFilter AND {sensors} '
                'GROUP BY time($__interval), "sensor" fill(none)')
-    seen_description = "When each {what} was last seen (InfluxQL cannot compute the age for colouring)."
+    seen_description = "When each {what} was last seen (InfluxQL cannot compute the age for colouring)." + bounded
     sensor_seen = (f'When each sensor was last seen, per host ("<sensor>{ON_HOST}<host>"; InfluxQL cannot compute the '
-                   "age for colouring).")
+                   "age for colouring)." + bounded)
     stats_name = "$tag_sensor $col"
     if downsampled:
         long_range_panels = LongRange(longterm_database, "1y", LONGTERM_DESCRIPTION, longterm_source)

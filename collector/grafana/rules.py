@@ -26,6 +26,7 @@ from collector.grafana.common import (
     RULE_GROUP,
     number,
     outbox_fresh_s,
+    raw_lookback_s,
     retention_s,
     silence_s,
 )
@@ -154,17 +155,31 @@ def _threshold_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig, 
     )
 
 
-def _retired_note(dialect: RuleDialect, lookback_s: float) -> str:
-    return ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences)"
-            f"{dialect.delete_points}; this rule looks back over the {dialect.store}'s retention "
-            f"({format_duration(lookback_s)}), so it keeps firing until its last point is gone.")
+def _retired_note(dialect: RuleDialect, config: Config, lookback_s: float) -> str:
+    """What a host retired on purpose does to the rule: it keeps firing while its last point is in the look-back.
+    Where the look-back is shorter than the retention (api v3: raw_lookback_s), a host silent for longer drops out of
+    the answer and Grafana resolves its alert once the series is missing (grafana/grafana@07af29d5b78d, not the
+    pinned v12.3.1: pkg/services/ngalert/state/manager.go processMissingSeriesStates, StateReasonMissingSeries);
+    a rule whose answer is empty (silent on every host) is NoData, which noDataState Alerting applies to every
+    instance it has (setNextStateForRule, setNextStateForAll) or, with none, to one of the rule's own labels."""
+    note = ("A collector retired on purpose: silence host={{ $labels.host }} in Grafana (Alerting > Silences)"
+            f"{dialect.delete_points}; ")
+    lookback = format_duration(lookback_s)
+    if lookback_s >= retention_s(config):
+        return note + (f"this rule looks back over the {dialect.store}'s retention ({lookback}), so it keeps firing "
+                       "until its last point is gone.")
+    return note + (f"this rule looks back {lookback} only (InfluxDB 3 refuses a query over more than "
+                   "--query-file-limit files per table, by default 72 h of raw data: README \"InfluxDB 3\"), so a "
+                   f"host silent for longer than {lookback} drops out of it and its alert resolves (Grafana: "
+                   "MissingSeries) while the other hosts answer; silent on every host, it keeps alerting (no data).")
 
 
 def _silent_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig) -> dict:
     """Per (sensor, host): with two collectors sharing a sensor name, the live one does not hide the dead one. It
-    looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data."""
+    looks back over the bucket's retention (as the dashboard's age panel does), so it lasts as long as the data; on
+    api v3 over raw_lookback_s."""
     after = silence_s(sensor.interval)
-    lookback = retention_s(config)
+    lookback = raw_lookback_s(config)
     silence = dialect.sensor_silent(config, sensor, after)
     return _rule(
         dialect,
@@ -182,17 +197,18 @@ def _silent_rule(dialect: RuleDialect, config: Config, sensor: SensorConfig) -> 
                             f"{_last_seen(silence.is_age, 'B', 'reading', lookback, 'Last reading')} "
                             "Check the sensor with `templog read` and the collector with `templog health`. A sensor "
                             "removed from config.yaml loses this rule with the next rendering (`docker compose up`). "
-                            + _retired_note(dialect, lookback)),
+                            + _retired_note(dialect, config, lookback)),
         },
         panel_id=PANEL_AGE,
     )
 
 
 def _collector_silent_rule(dialect: RuleDialect, config: Config) -> dict:
-    """Per host and lasting (the retention as look-back). During a total outage between a collector and InfluxDB
-    its health points wait in its outbox with the readings: absence is the only signal, and this rule fires."""
+    """Per host and lasting (the retention as look-back; on api v3 raw_lookback_s). During a total outage between a
+    collector and InfluxDB its health points wait in its outbox with the readings: absence is the only signal, and
+    this rule fires."""
     after = silence_s(config.collector.health_interval)
-    lookback = retention_s(config)
+    lookback = raw_lookback_s(config)
     silence = dialect.collector_silent(config, after)
     return _rule(
         dialect,
@@ -211,7 +227,7 @@ def _collector_silent_rule(dialect: RuleDialect, config: Config) -> dict:
                             "(network, token, bucket): then its readings and health points wait in its outbox and "
                             "arrive once InfluxDB takes writes again. See `templog health` and its log. "
                             + _last_seen(silence.is_age, "B", "health point", lookback, "Last health point")
-                            + " " + _retired_note(dialect, lookback)),
+                            + " " + _retired_note(dialect, config, lookback)),
         },
         panel_id=PANEL_HEALTH_AGE,
     )
