@@ -91,7 +91,7 @@ VERSION = "3.10.1"
 INTERNAL_DB = "_internal"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # influxdb3_clap_blocks: --max-http-request-size, 10485760
 COLUMN_LIMIT = 500  # columns per table (influxdb3_catalog: the default columns_per_table_limit)
-QUERY_FILE_LIMIT = 432  # Parquet files a query may read per table (write_buffer/mod.rs: query_file_limit.unwrap_or(432))
+QUERY_FILE_LIMIT = 432  # Parquet files a query may read per table (write_buffer/mod.rs: unwrap_or(432))
 FILE_WINDOW_NS = 600 * 10**9  # a persisted file's time window: gen1 duration, 10m by default (serve.rs)
 DATABASE_LIMIT = 5  # influxdb3/src/commands/serve.rs CORE_NUM_DBS_LIMIT
 _PRECISION_NS = {"nanosecond": 1, "ns": 1, "n": 1, "microsecond": 1_000, "us": 1_000, "u": 1_000,
@@ -380,7 +380,8 @@ class FakeInfluxDB3:
         for table, (low, high) in _time_bounds(frame.optimized_logical_plan()).items():
             if table not in tables:  # information_schema, system
                 continue
-            files = [f for f in tables[table].files() if (low is None or f[1] >= low) and (high is None or f[0] <= high)]
+            files = [(first, last) for first, last in tables[table].files()
+                     if (low is None or last >= low) and (high is None or first <= high)]
             if len(files) > self.query_file_limit:
                 # write_buffer/mod.rs get_table_chunks: the files left by the query's time bounds
                 # (persisted_files.rs get_files_filtered, lib.rs ChunkFilter) against the limit; its message names

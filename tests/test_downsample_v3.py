@@ -344,12 +344,13 @@ def test_a_tag_key_the_config_accepts_reaches_the_long_term_table(engine, key):
 
 def test_a_series_the_long_term_table_cannot_take_is_logged_and_the_others_written(engine):
     """A raw series with a tag named as a long-term field (written by another client: templog's config refuses the
-    key) cannot be written there; one write holds every line of the run and is refused whole for one bad line
-    (plugins.rs handle_return_state, accept_partial false): that series is skipped and named in an error."""
-    write_points(engine, [{"time": T0, "tags": {"sensor": "a"}, "celsius": 20.0},
+    key) cannot be written there beside the other series' field of that name; one write holds every line of the run
+    and is refused whole for one bad line (plugins.rs handle_return_state, accept_partial false): that series is
+    skipped and named in an error."""
+    write_points(engine, [{"time": T0, "tags": {"sensor": "a"}, "celsius": 20.0, "humidity": 50.0},
                           {"time": T0, "tags": {"sensor": "b", "humidity_mean": "x"}, "celsius": 21.0}])
     run(engine, T0 + HOUR_NS)
-    assert [(r["sensor"], r["count"]) for r in engine.rows(LONGTERM)] == [("a", 1)]
+    assert [(r["sensor"], r["count"], r["humidity_mean"]) for r in engine.rows(LONGTERM)] == [("a", 1, 50.0)]
     errors = [text for level, text in engine.last.log_lines if level == "error"]
     assert errors == ["templog-downsample: series {'humidity_mean': 'x', 'sensor': 'b'} not summarized: its tag "
                       "'humidity_mean' has the name of a long-term column"]
