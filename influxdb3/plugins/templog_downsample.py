@@ -197,9 +197,8 @@ def summary_sql(tags, fields, start, stop, alias):
     parts = []
     for name in fields:
         column = quote(name)
-        parts += [f"COUNT({column}) AS {quote(alias + name + '_count')}",
-                  f"AVG({column}) AS {quote(alias + name + '_mean')}",
-                  f"MIN({column}) AS {quote(alias + name + '_min')}", f"MAX({column}) AS {quote(alias + name + '_max')}"]
+        parts += [f"{function}({column}) AS {quote(alias + name + '_' + stat)}"
+                  for function, stat in (("COUNT", "count"), ("AVG", "mean"), ("MIN", "min"), ("MAX", "max"))]
     return (f"SELECT {select_tags(tags)}{HOUR} AS {quote(alias + 'hour')}, {', '.join(parts)} FROM "
             f"{quote(MEASUREMENT)} WHERE time >= {timestamp(start)} AND time < {timestamp(stop)} "
             f"GROUP BY {group_tags(tags)}{HOUR}")
