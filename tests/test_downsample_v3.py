@@ -409,3 +409,13 @@ def test_a_query_over_the_file_limit_is_one_clear_error():
     assert len(errors) == 1 and "--query-file-limit (INFLUXDB3_QUERY_FILE_LIMIT)" in errors[0]
     assert "query_file_limit" in errors[0] and "exceeding the file limit" in errors[0]
     assert engine.written_lines == []
+
+
+@pytest.mark.parametrize("limit", ["many", "0", "-5"])
+def test_a_file_limit_argument_that_is_no_limit_is_one_clear_error(engine, limit):
+    write_points(engine, readings(T0, T0 + HOUR_NS, names=("desk",)))
+    run(engine, T0 + HOUR_NS, args={"query_file_limit": limit})
+    errors = [text for level, text in engine.last.log_lines if level == "error"]
+    assert errors == [f"templog-downsample: trigger argument query_file_limit={limit!r}: the server's "
+                      "--query-file-limit, a whole number of at least 12"]
+    assert engine.written_lines == []

@@ -582,7 +582,8 @@ def test_init_fails_clearly(init_case, tmp_path, case):
 
 @pytest.mark.parametrize("variable,value", [("TEMPLOG_LONGTERM_DB", "a b"), ("TEMPLOG_RAW_DB", 'x"y'),
                                             ("TEMPLOG_LONGTERM_RETENTION", "5 years"),
-                                            ("TEMPLOG_DOWNSAMPLE_PLUGIN", "../etc/passwd")])
+                                            ("TEMPLOG_DOWNSAMPLE_PLUGIN", "../etc/passwd"),
+                                            ("TEMPLOG_QUERY_FILE_LIMIT", '1"}')])
 def test_init_refuses_names_that_would_break_its_json(init_case, variable, value):
     server, env, _ = init_case
     result = run_init({**env, variable: value})
