@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 import pyarrow as pa  # type: ignore[import-untyped]
+import yaml
 from common import ROOT, header, verdict
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -34,6 +35,9 @@ SENSORS, HUMIDITY_SENSORS, EVERY_S, DAYS = 10, 3, 10, 30
 HOUR_S = 3600
 STOP_S = 1_795_000_000 // HOUR_S * HOUR_S  # the end of the last whole hour of raw data
 START_S = STOP_S - DAYS * 24 * HOUR_S
+# the stack's --query-file-limit, which the trigger is told too (influxdb3-init's TEMPLOG_QUERY_FILE_LIMIT)
+FILE_LIMIT = yaml.safe_load((ROOT / "docker-compose.influxdb3.yml").read_text())[
+    "services"]["influxdb3"]["environment"]["INFLUXDB3_QUERY_FILE_LIMIT"]
 
 
 def raw_table() -> pa.Table:
@@ -59,7 +63,8 @@ def run(server: FakeInfluxDB3, at_s: int) -> tuple[float, PluginReturnState, lis
     """The trigger's run at `at_s`: seconds, its return state and its queries."""
     server.queries.clear()
     started = time.perf_counter()
-    state = server.run_schedule_trigger(PLUGIN.name, RAW, at_s, {"longterm_db": LONGTERM})
+    state = server.run_schedule_trigger(PLUGIN.name, RAW, at_s, {"longterm_db": LONGTERM,
+                                                                  "query_file_limit": FILE_LIMIT})
     seconds = time.perf_counter() - started
     assert state.write_errors == [], state.write_errors
     return seconds, state, list(server.queries)
@@ -88,12 +93,12 @@ def describe(sql: str, db: str) -> str:
         return f"columns of {db}"
     if "AVG(" in sql:
         return "summary"
-    return "stored counts (long-term)" if db == LONGTERM else "raw counts, whole retention"
+    return "stored counts (long-term)" if db == LONGTERM else "raw counts, the look-back"
 
 
 def main() -> None:
     header("InfluxDB 3 downsampling: the plugin run in FakeInfluxDB3 (DataFusion); an outside rollup's network bytes")
-    with FakeInfluxDB3("bench", plugin_dir=PLUGIN.parent) as server:
+    with FakeInfluxDB3("bench", plugin_dir=PLUGIN.parent, query_file_limit=int(FILE_LIMIT)) as server:
         server.add_database(LONGTERM)
         table = raw_table()
         server.persist(RAW, "temperature", table)

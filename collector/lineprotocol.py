@@ -115,7 +115,13 @@ def sensor_name_problem(name: str) -> str | None:
 # stdlib/universe/reduce.go computeGroupKey), and to() makes no tag of a column its fieldFn reads
 # (stdlib/influxdata/influxdb/to.go), so the long-term series would lack the tag and its count never match;
 # pivot() refuses to make a column a tag already holds (stdlib/universe/pivot.go: "a column named ... already exists").
-DOWNSAMPLE_COLUMNS = ("count", "sum", "min", "max", "mean", "raw", "stored")
+# With them the long-term fields both downsamplers write (downsample.flux's fieldFn, influxdb3/plugins/
+# templog_downsample.py): a long-term point with a tag and a field of one name is refused by InfluxDB 3
+# (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/validator.rs, column_or_create: InvalidColumnType)
+# and shown by InfluxQL as `<key>_1` on 1.x and 2.x, where the dashboards read them.
+LONGTERM_FIELDS = tuple(prefix + stat for prefix in ("", "humidity_", "dewpoint_")
+                        for stat in ("mean", "min", "max", "count"))
+DOWNSAMPLE_COLUMNS = ("sum", "raw", "stored", *LONGTERM_FIELDS)
 
 
 def tag_key_problem(key: str) -> str | None:
@@ -127,7 +133,8 @@ def tag_key_problem(key: str) -> str | None:
     if key in READING_FIELDS:
         return f"'{key}' is the field's name of a reading; InfluxQL would show such a tag as '{key}_1'"
     if key in DOWNSAMPLE_COLUMNS:
-        return f"the downsampling task (influxdb/tasks/downsample.flux) makes a column '{key}' beside the tags"
+        return (f"the downsampling task (influxdb/tasks/downsample.flux; on InfluxDB 3 influxdb3/plugins/"
+                f"templog_downsample.py) makes a column or long-term field '{key}' beside the tags")
     if key.startswith("_"):
         return "keys starting with '_' are reserved by InfluxDB (_measurement, _field, _time, ...)"
     return text_problem(key, "tag key")

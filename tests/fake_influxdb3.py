@@ -83,6 +83,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import datafusion
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from test_lineprotocol_properties import Malformed, parse_v3
 
@@ -90,6 +91,8 @@ VERSION = "3.10.1"
 INTERNAL_DB = "_internal"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # influxdb3_clap_blocks: --max-http-request-size, 10485760
 COLUMN_LIMIT = 500  # columns per table (influxdb3_catalog: the default columns_per_table_limit)
+QUERY_FILE_LIMIT = 432  # Parquet files a query may read per table (write_buffer/mod.rs: unwrap_or(432))
+FILE_WINDOW_NS = 600 * 10**9  # a persisted file's time window: gen1 duration, 10m by default (serve.rs)
 DATABASE_LIMIT = 5  # influxdb3/src/commands/serve.rs CORE_NUM_DBS_LIMIT
 _PRECISION_NS = {"nanosecond": 1, "ns": 1, "n": 1, "microsecond": 1_000, "us": 1_000, "u": 1_000,
                  "millisecond": 1_000_000, "ms": 1_000_000, "second": 1_000_000_000, "s": 1_000_000_000}
@@ -132,6 +135,7 @@ class _Table:
     rows: dict[tuple, dict[str, Any]] = field(default_factory=dict)
     persisted: pa.Table | None = None
     _arrow: pa.Table | None = None  # the rows as Arrow, until the next write
+    _files: tuple[pa.Table, list[tuple[int, int]]] | None = None  # files() of that Arrow table
 
     def arrow(self) -> pa.Table:
         if self.persisted is not None:
@@ -144,6 +148,18 @@ class _Table:
                     arrays[column] = pa.array([row.get(column) for _, row in ordered], _ARROW_TYPES[kind])
             self._arrow = pa.table(arrays)
         return self._arrow
+
+    def files(self) -> list[tuple[int, int]]:
+        """(min time, max time) in ns of each Parquet file the table's rows are in: one per 10-minute window that
+        holds rows (queryable_buffer.rs: a PersistJob per table and chunk_time at each snapshot; a window written again
+        at a later snapshot gets another file, which the stand-in does not model: a floor for the server's count)."""
+        data = self.arrow()
+        if self._files is None or self._files[0] is not data:
+            times = data.column("time").cast(pa.int64())
+            windows = pa.table({"window": pc.divide(times, FILE_WINDOW_NS), "time": times})
+            spans = windows.group_by("window").aggregate([("time", "min"), ("time", "max")])
+            self._files = (data, list(zip(spans["time_min"].to_pylist(), spans["time_max"].to_pylist(), strict=True)))
+        return self._files[1]
 
 
 @dataclass
@@ -169,17 +185,19 @@ class FakeInfluxDB3:
     need no token (``--disable-authz health``: {"/health", "/api/v1/health"}). `column_limit` is the columns a table
     may have. `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
     `plugin_dir` is the server's plugin directory (``--plugin-dir``; None: the processing engine has none).
+    `query_file_limit` is ``--query-file-limit``: a query that would read more of a table's files is refused.
     `on_request(method, target)` is called in the handler while the client waits for the answer.
     """
 
     def __init__(self, token: str = "test-token", *, read_write_tokens: Iterable[str] = (),
                  disable_authz: Iterable[str] = (), column_limit: int = COLUMN_LIMIT,
                  retention_updates: bool = True, plugin_dir: Path | None = None,
+                 query_file_limit: int = QUERY_FILE_LIMIT,
                  on_request: Callable[[str, str], None] | None = None) -> None:
         self.tokens, self.read_write_tokens = {token}, set(read_write_tokens)
         self.disable_authz, self.column_limit, self.retention_updates = set(disable_authz), column_limit, \
             retention_updates
-        self.plugin_dir, self.on_request = plugin_dir, on_request
+        self.plugin_dir, self.on_request, self.query_file_limit = plugin_dir, on_request, query_file_limit
         self.databases: dict[str, int | None] = {INTERNAL_DB: None}  # name -> retention in ns, None: forever
         self.triggers: dict[str, dict[str, dict[str, Any]]] = {}  # db -> trigger name -> its create request
         self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
@@ -331,6 +349,9 @@ class FakeInfluxDB3:
         if stored is not None and stored.persisted is not None:
             return f"the stand-in takes no writes into {table}, a table persist() loaded"
         columns = {**(stored.kinds if stored else {"time": "timestamp"}), **added.get(table, {})}
+        both = sorted(tags.keys() & values.keys())
+        if both:  # the tag's column is made first, then the field finds it (validator.rs, update.rs column_or_create)
+            return f"invalid column type for column '{both[0]}', expected tag, got {type(values[both[0]]).__name__}"
         wanted = {**{k: "tag" for k in tags}, **{k: type(v).__name__ for k, v in values.items()}}
         for column, kind in wanted.items():
             if column in columns and columns[column] != kind:
@@ -352,10 +373,24 @@ class FakeInfluxDB3:
                                     names=["database_name", "retention_period_ns", "deleted", "hard_deletion_time"])
             context.sql("CREATE SCHEMA system").collect()
             context.register_record_batches("system.databases", [[batch]])
-        for (table_db, table), stored in self._tables.items():
-            if table_db == db:
-                context.register_record_batches(table, [stored.arrow().to_batches()])
-        return context.sql(q)
+        tables = {table: stored for (table_db, table), stored in self._tables.items() if table_db == db}
+        for table, stored in tables.items():
+            context.register_record_batches(table, [stored.arrow().to_batches()])
+        frame = context.sql(q)
+        for table, (low, high) in _time_bounds(frame.optimized_logical_plan()).items():
+            if table not in tables:  # information_schema, system
+                continue
+            files = [(first, last) for first, last in tables[table].files()
+                     if (low is None or last >= low) and (high is None or first <= high)]
+            if len(files) > self.query_file_limit:
+                # write_buffer/mod.rs get_table_chunks: the files left by the query's time bounds
+                # (persisted_files.rs get_files_filtered, lib.rs ChunkFilter) against the limit; its message names
+                # the limit where it means the count (format! with self.query_file_limit)
+                raise Exception(f"External error: Query would scan {self.query_file_limit} Parquet files, exceeding "
+                                "the file limit. InfluxDB 3 Core caps file access to prevent performance degradation "
+                                "and memory issues. Use a narrower time range, or increase the limit with "
+                                "--query-file-limit (this may cause slower queries or instability).")
+        return frame
 
     def _plugin_path(self, name: str) -> Path:
         """lib.rs read_plugin_code: the file in the plugin directory (no way out of it); _Refusal 500 otherwise."""
@@ -602,36 +637,77 @@ class PluginCallApi:
         return rows
 
 
+class LineBuilderError(Exception):
+    """line_builder.py's InfluxDBError, whose subclasses LineBuilder raises."""
+
+
+class InvalidMeasurementError(LineBuilderError):
+    pass
+
+
+class InvalidKeyError(LineBuilderError):
+    pass
+
+
+class InvalidLineError(LineBuilderError):
+    pass
+
+
+def _escaped(text: str) -> str:
+    """line_builder.py's escape of a tag value or field key: backslash, comma, equals sign, space."""
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
 class LineBuilder:
-    """What influxdb3_py_api/src/line_builder/line_builder.py's LineBuilder builds (written here from its behaviour):
-    measurement, `,tag=value` (value escaped: backslash, comma, equals sign, space), ` field=value,...` (a float
-    whole-valued as `N.0`, else str(); an integer `Ni`), then ` <ns>` if set. Keys with a space, comma or equals
-    sign, an empty key or no field at all are refused."""
+    """What influxdb3_py_api/src/line_builder/line_builder.py's LineBuilder builds and refuses (written here from its
+    behaviour, tests/test_downsample_v3.py compares the two): a measurement with a space is refused; a tag or field
+    key that is empty or holds a space, comma or equals sign is refused (_validate_key: no escaping instead); the
+    line is the measurement (comma and space escaped), `,key=value` per tag (the key as it is, the value escaped),
+    ` key=value,...` per field (the key escaped; a float whole-valued as `N.0`, else str(); `Ni`, `Nu`, a quoted
+    string, `t`/`f`), then ` <ns>` if set; no field at all is refused at build()."""
 
     def __init__(self, measurement: str):
         if " " in measurement:
-            raise ValueError("Measurement name cannot contain spaces")
+            raise InvalidMeasurementError("Measurement name cannot contain spaces")
         self.measurement = measurement
         self.tags: dict[str, str] = {}
         self.fields: dict[str, str] = {}
         self.timestamp_ns: int | None = None
 
     @staticmethod
-    def _key(key: str) -> str:
-        if not key or any(c in key for c in " ,="):
-            raise ValueError(f"invalid key {key!r}")
+    def _key(key: str, kind: str) -> str:
+        if not key:
+            raise InvalidKeyError(f"{kind} key cannot be empty")
+        for char, name in ((" ", "spaces"), (",", "commas"), ("=", "equals signs")):
+            if char in key:
+                raise InvalidKeyError(f"{kind} key '{key}' cannot contain {name}")
         return key
 
     def tag(self, key: str, value: str) -> LineBuilder:
-        self.tags[self._key(key)] = str(value)
+        self.tags[self._key(key, "tag")] = str(value)
+        return self
+
+    def uint64_field(self, key: str, value: int) -> LineBuilder:
+        self._key(key, "field")
+        if value < 0:
+            raise ValueError(f"uint64 field '{key}' cannot be negative")
+        self.fields[key] = f"{value}u"
         return self
 
     def int64_field(self, key: str, value: int) -> LineBuilder:
-        self.fields[self._key(key)] = f"{value}i"
+        self.fields[self._key(key, "field")] = f"{value}i"
         return self
 
     def float64_field(self, key: str, value: float) -> LineBuilder:
-        self.fields[self._key(key)] = f"{int(value)}.0" if value % 1 == 0 else str(value)
+        self.fields[self._key(key, "field")] = f"{int(value)}.0" if value % 1 == 0 else str(value)
+        return self
+
+    def string_field(self, key: str, value: str) -> LineBuilder:
+        self.fields[self._key(key, "field")] = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return self
+
+    def bool_field(self, key: str, value: bool) -> LineBuilder:
+        self.fields[self._key(key, "field")] = "t" if value else "f"
         return self
 
     def time_ns(self, timestamp_ns: int) -> LineBuilder:
@@ -639,13 +715,11 @@ class LineBuilder:
         return self
 
     def build(self) -> str:
-        if not self.fields:
-            raise ValueError("At least one field is required")
         line = self.measurement.replace(",", "\\,").replace(" ", "\\ ")
-        for key, value in self.tags.items():
-            escaped = value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-            line += f",{key}={escaped}"
-        line += " " + ",".join(f"{key}={value}" for key, value in self.fields.items())
+        line += "".join(f",{key}={_escaped(value)}" for key, value in self.tags.items())
+        if not self.fields:
+            raise InvalidLineError(f"At least one field is required: {line}")
+        line += " " + ",".join(f"{_escaped(key)}={value}" for key, value in self.fields.items())
         return line + (f" {self.timestamp_ns}" if self.timestamp_ns is not None else "")
 
 
@@ -659,6 +733,43 @@ def _python_values(array: pa.Array) -> list[Any]:
     if array.null_count == len(array):
         return [None] * len(array)  # a null is None before its type is looked at
     raise ValueError(f"Unsupported data type: {kind}")
+
+
+def _time_bounds(plan: Any) -> dict[str, tuple[int | None, int | None]]:
+    """{table: (lowest, highest) time in ns the query can read of it} for each table it scans (None: unbounded), as
+    lib.rs ChunkFilter::new derives them: from the AND-ed comparisons of `time` with a timestamp literal in the
+    filter over the scan (others bound nothing)."""
+    bounds: dict[str, tuple[int | None, int | None]] = {}
+    node = plan.to_variant()
+    inputs = plan.inputs()
+    if type(node).__name__ == "TableScan":
+        bounds[node.table_name()] = (None, None)
+    elif type(node).__name__ == "Filter" and len(inputs) == 1 and type(inputs[0].to_variant()).__name__ == "TableScan":
+        low = high = None
+        for term in _conjuncts(node.predicate()):
+            if type(term).__name__ != "BinaryExpr":
+                continue
+            column, literal = term.left().to_variant(), term.right().to_variant()
+            if type(column).__name__ != "Column" or column.name() != "time" or type(literal).__name__ != "Literal":
+                continue
+            value = literal.value_timestamp()[0]
+            if term.op() in (">=", ">"):
+                value += term.op() == ">"
+                low = value if low is None else max(low, value)
+            elif term.op() in ("<", "<="):
+                value -= term.op() == "<"
+                high = value if high is None else min(high, value)
+        return {inputs[0].to_variant().table_name(): (low, high)}
+    for child in inputs:
+        bounds.update(_time_bounds(child))
+    return bounds
+
+
+def _conjuncts(expr: Any) -> list[Any]:
+    term = expr.to_variant()
+    if type(term).__name__ == "BinaryExpr" and term.op() == "AND":
+        return _conjuncts(term.left()) + _conjuncts(term.right())
+    return [term]
 
 
 def _json_body(headers: Any, body: bytes) -> dict[str, Any]:

@@ -275,6 +275,12 @@ BILLION_LAUGHS = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","
     ("collector: {tags: {count: x}}\n" + SENSOR, "collector.tags.count", "the downsampling task"),
     ("sensors:\n  - {name: a, type: simulated, tags: {max: b}}\n", "sensors[0].tags.max", "the downsampling task"),
     ("collector: {tags: {stored: x}}\n" + SENSOR, "collector.tags.stored", "the downsampling task"),
+    # the long-term fields of both downsamplers (downsample.flux, influxdb3/plugins/templog_downsample.py): InfluxDB 3
+    # refuses a long-term point with a tag and a field of one name (influxdata/influxdb@v3.10.1:influxdb3_write/src/
+    # write_buffer/validator.rs column_or_create: InvalidColumnType)
+    ("collector: {tags: {humidity_count: x}}\n" + SENSOR, "collector.tags.humidity_count", "long-term field"),
+    ("sensors:\n  - {name: a, type: simulated, tags: {dewpoint_mean: b}}\n", "sensors[0].tags.dewpoint_mean",
+     "long-term field"),
     ("sensors:\n  - {name: a, type: simulated, tags: {sensor: b}}\n", "sensors[0].tags.sensor", "sensor name"),
     ('collector: {tags: {room: "a\\tb"}}\n' + SENSOR, "collector.tags.room", "control character (U+0009)"),
     ('collector: {tags: {room: "a\\u2028b"}}\n' + SENSOR, "collector.tags.room", "line separator"),

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.lineprotocol import Point, Series, text_problem
+from collector.lineprotocol import LONGTERM_FIELDS, Point, Series, tag_key_problem, text_problem
 from fake_influxdb3 import FakeInfluxDB3, PluginReturnState
-from stack_tools import REPO
+from stack_tools import REPO, upstream_text
 
 PLUGIN = REPO / "influxdb3/plugins/templog_downsample.py"
 PLUGIN_DIR = PLUGIN.parent
@@ -268,3 +268,154 @@ def test_any_tag_value_a_sensor_may_have_is_kept_as_it_is(names, room):
     run(engine, T0 + HOUR_NS)
     rows = engine.rows(LONGTERM)
     assert sorted((r["sensor"], r["room"], r["count"]) for r in rows) == sorted((n, room, 1) for n in names)
+
+
+# --- tag keys, the stand-in's LineBuilder, the file limit -------------------------------------------------------
+
+LINE_BUILDER = "influxdb3_py_api/src/line_builder/line_builder.py"
+
+
+def real_line_builder() -> type:
+    """The engine's own LineBuilder class, run from the pinned source text (influxdata/influxdb@v3.10.1), not kept."""
+    scope: dict = {}
+    exec(compile(upstream_text("influxdata+influxdb", "v3.10.1", LINE_BUILDER), LINE_BUILDER, "exec"), scope)
+    return scope["LineBuilder"]
+
+
+def outcome(builder_class: type, measurement: str, tags: list, fields: list) -> tuple[str, str]:
+    """What building the line gives: ("line", text) or (the exception's class name, its message)."""
+    try:
+        builder = builder_class(measurement)
+        for key, value in tags:
+            builder.tag(key, value)
+        for key, value in fields:
+            if isinstance(value, bool):
+                builder.bool_field(key, value)
+            elif isinstance(value, int):
+                builder.int64_field(key, value) if value % 2 else builder.uint64_field(key, value)
+            elif isinstance(value, float):
+                builder.float64_field(key, value)
+            else:
+                builder.string_field(key, value)
+        return "line", builder.time_ns(T0).build()
+    except Exception as error:
+        return type(error).__name__, str(error)
+
+
+keys = st.text(st.sampled_from("ab =,\\\"_ é"), max_size=5)
+values = st.one_of(st.booleans(), st.integers(-3, 3), st.floats(-100, 100), st.text(max_size=5))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("ab ,=\\"), max_size=4), st.lists(st.tuples(keys, keys), max_size=3),
+       st.lists(st.tuples(keys, values), max_size=3))
+def test_the_stand_ins_line_builder_builds_and_refuses_what_the_engines_does(measurement, tags, fields):
+    """The stand-in's LineBuilder against line_builder.py itself: the same line, or the same refusal (InvalidKeyError
+    for a key with a space, comma or equals sign, not an escape)."""
+    from fake_influxdb3 import LineBuilder
+    assert outcome(LineBuilder, measurement, tags, fields) == outcome(real_line_builder(), measurement, tags, fields)
+
+
+def test_the_stand_in_refuses_a_point_with_a_tag_and_a_field_of_one_name():
+    """validator.rs: the tag's column is made first, then column_or_create finds it is not a field
+    (catalog/versions/v2/update.rs: InvalidColumnType)."""
+    validator = upstream_text("influxdata+influxdb", "v3.10.1", "influxdb3_write/src/write_buffer/validator.rs")
+    assert validator.index("InfluxColumnType::Tag)") < validator.index("for (field_name, field_val) in line.field_set")
+    server = FakeInfluxDB3()
+    with pytest.raises(ValueError, match="invalid column type for column 'mean'"):
+        server.write_lp("temperature_longterm", f"temperature,sensor=a,mean=x mean=1.0 {T0}")
+    assert server.points("temperature_longterm") == []
+
+
+@pytest.mark.parametrize("key", ["my room", "a,b", "a=b", "hour", "a\"b", "time_zone"])
+def test_a_tag_key_the_config_accepts_reaches_the_long_term_table(engine, key):
+    """Keys LineBuilder refuses (a space, comma or equals sign) and `hour`, once the plugin's alias (DataFusion: "Schema
+    contains qualified field name temperature.hour and unqualified field name hour which would be ambiguous")."""
+    assert tag_key_problem(key) is None
+    points = [{"time": T0 + i * 60 * 10**9, "tags": {"sensor": s, "host": "pi", key: "x y"}, "celsius": 20.0 + i}
+              for i in range(3) for s in ("a", "b")]
+    write_points(engine, points)
+    run(engine, T0 + HOUR_NS)
+    rows = engine.rows(LONGTERM)
+    assert sorted((r["sensor"], r[key], r["count"], r["mean"]) for r in rows) == [("a", "x y", 3, 21.0),
+                                                                                 ("b", "x y", 3, 21.0)]
+    assert not [line for line in engine.last.log_lines if line[0] == "error"]
+
+
+def test_a_series_the_long_term_table_cannot_take_is_logged_and_the_others_written(engine):
+    """A raw series with a tag named as a long-term field (written by another client: templog's config refuses the
+    key) cannot be written there beside the other series' field of that name; one write holds every line of the run
+    and is refused whole for one bad line (plugins.rs handle_return_state, accept_partial false): that series is
+    skipped and named in an error."""
+    write_points(engine, [{"time": T0, "tags": {"sensor": "a"}, "celsius": 20.0, "humidity": 50.0},
+                          {"time": T0, "tags": {"sensor": "b", "humidity_mean": "x"}, "celsius": 21.0}])
+    run(engine, T0 + HOUR_NS)
+    assert [(r["sensor"], r["count"], r["humidity_mean"]) for r in engine.rows(LONGTERM)] == [("a", 1, 50.0)]
+    errors = [text for level, text in engine.last.log_lines if level == "error"]
+    assert errors == ["templog-downsample: series {'humidity_mean': 'x', 'sensor': 'b'} not summarized: its tag "
+                      "'humidity_mean' has the name of a long-term column"]
+
+
+def test_every_long_term_field_is_a_tag_key_the_config_refuses():
+    """Both downsamplers' long-term fields (downsample.flux's fieldFn, the plugin's) are refused as tag keys."""
+    field_fns = re.findall(r"fieldFn: \(r\) => \(\{(.*)\}\)", FLUX.read_text())
+    flux_fields = {name for fn in field_fns for name in re.findall(r"(\w+): r\.\w+", fn)}
+    scope: dict = {}
+    exec(compile(PLUGIN.read_text(), str(PLUGIN), "exec"), scope)
+    assert flux_fields == set(scope["LONGTERM_FIELDS"]) == set(LONGTERM_FIELDS)
+    assert all(tag_key_problem(name) for name in flux_fields)
+
+
+config_keys = st.text(st.characters(codec="utf-8"), min_size=1, max_size=8).filter(
+    lambda k: tag_key_problem(k) is None and k != "host")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(config_keys, tag_values, min_size=1, max_size=3), st.lists(tag_values, min_size=1, max_size=3,
+                                                                                   unique=True))
+def test_any_tags_the_config_accepts_give_a_long_term_row_per_series(tags, names):
+    engine = Engine()
+    points = [{"time": T0 + i * 10**9, "tags": {**tags, "sensor": name, "host": "pi"}, "celsius": 20.0 + i}
+              for i, name in enumerate(names)]
+    write_points(engine, points)
+    run(engine, T0 + HOUR_NS)
+    rows = engine.rows(LONGTERM)
+    assert sorted((r["sensor"], r["count"], {k: r.get(k) for k in tags}) for r in rows) == sorted(
+        (name, 1, tags) for name in names)
+
+
+def test_the_counts_read_back_only_as_far_as_the_file_limit_reaches():
+    """The file limit counts the files a query's time bounds leave (write_buffer/mod.rs get_table_chunks): 5 hours of
+    raw data are 30 files, over a limit of 24; the counts cover 24 ÷ 12 = 2 hours, the run goes on."""
+    mod = upstream_text("influxdata+influxdb", "v3.10.1", "influxdb3_write/src/write_buffer/mod.rs")
+    assert "get_files_filtered(db_schema.id, table_def.table_id, filter)" in mod
+    assert mod.index("get_files_filtered(") < mod.index("if parquet_files.len() > self.query_file_limit")
+    engine = Engine()
+    engine.server.query_file_limit = 24
+    points = readings(T0, T0 + 5 * HOUR_NS, names=("desk",))
+    write_points(engine, points)
+    run(engine, T0 + 5 * HOUR_NS, args={"query_file_limit": "24"})
+    assert_summaries(engine, hourly([p for p in points if p["time"] >= T0 + 3 * HOUR_NS]))
+    assert all(f"time >= '{iso(T0 + 3 * HOUR_NS)}'" in sql for sql in engine.sql() if "COUNT(" in sql)
+
+
+def test_a_query_over_the_file_limit_is_one_clear_error():
+    """The trigger told a larger limit than the server's: the refusal is logged once, naming --query-file-limit."""
+    engine = Engine()
+    engine.server.query_file_limit = 24
+    write_points(engine, readings(T0, T0 + 5 * HOUR_NS, names=("desk",)))
+    run(engine, T0 + 5 * HOUR_NS, args={"query_file_limit": "10000"})
+    errors = [text for level, text in engine.last.log_lines if level == "error"]
+    assert len(errors) == 1 and "--query-file-limit (INFLUXDB3_QUERY_FILE_LIMIT)" in errors[0]
+    assert "query_file_limit" in errors[0] and "exceeding the file limit" in errors[0]
+    assert engine.written_lines == []
+
+
+@pytest.mark.parametrize("limit", ["many", "0", "-5"])
+def test_a_file_limit_argument_that_is_no_limit_is_one_clear_error(engine, limit):
+    write_points(engine, readings(T0, T0 + HOUR_NS, names=("desk",)))
+    run(engine, T0 + HOUR_NS, args={"query_file_limit": limit})
+    errors = [text for level, text in engine.last.log_lines if level == "error"]
+    assert errors == [f"templog-downsample: trigger argument query_file_limit={limit!r}: the server's "
+                      "--query-file-limit, a whole number of at least 12"]
+    assert engine.written_lines == []

@@ -148,6 +148,42 @@ def test_the_file_limit_and_look_back_cover_the_retentions(compose):
     assert parse_duration(env["INFLUXDB3_GEN1_LOOKBACK_DURATION"]) >= longterm >= 5 * 365 * 86400
 
 
+def plugin_lookback_hours(file_limit: int) -> int:
+    """The hours the downsampling plugin's counts read back, told that file limit (its own lookback_hours)."""
+    scope: dict = {}
+    exec(compile((PLUGIN_DIR / "templog_downsample.py").read_text(), "templog_downsample.py", "exec"), scope)
+    return scope["lookback_hours"](file_limit)
+
+
+def test_the_file_limit_covers_config_yaml_s_raw_retention_and_the_long_term_panels(compose, tmp_path):
+    """The downsampling trigger is told the server's file limit, and its counts read back as far as that reaches:
+    every hour of config.yaml's raw retention (so a backlog landing anywhere in it is summarized), and a query of
+    the long-range panels (a year of the long-term table, about one file an hour) fits in it. Raising
+    influxdb.retention without raising INFLUXDB3_QUERY_FILE_LIMIT fails here."""
+    limit = service_env(compose, "influxdb3")["INFLUXDB3_QUERY_FILE_LIMIT"]
+    assert service_env(compose, "influxdb3-init")["TEMPLOG_QUERY_FILE_LIMIT"] == limit, "the trigger is told it"
+    config = load_config(REPO / "config.yaml", environ={"INFLUX_API": "v3"})
+    assert config.influxdb is not None and config.influxdb.retention
+    assert plugin_lookback_hours(int(limit)) * 3600 >= config.influxdb.retention, \
+        "raise INFLUXDB3_QUERY_FILE_LIMIT with influxdb.retention: README 'Retention, the file limit and the look-back'"
+    assert int(limit) >= longterm_panel_hours(compose, tmp_path), "the long-range panels' span, a file an hour"
+
+
+def longterm_panel_hours(compose, folder: Path) -> int:
+    """The longest span a panel on the long-term data source reads (its timeFrom), in hours, in the dashboards the
+    real `templog grafana` renders for the stack."""
+    env = {**service_env(compose, "grafana-provisioning"), "PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "collector", "grafana", "--output", str(folder), "-c",
+                             str(REPO / "config.yaml")], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    hours = {"h": 1, "d": 24, "w": 7 * 24, "y": 365 * 24}
+    spans = [int(panel["timeFrom"][:-1]) * hours[panel["timeFrom"][-1]]
+             for path in folder.rglob("*.json") for panel in json.loads(path.read_text()).get("panels", [])
+             if "templog-influxql-longterm" in json.dumps(panel) and panel.get("timeFrom")]
+    assert spans, "the v3 dashboard has long-range panels on the long-term database"
+    return max(spans)
+
+
 def test_the_image_runs_as_uid_1500_on_8181_and_owns_the_data_volume(compose, dockerfile):
     assert re.search(r"useradd\s+--uid 1500 --gid influxdb3", dockerfile)
     assert re.search(r"^USER influxdb3$", dockerfile, re.MULTILINE)
@@ -467,7 +503,8 @@ def test_init_creates_the_databases_with_their_retention_and_the_trigger(init_ca
                        "trigger_name": "templog-downsample",
                        "trigger_settings": {"run_async": False, "error_behavior": "log"},
                        "trigger_specification": "cron:0 5 * * * *",
-                       "trigger_arguments": {"longterm_db": "temperature_longterm"}, "disabled": False}
+                       "trigger_arguments": {"longterm_db": "temperature_longterm", "query_file_limit": "10000"},
+                       "disabled": False}
     assert len(server.requests) == 3 and all(command_lines.curl_requested(server.url, target)
                                              for _, target in server.requests), "curl seen at each request"
     assert all(TOKEN.encode() not in line for lines in command_lines.seen.values() for line in lines), \
@@ -545,7 +582,8 @@ def test_init_fails_clearly(init_case, tmp_path, case):
 
 @pytest.mark.parametrize("variable,value", [("TEMPLOG_LONGTERM_DB", "a b"), ("TEMPLOG_RAW_DB", 'x"y'),
                                             ("TEMPLOG_LONGTERM_RETENTION", "5 years"),
-                                            ("TEMPLOG_DOWNSAMPLE_PLUGIN", "../etc/passwd")])
+                                            ("TEMPLOG_DOWNSAMPLE_PLUGIN", "../etc/passwd"),
+                                            ("TEMPLOG_QUERY_FILE_LIMIT", '1"}')])
 def test_init_refuses_names_that_would_break_its_json(init_case, variable, value):
     server, env, _ = init_case
     result = run_init({**env, variable: value})

@@ -7,7 +7,8 @@
 #   2. creates the long-term database (TEMPLOG_LONGTERM_DB) or sets its retention (TEMPLOG_LONGTERM_RETENTION);
 #   3. installs the downsampling trigger: the plugin TEMPLOG_DOWNSAMPLE_PLUGIN of the server's plugin directory, on
 #      the raw database, at 5 minutes past every hour, writing into the long-term database (made again at each run,
-#      so a changed database name reaches it).
+#      so a changed database name reaches it), told the server's --query-file-limit (TEMPLOG_QUERY_FILE_LIMIT), which
+#      sizes how far back it compares counts.
 # So the databases exist with their retention before the collector writes (a database InfluxDB 3 creates on a first
 # write keeps data forever). HTTP API of influxdata/influxdb@v3.10.1: influxdb3_server/src/http.rs route_request,
 # create_database, update_database, configure_processing_engine_trigger; request bodies influxdb3_types/src/http.rs.
@@ -20,6 +21,7 @@ raw_retention=${TEMPLOG_RAW_RETENTION:-30d}
 longterm_db=${TEMPLOG_LONGTERM_DB:-temperature_longterm}
 longterm_retention=${TEMPLOG_LONGTERM_RETENTION:-1825d}
 plugin=${TEMPLOG_DOWNSAMPLE_PLUGIN:-templog_downsample.py}
+file_limit=${TEMPLOG_QUERY_FILE_LIMIT:-432} # the server's default (write_buffer/mod.rs)
 trigger=templog-downsample
 schedule="cron:0 5 * * * *" # sec min hour day month weekday (the cron crate's form, with seconds)
 
@@ -50,6 +52,9 @@ check_name "$raw_db" "database name"
 check_name "$longterm_db" "database name"
 check_duration "$raw_retention"
 check_duration "$longterm_retention"
+case $file_limit in
+    "" | *[!0-9]*) die "query file limit '$file_limit': a whole number, the server's INFLUXDB3_QUERY_FILE_LIMIT" ;;
+esac
 case $plugin in
     "" | *[!A-Za-z0-9_.-]* | .*) die "plugin file name '$plugin': letters, digits, '_', '-' and '.' only" ;;
 esac
@@ -114,7 +119,7 @@ create_database "$longterm_db" "$longterm_retention" update
 
 trigger_json="{\"db\":\"$raw_db\",\"plugin_filename\":\"$plugin\",\"trigger_name\":\"$trigger\",\
 \"trigger_settings\":{\"run_async\":false,\"error_behavior\":\"log\"},\"trigger_specification\":\"$schedule\",\
-\"trigger_arguments\":{\"longterm_db\":\"$longterm_db\"},\"disabled\":false}"
+\"trigger_arguments\":{\"longterm_db\":\"$longterm_db\",\"query_file_limit\":\"$file_limit\"},\"disabled\":false}"
 status=$(api POST /api/v3/configure/processing_engine_trigger "$trigger_json")
 if [ "$status" = 409 ]; then
     # made by an earlier start: replaced, with this start's arguments (force: it is enabled, and may be running)
@@ -123,4 +128,4 @@ if [ "$status" = 409 ]; then
     status=$(api POST /api/v3/configure/processing_engine_trigger "$trigger_json")
 fi
 [ "$status" = 200 ] || die "creating trigger $trigger ($plugin) failed ($status: $(answer))"
-log "trigger $trigger: $plugin on $raw_db at $schedule, into $longterm_db"
+log "trigger $trigger: $plugin on $raw_db at $schedule, into $longterm_db (query file limit $file_limit)"

@@ -4,7 +4,8 @@ points changed since it was last summarized, however late they arrived. What inf
 InfluxDB 2, as a processing-engine plugin (InfluxDB 3 has no Flux and no tasks).
 
 Installed by influxdb3/init/10-templog.sh as the scheduled trigger `templog-downsample` on the raw database, run at
-5 minutes past every hour (`cron:0 5 * * * *`); trigger arguments: `longterm_db` (default temperature_longterm).
+5 minutes past every hour (`cron:0 5 * * * *`); trigger arguments: `longterm_db` (default temperature_longterm) and
+`query_file_limit`, the server's --query-file-limit (default 432, the server's own), which sizes the look-back.
 docker-compose.influxdb3.yml mounts this folder read-only as the server's plugin directory (/plugins).
 
 In the long-term database: table `temperature`, one row per series and hour stamped with the hour's start, the raw
@@ -28,8 +29,9 @@ spawn_blocking).
 How a run works (each step one query; whole hours only, up to the start of the hour of the scheduled time):
 1. the raw table's columns (information_schema): its tags are the dictionary-typed ones (InfluxDB 3 stores tags as
    Dictionary(Int32, Utf8)), its fields those of celsius, humidity and dewpoint it has;
-2. one count per field, series and hour of the whole raw table, and the counts stored beside the long-term means
-   since the first raw hour;
+2. one count per field, series and hour of the raw table over the look-back (query_file_limit ÷ 12 hours: 6 files an
+   hour, twice over; 432 → 36 hours, the stack's 10,000 → 833 hours, more than the raw retention's 720), and the
+   counts stored beside the long-term means since the first raw hour in it;
 3. every hour from the earliest one with a raw count above the stored one (or none stored) is summarized again:
    count, mean, min and max from one pass (one query, so a point written meanwhile is in all four or in none).
 Why counts: the collector's outbox delivers an outage's backlog when InfluxDB is back, into hours of any age within
@@ -50,25 +52,61 @@ MEASUREMENT = "temperature"
 LONGTERM_DB = "temperature_longterm"
 # raw field -> the prefix of its four long-term fields
 FIELDS = {"celsius": "", "humidity": "humidity_", "dewpoint": "dewpoint_"}
+STATS = ("mean", "min", "max", "count")
+LONGTERM_FIELDS = frozenset(prefix + stat for prefix in FIELDS.values() for stat in STATS)
 HOUR = "date_bin(INTERVAL '1 hour', time)"  # origin 1970-01-01T00:00:00Z: each hour's start, UTC
+# The server's --query-file-limit unless told (influxdb3_write/src/write_buffer/mod.rs: query_file_limit.unwrap_or(432))
+DEFAULT_QUERY_FILE_LIMIT = 432
+# Parquet files a query reads per raw hour: one per table and 10-minute window (gen1 duration) at each snapshot, twice
+# over for the files an outage's backlog adds to old windows (write_buffer/queryable_buffer.rs; Core never compacts)
+FILES_PER_RAW_HOUR = 2 * 6
+FILE_LIMIT_REFUSAL = "exceeding the file limit"  # write_buffer/mod.rs get_table_chunks' message
 
 
 def process_scheduled_call(influxdb3_local, call_time, args=None):
     """The trigger's entry point (influxdb3_py_api/src/system_py.rs execute_schedule_trigger: called with the API
     object, the scheduled time as a naive datetime from PyDateTime::from_timestamp with no zone, and the trigger's
     arguments as a dict of strings or None)."""
-    longterm_db = (args or {}).get("longterm_db") or LONGTERM_DB
+    args = args or {}
+    longterm_db = args.get("longterm_db") or LONGTERM_DB
+    file_limit = args.get("query_file_limit") or str(DEFAULT_QUERY_FILE_LIMIT)
+    if not file_limit.isdigit() or int(file_limit) < FILES_PER_RAW_HOUR:
+        influxdb3_local.error(f"templog-downsample: trigger argument query_file_limit={file_limit!r}: the server's "
+                              f"--query-file-limit, a whole number of at least {FILES_PER_RAW_HOUR}")
+        return
     # .timestamp() reads a naive datetime as local time, which is how from_timestamp made it: the instant comes back
     stop = int(call_time.timestamp()) // 3600 * HOUR_NS
+    try:
+        summarize(influxdb3_local, longterm_db, stop - lookback_hours(int(file_limit)) * HOUR_NS, stop)
+    except Exception as error:  # QueryError, which the engine does not hand to plugins by name
+        if FILE_LIMIT_REFUSAL not in str(error):
+            raise
+        influxdb3_local.error(
+            f"templog-downsample: nothing summarized: the server refused a query over more Parquet files than its "
+            f"--query-file-limit (INFLUXDB3_QUERY_FILE_LIMIT); give the trigger argument query_file_limit the same "
+            f"value as that setting (now {file_limit}), README 'Retention, the file limit and the look-back': {error}")
+
+
+def lookback_hours(file_limit):
+    """How many hours before the run the raw counts cover: as many as a query within `file_limit` files can read
+    (the limit counts the files left after the query's time filter: write_buffer/mod.rs get_table_chunks,
+    persisted_files.rs get_files_filtered). Older hours are not compared again: a backlog landing there is not
+    summarized."""
+    return file_limit // FILES_PER_RAW_HOUR
+
+
+def summarize(influxdb3_local, longterm_db, start, stop):
+    """Every hour from `start` to `stop` whose raw points changed since it was last summarized, summarized again."""
     raw_columns = table_columns(influxdb3_local, None)
     fields = [name for name in FIELDS if name in raw_columns]
     if not fields:
         influxdb3_local.info(f"templog-downsample: no {MEASUREMENT} readings yet")
         return
     tags = sorted(name for name, kind in raw_columns.items() if is_tag(kind))
+    alias = alias_prefix(raw_columns)
     raw = {}
-    for row in influxdb3_local.query(raw_counts_sql(tags, fields, stop)):
-        raw[(series_key(row, tags), row["hour"])] = {name: row[name] for name in fields}
+    for row in influxdb3_local.query(raw_counts_sql(tags, fields, start, stop, alias)):
+        raw[(series_key(row, tags), row[alias + "hour"])] = {name: row[alias + name] for name in fields}
     if not raw:
         return
     first_hour = min(hour for _, hour in raw)
@@ -80,12 +118,19 @@ def process_scheduled_call(influxdb3_local, call_time, args=None):
         return
     start = min(changed)
     written = 0
-    for row in influxdb3_local.query(summary_sql(tags, fields, start, stop)):
+    refused = {}  # series key -> why it cannot be written
+    for row in influxdb3_local.query(summary_sql(tags, fields, start, stop, alias)):
         key = series_key(row, tags)
-        line = summary_line(row, tags, fields, stored.get((key, row["hour"]), {}))
+        problem = series_problem(key)
+        if problem:
+            refused[key] = problem
+            continue
+        line = summary_line(row, key, fields, stored.get((key, row[alias + "hour"]), {}), alias)
         if line is not None:
             influxdb3_local.write_to_db(longterm_db, line)
             written += 1
+    for key, problem in refused.items():
+        influxdb3_local.error(f"templog-downsample: series {dict(key)} not summarized: {problem}")
     influxdb3_local.info(f"templog-downsample: {written} series-hours from {iso(start)} to {iso(stop)} "
                          f"into {longterm_db}")
 
@@ -100,6 +145,27 @@ def table_columns(influxdb3_local, database):
 
 def is_tag(data_type):
     return data_type.startswith("Dictionary(")
+
+
+def alias_prefix(columns):
+    """A prefix for the queries' own column names that no column of the table starts with, so that no alias is a
+    tag's name too (DataFusion refuses `... AS hour` beside a column `hour` as ambiguous, and two output columns of
+    one name). templog refuses tag keys starting with '_' (collector/lineprotocol.py tag_key_problem): '_'."""
+    prefix = "_"
+    while any(name.startswith(prefix) for name in columns):
+        prefix += "_"
+    return prefix
+
+
+def series_problem(key):
+    """Why a series cannot have a long-term point, or None: a tag of the name of a long-term field (InfluxDB 3
+    refuses a point with a tag and a field of one name: influxdb3_write/src/write_buffer/validator.rs,
+    column_or_create's InvalidColumnType; and all the run's lines are written in one write that refuses them all
+    for one bad line: influxdb3_processing_engine/src/plugins.rs handle_return_state, accept_partial false)."""
+    for tag, _ in key:
+        if tag in LONGTERM_FIELDS or tag == "time":
+            return f"its tag '{tag}' has the name of a long-term column"
+    return None
 
 
 def stored_counts(influxdb3_local, longterm_db, start, stop):
@@ -119,44 +185,65 @@ def stored_counts(influxdb3_local, longterm_db, start, stop):
     return stored
 
 
-def raw_counts_sql(tags, fields, stop):
-    """One row per series and hour before `stop`: the hour's start and each field's count of points."""
-    counts = ", ".join(f"COUNT({quote(name)}) AS {quote(name)}" for name in fields)
-    return (f"SELECT {select_tags(tags)}{HOUR} AS hour, {counts} FROM {quote(MEASUREMENT)} "
-            f"WHERE time < {timestamp(stop)} GROUP BY {group_tags(tags)}{HOUR}")
+def raw_counts_sql(tags, fields, start, stop, alias):
+    """One row per series and hour from `start` to `stop`: the hour's start and each field's count of points."""
+    counts = ", ".join(f"COUNT({quote(name)}) AS {quote(alias + name)}" for name in fields)
+    return (f"SELECT {select_tags(tags)}{HOUR} AS {quote(alias + 'hour')}, {counts} FROM {quote(MEASUREMENT)} "
+            f"WHERE time >= {timestamp(start)} AND time < {timestamp(stop)} GROUP BY {group_tags(tags)}{HOUR}")
 
 
-def summary_sql(tags, fields, start, stop):
+def summary_sql(tags, fields, start, stop, alias):
     """One row per series and hour from `start` to `stop`: `<field>_count`, `_mean`, `_min` and `_max` per field."""
     parts = []
     for name in fields:
         column = quote(name)
-        parts += [f"COUNT({column}) AS {quote(name + '_count')}", f"AVG({column}) AS {quote(name + '_mean')}",
-                  f"MIN({column}) AS {quote(name + '_min')}", f"MAX({column}) AS {quote(name + '_max')}"]
-    return (f"SELECT {select_tags(tags)}{HOUR} AS hour, {', '.join(parts)} FROM {quote(MEASUREMENT)} "
-            f"WHERE time >= {timestamp(start)} AND time < {timestamp(stop)} GROUP BY {group_tags(tags)}{HOUR}")
+        parts += [f"{function}({column}) AS {quote(alias + name + '_' + stat)}"
+                  for function, stat in (("COUNT", "count"), ("AVG", "mean"), ("MIN", "min"), ("MAX", "max"))]
+    return (f"SELECT {select_tags(tags)}{HOUR} AS {quote(alias + 'hour')}, {', '.join(parts)} FROM "
+            f"{quote(MEASUREMENT)} WHERE time >= {timestamp(start)} AND time < {timestamp(stop)} "
+            f"GROUP BY {group_tags(tags)}{HOUR}")
 
 
-def summary_line(row, tags, fields, stored):
+def summary_line(row, key, fields, stored, alias):
     """The long-term point of one summary row, or None when it would summarize fewer points than are stored."""
-    line = LineBuilder(MEASUREMENT)  # noqa: F821 - the engine puts LineBuilder in builtins (line_builder/mod.rs)
-    has_field = False
+    values = {}
     for name in fields:
-        count = row[name + "_count"]
+        count = row[alias + name + "_count"]
         if not count or count < stored.get(name, 0):
             continue
         prefix = FIELDS[name]
-        line.float64_field(prefix + "mean", row[name + "_mean"])
-        line.float64_field(prefix + "min", row[name + "_min"])
-        line.float64_field(prefix + "max", row[name + "_max"])
-        line.int64_field(prefix + "count", count)
-        has_field = True
-    if not has_field:
+        for stat in STATS:
+            values[prefix + stat] = row[alias + name + "_" + stat]
+    if not values:
         return None
-    for tag in tags:
-        if row[tag] is not None:  # a series without this tag: NULL in the column, no tag on the point
-            line.tag(tag, row[tag])
-    return line.time_ns(row["hour"])
+    return Line(key, values, row[alias + "hour"])
+
+
+class Line:
+    """One point in line protocol, for write_to_db, which takes any object with a build() returning the line
+    (system_py.rs PyPluginCallApi::write_to_db: getattr("build")). Not the engine's LineBuilder: it refuses a tag key
+    with a space, comma or equals sign (line_builder/line_builder.py _validate_key), which line protocol carries
+    escaped, which the collector writes so and templog accepts. Escaped here as InfluxDB 3's line protocol reads it
+    (core/influxdb_line_protocol: a backslash before a comma, equals sign, space or backslash)."""
+
+    def __init__(self, tags, fields, time_ns):
+        self.tags, self.fields, self.time_ns = tags, fields, time_ns
+
+    def build(self):
+        tags = "".join(f",{escape(key)}={escape(value)}" for key, value in self.tags)
+        fields = ",".join(f"{escape(key)}={number(value)}" for key, value in self.fields.items())
+        return f"{MEASUREMENT}{tags} {fields} {self.time_ns}"  # a measurement with nothing to escape
+
+
+def escape(text):
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def number(value):
+    """A count as an integer (`12i`), a float as LineBuilder writes one (whole-valued as `N.0`)."""
+    if isinstance(value, int):
+        return f"{value}i"
+    return f"{int(value)}.0" if value % 1 == 0 else str(value)
 
 
 def series_key(row, tags):
