@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -160,8 +161,9 @@ def test_retention_on_an_existing_database_409_then_its_retention_read_and_chang
     assert client.problems() == []
     assert client.ensure_retention() == "database temperature: retention already 30d"
     shorter = v3_client(v3_config(write_config, fake_influxdb3.url, retention="7d"))
-    assert shorter.problems() == ["database 'temperature': retention is 30d, config says 7d (templog run applies it; "
-                                  "then InfluxDB will delete the points older than 7d, in database temperature)"]
+    assert shorter.problems() == ["database 'temperature': retention is 30d, config says 7d (templog run tries to "
+                                  "apply it; InfluxDB 3 may refuse; then InfluxDB will delete the points older "
+                                  "than 7d, in database temperature)"]
     with caplog.at_level("WARNING", logger="templog.influx"):
         assert shorter.ensure_retention() == "database temperature: retention changed from 30d to 7d"
     assert "InfluxDB will delete the points older than 7d, in database temperature" in caplog.text
@@ -299,7 +301,9 @@ ANSWER_LINES = st.lists(st.binary(max_size=60) | st.sampled_from([
     b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":21.5}', b'{"time":"2026-01-01T00:00:00.5"}',
     b'{"time":"2026-02-30T00:00:00","sensor":"a","celsius":1}', b'[{"time":"2026-01-01T00:00:00.000000001",'
     b'"sensor":"b","celsius":-1e300}]', b"[]", b'{"time":"x","celsius":true}', b"null", b'"text"', b"\xff\xfe",
-    b'{"time":"2026-01-01T00:00:00","celsius":2}']), max_size=6)
+    b'{"time":"2026-01-01T00:00:00","celsius":2}', b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":NaN}',
+    b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":-Infinity}',
+    b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":1e999}']), max_size=6)
 
 
 @settings(max_examples=300, deadline=None)
@@ -312,6 +316,7 @@ def test_any_query_answer_gives_rows_or_a_query_error(lines):
         return
     for time_ns, sensor, value in rows:
         assert isinstance(time_ns, int) and isinstance(sensor, str) and isinstance(value, float)
+        assert math.isfinite(value)  # NaN, Infinity, 1e999: refused
 
 
 WRITE_BODIES = st.binary(max_size=80) | st.builds(

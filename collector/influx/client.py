@@ -3,6 +3,8 @@ missing-database hint added), and /ping, both for `check` and as the sender's ch
 
 from __future__ import annotations
 
+import math
+
 import urllib3
 
 from collector import logs
@@ -54,3 +56,11 @@ class InfluxClient:
             return self.server.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
         except (urllib3.exceptions.HTTPError, OSError):
             return False
+
+
+def finite(value: float) -> float:
+    """A reading's value from an answer; ValueError for NaN or an infinity (JSON's NaN, Infinity, 1e999 or Flux's
+    "NaN", "+Inf"): no reading is one, and `history --format json` could not print it as JSON."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    return value

@@ -14,7 +14,7 @@ import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.client import InfluxClient
+from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -250,8 +250,9 @@ def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...],
             raise failure(QueryFailed(f"unexpected columns in the answer: {names}")) from exc
         for values in series.get("values", []):
             try:
-                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
-            except (TypeError, ValueError) as exc:
+                row = (int(values[at_time]), str(values[at_sensor] or ""),
+                       *(finite(float(values[i])) for i in at_values))
+            except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer beyond float
                 raise failure(QueryFailed(f"unexpected row in the answer: {values}")) from exc
             yield row
 

@@ -14,7 +14,7 @@ import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.client import InfluxClient
+from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -237,7 +237,9 @@ class InfluxV3(InfluxClient):
             return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
         if wanted is None or current is None or current == wanted:
             return []
-        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}")]
+        # documented as fixed once the database exists, though Core's code changes it: the server may refuse
+        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
+                        "templog run tries to apply it; InfluxDB 3 may refuse")]
 
 
 def error_text(body: bytes | None) -> str:
@@ -325,12 +327,23 @@ def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
             yield row
 
 
+def _reading(value: object) -> float | None:
+    """A value of a history row as a float; None for one that is no reading: not a number, or one json.loads takes
+    but no reading is and `history --format json` could not print (NaN, Infinity, 1e999, an integer beyond float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return finite(float(value))
+    except (OverflowError, ValueError):
+        return None
+
+
 def history_row(record: dict, columns: tuple[str, ...], failure=lambda exc: exc) -> Row:
     """(time_ns, sensor, *values) of one row of the history query; QueryFailed (made by `failure`: a row quoted in
     it may echo the credentials) for one of another shape. A row without `sensor` (a point written without the
     tag, whose null is left out) has the sensor ""."""
     moment, sensor = record.get("time"), record.get("sensor", "")
-    values = [float(v) for c in columns if isinstance(v := record.get(c), (int, float)) and not isinstance(v, bool)]
+    values = [v for c in columns if (v := _reading(record.get(c))) is not None]
     if (not isinstance(moment, str) or not _TIME.fullmatch(moment) or not isinstance(sensor, str)
             or len(values) != len(columns)):
         raise failure(QueryFailed(f"unexpected row in the answer: {record}"))

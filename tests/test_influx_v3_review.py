@@ -1,0 +1,67 @@
+"""api v3 (issue 13), after its hostile review: what a user meets when an answer, a token file or a server is not
+what the happy path expects. templog runs as a process against FakeInfluxDB3 (the stand-in that answers as
+influxdata/influxdb@v3.10.1 does), real influxd 1.x, FakeInfluxDB2, and FaultyProxy in front of them for answers no
+real server sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli import templog
+from faulty_proxy import FaultyProxy
+
+SENSORS = "sensors:\n  - {name: desk, type: simulated, interval: 200ms}\n"
+RANGE = ("--start", "2026-01-01T00:00:00Z", "--stop", "2026-01-02T00:00:00Z")
+
+
+def influx_section(api: str, url: str, extra: str = "") -> str:
+    keys = {"v1": "api: v1, bucket: temperature", "v2": "api: v2, org: home, bucket: temperature, token: test-token",
+            "v3": "api: v3, bucket: temperature, token: test-token"}[api]
+    return f'influxdb: {{url: "{url}", {keys}{extra}}}\n'
+
+
+# What each line's query answers with one reading whose value is `value` (JSON or CSV text as a server could send it)
+def v1_answer(value: bytes) -> bytes:
+    return (b'{"results":[{"statement_id":0,"series":[{"name":"temperature","columns":["time","sensor","celsius"],'
+            b'"values":[[1767225600000000000,"desk",' + value + b"]]}]}]}\n")
+
+
+def v2_answer(value: bytes) -> bytes:
+    return (b"#datatype,string,long,dateTime:RFC3339,string,double\r\n#group,false,false,false,true,false\r\n"
+            b"#default,_result,,,,\r\n,result,table,_time,sensor,_value\r\n,,0,2026-01-01T00:00:00Z,desk," + value
+            + b"\r\n\r\n")
+
+
+def v3_answer(value: bytes) -> bytes:
+    return b'{"time":"2026-01-01T00:00:00","sensor":"desk","celsius":' + value + b"}\n"
+
+
+QUERY_PATHS = {"v1": "/query", "v2": "/api/v2/query", "v3": "/api/v3/query_sql"}
+ANSWERS = {"v1": v1_answer, "v2": v2_answer, "v3": v3_answer}
+NOT_FINITE = {"v1": [b"NaN", b"Infinity", b"1e999", b"1" + b"0" * 400], "v2": [b"NaN", b"+Inf", b"-Inf", b"1e999"],
+              "v3": [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1" + b"0" * 400]}
+
+
+@pytest.fixture
+def server_of(request, influxd, fake_influxdb2, fake_influxdb3):
+    return {"v1": influxd, "v2": fake_influxdb2, "v3": fake_influxdb3}
+
+
+@pytest.mark.parametrize("api, value", [(api, value) for api, values in NOT_FINITE.items() for value in values])
+def test_history_refuses_a_reading_that_is_no_finite_number(write_config, server_of, api, value):
+    """json.loads takes NaN, Infinity and 1e999 (and float() "NaN", "+Inf"): no sensor reads them, and `history
+    --format json` printed NaN, which is no JSON. Such a row is an unexpected answer: exit 1, one line, no traceback."""
+    with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
+        proxy.fail_next(1, status=200, body=ANSWERS[api](value))
+        done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
+                       "--format", "json")
+    assert done.returncode == 1 and "unexpected row in the answer" in done.stderr, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "NaN" not in done.stdout and "Infinity" not in done.stdout
+    ok = ANSWERS[api](b"21.5")
+    with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
+        proxy.fail_next(1, status=200, body=ok)
+        done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
+                       "--format", "json")
+    assert done.returncode == 0 and [r["celsius"] for r in json.loads(done.stdout)] == [21.5], done.stderr
