@@ -65,3 +65,16 @@ def test_history_refuses_a_reading_that_is_no_finite_number(write_config, server
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
                        "--format", "json")
     assert done.returncode == 0 and [r["celsius"] for r in json.loads(done.stdout)] == [21.5], done.stderr
+
+
+@pytest.mark.parametrize("api", ["v1", "v3"])
+def test_a_query_failing_early_in_a_long_answer_discards_no_connection(write_config, server_of, api):
+    """A bad row at the start of a long answer: the failure's hint pings /ping for the version while the query's
+    connection was still checked out of the pool (one connection per host), so urllib3 warned "Connection pool is
+    full, discarding connection". The query's connection is released first."""
+    body = ANSWERS[api](b'"x"') + ANSWERS[api](b"21.5") * 100_000
+    with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
+        proxy.fail_next(1, status=200, body=body)
+        done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE)
+    assert done.returncode == 1 and "unexpected row in the answer" in done.stderr, done.stderr
+    assert "Connection pool is full" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -107,7 +107,7 @@ class InfluxV3(InfluxClient):
             raise self._failure(write_refusal(response.status, response.data, response.headers.get("Retry-After"),
                                               len(lines), self._secrets()))
 
-    def query_stream(self, q: str, db: str | None = None) -> Iterator[dict]:
+    def query_stream(self, q: str, db: str | None = None) -> Generator[dict, None, None]:
         """Run SQL, yielding each row as the dict the server writes, while the answer arrives.
 
         format=jsonl: each record batch is written as JSON lines and sent as it is made (record_batch_stream_to_body,
@@ -119,11 +119,16 @@ class InfluxV3(InfluxClient):
         response = self._request("POST", "/api/v3/query_sql", body=json.dumps(document).encode(),
                                  content_type="application/json", stream=True, accept="application/json")
         try:
-            if response.status != 200:
-                refusal = self._refusal(response)
-                # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
-                raise QueryFailed(str(refusal)) if response.status == 400 else refusal
-            yield from rows_of_jsonl(response)
+            try:
+                if response.status != 200:
+                    refusal = self._refusal(response)
+                    # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
+                    raise QueryFailed(str(refusal)) if response.status == 400 else refusal
+                yield from rows_of_jsonl(response)
+            finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
+                # and before a failure's hint pings: the pool holds one connection, and would discard one
+                response.close()
+                response.release_conn()
         except (QueryFailed, HttpError) as exc:  # masked, and hinted where the server says what to fix
             self._failure(exc)
             raise
@@ -131,9 +136,6 @@ class InfluxV3(InfluxClient):
             raise self._failure(QueryFailed(f"the answer was cut short: {exc}")) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
-        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
-            response.close()
-            response.release_conn()
 
     def describe(self) -> str:
         return f"InfluxDB at {self.config.url} (api v3, database {self.config.bucket})"
@@ -142,13 +144,26 @@ class InfluxV3(InfluxClient):
         """The readings `query` asks for, in time order then sensor (the query's ORDER BY). A field or table never
         written is no readings, as on every other source."""
         columns = query.columns
+        records = self.query_stream(sql.history(query))
         try:
-            for record in self.query_stream(sql.history(query)):
-                yield history_row(record, columns, self._failure)
-        except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
-            if _NEVER_WRITTEN.search(str(exc)):
-                return
-            raise
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    return
+                except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
+                    if _NEVER_WRITTEN.search(str(exc)):
+                        return
+                    raise
+                try:
+                    row = history_row(record, columns)
+                except QueryFailed as exc:
+                    records.close()  # the query's connection back to the pool before the hint's /ping
+                    self._failure(exc)  # masked: a row quoted in it may echo the credentials
+                    raise
+                yield row
+        finally:
+            records.close()
 
     def _retention(self) -> tuple[bool | None, float | None]:
         """Whether the database exists, and its retention in seconds (0: forever; None: these credentials may not
@@ -338,17 +353,16 @@ def _reading(value: object) -> float | None:
         return None
 
 
-def history_row(record: dict, columns: tuple[str, ...], failure=lambda exc: exc) -> Row:
-    """(time_ns, sensor, *values) of one row of the history query; QueryFailed (made by `failure`: a row quoted in
-    it may echo the credentials) for one of another shape. A row without `sensor` (a point written without the
-    tag, whose null is left out) has the sensor ""."""
+def history_row(record: dict, columns: tuple[str, ...]) -> Row:
+    """(time_ns, sensor, *values) of one row of the history query; QueryFailed for one of another shape. A row
+    without `sensor` (a point written without the tag, whose null is left out) has the sensor ""."""
     moment, sensor = record.get("time"), record.get("sensor", "")
     values = [v for c in columns if (v := _reading(record.get(c))) is not None]
     if (not isinstance(moment, str) or not _TIME.fullmatch(moment) or not isinstance(sensor, str)
             or len(values) != len(columns)):
-        raise failure(QueryFailed(f"unexpected row in the answer: {record}"))
+        raise QueryFailed(f"unexpected row in the answer: {record}")
     try:
         time_ns = parse_rfc3339_ns(moment)
     except ValueError as exc:  # a date that does not exist, such as 2026-02-30
-        raise failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc
+        raise QueryFailed(f"unexpected row in the answer: {record}") from exc
     return (time_ns, sensor, *values)
