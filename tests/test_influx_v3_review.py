@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cli import templog
+from cli import start_run, stop_run, templog, wait_until
 from faulty_proxy import FaultyProxy
 
 SENSORS = "sensors:\n  - {name: desk, type: simulated, interval: 200ms}\n"
@@ -78,3 +78,39 @@ def test_a_query_failing_early_in_a_long_answer_discards_no_connection(write_con
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE)
     assert done.returncode == 1 and "unexpected row in the answer" in done.stderr, done.stderr
     assert "Connection pool is full" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def stored(api: str, server) -> int:
+    if api == "v1":
+        result = server.query('SELECT count("celsius") FROM "temperature"', db="temperature")["results"][0]
+        return sum(row[1] for s in result.get("series", []) for row in s["values"])
+    return len(server.points("temperature"))
+
+
+@pytest.mark.parametrize("api", ["v1", "v2", "v3"])
+def test_a_token_file_replaced_by_text_no_header_carries_is_the_token_s_failure_and_shows_none_of_it(
+        write_config, tmp_path, server_of, api):
+    """token_file is read again at each request: replaced at runtime by `has space ☃`, http.client's
+    UnicodeEncodeError showed the character and its offset in the token, classed "other". Now it is the token's
+    failure (write_failures_auth), naming influxdb.token_file and nothing of the token; fixed, delivery resumes.
+    api v1 sends user:password as UTF-8 in Basic auth: it travels (influxd here has no authentication)."""
+    token_file = tmp_path / "token"
+    token_file.write_text("admin:test-token\n" if api == "v1" else "test-token\n")
+    config = write_config(influx_section(api, server_of[api].url, ", token_file: token, retention: 30d")
+                          .replace(", token: test-token", "") + SENSORS)
+    running = start_run(config)
+    wait_until(lambda: stored(api, server_of[api]) >= 2, what="delivery with the first token")
+    token_file.write_text("admin:has space ☃\n" if api == "v1" else "has space ☃\n")
+    if api == "v1":
+        delivered = stored(api, server_of[api])
+        wait_until(lambda: stored(api, server_of[api]) >= delivered + 3, what="delivery with the UTF-8 password")
+    else:
+        wait_until(lambda: "delivery to InfluxDB failed" in running.log, what="the token's failure")
+        token_file.write_text("test-token\n")
+        wait_until(lambda: "delivery resumed" in running.log, what="delivery with the fixed token")
+    code, log = stop_run(running)
+    assert code == 0 and "Traceback" not in log, log
+    assert "☃" not in log and "UnicodeEncodeError" not in log and "position" not in log, log
+    if api != "v1":
+        assert "influxdb.token_file holds a character no HTTP header can carry" in log, log
+        assert "failed with auth errors" in log, log  # its kind: auth, not other

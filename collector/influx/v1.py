@@ -62,7 +62,7 @@ class InfluxV1(InfluxClient):
         self.http.clear()
 
     def _headers(self) -> dict[str, str]:
-        token = self.config.credentials()
+        token = self._credentials(in_header=False)  # sent as UTF-8, base64-encoded: any text travels
         if not token:
             return {}
         return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
@@ -79,7 +79,7 @@ class InfluxV1(InfluxClient):
 
     def _secrets(self) -> list[str]:
         """What must never show: the credentials, the password alone, and their Basic auth form."""
-        token = self.config.credentials()
+        token = self._readable_credentials()
         return [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()]
 
     def _says_missing(self, message: str) -> bool:

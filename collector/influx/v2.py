@@ -50,12 +50,12 @@ class InfluxV2(InfluxClient):
             timeout=urllib3.Timeout(total=config.timeout), retries=False), self._ping_headers)
 
     def _ping_headers(self) -> dict[str, str]:
-        token = self.config.credentials()
+        token = self._credentials()
         return {"Authorization": f"Token {token}"} if token else {}
 
     def client(self) -> InfluxDBClient:
         """The client for the current token; rebuilt when token_file changed, so a fixed token needs no restart."""
-        token = self.config.credentials()
+        token = self._credentials()  # influxdb-client sends it in a header as it is
         if self._client is None or token != self._token:
             self.close()
             self._client = InfluxDBClient(url=self.config.url, token=token, org=self.config.org,

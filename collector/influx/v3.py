@@ -67,7 +67,8 @@ class InfluxV3(InfluxClient):
 
     def _headers(self) -> dict[str, str]:
         # Bearer, Token or Basic (AuthenticationError::MalformedRequest's text); without one, 401
-        token = self.config.credentials()
+        # InfluxDB 3 splits the header at blanks (validate_auth_header)
+        token = self._credentials(blanks=False)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _says_missing(self, message: str) -> bool:
