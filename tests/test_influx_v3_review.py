@@ -114,3 +114,23 @@ def test_a_token_file_replaced_by_text_no_header_carries_is_the_token_s_failure_
     if api != "v1":
         assert "influxdb.token_file holds a character no HTTP header can carry" in log, log
         assert "failed with auth errors" in log, log  # its kind: auth, not other
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_401_from_influxdb3_with_api_v1_or_v2_says_it_looks_like_influxdb3(write_config, fake_influxdb3, api):
+    """InfluxDB 3's /ping needs a token, so with a wrong one no version is read; 1.x and 2.x answer /ping without
+    authentication (version.py cites where): a /ping answering 401 without a version says InfluxDB 3."""
+    token = ", token: 'reader:Wr0ng-token'" if api == "v1" else ""
+    config = write_config(influx_section(api, fake_influxdb3.url, token).replace("token: test-token",
+                                                                                 "token: Wr0ng-token") + SENSORS)
+    done = templog("check", "-c", str(config))
+    assert done.returncode == 1 and "HTTP 401" in done.stdout, done.stdout
+    assert "this looks like InfluxDB 3: set influxdb.api: v3, with its token" in done.stdout, done.stdout
+    assert "Wr0ng-token" not in done.stdout + done.stderr
+
+
+def test_a_401_from_influxdb2_gives_no_influxdb3_hint(write_config, fake_influxdb2):
+    """2.x answers /ping without a token (204 and its version): a wrong token there is no sign of InfluxDB 3."""
+    config = write_config(influx_section("v2", fake_influxdb2.url).replace("test-token", "Wr0ng-token") + SENSORS)
+    done = templog("history", "-c", str(config), *RANGE)
+    assert done.returncode == 1 and "HTTP 401" in done.stderr and "InfluxDB 3" not in done.stderr, done.stderr
