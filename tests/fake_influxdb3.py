@@ -169,17 +169,19 @@ class FakeInfluxDB3:
     need no token (``--disable-authz health``: {"/health", "/api/v1/health"}). `column_limit` is the columns a table
     may have. `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
     `plugin_dir` is the server's plugin directory (``--plugin-dir``; None: the processing engine has none).
+    `line_number_offset` shifts the line numbers a partial write lists: a server or proxy that numbers them otherwise
+    than 3.10.1 does (not InfluxDB 3's behaviour: for the tests of a list that does not fit the batch).
     `on_request(method, target)` is called in the handler while the client waits for the answer.
     """
 
     def __init__(self, token: str = "test-token", *, read_write_tokens: Iterable[str] = (),
                  disable_authz: Iterable[str] = (), column_limit: int = COLUMN_LIMIT,
                  retention_updates: bool = True, plugin_dir: Path | None = None,
-                 on_request: Callable[[str, str], None] | None = None) -> None:
+                 on_request: Callable[[str, str], None] | None = None, line_number_offset: int = 0) -> None:
         self.tokens, self.read_write_tokens = {token}, set(read_write_tokens)
         self.disable_authz, self.column_limit, self.retention_updates = set(disable_authz), column_limit, \
             retention_updates
-        self.plugin_dir, self.on_request = plugin_dir, on_request
+        self.plugin_dir, self.on_request, self.line_number_offset = plugin_dir, on_request, line_number_offset
         self.databases: dict[str, int | None] = {INTERNAL_DB: None}  # name -> retention in ns, None: forever
         self.triggers: dict[str, dict[str, dict[str, Any]]] = {}  # db -> trigger name -> its create request
         self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
@@ -304,7 +306,7 @@ class FakeInfluxDB3:
         for number, line in enumerate(lines, start=1):
             point = self._validate(db, line, ns_per_unit, added)
             if isinstance(point, str):
-                errors.append({"error_message": point, "line_number": number,
+                errors.append({"error_message": point, "line_number": number + self.line_number_offset,
                                "original_line": line.encode()[:20].decode(errors="ignore")})
                 if not accept_partial:
                     raise _Refusal(400, {"error": "line protocol parsing error", "data": errors[0]})

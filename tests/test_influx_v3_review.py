@@ -6,11 +6,19 @@ real server sends."""
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
 from cli import start_run, stop_run, templog, wait_until
+from collector.config import load_config
+from collector.delivery import Sender
+from collector.influx import connect
+from collector.outbox import Outbox
+from collector.stats import Stats
+from fake_influxdb3 import FakeInfluxDB3
 from faulty_proxy import FaultyProxy
+from temperature_points import temperature
 
 SENSORS = "sensors:\n  - {name: desk, type: simulated, interval: 200ms}\n"
 RANGE = ("--start", "2026-01-01T00:00:00Z", "--stop", "2026-01-02T00:00:00Z")
@@ -134,3 +142,29 @@ def test_a_401_from_influxdb2_gives_no_influxdb3_hint(write_config, fake_influxd
     config = write_config(influx_section("v2", fake_influxdb2.url).replace("test-token", "Wr0ng-token") + SENSORS)
     done = templog("history", "-c", str(config), *RANGE)
     assert done.returncode == 1 and "HTTP 401" in done.stderr and "InfluxDB 3" not in done.stderr, done.stderr
+
+
+def test_a_partial_write_whose_numbers_do_not_fit_the_batch_sets_aside_only_the_bad_point(write_config, tmp_path):
+    """Line numbers were trusted as they came: a server (or proxy) numbering one off listed the good neighbour, which
+    was set aside, and the refused point was acknowledged as delivered. Each listed original_line is now compared
+    with the batch's line at that number (its first 20 bytes, as influxdata/influxdb@v3.10.1:influxdb3_types/src/
+    write.rs cuts it); on a mismatch the batch is isolated by halves."""
+    S = 1_000_000_000
+    base = 1_764_000_000 * S
+    with FakeInfluxDB3(line_number_offset=1) as server:
+        influx = load_config(write_config(influx_section("v3", server.url) + SENSORS), environ={}).influxdb
+        assert influx is not None
+        client = connect(influx)
+        outbox = Outbox(str(tmp_path / "o.sqlite"))
+        outbox.append([temperature(name, base, 20.0) for name in ("alpha", "bravo", "charlie", "delta")])
+        with sqlite3.connect(outbox.path) as db:  # bravo's, as another writer's string field would make it
+            db.execute("UPDATE points SET line = replace(line, 'celsius=20.0', 'celsius=\"warm\"') "
+                       "WHERE line LIKE '%sensor=bravo%'")
+        outbox = Outbox(str(tmp_path / "o.sqlite"))
+        stats = Stats()
+        Sender(outbox, client, 100, stats).drain()
+        assert sorted(p["sensor"] for p in server.points()) == ["alpha", "charlie", "delta"]
+        with sqlite3.connect(outbox.path) as db:
+            assert [row[0].split(",")[1].split(" ")[0] for row in db.execute("SELECT line FROM rejected")] == [
+                "sensor=bravo"]
+        assert outbox.depth == 0 and stats.get("points_rejected") == 1 and stats.get("points_delivered") == 3

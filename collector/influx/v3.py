@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Generator, Iterable, Iterator, Literal
+from typing import Generator, Iterable, Iterator, Literal, Sequence
 from urllib.parse import urlencode
 
 import urllib3
@@ -106,7 +106,7 @@ class InfluxV3(InfluxClient):
                                  "\n".join(lines).encode(), "text/plain; charset=utf-8")
         if response.status != 204:
             raise self._failure(write_refusal(response.status, response.data, response.headers.get("Retry-After"),
-                                              len(lines), self._secrets()))
+                                              lines, self._secrets()))
 
     def query_stream(self, q: str, db: str | None = None) -> Generator[dict, None, None]:
         """Run SQL, yielding each row as the dict the server writes, while the answer arrives.
@@ -270,18 +270,22 @@ def error_text(body: bytes | None) -> str:
     return text
 
 
-def write_refusal(status: int, body: bytes | None, retry_after: str | None, count: int,
+def write_refusal(status: int, body: bytes | None, retry_after: str | None, lines: Sequence[str],
                   secrets: Iterable[str] = ()) -> HttpError:
-    """The failure for a write of `count` lines that was not a 204.
+    """The failure for a write of `lines` that was not a 204.
 
     A partial write (Error::PartialLpWrite) is {"error": "partial write of line protocol occurred", "data": [{
     "error_message", "line_number", "original_line"}, ...]}: line_number counts the batch's lines from 1
     (influxdb3_write/src/write_buffer/validator.rs: `line_idx + 1` over parse_lines, which skips only blank lines:
-    templog sends none), original_line is cut to 20 bytes (influxdb3_types/src/write.rs). With accept_partial, a
-    line that does not parse is listed so too. A list that does not fit the batch, or a 400 without one, is left to
-    the sender to isolate by halves.
+    templog sends none), original_line is the line cut to 20 bytes at a character's boundary (influxdb3_types/src/
+    write.rs, WriteLineError's Serialize; validator.rs: the raw line for a line that does not parse, the parsed
+    line rendered again, ParsedLine's Display, for a refused one: the same text for templog's lines, whose tags are
+    sorted and escaped as that Display escapes them). With accept_partial, a line that does not parse is listed so
+    too. A list that does not fit the batch (a number beyond it, or a line there that does not start as listed: a
+    server or proxy that numbers otherwise), or a 400 without one, is left to the sender to isolate by halves, so a
+    good point is never set aside for a wrong number.
     """
-    secrets = list(secrets)
+    secrets, count = list(secrets), len(lines)
     failure = http_error(status, error_text(body), retry_after, secrets)
     if status == 400 and "Authorization header was malformed" in str(failure):
         # AuthenticationError::MalformedRequest (a token with a space, from a token_file replaced since the start):
@@ -289,7 +293,7 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, coun
         return Unauthorized(status, shown(error_text(body), secrets))
     if status not in (400, 422):
         return failure
-    refused = _listed_lines(body, count)
+    refused = _listed_lines(body, lines)
     text = shown(error_text(body), secrets)
     if refused is None:
         return LimitReached(status, limit_text(text, None)) if status == 422 else failure
@@ -309,8 +313,9 @@ def limit_text(message: str, lines: int | None) -> str:
             "outbox and are retried: raise the limit or remove what is no longer needed")
 
 
-def _listed_lines(body: bytes | None, count: int) -> dict[int, str] | None:
-    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits."""
+def _listed_lines(body: bytes | None, lines: Sequence[str]) -> dict[int, str] | None:
+    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits: each
+    number within the batch, its original_line the start of the batch's line there."""
     try:
         data = json.loads(body or b"").get("data")
     except (ValueError, AttributeError):
@@ -320,11 +325,19 @@ def _listed_lines(body: bytes | None, count: int) -> dict[int, str] | None:
     refused: dict[int, str] = {}
     for entry in data:
         number = entry.get("line_number") if isinstance(entry, dict) else None
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= count:
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= len(lines):
+            return None
+        if entry.get("original_line") != original_line(lines[number - 1]):
             return None
         message = entry.get("error_message")
         refused[number - 1] = message if isinstance(message, str) else "refused"
     return refused
+
+
+def original_line(line: str) -> str:
+    """What a partial write lists of `line`: its first 20 bytes, cut back to a character's boundary (write.rs
+    TRUNCATE_LIMIT, floor_char_boundary)."""
+    return line.encode()[:20].decode(errors="ignore")
 
 
 def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
