@@ -9,11 +9,15 @@ import json
 import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
 from collector.delivery import Sender
 from collector.influx import connect
+from collector.influx.errors import QueryFailed
+from collector.influx.v3 import bounded_lines
 from collector.outbox import Outbox
 from collector.stats import Stats
 from fake_influxdb3 import FakeInfluxDB3
@@ -168,3 +172,35 @@ def test_a_partial_write_whose_numbers_do_not_fit_the_batch_sets_aside_only_the_
             assert [row[0].split(",")[1].split(" ")[0] for row in db.execute("SELECT line FROM rejected")] == [
                 "sensor=bravo"]
         assert outbox.depth == 0 and stats.get("points_rejected") == 1 and stats.get("points_delivered") == 3
+
+
+@pytest.mark.parametrize("api, body, says", [
+    ("v3", v3_answer(b"21.5").replace(b'"desk"', b'"' + b"d" * 2 * 1024 * 1024 + b'"'), "a line longer than 1024 KiB"),
+    ("v3", b"[" * 200_000 + b"]" * 200_000 + b"\n", "JSON nested too deeply"),
+    ("v1", b"[" * 200_000 + b"]" * 200_000 + b"\n", "JSON nested too deeply"),
+])
+def test_an_answer_too_long_or_too_deep_for_a_row_is_one_clear_line(write_config, server_of, api, body, says):
+    """A hostile answer: one 50 MB JSON line was held whole (223 MB of memory); JSON nested 200,000 deep gave
+    "unexpected RecursionError". A line is bounded (a history row is small) and read as it comes; nesting is
+    refused: exit 1 and one line saying so."""
+    with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
+        proxy.fail_next(1, status=200, body=body)
+        done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
+                       "--format", "csv")
+    assert done.returncode == 1 and f"unreadable answer: {says}" in done.stderr, done.stderr[:2000]
+    assert "Traceback" not in done.stderr and "RecursionError" not in done.stderr and len(done.stderr) < 2000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=40), max_size=8), st.integers(1, 30))
+def test_a_body_in_any_chunks_gives_its_lines_or_refuses_a_long_one(chunks, limit):
+    body = b"".join(chunks)
+    lines = body.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    try:
+        assert list(bounded_lines(chunks, limit)) == lines
+    except QueryFailed:
+        assert any(len(line) > limit for line in body.split(b"\n"))
+    else:
+        assert all(len(line) <= limit for line in lines)

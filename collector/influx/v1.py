@@ -226,6 +226,8 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
             raise QueryFailed(f"unreadable answer: {exc}") from exc
+        except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
+            raise QueryFailed("unreadable answer: JSON nested too deeply") from None
         if isinstance(document, dict) and "error" in document:
             raise QueryFailed(str(document["error"]))
         results = document.get("results") if isinstance(document, dict) else None

@@ -49,6 +49,10 @@ LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would ex
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
 # What DataFusion says when the query names a column or table never written: no such readings yet
 _NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
+# A row of our queries is a few hundred bytes (a time, tags, a few numbers): a line beyond this is no answer of
+# theirs, and is refused before it is held whole (urllib3's line iteration keeps a line of any length in memory)
+MAX_LINE_BYTES = 1024 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
 
 
 class InfluxV3(InfluxClient):
@@ -125,7 +129,7 @@ class InfluxV3(InfluxClient):
                     refusal = self._refusal(response)
                     # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
                     raise QueryFailed(str(refusal)) if response.status == 400 else refusal
-                yield from rows_of_jsonl(response)
+                yield from rows_of_jsonl(bounded_lines(response.stream(STREAM_CHUNK_BYTES), MAX_LINE_BYTES))
             finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
                 # and before a failure's hint pings: the pool holds one connection, and would discard one
                 response.close()
@@ -340,6 +344,21 @@ def original_line(line: str) -> str:
     return line.encode()[:20].decode(errors="ignore")
 
 
+def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """The lines (without their newline) of a body arriving in `chunks`, as they complete; QueryFailed for a line
+    longer than `limit` bytes, before more of it is held."""
+    pending = b""
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in [*complete, pending]:
+            if len(line) > limit:
+                raise QueryFailed(f"unreadable answer: a line longer than {limit // 1024} KiB, which no row of this "
+                                  "query is")
+        yield from complete
+    if pending:
+        yield pending
+
+
 def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
     """The rows of a query's JSON lines answer, one object a line, as they come. Also reads a `format=json` answer
     that arrives as one array (on one line): QueryFailed for anything else."""
@@ -350,6 +369,8 @@ def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
             raise QueryFailed(f"unreadable answer: {exc}") from exc
+        except RecursionError:  # arrays or objects nested deeper than the interpreter's stack: no row is
+            raise QueryFailed("unreadable answer: JSON nested too deeply") from None
         for row in document if isinstance(document, list) else [document]:
             if not isinstance(row, dict):
                 raise QueryFailed(f"unexpected answer: {line[:200]!r}")
