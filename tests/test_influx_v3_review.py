@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
 from collector.delivery import Sender
-from collector.influx import connect
+from collector.influx import InfluxV3, connect
 from collector.influx.errors import QueryFailed
 from collector.influx.v3 import bounded_lines
 from collector.outbox import Outbox
@@ -204,3 +204,51 @@ def test_a_body_in_any_chunks_gives_its_lines_or_refuses_a_long_one(chunks, limi
         assert any(len(line) > limit for line in body.split(b"\n"))
     else:
         assert all(len(line) <= limit for line in lines)
+
+
+def columns(server: FakeInfluxDB3, table: str) -> dict[str, str]:
+    frame = server._sql("temperature", "SELECT column_name, data_type FROM information_schema.columns WHERE "
+                                       f"table_name = '{table}'")
+    return {row["column_name"]: row["data_type"] for row in frame.to_pylist()}
+
+
+def test_run_creates_its_tables_with_every_column_so_sql_on_one_never_written_gives_no_rows(write_config,
+                                                                                          fake_influxdb3):
+    """SQL fails on a column or table never written (DataFusion's "No field named humidity", where InfluxQL and
+    Flux give no data): the SQL alert rules failed for a setup without a humidity sensor. With a managed database,
+    run creates `temperature` and `templog` with every column their points may have (POST /api/v3/configure/table:
+    influxdata/influxdb@v3.10.1:influxdb3_types/src/http.rs CreateTableRequest); a later write adds the others."""
+    config = write_config(influx_section("v3", fake_influxdb3.url, ", retention: 30d")
+                          + "collector: {tags: {site: home}}\n"
+                          + "sensors:\n  - {name: desk, type: simulated, interval: 200ms, tags: {room: office}}\n")
+    running = start_run(config)
+    wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+    code, log = stop_run(running)
+    assert code == 0 and "created table temperature with its columns" in log, log
+    readings = columns(fake_influxdb3, "temperature")
+    assert {k: readings[k] for k in ("humidity", "dewpoint", "celsius")} == dict.fromkeys(
+        ("humidity", "dewpoint", "celsius"), "Float64")
+    assert all(readings[tag].startswith("Dictionary") for tag in ("host", "sensor", "site", "room"))
+    health = columns(fake_influxdb3, "templog")
+    assert health["outbox_depth"] == "Int64" and health["uptime_s"] == "Float64" and "room" not in health
+    influx = load_config(config, environ={}).influxdb
+    assert influx is not None
+    client = connect(influx)
+    assert isinstance(client, InfluxV3)
+    assert list(client.query_stream("SELECT time, humidity, dewpoint FROM temperature WHERE humidity > 0")) == []
+    assert list(client.query_stream("SELECT max(outbox_depth) AS depth FROM templog WHERE sensor = 'x'")) == [{}]
+    client.close()
+    running = start_run(config)  # again: the tables exist (409), which is no refusal
+    wait_until(lambda: "retention: database temperature: retention already 30d" in running.log, what="retention")
+    code, log = stop_run(running)
+    assert code == 0 and "could not create table" not in log and "created table" not in log, log
+
+
+def test_a_table_the_server_will_not_create_is_a_warning_and_delivery_goes_on(write_config, fake_influxdb3):
+    with FaultyProxy(fake_influxdb3.url, fault_prefix="/api/v3/configure/table") as proxy:
+        proxy.fail_next(2, status=400, body=b'{"error": "not today"}')
+        running = start_run(write_config(influx_section("v3", proxy.url, ", retention: 30d") + SENSORS))
+        wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+        code, log = stop_run(running)
+    assert code == 0 and "could not create table temperature (HTTP 400: not today)" in log, log
+    assert "could not create table templog" in log and "retention: created database temperature" in log, log

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Generator, Iterable, Iterator, Literal, Sequence
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
+from collector.health import LATENCY_FIELDS, OUTBOX_FIELDS, TOTAL_COUNTERS, WRITE_FAILURES
 from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
@@ -31,6 +33,7 @@ from collector.influx.errors import (
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.logs import log_traceback
 from collector.query import HistoryQuery, Row, sql
 from collector.ticks import NS_PER_S, parse_rfc3339_ns
@@ -59,8 +62,9 @@ class InfluxV3(InfluxClient):
     api: Literal["v3"] = "v3"  # tells the clients apart, for the type checker too
     missing = "database"
 
-    def __init__(self, config: InfluxConfig):
+    def __init__(self, config: InfluxConfig, reading_tags: Iterable[str] = (), health_tags: Iterable[str] = ()):
         self.config = config
+        self.tables = templog_tables(reading_tags, health_tags)
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
         # /ping needs the token too unless the server runs with --disable-authz ping (route_request authenticates
         # every path but those; influxdb3/src/help/serve.txt)
@@ -216,9 +220,11 @@ class InfluxV3(InfluxClient):
         document: dict[str, str] = {"db": db, **({"retention_period": f"{int(wanted)}s"} if wanted else {})}
         response = self._json("POST", "/api/v3/configure/database", document)
         if response.status == 200:
+            self._create_tables()
             return f"created database {db} with retention {describe_retention(wanted)}"
         if response.status != 409:
             raise self._retention_refused(f"cannot create database {db}", self._refusal(response))
+        self._create_tables()
         _, current = self._retention()
         if current == wanted:
             return f"database {db}: retention already {describe_retention(wanted)}"
@@ -234,6 +240,29 @@ class InfluxV3(InfluxClient):
         if shortens(current, wanted):
             log.warning("%s: %s", done, deletion(wanted, f"in database {db}"))
         return done
+
+    def _create_tables(self) -> None:
+        """Create templog's tables in its database, with every column its points may have: a column or table never
+        written is an error to SQL (DataFusion's "No field named", "table not found"), where InfluxQL and Flux give
+        no data, so the SQL alert rules could not tell "no reading" from a failing query.
+
+        POST /api/v3/configure/table {"db", "table", "tags", "fields": [{"name", "type"}]} (CreateTableRequest,
+        FieldType in influxdb3_types/src/http.rs; http.rs create_table): 200, or 409 for a table that exists
+        (transaction.rs create_table_with_opts: CatalogError::AlreadyExists). The database must exist first:
+        the catalog would create a missing one, keeping forever (catalog.rs begin_database_transaction). Columns a
+        later point brings (a tag added to the config, a new write_failures_<kind>) are added by that write
+        (write_buffer/validator.rs column_or_create), as for a table that exists already. A refusal is a warning:
+        the points are written all the same."""
+        for table in self.tables:
+            document = {"db": self.config.bucket, "table": table.name, "tags": list(table.tags),
+                        "fields": [{"name": name, "type": kind} for name, kind in table.fields.items()]}
+            response = self._json("POST", "/api/v3/configure/table", document)
+            if response.status == 200:
+                log.info("database %s: created table %s with its columns", self.config.bucket, table.name)
+            elif response.status != 409:
+                log.warning("database %s: could not create table %s (%s); its columns appear as points write them, "
+                            "and the SQL alert rules fail on a column never written", self.config.bucket, table.name,
+                            self._failure(self._refusal(response)))
 
     def _retention_refused(self, doing: str, failure: HttpError) -> InfluxError:
         """A failure the writes share (a bad token, 5xx, 429) is retried with delivery; any other is a warning."""
@@ -260,6 +289,30 @@ class InfluxV3(InfluxClient):
         # documented as fixed once the database exists, though Core's code changes it: the server may refuse
         return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
                         "templog run tries to apply it; InfluxDB 3 may refuse")]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as POST /api/v3/configure/table declares it: tag columns and field columns with their FieldType."""
+
+    name: str
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+
+
+def templog_tables(reading_tags: Iterable[str], health_tags: Iterable[str]) -> list[Table]:
+    """templog's tables with every column its points may have: `temperature` (the readings: lineprotocol.py) and
+    `templog` (the collector's health: health.py, counters as integers, ages and latencies as floats), each with
+    host, sensor and the configured tag keys its points carry (runner.py point_tags; collector.tags on health)."""
+
+    def tags(configured: Iterable[str]) -> tuple[str, ...]:
+        return ("host", "sensor", *sorted(set(configured) - {"host", "sensor"}))
+
+    depth, *ages = OUTBOX_FIELDS  # the depth a count, the oldest point's age and the uptime in seconds
+    counters = {name: "int64" for name in (*TOTAL_COUNTERS, WRITE_FAILURES, depth)}
+    seconds = {name: "float64" for name in (*ages, *LATENCY_FIELDS)}
+    return [Table(MEASUREMENT, tags(reading_tags), {name: "float64" for name in (FIELD, HUMIDITY, DEWPOINT)}),
+            Table(HEALTH_MEASUREMENT, tags(health_tags), {**counters, **seconds})]
 
 
 def error_text(body: bytes | None) -> str:
