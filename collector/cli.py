@@ -233,7 +233,9 @@ def cmd_run(config: Config, args) -> int:
     shared.start()
     sender = None
     if config.influxdb is not None:
-        sender = Sender(outbox, connect(config.influxdb), config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
+        reading_tags = {*config.collector.tags, *(key for sensor in config.sensors for key in sensor.tags)}
+        client = connect(config.influxdb, reading_tags, config.collector.tags)
+        sender = Sender(outbox, client, config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
     collector = Collector(config, sensors, outbox, sender, stats=stats, mqtt=shared.hub)

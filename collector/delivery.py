@@ -38,6 +38,7 @@ from collector.influx.errors import (
     TooLarge,
     Unauthorized,
     Unreachable,
+    UnusableToken,
 )
 from collector.logs import RepeatingByKey
 from collector.outbox import Batch, Outbox
@@ -60,7 +61,7 @@ PURGE_FOR_S = 0.2  # of each idle second, at most this deleting a delivered back
 # A Retry-After is honoured up to this: a server's hint, not a licence to leave delivery idle for an hour.
 RETRY_AFTER_CAP_S = 60.0
 # Failures retention is retried on with delivery (they fail the writes too, and pass); any other is a refusal.
-RETENTION_RETRIED = (Unreachable, Unauthorized, ServerError, Throttled)
+RETENTION_RETRIED = (Unreachable, Unauthorized, UnusableToken, ServerError, Throttled)
 
 
 class Writer(Protocol):

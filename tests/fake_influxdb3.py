@@ -10,7 +10,8 @@ HTTP API
   (``/health`` and ``/api/v1/health``: 200 ``OK``), write_lp_inner (accept_partial defaults to true, 204 when all is
   stored), read_body (413 past max_request_bytes, 10 MiB by default), read_body_json (415 without a JSON
   Content-Type), create_database (200, or 409 from CatalogError::AlreadyExists), update_database (PUT: set, or
-  clear without retention_period), show_databases (``[{"iox::database": ...}]``), query_sql and
+  clear without retention_period), create_table (POST /api/v3/configure/table),
+  show_databases (``[{"iox::database": ...}]``), query_sql and
   extract_query_request (GET or POST, ``format`` json or jsonl, the Accept header checked first),
   configure_processing_engine_trigger (POST: the request's plugin file read from the plugin directory, then the
   catalog's create_processing_engine_trigger) and delete_processing_engine_trigger (DELETE, from the query string);
@@ -102,6 +103,8 @@ _ACCEPTED = (None, "application/json", "*/*")
 # a tag column's type (core/schema/src/lib.rs: InfluxColumnType::Tag => Dictionary(Int32, Utf8))
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
 _ARROW_TYPES = {"tag": TAG_TYPE, "float": pa.float64(), "int": pa.int64(), "str": pa.string(), "bool": pa.bool_()}
+# influxdb3_types/src/http.rs FieldType (serde lowercase) as the store's kinds; uint64 is not modelled
+_FIELD_TYPES = {"float64": "float", "int64": "int", "utf8": "str", "bool": "bool"}
 _UNAUTHENTICATED = '{"error": "the request was not authenticated"}'
 _ERROR_BEHAVIORS = ("log", "retry", "disable")  # trigger.rs ErrorBehavior, snake_case
 
@@ -186,6 +189,8 @@ class FakeInfluxDB3:
     may have. `retention_updates=False` refuses PUT /api/v3/configure/database as a server that keeps retention fixed.
     `plugin_dir` is the server's plugin directory (``--plugin-dir``; None: the processing engine has none).
     `query_file_limit` is ``--query-file-limit``: a query that would read more of a table's files is refused.
+    `line_number_offset` shifts the line numbers a partial write lists: a server or proxy that numbers them otherwise
+    than 3.10.1 does (not InfluxDB 3's behaviour: for the tests of a list that does not fit the batch).
     `on_request(method, target)` is called in the handler while the client waits for the answer.
     """
 
@@ -193,11 +198,12 @@ class FakeInfluxDB3:
                  disable_authz: Iterable[str] = (), column_limit: int = COLUMN_LIMIT,
                  retention_updates: bool = True, plugin_dir: Path | None = None,
                  query_file_limit: int = QUERY_FILE_LIMIT,
-                 on_request: Callable[[str, str], None] | None = None) -> None:
+                 on_request: Callable[[str, str], None] | None = None, line_number_offset: int = 0) -> None:
         self.tokens, self.read_write_tokens = {token}, set(read_write_tokens)
         self.disable_authz, self.column_limit, self.retention_updates = set(disable_authz), column_limit, \
             retention_updates
         self.plugin_dir, self.on_request, self.query_file_limit = plugin_dir, on_request, query_file_limit
+        self.line_number_offset = line_number_offset
         self.databases: dict[str, int | None] = {INTERNAL_DB: None}  # name -> retention in ns, None: forever
         self.triggers: dict[str, dict[str, dict[str, Any]]] = {}  # db -> trigger name -> its create request
         self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
@@ -322,7 +328,7 @@ class FakeInfluxDB3:
         for number, line in enumerate(lines, start=1):
             point = self._validate(db, line, ns_per_unit, added)
             if isinstance(point, str):
-                errors.append({"error_message": point, "line_number": number,
+                errors.append({"error_message": point, "line_number": number + self.line_number_offset,
                                "original_line": line.encode()[:20].decode(errors="ignore")})
                 if not accept_partial:
                     raise _Refusal(400, {"error": "line protocol parsing error", "data": errors[0]})
@@ -375,7 +381,9 @@ class FakeInfluxDB3:
             context.register_record_batches("system.databases", [[batch]])
         tables = {table: stored for (table_db, table), stored in self._tables.items() if table_db == db}
         for table, stored in tables.items():
-            context.register_record_batches(table, [stored.arrow().to_batches()])
+            arrow = stored.arrow()  # a table created without rows: one empty batch, which carries its schema
+            context.register_record_batches(table, [arrow.to_batches() or [pa.RecordBatch.from_pylist(
+                [], schema=arrow.schema)]])
         frame = context.sql(q)
         for table, (low, high) in _time_bounds(frame.optimized_logical_plan()).items():
             if table not in tables:  # information_schema, system
@@ -468,6 +476,9 @@ class FakeInfluxDB3:
             case ("POST" | "PUT"), "/api/v3/configure/database":
                 self._admin(token)
                 return self._configure(method, headers, body)
+            case "POST", "/api/v3/configure/table":
+                self._admin(token)
+                return self._create_table(headers, body)
             case "POST", "/api/v3/configure/processing_engine_trigger":
                 self._admin(token)
                 return self._create_trigger(query, headers, body)
@@ -516,6 +527,37 @@ class FakeInfluxDB3:
         if not self.retention_updates:
             raise _Refusal(405, "the stand-in keeps retention fixed")
         self.databases[db] = retention
+        return _Reply(200)
+
+    def _create_table(self, headers: Any, body: bytes) -> _Reply:
+        """http.rs create_table: CreateTableRequest read (serde: 400), validate_db_name, then the catalog's
+        create_table (v3/catalog.rs): the database created if missing (keeping forever; TooManyDbs 422), the table
+        new (AlreadyExists 409), its tags then fields then time made (a name twice: InvalidColumnType 400; past the
+        column limit: TooManyColumns 422), all in one transaction."""
+        request = _json_body(headers, body)
+        fields = request.get("fields")
+        if not (isinstance(request.get("db"), str) and isinstance(request.get("table"), str)
+                and isinstance(request.get("tags"), list) and all(isinstance(t, str) for t in request["tags"])
+                and isinstance(fields, list) and all(isinstance(f, dict) and isinstance(f.get("name"), str)
+                                                     and f.get("type") in _FIELD_TYPES for f in fields)):
+            raise _Refusal(400, "serde json error: invalid CreateTableRequest")
+        db, table = request["db"], request["table"]
+        if not _DB_NAME.fullmatch(db):
+            raise _Refusal(400, {"error": "db name did not start with a number or letter"})
+        if db not in self.databases and len(set(self.databases) - {INTERNAL_DB}) >= DATABASE_LIMIT:
+            raise _Refusal(422, {"error": f"Adding a new database would exceed limit of {DATABASE_LIMIT} databases"})
+        if (db, table) in self._tables:
+            raise _Refusal(409, "attempted to create a resource that already exists")
+        kinds = {"time": "timestamp"}
+        for name, kind in [*((t, "tag") for t in request["tags"]), *((f["name"], _FIELD_TYPES[f["type"]])
+                                                                     for f in fields)]:
+            if kinds.setdefault(name, kind) != kind:
+                raise _Refusal(400, f"invalid column type for column '{name}', expected {kinds[name]}, got {kind}")
+        if len(kinds) > self.column_limit:
+            raise _Refusal(422, {"error": "Update to schema would exceed number of columns per table limit of "
+                                          f"{self.column_limit} columns"})
+        self.databases.setdefault(db, None)
+        self._tables[(db, table)] = _Table(kinds)
         return _Reply(200)
 
     def _create_trigger(self, query: dict[str, str], headers: Any, body: bytes) -> _Reply:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
@@ -160,8 +161,9 @@ def test_retention_on_an_existing_database_409_then_its_retention_read_and_chang
     assert client.problems() == []
     assert client.ensure_retention() == "database temperature: retention already 30d"
     shorter = v3_client(v3_config(write_config, fake_influxdb3.url, retention="7d"))
-    assert shorter.problems() == ["database 'temperature': retention is 30d, config says 7d (templog run applies it; "
-                                  "then InfluxDB will delete the points older than 7d, in database temperature)"]
+    assert shorter.problems() == ["database 'temperature': retention is 30d, config says 7d (templog run tries to "
+                                  "apply it; InfluxDB 3 may refuse; then InfluxDB will delete the points older "
+                                  "than 7d, in database temperature)"]
     with caplog.at_level("WARNING", logger="templog.influx"):
         assert shorter.ensure_retention() == "database temperature: retention changed from 30d to 7d"
     assert "InfluxDB will delete the points older than 7d, in database temperature" in caplog.text
@@ -299,7 +301,9 @@ ANSWER_LINES = st.lists(st.binary(max_size=60) | st.sampled_from([
     b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":21.5}', b'{"time":"2026-01-01T00:00:00.5"}',
     b'{"time":"2026-02-30T00:00:00","sensor":"a","celsius":1}', b'[{"time":"2026-01-01T00:00:00.000000001",'
     b'"sensor":"b","celsius":-1e300}]', b"[]", b'{"time":"x","celsius":true}', b"null", b'"text"', b"\xff\xfe",
-    b'{"time":"2026-01-01T00:00:00","celsius":2}']), max_size=6)
+    b'{"time":"2026-01-01T00:00:00","celsius":2}', b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":NaN}',
+    b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":-Infinity}',
+    b'{"time":"2026-01-01T00:00:00","sensor":"a","celsius":1e999}']), max_size=6)
 
 
 @settings(max_examples=300, deadline=None)
@@ -312,13 +316,17 @@ def test_any_query_answer_gives_rows_or_a_query_error(lines):
         return
     for time_ns, sensor, value in rows:
         assert isinstance(time_ns, int) and isinstance(sensor, str) and isinstance(value, float)
+        assert math.isfinite(value)  # NaN, Infinity, 1e999: refused
 
 
+BATCH = [temperature(f"sensor-{i}", i * S, 20.0).line() for i in range(6)]
 WRITE_BODIES = st.binary(max_size=80) | st.builds(
     lambda entries, error: json.dumps({"error": error, "data": entries}).encode(),
     st.lists(st.fixed_dictionaries({"line_number": st.integers(-2, 8) | st.booleans() | st.text(max_size=3),
                                     "error_message": st.sampled_from(["invalid column type", "Update to schema would "
-                                                                      "exceed number of columns", ""]) | st.none()}),
+                                                                      "exceed number of columns", ""]) | st.none(),
+                                    "original_line": st.sampled_from([line[:20] for line in BATCH]) | st.text(
+                                        max_size=3)}),
              max_size=4),
     st.sampled_from(["partial write of line protocol occurred", "x"]))
 
@@ -326,10 +334,12 @@ WRITE_BODIES = st.binary(max_size=80) | st.builds(
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from([400, 401, 403, 404, 413, 422, 429, 500, 503]), WRITE_BODIES, st.integers(1, 6))
 def test_any_write_refusal_is_one_failure_whose_lines_are_in_the_batch(status, body, count):
-    failure = write_refusal(status, body, None, count, ["Secr3t"])
+    failure = write_refusal(status, body, None, BATCH[:count], ["Secr3t"])
     assert isinstance(failure, HttpError) and failure.status == status and "Secr3t" not in str(failure)
     if isinstance(failure, PartialWrite):
         assert status == 400 and failure.rejected and all(0 <= i < count for i in failure.rejected)
+        listed = {e["line_number"] - 1: e["original_line"] for e in json.loads(body)["data"]}
+        assert all(BATCH[i][:20] == listed[i] for i in failure.rejected)  # only a line that starts as listed
     elif isinstance(failure, LimitReached):
         assert status in (400, 422)
         assert failure.limited is None or all(0 <= i < count for i in [*failure.limited, *failure.rejected])
@@ -342,15 +352,20 @@ def test_a_partial_write_answer_is_read_as_the_server_writes_it():
     line_number from 1."""
     body = (b'{"error":"partial write of line protocol occurred","data":[{"error_message":"invalid column type for '
             b"column 'celsius', expected Float, got String\",\"line_number\":3,"
-            b'"original_line":"temperature,senso"}]}')
-    failure = write_refusal(400, body, None, 5)
+            b'"original_line":"temperature,sensor=d"}]}')
+    batch = [f"temperature,sensor{i}=a celsius=1 {i}" for i in range(5)]
+    batch[2] = 'temperature,sensor=desk celsius="warm" 2'
+    failure = write_refusal(400, body, None, batch)
     assert isinstance(failure, PartialWrite) and list(failure.rejected) == [2]
     assert str(failure) == ("HTTP 400: partial write of line protocol occurred: 1 of 5 line(s) refused, the first "
                             "(line 3) for invalid column type for column 'celsius', expected Float, got String")
-    assert isinstance(write_refusal(400, body, None, 2), Rejected)  # a line the batch has not: isolated instead
-    assert isinstance(write_refusal(401, b'{"error": "the request was not authenticated"}', None, 5), Unauthorized)
+    assert isinstance(write_refusal(400, body, None, batch[:2]), Rejected)  # a line the batch has not: isolated
+    batch[2], batch[3] = batch[3], batch[2]
+    assert isinstance(write_refusal(400, body, None, batch), Rejected)  # line 3 does not start as listed: isolated
+    assert isinstance(write_refusal(401, b'{"error": "the request was not authenticated"}', None, batch),
+                      Unauthorized)
     malformed = b'{"error": "Authorization header was malformed, the request was not in the form of ..."}'
-    assert isinstance(write_refusal(400, malformed, None, 5), Unauthorized)  # the token's fault: never set aside
+    assert isinstance(write_refusal(400, malformed, None, batch), Unauthorized)  # the token's fault: never set aside
 
 
 @pytest.mark.parametrize("influxdb, key, message", [

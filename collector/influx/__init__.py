@@ -18,7 +18,7 @@ than `api` speaks to, says which api to set (version.py).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from collector.config_types import InfluxConfig
 from collector.influx.errors import InfluxError, RetentionUnsupported
@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["InfluxError", "InfluxV1", "InfluxV2", "InfluxV3", "RetentionUnsupported", "connect"]
 
 
-def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2 | InfluxV3:
+def connect(config: InfluxConfig, reading_tags: Iterable[str] = (), health_tags: Iterable[str] = ()
+            ) -> InfluxV1 | InfluxV2 | InfluxV3:
+    """The client for `config.api`. `reading_tags`, `health_tags`: the configured tag keys the readings and the
+    health points carry besides sensor and host, which api v3 declares in the tables it creates for a managed
+    database."""
     # Each client's module is imported when one is made, so that importing this package (for its errors) costs
     # nothing: influxdb-client (v2) with urllib3 was 0.24 s of `templog health`'s imports here (BENCHMARKS.md 7).
     if config.api == "v1":
@@ -41,7 +45,7 @@ def connect(config: InfluxConfig) -> InfluxV1 | InfluxV2 | InfluxV3:
     if config.api == "v3":
         from collector.influx.v3 import InfluxV3
 
-        return InfluxV3(config)
+        return InfluxV3(config, reading_tags, health_tags)
     from collector.influx.v2 import InfluxV2
 
     return InfluxV2(config)

@@ -3,11 +3,13 @@ missing-database hint added), and /ping, both for `check` and as the sender's ch
 
 from __future__ import annotations
 
+import math
+
 import urllib3
 
 from collector import logs
 from collector.config_types import InfluxConfig
-from collector.influx.errors import InfluxError, NotFound
+from collector.influx.errors import InfluxError, NotFound, UnusableToken
 from collector.influx.retention import create_missing
 from collector.influx.version import ServerVersion
 
@@ -21,7 +23,38 @@ class InfluxClient:
 
     def _secrets(self) -> list[str]:
         """What must never show in a message."""
-        return [self.config.credentials()]
+        return [self._readable_credentials()]
+
+    def _readable_credentials(self) -> str:
+        """The credentials as read now, "" if they cannot be read (nothing of them to mask then)."""
+        try:
+            return self.config.credentials()
+        except (OSError, ValueError):
+            return ""
+
+    def _credentials(self, in_header: bool = True, blanks: bool = True) -> str:
+        """The credentials to send, read again (token_file: a replaced secret is picked up without restart).
+        UnusableToken when they cannot be sent: `in_header` as they are in an HTTP header, which holds Latin-1 only
+        (http.client encodes it so: its UnicodeEncodeError would quote a character of the token and its offset);
+        without `blanks` when the server splits the header at them. The config refuses these at load; a token_file
+        replaced since is found here."""
+        key = "influxdb.token_file" if self.config.token_file else "influxdb.token"
+        try:
+            token = self.config.credentials()
+        except UnicodeDecodeError:  # its text would quote a byte of the token
+            raise UnusableToken(f"{key} is not UTF-8 text; points wait in the outbox") from None
+        except OSError as exc:
+            raise UnusableToken(f"{key} cannot be read ({exc.strerror or exc}); points wait in the outbox") from None
+        if in_header and not token.isascii():
+            try:
+                token.encode("latin-1")
+            except UnicodeEncodeError:
+                raise UnusableToken(f"{key} holds a character no HTTP header can carry (beyond Latin-1): check for a "
+                                    "pasted quote mark or a typo; points wait in the outbox") from None
+        if not blanks and any(c.isspace() for c in token):
+            raise UnusableToken(f"{key} holds a space or another blank, which InfluxDB 3 cannot read in a token; "
+                                "points wait in the outbox")
+        return token
 
     def _says_missing(self, message: str) -> bool:
         """Whether a 404's message says the database or bucket does not exist."""
@@ -54,3 +87,11 @@ class InfluxClient:
             return self.server.http.request("GET", f"{self.config.url}/ping", timeout=timeout).status < 500
         except (urllib3.exceptions.HTTPError, OSError):
             return False
+
+
+def finite(value: float) -> float:
+    """A reading's value from an answer; ValueError for NaN or an infinity (JSON's NaN, Infinity, 1e999 or Flux's
+    "NaN", "+Inf"): no reading is one, and `history --format json` could not print it as JSON."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    return value

@@ -58,6 +58,14 @@ class Unauthorized(HttpError):
     kind = "auth"
 
 
+class UnusableToken(InfluxError):
+    """The token cannot be sent: influxdb.token_file, read again at each request, has since become what no request
+    can carry (text beyond Latin-1 in a header, a blank InfluxDB 3 splits at, bytes that are no UTF-8, or no file)
+    -> retried as a bad token until the file is fixed. The message names the key, never a piece of the token."""
+
+    kind = "auth"
+
+
 class NotFound(HttpError):
     """404: the bucket or database is missing (or the URL is not InfluxDB's API) -> retry."""
 

@@ -18,11 +18,12 @@ def change(current: float, wanted: float) -> str:
     return f"from {describe_retention(current)} to {describe_retention(wanted)}"
 
 
-def differs(subject: str, current: float, wanted: float, scope: str) -> str:
+def differs(subject: str, current: float, wanted: float, scope: str,
+            applies: str = "templog run applies it") -> str:
     """`check`'s line for a retention that differs from the config: `subject` such as "bucket 'x': retention" and,
-    when the change shortens it, what InfluxDB then deletes (`scope` as for `deletion`)."""
+    when the change shortens it, what InfluxDB then deletes (`scope` as for `deletion`); `applies` what run does."""
     problem = (f"{subject} is {describe_retention(current)}, config says {describe_retention(wanted)} "
-               "(templog run applies it")
+               f"({applies}")
     if shortens(current, wanted):
         problem += f"; then {deletion(wanted, scope)}"
     return problem + ")"

@@ -14,7 +14,7 @@ import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.client import InfluxClient
+from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -62,7 +62,7 @@ class InfluxV1(InfluxClient):
         self.http.clear()
 
     def _headers(self) -> dict[str, str]:
-        token = self.config.credentials()
+        token = self._credentials(in_header=False)  # sent as UTF-8, base64-encoded: any text travels
         if not token:
             return {}
         return {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
@@ -79,7 +79,7 @@ class InfluxV1(InfluxClient):
 
     def _secrets(self) -> list[str]:
         """What must never show: the credentials, the password alone, and their Basic auth form."""
-        token = self.config.credentials()
+        token = self._readable_credentials()
         return [token, token.partition(":")[2], base64.b64encode(token.encode()).decode()]
 
     def _says_missing(self, message: str) -> bool:
@@ -110,7 +110,7 @@ class InfluxV1(InfluxClient):
                 raise self._failure(QueryFailed(result["error"]))
         return results
 
-    def query_stream(self, q: str) -> Iterator[dict]:
+    def query_stream(self, q: str) -> Generator[dict, None, None]:
         """Run one InfluxQL SELECT, yielding its series as they arrive: {"columns", "values", "tags"?, ...}.
 
         A series longer than CHUNK_ROWS comes as several, in order. Memory stays flat whatever the answer's size:
@@ -128,18 +128,20 @@ class InfluxV1(InfluxClient):
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
         try:
-            if response.status != 200:
-                raise self._refusal(response)
             try:
+                if response.status != 200:
+                    raise http_error(response.status, _error_text(response), response.headers.get("Retry-After"),
+                                     self._secrets())
                 yield from series_of_chunks(response)
-            except QueryFailed as exc:  # one influxd reported: credentials masked, a hint where there is one
-                self._failure(exc)
-                raise
+            finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
+                # and before a failure's hint pings: the pool holds one connection, and would discard one
+                response.close()
+                response.release_conn()
+        except (QueryFailed, HttpError) as exc:  # credentials masked, a hint where there is one
+            self._failure(exc)
+            raise
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
-        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
-            response.close()
-            response.release_conn()
 
     def describe(self) -> str:
         """The server and database a query goes to, for the lines that report on it (the config has already taken
@@ -224,6 +226,8 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
             raise QueryFailed(f"unreadable answer: {exc}") from exc
+        except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
+            raise QueryFailed("unreadable answer: JSON nested too deeply") from None
         if isinstance(document, dict) and "error" in document:
             raise QueryFailed(str(document["error"]))
         results = document.get("results") if isinstance(document, dict) else None
@@ -238,21 +242,34 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
             yield from series
 
 
-def _history_rows(series_stream: Iterable[dict], columns: tuple[str, ...],
+def _history_rows(series_stream: Generator[dict, None, None], columns: tuple[str, ...],
                   failure: Callable[[InfluxError], InfluxError]) -> Iterator[Row]:
     """The rows of the series; an answer of another shape is a QueryFailed made by `failure` (the client's: a row
-    quoted in it may echo the credentials)."""
+    quoted in it may echo the credentials), once the stream is closed: the query's connection goes back to the pool
+    before the failure's hint pings."""
+    try:
+        yield from _rows_of_series(series_stream, columns)
+    except QueryFailed as exc:
+        series_stream.close()
+        failure(exc)
+        raise
+    finally:
+        series_stream.close()
+
+
+def _rows_of_series(series_stream: Iterable[dict], columns: tuple[str, ...]) -> Iterator[Row]:
     for series in series_stream:
         names = series["columns"]
         try:
             at_time, at_sensor, *at_values = (names.index(c) for c in ("time", "sensor", *columns))
         except ValueError as exc:
-            raise failure(QueryFailed(f"unexpected columns in the answer: {names}")) from exc
+            raise QueryFailed(f"unexpected columns in the answer: {names}") from exc
         for values in series.get("values", []):
             try:
-                row = (int(values[at_time]), str(values[at_sensor] or ""), *(float(values[i]) for i in at_values))
-            except (TypeError, ValueError) as exc:
-                raise failure(QueryFailed(f"unexpected row in the answer: {values}")) from exc
+                row = (int(values[at_time]), str(values[at_sensor] or ""),
+                       *(finite(float(values[i])) for i in at_values))
+            except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer beyond float
+                raise QueryFailed(f"unexpected row in the answer: {values}") from exc
             yield row
 
 

@@ -15,7 +15,7 @@ from influxdb_client.rest import ApiException
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.client import InfluxClient
+from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -50,12 +50,12 @@ class InfluxV2(InfluxClient):
             timeout=urllib3.Timeout(total=config.timeout), retries=False), self._ping_headers)
 
     def _ping_headers(self) -> dict[str, str]:
-        token = self.config.credentials()
+        token = self._credentials()
         return {"Authorization": f"Token {token}"} if token else {}
 
     def client(self) -> InfluxDBClient:
         """The client for the current token; rebuilt when token_file changed, so a fixed token needs no restart."""
-        token = self.config.credentials()
+        token = self._credentials()  # influxdb-client sends it in a header as it is
         if self._client is None or token != self._token:
             self.close()
             self._client = InfluxDBClient(url=self.config.url, token=token, org=self.config.org,
@@ -142,7 +142,7 @@ class InfluxV2(InfluxClient):
         for record in self.query_stream(flux.history(query), flux.params(query, self.config.bucket)):
             try:
                 moment = parse_rfc3339_ns(record["_time"])
-                row = (moment, record["sensor"], *(float(record[c]) for c in columns))
+                row = (moment, record["sensor"], *(finite(float(record[c])) for c in columns))
             except (KeyError, ValueError) as exc:
                 # masked like every other failure: a row quoted here may echo the token
                 raise self._failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc

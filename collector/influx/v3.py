@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Generator, Iterable, Iterator, Literal
+from dataclasses import dataclass
+from typing import Generator, Iterable, Iterator, Literal, Sequence
 from urllib.parse import urlencode
 
 import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.client import InfluxClient
+from collector.health import LATENCY_FIELDS, OUTBOX_FIELDS, TOTAL_COUNTERS, WRITE_FAILURES
+from collector.influx.client import InfluxClient, finite
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -31,6 +33,7 @@ from collector.influx.errors import (
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.logs import log_traceback
 from collector.query import HistoryQuery, Row, sql
 from collector.ticks import NS_PER_S, parse_rfc3339_ns
@@ -49,14 +52,19 @@ LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would ex
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
 # What DataFusion says when the query names a column or table never written: no such readings yet
 _NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
+# A row of our queries is a few hundred bytes (a time, tags, a few numbers): a line beyond this is no answer of
+# theirs, and is refused before it is held whole (urllib3's line iteration keeps a line of any length in memory)
+MAX_LINE_BYTES = 1024 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
 
 
 class InfluxV3(InfluxClient):
     api: Literal["v3"] = "v3"  # tells the clients apart, for the type checker too
     missing = "database"
 
-    def __init__(self, config: InfluxConfig):
+    def __init__(self, config: InfluxConfig, reading_tags: Iterable[str] = (), health_tags: Iterable[str] = ()):
         self.config = config
+        self.tables = templog_tables(reading_tags, health_tags)
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(total=config.timeout), retries=False)
         # /ping needs the token too unless the server runs with --disable-authz ping (route_request authenticates
         # every path but those; influxdb3/src/help/serve.txt)
@@ -67,7 +75,8 @@ class InfluxV3(InfluxClient):
 
     def _headers(self) -> dict[str, str]:
         # Bearer, Token or Basic (AuthenticationError::MalformedRequest's text); without one, 401
-        token = self.config.credentials()
+        # InfluxDB 3 splits the header at blanks (validate_auth_header)
+        token = self._credentials(blanks=False)
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _says_missing(self, message: str) -> bool:
@@ -105,9 +114,9 @@ class InfluxV3(InfluxClient):
                                  "\n".join(lines).encode(), "text/plain; charset=utf-8")
         if response.status != 204:
             raise self._failure(write_refusal(response.status, response.data, response.headers.get("Retry-After"),
-                                              len(lines), self._secrets()))
+                                              lines, self._secrets()))
 
-    def query_stream(self, q: str, db: str | None = None) -> Iterator[dict]:
+    def query_stream(self, q: str, db: str | None = None) -> Generator[dict, None, None]:
         """Run SQL, yielding each row as the dict the server writes, while the answer arrives.
 
         format=jsonl: each record batch is written as JSON lines and sent as it is made (record_batch_stream_to_body,
@@ -119,11 +128,16 @@ class InfluxV3(InfluxClient):
         response = self._request("POST", "/api/v3/query_sql", body=json.dumps(document).encode(),
                                  content_type="application/json", stream=True, accept="application/json")
         try:
-            if response.status != 200:
-                refusal = self._refusal(response)
-                # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
-                raise QueryFailed(str(refusal)) if response.status == 400 else refusal
-            yield from rows_of_jsonl(response)
+            try:
+                if response.status != 200:
+                    refusal = self._refusal(response)
+                    # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
+                    raise QueryFailed(str(refusal)) if response.status == 400 else refusal
+                yield from rows_of_jsonl(bounded_lines(response.stream(STREAM_CHUNK_BYTES), MAX_LINE_BYTES))
+            finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
+                # and before a failure's hint pings: the pool holds one connection, and would discard one
+                response.close()
+                response.release_conn()
         except (QueryFailed, HttpError) as exc:  # masked, and hinted where the server says what to fix
             self._failure(exc)
             raise
@@ -131,9 +145,6 @@ class InfluxV3(InfluxClient):
             raise self._failure(QueryFailed(f"the answer was cut short: {exc}")) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
-        finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
-            response.close()
-            response.release_conn()
 
     def describe(self) -> str:
         return f"InfluxDB at {self.config.url} (api v3, database {self.config.bucket})"
@@ -142,13 +153,26 @@ class InfluxV3(InfluxClient):
         """The readings `query` asks for, in time order then sensor (the query's ORDER BY). A field or table never
         written is no readings, as on every other source."""
         columns = query.columns
+        records = self.query_stream(sql.history(query))
         try:
-            for record in self.query_stream(sql.history(query)):
-                yield history_row(record, columns, self._failure)
-        except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
-            if _NEVER_WRITTEN.search(str(exc)):
-                return
-            raise
+            while True:
+                try:
+                    record = next(records)
+                except StopIteration:
+                    return
+                except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
+                    if _NEVER_WRITTEN.search(str(exc)):
+                        return
+                    raise
+                try:
+                    row = history_row(record, columns)
+                except QueryFailed as exc:
+                    records.close()  # the query's connection back to the pool before the hint's /ping
+                    self._failure(exc)  # masked: a row quoted in it may echo the credentials
+                    raise
+                yield row
+        finally:
+            records.close()
 
     def _retention(self) -> tuple[bool | None, float | None]:
         """Whether the database exists, and its retention in seconds (0: forever; None: these credentials may not
@@ -196,9 +220,11 @@ class InfluxV3(InfluxClient):
         document: dict[str, str] = {"db": db, **({"retention_period": f"{int(wanted)}s"} if wanted else {})}
         response = self._json("POST", "/api/v3/configure/database", document)
         if response.status == 200:
+            self._create_tables()
             return f"created database {db} with retention {describe_retention(wanted)}"
         if response.status != 409:
             raise self._retention_refused(f"cannot create database {db}", self._refusal(response))
+        self._create_tables()
         _, current = self._retention()
         if current == wanted:
             return f"database {db}: retention already {describe_retention(wanted)}"
@@ -214,6 +240,29 @@ class InfluxV3(InfluxClient):
         if shortens(current, wanted):
             log.warning("%s: %s", done, deletion(wanted, f"in database {db}"))
         return done
+
+    def _create_tables(self) -> None:
+        """Create templog's tables in its database, with every column its points may have: a column or table never
+        written is an error to SQL (DataFusion's "No field named", "table not found"), where InfluxQL and Flux give
+        no data, so the SQL alert rules could not tell "no reading" from a failing query.
+
+        POST /api/v3/configure/table {"db", "table", "tags", "fields": [{"name", "type"}]} (CreateTableRequest,
+        FieldType in influxdb3_types/src/http.rs; http.rs create_table): 200, or 409 for a table that exists
+        (transaction.rs create_table_with_opts: CatalogError::AlreadyExists). The database must exist first:
+        the catalog would create a missing one, keeping forever (catalog.rs begin_database_transaction). Columns a
+        later point brings (a tag added to the config, a new write_failures_<kind>) are added by that write
+        (write_buffer/validator.rs column_or_create), as for a table that exists already. A refusal is a warning:
+        the points are written all the same."""
+        for table in self.tables:
+            document = {"db": self.config.bucket, "table": table.name, "tags": list(table.tags),
+                        "fields": [{"name": name, "type": kind} for name, kind in table.fields.items()]}
+            response = self._json("POST", "/api/v3/configure/table", document)
+            if response.status == 200:
+                log.info("database %s: created table %s with its columns", self.config.bucket, table.name)
+            elif response.status != 409:
+                log.warning("database %s: could not create table %s (%s); its columns appear as points write them, "
+                            "and the SQL alert rules fail on a column never written", self.config.bucket, table.name,
+                            self._failure(self._refusal(response)))
 
     def _retention_refused(self, doing: str, failure: HttpError) -> InfluxError:
         """A failure the writes share (a bad token, 5xx, 429) is retried with delivery; any other is a warning."""
@@ -237,7 +286,33 @@ class InfluxV3(InfluxClient):
             return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
         if wanted is None or current is None or current == wanted:
             return []
-        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}")]
+        # documented as fixed once the database exists, though Core's code changes it: the server may refuse
+        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
+                        "templog run tries to apply it; InfluxDB 3 may refuse")]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as POST /api/v3/configure/table declares it: tag columns and field columns with their FieldType."""
+
+    name: str
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+
+
+def templog_tables(reading_tags: Iterable[str], health_tags: Iterable[str]) -> list[Table]:
+    """templog's tables with every column its points may have: `temperature` (the readings: lineprotocol.py) and
+    `templog` (the collector's health: health.py, counters as integers, ages and latencies as floats), each with
+    host, sensor and the configured tag keys its points carry (runner.py point_tags; collector.tags on health)."""
+
+    def tags(configured: Iterable[str]) -> tuple[str, ...]:
+        return ("host", "sensor", *sorted(set(configured) - {"host", "sensor"}))
+
+    depth, *ages = OUTBOX_FIELDS  # the depth a count, the oldest point's age and the uptime in seconds
+    counters = {name: "int64" for name in (*TOTAL_COUNTERS, WRITE_FAILURES, depth)}
+    seconds = {name: "float64" for name in (*ages, *LATENCY_FIELDS)}
+    return [Table(MEASUREMENT, tags(reading_tags), {name: "float64" for name in (FIELD, HUMIDITY, DEWPOINT)}),
+            Table(HEALTH_MEASUREMENT, tags(health_tags), {**counters, **seconds})]
 
 
 def error_text(body: bytes | None) -> str:
@@ -252,18 +327,22 @@ def error_text(body: bytes | None) -> str:
     return text
 
 
-def write_refusal(status: int, body: bytes | None, retry_after: str | None, count: int,
+def write_refusal(status: int, body: bytes | None, retry_after: str | None, lines: Sequence[str],
                   secrets: Iterable[str] = ()) -> HttpError:
-    """The failure for a write of `count` lines that was not a 204.
+    """The failure for a write of `lines` that was not a 204.
 
     A partial write (Error::PartialLpWrite) is {"error": "partial write of line protocol occurred", "data": [{
     "error_message", "line_number", "original_line"}, ...]}: line_number counts the batch's lines from 1
     (influxdb3_write/src/write_buffer/validator.rs: `line_idx + 1` over parse_lines, which skips only blank lines:
-    templog sends none), original_line is cut to 20 bytes (influxdb3_types/src/write.rs). With accept_partial, a
-    line that does not parse is listed so too. A list that does not fit the batch, or a 400 without one, is left to
-    the sender to isolate by halves.
+    templog sends none), original_line is the line cut to 20 bytes at a character's boundary (influxdb3_types/src/
+    write.rs, WriteLineError's Serialize; validator.rs: the raw line for a line that does not parse, the parsed
+    line rendered again, ParsedLine's Display, for a refused one: the same text for templog's lines, whose tags are
+    sorted and escaped as that Display escapes them). With accept_partial, a line that does not parse is listed so
+    too. A list that does not fit the batch (a number beyond it, or a line there that does not start as listed: a
+    server or proxy that numbers otherwise), or a 400 without one, is left to the sender to isolate by halves, so a
+    good point is never set aside for a wrong number.
     """
-    secrets = list(secrets)
+    secrets, count = list(secrets), len(lines)
     failure = http_error(status, error_text(body), retry_after, secrets)
     if status == 400 and "Authorization header was malformed" in str(failure):
         # AuthenticationError::MalformedRequest (a token with a space, from a token_file replaced since the start):
@@ -271,7 +350,7 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, coun
         return Unauthorized(status, shown(error_text(body), secrets))
     if status not in (400, 422):
         return failure
-    refused = _listed_lines(body, count)
+    refused = _listed_lines(body, lines)
     text = shown(error_text(body), secrets)
     if refused is None:
         return LimitReached(status, limit_text(text, None)) if status == 422 else failure
@@ -291,8 +370,9 @@ def limit_text(message: str, lines: int | None) -> str:
             "outbox and are retried: raise the limit or remove what is no longer needed")
 
 
-def _listed_lines(body: bytes | None, count: int) -> dict[int, str] | None:
-    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits."""
+def _listed_lines(body: bytes | None, lines: Sequence[str]) -> dict[int, str] | None:
+    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits: each
+    number within the batch, its original_line the start of the batch's line there."""
     try:
         data = json.loads(body or b"").get("data")
     except (ValueError, AttributeError):
@@ -302,11 +382,34 @@ def _listed_lines(body: bytes | None, count: int) -> dict[int, str] | None:
     refused: dict[int, str] = {}
     for entry in data:
         number = entry.get("line_number") if isinstance(entry, dict) else None
-        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= count:
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= len(lines):
+            return None
+        if entry.get("original_line") != original_line(lines[number - 1]):
             return None
         message = entry.get("error_message")
         refused[number - 1] = message if isinstance(message, str) else "refused"
     return refused
+
+
+def original_line(line: str) -> str:
+    """What a partial write lists of `line`: its first 20 bytes, cut back to a character's boundary (write.rs
+    TRUNCATE_LIMIT, floor_char_boundary)."""
+    return line.encode()[:20].decode(errors="ignore")
+
+
+def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """The lines (without their newline) of a body arriving in `chunks`, as they complete; QueryFailed for a line
+    longer than `limit` bytes, before more of it is held."""
+    pending = b""
+    for chunk in chunks:
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in [*complete, pending]:
+            if len(line) > limit:
+                raise QueryFailed(f"unreadable answer: a line longer than {limit // 1024} KiB, which no row of this "
+                                  "query is")
+        yield from complete
+    if pending:
+        yield pending
 
 
 def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
@@ -319,23 +422,35 @@ def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
             raise QueryFailed(f"unreadable answer: {exc}") from exc
+        except RecursionError:  # arrays or objects nested deeper than the interpreter's stack: no row is
+            raise QueryFailed("unreadable answer: JSON nested too deeply") from None
         for row in document if isinstance(document, list) else [document]:
             if not isinstance(row, dict):
                 raise QueryFailed(f"unexpected answer: {line[:200]!r}")
             yield row
 
 
-def history_row(record: dict, columns: tuple[str, ...], failure=lambda exc: exc) -> Row:
-    """(time_ns, sensor, *values) of one row of the history query; QueryFailed (made by `failure`: a row quoted in
-    it may echo the credentials) for one of another shape. A row without `sensor` (a point written without the
-    tag, whose null is left out) has the sensor ""."""
+def _reading(value: object) -> float | None:
+    """A value of a history row as a float; None for one that is no reading: not a number, or one json.loads takes
+    but no reading is and `history --format json` could not print (NaN, Infinity, 1e999, an integer beyond float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return finite(float(value))
+    except (OverflowError, ValueError):
+        return None
+
+
+def history_row(record: dict, columns: tuple[str, ...]) -> Row:
+    """(time_ns, sensor, *values) of one row of the history query; QueryFailed for one of another shape. A row
+    without `sensor` (a point written without the tag, whose null is left out) has the sensor ""."""
     moment, sensor = record.get("time"), record.get("sensor", "")
-    values = [float(v) for c in columns if isinstance(v := record.get(c), (int, float)) and not isinstance(v, bool)]
+    values = [v for c in columns if (v := _reading(record.get(c))) is not None]
     if (not isinstance(moment, str) or not _TIME.fullmatch(moment) or not isinstance(sensor, str)
             or len(values) != len(columns)):
-        raise failure(QueryFailed(f"unexpected row in the answer: {record}"))
+        raise QueryFailed(f"unexpected row in the answer: {record}")
     try:
         time_ns = parse_rfc3339_ns(moment)
     except ValueError as exc:  # a date that does not exist, such as 2026-02-30
-        raise failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc
+        raise QueryFailed(f"unexpected row in the answer: {record}") from exc
     return (time_ns, sensor, *values)

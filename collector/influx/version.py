@@ -6,6 +6,11 @@ influxdata/influxdb@v2.7.12:http/handler.go on every response, the tag from GNUm
 InfluxDB 3 answers 200, with the header holding its package version (`3.10.1`) and a JSON body, but only with a
 token unless it runs with `--disable-authz ping` (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs ping,
 route_request; influxdb3_process/src/lib.rs INFLUXDB3_VERSION): so every client sends its credentials to /ping.
+A /ping that answers 401 without that header is InfluxDB 3 with a token it does not take: 1.x and 2.x answer /ping
+without authentication (influxdata/influxdb@v1.6.6:services/httpd/handler.go: the ping route's handler is not
+wrapped in authenticate; v2.7.12:http/legacy/influx1x_authentication_handler.go: "The ping endpoint does not need
+authorization") and put the header on every answer (v1.6.6 Handler.ServeHTTP; v2.7.12 buildHeader), where InfluxDB 3
+sets it in ping's answer alone (v3.10.1 http.rs ping). 1.8's ping-auth-enabled answers 401 with the header.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class ServerVersion:
     def __init__(self, url: str, api: str, http: urllib3.PoolManager, headers: Callable[[], dict] = dict):
         self.url, self.api, self.http, self.headers = url, api, http, headers
         self.version: str | None = None
+        self.asks_token = False  # /ping answered 401 without a version: InfluxDB 3 refusing the token
 
     def ping(self) -> str:
         """GET /ping: the version ("unknown" without the header); InfluxError without a 2xx (InfluxDB 3 answers 200)."""
@@ -54,9 +60,11 @@ class ServerVersion:
             response = self.http.request("GET", f"{self.url}/ping", headers=self.headers())
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Unreachable(self.url, exc) from exc
+        version = response.headers.get("X-Influxdb-Version")
         if not 200 <= response.status < 300:  # the reason only: a body could echo the credentials
+            self.version, self.asks_token = version, response.status == 401 and version is None
             raise http_error(response.status, response.reason or "", None)
-        self.version = response.headers.get("X-Influxdb-Version", "unknown")
+        self.version, self.asks_token = version or "unknown", False
         return self.version
 
     def hint(self, error: InfluxError) -> str | None:
@@ -69,5 +77,8 @@ class ServerVersion:
             try:
                 version = self.ping()
             except InfluxError:
-                return None
+                if self.asks_token and self.api != "v3":
+                    return ("/ping asks for a token, as InfluxDB 3 does (1.x and 2.x answer it without one): this "
+                            "looks like InfluxDB 3: set influxdb.api: v3, with its token")
+                return self.version and wrong_api_hint(self.api, self.version)
         return wrong_api_hint(self.api, version)
