@@ -5,10 +5,13 @@ real server sends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
+import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -252,3 +255,47 @@ def test_a_table_the_server_will_not_create_is_a_warning_and_delivery_goes_on(wr
         code, log = stop_run(running)
     assert code == 0 and "could not create table temperature (HTTP 400: not today)" in log, log
     assert "could not create table templog" in log and "retention: created database temperature" in log, log
+
+
+def test_a_write_influxdb3_refuses_as_a_whole_is_retried_and_no_point_is_set_aside(write_config, fake_influxdb3,
+                                                                                    tmp_path):
+    """A 400 without a list of lines refuses the request, not a point: with accept_partial (templog's default)
+    InfluxDB 3 lists every line it refuses. A soft-deleted database answers every write so
+    (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/validator.rs initialize: DatabaseDeleted;
+    influxdb3_server/src/http.rs IntoResponse: 400, `data` skipped). Isolating it set every point aside; now the
+    points wait in the outbox and one repeating ERROR names the server's message. (After `influxdb3 delete database
+    X` the database is renamed X-<time> and the name X is free: a write to X creates a new one, catalog.rs
+    soft_delete_database; so templog meets this answer only with the renamed name configured.)"""
+    fake_influxdb3.add_database("temperature")
+    fake_influxdb3.write_lp("temperature", "temperature,sensor=a celsius=1.0 1")
+    answer = urllib3.request("DELETE", f"{fake_influxdb3.url}/api/v3/configure/database?db=temperature",
+                             headers={"Authorization": "Bearer test-token"})
+    assert answer.status == 200
+    deleted = next(iter(fake_influxdb3.deleted))
+    config = write_config(f'influxdb: {{url: "{fake_influxdb3.url}", api: v3, bucket: "{deleted}", '
+                          'token: test-token}\n' + SENSORS)
+    running = start_run(config)
+    wait_until(lambda: stored_points(tmp_path / "data/outbox.sqlite") >= 3, what="readings kept in the outbox")
+    code, log = stop_run(running)
+    assert code == 0 and f"cannot write to soft-deleted database '{deleted}'" in log, log
+    assert log.count("delivery to InfluxDB failed, points wait in the outbox") == 1, log
+    assert "set aside" not in log and rejected(tmp_path / "data/outbox.sqlite") == 0, log
+    assert "temperature" not in fake_influxdb3.databases  # the name is free: a write to it would make a new one
+
+
+def stored_points(outbox: Path) -> int:
+    return _count(outbox, "points")
+
+
+def rejected(outbox: Path) -> int:
+    return _count(outbox, "rejected")
+
+
+def _count(outbox: Path, table: str) -> int:
+    if not outbox.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(outbox.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+            return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0

@@ -23,6 +23,7 @@ from collector.influx.errors import (
     LimitReached,
     PartialWrite,
     QueryFailed,
+    RequestRefused,
     RetentionUnsupported,
     ServerError,
     Throttled,
@@ -339,8 +340,10 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
     line rendered again, ParsedLine's Display, for a refused one: the same text for templog's lines, whose tags are
     sorted and escaped as that Display escapes them). With accept_partial, a line that does not parse is listed so
     too. A list that does not fit the batch (a number beyond it, or a line there that does not start as listed: a
-    server or proxy that numbers otherwise), or a 400 without one, is left to the sender to isolate by halves, so a
-    good point is never set aside for a wrong number.
+    server or proxy that numbers otherwise) is left to the sender to isolate by halves, so a good point is never set
+    aside for a wrong number. A 400 without a list refuses the request, not a line (a soft-deleted database:
+    write_buffer/validator.rs initialize, DatabaseDeleted, answered without `data` in http.rs IntoResponse for
+    Error): retried, as isolating it would set every point aside.
     """
     secrets, count = list(secrets), len(lines)
     failure = http_error(status, error_text(body), retry_after, secrets)
@@ -350,6 +353,9 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
         return Unauthorized(status, shown(error_text(body), secrets))
     if status not in (400, 422):
         return failure
+    if status == 400 and not _has_list(body):
+        return RequestRefused(status, f"InfluxDB 3 refused the write as a whole ({shown(error_text(body), secrets)}); "
+                                      "the points stay in the outbox and are retried")
     refused = _listed_lines(body, lines)
     text = shown(error_text(body), secrets)
     if refused is None:
@@ -368,6 +374,15 @@ def limit_text(message: str, lines: int | None) -> str:
     which = "the batch" if lines is None else f"{lines} line(s)"
     return (f"InfluxDB 3 refused {which} at a limit of databases, tables or columns ({message}); they stay in the "
             "outbox and are retried: raise the limit or remove what is no longer needed")
+
+
+def _has_list(body: bytes | None) -> bool:
+    """Whether the answer lists refused lines (a `data` list, whether or not it fits the batch)."""
+    try:
+        data = json.loads(body or b"").get("data")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(data, list) and bool(data)
 
 
 def _listed_lines(body: bytes | None, lines: Sequence[str]) -> dict[int, str] | None:
