@@ -299,3 +299,46 @@ def _count(outbox: Path, table: str) -> int:
             return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+def test_without_retention_a_missing_database_is_a_warning_and_no_table_creates_it(write_config, fake_influxdb3):
+    """Without influxdb.retention InfluxDB 3's first write creates the database keeping forever
+    (influxdata/influxdb@v3.10.1:influxdb3_catalog/src/catalog/versions/v3/catalog.rs begin_database_transaction:
+    RetentionPeriod::Indefinite); configure/table would create it alike (catalog.rs create_table), so none is
+    sent: one WARNING says so at start and how to have one. `check` reports it missing."""
+    config = write_config(influx_section("v3", fake_influxdb3.url) + SENSORS)
+    check = templog("check", "-c", str(config))
+    assert check.returncode == 1 and "database 'temperature' does not exist" in check.stdout, check.stdout
+    running = start_run(config)
+    wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+    code, log = stop_run(running)
+    warning = ("WARNING database temperature does not exist: InfluxDB 3 creates it on the first write with no "
+               "retention (keeps its points forever); set influxdb.retention to have templog create it with one")
+    assert code == 0 and log.count(warning) == 1, log
+    assert not any(path == "/api/v3/configure/table" for _, path in fake_influxdb3.requests)
+
+
+def test_without_retention_an_existing_database_gets_its_tables(write_config, fake_influxdb3):
+    """The SQL alert rules need every column (see the test above with a retention): made at start whether or not
+    templog manages the retention, once the database exists."""
+    fake_influxdb3.add_database("temperature")
+    running = start_run(write_config(influx_section("v3", fake_influxdb3.url) + SENSORS))
+    wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+    code, log = stop_run(running)
+    assert code == 0 and "created table temperature with its columns" in log and "does not exist" not in log, log
+    assert columns(fake_influxdb3, "temperature")["humidity"] == "Float64"
+    assert columns(fake_influxdb3, "templog")["outbox_depth"] == "Int64"
+
+
+def test_a_token_that_may_not_create_tables_is_one_warning_and_delivery_goes_on(write_config):
+    """A token that may write but not create (Enterprise's database tokens: 403 on configure/*): one WARNING
+    naming the tables and what it means for Grafana, and the points are written all the same."""
+    with FakeInfluxDB3(read_write_tokens=["db-token"]) as server:
+        server.add_database("temperature")
+        section = influx_section("v3", server.url).replace("token: test-token", "token: db-token")
+        running = start_run(write_config(section + SENSORS))
+        wait_until(lambda: len(server.points()) >= 2, what="points in the database")
+        code, log = stop_run(running)
+    assert code == 0 and log.count("may not create tables") == 1, log
+    assert ("temperature, templog cannot be made with their columns, which appear as points write them; Grafana's "
+            "SQL alert rules stay in Error until each column's first point") in log, log

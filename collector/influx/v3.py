@@ -29,6 +29,7 @@ from collector.influx.errors import (
     Throttled,
     Unauthorized,
     Unreachable,
+    UnusableToken,
     http_error,
     shown,
 )
@@ -214,7 +215,7 @@ class InfluxV3(InfluxClient):
         an existing one's. Without one, nothing: the database keeps whatever retention it has."""
         db, wanted = self.config.bucket, self.config.retention
         if wanted is None:
-            return "not managed (influxdb.retention is not set): the database's own retention applies"
+            return self._unmanaged()
         # {"db", "retention_period"} in humantime's form; absent: indefinite (CreateDatabaseRequest,
         # UpdateDatabaseRequest in influxdb3_types/src/http.rs). 200 when created, 409 when it exists
         # (CatalogError::AlreadyExists)
@@ -242,6 +243,28 @@ class InfluxV3(InfluxClient):
             log.warning("%s: %s", done, deletion(wanted, f"in database {db}"))
         return done
 
+    def _unmanaged(self) -> str:
+        """Without a retention: look the database up. One that exists gets its tables; a missing one is left to the
+        first write, which creates it keeping forever (write_buffer/validator.rs initialize: catalog.begin), as
+        configure/table would too (catalog.rs create_table: begin_database_transaction): so a warning, not a table."""
+        done = "not managed (influxdb.retention is not set): the database's own retention applies"
+        try:
+            exists, _ = self._retention()
+        except (ServerError, Throttled, Unreachable, UnusableToken):  # the writes share these: retried with delivery
+            raise
+        except InfluxError as exc:
+            if exc.status == 401:
+                raise
+            return f"{done} (whether database {self.config.bucket} exists cannot be read: {exc})"
+        if exists is False:
+            log.warning("database %s does not exist: InfluxDB 3 creates it on the first write with no retention "
+                        "(keeps its points forever); set influxdb.retention to have templog create it with one",
+                        self.config.bucket)
+            return f"{done}; database {self.config.bucket} is created by the first write"
+        if exists:
+            self._create_tables()
+        return done
+
     def _create_tables(self) -> None:
         """Create templog's tables in its database, with every column its points may have: a column or table never
         written is an error to SQL (DataFusion's "No field named", "table not found"), where InfluxQL and Flux give
@@ -260,6 +283,12 @@ class InfluxV3(InfluxClient):
             response = self._json("POST", "/api/v3/configure/table", document)
             if response.status == 200:
                 log.info("database %s: created table %s with its columns", self.config.bucket, table.name)
+            elif response.status == 403:  # a token that may write but not create tables (Enterprise's): each alike
+                log.warning("database %s: these credentials may not create tables (%s): %s cannot be made with "
+                            "their columns, which appear as points write them; Grafana's SQL alert rules stay in "
+                            "Error until each column's first point", self.config.bucket,
+                            self._failure(self._refusal(response)), ", ".join(t.name for t in self.tables))
+                return
             elif response.status != 409:
                 log.warning("database %s: could not create table %s (%s); its columns appear as points write them, "
                             "and the SQL alert rules fail on a column never written", self.config.bucket, table.name,
