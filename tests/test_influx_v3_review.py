@@ -342,3 +342,35 @@ def test_a_token_that_may_not_create_tables_is_one_warning_and_delivery_goes_on(
     assert code == 0 and log.count("may not create tables") == 1, log
     assert ("temperature, templog cannot be made with their columns, which appear as points write them; Grafana's "
             "SQL alert rules stay in Error until each column's first point") in log, log
+
+
+def test_check_names_each_column_whose_type_would_refuse_every_point(write_config, fake_influxdb3):
+    """A `temperature` table made by other writes can hold a column templog writes with another type: InfluxDB 3
+    then refuses every such point (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/validator.rs:
+    InvalidColumnType), and templog sets each aside. `check` compares information_schema.columns with templog's
+    columns: one line per column, naming table, column, both types and what to do."""
+    fake_influxdb3.add_database("temperature")
+    fake_influxdb3.write_lp("temperature", 'temperature,host=h sensor="desk",room=1.0,celsius=21i 1')
+    config = write_config(influx_section("v3", fake_influxdb3.url)
+                          + "sensors:\n  - {name: desk, type: simulated, tags: {room: office}}\n")
+    done = templog("check", "-c", str(config))
+    problems = [line for line in done.stdout.splitlines() if "table temperature: column" in line]
+    assert done.returncode == 1 and len(problems) == 3, done.stdout + done.stderr
+    assert ("database 'temperature', table temperature: column celsius is Int64 there, templog writes it as a "
+            "field, Float64: InfluxDB 3 refuses each such point and templog sets it aside; delete the table "
+            "(influxdb3 delete table --database temperature temperature) or set influxdb.bucket to another "
+            "database") in done.stdout, done.stdout
+    assert "column room is Float64 there, templog writes it as a tag, Dictionary(Int32, Utf8)" in done.stdout
+    assert "column sensor is Utf8 there, templog writes it as a tag" in done.stdout
+    with FakeInfluxDB3() as server:  # the tables as templog makes them: all is well
+        server.add_database("temperature")
+        config = write_config(influx_section("v3", server.url)
+                              + "sensors:\n  - {name: desk, type: simulated, tags: {room: office}}\n")
+        influx = load_config(config, environ={}).influxdb
+        assert influx is not None
+        client = connect(influx, reading_tags=["room"])
+        assert isinstance(client, InfluxV3)
+        client.ensure_retention()
+        assert "room" in columns(server, "temperature")
+        done = templog("check", "-c", str(config))
+        assert done.returncode == 0, done.stdout + done.stderr

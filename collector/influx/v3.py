@@ -21,6 +21,7 @@ from collector.influx.errors import (
     HttpError,
     InfluxError,
     LimitReached,
+    NotFound,
     PartialWrite,
     QueryFailed,
     RequestRefused,
@@ -52,6 +53,8 @@ LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would ex
 # The form `time` takes in a query's JSON answer: a timestamp without a zone (UTC), with 3, 6 or 9 fractional digits
 # or none (arrow-json's encoding of Timestamp(Nanosecond, None), as `df.write_json` of datafusion@55.0.0 writes it)
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
+# A column's data_type in information_schema.columns as it starts for each kind of column templog's tables declare
+_ARROW_TYPES = {"tag": "Dictionary(", "float64": "Float64", "int64": "Int64"}
 # What DataFusion says when the query names a column or table never written: no such readings yet
 _NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
 # A row of our queries is a few hundred bytes (a time, tags, a few numbers): a line beyond this is no answer of
@@ -294,6 +297,33 @@ class InfluxV3(InfluxClient):
                             "and the SQL alert rules fail on a column never written", self.config.bucket, table.name,
                             self._failure(self._refusal(response)))
 
+    def _column_problems(self) -> list[str]:
+        """A column of templog's tables that exists with another type than templog's points give it: the server
+        refuses each such point (write_buffer/validator.rs: CatalogError::InvalidColumnType), and it is set aside.
+        information_schema.columns is DataFusion's (on: datafusion_util/src/config.rs); a tag is
+        Dictionary(Int32, Utf8) there (core/schema/src/lib.rs InfluxColumnType::Tag). A column not there yet is
+        made by the first point that has it."""
+        names = ", ".join(sql.string(table.name) for table in self.tables)
+        q = f"SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ({names})"
+        try:
+            found = {(row.get("table_name"), row.get("column_name")): str(row.get("data_type"))
+                     for row in self.query_stream(q)}
+        except NotFound:  # no such database yet (its existence could not be read): no columns either
+            return []
+        db, problems = self.config.bucket, []
+        for table in self.tables:
+            wanted = {**dict.fromkeys(table.tags, "tag"), **table.fields}
+            for column, kind in wanted.items():
+                there = found.get((table.name, column))
+                if there is None or there.startswith(_ARROW_TYPES[kind]):
+                    continue
+                writes = "a tag, Dictionary(Int32, Utf8)" if kind == "tag" else f"a field, {_ARROW_TYPES[kind]}"
+                problems.append(f"database {db!r}, table {table.name}: column {column} is {there} there, templog "
+                                f"writes it as {writes}: InfluxDB 3 refuses each such point and templog sets it "
+                                f"aside; delete the table (influxdb3 delete table --database {db} {table.name}) or "
+                                "set influxdb.bucket to another database")
+        return problems
+
     def _retention_refused(self, doing: str, failure: HttpError) -> InfluxError:
         """A failure the writes share (a bad token, 5xx, 429) is retried with delivery; any other is a warning."""
         self._failure(failure)
@@ -314,10 +344,15 @@ class InfluxV3(InfluxClient):
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if exists is False:  # unknown (None): the first write tells
             return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
+        try:
+            problems = self._column_problems()
+        except InfluxError as exc:
+            log_traceback(log, exc, "the problem below")
+            return [f"InfluxDB at {self.config.url}: cannot read the columns of database {db!r}: {exc}"]
         if wanted is None or current is None or current == wanted:
-            return []
+            return problems
         # documented as fixed once the database exists, though Core's code changes it: the server may refuse
-        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
+        return problems + [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
                         "templog run tries to apply it; InfluxDB 3 may refuse")]
 
 
