@@ -19,9 +19,11 @@ from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
 from collector.delivery import Sender
 from collector.influx import InfluxV3, connect
-from collector.influx.errors import QueryFailed
+from collector.influx.errors import LimitReached, QueryFailed
 from collector.influx.v3 import bounded_lines
+from collector.lineprotocol import MEASUREMENT, Series
 from collector.outbox import Outbox
+from collector.readings import Reading, reading_point
 from collector.stats import Stats
 from fake_influxdb3 import FakeInfluxDB3
 from faulty_proxy import FaultyProxy
@@ -374,3 +376,22 @@ def test_check_names_each_column_whose_type_would_refuse_every_point(write_confi
         assert "room" in columns(server, "temperature")
         done = templog("check", "-c", str(config))
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_limit_error_names_the_table_and_series_of_the_first_refused_line(write_config, tmp_path):
+    """A 422 listing lines at a limit (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs PartialLpWrite):
+    the ERROR said how many lines, not which table: it names the measurement and series key of the first one, the
+    line its number points at."""
+    with FakeInfluxDB3(column_limit=3) as server:  # time, sensor, celsius: humidity is one too many
+        influx = load_config(write_config(influx_section("v3", server.url) + SENSORS), environ={}).influxdb
+        assert influx is not None
+        client = connect(influx)
+        outbox = Outbox(str(tmp_path / "o.sqlite"))
+        base = 1_764_000_000 * 1_000_000_000
+        outbox.append([temperature("desk", base, 20.0)])
+        outbox.append([reading_point(Series(MEASUREMENT, {"sensor": name}), Reading(name, base + 1, 20.0, 40.0))
+                       for name in ("wall", "door")])
+        with pytest.raises(LimitReached) as refused:
+            Sender(outbox, client, 100, Stats()).drain()
+    assert "refused 2 line(s) at a limit" in str(refused.value)
+    assert "the first, line 2: table temperature, series temperature,sensor=wall" in str(refused.value), refused.value

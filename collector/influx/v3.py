@@ -427,11 +427,33 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
     limited = sorted(i for i, message in refused.items() if message.startswith(LIMIT_ERRORS))
     rejected = {i: f"HTTP {status}: {shown(message, secrets)}" for i, message in refused.items() if i not in limited}
     if status == 422 or limited:
-        return LimitReached(status, limit_text(shown(refused[limited[0]], secrets) if limited else text,
-                                               len(limited)), limited, rejected)
+        if not limited:
+            return LimitReached(status, limit_text(text, 0), limited, rejected)
+        at = limited[0]
+        first = f"{shown(refused[at], secrets)}; the first, line {at + 1}: {shown(series(lines[at]), secrets)}"
+        return LimitReached(status, limit_text(first, len(limited)), limited, rejected)
     first = min(rejected)
     return PartialWrite(status, f"{text}: {len(rejected)} of {count} line(s) refused, the first (line {first + 1}) "
                                 f"for {shown(refused[first], secrets)}", rejected)
+
+
+def series(line: str, cut: int = 120) -> str:
+    """Which table and series a line writes: its measurement and its series key (measurement and tags, up to the
+    first space not escaped), cut to `cut` characters."""
+    end, measurement_end, i = len(line), None, 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == "," and measurement_end is None:
+            measurement_end = i
+        if line[i] == " ":
+            end = i
+            break
+        i += 1
+    key = line[:end]
+    table = key[:measurement_end if measurement_end is not None else end]
+    return f"table {table[:cut]}, series {key[:cut]}{'...' if len(key) > cut else ''}"
 
 
 def limit_text(message: str, lines: int | None) -> str:
