@@ -430,8 +430,8 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
         if not limited:
             return LimitReached(status, limit_text(text, 0), limited, rejected)
         at = limited[0]
-        first = f"{shown(refused[at], secrets)}; the first, line {at + 1}: {shown(series(lines[at]), secrets)}"
-        return LimitReached(status, limit_text(first, len(limited)), limited, rejected)
+        why = f"{shown(refused[at], secrets)}; the first, line {at + 1}: {shown(series(lines[at]), secrets)}"
+        return LimitReached(status, limit_text(why, len(limited)), limited, rejected)
     first = min(rejected)
     return PartialWrite(status, f"{text}: {len(rejected)} of {count} line(s) refused, the first (line {first + 1}) "
                                 f"for {shown(refused[first], secrets)}", rejected)
