@@ -233,8 +233,7 @@ def cmd_run(config: Config, args) -> int:
     shared.start()
     sender = None
     if config.influxdb is not None:
-        reading_tags = {*config.collector.tags, *(key for sensor in config.sensors for key in sensor.tags)}
-        client = connect(config.influxdb, reading_tags, config.collector.tags)
+        client = connect(config.influxdb, *tag_keys(config))
         sender = Sender(outbox, client, config.influxdb.batch_size, stats, linger_s=SENDER_LINGER_S)
     else:
         log.info("no influxdb section: readings stay in the outbox (at most %d points)", outbox.max_points)
@@ -368,6 +367,12 @@ def cmd_read(config: Config, args) -> int:
     return 0 if all(r["error"] is None for r in records) else 1
 
 
+def tag_keys(config: Config) -> tuple[set[str], set[str]]:
+    """The configured tag keys the readings carry besides sensor and host, and those the health points carry."""
+    return {*config.collector.tags, *(key for sensor in config.sensors for key in sensor.tags)}, \
+        set(config.collector.tags)
+
+
 def cmd_check(config: Config, args) -> int:
     problems = [f"sensor {r['sensor']}: {r['error']}" for r in read_all(config) if r["error"]]
     problems += check_outbox(config.collector.outbox)
@@ -376,7 +381,7 @@ def cmd_check(config: Config, args) -> int:
     else:
         from collector.influx import connect
 
-        client = connect(config.influxdb)
+        client = connect(config.influxdb, *tag_keys(config))  # api v3 checks its tables' columns
         try:
             problems += client.problems()
         finally:

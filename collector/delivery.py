@@ -210,10 +210,7 @@ class Sender:
         """InfluxDB stored the batch's points but those at the indexes of `rejected`: set them aside, and deliver
         the others before index `upto` (`taken` as for _deliver); how many were delivered."""
         for index in sorted(rejected):
-            self.outbox.set_aside(batch[index], rejected[index])
-            self.stats.add("points_rejected")
-            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
-                      batch.lines[index][:200], rejected[index])
+            self._set_aside(batch, index, rejected[index])
         kept = [i for i in range(upto) if i not in rejected]
         stored = Batch([batch.ids[i] for i in kept], [batch.lines[i] for i in kept], [batch.times[i] for i in kept])
         if taken is None:
@@ -222,14 +219,18 @@ class Sender:
             taken(stored)
         return len(stored)
 
+    def _set_aside(self, batch: Batch, index: int, why: str) -> None:
+        """The point at `index` refused for good: into the outbox's rejected table, counted and logged."""
+        self.outbox.set_aside(batch[index], why)
+        self.stats.add("points_rejected")
+        log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
+                  batch.lines[index][:200], why)
+
     def _isolate(self, batch: Batch, exc: InfluxError) -> int:
         """Split a refused batch in halves until the bad points stand alone; set those aside, deliver the rest.
         Re-sending the halves is harmless: InfluxDB keeps one point per series and timestamp."""
         if len(batch) == 1:
-            self.outbox.set_aside(batch[0], str(exc))
-            self.stats.add("points_rejected")
-            log.error("InfluxDB refused a point, set aside in the outbox's rejected table: %s (%s)",
-                      batch.lines[0][:200], exc)
+            self._set_aside(batch, 0, str(exc))
             self._answered()
             return 0
         middle = len(batch) // 2

@@ -10,7 +10,8 @@ HTTP API
   (``/health`` and ``/api/v1/health``: 200 ``OK``), write_lp_inner (accept_partial defaults to true, 204 when all is
   stored), read_body (413 past max_request_bytes, 10 MiB by default), read_body_json (415 without a JSON
   Content-Type), create_database (200, or 409 from CatalogError::AlreadyExists), update_database (PUT: set, or
-  clear without retention_period), create_table (POST /api/v3/configure/table),
+  clear without retention_period), delete_database (DELETE: the catalog's soft_delete_database, below),
+  create_table (POST /api/v3/configure/table),
   show_databases (``[{"iox::database": ...}]``), query_sql and
   extract_query_request (GET or POST, ``format`` json or jsonl, the Accept header checked first),
   configure_processing_engine_trigger (POST: the request's plugin file read from the plugin directory, then the
@@ -31,7 +32,14 @@ HTTP API
 * ``influxdb3_write/src/write_buffer/validator.rs`` (line numbers count from 1; a field whose type differs from
   the column's is refused for that line: CatalogError::InvalidColumnType; a new column past the table's limit:
   TooManyColumns; without accept_partial one bad line refuses the whole write) and ``write_buffer/mod.rs`` (a
-  database is created by its first write, keeping forever);
+  database is created by its first write, keeping forever; a write to a soft-deleted one is 400
+  ``{"error": "cannot write to soft-deleted database '<name>' - it is marked for deletion"}`` without ``data``:
+  validator.rs initialize, WriteBufferError::DatabaseDeleted, http.rs IntoResponse);
+* ``influxdb3_catalog/src/catalog/versions/v3/catalog.rs`` soft_delete_database and
+  ``influxdb3_catalog/src/format/records/database.rs`` SoftDeleteDatabase::apply: the database and its tables are
+  marked deleted and renamed ``<name>-<deletion time %Y%m%dT%H%M%S>`` (``-<id>`` added on a collision,
+  ``format/records/conversions.rs`` soft_deleted_name), so the name is free: the next write to it creates a new
+  database (catalog.rs begin_database_transaction), keeping forever; show_databases leaves deleted ones out;
 * ``influxdb3_system_tables/src/databases.rs``: ``system.databases`` in the ``_internal`` database, with
   ``retention_period_ns`` (null: forever).
 
@@ -205,6 +213,7 @@ class FakeInfluxDB3:
         self.plugin_dir, self.on_request, self.query_file_limit = plugin_dir, on_request, query_file_limit
         self.line_number_offset = line_number_offset
         self.databases: dict[str, int | None] = {INTERNAL_DB: None}  # name -> retention in ns, None: forever
+        self.deleted: set[str] = set()  # the names soft-deleted databases were renamed to (also in `databases`)
         self.triggers: dict[str, dict[str, dict[str, Any]]] = {}  # db -> trigger name -> its create request
         self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
         self.writes: list[bytes] = []  # each write_lp body
@@ -249,6 +258,19 @@ class FakeInfluxDB3:
     def add_database(self, name: str, retention_s: int = 0) -> None:
         with self._lock:
             self.databases[name] = retention_s * 1_000_000_000 or None
+
+    def delete_database(self, name: str) -> str:
+        """Soft-delete a database, as `influxdb3 delete database` does: the name it is renamed to."""
+        with self._lock:
+            if name not in self.databases or name in self.deleted:
+                raise ValueError(f"no database {name}")
+            stamped = f"{name}-{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%S}"
+            renamed = f"{stamped}-{len(self.databases)}" if stamped in self.databases else stamped
+            self.databases[renamed] = self.databases.pop(name)
+            self.deleted.add(renamed)
+            for db, table in [key for key in self._tables if key[0] == name]:
+                self._tables[(renamed, table)] = self._tables.pop((db, table))
+            return renamed
 
     def write_lp(self, db: str, text: str) -> None:
         """Write lines (nanoseconds) as the server's write buffer takes them; _Refusal's text as a ValueError."""
@@ -321,6 +343,8 @@ class FakeInfluxDB3:
         lines = [line for line in text.split("\n") if line.strip(" \t")]  # parse_lines skips blank lines
         if not lines:
             raise _Refusal(400, "no data in the write request")
+        if db in self.deleted:
+            raise _Refusal(400, {"error": f"cannot write to soft-deleted database '{db}' - it is marked for deletion"})
         self.databases.setdefault(db, None)  # created by its first write, keeping forever
         errors: list[dict[str, Any]] = []
         valid: list[tuple[str, dict[str, str], dict[str, Any], int]] = []
@@ -374,7 +398,7 @@ class FakeInfluxDB3:
         if db == INTERNAL_DB:
             names = list(self.databases)
             batch = pa.record_batch([pa.array(names), pa.array([self.databases[n] for n in names], pa.uint64()),
-                                     pa.array([False] * len(names)),
+                                     pa.array([n in self.deleted for n in names]),
                                      pa.array([None] * len(names), pa.timestamp("s", "UTC"))],
                                     names=["database_name", "retention_period_ns", "deleted", "hard_deletion_time"])
             context.sql("CREATE SCHEMA system").collect()
@@ -471,11 +495,20 @@ class FakeInfluxDB3:
             case "GET", "/api/v3/configure/database":
                 if query.get("format") not in ("json", "jsonl", "json_lines"):
                     raise _Refusal(400, "the stand-in lists databases as json or jsonl only")
-                names = sorted(self.databases)
+                names = sorted(set(self.databases) - self.deleted)
                 return _Reply(200, json.dumps([{"iox::database": n} for n in names]).encode(), "application/json")
             case ("POST" | "PUT"), "/api/v3/configure/database":
                 self._admin(token)
                 return self._configure(method, headers, body)
+            case "DELETE", "/api/v3/configure/database":
+                self._admin(token)
+                if "db" not in query:
+                    raise _Refusal(400, "missing query parameters for delete database")  # MissingDeleteDatabaseParams
+                try:
+                    self.delete_database(query["db"])
+                except ValueError:
+                    raise _Refusal(404, f"the requested resource was not found: {query['db']}") from None
+                return _Reply(200)
             case "POST", "/api/v3/configure/table":
                 self._admin(token)
                 return self._create_table(headers, body)

@@ -31,6 +31,7 @@ from collector.influx.errors import (
     PartialWrite,
     QueryFailed,
     Rejected,
+    RequestRefused,
     Unauthorized,
 )
 from collector.influx.v3 import history_row, rows_of_jsonl, write_refusal
@@ -343,8 +344,12 @@ def test_any_write_refusal_is_one_failure_whose_lines_are_in_the_batch(status, b
     elif isinstance(failure, LimitReached):
         assert status in (400, 422)
         assert failure.limited is None or all(0 <= i < count for i in [*failure.limited, *failure.rejected])
+    elif isinstance(failure, RequestRefused):
+        with contextlib.suppress(ValueError, AttributeError):  # no list: the request's failure, retried
+            assert not json.loads(body).get("data")
+        assert status == 400
     elif status in (400, 422):
-        assert isinstance(failure, Rejected) and status == 400  # isolated by halves
+        assert isinstance(failure, Rejected) and status == 400  # a list that does not fit: isolated by halves
 
 
 def test_a_partial_write_answer_is_read_as_the_server_writes_it():

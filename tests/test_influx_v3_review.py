@@ -5,10 +5,13 @@ real server sends."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
+import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,9 +19,11 @@ from cli import start_run, stop_run, templog, wait_until
 from collector.config import load_config
 from collector.delivery import Sender
 from collector.influx import InfluxV3, connect
-from collector.influx.errors import QueryFailed
+from collector.influx.errors import LimitReached, QueryFailed
 from collector.influx.v3 import bounded_lines
+from collector.lineprotocol import MEASUREMENT, Series
 from collector.outbox import Outbox
+from collector.readings import Reading, reading_point
 from collector.stats import Stats
 from fake_influxdb3 import FakeInfluxDB3
 from faulty_proxy import FaultyProxy
@@ -252,3 +257,141 @@ def test_a_table_the_server_will_not_create_is_a_warning_and_delivery_goes_on(wr
         code, log = stop_run(running)
     assert code == 0 and "could not create table temperature (HTTP 400: not today)" in log, log
     assert "could not create table templog" in log and "retention: created database temperature" in log, log
+
+
+def test_a_write_influxdb3_refuses_as_a_whole_is_retried_and_no_point_is_set_aside(write_config, fake_influxdb3,
+                                                                                    tmp_path):
+    """A 400 without a list of lines refuses the request, not a point: with accept_partial (templog's default)
+    InfluxDB 3 lists every line it refuses. A soft-deleted database answers every write so
+    (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/validator.rs initialize: DatabaseDeleted;
+    influxdb3_server/src/http.rs IntoResponse: 400, `data` skipped). Isolating it set every point aside; now the
+    points wait in the outbox and one repeating ERROR names the server's message. (After `influxdb3 delete database
+    X` the database is renamed X-<time> and the name X is free: a write to X creates a new one, catalog.rs
+    soft_delete_database; so templog meets this answer only with the renamed name configured.)"""
+    fake_influxdb3.add_database("temperature")
+    fake_influxdb3.write_lp("temperature", "temperature,sensor=a celsius=1.0 1")
+    answer = urllib3.request("DELETE", f"{fake_influxdb3.url}/api/v3/configure/database?db=temperature",
+                             headers={"Authorization": "Bearer test-token"})
+    assert answer.status == 200
+    deleted = next(iter(fake_influxdb3.deleted))
+    config = write_config(f'influxdb: {{url: "{fake_influxdb3.url}", api: v3, bucket: "{deleted}", '
+                          'token: test-token}\n' + SENSORS)
+    running = start_run(config)
+    wait_until(lambda: stored_points(tmp_path / "data/outbox.sqlite") >= 3, what="readings kept in the outbox")
+    code, log = stop_run(running)
+    assert code == 0 and f"cannot write to soft-deleted database '{deleted}'" in log, log
+    assert log.count("delivery to InfluxDB failed, points wait in the outbox") == 1, log
+    assert "set aside" not in log and rejected(tmp_path / "data/outbox.sqlite") == 0, log
+    assert "temperature" not in fake_influxdb3.databases  # the name is free: a write to it would make a new one
+
+
+def stored_points(outbox: Path) -> int:
+    return _count(outbox, "points")
+
+
+def rejected(outbox: Path) -> int:
+    return _count(outbox, "rejected")
+
+
+def _count(outbox: Path, table: str) -> int:
+    if not outbox.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(outbox.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+            return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_without_retention_a_missing_database_is_a_warning_and_no_table_creates_it(write_config, fake_influxdb3):
+    """Without influxdb.retention InfluxDB 3's first write creates the database keeping forever
+    (influxdata/influxdb@v3.10.1:influxdb3_catalog/src/catalog/versions/v3/catalog.rs begin_database_transaction:
+    RetentionPeriod::Indefinite); configure/table would create it alike (catalog.rs create_table), so none is
+    sent: one WARNING says so at start and how to have one. `check` reports it missing."""
+    config = write_config(influx_section("v3", fake_influxdb3.url) + SENSORS)
+    check = templog("check", "-c", str(config))
+    assert check.returncode == 1 and "database 'temperature' does not exist" in check.stdout, check.stdout
+    running = start_run(config)
+    wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+    code, log = stop_run(running)
+    warning = ("WARNING database temperature does not exist: InfluxDB 3 creates it on the first write with no "
+               "retention (keeps its points forever); set influxdb.retention to have templog create it with one")
+    assert code == 0 and log.count(warning) == 1, log
+    assert not any(path == "/api/v3/configure/table" for _, path in fake_influxdb3.requests)
+
+
+def test_without_retention_an_existing_database_gets_its_tables(write_config, fake_influxdb3):
+    """The SQL alert rules need every column (see the test above with a retention): made at start whether or not
+    templog manages the retention, once the database exists."""
+    fake_influxdb3.add_database("temperature")
+    running = start_run(write_config(influx_section("v3", fake_influxdb3.url) + SENSORS))
+    wait_until(lambda: len(fake_influxdb3.points()) >= 2, what="points in the database")
+    code, log = stop_run(running)
+    assert code == 0 and "created table temperature with its columns" in log and "does not exist" not in log, log
+    assert columns(fake_influxdb3, "temperature")["humidity"] == "Float64"
+    assert columns(fake_influxdb3, "templog")["outbox_depth"] == "Int64"
+
+
+def test_a_token_that_may_not_create_tables_is_one_warning_and_delivery_goes_on(write_config):
+    """A token that may write but not create (Enterprise's database tokens: 403 on configure/*): one WARNING
+    naming the tables and what it means for Grafana, and the points are written all the same."""
+    with FakeInfluxDB3(read_write_tokens=["db-token"]) as server:
+        server.add_database("temperature")
+        section = influx_section("v3", server.url).replace("token: test-token", "token: db-token")
+        running = start_run(write_config(section + SENSORS))
+        wait_until(lambda: len(server.points()) >= 2, what="points in the database")
+        code, log = stop_run(running)
+    assert code == 0 and log.count("may not create tables") == 1, log
+    assert ("temperature, templog cannot be made with their columns, which appear as points write them; Grafana's "
+            "SQL alert rules stay in Error until each column's first point") in log, log
+
+
+def test_check_names_each_column_whose_type_would_refuse_every_point(write_config, fake_influxdb3):
+    """A `temperature` table made by other writes can hold a column templog writes with another type: InfluxDB 3
+    then refuses every such point (influxdata/influxdb@v3.10.1:influxdb3_write/src/write_buffer/validator.rs:
+    InvalidColumnType), and templog sets each aside. `check` compares information_schema.columns with templog's
+    columns: one line per column, naming table, column, both types and what to do."""
+    fake_influxdb3.add_database("temperature")
+    fake_influxdb3.write_lp("temperature", 'temperature,host=h sensor="desk",room=1.0,celsius=21i 1')
+    config = write_config(influx_section("v3", fake_influxdb3.url)
+                          + "sensors:\n  - {name: desk, type: simulated, tags: {room: office}}\n")
+    done = templog("check", "-c", str(config))
+    problems = [line for line in done.stdout.splitlines() if "table temperature: column" in line]
+    assert done.returncode == 1 and len(problems) == 3, done.stdout + done.stderr
+    assert ("database 'temperature', table temperature: column celsius is Int64 there, templog writes it as a "
+            "field, Float64: InfluxDB 3 refuses each such point and templog sets it aside; delete the table "
+            "(influxdb3 delete table --database temperature temperature) or set influxdb.bucket to another "
+            "database") in done.stdout, done.stdout
+    assert "column room is Float64 there, templog writes it as a tag, Dictionary(Int32, Utf8)" in done.stdout
+    assert "column sensor is Utf8 there, templog writes it as a tag" in done.stdout
+    with FakeInfluxDB3() as server:  # the tables as templog makes them: all is well
+        server.add_database("temperature")
+        config = write_config(influx_section("v3", server.url)
+                              + "sensors:\n  - {name: desk, type: simulated, tags: {room: office}}\n")
+        influx = load_config(config, environ={}).influxdb
+        assert influx is not None
+        client = connect(influx, reading_tags=["room"])
+        assert isinstance(client, InfluxV3)
+        client.ensure_retention()
+        assert "room" in columns(server, "temperature")
+        done = templog("check", "-c", str(config))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_limit_error_names_the_table_and_series_of_the_first_refused_line(write_config, tmp_path):
+    """A 422 listing lines at a limit (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs PartialLpWrite):
+    the ERROR said how many lines, not which table: it names the measurement and series key of the first one, the
+    line its number points at."""
+    with FakeInfluxDB3(column_limit=3) as server:  # time, sensor, celsius: humidity is one too many
+        influx = load_config(write_config(influx_section("v3", server.url) + SENSORS), environ={}).influxdb
+        assert influx is not None
+        client = connect(influx)
+        outbox = Outbox(str(tmp_path / "o.sqlite"))
+        base = 1_764_000_000 * 1_000_000_000
+        outbox.append([temperature("desk", base, 20.0)])
+        outbox.append([reading_point(Series(MEASUREMENT, {"sensor": name}), Reading(name, base + 1, 20.0, 40.0))
+                       for name in ("wall", "door")])
+        with pytest.raises(LimitReached) as refused:
+            Sender(outbox, client, 100, Stats()).drain()
+    assert "refused 2 line(s) at a limit" in str(refused.value)
+    assert "the first, line 2: table temperature, series temperature,sensor=wall" in str(refused.value), refused.value

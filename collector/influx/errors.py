@@ -115,6 +115,14 @@ class LimitReached(HttpError):
         self.limited, self.rejected = limited, rejected or {}
 
 
+class RequestRefused(HttpError):
+    """InfluxDB 3 refused a write as a whole (a 400 without its list of lines: with accept_partial every line it
+    refuses is listed, so no point is at fault: a soft-deleted database, a request it cannot take) -> retry, one
+    log line per episode naming the server's message; never set aside."""
+
+    kind = "refused"
+
+
 class OtherStatus(HttpError):
     """Any other answer -> retry."""
 

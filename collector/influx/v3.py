@@ -21,13 +21,16 @@ from collector.influx.errors import (
     HttpError,
     InfluxError,
     LimitReached,
+    NotFound,
     PartialWrite,
     QueryFailed,
+    RequestRefused,
     RetentionUnsupported,
     ServerError,
     Throttled,
     Unauthorized,
     Unreachable,
+    UnusableToken,
     http_error,
     shown,
 )
@@ -50,6 +53,8 @@ LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would ex
 # The form `time` takes in a query's JSON answer: a timestamp without a zone (UTC), with 3, 6 or 9 fractional digits
 # or none (arrow-json's encoding of Timestamp(Nanosecond, None), as `df.write_json` of datafusion@55.0.0 writes it)
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
+# A column's data_type in information_schema.columns as it starts for each kind of column templog's tables declare
+_ARROW_TYPES = {"tag": "Dictionary(", "float64": "Float64", "int64": "Int64"}
 # What DataFusion says when the query names a column or table never written: no such readings yet
 _NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
 # A row of our queries is a few hundred bytes (a time, tags, a few numbers): a line beyond this is no answer of
@@ -213,7 +218,7 @@ class InfluxV3(InfluxClient):
         an existing one's. Without one, nothing: the database keeps whatever retention it has."""
         db, wanted = self.config.bucket, self.config.retention
         if wanted is None:
-            return "not managed (influxdb.retention is not set): the database's own retention applies"
+            return self._unmanaged()
         # {"db", "retention_period"} in humantime's form; absent: indefinite (CreateDatabaseRequest,
         # UpdateDatabaseRequest in influxdb3_types/src/http.rs). 200 when created, 409 when it exists
         # (CatalogError::AlreadyExists)
@@ -241,6 +246,28 @@ class InfluxV3(InfluxClient):
             log.warning("%s: %s", done, deletion(wanted, f"in database {db}"))
         return done
 
+    def _unmanaged(self) -> str:
+        """Without a retention: look the database up. One that exists gets its tables; a missing one is left to the
+        first write, which creates it keeping forever (write_buffer/validator.rs initialize: catalog.begin), as
+        configure/table would too (catalog.rs create_table: begin_database_transaction): so a warning, not a table."""
+        done = "not managed (influxdb.retention is not set): the database's own retention applies"
+        try:
+            exists, _ = self._retention()
+        except (ServerError, Throttled, Unreachable, UnusableToken):  # the writes share these: retried with delivery
+            raise
+        except InfluxError as exc:
+            if exc.status == 401:
+                raise
+            return f"{done} (whether database {self.config.bucket} exists cannot be read: {exc})"
+        if exists is False:
+            log.warning("database %s does not exist: InfluxDB 3 creates it on the first write with no retention "
+                        "(keeps its points forever); set influxdb.retention to have templog create it with one",
+                        self.config.bucket)
+            return f"{done}; database {self.config.bucket} is created by the first write"
+        if exists:
+            self._create_tables()
+        return done
+
     def _create_tables(self) -> None:
         """Create templog's tables in its database, with every column its points may have: a column or table never
         written is an error to SQL (DataFusion's "No field named", "table not found"), where InfluxQL and Flux give
@@ -259,10 +286,43 @@ class InfluxV3(InfluxClient):
             response = self._json("POST", "/api/v3/configure/table", document)
             if response.status == 200:
                 log.info("database %s: created table %s with its columns", self.config.bucket, table.name)
+            elif response.status == 403:  # a token that may write but not create tables (Enterprise's): each alike
+                log.warning("database %s: these credentials may not create tables (%s): %s cannot be made with "
+                            "their columns, which appear as points write them; Grafana's SQL alert rules stay in "
+                            "Error until each column's first point", self.config.bucket,
+                            self._failure(self._refusal(response)), ", ".join(t.name for t in self.tables))
+                return
             elif response.status != 409:
                 log.warning("database %s: could not create table %s (%s); its columns appear as points write them, "
                             "and the SQL alert rules fail on a column never written", self.config.bucket, table.name,
                             self._failure(self._refusal(response)))
+
+    def _column_problems(self) -> list[str]:
+        """A column of templog's tables that exists with another type than templog's points give it: the server
+        refuses each such point (write_buffer/validator.rs: CatalogError::InvalidColumnType), and it is set aside.
+        information_schema.columns is DataFusion's (on: datafusion_util/src/config.rs); a tag is
+        Dictionary(Int32, Utf8) there (core/schema/src/lib.rs InfluxColumnType::Tag). A column not there yet is
+        made by the first point that has it."""
+        names = ", ".join(sql.string(table.name) for table in self.tables)
+        q = f"SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_name IN ({names})"
+        try:
+            found = {(row.get("table_name"), row.get("column_name")): str(row.get("data_type"))
+                     for row in self.query_stream(q)}
+        except NotFound:  # no such database yet (its existence could not be read): no columns either
+            return []
+        db, problems = self.config.bucket, []
+        for table in self.tables:
+            wanted = {**dict.fromkeys(table.tags, "tag"), **table.fields}
+            for column, kind in wanted.items():
+                there = found.get((table.name, column))
+                if there is None or there.startswith(_ARROW_TYPES[kind]):
+                    continue
+                writes = "a tag, Dictionary(Int32, Utf8)" if kind == "tag" else f"a field, {_ARROW_TYPES[kind]}"
+                problems.append(f"database {db!r}, table {table.name}: column {column} is {there} there, templog "
+                                f"writes it as {writes}: InfluxDB 3 refuses each such point and templog sets it "
+                                f"aside; delete the table (influxdb3 delete table --database {db} {table.name}) or "
+                                "set influxdb.bucket to another database")
+        return problems
 
     def _retention_refused(self, doing: str, failure: HttpError) -> InfluxError:
         """A failure the writes share (a bad token, 5xx, 429) is retried with delivery; any other is a warning."""
@@ -284,10 +344,15 @@ class InfluxV3(InfluxClient):
             return [f"InfluxDB at {self.config.url}: {exc}"]
         if exists is False:  # unknown (None): the first write tells
             return [f"database {db!r} does not exist on {self.config.url}: {when_missing(wanted)}"]
+        try:
+            problems = self._column_problems()
+        except InfluxError as exc:
+            log_traceback(log, exc, "the problem below")
+            return [f"InfluxDB at {self.config.url}: cannot read the columns of database {db!r}: {exc}"]
         if wanted is None or current is None or current == wanted:
-            return []
+            return problems
         # documented as fixed once the database exists, though Core's code changes it: the server may refuse
-        return [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
+        return problems + [differs(f"database {db!r}: retention", current, wanted, f"in database {db}",
                         "templog run tries to apply it; InfluxDB 3 may refuse")]
 
 
@@ -339,8 +404,10 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
     line rendered again, ParsedLine's Display, for a refused one: the same text for templog's lines, whose tags are
     sorted and escaped as that Display escapes them). With accept_partial, a line that does not parse is listed so
     too. A list that does not fit the batch (a number beyond it, or a line there that does not start as listed: a
-    server or proxy that numbers otherwise), or a 400 without one, is left to the sender to isolate by halves, so a
-    good point is never set aside for a wrong number.
+    server or proxy that numbers otherwise) is left to the sender to isolate by halves, so a good point is never set
+    aside for a wrong number. A 400 without a list refuses the request, not a line (a soft-deleted database:
+    write_buffer/validator.rs initialize, DatabaseDeleted, answered without `data` in http.rs IntoResponse for
+    Error): retried, as isolating it would set every point aside.
     """
     secrets, count = list(secrets), len(lines)
     failure = http_error(status, error_text(body), retry_after, secrets)
@@ -350,6 +417,9 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
         return Unauthorized(status, shown(error_text(body), secrets))
     if status not in (400, 422):
         return failure
+    if status == 400 and not _has_list(body):
+        return RequestRefused(status, f"InfluxDB 3 refused the write as a whole ({shown(error_text(body), secrets)}); "
+                                      "the points stay in the outbox and are retried")
     refused = _listed_lines(body, lines)
     text = shown(error_text(body), secrets)
     if refused is None:
@@ -357,17 +427,48 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
     limited = sorted(i for i, message in refused.items() if message.startswith(LIMIT_ERRORS))
     rejected = {i: f"HTTP {status}: {shown(message, secrets)}" for i, message in refused.items() if i not in limited}
     if status == 422 or limited:
-        return LimitReached(status, limit_text(shown(refused[limited[0]], secrets) if limited else text,
-                                               len(limited)), limited, rejected)
+        if not limited:
+            return LimitReached(status, limit_text(text, 0), limited, rejected)
+        at = limited[0]
+        why = f"{shown(refused[at], secrets)}; the first, line {at + 1}: {shown(series(lines[at]), secrets)}"
+        return LimitReached(status, limit_text(why, len(limited)), limited, rejected)
     first = min(rejected)
     return PartialWrite(status, f"{text}: {len(rejected)} of {count} line(s) refused, the first (line {first + 1}) "
                                 f"for {shown(refused[first], secrets)}", rejected)
+
+
+def series(line: str, cut: int = 120) -> str:
+    """Which table and series a line writes: its measurement and its series key (measurement and tags, up to the
+    first space not escaped), cut to `cut` characters."""
+    end, measurement_end, i = len(line), None, 0
+    while i < len(line):
+        if line[i] == "\\":
+            i += 2
+            continue
+        if line[i] == "," and measurement_end is None:
+            measurement_end = i
+        if line[i] == " ":
+            end = i
+            break
+        i += 1
+    key = line[:end]
+    table = key[:measurement_end if measurement_end is not None else end]
+    return f"table {table[:cut]}, series {key[:cut]}{'...' if len(key) > cut else ''}"
 
 
 def limit_text(message: str, lines: int | None) -> str:
     which = "the batch" if lines is None else f"{lines} line(s)"
     return (f"InfluxDB 3 refused {which} at a limit of databases, tables or columns ({message}); they stay in the "
             "outbox and are retried: raise the limit or remove what is no longer needed")
+
+
+def _has_list(body: bytes | None) -> bool:
+    """Whether the answer lists refused lines (a `data` list, whether or not it fits the batch)."""
+    try:
+        data = json.loads(body or b"").get("data")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(data, list) and bool(data)
 
 
 def _listed_lines(body: bytes | None, lines: Sequence[str]) -> dict[int, str] | None:
