@@ -1,5 +1,5 @@
-"""api v3 (issue 13), after its hostile review: what a user meets when an answer, a token file or a server is not
-what the happy path expects. templog runs as a process against FakeInfluxDB3 (the stand-in that answers as
+"""api v3 at its edges: what a user meets when an answer, a token file or a server is not what the happy path
+expects. templog runs as a process against FakeInfluxDB3 (the stand-in that answers as
 influxdata/influxdb@v3.10.1 does), real influxd 1.x, FakeInfluxDB2, and FaultyProxy in front of them for answers no
 real server sends."""
 
