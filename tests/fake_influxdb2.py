@@ -63,10 +63,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Iterable, Iterator, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Iterable, Iterator
 from urllib.parse import parse_qs, urlsplit
+
+from loopback_server import LoopbackServer, ServedOnLoopback
 
 MEASUREMENT = "temperature"
 DEFAULT_ORG = {"id": "0000000000000001", "name": "home"}
@@ -107,7 +108,7 @@ def _json_reply(status: int, payload: object, *headers: tuple[str, str]) -> _Rep
     return _Reply(status, json.dumps(payload).encode(), (("Content-Type", "application/json; charset=utf-8"), *headers))
 
 
-class FakeInfluxDB2:
+class FakeInfluxDB2(ServedOnLoopback):
     """InfluxDB 2.x HTTP API on 127.0.0.1 with state in memory.
 
     `bucket_permission=False` models a token that may write and query but not
@@ -123,36 +124,11 @@ class FakeInfluxDB2:
         self.orgs: list[dict[str, str]] = [dict(DEFAULT_ORG)]
         self.buckets: list[dict[str, Any]] = []
         self.queries: list[dict[str, Any]] = []  # {"query": flux text, "params": decoded extern}
-        self.url = ""
         # Keyed by (bucket id, measurement, sorted tags, time_ns): rewriting a point updates it.
         self._points: dict[tuple[Any, ...], Point] = {}
         self._field_types: dict[tuple[str, str, str], str] = {}
         self._ids = itertools.count(0x0B0000000001)
         self._lock = threading.Lock()
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        self._server = _HTTPServer(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="FakeInfluxDB2", daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # Helpers for tests.
 
@@ -401,16 +377,8 @@ class FakeInfluxDB2:
         return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeInfluxDB2) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
+    server: LoopbackServer
     protocol_version = "HTTP/1.1"  # keep-alive and chunked replies, as InfluxDB's Go server
 
     def _serve(self) -> None:
@@ -655,3 +623,6 @@ def _encoded(records: Iterable[list[str]], chunk_bytes: int = 64 * 1024) -> Iter
             out.truncate()
     if out.tell():
         yield out.getvalue().encode()
+
+
+FakeInfluxDB2.handler = _Handler  # the class it serves is defined first

@@ -84,16 +84,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Callable, Iterable, Self
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import datafusion
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from loopback_server import LoopbackServer, ServedOnLoopback
 from test_lineprotocol_properties import Malformed, parse_v3
 
 VERSION = "3.10.1"
@@ -187,7 +187,7 @@ class QueryError(Exception):
     """influxdb3_py_api.QueryError (system_py.rs create_exception!): a plugin's query that failed."""
 
 
-class FakeInfluxDB3:
+class FakeInfluxDB3(ServedOnLoopback):
     """InfluxDB 3 Core on 127.0.0.1 with state in memory: its HTTP API (`start()`, `url`) and its processing engine
     (`run_schedule_trigger`), over one store.
 
@@ -218,33 +218,8 @@ class FakeInfluxDB3:
         self.requests: list[tuple[str, str]] = []  # (method, path with its query string) of each request
         self.writes: list[bytes] = []  # each write_lp body
         self.queries: list[dict[str, Any]] = []  # each query: {"db", "q", "format"} (a plugin's: format "plugin")
-        self.url = ""
         self._tables: dict[tuple[str, str], _Table] = {}  # (db, table) ->
         self._lock = threading.RLock()
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Self:
-        self._server = _HTTPServer(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="FakeInfluxDB3",
-                                        daemon=True)  # a stop within 50 ms
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # Helpers for tests.
 
@@ -870,16 +845,8 @@ def _trigger_specification_ok(spec: str) -> bool:
     return kind in ("table", "every", "request") and bool(rest.strip())
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeInfluxDB3) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
+    server: LoopbackServer
     protocol_version = "HTTP/1.1"  # keep-alive and chunked replies, as hyper
 
     def _serve(self) -> None:
@@ -934,3 +901,6 @@ def json_lines(frame: datafusion.DataFrame) -> list[bytes]:
         frame.write_json(path)
         files = [path] if os.path.isfile(path) else sorted(os.path.join(path, f) for f in os.listdir(path))
         return [line for f in files for line in open(f, "rb").read().splitlines() if line]
+
+
+FakeInfluxDB3.handler = _Handler  # the class it serves is defined first
