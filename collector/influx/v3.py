@@ -404,24 +404,27 @@ def write_refusal(status: int, body: bytes | None, retry_after: str | None, line
     line rendered again, ParsedLine's Display, for a refused one: the same text for templog's lines, whose tags are
     sorted and escaped as that Display escapes them). With accept_partial, a line that does not parse is listed so
     too. A list that does not fit the batch (a number beyond it, or a line there that does not start as listed: a
-    server or proxy that numbers otherwise) is left to the sender to isolate by halves, so a good point is never set
-    aside for a wrong number. A 400 without a list refuses the request, not a line (a soft-deleted database:
+    server or proxy that numbers otherwise) is left to the sender to isolate by halves. That check sees 20 bytes,
+    which lines of one host share: it catches a list that does not fit the batch, not every misnumbering; templog
+    relies on 3.10.1's numbering. A 400 without a list refuses the request, not a line (a soft-deleted database:
     write_buffer/validator.rs initialize, DatabaseDeleted, answered without `data` in http.rs IntoResponse for
     Error): retried, as isolating it would set every point aside.
     """
     secrets, count = list(secrets), len(lines)
-    failure = http_error(status, error_text(body), retry_after, secrets)
-    if status == 400 and "Authorization header was malformed" in str(failure):
+    message = error_text(body)
+    failure = http_error(status, message, retry_after, secrets)
+    text = shown(message, secrets)
+    if status == 400 and "Authorization header was malformed" in text:
         # AuthenticationError::MalformedRequest (a token with a space, from a token_file replaced since the start):
         # every point would be refused alike, so it is the token's failure, retried as a bad token is
-        return Unauthorized(status, shown(error_text(body), secrets))
+        return Unauthorized(status, text)
     if status not in (400, 422):
         return failure
-    if status == 400 and not _has_list(body):
-        return RequestRefused(status, f"InfluxDB 3 refused the write as a whole ({shown(error_text(body), secrets)}); "
-                                      "the points stay in the outbox and are retried")
-    refused = _listed_lines(body, lines)
-    text = shown(error_text(body), secrets)
+    listed = _refused_list(body)
+    if status == 400 and listed is None:
+        return RequestRefused(status, f"InfluxDB 3 refused the write as a whole ({text}); the points stay in the "
+                                      "outbox and are retried")
+    refused = None if listed is None else _listed_lines(listed, lines)
     if refused is None:
         return LimitReached(status, limit_text(text, None)) if status == 422 else failure
     limited = sorted(i for i, message in refused.items() if message.startswith(LIMIT_ERRORS))
@@ -462,24 +465,19 @@ def limit_text(message: str, lines: int | None) -> str:
             "outbox and are retried: raise the limit or remove what is no longer needed")
 
 
-def _has_list(body: bytes | None) -> bool:
-    """Whether the answer lists refused lines (a `data` list, whether or not it fits the batch)."""
+def _refused_list(body: bytes | None) -> list | None:
+    """The list of refused lines a partial write's answer has (`data`, whether or not it fits the batch); None
+    without one."""
     try:
         data = json.loads(body or b"").get("data")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(data, list) and bool(data)
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return data if isinstance(data, list) and data else None
 
 
-def _listed_lines(body: bytes | None, lines: Sequence[str]) -> dict[int, str] | None:
-    """The refused lines' indexes in the batch (from 0) and their errors; None without a list that fits: each
-    number within the batch, its original_line the start of the batch's line there."""
-    try:
-        data = json.loads(body or b"").get("data")
-    except (ValueError, AttributeError):
-        return None
-    if not isinstance(data, list) or not data:
-        return None
+def _listed_lines(data: list, lines: Sequence[str]) -> dict[int, str] | None:
+    """The refused lines' indexes in the batch (from 0) and their errors, from the answer's list `data`; None for a
+    list that does not fit: each number within the batch, its original_line the start of the batch's line there."""
     refused: dict[int, str] = {}
     for entry in data:
         number = entry.get("line_number") if isinstance(entry, dict) else None
