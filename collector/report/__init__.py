@@ -1,0 +1,78 @@
+"""`templog report`: the daily compliance record, per sensor and per day in a time zone (spec "Compliance report").
+
+Data flows one way: a source (InfluxDB through a client's `summaries`/`outside`, or the outbox) gives, per day, what
+its query language can aggregate (`Summary`) and the few readings outside a sensor's thresholds; `figures` turns
+them into one `DayFigures` per sensor and day, in constant memory; a renderer writes them (text, csv, json, html).
+
+The types every part shares are here; the arithmetic is in `figures.py`, days and ticks in `days.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+# ΔH/R of the mean kinetic temperature, in kelvin (ΔH = 83.144 kJ/mol, USP <1079.2>), and 0 °C in kelvin
+MKT_DELTA_H_OVER_R = 10_000.0
+KELVIN = 273.15
+
+
+@dataclass(frozen=True)
+class SensorLimits:
+    """What the report needs of a configured sensor: its tick interval and its thresholds (None: not set)."""
+
+    name: str
+    interval_s: float
+    low: float | None  # the sensor's `min`, °C
+    high: float | None  # its `max`, °C
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a database aggregates of one sensor's readings over one span (a day, clipped to the range).
+
+    `boltzmann_mean` is mean(exp(-(ΔH/R) / T_i)), T_i in kelvin: the MKT's inner mean. Times are the earliest
+    reading with the minimum / maximum."""
+
+    readings: int
+    mean: float
+    min: float
+    min_time_ns: int
+    max: float
+    max_time_ns: int
+    boltzmann_mean: float
+
+
+class ReportSource(Protocol):
+    """Where readings come from: `InfluxV1`, `InfluxV2`, `InfluxV3` (collector/influx/) and the outbox's."""
+
+    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
+        """Per sensor of `sensors` that has readings in start <= time < stop, their Summary."""
+        ...
+
+    def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,
+                high: float | None) -> Iterator[tuple[int, float]]:
+        """`(time_ns, celsius)` of the sensor's readings below `low` or above `high` (a None bound: no limit on
+        that side) in start <= time < stop, in time order, streamed."""
+        ...
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """One row of the report: the spec's keys, in its order (`--format json` writes them as they are here)."""
+
+    sensor: str
+    day: str  # YYYY-MM-DD in the report's zone
+    readings: int
+    expected: int
+    completeness: float | None  # readings / expected, 0-1; None when no tick of the day falls in the range
+    min: float | None
+    min_time: str | None  # RFC 3339 UTC
+    max: float | None
+    max_time: str | None
+    mean: float | None
+    mkt: float | None
+    minutes_below: float | None  # None: the sensor has no `min`
+    minutes_above: float | None  # None: no `max`
+    excursions: int | None  # None: neither threshold
+    longest_excursion_minutes: float | None
