@@ -532,6 +532,11 @@ def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> 
     if args.since and (args.start or args.stop):
         raise UsageError(f"{command}: use either --since or --start/--stop")
     stop = _parse_time(args.stop, "--stop", command, tz) if args.stop else now_ns
+    if stop > LAST_STOP_NS:
+        raise UsageError(f"{command}: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
+                         "stores times as 64-bit nanoseconds, which end there")
+    if stop <= 0:
+        raise UsageError(f"{command}: the stop, {args.stop}, is not after 1970-01-01")
     if args.start:
         start = _parse_time(args.start, "--start", command, tz)
     elif args.since or tz is None:
@@ -546,10 +551,7 @@ def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> 
     else:
         start = _day_start_ns(stop - 1, tz)  # a stop at midnight: the whole day before it
     if start < 0:
-        raise UsageError(f"{command}: the start, {args.start}, is before 1970-01-01")
-    if stop > LAST_STOP_NS:
-        raise UsageError(f"{command}: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
-                         "stores times as 64-bit nanoseconds, which end there")
+        raise UsageError(f"{command}: the start, {args.start or rfc3339(0)}, is before 1970-01-01")
     if start >= stop:
         raise UsageError(f"{command}: the start must be before the stop")
     return start, stop
