@@ -27,7 +27,26 @@ no row; so here:
   changed gives one row per series and window — unless the query groups by
   sensor before it aggregates (``group(columns: ["sensor"])`` ahead of
   ``aggregateWindow`` in the text: the one part of the pipeline's shape the
-  fake reads), as InfluxDB 2 would then give one row per sensor and window.
+  fake reads), as InfluxDB 2 would then give one row per sensor and window;
+* ``templog report``'s summaries (collector/query/flux.py ``summaries``: the
+  text has ``math.exp(x: -H / (r._value + K))``, whose two constants the fake
+  reads and computes the mean of exp(-H/(celsius+K)) with, so a wrong
+  constant in the text gives a wrong figure): per sensor (per series unless
+  the text has ``group(columns: ["sensor"])``, as for the windows: count,
+  mean and the selectors run per table), rows ``sensor, _field, _value,
+  _time`` with ``_field`` readings, mean, min, max, boltzmann_mean and
+  ``_time`` the reading's for min and max, empty for the others (union()
+  merges tables of one group key, leaving a column one lacks null:
+  influxdata/flux@v0.196.1 stdlib/universe/union.go). Of equal values the
+  earliest reading's time: the text sorts by ``_time`` before min() and
+  max(), selectors that keep the first of equal values (min.go, max.go:
+  strict ``<``, ``>``);
+* the report's readings outside a sensor's thresholds (bound ``sensor``, and
+  ``low`` and/or ``high``, floats: Flux compares a float with a float only):
+  columns ``_time, _value`` of that sensor, ``_value < low`` or ``> high``,
+  in time order; the text must compare with exactly the bounds that are
+  bound (``r._value < low``, ``r._value > high``), as Flux would refuse an
+  undefined identifier.
 
 Both come back as a single table whose columns are not part of the group key, streamed as InfluxDB 2 sends
 query results: over HTTP/1.1 with ``Transfer-Encoding: chunked``, the annotated CSV written as it is
@@ -57,6 +76,7 @@ import gzip
 import io
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -371,9 +391,17 @@ class FakeInfluxDB2(ServedOnLoopback):
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
+        grouped = re.search(r'group\(columns: \["sensor"\]\)', flux) is not None
         by_sensor = re.search(r'group\(columns: \["sensor"\]\)[\s\S]*aggregateWindow\(', flux) is not None
-        records = (_raw_csv(selected) if every is None
-                   else _windowed_csv(selected, start_ns, _timedelta_ns(every), by_sensor))
+        boltzmann = re.search(r"math\.exp\(x: -([0-9.]+) / \(r\._value \+ ([0-9.]+)\)\)", flux)
+        if "sensor" in params:
+            records = _outside_csv(selected, params, flux)
+        elif boltzmann is not None:
+            records = _summaries_csv(selected, grouped, float(boltzmann[1]), float(boltzmann[2]))
+        elif every is None:
+            records = _raw_csv(selected)
+        else:
+            records = _windowed_csv(selected, start_ns, _timedelta_ns(every), by_sensor)
         return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
@@ -594,6 +622,40 @@ def _windowed_csv(selected: Selected, start_ns: int, every_ns: int, by_sensor: b
         for (t, sensor, _), values in sorted(windows.items())
     )
     return _annotated_csv(columns, rows)
+
+
+def _summaries_csv(selected: Selected, by_sensor: bool, delta_h_over_r: float, kelvin: float) -> Iterator[list[str]]:
+    """The report's summaries: per sensor (per series unless `by_sensor`), a row per statistic, `_time` the
+    reading's on min's and max's (the earliest of equal values: the query sorts by time before the selectors)."""
+    groups: dict[tuple[str, tuple], list[tuple[int, float]]] = {}
+    for t, sensor, value, tags in selected:  # `selected` is in time order
+        groups.setdefault((sensor, () if by_sensor else tags), []).append((t, value))
+    rows = []
+    for (sensor, _), readings in sorted(groups.items()):
+        values = [v for _, v in readings]
+        low = min(readings, key=lambda reading: reading[1])  # min() keeps the first of equal values
+        high = max(readings, key=lambda reading: reading[1])
+        boltzmann = sum(math.exp(-delta_h_over_r / (v + kelvin)) for v in values) / len(values)
+        rows += [[sensor, "readings", _format_double(float(len(values))), ""],
+                 [sensor, "mean", _format_double(sum(values) / len(values)), ""],
+                 [sensor, "min", _format_double(low[1]), _format_time(low[0])],
+                 [sensor, "max", _format_double(high[1]), _format_time(high[0])],
+                 [sensor, "boltzmann_mean", _format_double(boltzmann), ""]]
+    columns = [("sensor", "string"), ("_field", "string"), ("_value", "double"), ("_time", "dateTime:RFC3339")]
+    return _annotated_csv(columns, rows)
+
+
+def _outside_csv(selected: Selected, params: Params, flux: str) -> Iterator[list[str]]:
+    """The report's readings of one sensor beyond the bounds the text compares `_value` with, in time order."""
+    sensor, low, high = params["sensor"], params.get("low"), params.get("high")
+    compares_low, compares_high = "r._value < low" in flux, "r._value > high" in flux
+    if not isinstance(sensor, str) or any(isinstance(bound, int) for bound in (low, high)):
+        raise _APIError(400, "invalid", "type error: parameter sensor must be a string and low, high floats")
+    if (low is None) == compares_low or (high is None) == compares_high:
+        raise _APIError(400, "invalid", "undefined identifier low or high")
+    rows = ([_format_time(t), _format_double(v)] for t, name, v, _ in selected
+            if name == sensor and ((low is not None and v < low) or (high is not None and v > high)))
+    return _annotated_csv([("_time", "dateTime:RFC3339"), ("_value", "double")], rows)
 
 
 def _annotated_csv(columns: list[tuple[str, str]], rows: Iterable[list[str]]) -> Iterator[list[str]]:
