@@ -41,6 +41,10 @@ no row; so here:
   earliest reading's time: the text sorts by ``_time`` before min() and
   max(), selectors that keep the first of equal values (min.go, max.go:
   strict ``<``, ``>``);
+* in both of the report's queries the range is ``time(v: start)`` to
+  ``time(v: stop)`` (read from the text), of options bound as integers:
+  nanoseconds since the epoch (Flux's ``time(v: int)``), so every digit of
+  the bounds counts;
 * the report's readings outside a sensor's thresholds (bound ``sensor``, and
   ``low`` and/or ``high``, floats: Flux compares a float with a float only):
   columns ``_time, _value`` of that sensor, ``_value < low`` or ``> high``,
@@ -101,6 +105,7 @@ _PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_NS |= {"m": 60 * _DURATION_NS["s"], "h": 3_600 * _DURATION_NS["s"], "d": 86_400 * _DURATION_NS["s"]}
 _DURATION_NS["w"] = 7 * _DURATION_NS["d"]
+_NS_RANGE = "range(start: time(v: start), stop: time(v: stop))"  # options start, stop: integers, ns
 _FIELD_TYPES = {float: "float", int: "integer", str: "string", bool: "boolean"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -367,6 +372,11 @@ class FakeInfluxDB2(ServedOnLoopback):
         self.queries.append({"query": flux, "params": params})
         bucket_name, start, stop = params.get("bucket"), params.get("start"), params.get("stop")
         sensors, every = params.get("sensors"), params.get("every")
+        if isinstance(start, int) and isinstance(stop, int) and _NS_RANGE in flux:  # nanoseconds made times
+            start, stop = (_EPOCH + timedelta(microseconds=ns / 1000) for ns in (start, stop))
+            start_ns, stop_ns = params["start"], params["stop"]
+        elif isinstance(start, datetime) and isinstance(stop, datetime):
+            start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
         if not (isinstance(bucket_name, str) and isinstance(start, datetime) and isinstance(stop, datetime)):
             raise _APIError(400, "invalid", "parameters bucket (string), start and stop (time) are required")
         if sensors is not None and not (isinstance(sensors, list) and all(isinstance(s, str) for s in sensors)):
@@ -380,7 +390,6 @@ class FakeInfluxDB2(ServedOnLoopback):
         field = re.search(r'r\._field == "([^"\\]*)"', flux)
         if field is None:
             raise _APIError(400, "invalid", 'FakeInfluxDB2 answers only a query that filters r._field == "a field"')
-        start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
         selected = sorted(  # (time_ns, sensor, value, tags); integer values are reported as doubles
             (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][field[1]]),
              tuple(sorted(point["tags"].items())))

@@ -126,6 +126,7 @@ def params(query: HistoryQuery, bucket: str) -> dict:
 # the span's readings from storage already grouped (rules.go PushDownFilterRule, PushDownGroupRule). No filter on
 # the sensor names: it would stay in Flux (a `contains`, or an option, is no literal: isPushableBinaryPredicate), and
 # the span's summary of a sensor not asked for is one row the client drops.
+_START, _STOP = "time(v: start)", "time(v: stop)"  # nanoseconds since the epoch to a time (universe.flux: time)
 _BOLTZMANN = f"math.exp(x: -{decimal(MKT_DELTA_H_OVER_R)} / (r._value + {decimal(KELVIN)}))"
 _SUMMARY = f'''
 in_time_order = data |> sort(columns: ["_time"])
@@ -151,7 +152,7 @@ def summaries() -> str:
     rows are sorted by time: so the earliest (a group's rows are its series one after another, not in time order).
     union() merges the tables of one group key whatever their columns (union.go Process: AddNewTableCols), so the
     rows without a `_time` have it empty."""
-    return ('import "math"\n\ndata = ' + readings("bucket", "start", "stop") + BY_SENSOR
+    return ('import "math"\n\ndata = ' + readings("bucket", _START, _STOP) + BY_SENSOR
             + '\n  |> keep(columns: ["_time", "_value", "sensor"])\n' + _SUMMARY)
 
 
@@ -159,7 +160,7 @@ def outside(low: bool, high: bool) -> str:
     """The readings of option `sensor` below option `low` (if `low`) or above `high` (if `high`), in time order; the
     comparisons with the bounds after the pushed filter: their options are no literals either."""
     beyond = " or ".join(filter(None, ("r._value < low" if low else "", "r._value > high" if high else "")))
-    return (readings("bucket", "start", "stop") + "\n  |> filter(fn: (r) => r.sensor == sensor)"
+    return (readings("bucket", _START, _STOP) + "\n  |> filter(fn: (r) => r.sensor == sensor)"
             f"\n  |> filter(fn: (r) => {beyond})"
             '\n  |> keep(columns: ["_time", "_value"])'
             "\n  |> group()"
@@ -167,6 +168,8 @@ def outside(low: bool, high: bool) -> str:
 
 
 def report_params(bucket: str, start_ns: int, stop_ns: int, **bounds: object) -> dict:
-    """The options `summaries` and `outside` read; `bounds`: sensor, low, high (those that are not None)."""
-    return {"bucket": bucket, "start": utc_datetime(start_ns), "stop": utc_datetime(stop_ns),
+    """The options `summaries` and `outside` read; `bounds`: sensor, low, high (those that are not None). The range
+    as integers, nanoseconds: a bound datetime keeps microseconds only, and a range ending `now` would take a reading
+    up to 999 ns after it."""
+    return {"bucket": bucket, "start": start_ns, "stop": stop_ns,
             **{name: value for name, value in bounds.items() if value is not None}}
