@@ -1,12 +1,12 @@
-"""The `templog` command line: run, read, check, health, history, grafana, discover. Exit codes: 0 ok, 1 failure,
-2 bad usage/config.
+"""The `templog` command line: run, read, check, health, history, report, grafana, discover. Exit codes: 0 ok,
+1 failure, 2 bad usage/config.
 
 A command imports what it alone uses in its own function: the scheduler and the sender in `run`, the Grafana
 renderer in `grafana`, the sysfs scan and paho in `discover`, the outbox (and SQLite) in the commands that open it,
-the history module in `history` and `check`; an InfluxDB client's module (urllib3, influxdb-client) is imported by
-`collector.influx.connect` when one is made. So `health`, which Docker's HEALTHCHECK runs every 30 s, and `read`
-start in a fraction of the time and memory (BENCHMARKS.md "Command start-up", bench/startup.py);
-tests/test_cli_imports.py checks it.
+the history module in `history` and `check`, the report's modules in `report`; an InfluxDB client's module
+(urllib3, influxdb-client) is imported by `collector.influx.connect` when one is made. So `health`, which Docker's
+HEALTHCHECK runs every 30 s, and `read` start in a fraction of the time and memory (BENCHMARKS.md "Command
+start-up", bench/startup.py); tests/test_cli_imports.py checks it.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ from collector.errors import TemplogError
 from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from collector.config_types import Config
     from collector.outbox import Outbox
     from collector.outbox_lock import OutboxLock
     from collector.query import HistoryQuery, Row
+    from collector.report import SensorLimits
     from collector.runner import StopRequest
     from collector.sensors import Shared
     from collector.stats import Stats
@@ -45,6 +48,7 @@ MQTT_STOP_S = 1.0  # after the collector's own bounded shutdown: a broker that d
 SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user insisting: exit at once
 # collector.lineprotocol.READING_FIELDS, written out: `--help` imports no more than the parser (dataclasses, there)
 HISTORY_FIELDS = ("celsius", "humidity", "dewpoint")
+REPORT_FORMATS = ("text", "csv", "json", "html")
 OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
 
 
@@ -54,6 +58,10 @@ class UsageError(TemplogError):
 
 class NoSysfs(TemplogError):
     """`discover` has no sysfs tree to scan: exit 1."""
+
+
+class NoReadings(TemplogError):
+    """`report` found no reading of any selected sensor in its range: exit 1, nothing written."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +150,19 @@ def _parser() -> argparse.ArgumentParser:
                               "readings without it give no row")
     history.add_argument("--every", help="aggregate to mean/min/max per window, e.g. 15m")
     history.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    report = sub.add_parser("report", parents=[common],
+                            help="the daily compliance record: per sensor and day, completeness, min/max/mean, MKT, "
+                                 "excursions")
+    report._negative_number_matcher = re.compile(r"^-\d")  # as history's: `--since -1h` is explained
+    report.add_argument("--since", help="how far back, e.g. 7d (default: today in --tz, from its midnight)")
+    report.add_argument("--start", help="RFC 3339 time, or a date: its midnight in --tz, e.g. 2026-11-27")
+    report.add_argument("--stop", help="RFC 3339 time, or a date: its midnight in --tz (default: now)")
+    report.add_argument("--sensor", action="append", default=[], help="only this sensor (repeatable)")
+    report.add_argument("--tz", default="UTC", help="the days' time zone, an IANA name such as Europe/Berlin "
+                                                    "(default UTC)")
+    report.add_argument("--format", choices=REPORT_FORMATS, default=REPORT_FORMATS[0])
+    report.add_argument("--output", metavar="FILE", help="write the report to FILE (whole, or not at all); "
+                                                         "default: stdout")
     grafana = sub.add_parser(
         "grafana", parents=[common],
         help="render Grafana's alert rules and dashboards from the config's sensors and thresholds")
@@ -491,51 +512,186 @@ def cmd_history(config: Config, args) -> int:
 
 
 def history_query(args, now_ns: int) -> HistoryQuery:
-    from collector.query import LAST_STOP_NS, HistoryQuery
+    from collector.query import HistoryQuery
 
-    if args.since and (args.start or args.stop):
-        raise UsageError("history: use either --since or --start/--stop")
-    stop = _parse_time(args.stop, "--stop") if args.stop else now_ns
-    if args.start:
-        start = _parse_time(args.start, "--start")
-    else:
-        since = args.since or "1h"
-        if since.startswith("-"):
-            raise UsageError(f"history: --since {since}: give how far back as a positive duration, e.g. "
-                             f"--since {since[1:]}")
-        since_s = _parse_duration(since, "--since")
-        if since_s * NS_PER_S > stop:
-            raise UsageError(f"history: --since {since} reaches back before 1970-01-01")
-        start = stop - round(since_s * NS_PER_S)
-    if start < 0:
-        raise UsageError(f"history: the start, {args.start}, is before 1970-01-01")
-    if stop > LAST_STOP_NS:
-        raise UsageError(f"history: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
-                         "stores times as 64-bit nanoseconds, which end there")
-    if start >= stop:
-        raise UsageError("history: the start must be before the stop")
-    every = _parse_duration(args.every, "--every") if args.every else 0.0
+    start, stop = time_range(args, now_ns, "history")
+    every = _parse_duration(args.every, "--every", "history") if args.every else 0.0
     if args.every and every <= 0:
         raise UsageError("history: --every must be a positive duration such as 15m")
-    if any(not name.strip() for name in args.sensor):
-        raise UsageError("history: --sensor needs a sensor's name (as in the config), got an empty one")
+    _check_sensor_names(args.sensor, "history")
     return HistoryQuery(start, stop, tuple(args.sensor), every, args.field)
 
 
-def _parse_duration(text: str, option: str) -> float:
+def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> tuple[int, int]:
+    """[start, stop) in ns from `--since` or `--start`/`--stop`, as `command` names them in its messages.
+
+    Without a zone (history) a date is its midnight UTC and the default is the hour before the stop; with one
+    (report) a date is its midnight in that zone and the default starts at the midnight of the stop's day."""
+    from collector.query import LAST_STOP_NS
+
+    if args.since and (args.start or args.stop):
+        raise UsageError(f"{command}: use either --since or --start/--stop")
+    stop = _parse_time(args.stop, "--stop", command, tz) if args.stop else now_ns
+    if stop > LAST_STOP_NS:
+        raise UsageError(f"{command}: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
+                         "stores times as 64-bit nanoseconds, which end there")
+    if stop <= 0:
+        raise UsageError(f"{command}: the stop, {args.stop}, is not after 1970-01-01")
+    if args.start:
+        start = _parse_time(args.start, "--start", command, tz)
+    elif args.since or tz is None:
+        since = args.since or "1h"
+        if since.startswith("-"):
+            raise UsageError(f"{command}: --since {since}: give how far back as a positive duration, e.g. "
+                             f"--since {since[1:]}")
+        since_s = _parse_duration(since, "--since", command)
+        if since_s * NS_PER_S > stop:
+            raise UsageError(f"{command}: --since {since} reaches back before 1970-01-01")
+        start = stop - round(since_s * NS_PER_S)
+    else:
+        start = _day_start_ns(stop - 1, tz)  # a stop at midnight: the whole day before it
+    if start < 0:
+        raise UsageError(f"{command}: the start, {args.start or rfc3339(0)}, is before 1970-01-01")
+    if start >= stop:
+        raise UsageError(f"{command}: the start must be before the stop")
+    return start, stop
+
+
+def _check_sensor_names(names: list[str], command: str) -> None:
+    if any(not name.strip() for name in names):
+        raise UsageError(f"{command}: --sensor needs a sensor's name (as in the config), got an empty one")
+
+
+def _parse_duration(text: str, option: str, command: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as exc:
-        raise UsageError(f"history: {option}: {exc}") from exc
+        raise UsageError(f"{command}: {option}: {exc}") from exc
 
 
-def _parse_time(text: str, option: str) -> int:
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _parse_time(text: str, option: str, command: str, tz: dt.tzinfo | None) -> int:
+    """An RFC 3339 time; a bare date is its midnight in `tz` (without one: UTC)."""
     try:
+        if tz is not None and DATE.fullmatch(text):
+            import datetime as dt
+
+            from collector.report.days import midnight_ns
+
+            return midnight_ns(dt.date.fromisoformat(text), tz)
         return parse_time_ns(text)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"{command}: {option}: invalid time {text!r} "
+                         "(use RFC 3339, e.g. 2026-11-27T08:00:00Z, or a date)") from exc
+
+
+def _day_start_ns(time_ns: int, tz: dt.tzinfo) -> int:
+    import datetime as dt
+
+    from collector.report.days import midnight_ns
+
+    return midnight_ns(dt.datetime.fromtimestamp(time_ns // NS_PER_S, tz).date(), tz)
+
+
+def cmd_report(config: Config, args) -> int:
+    import functools
+    import io
+
+    from collector.history import from_outbox
+    from collector.influx import InfluxError, connect
+    from collector.outbox import Outbox
+    from collector.report.days import zone
+    from collector.report.figures import figures
+    from collector.report.outbox_source import OutboxSource
+
+    try:
+        tz = zone(args.tz)
     except ValueError as exc:
-        raise UsageError(f"history: {option}: invalid time {text!r} "
-                         "(use RFC 3339, e.g. 2026-11-27T08:00:00Z)") from exc
+        raise UsageError(f"report: --tz: {exc}") from exc
+    start, stop = time_range(args, time.time_ns(), "report", tz)
+    limits = report_limits(config, args.sensor)
+    html: Any = None
+    if args.format == "html":  # before any query: a missing charting library is said at once
+        import importlib
+
+        html = importlib.import_module("collector.report.html")  # report-html's module (issue 14)
+        if not html.charting_available():
+            raise html.ChartingMissing()
+    span = f"from {rfc3339(start)} to {rfc3339(stop)}"
+    sensors = "sensor(s) " + ", ".join(limit.name for limit in limits)
+    out = io.StringIO()  # the report is small (days x sensors rows): written whole, or not at all
+    with contextlib.ExitStack() as cleanup:
+        if config.influxdb is None:
+            described = f"the outbox {config.collector.outbox}"
+            if not os.path.exists(config.collector.outbox):
+                raise NoReadings(f"no readings of {sensors} {span}: there is no outbox at {config.collector.outbox} "
+                                 "yet")
+            outbox = cleanup.enter_context(contextlib.closing(Outbox(config.collector.outbox, read_only=True)))
+            source: Any = OutboxSource(outbox)
+            history: Any = functools.partial(from_outbox, outbox)
+        else:
+            source = cleanup.enter_context(contextlib.closing(connect(config.influxdb)))
+            described = source.describe()
+            history = source.history
+        try:
+            rows = list(figures(source, limits, start, stop, tz))
+            if not any(row.readings for row in rows):
+                raise NoReadings(f"no readings of {sensors} {span} in {described}")
+            if html is not None:
+                html.write_html(rows, limits, history, start, stop, args.tz, described, out)
+            else:
+                from collector.report.formats import write
+
+                write(rows, limits, args.format, out)
+        except InfluxError as exc:
+            print(f"templog: report: {described}, {sensors} {span}: {exc}", file=sys.stderr)
+            logs.log_traceback(log, exc)
+            return 1
+    if args.output:
+        write_whole(args.output, out.getvalue())
+    else:
+        try:
+            sys.stdout.write(out.getvalue())
+            sys.stdout.flush()
+        except BrokenPipeError:  # as history: the reader went away; let nothing write there again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+    log.info("report: %d row(s) of %s %s from %s", len(rows), sensors, span, described)
+    return 0
+
+
+def report_limits(config: Config, names: list[str]) -> tuple[SensorLimits, ...]:
+    """The sensors the report is about, by name: those named (each must be configured: its interval gives the
+    ticks), else every configured one."""
+    from collector.report import SensorLimits
+
+    _check_sensor_names(names, "report")
+    configured = {s.name: s for s in config.sensors}
+    for name in names:
+        if name not in configured:
+            raise UsageError(f"report: --sensor {name}: no such sensor in {config.file} (its sensors: "
+                             f"{', '.join(sorted(configured))}); the report needs a sensor's interval and thresholds")
+    chosen = sorted(set(names) or configured)
+    return tuple(SensorLimits(name, configured[name].interval, configured[name].min, configured[name].max)
+                 for name in chosen)
+
+
+def write_whole(path: str, text: str) -> None:
+    """`text` into `path` through `path.tmp` renamed over it: a report cut short never stands as the file."""
+    partial = path + ".tmp"
+    try:
+        with open(partial, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,
-            "grafana": cmd_grafana}
+            "report": cmd_report, "grafana": cmd_grafana}

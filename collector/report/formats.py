@@ -1,0 +1,85 @@
+"""The report written out as text (a table for a terminal), csv or json: the spec's keys, in DayFigures' order.
+(`html` is collector/report/html.py: it charts the readings too.)"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from typing import IO, Callable
+
+from collector.durations import format_duration
+from collector.report import DayFigures, SensorLimits
+
+KEYS = tuple(field.name for field in dataclasses.fields(DayFigures))
+
+# the text table's columns: header, cell of a row (None: "-"), and whether it is a name (left-aligned)
+_Cell = Callable[[DayFigures], object]
+_TEXT_COLUMNS: tuple[tuple[str, _Cell, str], ...] = (
+    ("sensor", lambda r: r.sensor, ""),
+    ("day", lambda r: r.day, ""),
+    ("readings", lambda r: r.readings, "d"),
+    ("expected", lambda r: r.expected, "d"),
+    ("complete %", lambda r: None if r.completeness is None else r.completeness * 100, ".1f"),
+    ("min °C", lambda r: r.min, ".2f"),
+    ("at (UTC)", lambda r: r.min_time, ""),
+    ("max °C", lambda r: r.max, ".2f"),
+    ("at (UTC)", lambda r: r.max_time, ""),
+    ("mean °C", lambda r: r.mean, ".2f"),
+    ("MKT °C", lambda r: r.mkt, ".2f"),
+    ("below min", lambda r: r.minutes_below, ".1f"),
+    ("above max", lambda r: r.minutes_above, ".1f"),
+    ("excursions", lambda r: r.excursions, "d"),
+    ("longest", lambda r: r.longest_excursion_minutes, ".1f"),
+)
+_NAMES = 2  # the first columns, left-aligned; the figures are right-aligned
+
+
+def write(rows: list[DayFigures], limits: tuple[SensorLimits, ...], fmt: str, out: IO[str]) -> None:
+    """`rows` to `out` as `text`, `csv` or `json`."""
+    {"text": write_text, "csv": write_csv, "json": write_json}[fmt](rows, limits, out)
+
+
+def write_json(rows: list[DayFigures], limits: tuple[SensorLimits, ...], out: IO[str]) -> None:
+    """One document: a list of objects with the spec's keys (null where a figure does not exist)."""
+    json.dump([dataclasses.asdict(row) for row in rows], out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def write_csv(rows: list[DayFigures], limits: tuple[SensorLimits, ...], out: IO[str]) -> None:
+    """A header of the spec's keys, then a line per row; a figure that does not exist is an empty cell."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(KEYS)
+    for row in rows:
+        writer.writerow(["" if value is None else value for value in dataclasses.astuple(row)])
+
+
+def write_text(rows: list[DayFigures], limits: tuple[SensorLimits, ...], out: IO[str]) -> None:
+    """Aligned columns, units in the header, "-" where a figure does not exist; then each sensor's thresholds and
+    interval, which the minutes and excursions are counted against."""
+    cells = [[_text(cell(row), spec) for _, cell, spec in _TEXT_COLUMNS] for row in rows]
+    header = [name for name, _, _ in _TEXT_COLUMNS]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    for line in [header, *cells]:
+        out.write("  ".join(cell.ljust(width) if i < _NAMES else cell.rjust(width)
+                            for i, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n")
+    out.write("\nminutes below min / above max and the longest excursion in minutes; an excursion is a run of "
+              "readings outside the range at successive ticks\n")
+    for limit in sorted(limits, key=lambda limit: limit.name):
+        out.write(f"{limit.name}: {_range(limit)}, a reading every {format_duration(limit.interval_s)}\n")
+
+
+def _text(value: object, spec: str) -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def _range(limit: SensorLimits) -> str:
+    if limit.low is not None and limit.high is not None:
+        return f"range {limit.low:g} to {limit.high:g} °C"
+    if limit.low is not None:
+        return f"min {limit.low:g} °C (no max)"
+    if limit.high is not None:
+        return f"max {limit.high:g} °C (no min)"
+    return "no thresholds (min, max) configured: no minutes outside nor excursions"
