@@ -11,6 +11,7 @@ a backslash where the server keeps one).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import datetime
@@ -260,3 +261,122 @@ def test_summary_of_any_statistics_is_a_summary_or_a_value_error(stats):
     except (KeyError, TypeError, ValueError, OverflowError):
         return
     assert summary.readings >= 1 and math.isfinite(summary.mean)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `templog report --format json` as a real process, reading from InfluxDB: every figure against the spec's
+# definitions worked out here from the readings written (as tests/test_report.py does over the outbox).
+INTERVAL_S = 600
+E2E_LIMITS = {FRIDGE: (2.0, 8.0), "it's \"cold\" $5 ($x)": (None, 25.0), FREEZER: (-30.0, -15.0)}
+E2E_CONFIG = """collector: {{interval: 10m, outbox: {outbox}}}
+influxdb: {influxdb}
+sensors:
+  - {{name: fridge, type: simulated, min: 2, max: 8}}
+  - {{name: 'it''s "cold" $5 ($x)', type: simulated, max: 25}}
+  - {{name: freezer, type: simulated, min: -30, max: -15}}
+  - {{name: spare, type: simulated}}
+"""
+
+
+def e2e_readings() -> list[tuple[int, str, str, float]]:
+    """The readings of `readings()` for the configured names, one per sensor and tick (no second host at a tick of
+    the first's)."""
+    hostile = "it's \"cold\" $5 ($x)"
+    rows = readings(with_backslash=False)
+    rows = [(t, h, hostile if s == HOSTILE else s, c) for t, h, s, c in rows]
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for row in rows:
+        if (row[0], row[2]) not in seen:
+            seen.add((row[0], row[2]))
+            unique.append(row)
+    return unique
+
+
+def expected_rows(rows, days: list[tuple[str, int, int]]) -> list[dict]:
+    """The report's rows by the spec's definitions (spec.md "Compliance report", issue14-shared.md Semantics)."""
+    from collector.ticks import rfc3339
+
+    interval_ns, minutes = INTERVAL_S * S, INTERVAL_S / 60
+    found = []
+    for sensor in sorted([*E2E_LIMITS, "spare"]):
+        low, high = E2E_LIMITS.get(sensor, (None, None))
+        for day, start, stop in days:
+            mine = sorted((t, c) for t, _, s, c in rows if s == sensor and start <= t < stop)
+            expected = -(-stop // interval_ns) - -(-start // interval_ns)
+            values = [c for _, c in mine]
+            row: dict = {"sensor": sensor, "day": day, "readings": len(mine), "expected": expected,
+                         "completeness": min(1.0, len(mine) / expected) if expected else None}
+            if mine:
+                lo, hi = min(values), max(values)
+                boltzmann = math.fsum(math.exp(-DELTA_H_OVER_R / (c + KELVIN)) for c in values) / len(values)
+                row |= {"min": lo, "min_time": rfc3339(min(t for t, c in mine if c == lo)), "max": hi,
+                        "max_time": rfc3339(min(t for t, c in mine if c == hi)),
+                        "mean": math.fsum(values) / len(values), "mkt": DELTA_H_OVER_R / -math.log(boltzmann) - KELVIN}
+            else:
+                row |= dict.fromkeys(("min", "min_time", "max", "max_time", "mean", "mkt"))
+            below = [c for c in values if low is not None and c < low]
+            above = [c for c in values if high is not None and c > high]
+            row["minutes_below"] = None if low is None else len(below) * minutes
+            row["minutes_above"] = None if high is None else len(above) * minutes
+            runs, run, previous = [], 0, None
+            for t, c in mine:
+                if (low is not None and c < low) or (high is not None and c > high):
+                    run = run + 1 if run and previous == t - interval_ns else 1
+                    if run == 1:
+                        runs.append(0)
+                    runs[-1] = run
+                else:
+                    run = 0
+                previous = t
+            neither = low is None and high is None
+            row["excursions"] = None if neither else len(runs)
+            row["longest_excursion_minutes"] = None if neither else max(runs, default=0) * minutes
+            found.append(row)
+    return found
+
+
+def assert_report_matches(got: list[dict], wanted: list[dict]) -> None:
+    assert [(r["sensor"], r["day"]) for r in got] == [(r["sensor"], r["day"]) for r in wanted]
+    for mine, theirs in zip(got, wanted, strict=True):
+        assert list(mine) == list(theirs)  # the spec's keys in its order
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert mine[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (mine["sensor"], mine["day"], key)
+            else:
+                assert mine[key] == value, (mine["sensor"], mine["day"], key)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2", "v3"])
+def test_templog_report_json_from_influxdb_equals_the_figures_worked_out_by_hand(api, request, database, tmp_path):
+    from cli import templog
+
+    rows = e2e_readings()
+    if api == "v1":
+        server = request.getfixturevalue("influxd")
+        server.query(f'CREATE DATABASE "{database}"')
+        server.write(database, lines(rows))
+        influxdb = f'{{url: "{server.url}", api: v1, bucket: {database}}}'
+    elif api == "v2":
+        server = request.getfixturevalue("fake_influxdb2")
+        server.add_bucket(database)
+        writer = InfluxV2(InfluxConfig(url=server.url, api="v2", org="home", bucket=database, token=Secret(TOKEN)))
+        writer.write(lines(rows))
+        writer.close()
+        influxdb = f'{{url: "{server.url}", api: v2, org: home, bucket: {database}, token: {TOKEN}}}'
+    else:
+        server = request.getfixturevalue("fake_influxdb3")
+        server.write_lp(database, "\n".join(lines(rows)))
+        influxdb = f'{{url: "{server.url}", api: v3, bucket: {database}, token: {TOKEN}}}'
+    config = tmp_path / "config.yaml"
+    config.write_text(E2E_CONFIG.format(outbox=tmp_path / "outbox.sqlite", influxdb=influxdb))
+    done = templog("report", "-c", str(config), "--start", "2026-03-28", "--stop", "2026-03-31", "--tz",
+                   "Europe/Berlin", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    days = [(f"2026-03-{d}", *berlin_day(2026, 3, d)) for d in (28, 29, 30)]
+    wanted = expected_rows(rows, days)
+    got = json.loads(done.stdout)
+    assert_report_matches(got, wanted)
+    assert len(got) == 4 * 3 and sum(r["readings"] for r in got) == len(rows)
+    fridge_dst = next(r for r in wanted if r["sensor"] == FRIDGE and r["day"] == "2026-03-29")
+    assert fridge_dst["expected"] == 23 * 6 and fridge_dst["excursions"] and fridge_dst["completeness"] < 1
