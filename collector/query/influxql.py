@@ -88,7 +88,8 @@ def summaries(start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> str:
     """Four statements, each grouped by sensor, told apart by their columns: count and mean; min alone and max alone
     (a selector alone in its statement gives the point's time, the earliest of equal values: influxdata/influxdb@v1.6.6
     query/call_iterator.go FloatMinReduce, FloatMaxReduce: `curr.Time < prev.Time` on a tie); and the mean of
-    exp(-(ΔH/R)/T) over a subquery that computes it per reading (math functions since 1.6.0: query/math.go)."""
+    exp(-(ΔH/R)/T) over a subquery that computes it per reading (math functions since 1.6.0: query/math.go, which
+    v1.5.4 lacks)."""
     field = quote_ident(FIELD)
     where = _report_where(start_ns, stop_ns) + " AND (" + " OR ".join(f'"sensor" = {string(s)}' for s in sensors) + ")"
     by = ' GROUP BY "sensor"'
