@@ -380,3 +380,39 @@ def test_templog_report_json_from_influxdb_equals_the_figures_worked_out_by_hand
     assert len(got) == 4 * 3 and sum(r["readings"] for r in got) == len(rows)
     fridge_dst = next(r for r in wanted if r["sensor"] == FRIDGE and r["day"] == "2026-03-29")
     assert fridge_dst["expected"] == 23 * 6 and fridge_dst["excursions"] and fridge_dst["completeness"] < 1
+
+
+GOOD_V1 = [{"name": "temperature", "tags": {"sensor": "a"}, "columns": ["time", "readings", "mean"],
+            "values": [[0, 2, 5.0]]},
+           {"name": "temperature", "tags": {"sensor": "a"}, "columns": ["time", "min"], "values": [[10, 4.0]]},
+           {"name": "temperature", "tags": {"sensor": "a"}, "columns": ["time", "max"], "values": [[20, 6.0]]},
+           {"name": "temperature", "tags": {"sensor": "a"}, "columns": ["time", "boltzmann_mean"],
+            "values": [[0, 2e-16]]}]
+
+
+def spoiled(index: int, **change) -> list[dict]:
+    series = [dict(s) for s in GOOD_V1]
+    series[index] |= change
+    return series
+
+
+@pytest.mark.parametrize("answer", [
+    spoiled(0, values=[[0, 0, 5.0]]),  # no readings, yet a row
+    spoiled(0, values=[[0, 2.5, 5.0]]),  # a count that is no whole number
+    spoiled(1, values=[[10, None]]),  # a min that is no number
+    spoiled(2, values=[["x", 6.0]]),  # a time that is no integer
+    spoiled(3, values=[[0, 1.5]]),  # a Boltzmann mean beyond exp of a negative number
+    spoiled(3, values=[[0, float("inf")]]),  # 1e999 in the JSON
+    spoiled(1, tags={}),  # no sensor
+    spoiled(1, values=[[10, 4.0], [11, 3.0]]),  # two rows of a summary
+    GOOD_V1[:3],  # no MKT term
+], ids=["zero count", "fractional count", "null min", "text time", "boltzmann above 1", "infinite", "no sensor",
+        "two rows", "missing statement"])
+def test_a_v1_summary_answer_of_another_shape_is_a_clear_query_failure(answer, monkeypatch):
+    client = InfluxV1(InfluxConfig(url="http://127.0.0.1:9", api="v1", bucket="db"))
+    monkeypatch.setattr(client, "query_stream", lambda q: iter(answer))
+    monkeypatch.setattr(client.server, "hint", lambda error: None)  # nothing to ask the server that is not there
+    with pytest.raises(QueryFailed, match="^unexpected (summary|series) in the answer"):
+        client.summaries(0, 10**12, ("a",))
+    monkeypatch.setattr(client, "query_stream", lambda q: iter(GOOD_V1))
+    assert client.summaries(0, 10**12, ("a",)) == {"a": Summary(2, 5.0, 4.0, 10, 6.0, 20, 2e-16)}
