@@ -27,7 +27,30 @@ no row; so here:
   changed gives one row per series and window — unless the query groups by
   sensor before it aggregates (``group(columns: ["sensor"])`` ahead of
   ``aggregateWindow`` in the text: the one part of the pipeline's shape the
-  fake reads), as InfluxDB 2 would then give one row per sensor and window.
+  fake reads), as InfluxDB 2 would then give one row per sensor and window;
+* ``templog report``'s summaries (collector/query/flux.py ``summaries``: the
+  text has ``math.exp(x: -H / (r._value + K))``, whose two constants the fake
+  reads and computes the mean of exp(-H/(celsius+K)) with, so a wrong
+  constant in the text gives a wrong figure): per sensor (per series unless
+  the text has ``group(columns: ["sensor"])``, as for the windows: count,
+  mean and the selectors run per table), rows ``sensor, _field, _value,
+  _time`` with ``_field`` readings, mean, min, max, boltzmann_mean and
+  ``_time`` the reading's for min and max, empty for the others (union()
+  merges tables of one group key, leaving a column one lacks null:
+  influxdata/flux@v0.196.1 stdlib/universe/union.go). Of equal values the
+  earliest reading's time: the text sorts by ``_time`` before min() and
+  max(), selectors that keep the first of equal values (min.go, max.go:
+  strict ``<``, ``>``);
+* in both of the report's queries the range is ``time(v: start)`` to
+  ``time(v: stop)`` (read from the text), of options bound as integers:
+  nanoseconds since the epoch (Flux's ``time(v: int)``), so every digit of
+  the bounds counts;
+* the report's readings outside a sensor's thresholds (bound ``sensor``, and
+  ``low`` and/or ``high``, floats: Flux compares a float with a float only):
+  columns ``_time, _value`` of that sensor, ``_value < low`` or ``> high``,
+  in time order; the text must compare with exactly the bounds that are
+  bound (``r._value < low``, ``r._value > high``), as Flux would refuse an
+  undefined identifier.
 
 Both come back as a single table whose columns are not part of the group key, streamed as InfluxDB 2 sends
 query results: over HTTP/1.1 with ``Transfer-Encoding: chunked``, the annotated CSV written as it is
@@ -57,6 +80,7 @@ import gzip
 import io
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -81,6 +105,7 @@ _PRECISION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _DURATION_NS |= {"m": 60 * _DURATION_NS["s"], "h": 3_600 * _DURATION_NS["s"], "d": 86_400 * _DURATION_NS["s"]}
 _DURATION_NS["w"] = 7 * _DURATION_NS["d"]
+_NS_RANGE = "range(start: time(v: start), stop: time(v: stop))"  # options start, stop: integers, ns
 _FIELD_TYPES = {float: "float", int: "integer", str: "string", bool: "boolean"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -347,6 +372,11 @@ class FakeInfluxDB2(ServedOnLoopback):
         self.queries.append({"query": flux, "params": params})
         bucket_name, start, stop = params.get("bucket"), params.get("start"), params.get("stop")
         sensors, every = params.get("sensors"), params.get("every")
+        if isinstance(start, int) and isinstance(stop, int) and _NS_RANGE in flux:  # nanoseconds made times
+            start, stop = (_EPOCH + timedelta(microseconds=ns / 1000) for ns in (start, stop))
+            start_ns, stop_ns = params["start"], params["stop"]
+        elif isinstance(start, datetime) and isinstance(stop, datetime):
+            start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
         if not (isinstance(bucket_name, str) and isinstance(start, datetime) and isinstance(stop, datetime)):
             raise _APIError(400, "invalid", "parameters bucket (string), start and stop (time) are required")
         if sensors is not None and not (isinstance(sensors, list) and all(isinstance(s, str) for s in sensors)):
@@ -360,7 +390,6 @@ class FakeInfluxDB2(ServedOnLoopback):
         field = re.search(r'r\._field == "([^"\\]*)"', flux)
         if field is None:
             raise _APIError(400, "invalid", 'FakeInfluxDB2 answers only a query that filters r._field == "a field"')
-        start_ns, stop_ns = _datetime_ns(start), _datetime_ns(stop)
         selected = sorted(  # (time_ns, sensor, value, tags); integer values are reported as doubles
             (point["time_ns"], point["tags"].get("sensor", ""), float(point["fields"][field[1]]),
              tuple(sorted(point["tags"].items())))
@@ -371,9 +400,17 @@ class FakeInfluxDB2(ServedOnLoopback):
             and start_ns <= point["time_ns"] < stop_ns
             and (sensors is None or point["tags"].get("sensor") in sensors)
         )
+        grouped = re.search(r'group\(columns: \["sensor"\]\)', flux) is not None
         by_sensor = re.search(r'group\(columns: \["sensor"\]\)[\s\S]*aggregateWindow\(', flux) is not None
-        records = (_raw_csv(selected) if every is None
-                   else _windowed_csv(selected, start_ns, _timedelta_ns(every), by_sensor))
+        boltzmann = re.search(r"math\.exp\(x: -([0-9.]+) / \(r\._value \+ ([0-9.]+)\)\)", flux)
+        if "sensor" in params:
+            records = _outside_csv(selected, params, flux)
+        elif boltzmann is not None:
+            records = _summaries_csv(selected, grouped, float(boltzmann[1]), float(boltzmann[2]))
+        elif every is None:
+            records = _raw_csv(selected)
+        else:
+            records = _windowed_csv(selected, start_ns, _timedelta_ns(every), by_sensor)
         return _Reply(200, headers=(("Content-Type", "text/csv; charset=utf-8"),), chunks=_encoded(records))
 
 
@@ -594,6 +631,40 @@ def _windowed_csv(selected: Selected, start_ns: int, every_ns: int, by_sensor: b
         for (t, sensor, _), values in sorted(windows.items())
     )
     return _annotated_csv(columns, rows)
+
+
+def _summaries_csv(selected: Selected, by_sensor: bool, delta_h_over_r: float, kelvin: float) -> Iterator[list[str]]:
+    """The report's summaries: per sensor (per series unless `by_sensor`), a row per statistic, `_time` the
+    reading's on min's and max's (the earliest of equal values: the query sorts by time before the selectors)."""
+    groups: dict[tuple[str, tuple], list[tuple[int, float]]] = {}
+    for t, sensor, value, tags in selected:  # `selected` is in time order
+        groups.setdefault((sensor, () if by_sensor else tags), []).append((t, value))
+    rows = []
+    for (sensor, _), readings in sorted(groups.items()):
+        values = [v for _, v in readings]
+        low = min(readings, key=lambda reading: reading[1])  # min() keeps the first of equal values
+        high = max(readings, key=lambda reading: reading[1])
+        boltzmann = sum(math.exp(-delta_h_over_r / (v + kelvin)) for v in values) / len(values)
+        rows += [[sensor, "readings", _format_double(float(len(values))), ""],
+                 [sensor, "mean", _format_double(sum(values) / len(values)), ""],
+                 [sensor, "min", _format_double(low[1]), _format_time(low[0])],
+                 [sensor, "max", _format_double(high[1]), _format_time(high[0])],
+                 [sensor, "boltzmann_mean", _format_double(boltzmann), ""]]
+    columns = [("sensor", "string"), ("_field", "string"), ("_value", "double"), ("_time", "dateTime:RFC3339")]
+    return _annotated_csv(columns, rows)
+
+
+def _outside_csv(selected: Selected, params: Params, flux: str) -> Iterator[list[str]]:
+    """The report's readings of one sensor beyond the bounds the text compares `_value` with, in time order."""
+    sensor, low, high = params["sensor"], params.get("low"), params.get("high")
+    compares_low, compares_high = "r._value < low" in flux, "r._value > high" in flux
+    if not isinstance(sensor, str) or any(isinstance(bound, int) for bound in (low, high)):
+        raise _APIError(400, "invalid", "type error: parameter sensor must be a string and low, high floats")
+    if (low is None) == compares_low or (high is None) == compares_high:
+        raise _APIError(400, "invalid", "undefined identifier low or high")
+    rows = ([_format_time(t), _format_double(v)] for t, name, v, _ in selected
+            if name == sensor and ((low is not None and v < low) or (high is not None and v > high)))
+    return _annotated_csv([("_time", "dateTime:RFC3339"), ("_value", "double")], rows)
 
 
 def _annotated_csv(columns: list[tuple[str, str]], rows: Iterable[list[str]]) -> Iterator[list[str]]:

@@ -91,6 +91,8 @@ def flux_literal(value) -> str:
         return f"{int(value.total_seconds() * 1000)}ms"
     if isinstance(value, list):
         return "[" + ", ".join(flux_literal(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)  # an int as an integer literal, a float always with a dot or an exponent
     raise TypeError(value)
 
 
@@ -99,6 +101,25 @@ def history_flux(query: HistoryQuery) -> str:
     params = flux.params(query, "temperature")
     options = "".join(f"option {name} = {flux_literal(value)}\n" for name, value in params.items())
     return options + flux.history(query)
+
+
+def with_options(text: str, params: dict) -> str:
+    """A Flux text with its parameters as influxdb-client binds them (Flux options, in the query's `extern`, which
+    the server reads before the text): written here after the text's imports, where Flux allows statements."""
+    imports = "".join(line + "\n" for line in text.splitlines() if line.startswith("import "))
+    options = "".join(f"option {name} = {flux_literal(value)}\n" for name, value in params.items())
+    return imports + options + text[len(imports):]
+
+
+def report_flux() -> dict[str, str]:
+    """`templog report`'s queries (collector/query/flux.py summaries, outside) with their options bound."""
+    start, stop = 1_774_738_800 * S, 1_774_821_600 * S + 1
+    texts = {"report summaries": with_options(flux.summaries(), flux.report_params("temperature", start, stop))}
+    for low, high in ((2.0, 8.0), (-18.5, None), (None, 25.0)):
+        bounds = {"sensor": HOSTILE_NAMES[1], "low": low, "high": high}
+        texts[f"report outside low={low} high={high}"] = with_options(
+            flux.outside(low is not None, high is not None), flux.report_params("temperature", start, stop, **bounds))
+    return texts
 
 
 def hostile_config(tmp: Path):
@@ -173,6 +194,7 @@ def shipped_flux_texts() -> dict[str, str]:
             for field in READING_FIELDS:
                 texts[f"history {field} every={every:g}s sensors={len(sensors)}"] = history_flux(
                     HistoryQuery(start, stop, sensors, every, field))
+    texts.update(report_flux())
     readme = (ROOT / "README.md").read_text()
     for i, example in enumerate(re.findall(r"--data '((?:from|import)[^']*)'", readme)):
         texts[f"README.md example {i + 1}"] = example
@@ -194,6 +216,7 @@ BROKEN = {  # each must be reported: the checker really parses and type-checks
     "no such record field": 'r = {a: 1}\ny = r.b',
     "unbound Grafana variable": 'from(bucket: "temperature") |> range(start: v.timeRangeStart)',
     "unbound history option": flux.history(HistoryQuery(0, S, ("a",), 60.0)),
+    "unbound report option": flux.summaries(),
     # What a refused sensor name would do to the dashboard's ${sensor:json} (JSON.stringify, no Flux escaping):
     'a name with $" (the $ takes the backslash)': grafana_flux("x = ${sensor:json}", ['a$"b']),
     "a name with ${ (an interpolation)": 'x = ' + json.dumps(["a${b}"]),
@@ -256,7 +279,7 @@ def test_checker_is_the_pinned_language_server(checked):
 
 
 def test_every_kind_of_flux_we_ship_is_collected():
-    kinds = {"temperatures.json", "alert", "history", "influxdb"}
+    kinds = {"temperatures.json", "alert", "history", "influxdb", "report"}
     assert {name.split(":")[0].split(" ")[0].split("/")[0] for name in SHIPPED} >= kinds
     assert len([n for n in SHIPPED if n.startswith("temperatures.json")]) >= 10
     assert any(n.startswith("alert rule templog-silent-") for n in SHIPPED)

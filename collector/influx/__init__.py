@@ -8,6 +8,9 @@ small interface.
     probe(timeout)        whether InfluxDB answers /ping at all: the sender's cheap check between backed-off writes
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
     history(query)        the readings a HistoryQuery asks for, streamed in time order then sensor (`templog history`)
+    summaries(start, stop, sensors)   per sensor, its readings' count, mean, min, max (the earliest times of
+                          those) and MKT term over a span, aggregated by InfluxDB (`templog report`: ReportSource)
+    outside(start, stop, sensor, low, high)   a sensor's readings beyond its thresholds, streamed in time order
     describe()            the server and database or bucket, for the lines that report on a query
     close()
 

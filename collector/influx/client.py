@@ -4,6 +4,7 @@ missing-database hint added), and /ping, both for `check` and as the sender's ch
 from __future__ import annotations
 
 import math
+from typing import Callable, Mapping, cast
 
 import urllib3
 
@@ -12,6 +13,7 @@ from collector.config_types import InfluxConfig
 from collector.influx.errors import InfluxError, NotFound, UnusableToken
 from collector.influx.retention import create_missing
 from collector.influx.version import ServerVersion
+from collector.report import Summary
 
 
 class InfluxClient:
@@ -95,3 +97,20 @@ def finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{value} is not a finite number")
     return value
+
+
+def summary_of(stats: Mapping[str, object], times: Callable[[object], int]) -> Summary:
+    """A Summary from a sensor's statistics named as its fields (readings, mean, min, min_time, ...), the times read
+    by `times`;
+    ValueError (KeyError, TypeError) for one missing or of another kind: a count that is no whole number above 0,
+    a value that is no finite number, a Boltzmann mean outside (0, 1] (exp of a negative number, for any reading
+    above absolute zero)."""
+    readings = float(cast(float, stats["readings"]))
+    if not readings.is_integer() or readings < 1:
+        raise ValueError(f"{stats['readings']} readings")
+    value = {name: finite(float(cast(float, stats[name]))) for name in ("mean", "min", "max", "boltzmann_mean")}
+    if not 0 < value["boltzmann_mean"] <= 1:
+        raise ValueError(f"a Boltzmann mean of {value['boltzmann_mean']}")
+    return Summary(int(readings), value["mean"], value["min"], times(stats["min_time"]), value["max"],
+                   times(stats["max_time"]), value["boltzmann_mean"])
+

@@ -14,7 +14,7 @@ import urllib3
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention, format_duration
-from collector.influx.client import InfluxClient, finite
+from collector.influx.client import InfluxClient, finite, summary_of
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -25,9 +25,11 @@ from collector.influx.errors import (
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
+from collector.lineprotocol import FIELD
 from collector.logs import log_traceback
 from collector.query import HistoryQuery, Row, influxql
 from collector.query.influxql import quote_ident
+from collector.report import Summary
 
 log = logging.getLogger("templog.influx")
 
@@ -151,6 +153,48 @@ class InfluxV1(InfluxClient):
     def history(self, query: HistoryQuery) -> Generator[Row, None, None]:
         """The readings `query` asks for, streamed in time order, then sensor."""
         return sensors_in_order(_history_rows(self.query_stream(influxql.history(query)), query.columns, self._failure))
+
+    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
+        """Per sensor of `sensors` with readings in start <= time < stop, their Summary: one request of four
+        statements (influxql.summaries), whose series are told apart by their columns."""
+        if not sensors:
+            return {}
+        found: dict[str, dict] = {}
+        # a few series (four a sensor), read whole: the query's connection is back in the pool before a failure's
+        # hint pings
+        for series in list(self.query_stream(influxql.summaries(start_ns, stop_ns, sensors))):
+            sensor, values = (series.get("tags") or {}).get("sensor"), series.get("values", [])
+            if not isinstance(sensor, str) or len(values) != 1:
+                raise self._failure(QueryFailed(f"unexpected series in the answer: {str(series)[:200]}"))
+            row = dict(zip(series["columns"], values[0], strict=True))
+            stats = found.setdefault(sensor, {})
+            for selector in ("min", "max"):  # a selector alone gives the reading's time
+                if selector in row:
+                    stats[f"{selector}_time"] = row["time"]
+            stats.update(row)
+        try:
+            return {sensor: summary_of(stats, _integer_time) for sensor, stats in found.items() if sensor in sensors}
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise self._failure(QueryFailed(f"unexpected summary in the answer: {exc}")) from exc
+
+    def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,
+                high: float | None) -> Generator[tuple[int, float], None, None]:
+        """The sensor's readings below `low` or above `high` in start <= time < stop, streamed in time order."""
+        if low is None and high is None:
+            return
+        stream = self.query_stream(influxql.outside(start_ns, stop_ns, sensor, low, high))
+        try:
+            for series in stream:
+                for values in series.get("values", []):
+                    try:
+                        row = dict(zip(series["columns"], values, strict=True))
+                        reading = (_integer_time(row["time"]), finite(float(row[FIELD])))
+                    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                        stream.close()  # the connection back to the pool before the failure's hint pings
+                        raise self._failure(QueryFailed(f"unexpected row in the answer: {values}")) from exc
+                    yield reading
+        finally:
+            stream.close()
 
     def ensure_retention(self) -> str:
         """With a retention set: create the database if missing, or give its default retention policy that duration.
@@ -278,6 +322,13 @@ def sensors_in_order(rows: Iterable[Row]) -> Generator[Row, None, None]:
     other tags (host) come before `sensor`. Holds one run: at most a row per series."""
     for _, run in itertools.groupby(rows, key=lambda row: row[0]):
         yield from sorted(run, key=lambda row: row[1])
+
+
+def _integer_time(value: object) -> int:
+    """A time of an answer asked for with epoch=ns: an integer."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is no time in nanoseconds")
+    return value
 
 
 def _well_formed(series: object) -> bool:

@@ -15,7 +15,7 @@ from influxdb_client.rest import ApiException
 
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
-from collector.influx.client import InfluxClient, finite
+from collector.influx.client import InfluxClient, finite, summary_of
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -31,6 +31,7 @@ from collector.influx.retention import change, deletion, differs, shortens, when
 from collector.influx.version import ServerVersion, wrong_api_hint
 from collector.logs import log_traceback
 from collector.query import AGGREGATES, HistoryQuery, Row, flux
+from collector.report import Summary
 from collector.ticks import NS_PER_S, parse_rfc3339_ns, tick_at_or_before
 
 log = logging.getLogger("templog.influx")
@@ -97,7 +98,7 @@ class InfluxV2(InfluxClient):
         """Run Flux with `params` bound as options (influxdb-client's extern), so values are never spliced into text."""
         return self._call(self.client().query_api().query, flux, org=self.config.org, params=params)
 
-    def query_stream(self, flux: str, params: dict) -> Iterator[dict[str, str]]:
+    def query_stream(self, flux: str, params: dict) -> Generator[dict[str, str], None, None]:
         """Run Flux like `query`, yielding each row as {column: text} while the annotated CSV arrives.
 
         Memory stays flat whatever the answer's size: influxdb-client's query_raw hands back the urllib3
@@ -149,6 +150,45 @@ class InfluxV2(InfluxClient):
             if every_ns:  # Flux clips the first window's start to the range start; put it back on the grid
                 row = (tick_at_or_before(moment, every_ns), *row[1:])
             yield row
+
+    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
+        """Per sensor of `sensors` with readings in start <= time < stop, their Summary: one Flux query
+        (flux.summaries), a row per sensor and statistic, of every sensor of the span (dropped here if not asked)."""
+        if not sensors:
+            return {}
+        found: dict[str, dict] = {}
+        records = list(self.query_stream(flux.summaries(), flux.report_params(self.config.bucket, start_ns, stop_ns)))
+        try:
+            for record in records:
+                stats = found.setdefault(record["sensor"], {})
+                stats[record["_field"]] = record["_value"]
+                if record["_field"] in ("min", "max"):
+                    stats[f"{record['_field']}_time"] = record["_time"]
+            return {sensor: summary_of(stats, _time_of) for sensor, stats in found.items() if sensor in sensors}
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # masked like every other failure: a row quoted here may echo the token
+            raise self._failure(QueryFailed(f"unexpected summary in the answer: {exc}")) from exc
+
+    def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,
+                high: float | None) -> Generator[tuple[int, float], None, None]:
+        """The sensor's readings below `low` or above `high` in start <= time < stop, streamed in time order (the
+        server sorts them)."""
+        if low is None and high is None:
+            return
+        bounds = {"sensor": sensor, "low": None if low is None else float(low),
+                  "high": None if high is None else float(high)}  # Flux compares a float with a float only
+        records = self.query_stream(flux.outside(low is not None, high is not None),
+                                    flux.report_params(self.config.bucket, start_ns, stop_ns, **bounds))
+        try:
+            for record in records:
+                try:
+                    reading = (parse_rfc3339_ns(record["_time"]), finite(float(record["_value"])))
+                except (KeyError, ValueError) as exc:
+                    records.close()  # the connection back to the pool before the failure's hint pings
+                    raise self._failure(QueryFailed(f"unexpected row in the answer: {record}")) from exc
+                yield reading
+        finally:
+            records.close()
 
     def ensure_retention(self) -> str:
         """With a retention set: create the bucket with it, or update a bucket whose rule differs. Without one,
@@ -222,6 +262,12 @@ def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, st
             raise QueryFailed((record[1:2] or [""])[0] or "the query failed")
         else:
             yield dict(zip(header, record, strict=False))  # a short row from a server just lacks those keys
+
+
+def _time_of(text: object) -> int:
+    if not isinstance(text, str):
+        raise ValueError(f"{text!r} is no time")
+    return parse_rfc3339_ns(text)
 
 
 def _bucket_retention(bucket) -> float:

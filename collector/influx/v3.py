@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Generator, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Generator, Iterable, Iterator, Literal, Sequence, TypeVar
 from urllib.parse import urlencode
 
 import urllib3
@@ -16,7 +16,7 @@ import urllib3
 from collector.config_types import InfluxConfig
 from collector.durations import describe_retention
 from collector.health import LATENCY_FIELDS, OUTBOX_FIELDS, TOTAL_COUNTERS, WRITE_FAILURES
-from collector.influx.client import InfluxClient, finite
+from collector.influx.client import InfluxClient, finite, summary_of
 from collector.influx.errors import (
     HttpError,
     InfluxError,
@@ -39,6 +39,7 @@ from collector.influx.version import ServerVersion, wrong_api_hint
 from collector.lineprotocol import DEWPOINT, FIELD, HEALTH_MEASUREMENT, HUMIDITY, MEASUREMENT
 from collector.logs import log_traceback
 from collector.query import HistoryQuery, Row, sql
+from collector.report import Summary
 from collector.ticks import NS_PER_S, parse_rfc3339_ns
 
 log = logging.getLogger("templog.influx")
@@ -61,6 +62,7 @@ _NEVER_WRITTEN = re.compile(r"No field named|table '[^']*' not found")
 # theirs, and is refused before it is held whole (urllib3's line iteration keeps a line of any length in memory)
 MAX_LINE_BYTES = 1024 * 1024
 STREAM_CHUNK_BYTES = 64 * 1024
+Parsed = TypeVar("Parsed")
 
 
 class InfluxV3(InfluxClient):
@@ -158,21 +160,40 @@ class InfluxV3(InfluxClient):
         """The readings `query` asks for, in time order then sensor (the query's ORDER BY). A field or table never
         written is no readings, as on every other source."""
         columns = query.columns
-        records = self.query_stream(sql.history(query))
+        return self._rows(sql.history(query), lambda record: history_row(record, columns))
+
+    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
+        """Per sensor of `sensors` with readings in start <= time < stop, their Summary: one query, a row a sensor."""
+        if not sensors:
+            return {}
+        return dict(self._rows(sql.summaries(start_ns, stop_ns, sensors), summary_row))
+
+    def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,
+                high: float | None) -> Iterator[tuple[int, float]]:
+        """The sensor's readings below `low` or above `high` in start <= time < stop, streamed in time order."""
+        if low is None and high is None:
+            return iter(())
+        return self._rows(sql.outside(start_ns, stop_ns, sensor, low, high), outside_row)
+
+    def _rows(self, q: str, parse: Callable[[dict], Parsed]) -> Generator[Parsed, None, None]:
+        """`parse` of each row of the query's answer, as it arrives; a row it refuses (QueryFailed) is masked, after
+        the query's connection is back in the pool (the failure's hint pings). A column or table never written is no
+        rows: a 500 of DataFusion's SchemaError, or its plan error."""
+        records = self.query_stream(q)
         try:
             while True:
                 try:
                     record = next(records)
                 except StopIteration:
                     return
-                except (QueryFailed, ServerError) as exc:  # a column missing is a 500: DataFusion's SchemaError
+                except (QueryFailed, ServerError) as exc:
                     if _NEVER_WRITTEN.search(str(exc)):
                         return
                     raise
                 try:
-                    row = history_row(record, columns)
+                    row = parse(record)
                 except QueryFailed as exc:
-                    records.close()  # the query's connection back to the pool before the hint's /ping
+                    records.close()
                     self._failure(exc)  # masked: a row quoted in it may echo the credentials
                     raise
                 yield row
@@ -540,16 +561,40 @@ def _reading(value: object) -> float | None:
         return None
 
 
+def _row_time(value: object, record: dict) -> int:
+    """A `time` of an answer's row in nanoseconds; QueryFailed for anything else."""
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
+        raise QueryFailed(f"unexpected row in the answer: {record}")
+    try:
+        return parse_rfc3339_ns(value)
+    except ValueError as exc:  # a date that does not exist, such as 2026-02-30
+        raise QueryFailed(f"unexpected row in the answer: {record}") from exc
+
+
+def summary_row(record: dict) -> tuple[str, Summary]:
+    """(sensor, Summary) of one row of the report's summaries query; QueryFailed for one of another shape."""
+    sensor = record.get("sensor")
+    if not isinstance(sensor, str) or any(isinstance(value, bool) for value in record.values()):
+        raise QueryFailed(f"unexpected row in the answer: {record}")
+    try:
+        return sensor, summary_of(record, lambda value: _row_time(value, record))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise QueryFailed(f"unexpected row in the answer: {record}") from exc
+
+
+def outside_row(record: dict) -> tuple[int, float]:
+    """(time_ns, celsius) of one row of the report's outside query; QueryFailed for one of another shape."""
+    value = _reading(record.get(FIELD))
+    if value is None:
+        raise QueryFailed(f"unexpected row in the answer: {record}")
+    return _row_time(record.get("time"), record), value
+
+
 def history_row(record: dict, columns: tuple[str, ...]) -> Row:
     """(time_ns, sensor, *values) of one row of the history query; QueryFailed for one of another shape. A row
     without `sensor` (a point written without the tag, whose null is left out) has the sensor ""."""
     moment, sensor = record.get("time"), record.get("sensor", "")
     values = [v for c in columns if (v := _reading(record.get(c))) is not None]
-    if (not isinstance(moment, str) or not _TIME.fullmatch(moment) or not isinstance(sensor, str)
-            or len(values) != len(columns)):
+    if not isinstance(sensor, str) or len(values) != len(columns):
         raise QueryFailed(f"unexpected row in the answer: {record}")
-    try:
-        time_ns = parse_rfc3339_ns(moment)
-    except ValueError as exc:  # a date that does not exist, such as 2026-02-30
-        raise QueryFailed(f"unexpected row in the answer: {record}") from exc
-    return (time_ns, sensor, *values)
+    return (_row_time(moment, record), sensor, *values)

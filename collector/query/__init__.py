@@ -9,6 +9,7 @@ time order, then sensor. Pure text: building a query needs no client.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from collector.durations import format_duration
 from collector.lineprotocol import FIELD, READING_FIELDS
@@ -50,3 +51,10 @@ class HistoryQuery:
             which = f"{self.field} of {which}"
         every = f", mean/min/max per {format_duration(self.every_s)}" if self.every_s else ""
         return f"{which} from {rfc3339(self.start_ns)} to {rfc3339(self.stop_ns)}{every}"
+
+
+def decimal(value: float) -> str:
+    """A finite number as a plain decimal, without an exponent (`1e-05` is no number to InfluxQL's scanner), read
+    back as the same float by every dialect."""
+    text = format(Decimal(repr(float(value))), "f")
+    return text if "." in text else text + ".0"

@@ -6,7 +6,8 @@ import re
 from datetime import timedelta
 
 from collector.lineprotocol import FIELD, GRAFANA_FLUX_MACRO_WORDS, HEALTH_MEASUREMENT, MEASUREMENT
-from collector.query import HistoryQuery
+from collector.query import HistoryQuery, decimal
+from collector.report import KELVIN, MKT_DELTA_H_OVER_R
 from collector.ticks import utc_datetime
 
 # Flux's scanner reads `$` followed by any character but `{` or `"` as two plain characters, so `$\"` ends the string
@@ -118,3 +119,57 @@ def params(query: HistoryQuery, bucket: str) -> dict:
     if query.every_s:
         bound["every"] = timedelta(seconds=query.every_s)
     return bound
+
+
+# `templog report` (collector/report): parameters bound as options (`report_params`), as history's. The range and
+# the filter on _measurement and _field come first, and the group by sensor right after (BY_SENSOR), so InfluxDB reads
+# the span's readings from storage already grouped (rules.go PushDownFilterRule, PushDownGroupRule). No filter on
+# the sensor names: it would stay in Flux (a `contains`, or an option, is no literal: isPushableBinaryPredicate), and
+# the span's summary of a sensor not asked for is one row the client drops.
+_START, _STOP = "time(v: start)", "time(v: stop)"  # nanoseconds since the epoch to a time (universe.flux: time)
+_BOLTZMANN = f"math.exp(x: -{decimal(MKT_DELTA_H_OVER_R)} / (r._value + {decimal(KELVIN)}))"
+_SUMMARY = f'''
+in_time_order = data |> sort(columns: ["_time"])
+stat = (tables=<-, name) => tables |> set(key: "_field", value: name)
+union(tables: [
+    data |> count() |> toFloat() |> stat(name: "readings"),
+    data |> mean() |> stat(name: "mean"),
+    in_time_order |> min() |> stat(name: "min"),
+    in_time_order |> max() |> stat(name: "max"),
+    data
+      |> map(fn: (r) => ({{r with _value: {_BOLTZMANN}}}))
+      |> mean()
+      |> stat(name: "boltzmann_mean"),
+])
+  |> group()
+  |> keep(columns: ["sensor", "_field", "_value", "_time"])'''
+
+
+def summaries() -> str:
+    """Per sensor with readings in [start, stop): five rows (`_field` names the statistic, `_value` its value),
+    `_time` on min's and max's the reading's time. min() and max() are selectors keeping the first row of equal
+    values (influxdata/flux@v0.196.1 stdlib/universe/min.go, max.go DoFloat: a strict `<`, `>`), after the sensor's
+    rows are sorted by time: so the earliest (a group's rows are its series one after another, not in time order).
+    union() merges the tables of one group key whatever their columns (union.go Process: AddNewTableCols), so the
+    rows without a `_time` have it empty."""
+    return ('import "math"\n\ndata = ' + readings("bucket", _START, _STOP) + BY_SENSOR
+            + '\n  |> keep(columns: ["_time", "_value", "sensor"])\n' + _SUMMARY)
+
+
+def outside(low: bool, high: bool) -> str:
+    """The readings of option `sensor` below option `low` (if `low`) or above `high` (if `high`), in time order; the
+    comparisons with the bounds after the pushed filter: their options are no literals either."""
+    beyond = " or ".join(filter(None, ("r._value < low" if low else "", "r._value > high" if high else "")))
+    return (readings("bucket", _START, _STOP) + "\n  |> filter(fn: (r) => r.sensor == sensor)"
+            f"\n  |> filter(fn: (r) => {beyond})"
+            '\n  |> keep(columns: ["_time", "_value"])'
+            "\n  |> group()"
+            '\n  |> sort(columns: ["_time"])')
+
+
+def report_params(bucket: str, start_ns: int, stop_ns: int, **bounds: object) -> dict:
+    """The options `summaries` and `outside` read; `bounds`: sensor, low, high (those that are not None). The range
+    as integers, nanoseconds: a bound datetime keeps microseconds only, and a range ending `now` would take a reading
+    up to 999 ns after it."""
+    return {"bucket": bucket, "start": start_ns, "stop": stop_ns,
+            **{name: value for name, value in bounds.items() if value is not None}}

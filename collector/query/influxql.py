@@ -4,7 +4,8 @@ Identifiers go in double quotes, string literals in single quotes, each with its
 from __future__ import annotations
 
 from collector.lineprotocol import FIELD, MEASUREMENT
-from collector.query import HistoryQuery
+from collector.query import HistoryQuery, decimal
+from collector.report import KELVIN, MKT_DELTA_H_OVER_R
 
 
 def quote_ident(name: str) -> str:
@@ -74,3 +75,39 @@ def recent_count(measurement: str, field: str, where: str, by: tuple[str, ...], 
     seen = f'SELECT last({name}) * 0 AS "n" FROM {table} WHERE $timeFilter AND {where}{groups}'
     recent = f'SELECT count({name}) AS "n" FROM {table} WHERE time > now() - {round(within_s)}s AND {where}{groups}'
     return f'SELECT sum("n") FROM ({seen}), ({recent}) WHERE $timeFilter' + groups
+
+
+# `templog report` (collector/report): per span, one Summary per sensor; per sensor, its readings outside its
+# thresholds. influxd 1.6 answers several statements in one /query request, one result each (checked on Debian's
+# 1.6.7); GROUP BY "sensor" alone makes one series of a sensor whatever its other tags (host).
+def _report_where(start_ns: int, stop_ns: int) -> str:
+    return f"time >= {start_ns} AND time < {stop_ns}"
+
+
+def summaries(start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> str:
+    """Four statements, each grouped by sensor, told apart by their columns: count and mean; min alone and max alone
+    (a selector alone in its statement gives the point's time, the earliest of equal values: influxdata/influxdb@v1.6.6
+    query/call_iterator.go FloatMinReduce, FloatMaxReduce: `curr.Time < prev.Time` on a tie); and the mean of
+    exp(-(ΔH/R)/T) over a subquery that computes it per reading (math functions since 1.6.0: query/math.go, which
+    v1.5.4 lacks)."""
+    field = quote_ident(FIELD)
+    where = _report_where(start_ns, stop_ns) + " AND (" + " OR ".join(f'"sensor" = {string(s)}' for s in sensors) + ")"
+    by = ' GROUP BY "sensor"'
+    term = f'exp(-{decimal(MKT_DELTA_H_OVER_R)} / ({field} + {decimal(KELVIN)})) AS "b"'
+    return "; ".join((
+        readings(f'count({field}) AS "readings", mean({field}) AS "mean"', where) + by,
+        readings(f'min({field}) AS "min"', where) + by,
+        readings(f'max({field}) AS "max"', where) + by,
+        f'SELECT mean("b") AS "boltzmann_mean" FROM ({readings(term, where)})' + by,
+    ))
+
+
+def outside(start_ns: int, stop_ns: int, sensor: str, low: float | None, high: float | None) -> str:
+    """The sensor's readings below `low` or above `high` (a None bound: none that side; one must be set), in time
+    order: without GROUP BY influxd merges the sensor's series (hosts) by time."""
+    field = quote_ident(FIELD)
+    beyond = [f"{field} < {decimal(low)}" if low is not None else "", f"{field} > {decimal(high)}" if high is not None
+              else ""]
+    where = f'{_report_where(start_ns, stop_ns)} AND "sensor" = {string(sensor)} AND (' + " OR ".join(
+        filter(None, beyond)) + ")"
+    return readings(field, where)

@@ -5,8 +5,9 @@ DataFusion's SQL reads no backslash escapes in either (sqlparser's GenericDialec
 
 from __future__ import annotations
 
-from collector.lineprotocol import MEASUREMENT
-from collector.query import HistoryQuery
+from collector.lineprotocol import FIELD, MEASUREMENT
+from collector.query import HistoryQuery, decimal
+from collector.report import KELVIN, MKT_DELTA_H_OVER_R
 from collector.ticks import NS_PER_S
 
 
@@ -98,3 +99,32 @@ def age(table: str, field: str, where: str, by: tuple[str, ...]) -> str:
     condition holds."""
     return (f"SELECT {_labels(by)}, (arrow_cast(now(), 'Int64') - arrow_cast(max(\"time\"), 'Int64')) / 1000000000.0"
             ' AS "age"' + _grouped(table, f"{where} AND {quote_ident(field)} IS NOT NULL", by))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `templog report` (collector/report) on api v3: per span one row per sensor, grouped by the sensor tag alone (one
+# series whatever its other tags: a host rename), and per sensor its readings outside its thresholds.
+def _span(start_ns: int, stop_ns: int) -> str:
+    return f"time >= {_time(start_ns)} AND time < {_time(stop_ns)} AND {quote_ident(FIELD)} IS NOT NULL"
+
+
+def summaries(start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> str:
+    """Columns sensor, readings, mean, min, min_time, max, max_time, boltzmann_mean; the time of min and max the
+    earliest reading with that value (first_value over the group ordered by value, then time)."""
+    field = quote_ident(FIELD)
+    where = _span(start_ns, stop_ns) + f" AND {_SENSOR} IN ({', '.join(string(s) for s in sensors)})"
+    stats = (f'count({field}) AS "readings", avg({field}) AS "mean", min({field}) AS "min", '
+             f'first_value(time ORDER BY {field}, time) AS "min_time", max({field}) AS "max", '
+             f'first_value(time ORDER BY {field} DESC, time) AS "max_time", '
+             f'avg(exp(-{decimal(MKT_DELTA_H_OVER_R)} / ({field} + {decimal(KELVIN)}))) AS "boltzmann_mean"')
+    return readings(f"{_SENSOR}, {stats}", where) + f" GROUP BY {_SENSOR}"
+
+
+def outside(start_ns: int, stop_ns: int, sensor: str, low: float | None, high: float | None) -> str:
+    """`time` and the field of the sensor's readings below `low` or above `high` (a None bound: none that side; one
+    must be set), in time order."""
+    field = quote_ident(FIELD)
+    beyond = " OR ".join(filter(None, (f"{field} < {decimal(low)}" if low is not None else "",
+                                       f"{field} > {decimal(high)}" if high is not None else "")))
+    where = f"{_span(start_ns, stop_ns)} AND {_SENSOR} = {string(sensor)} AND ({beyond})"
+    return readings(f"time, {field}", where) + " ORDER BY time"
