@@ -52,7 +52,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -84,4 +84,8 @@ bench-disk: venv servers
 bench-downsample-v3: venv
 	$(BIN)/python bench/downsample_v3.py
 
-bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3
+# leather, pygal, matplotlib, plotly: each installed from PyPI into a scratch venv under /tmp, not into .venv
+bench-report-charting: venv
+	$(BIN)/python bench/report_charting.py
+
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting
