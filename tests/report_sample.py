@@ -73,7 +73,7 @@ READINGS = {sensor.name: _readings(sensor) for sensor in LIMITS}
 
 def history(query: HistoryQuery) -> Iterator[Row]:
     """`templog history --every` over READINGS: `(window_start_ns, sensor, mean, min, max)` per window."""
-    rows = ((t, name, c) for name in sorted(query.sensors) for t, c in READINGS[name]
+    rows = ((t, name, c) for name in sorted(query.sensors) for t, c in READINGS.get(name, [])
             if query.start_ns <= t < query.stop_ns)
     return aggregate(sorted(rows), round(query.every_s * NS_PER_S))
 

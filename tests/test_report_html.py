@@ -10,6 +10,7 @@ every check (a module fixture).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -202,3 +203,13 @@ def test_without_leather_the_page_says_how_to_install_it(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and lines[0] == lines[1]
     assert "pip install 'templog[report]'" in lines[0] and "leather" in lines[0]
+
+
+def test_a_sensor_without_readings_in_the_range_says_so_in_place_of_its_chart():
+    silent = report_sample.SensorLimits("attic", 60.0, None, None)
+    out = io.StringIO()
+    html.write_html(report_sample.days(), (silent, report_sample.FRIDGE), report_sample.history,
+                    report_sample.START_NS, report_sample.STOP_NS, report_sample.ZONE, "outbox", out)
+    attic, fridge = out.getvalue().split('<section class="sensor">')[1:]
+    assert "No readings in the range." in attic and "<svg" not in attic
+    assert "<svg" in fridge and "No readings" not in fridge
