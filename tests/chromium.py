@@ -1,8 +1,9 @@
 """Debian's headless Chromium (/usr/bin/chromium), driven over the DevTools protocol on a pipe.
 
-`--remote-debugging-pipe`: the browser reads protocol messages (JSON, each ended by a NUL byte) on its fd 3 and
-writes its answers and events on fd 4 (chromium's content/browser/devtools/devtools_pipe_handler.cc). No port, no
-WebSocket, no package: a page's test needs only this and the standard library.
+`--remote-debugging-pipe`: the browser reads protocol messages on its fd 3 and writes its answers and events on
+fd 4 (chromium's content/browser/devtools/devtools_pipe_handler.cc: kReadFD = 3, kWriteFD = 4), each message JSON
+ended by a NUL byte (the "asciiz" mode, the default, as chromedriver's PipeBuilder names it; seen with Debian's
+Chromium 156). No port, no WebSocket, no package: a page's test needs only this and the standard library.
 
 The flags are those this machine's browser tests use (no background networking: the closed network would refuse
 its connections, and nothing but the page must ask for anything).
