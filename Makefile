@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck strace time
+# chromium: tests/test_report_html.py opens the report's page in it (tests/chromium.py)
+APT_PACKAGES := influxdb victoria-metrics mosquitto systemd openssl shellcheck strace time chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 FLUX_CHECK := tests/flux_check
@@ -12,7 +13,7 @@ FLUX_CHECK := tests/flux_check
 $(BIN)/templog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,report]'
 	touch $@
 
 venv: $(BIN)/templog
@@ -20,7 +21,7 @@ venv: $(BIN)/templog
 run: venv
 	$(BIN)/templog run -c config.yaml
 
-# Debian packages for the real servers the tests start (InfluxDB 1.x, VictoriaMetrics, Mosquitto).
+# Debian packages for the real servers the tests start (InfluxDB 1.x, VictoriaMetrics, Mosquitto), and the browser.
 servers:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && \
@@ -51,7 +52,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -83,4 +84,8 @@ bench-disk: venv servers
 bench-downsample-v3: venv
 	$(BIN)/python bench/downsample_v3.py
 
-bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3
+# leather, pygal, matplotlib, plotly: each installed from PyPI into a scratch venv under /tmp, not into .venv
+bench-report-charting: venv
+	$(BIN)/python bench/report_charting.py
+
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting

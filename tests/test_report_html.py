@@ -1,0 +1,215 @@
+"""`templog report --format html`: the page write_html renders (collector/report/html.py), opened in a real headless
+Debian Chromium (tests/chromium.py: the DevTools protocol on a pipe) as a user opens the file: it loads with no
+console error and no request but its own, shows a chart per sensor with the excursions in red and the gaps as
+gaps, every name as text, and prints on A4 pages.
+
+The page is of tests/report_sample.py: three days in Europe/Berlin (one of 23 hours), a fridge with a gap and
+excursions both ways, a cellar without thresholds, a freezer with a max only and a hostile name. One browser serves
+every check (a module fixture).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pytest
+
+import report_sample
+from chromium import Chromium, png_pixels
+from cli import ROOT
+from collector.query import HistoryQuery
+from collector.report import html
+from collector.report.chart import MEAN_STROKE, OUTSIDE_FILL
+
+S = 1_000_000_000
+A4_POINTS = (595.28, 841.89)  # 210 x 297 mm in PDF points (1/72 in)
+SENSORS = [sensor.name for sensor in report_sample.LIMITS]
+
+
+def rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    """The rendered page in a file, and the history queries it made."""
+    asked: list[HistoryQuery] = []
+
+    def history(query):
+        asked.append(query)
+        return report_sample.history(query)
+
+    folder = tmp_path_factory.mktemp("report")
+    with open(folder / "report.html", "w", encoding="utf-8") as out:
+        html.write_html(report_sample.days(), report_sample.LIMITS, history, report_sample.START_NS,
+                        report_sample.STOP_NS, report_sample.ZONE, "outbox data/outbox.sqlite", out)
+    return folder / "report.html", asked
+
+
+@pytest.fixture(scope="module")
+def browser(page, tmp_path_factory):
+    with Chromium(tmp_path_factory.mktemp("chromium-profile")) as chromium:
+        chromium.open(page[0])
+        yield chromium
+
+
+def test_the_page_loads_offline_with_no_console_error(page, browser):
+    errors = [e for e in browser.events if e["method"] == "Runtime.exceptionThrown"
+              or e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert")
+              or e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    assert errors == []
+    # the only request is the file itself: no font, image, style sheet or script from anywhere
+    requested = {e["params"]["request"]["url"] for e in browser.events if e["method"] == "Network.requestWillBeSent"}
+    assert requested == {page[0].resolve().as_uri()}
+    assert browser.evaluate("document.querySelectorAll('script, img, link, iframe, object, embed, image').length") \
+        == 0
+
+
+def test_every_sensor_has_its_section_named_as_it_is(browser):
+    """The names are text, the hostile one too (`<img src="x.png"> </svg></table> & 'freezer' "A"`): unescaped
+    it would be an image (a request) and close the chart and table around it."""
+    assert browser.evaluate("[...document.querySelectorAll('section.sensor h2')].map(h => h.textContent)") == SENSORS
+    assert browser.evaluate("[...document.querySelectorAll('section.sensor')].map(s => "
+                            "s.querySelectorAll('svg.chart').length + s.querySelectorAll('table').length)") \
+        == [2, 2, 2]
+    assert browser.evaluate("document.title") == \
+        "Temperature report, 2026-03-28 00:00:00 +0100 to 2026-03-31 00:00:00 +0200"
+
+
+def test_the_screenshot_shows_a_chart_per_sensor_with_the_excursions_in_red(browser):
+    boxes = browser.evaluate("[...document.querySelectorAll('svg.chart')].map(c => { const r = "
+                             "c.getBoundingClientRect(); return {x: r.x + scrollX, y: r.y + scrollY, "
+                             "width: r.width, height: r.height, scale: 1}; })")
+    assert len(boxes) == len(SENSORS)
+    red, navy = rgb(OUTSIDE_FILL), rgb(MEAN_STROKE)
+
+    def near(pixel: tuple[int, ...], color: tuple[int, int, int]) -> bool:
+        return all(abs(a - b) <= 24 for a, b in zip(pixel, color, strict=True))
+
+    drawn, lines, reds = [], [], []
+    for box in boxes:
+        assert box["width"] > 500 and box["height"] > 150  # the chart fills the column
+        width, height, pixels = png_pixels(browser.screenshot(box, speed=True))
+        colors = Counter(pixels)
+        drawn.append(1 - colors[(255, 255, 255)] / (width * height))
+        lines.append(sum(n for color, n in colors.items() if near(color, navy)))
+        reds.append(sum(n for color, n in colors.items() if near(color, red)))
+    assert all(share > 0.05 for share in drawn), drawn  # not blank
+    assert all(count > 500 for count in lines), lines  # each with its mean line drawn across it
+    freezer, cellar, fridge = reds
+    assert freezer > 0 and fridge > freezer  # the fridge left its band more often (five extremes vs one)
+    assert cellar == 0  # no thresholds: nothing is outside
+
+
+def test_a_gap_breaks_the_line_and_the_windows_outside_are_marked(page, browser):
+    """The fridge was unplugged from 14:00 to 16:30 on 29 March: its line and its min-max area are in two pieces;
+    a dot for each window whose min or max left 2-8 °C."""
+    charts = "[...document.querySelectorAll('svg.chart')]"
+    lines = browser.evaluate(f"{charts}.map(c => c.querySelectorAll('g.lines path').length)")
+    areas = browser.evaluate(f"{charts}.map(c => c.querySelectorAll('g.range polygon').length)")
+    dots = browser.evaluate(f"{charts}.map(c => c.querySelectorAll('g.dots circle').length)")
+    assert lines == [1, 1, 2] and areas == [1, 1, 2]
+    _, asked = page
+    fridge = report_sample.FRIDGE
+    query = next(q for q in asked if q.sensors == (fridge.name,))
+    outside = sum((low < fridge.low) + (high > fridge.high) for _, _, _, low, high in report_sample.history(query))
+    assert dots[2] == outside == 5 and dots[1] == 0 and dots[0] == 1
+
+
+def test_the_table_marks_incomplete_days_and_days_with_excursions(browser):
+    def column(sensor: int, selector: str) -> list[str]:
+        return browser.evaluate(f"[...document.querySelectorAll('section.sensor')[{sensor}]"
+                                f".querySelectorAll('{selector}')].map(e => e.textContent)")
+
+    fridge_days = column(2, "tr.excursion td:first-child")
+    assert fridge_days == ["2026-03-28", "2026-03-30"]
+    assert column(2, "td.incomplete") == ["89.1 %"]  # 1,230 of the 23-hour day's 1,380 ticks
+    assert column(1, "tr.excursion") == [] and column(1, "td.incomplete") == []
+    cellar_row = column(1, "tbody tr:first-child td")
+    assert cellar_row[0] == "2026-03-28" and cellar_row[-4:] == ["\u2013"] * 4  # no thresholds: no figures, not 0
+
+
+def test_it_prints_on_a4_pages(browser):
+    pdf = browser.pdf()
+    boxes = re.findall(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", pdf)
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf))
+    assert pages >= 2 and len(boxes) == pages  # three sensors do not fit one page
+    for box in boxes:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        assert abs(x1 - x0 - A4_POINTS[0]) <= 1 and abs(y1 - y0 - A4_POINTS[1]) <= 1, box
+
+
+def test_each_chart_has_a_few_hundred_windows_at_most(page):
+    _, asked = page
+    assert [q.sensors for q in asked] == [(name,) for name in SENSORS]
+    assert [q.every_s for q in asked] == [900, 900, 900]  # 3 days: 1m gives 4,320 windows, 5m 864, 15m 288
+    span_s = (report_sample.STOP_NS - report_sample.START_NS) / S
+    assert all(span_s / q.every_s <= html.MAX_CHART_WINDOWS for q in asked)
+
+
+@pytest.mark.parametrize("interval_s, span_s, window_s", [
+    (10, 3600, 10),  # an hour of 10 s readings: every reading
+    (10, 86400, 300),  # a day: 8,640 readings, 1,440 minutes, 288 windows of 5 minutes
+    (300, 86400, 300),
+    (60, 30 * 86400, 3 * 3600),  # a month: 720 hours, 240 windows of 3 hours
+    (300, 365 * 86400, 86400),
+    (300, 3 * 365 * 86400, 86400),  # past the ladder: a day stays the longest window
+    (7200, 86400, 7200),  # a reading every 2 hours: never a window shorter than the interval
+])
+def test_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s, window_s):
+    assert html.chart_window_s(interval_s, span_s) == window_s
+
+
+def test_without_leather_the_page_says_how_to_install_it(tmp_path):
+    """leather not importable (a sitecustomize makes Python's import system answer for it as for a module that is
+    not installed: ModuleNotFoundError): the check the CLI makes first raises ChartingMissing, naming the extra,
+    and write_html raises it before asking for any history."""
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""\
+        import sys
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name == "leather" or name.startswith("leather."):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        sys.meta_path.insert(0, NotInstalled())
+        """))
+    script = textwrap.dedent("""\
+        import io
+        from collector.report import html
+
+        def history(query):
+            raise AssertionError("queried")
+
+        def page():
+            html.write_html([], (), history, 0, 1, "UTC", "x", io.StringIO())
+
+        for attempt in (html.require_charting, page):
+            try:
+                attempt()
+            except html.ChartingMissing as exc:
+                print(exc)
+        import leather
+        """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert "No module named 'leather'" in done.stderr  # the simulation holds: leather is not there
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[0] == lines[1]
+    assert "pip install 'templog[report]'" in lines[0] and "leather" in lines[0]
+
+
+def test_a_sensor_without_readings_in_the_range_says_so_in_place_of_its_chart():
+    silent = report_sample.SensorLimits("attic", 60.0, None, None)
+    out = io.StringIO()
+    html.write_html(report_sample.days(), (silent, report_sample.FRIDGE), report_sample.history,
+                    report_sample.START_NS, report_sample.STOP_NS, report_sample.ZONE, "outbox", out)
+    attic, fridge = out.getvalue().split('<section class="sensor">')[1:]
+    assert "No readings in the range." in attic and "<svg" not in attic
+    assert "<svg" in fridge and "No readings" not in fridge
