@@ -612,13 +612,10 @@ def cmd_report(config: Config, args) -> int:
         raise UsageError(f"report: --tz: {exc}") from exc
     start, stop = time_range(args, time.time_ns(), "report", tz)
     limits = report_limits(config, args.sensor)
-    html: Any = None
     if args.format == "html":  # before any query: a missing charting library is said at once
-        import importlib
+        from collector.report import html
 
-        html = importlib.import_module("collector.report.html")  # report-html's module (issue 14)
-        if not html.charting_available():
-            raise html.ChartingMissing()
+        html.require_charting()
     span = f"from {rfc3339(start)} to {rfc3339(stop)}"
     sensors = "sensor(s) " + ", ".join(limit.name for limit in limits)
     out = io.StringIO()  # the report is small (days x sensors rows): written whole, or not at all
@@ -639,7 +636,7 @@ def cmd_report(config: Config, args) -> int:
             rows = list(figures(source, limits, start, stop, tz))
             if not any(row.readings for row in rows):
                 raise NoReadings(f"no readings of {sensors} {span} in {described}")
-            if html is not None:
+            if args.format == "html":
                 html.write_html(rows, limits, history, start, stop, args.tz, described, out)
             else:
                 from collector.report.formats import write
