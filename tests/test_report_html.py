@@ -5,7 +5,8 @@ gaps, every name as text, and prints on A4 pages.
 
 The page is of tests/report_sample.py: three days in Europe/Berlin (one of 23 hours), a fridge with a gap and
 excursions both ways, a cellar without thresholds, a freezer with a max only and a hostile name. One browser serves
-every check (a module fixture).
+every check (a module fixture). At the end, `templog report --format html` as a real process: from the outbox and
+from a real influxd 1.6, and without leather.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from __future__ import annotations
 import io
 import os
 import re
+import socket
 import subprocess
 import sys
 import textwrap
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 import report_sample
+import test_report
 from chromium import Chromium, png_pixels
-from cli import ROOT
+from cli import ROOT, templog
 from collector.query import HistoryQuery
 from collector.report import html
 from collector.report.chart import MEAN_STROKE, OUTSIDE_FILL
@@ -166,11 +170,11 @@ def test_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s
     assert html.chart_window_s(interval_s, span_s) == window_s
 
 
-def test_without_leather_the_page_says_how_to_install_it(tmp_path):
-    """leather not importable (a sitecustomize makes Python's import system answer for it as for a module that is
-    not installed: ModuleNotFoundError): the check the CLI makes first raises ChartingMissing, naming the extra,
-    and write_html raises it before asking for any history."""
-    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""\
+def without_leather(folder: Path) -> dict[str, str]:
+    """The environment of a Python without leather: a sitecustomize in `folder` makes Python's import system answer
+    for it as for a module that is not installed (ModuleNotFoundError)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(textwrap.dedent("""\
         import sys
 
         class NotInstalled:
@@ -180,6 +184,12 @@ def test_without_leather_the_page_says_how_to_install_it(tmp_path):
 
         sys.meta_path.insert(0, NotInstalled())
         """))
+    return {"PYTHONPATH": f"{folder}{os.pathsep}{ROOT}"}
+
+
+def test_without_leather_the_page_says_how_to_install_it(tmp_path):
+    """leather not importable: the check the CLI makes first raises ChartingMissing, naming the extra, and
+    write_html raises it before asking for any history."""
     script = textwrap.dedent("""\
         import io
         from collector.report import html
@@ -198,7 +208,7 @@ def test_without_leather_the_page_says_how_to_install_it(tmp_path):
         import leather
         """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60,
-                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+                          env={**os.environ, **without_leather(tmp_path)})
     assert "No module named 'leather'" in done.stderr  # the simulation holds: leather is not there
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and lines[0] == lines[1]
@@ -213,3 +223,71 @@ def test_a_sensor_without_readings_in_the_range_says_so_in_place_of_its_chart():
     attic, fridge = out.getvalue().split('<section class="sensor">')[1:]
     assert "No readings in the range." in attic and "<svg" not in attic
     assert "<svg" in fridge and "No readings" not in fridge
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `templog report --format html` as a real process: the CLI's glue between the figures, the history and the page.
+def open_page(path: Path, profile: Path) -> tuple[set[str], list[str], list[int]]:
+    """The page opened in Chromium: the URLs it asked for, its sensors' headings, and the charts in each section."""
+    with Chromium(profile) as chromium:
+        chromium.open(path)
+        requested = {e["params"]["request"]["url"] for e in chromium.events
+                     if e["method"] == "Network.requestWillBeSent"}
+        names = chromium.evaluate("[...document.querySelectorAll('section.sensor h2')].map(h => h.textContent)")
+        charts = chromium.evaluate("[...document.querySelectorAll('section.sensor')].map(s => "
+                                   "s.querySelectorAll('svg.chart').length)")
+    return requested, names, charts
+
+
+def test_templog_report_html_from_the_outbox_writes_a_page_with_a_chart_per_sensor(tmp_path):
+    """tests/test_report.py's readings in the outbox (a fridge, a cellar with a min only, a room without
+    thresholds); the page, written to --output, opened as a user opens it."""
+    config = test_report.fill(tmp_path, {"fridge": test_report.FRIDGE, "cellar": test_report.CELLAR,
+                                         "room": test_report.ROOM})
+    target = tmp_path / "out" / "report.html"
+    target.parent.mkdir()
+    done = templog("report", "-c", str(config), "--start", "2026-03-10", "--stop", "2026-03-12", "--format", "html",
+                   "--output", str(target))
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+    text = target.read_text(encoding="utf-8")
+    assert f"the outbox {tmp_path}/data/outbox.sqlite" in text  # the page names its source
+    requested, names, charts = open_page(target, tmp_path / "chromium-profile")
+    assert requested == {target.resolve().as_uri()}
+    assert names == ["cellar", "fridge", "room"] and charts == [1, 1, 1]
+
+
+def test_templog_report_html_from_influxd_1_6_charts_every_sensor(influxd, database, tmp_path):
+    """The charts read `history --every` through the v1 client (the figures its report methods): the same page."""
+    readings = [("fridge", test_report.FRIDGE), ("cellar", test_report.CELLAR), ("room", test_report.ROOM)]
+    influxd.query(f'CREATE DATABASE "{database}"')
+    influxd.write(database, [f"temperature,host=pi,sensor={sensor} celsius={celsius!r} {test_report.at(tick)}"
+                             for sensor, values in readings for tick, celsius in values.items()])
+    config = tmp_path / "config.yaml"
+    config.write_text(test_report.CONFIG + f'influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}}}\n')
+    target = tmp_path / "report.html"
+    done = templog("report", "-c", str(config), "--start", "2026-03-10", "--stop", "2026-03-12", "--format", "html",
+                   "--output", str(target))
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    text = target.read_text(encoding="utf-8")
+    assert influxd.url in text and "No readings in the range." not in text
+    assert text.count('<section class="sensor">') == 3 and text.count('<svg class="chart"') == 3
+
+
+def test_without_leather_templog_report_html_says_so_before_any_query(tmp_path):
+    """An influxdb configured at an address that accepts connections but is never answered: the one line naming
+    the extra, at once; no connection was made (none waits in the listener's queue), no file, nothing on stdout."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        config = tmp_path / "config.yaml"
+        config.write_text(test_report.CONFIG + "influxdb: {url: 'http://127.0.0.1:%d', api: v1, bucket: t, "
+                          "timeout: 2s}\n" % listener.getsockname()[1])
+        target = tmp_path / "report.html"
+        done = templog("report", "-c", str(config), "--since", "1d", "--format", "html", "--output", str(target),
+                       env=without_leather(tmp_path / "site"))
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "templog: report: --format html draws its charts with leather, which is not installed: " \
+        "pip install 'templog[report]'\n"
+    assert not target.exists() and not (tmp_path / "report.html.tmp").exists()

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -488,10 +489,44 @@ def test_install_script_installs_a_working_collector_into_a_fresh_venv(tmp_path)
                             env={"PATH": os.environ["PATH"], "TEMPLOG_OUTBOX": str(tmp_path / "none.sqlite")},
                             capture_output=True, text=True, check=False)
     assert health.returncode == 1 and "no outbox" in health.stdout, "the HEALTHCHECK command runs"
+    # the report extra is in: --format html gets past its charting check to the figures (no outbox: no readings)
+    config = tmp_path / "report.yaml"
+    config.write_text(f"collector: {{outbox: {tmp_path / 'none.sqlite'}}}\n"
+                      "sensors:\n  - {name: a, type: simulated}\n")
+    report = subprocess.run([str(venv / "bin/templog"), "report", "-c", str(config), "--format", "html"],
+                            env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=False)
+    assert report.returncode == 1 and "no readings of sensor(s) a" in report.stderr, report.stderr
     assert not (venv / "bin/pip").exists(), "no packaging tools left in the venv"
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert not list(site.glob("setuptools*")) and not list(site.glob("pip*"))
     assert (site / "collector").is_dir(), "installed from the wheel, not linked to the source tree"
+
+
+def test_the_readme_report_command_reads_influxdb_with_the_token_given_to_exec(compose, fake_influxdb2, tmp_path):
+    """README "A report": `docker compose exec -e INFLUX_TOKEN -e INFLUX_TOKEN_FILE= collector templog report ...`
+    runs with the collector's environment from docker-compose.yml, INFLUX_TOKEN as the caller's shell has it (a bare
+    `-e NAME` resolves from the caller's environment: docker/compose@v5.5.0:cmd/compose/exec.go `Resolve(lookupFn)`
+    over cmd/compose/compose.go `cli.WithOsEnv`) and INFLUX_TOKEN_FILE emptied, and reads with config.yaml."""
+    from collector.config_types import InfluxConfig, Secret
+    from collector.influx.v2 import InfluxV2
+
+    env = service_env(compose, "collector")
+    fake_influxdb2.add_bucket(env["INFLUX_BUCKET"])
+    writer = InfluxV2(InfluxConfig(url=fake_influxdb2.url, api="v2", org=env["INFLUX_ORG"], bucket=env["INFLUX_BUCKET"],
+                                   token=Secret("test-token")))
+    now = time.time_ns() // 10**9 * 10**9
+    writer.write([f"temperature,host=templog,sensor={sensor} celsius={20 + i % 7}.5 {now - i * 60 * 10**9}"
+                  for sensor in ("living-room", "greenhouse") for i in range(1, 120)])
+    writer.close()
+    env |= {"INFLUX_URL": fake_influxdb2.url, "INFLUX_TOKEN": "test-token", "INFLUX_TOKEN_FILE": "",
+            "TEMPLOG_OUTBOX": str(tmp_path / "outbox.sqlite")}
+    target = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "collector", "report", "-c", str(REPO / "config.yaml"), "--since",
+                           "7d", "--format", "html", "--output", str(target)], cwd=REPO, capture_output=True,
+                          text=True, env={"PATH": os.environ["PATH"], **env}, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    page = target.read_text(encoding="utf-8")
+    assert page.count('<svg class="chart"') == 2 and "test-token" not in page
 
 
 # --- shell scripts ---------------------------------------------------------------------------------------------

@@ -58,3 +58,12 @@ def decimal(value: float) -> str:
     back as the same float by every dialect."""
     text = format(Decimal(repr(float(value))), "f")
     return text if "." in text else text + ".0"
+
+
+def beyond(field: str, low: float | None, high: float | None) -> str:
+    """The condition of a reading outside its thresholds, `field < low OR field > high` (a None bound: no test that
+    side; one must be set), in the syntax InfluxQL and SQL share: `<`, `>`, `OR` and numbers as `decimal` writes
+    them."""
+    tests = [f"{field} < {decimal(low)}" if low is not None else "", f"{field} > {decimal(high)}" if high is not None
+             else ""]
+    return " OR ".join(filter(None, tests))

@@ -4,7 +4,7 @@ Identifiers go in double quotes, string literals in single quotes, each with its
 from __future__ import annotations
 
 from collector.lineprotocol import FIELD, MEASUREMENT
-from collector.query import HistoryQuery, decimal
+from collector.query import HistoryQuery, beyond, decimal
 from collector.report import KELVIN, MKT_DELTA_H_OVER_R
 
 
@@ -106,8 +106,5 @@ def outside(start_ns: int, stop_ns: int, sensor: str, low: float | None, high: f
     """The sensor's readings below `low` or above `high` (a None bound: none that side; one must be set), in time
     order: without GROUP BY influxd merges the sensor's series (hosts) by time."""
     field = quote_ident(FIELD)
-    beyond = [f"{field} < {decimal(low)}" if low is not None else "", f"{field} > {decimal(high)}" if high is not None
-              else ""]
-    where = f'{_report_where(start_ns, stop_ns)} AND "sensor" = {string(sensor)} AND (' + " OR ".join(
-        filter(None, beyond)) + ")"
+    where = f'{_report_where(start_ns, stop_ns)} AND "sensor" = {string(sensor)} AND ({beyond(field, low, high)})'
     return readings(field, where)

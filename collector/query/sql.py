@@ -6,7 +6,7 @@ DataFusion's SQL reads no backslash escapes in either (sqlparser's GenericDialec
 from __future__ import annotations
 
 from collector.lineprotocol import FIELD, MEASUREMENT
-from collector.query import HistoryQuery, decimal
+from collector.query import HistoryQuery, beyond, decimal
 from collector.report import KELVIN, MKT_DELTA_H_OVER_R
 from collector.ticks import NS_PER_S
 
@@ -124,7 +124,5 @@ def outside(start_ns: int, stop_ns: int, sensor: str, low: float | None, high: f
     """`time` and the field of the sensor's readings below `low` or above `high` (a None bound: none that side; one
     must be set), in time order."""
     field = quote_ident(FIELD)
-    beyond = " OR ".join(filter(None, (f"{field} < {decimal(low)}" if low is not None else "",
-                                       f"{field} > {decimal(high)}" if high is not None else "")))
-    where = f"{_span(start_ns, stop_ns)} AND {_SENSOR} = {string(sensor)} AND ({beyond})"
+    where = f"{_span(start_ns, stop_ns)} AND {_SENSOR} = {string(sensor)} AND ({beyond(field, low, high)})"
     return readings(f"time, {field}", where) + " ORDER BY time"
