@@ -177,7 +177,7 @@ def test_text_is_an_aligned_table_naming_units_and_thresholds(tmp_path):
     assert len({len(line) for line in [header] + rows[1:2]}) == 1  # the fridge's row, full, as long as the header
     assert rows[1].split()[:5] == ["fridge", "2026-03-10", "11", "8640", "0.1"]
     assert rows[2].split()[-4:] == ["-", "-", "-", "-"]  # room: no thresholds
-    assert "fridge: range 2 to 8 °C, a reading every 10s" in lines
+    assert "fridge: thresholds 2 °C to 8 °C, a reading every 10s" in lines
     assert any(line.startswith("room: no thresholds") for line in lines)
 
 

@@ -26,6 +26,16 @@ class SensorLimits:
     low: float | None  # the sensor's `min`, °C
     high: float | None  # its `max`, °C
 
+    def thresholds(self) -> str:
+        """The thresholds in words, as the text table and the page name them."""
+        if self.low is not None and self.high is not None:
+            return f"thresholds {self.low:g} °C to {self.high:g} °C"
+        if self.low is not None:
+            return f"threshold: min {self.low:g} °C (no max)"
+        if self.high is not None:
+            return f"threshold: max {self.high:g} °C (no min)"
+        return "no thresholds"
+
 
 @dataclass(frozen=True)
 class Summary:

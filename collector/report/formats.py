@@ -66,7 +66,7 @@ def write_text(rows: list[DayFigures], limits: tuple[SensorLimits, ...], out: IO
     out.write("\nminutes below min / above max and the longest excursion in minutes; an excursion is a run of "
               "readings outside the range at successive ticks\n")
     for limit in sorted(limits, key=lambda limit: limit.name):
-        out.write(f"{limit.name}: {_range(limit)}, a reading every {format_duration(limit.interval_s)}\n")
+        out.write(f"{limit.name}: {_thresholds(limit)}, a reading every {format_duration(limit.interval_s)}\n")
 
 
 def _text(value: object, spec: str) -> str:
@@ -75,11 +75,7 @@ def _text(value: object, spec: str) -> str:
     return format(value, spec) if spec else str(value)
 
 
-def _range(limit: SensorLimits) -> str:
-    if limit.low is not None and limit.high is not None:
-        return f"range {limit.low:g} to {limit.high:g} °C"
-    if limit.low is not None:
-        return f"min {limit.low:g} °C (no max)"
-    if limit.high is not None:
-        return f"max {limit.high:g} °C (no min)"
-    return "no thresholds (min, max) configured: no minutes outside nor excursions"
+def _thresholds(limit: SensorLimits) -> str:
+    if limit.low is None and limit.high is None:
+        return "no thresholds (min, max) configured: no minutes outside nor excursions"
+    return limit.thresholds()

@@ -134,22 +134,12 @@ def _head(start_ns: int, stop_ns: int, tz: ZoneInfo, zone: str, source: str) -> 
             f'<h1>Temperature report</h1>\n<dl class="meta">{items}</dl>\n')
 
 
-def _thresholds(sensor: SensorLimits) -> str:
-    if sensor.low is not None and sensor.high is not None:
-        return f"thresholds {sensor.low:g} \u00b0C to {sensor.high:g} \u00b0C"
-    if sensor.low is not None:
-        return f"threshold: min {sensor.low:g} \u00b0C (no max)"
-    if sensor.high is not None:
-        return f"threshold: max {sensor.high:g} \u00b0C (no min)"
-    return "no thresholds"
-
-
 COLUMNS = ("day", "readings", "expected", "complete", "min \u00b0C", "max \u00b0C", "mean \u00b0C", "MKT \u00b0C",
            "minutes below", "minutes above", "excursions", "longest (min)")
 
 
 def _section(sensor: SensorLimits, days: list[DayFigures], chart: str, every_s: float, tz: ZoneInfo) -> str:
-    heading = (f'<h2>{_e(sensor.name)}</h2>\n<p class="limits">{_e(_thresholds(sensor))} \u00b7 a reading every '
+    heading = (f'<h2>{_e(sensor.name)}</h2>\n<p class="limits">{_e(sensor.thresholds())} \u00b7 a reading every '
                f"{_e(format_duration(sensor.interval_s))} \u00b7 chart: mean and min\u2013max per "
                f"{_e(format_duration(every_s))}</p>\n")
     head = "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
