@@ -207,6 +207,27 @@ def test_text_is_an_aligned_table_naming_units_and_thresholds(tmp_path):
     assert any(line.startswith("room: no thresholds") for line in lines)
 
 
+def test_the_text_table_never_rounds_up_to_100_nor_down_to_0(tmp_path):
+    """A day with one tick of 8,640 missing is 99.98 %: the table reads 99.9, not a false 100.0. A 500 ms sensor's
+    one reading below is 0.0083 minutes: the table reads <0.1, not 0.0; json keeps the exact figure."""
+    config = tmp_path / "config.yaml"
+    config.write_text("collector: {outbox: data/outbox.sqlite, interval: 10s}\n"
+                      "sensors:\n  - {name: fridge, type: simulated, min: 2, max: 8}\n"
+                      "  - {name: fast, type: simulated, interval: 500ms, min: 2}\n")
+    midnight = at(12)
+    outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
+    outbox.append([temperature("fridge", midnight + t * TICK, 5.0) for t in range(8640) if t != 4000] +
+                  [temperature("fast", midnight + t * S // 2, 1.0 if t == 1 else 5.0) for t in range(3)])
+    outbox.close()
+    done = report(config, "--start", "2026-03-11", "--stop", "2026-03-12")
+    assert done.returncode == 0, done.stderr
+    cells = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:3]}
+    assert cells["fridge"][2:5] == ["8639", "8640", "99.9"], done.stdout
+    assert cells["fast"][-4:] == ["<0.1", "-", "1", "<0.1"], done.stdout
+    [fast, _] = json_report(config, "--start", "2026-03-11", "--stop", "2026-03-12")
+    assert fast["minutes_below"] == fast["longest_excursion_minutes"] == pytest.approx(0.5 / 60)
+
+
 def test_output_is_written_whole_to_the_file(tmp_path):
     config = fill(tmp_path, {"fridge": FRIDGE})
     target = tmp_path / "out" / "report.csv"

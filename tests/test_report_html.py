@@ -11,6 +11,7 @@ from a real influxd 1.6, and without leather.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -223,6 +224,20 @@ def test_a_sensor_without_readings_in_the_range_says_so_in_place_of_its_chart():
     attic, fridge = out.getvalue().split('<section class="sensor">')[1:]
     assert "No readings in the range." in attic and "<svg" not in attic
     assert "<svg" in fridge and "No readings" not in fridge
+
+
+def test_the_table_never_rounds_up_to_100_nor_down_to_0():
+    """The text table's rules (collector/report/formats.py): one tick of 8,640 missing reads 99.9 %; a 500 ms
+    sensor's one reading outside (0.0083 minutes) reads <0.1, not 0."""
+    day = next(d for d in report_sample.days() if d.sensor == report_sample.FRIDGE.name)
+    day = dataclasses.replace(day, readings=8639, expected=8640, completeness=8639 / 8640, minutes_below=0.5 / 60,
+                              minutes_above=0.0, excursions=1, longest_excursion_minutes=0.5 / 60)
+    out = io.StringIO()
+    html.write_html([day], (report_sample.FRIDGE,), report_sample.history, report_sample.START_NS,
+                    report_sample.STOP_NS, report_sample.ZONE, "outbox", out)
+    row = out.getvalue().split("<tbody>")[1].split("</tr>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert cells[3] == "99.9 %" and cells[8:] == ["&lt;0.1", "0.0", "1", "&lt;0.1"], cells
 
 
 # ---------------------------------------------------------------------------------------------------------------

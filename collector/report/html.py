@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import math
 import time
 from datetime import datetime
 from types import ModuleType
@@ -23,7 +22,7 @@ from collector import __version__
 from collector.durations import format_duration
 from collector.errors import TemplogError
 from collector.query import HistoryQuery, Row
-from collector.report import DayFigures, SensorLimits
+from collector.report import DayFigures, SensorLimits, formats
 from collector.ticks import NS_PER_S, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
@@ -174,8 +173,7 @@ def _day_row(day: DayFigures, tz: ZoneInfo) -> str:
 def _percent(completeness: float | None) -> str:
     if completeness is None:
         return NULL
-    # rounded down: a day with one reading missing in 10,000 must not read 100.0 %
-    return f"{math.floor(completeness * 1000) / 10:.1f} %"
+    return f"{formats.percent(completeness)} %"
 
 
 def _celsius(value: float | None) -> str:
@@ -183,9 +181,7 @@ def _celsius(value: float | None) -> str:
 
 
 def _minutes(value: float | None) -> str:
-    if value is None:
-        return NULL
-    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    return NULL if value is None else formats.minutes(value)
 
 
 def _extreme(value: float | None, rfc3339: str | None, tz: ZoneInfo) -> str:
