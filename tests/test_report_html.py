@@ -11,7 +11,9 @@ from a real influxd 1.6, and without leather.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import datetime as dt
 import io
 import os
 import re
@@ -19,6 +21,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from collector.report import html
 from collector.report.chart import MEAN_STROKE, OUTSIDE_FILL
 
 S = 1_000_000_000
+DAY = 86400 * S
 A4_POINTS = (595.28, 841.89)  # 210 x 297 mm in PDF points (1/72 in)
 SENSORS = [sensor.name for sensor in report_sample.LIMITS]
 
@@ -148,6 +152,32 @@ def test_it_prints_on_a4_pages(browser):
     for box in boxes:
         x0, y0, x1, y1 = (float(v) for v in box)
         assert abs(x1 - x0 - A4_POINTS[0]) <= 1 and abs(y1 - y0 - A4_POINTS[1]) <= 1, box
+
+
+def test_a_year_prints_its_chart_on_the_first_page(tmp_path):
+    """A year's 365 rows fit no page: the table breaks across pages (its header row repeated), the header and chart
+    stay together, so page 1 holds the chart, not the page's header alone. Counted in page 1 of Chromium's PDF: the
+    line segments (PDF operator `l`) the chart's SVG paths draw; the header alone (text and 2 rectangles) has none."""
+    fridge = next(d for d in report_sample.days() if d.sensor == report_sample.FRIDGE.name)
+    year = [dataclasses.replace(fridge, day=(dt.date(2026, 1, 1) + dt.timedelta(days=n)).isoformat())
+            for n in range(365)]
+    path = tmp_path / "year.html"
+    with open(path, "w", encoding="utf-8") as out:
+        html.write_html(year, (report_sample.FRIDGE,), report_sample.history, report_sample.START_NS - 300 * DAY,
+                        report_sample.START_NS + 65 * DAY, report_sample.ZONE, "outbox", out)
+    with Chromium(tmp_path / "chromium-profile") as chromium:
+        chromium.open(path)
+        data = chromium.call("Page.printToPDF", preferCSSPageSize=True, printBackground=True, pageRanges="1")["data"]
+    streams = b"".join(_inflate(m) for m in re.findall(rb"stream\r?\n(.*?)endstream", base64.b64decode(data), re.S))
+    assert len(re.findall(rb"[\d.] l\n", streams)) > 100
+
+
+def _inflate(stream: bytes) -> bytes:
+    """A PDF stream's content if it is deflated (Chromium's page contents are), else nothing (fonts, images)."""
+    try:
+        return zlib.decompress(stream)
+    except zlib.error:
+        return b""
 
 
 def test_each_chart_has_a_few_hundred_windows_at_most(page):

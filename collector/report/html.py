@@ -40,8 +40,9 @@ h1 { font-size: 15pt; margin: 0 0 2mm; }
 h2 { font-size: 12pt; margin: 0 0 1mm; overflow-wrap: anywhere; break-after: avoid; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 0 4mm; margin: 0 0 4mm; font-size: 9pt; }
 dl.meta dt { color: #444; } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-section.sensor { break-inside: avoid; margin: 0 0 7mm; padding-top: 3mm; border-top: 0.4mm solid #111; }
-p.limits { margin: 0 0 1mm; font-size: 9pt; }
+section.sensor { margin: 0 0 7mm; padding-top: 3mm; border-top: 0.4mm solid #111; }
+div.top { break-inside: avoid; }
+p.limits { margin: 0 0 1mm; font-size: 9pt; break-after: avoid; }
 figure { margin: 0 0 2mm; break-inside: avoid; break-after: avoid; }
 svg.chart { display: block; width: 100%; height: auto; }
 svg.chart text { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
@@ -145,8 +146,11 @@ def _section(sensor: SensorLimits, days: list[DayFigures], chart: str, every_s: 
     body = "".join(_day_row(day, tz) for day in days)
     key = ("Bold, dotted completeness: readings are missing that day. Shaded rows: the temperature left its "
            f"thresholds. Times are in {tz.key}; {NULL}: no value.")
-    return (f'<section class="sensor">\n{heading}<figure>{chart}</figure>\n<table>\n<thead><tr>{head}</tr></thead>\n'
-            f'<tbody>\n{body}</tbody>\n</table>\n<p class="key">{_e(key)}</p>\n</section>\n')
+    # the header and chart kept together on one page; the table after them breaks across pages, its header row
+    # repeated on each (thead: display: table-header-group): a year's 365 rows fit no page
+    return (f'<section class="sensor">\n<div class="top">{heading}<figure>{chart}</figure></div>\n<table>\n'
+            f'<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n<p class="key">{_e(key)}</p>\n'
+            "</section>\n")
 
 
 def _day_row(day: DayFigures, tz: ZoneInfo) -> str:
