@@ -149,6 +149,32 @@ def test_more_readings_than_ticks_caps_completeness_with_one_warning(tmp_path):
     assert len(warnings) == 1 and "sensor room" in warnings[0] and "2026-03-10" in warnings[0], done.stderr
 
 
+def test_two_hosts_with_one_sensor_name_count_the_ticks_outside_of_either_once(tmp_path):
+    """The review's case: `dup` (10 s, 0 to 5 °C) on two hosts, 120 ticks from midnight. h1: 30 ticks at 6.0, 30 at
+    3.0, and again; h2: 4.0, but 7.0 at every 5th tick. Outside is the union of their ticks above 5: 0-30 (h1 to 29,
+    h2 at 30), 35, 40, 45, 50, 55, 60-90, 95, 100, 105, 110, 115: 12 runs, the longest 31 ticks, 72 ticks above.
+    A reading at the tick of the one before is the same tick outside: it neither cuts the run nor adds minutes."""
+    config = tmp_path / "config.yaml"
+    config.write_text("collector: {outbox: data/outbox.sqlite, interval: 10s}\n"
+                      "sensors:\n  - {name: dup, type: simulated, min: 0, max: 5}\n")
+    midnight = at(12)
+    outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
+    outbox.append([temperature("dup", midnight + t * TICK, 6.0 if t % 60 < 30 else 3.0, host="h1")
+                   for t in range(120)] +
+                  [temperature("dup", midnight + t * TICK, 7.0 if t % 5 == 0 else 4.0, host="h2")
+                   for t in range(120)])
+    outbox.close()
+    done = report(config, "--start", "2026-03-11T00:00:00Z", "--stop", "2026-03-11T00:20:00Z", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert (row["readings"], row["expected"], row["completeness"]) == (240, 120, 1.0)
+    assert (row["excursions"], row["longest_excursion_minutes"]) == (12, pytest.approx(31 * 10 / 60))
+    assert (row["minutes_below"], row["minutes_above"]) == (0.0, pytest.approx(72 * 10 / 60))
+    # and the WARNING says the completeness, and so the gaps, are not to be trusted
+    [warning] = [line for line in done.stderr.splitlines() if "WARNING" in line]
+    assert "sensor dup" in warning and "unreliable" in warning and "gaps" in warning, warning
+
+
 def test_csv_has_the_spec_columns_and_empty_cells_for_null(tmp_path):
     config = fill(tmp_path, {"fridge": FRIDGE, "room": ROOM})
     done = report(config, "--start", "2026-03-10", "--stop", "2026-03-12", "--format", "csv")
@@ -179,6 +205,27 @@ def test_text_is_an_aligned_table_naming_units_and_thresholds(tmp_path):
     assert rows[2].split()[-4:] == ["-", "-", "-", "-"]  # room: no thresholds
     assert "fridge: thresholds 2 °C to 8 °C, a reading every 10s" in lines
     assert any(line.startswith("room: no thresholds") for line in lines)
+
+
+def test_the_text_table_never_rounds_up_to_100_nor_down_to_0(tmp_path):
+    """A day with one tick of 8,640 missing is 99.98 %: the table reads 99.9, not a false 100.0. A 500 ms sensor's
+    one reading below is 0.0083 minutes: the table reads <0.1, not 0.0; json keeps the exact figure."""
+    config = tmp_path / "config.yaml"
+    config.write_text("collector: {outbox: data/outbox.sqlite, interval: 10s}\n"
+                      "sensors:\n  - {name: fridge, type: simulated, min: 2, max: 8}\n"
+                      "  - {name: fast, type: simulated, interval: 500ms, min: 2}\n")
+    midnight = at(12)
+    outbox = Outbox(str(tmp_path / "data/outbox.sqlite"))
+    outbox.append([temperature("fridge", midnight + t * TICK, 5.0) for t in range(8640) if t != 4000] +
+                  [temperature("fast", midnight + t * S // 2, 1.0 if t == 1 else 5.0) for t in range(3)])
+    outbox.close()
+    done = report(config, "--start", "2026-03-11", "--stop", "2026-03-12")
+    assert done.returncode == 0, done.stderr
+    cells = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:3]}
+    assert cells["fridge"][2:5] == ["8639", "8640", "99.9"], done.stdout
+    assert cells["fast"][-4:] == ["<0.1", "-", "1", "<0.1"], done.stdout
+    [fast, _] = json_report(config, "--start", "2026-03-11", "--stop", "2026-03-12")
+    assert fast["minutes_below"] == fast["longest_excursion_minutes"] == pytest.approx(0.5 / 60)
 
 
 def test_output_is_written_whole_to_the_file(tmp_path):

@@ -11,6 +11,9 @@ from a real influxd 1.6, and without leather.
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import datetime as dt
 import io
 import os
 import re
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from collector.report import html
 from collector.report.chart import MEAN_STROKE, OUTSIDE_FILL
 
 S = 1_000_000_000
+DAY = 86400 * S
 A4_POINTS = (595.28, 841.89)  # 210 x 297 mm in PDF points (1/72 in)
 SENSORS = [sensor.name for sensor in report_sample.LIMITS]
 
@@ -149,6 +154,32 @@ def test_it_prints_on_a4_pages(browser):
         assert abs(x1 - x0 - A4_POINTS[0]) <= 1 and abs(y1 - y0 - A4_POINTS[1]) <= 1, box
 
 
+def test_a_year_prints_its_chart_on_the_first_page(tmp_path):
+    """A year's 365 rows fit no page: the table breaks across pages (its header row repeated), the header and chart
+    stay together, so page 1 holds the chart, not the page's header alone. Counted in page 1 of Chromium's PDF: the
+    line segments (PDF operator `l`) the chart's SVG paths draw; the header alone (text and 2 rectangles) has none."""
+    fridge = next(d for d in report_sample.days() if d.sensor == report_sample.FRIDGE.name)
+    year = [dataclasses.replace(fridge, day=(dt.date(2026, 1, 1) + dt.timedelta(days=n)).isoformat())
+            for n in range(365)]
+    path = tmp_path / "year.html"
+    with open(path, "w", encoding="utf-8") as out:
+        html.write_html(year, (report_sample.FRIDGE,), report_sample.history, report_sample.START_NS - 300 * DAY,
+                        report_sample.START_NS + 65 * DAY, report_sample.ZONE, "outbox", out)
+    with Chromium(tmp_path / "chromium-profile") as chromium:
+        chromium.open(path)
+        data = chromium.call("Page.printToPDF", preferCSSPageSize=True, printBackground=True, pageRanges="1")["data"]
+    streams = b"".join(_inflate(m) for m in re.findall(rb"stream\r?\n(.*?)endstream", base64.b64decode(data), re.S))
+    assert len(re.findall(rb"[\d.] l\n", streams)) > 100
+
+
+def _inflate(stream: bytes) -> bytes:
+    """A PDF stream's content if it is deflated (Chromium's page contents are), else nothing (fonts, images)."""
+    try:
+        return zlib.decompress(stream)
+    except zlib.error:
+        return b""
+
+
 def test_each_chart_has_a_few_hundred_windows_at_most(page):
     _, asked = page
     assert [q.sensors for q in asked] == [(name,) for name in SENSORS]
@@ -223,6 +254,20 @@ def test_a_sensor_without_readings_in_the_range_says_so_in_place_of_its_chart():
     attic, fridge = out.getvalue().split('<section class="sensor">')[1:]
     assert "No readings in the range." in attic and "<svg" not in attic
     assert "<svg" in fridge and "No readings" not in fridge
+
+
+def test_the_table_never_rounds_up_to_100_nor_down_to_0():
+    """The text table's rules (collector/report/formats.py): one tick of 8,640 missing reads 99.9 %; a 500 ms
+    sensor's one reading outside (0.0083 minutes) reads <0.1, not 0."""
+    day = next(d for d in report_sample.days() if d.sensor == report_sample.FRIDGE.name)
+    day = dataclasses.replace(day, readings=8639, expected=8640, completeness=8639 / 8640, minutes_below=0.5 / 60,
+                              minutes_above=0.0, excursions=1, longest_excursion_minutes=0.5 / 60)
+    out = io.StringIO()
+    html.write_html([day], (report_sample.FRIDGE,), report_sample.history, report_sample.START_NS,
+                    report_sample.STOP_NS, report_sample.ZONE, "outbox", out)
+    row = out.getvalue().split("<tbody>")[1].split("</tr>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert cells[3] == "99.9 %" and cells[8:] == ["&lt;0.1", "0.0", "1", "&lt;0.1"], cells
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from collector.report import KELVIN, MKT_DELTA_H_OVER_R, DayFigures, ReportSource, SensorLimits, Summary
 from collector.report.days import Day, days, expected_ticks
@@ -31,7 +31,9 @@ def mkt(boltzmann_mean: float) -> float:
 
 @dataclass
 class Runs:
-    """Runs of readings outside the thresholds at successive ticks, fed their times in order (one day's)."""
+    """Runs of readings outside the thresholds at successive ticks, fed their times in order (one day's). Two readings
+    at one tick (two hosts use the sensor's name) are one tick outside: the second neither lengthens nor cuts the
+    run."""
 
     interval_ns: int
     count: int = 0
@@ -40,6 +42,8 @@ class Runs:
     _last_ns: int | None = None
 
     def add(self, time_ns: int) -> None:
+        if time_ns == self._last_ns:
+            return
         if self._last_ns is not None and time_ns == self._last_ns + self.interval_ns:
             self._length += 1
         else:  # the first, or a tick missed since the last one: what happened between is not known
@@ -49,21 +53,28 @@ class Runs:
         self._last_ns = time_ns
 
 
-def runs(times_ns: Iterable[int], interval: int) -> tuple[int, int]:
-    """(runs, readings in the longest) of time-ordered times at successive ticks of `interval` ns."""
-    counted = Runs(interval)
-    for time_ns in times_ns:
-        counted.add(time_ns)
-    return counted.count, counted.longest
-
-
 @dataclass
 class _Outside:
-    """One day's readings outside the thresholds: below, above, and their runs."""
+    """One day's ticks outside the thresholds: below, above (each tick once, however many readings it has), and
+    their runs."""
 
     runs: Runs
     below: int = 0
     above: int = 0
+    _last_below_ns: int | None = None
+    _last_above_ns: int | None = None
+
+    def add_below(self, time_ns: int) -> None:
+        if time_ns != self._last_below_ns:
+            self.below += 1
+            self._last_below_ns = time_ns
+        self.runs.add(time_ns)
+
+    def add_above(self, time_ns: int) -> None:
+        if time_ns != self._last_above_ns:
+            self.above += 1
+            self._last_above_ns = time_ns
+        self.runs.add(time_ns)
 
 
 def figures(source: ReportSource, limits: tuple[SensorLimits, ...], start_ns: int, stop_ns: int,
@@ -80,7 +91,8 @@ def figures(source: ReportSource, limits: tuple[SensorLimits, ...], start_ns: in
         over = [row.day for row in rows if row.readings > row.expected]
         if over:
             log.warning("report: sensor %s has more readings than its %gs interval gives ticks on %s: its interval "
-                        "changed, or two hosts use its name; completeness there is shown as 1", limit.name,
+                        "changed, or two hosts use its name; completeness there is shown as 1 and is unreliable, and "
+                        "so are its gaps (a tick one host missed hides behind the other's reading)", limit.name,
                         limit.interval_s, over[0] if len(over) == 1 else f"{len(over)} days, {over[0]} to {over[-1]}")
         yield from rows
 
@@ -99,12 +111,10 @@ def _outside_per_day(source: ReportSource, limit: SensorLimits, span: list[Day],
             index += 1
         day = counted[index]
         if limit.low is not None and celsius < limit.low:
-            day.below += 1
+            day.add_below(time_ns)
         elif limit.high is not None and celsius > limit.high:
-            day.above += 1
-        else:  # inside after all (a source's filter is the same test): not part of any run
-            continue
-        day.runs.add(time_ns)
+            day.add_above(time_ns)
+        # else inside after all (a source's filter is the same test): not part of any run
     return counted
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import math
 import time
 from datetime import datetime
 from types import ModuleType
@@ -23,7 +22,7 @@ from collector import __version__
 from collector.durations import format_duration
 from collector.errors import TemplogError
 from collector.query import HistoryQuery, Row
-from collector.report import DayFigures, SensorLimits
+from collector.report import DayFigures, SensorLimits, formats
 from collector.ticks import NS_PER_S, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
@@ -41,8 +40,9 @@ h1 { font-size: 15pt; margin: 0 0 2mm; }
 h2 { font-size: 12pt; margin: 0 0 1mm; overflow-wrap: anywhere; break-after: avoid; }
 dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 0 4mm; margin: 0 0 4mm; font-size: 9pt; }
 dl.meta dt { color: #444; } dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-section.sensor { break-inside: avoid; margin: 0 0 7mm; padding-top: 3mm; border-top: 0.4mm solid #111; }
-p.limits { margin: 0 0 1mm; font-size: 9pt; }
+section.sensor { margin: 0 0 7mm; padding-top: 3mm; border-top: 0.4mm solid #111; }
+div.top { break-inside: avoid; }
+p.limits { margin: 0 0 1mm; font-size: 9pt; break-after: avoid; }
 figure { margin: 0 0 2mm; break-inside: avoid; break-after: avoid; }
 svg.chart { display: block; width: 100%; height: auto; }
 svg.chart text { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
@@ -146,8 +146,11 @@ def _section(sensor: SensorLimits, days: list[DayFigures], chart: str, every_s: 
     body = "".join(_day_row(day, tz) for day in days)
     key = ("Bold, dotted completeness: readings are missing that day. Shaded rows: the temperature left its "
            f"thresholds. Times are in {tz.key}; {NULL}: no value.")
-    return (f'<section class="sensor">\n{heading}<figure>{chart}</figure>\n<table>\n<thead><tr>{head}</tr></thead>\n'
-            f'<tbody>\n{body}</tbody>\n</table>\n<p class="key">{_e(key)}</p>\n</section>\n')
+    # the header and chart kept together on one page; the table after them breaks across pages, its header row
+    # repeated on each (thead: display: table-header-group): a year's 365 rows fit no page
+    return (f'<section class="sensor">\n<div class="top">{heading}<figure>{chart}</figure></div>\n<table>\n'
+            f'<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n<p class="key">{_e(key)}</p>\n'
+            "</section>\n")
 
 
 def _day_row(day: DayFigures, tz: ZoneInfo) -> str:
@@ -174,8 +177,7 @@ def _day_row(day: DayFigures, tz: ZoneInfo) -> str:
 def _percent(completeness: float | None) -> str:
     if completeness is None:
         return NULL
-    # rounded down: a day with one reading missing in 10,000 must not read 100.0 %
-    return f"{math.floor(completeness * 1000) / 10:.1f} %"
+    return f"{formats.percent(completeness)} %"
 
 
 def _celsius(value: float | None) -> str:
@@ -183,9 +185,7 @@ def _celsius(value: float | None) -> str:
 
 
 def _minutes(value: float | None) -> str:
-    if value is None:
-        return NULL
-    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+    return NULL if value is None else formats.minutes(value)
 
 
 def _extreme(value: float | None, rfc3339: str | None, tz: ZoneInfo) -> str:
