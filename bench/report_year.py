@@ -175,6 +175,9 @@ def main() -> None:
             fill(influxd, start_s, ticks)
             print(f"influxd: {2 * ticks:,} points written in {time.monotonic() - began:.1f} s "
                   f"({BATCH:,} lines a request)")
+            stored = sum(series["values"][0][1] for series in influxd.query(
+                'SELECT count("celsius") FROM "temperature" GROUP BY "sensor"', db="bench")["results"][0]["series"])
+            print(f"influxd: {stored:,} points stored (count() per sensor)")
             host, port = urllib3.util.parse_url(influxd.url).host, urllib3.util.parse_url(influxd.url).port
             assert host is not None and port is not None
             proxy = CountingProxy((host, port))
@@ -195,23 +198,32 @@ def main() -> None:
                 rss.append(rss_mb)
                 report_bytes, report_requests = proxy.received, dict(proxy.requests)
             rows = out.read_text().count('"sensor": ')
+            readings = sum(int(n) for n in re.findall(r'"readings": (\d+)', out.read_text()))
             excursions = sum(int(n) for n in re.findall(r'"excursions": (\d+)', out.read_text()))
             print(f"report:  {' '.join(report[3:])}")
             print(f"report:  wall {statistics.median(walls):.2f} s (median of {RUNS}: "
                   + ", ".join(f"{w:.2f}" for w in walls) + f"), peak RSS {max(rss):.1f} MB (highest of {RUNS}), "
                   f"{report_bytes:,} bytes received from influxd, {sum(report_requests.values())} HTTP requests "
                   f"({', '.join(f'{n} {p}' for p, n in sorted(report_requests.items()))}); {rows} rows, "
-                  f"{excursions} excursions")
+                  f"{readings:,} readings counted, {excursions} excursions")
             proxy.reset()
             history = ["history", "-c", str(config), *utc, "--format", "csv", "-q"]
             code, history_rss, history_wall, last = run(history, out)
             if code != 0:
                 raise SystemExit(f"history failed (exit {code}): {last}")
             history_bytes, history_requests = proxy.received, dict(proxy.requests)
-            history_rows = sum(1 for _ in out.open("rb")) - 1
+            per_day: dict[bytes, int] = {}
+            with out.open("rb") as f:
+                next(f)  # the header
+                for line in f:
+                    per_day[line[:10]] = per_day.get(line[:10], 0) + 1
+            history_rows = sum(per_day.values())
+            whole_days = sorted(per_day.items())[1:-1]  # the first and last UTC days hold the Berlin midnight
+            short = {day.decode(): n for day, n in whole_days if n != 2 * 86_400 // TICK_S}
             print(f"history: {' '.join(history[3:])}")
             print(f"history: wall {history_wall:.1f} s, peak RSS {history_rss:.1f} MB, {history_bytes:,} bytes "
-                  f"received from influxd, {sum(history_requests.values())} HTTP requests; {history_rows:,} rows")
+                  f"received from influxd, {sum(history_requests.values())} HTTP requests; {history_rows:,} rows"
+                  + (f"; whole UTC days with another count than {2 * 86_400 // TICK_S:,}: {short}" if short else ""))
         finally:
             if proxy is not None:
                 proxy.close()
@@ -220,7 +232,8 @@ def main() -> None:
     verdict(f"report's bytes / history's ({report_bytes:,} / {history_bytes:,} = {ratio:.3%})", ratio <= BYTES_TARGET,
             f"<= {BYTES_TARGET:.0%}")
     verdict(f"report's peak RSS ({max(rss):.1f} MB)", max(rss) <= RSS_TARGET_MB, f"<= {RSS_TARGET_MB:g} MB")
-    verdict("history rows", history_rows == 2 * ticks, f"= {2 * ticks:,} points written")
+    verdict(f"rows: influxd stores {stored:,}, report counts {readings:,}, history prints {history_rows:,}",
+            stored == readings == history_rows == 2 * ticks, f"= {2 * ticks:,} points written")
 
 
 if __name__ == "__main__":
