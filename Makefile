@@ -52,7 +52,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -88,4 +88,8 @@ bench-downsample-v3: venv
 bench-report-charting: venv
 	$(BIN)/python bench/report_charting.py
 
-bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting
+# a year of 10-second readings of 2 sensors written into influxd first (about 2 minutes), then report vs history
+bench-report: venv servers
+	$(BIN)/python bench/report_year.py
+
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report
