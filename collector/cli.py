@@ -701,14 +701,15 @@ def report_limits(config: Config, names: list[str]) -> tuple[SensorLimits, ...]:
 
 
 def check_output(path: str) -> None:
-    """Bad usage, said before any query: no file name, a directory, or a file in a directory that is not there."""
+    """Said before any query: no file name is bad usage (exit 2); a directory, or a directory that is not there, is
+    the file system as it is now (exit 1, as any other path that cannot be written): it may be mounted later."""
     if not path:
         raise UsageError("report: --output needs a file name")
     if os.path.isdir(path):  # os.path follows symlinks, as the kernel does (/dev/stdout -> /proc/self/fd/1)
-        raise UsageError(f"report: --output {path}: is a directory; give a file's name")
+        raise ReportOutputError(f"--output {path}: is a directory; give a file's name")
     directory = os.path.dirname(os.path.realpath(path))  # a dangling symlink: where the file it names would be
     if not os.path.exists(path) and not os.path.isdir(directory):
-        raise UsageError(f"report: --output {path}: no directory {directory} to write it in")
+        raise ReportOutputError(f"--output {path}: no directory {directory} to write it in")
 
 
 def write_whole(path: str, text: str) -> None:
