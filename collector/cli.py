@@ -567,8 +567,11 @@ def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> 
 def _in_utc(time_ns: int) -> str:
     import datetime as dt
 
-    moment = dt.datetime.fromtimestamp(time_ns // NS_PER_S, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f" (it is {moment} in UTC)"
+    try:
+        moment = dt.datetime.fromtimestamp(time_ns // NS_PER_S, dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):  # 0001-01-01 east of UTC is in year 0, which datetime has not
+        return ""
+    return f" (it is {moment.isoformat()[:19]}Z in UTC)"
 
 
 def echo(text: str, limit: int = 60) -> str:
