@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from collector import __version__, logs
 from collector.durations import parse_duration
 from collector.errors import TemplogError
-from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
+from collector.ticks import NS_PER_S, rfc3339, utc_text
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -50,6 +50,8 @@ SECOND_SIGNAL_AFTER_S = 0.5  # a signal this long after the first is the user in
 HISTORY_FIELDS = ("celsius", "humidity", "dewpoint")
 REPORT_FORMATS = ("text", "csv", "json", "html")
 OWN_TIMEOUT_GRACE_S = 1.0  # `read`/`check`: beyond the longest timeout, for a sensor's own timeout handling
+MAX_REPORT_DAYS = 3660  # ten years: the longest range a report covers (each day is queried)
+DAY_NS = 86_400 * NS_PER_S
 
 
 class UsageError(TemplogError):
@@ -62,6 +64,10 @@ class NoSysfs(TemplogError):
 
 class NoReadings(TemplogError):
     """`report` found no reading of any selected sensor in its range: exit 1, nothing written."""
+
+
+class ReportOutputError(TemplogError):
+    """`report` could not write its --output: exit 1, the file as it was before."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -533,10 +539,10 @@ def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> 
         raise UsageError(f"{command}: use either --since or --start/--stop")
     stop = _parse_time(args.stop, "--stop", command, tz) if args.stop else now_ns
     if stop > LAST_STOP_NS:
-        raise UsageError(f"{command}: the stop, {args.stop}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
+        raise UsageError(f"{command}: the stop, {echo(args.stop)}, is after {rfc3339(LAST_STOP_NS)}: InfluxDB "
                          "stores times as 64-bit nanoseconds, which end there")
     if stop <= 0:
-        raise UsageError(f"{command}: the stop, {args.stop}, is not after 1970-01-01")
+        raise UsageError(f"{command}: the stop, {echo(args.stop)}, is not after {rfc3339(0)}{_in_utc(stop)}")
     if args.start:
         start = _parse_time(args.start, "--start", command, tz)
     elif args.since or tz is None:
@@ -551,10 +557,26 @@ def time_range(args, now_ns: int, command: str, tz: dt.tzinfo | None = None) -> 
     else:
         start = _day_start_ns(stop - 1, tz)  # a stop at midnight: the whole day before it
     if start < 0:
-        raise UsageError(f"{command}: the start, {args.start or rfc3339(0)}, is before 1970-01-01")
+        # a date in a zone east of UTC (1970-01-01 in Europe/Berlin) is before the epoch too: say when it is in UTC
+        raise UsageError(f"{command}: the start, {echo(args.start)}, is before {rfc3339(0)}{_in_utc(start)}")
     if start >= stop:
         raise UsageError(f"{command}: the start must be before the stop")
     return start, stop
+
+
+def _in_utc(time_ns: int) -> str:
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromtimestamp(time_ns // NS_PER_S, dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):  # 0001-01-01 east of UTC is in year 0, which datetime has not
+        return ""
+    return f" (it is {moment.isoformat()[:19]}Z in UTC)"
+
+
+def echo(text: str, limit: int = 60) -> str:
+    """The user's `text` for a message, cut to `limit` characters: a 5,000-character argument is not echoed whole."""
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_sensor_names(names: list[str], command: str) -> None:
@@ -569,21 +591,19 @@ def _parse_duration(text: str, option: str, command: str) -> float:
         raise UsageError(f"{command}: {option}: {exc}") from exc
 
 
-DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
 def _parse_time(text: str, option: str, command: str, tz: dt.tzinfo | None) -> int:
-    """An RFC 3339 time; a bare date is its midnight in `tz` (without one: UTC)."""
+    """An RFC 3339 time; one without an offset (a bare date is its midnight) is read in `tz` (without one: UTC), so
+    `2026-10-25` and `2026-10-25T00:00` are the same moment. A wall-clock time a DST change repeats is its first
+    occurrence (fold 0); one it skips is read with the offset before the change."""
+    import datetime as dt
+
     try:
-        if tz is not None and DATE.fullmatch(text):
-            import datetime as dt
-
-            from collector.report.days import midnight_ns
-
-            return midnight_ns(dt.date.fromisoformat(text), tz)
-        return parse_time_ns(text)
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=tz or dt.timezone.utc)
+        return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
     except (ValueError, OverflowError) as exc:
-        raise UsageError(f"{command}: {option}: invalid time {text!r} "
+        raise UsageError(f"{command}: {option}: invalid time {echo(text)!r} "
                          "(use RFC 3339, e.g. 2026-11-27T08:00:00Z, or a date)") from exc
 
 
@@ -606,11 +626,19 @@ def cmd_report(config: Config, args) -> int:
     from collector.report.figures import figures
     from collector.report.outbox_source import OutboxSource
 
+    if args.output is not None:  # before any query: a report with nowhere to go is not worked out
+        check_output(args.output)
     try:
         tz = zone(args.tz)
     except ValueError as exc:
-        raise UsageError(f"report: --tz: {exc}") from exc
+        raise UsageError(f"report: --tz: unknown time zone {echo(args.tz)!r} (an IANA name such as Europe/Berlin "
+                         "or UTC)") from exc
     start, stop = time_range(args, time.time_ns(), "report", tz)
+    if stop - start > MAX_REPORT_DAYS * DAY_NS:  # a query per day: 1970 to 2262 would be ~106,000 of them
+        days = (stop - start) / DAY_NS
+        raise UsageError(f"report: the range from {rfc3339(start)} to {rfc3339(stop)} is {days:,.0f} days; "
+                         f"a report covers at most {MAX_REPORT_DAYS:,} days (ten years): split it into several "
+                         "reports, each with its own --start and --stop")
     limits = report_limits(config, args.sensor)
     if args.format == "html":  # before any query: a missing charting library is said at once
         from collector.report import html
@@ -646,7 +674,7 @@ def cmd_report(config: Config, args) -> int:
             print(f"templog: report: {described}, {sensors} {span}: {exc}", file=sys.stderr)
             logs.log_traceback(log, exc)
             return 1
-    if args.output:
+    if args.output is not None:
         write_whole(args.output, out.getvalue())
     else:
         try:
@@ -675,19 +703,57 @@ def report_limits(config: Config, names: list[str]) -> tuple[SensorLimits, ...]:
                  for name in chosen)
 
 
+def check_output(path: str) -> None:
+    """Said before any query: no file name is bad usage (exit 2); a directory, or a directory that is not there, is
+    the file system as it is now (exit 1, as any other path that cannot be written): it may be mounted later."""
+    if not path:
+        raise UsageError("report: --output needs a file name")
+    if os.path.isdir(path):  # os.path follows symlinks, as the kernel does (/dev/stdout -> /proc/self/fd/1)
+        raise ReportOutputError(f"--output {path}: is a directory; give a file's name")
+    directory = os.path.dirname(os.path.realpath(path))  # a dangling symlink: where the file it names would be
+    if not os.path.exists(path) and not os.path.isdir(directory):
+        raise ReportOutputError(f"--output {path}: no directory {directory} to write it in")
+
+
 def write_whole(path: str, text: str) -> None:
-    """`text` into `path` through `path.tmp` renamed over it: a report cut short never stands as the file."""
-    partial = path + ".tmp"
+    """`text` into `path`, whole or not at all. A regular file (or a new one) is replaced by a temporary file beside
+    it, unique (two reports at once do not clobber each other), with the old file's permission bits, synced, then
+    renamed over it: a report cut short never stands as the file. A symlink is followed to the file it points to;
+    something that is not a regular file (a FIFO, /dev/stdout, /dev/null) is written straight through. Errors name
+    `path` as the user gave it."""
+    import stat
+    import tempfile
+
     try:
-        with open(partial, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+        try:
+            mode: int | None = os.stat(path).st_mode  # the kernel follows symlinks, also /proc's magic ones
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):  # a FIFO's reader, a device: nothing to rename over
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+                stream.flush()
+            return
+        if mode is None:  # a new file gets what open() would give it: 0666 less the umask
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        target = os.path.realpath(path)  # a symlink's file is replaced, the link kept
+        directory, name = os.path.split(target)
+        descriptor, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                os.fchmod(descriptor, stat.S_IMODE(mode))
+                stream.write(text)
+                stream.flush()
+                os.fsync(descriptor)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+    except OSError as exc:  # e.g. ENOSPC from /dev/full, EACCES: the user's path, not the temporary file's
+        raise ReportOutputError(f"--output {path}: {exc.strerror or exc}") from exc
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,
