@@ -9,6 +9,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -98,3 +99,28 @@ def memory_kib(pid: int) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
+
+
+POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
+
+
+def run_templog(checkout: Path, args: list[str], out: Path) -> tuple[int, float, float, str]:
+    """Exit code, peak RSS in MB and wall seconds of one `templog ARGS` run from `checkout` (stdout into `out`), and
+    the last line of its stderr.
+
+    The peak is VmHWM polled from /proc: the kernel's ru_maxrss of a child (wait4, RUSAGE_CHILDREN) starts from
+    its parent's RSS at the fork, and a bench's parent may hold a stand-in's million points.
+    """
+    started, peak_kib = time.monotonic(), 0
+    with out.open("wb") as stdout, (out.parent / "stderr.txt").open("wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "collector", *args], cwd=checkout,
+                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+        while process.poll() is None:
+            try:
+                peak_kib = max(peak_kib, memory_kib(process.pid).get("VmHWM", 0))
+            except (FileNotFoundError, ProcessLookupError):
+                pass  # it has just ended
+            time.sleep(POLL_S)
+    wall = time.monotonic() - started
+    lines = (out.parent / "stderr.txt").read_text(errors="replace").strip().splitlines()
+    return process.returncode, peak_kib / 1024, wall, lines[-1] if lines else ""

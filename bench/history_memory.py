@@ -8,13 +8,12 @@ range.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import urllib3
-from common import ROOT, header, memory_kib, scratch_dir, servers, verdict
+from common import ROOT, header, run_templog, scratch_dir, servers, verdict
 
 sys.path.insert(0, str(ROOT / "tests"))
 from collector.lineprotocol import MEASUREMENT, Series  # noqa: E402
@@ -24,7 +23,6 @@ from fake_influxdb2 import FakeInfluxDB2  # noqa: E402  (the tests' stand-in for
 from fake_influxdb3 import FakeInfluxDB3  # noqa: E402  (the tests' stand-in for InfluxDB 3)
 
 RSS_TARGET_MB = 100.0
-POLL_S = 0.01  # VmHWM only grows: a poll this often misses at most what the last 10 ms before the exit added
 SENSORS = 20
 BATCH = 10_000  # points per write request or outbox commit
 # influxdb.timeout in the configs is 60s: FakeInfluxDB2 sorts the million points before its first byte, in
@@ -84,28 +82,6 @@ def fill_outbox(path: Path, count: int) -> None:
     for batch in batches(count):
         outbox.append(batch)
     outbox.close()
-
-
-def run_history(checkout: Path, config: Path, out: Path, args: list[str]) -> tuple[int, float, float, str]:
-    """Exit code, peak RSS in MB and wall seconds of one `history` run, and the last line of its stderr.
-
-    The peak is VmHWM polled from /proc: the kernel's ru_maxrss of a child (wait4, RUSAGE_CHILDREN) starts from
-    its parent's RSS at the fork, and this parent holds FakeInfluxDB2's million points.
-    """
-    started = time.monotonic()
-    peak_kib = 0
-    with out.open("wb") as stdout, (out.parent / "stderr.txt").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "collector", "history", "-c", str(config), *args],
-                                   cwd=checkout, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
-        while process.poll() is None:
-            try:
-                peak_kib = max(peak_kib, memory_kib(process.pid).get("VmHWM", 0))
-            except (FileNotFoundError, ProcessLookupError):
-                pass  # it has just ended
-            time.sleep(POLL_S)
-    wall = time.monotonic() - started
-    lines = (out.parent / "stderr.txt").read_text(errors="replace").strip().splitlines()
-    return process.returncode, peak_kib / 1024, wall, lines[-1] if lines else ""
 
 
 def rows_in(out: Path, fmt: str) -> int:
@@ -172,8 +148,8 @@ def main() -> None:
                 runs.append(("csv", ["--every", "1m"], SENSORS * -(-seconds // 60)))
                 for fmt, extra, expected in runs:
                     out = scratch / "out.txt"
-                    code, rss_mb, wall, last = run_history(args.checkout, config, out,
-                                                           [*window, "--format", fmt, *extra])
+                    code, rss_mb, wall, last = run_templog(args.checkout, ["history", "-c", str(config), *window,
+                                                                          "--format", fmt, *extra], out)
                     rows = rows_in(out, fmt) if code == 0 else 0
                     what = f"{source:<6} {fmt:<5} {' '.join(extra) or 'raw':<10}"
                     ok = code == 0 and rows == expected

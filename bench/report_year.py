@@ -15,8 +15,6 @@ import argparse
 import re
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -24,7 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import urllib3
-from common import ROOT, header, memory_kib, scratch_dir, servers, verdict
+from common import ROOT, header, run_templog, scratch_dir, servers, verdict
 
 S = 1_000_000_000
 TICK_S = 10
@@ -35,7 +33,6 @@ EXCURSION_EVERY = 30 * 86_400 // TICK_S  # ticks between two fridge excursions: 
 EXCURSION_TICKS = 60  # 10 minutes above max
 BYTES_TARGET = 0.01  # report's bytes / history's
 RSS_TARGET_MB = 100.0
-POLL_S = 0.01
 RUNS = 3  # report runs, the median wall time reported
 REQUEST_LINE = re.compile(rb"(?:GET|POST|HEAD) (/[^ ?]*)\S* HTTP/1\.[01]\r\n")
 http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=300))
@@ -135,23 +132,6 @@ def fill(server: servers.Influxd1, start_s: int, ticks: int) -> None:
         post(url, "\n".join(lines).encode())
 
 
-def run(command: list[str], out: Path) -> tuple[int, float, float, str]:
-    """Exit code, peak RSS in MB (VmHWM, polled), wall seconds and the last stderr line of one templog run."""
-    started, peak_kib = time.monotonic(), 0
-    with out.open("wb") as stdout, (out.parent / "stderr.txt").open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "collector", *command], cwd=ROOT,
-                                   stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
-        while process.poll() is None:
-            try:
-                peak_kib = max(peak_kib, memory_kib(process.pid).get("VmHWM", 0))
-            except (FileNotFoundError, ProcessLookupError):
-                pass  # it has just ended
-            time.sleep(POLL_S)
-    wall = time.monotonic() - started
-    lines = (out.parent / "stderr.txt").read_text(errors="replace").strip().splitlines()
-    return process.returncode, peak_kib / 1024, wall, lines[-1] if lines else ""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=365, help="days of readings from 2025-01-01 (default 365)")
@@ -191,7 +171,7 @@ def main() -> None:
             walls, rss, report_bytes, report_requests = [], [], 0, {}
             for _ in range(RUNS):
                 proxy.reset()
-                code, rss_mb, wall, last = run(report, out)
+                code, rss_mb, wall, last = run_templog(ROOT, report, out)
                 if code != 0:
                     raise SystemExit(f"report failed (exit {code}): {last}")
                 walls.append(wall)
@@ -208,7 +188,7 @@ def main() -> None:
                   f"{readings:,} readings counted, {excursions} excursions")
             proxy.reset()
             history = ["history", "-c", str(config), *utc, "--format", "csv", "-q"]
-            code, history_rss, history_wall, last = run(history, out)
+            code, history_rss, history_wall, last = run_templog(ROOT, history, out)
             if code != 0:
                 raise SystemExit(f"history failed (exit {code}): {last}")
             history_bytes, history_requests = proxy.received, dict(proxy.requests)
