@@ -66,10 +66,6 @@ class NoReadings(TemplogError):
     """`report` found no reading of any selected sensor in its range: exit 1, nothing written."""
 
 
-class ReportOutputError(TemplogError):
-    """`report` could not write its --output: exit 1, the file as it was before."""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -625,8 +621,11 @@ def cmd_report(config: Config, args) -> int:
     from collector.report.days import zone
     from collector.report.figures import figures
     from collector.report.outbox_source import OutboxSource
+    from collector.report.output import check_output, write_whole
 
     if args.output is not None:  # before any query: a report with nowhere to go is not worked out
+        if not args.output:
+            raise UsageError("report: --output needs a file name")
         check_output(args.output)
     try:
         tz = zone(args.tz)
@@ -701,59 +700,6 @@ def report_limits(config: Config, names: list[str]) -> tuple[SensorLimits, ...]:
     chosen = sorted(set(names) or configured)
     return tuple(SensorLimits(name, configured[name].interval, configured[name].min, configured[name].max)
                  for name in chosen)
-
-
-def check_output(path: str) -> None:
-    """Said before any query: no file name is bad usage (exit 2); a directory, or a directory that is not there, is
-    the file system as it is now (exit 1, as any other path that cannot be written): it may be mounted later."""
-    if not path:
-        raise UsageError("report: --output needs a file name")
-    if os.path.isdir(path):  # os.path follows symlinks, as the kernel does (/dev/stdout -> /proc/self/fd/1)
-        raise ReportOutputError(f"--output {path}: is a directory; give a file's name")
-    directory = os.path.dirname(os.path.realpath(path))  # a dangling symlink: where the file it names would be
-    if not os.path.exists(path) and not os.path.isdir(directory):
-        raise ReportOutputError(f"--output {path}: no directory {directory} to write it in")
-
-
-def write_whole(path: str, text: str) -> None:
-    """`text` into `path`, whole or not at all. A regular file (or a new one) is replaced by a temporary file beside
-    it, unique (two reports at once do not clobber each other), with the old file's permission bits, synced, then
-    renamed over it: a report cut short never stands as the file. A symlink is followed to the file it points to;
-    something that is not a regular file (a FIFO, /dev/stdout, /dev/null) is written straight through. Errors name
-    `path` as the user gave it."""
-    import stat
-    import tempfile
-
-    try:
-        try:
-            mode: int | None = os.stat(path).st_mode  # the kernel follows symlinks, also /proc's magic ones
-        except FileNotFoundError:
-            mode = None
-        if mode is not None and not stat.S_ISREG(mode):  # a FIFO's reader, a device: nothing to rename over
-            with open(path, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-            return
-        if mode is None:  # a new file gets what open() would give it: 0666 less the umask
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        target = os.path.realpath(path)  # a symlink's file is replaced, the link kept
-        directory, name = os.path.split(target)
-        descriptor, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-                os.fchmod(descriptor, stat.S_IMODE(mode))
-                stream.write(text)
-                stream.flush()
-                os.fsync(descriptor)
-            os.replace(partial, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
-            raise
-    except OSError as exc:  # e.g. ENOSPC from /dev/full, EACCES: the user's path, not the temporary file's
-        raise ReportOutputError(f"--output {path}: {exc.strerror or exc}") from exc
 
 
 COMMANDS = {"run": cmd_run, "read": cmd_read, "check": cmd_check, "health": cmd_health, "history": cmd_history,
