@@ -31,8 +31,6 @@ MEAN_STROKE = "#1f3b73"
 OUTSIDE_FILL = "#d62728"  # a window's extreme beyond a threshold
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 
-Window = tuple[float, float, float, float, float]  # x of its start, middle, end (s since the range's start), min, max
-
 
 def svg(sensor: SensorLimits, windows: list[Row], every_s: float, start_ns: int, stop_ns: int, tz: ZoneInfo) -> str:
     """The sensor's chart as an inline <svg>, from history's rows `(window_start_ns, sensor, mean, min, max)` in
