@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from collector.report import KELVIN, MKT_DELTA_H_OVER_R, DayFigures, ReportSource, SensorLimits, Summary
@@ -54,27 +54,25 @@ class Runs:
 
 
 @dataclass
+class _Ticks:
+    """Ticks counted once each, however many readings they have (two hosts use the sensor's name), fed in order."""
+
+    count: int = 0
+    _last_ns: int | None = None
+
+    def add(self, time_ns: int) -> None:
+        if time_ns != self._last_ns:
+            self.count += 1
+            self._last_ns = time_ns
+
+
+@dataclass
 class _Outside:
-    """One day's ticks outside the thresholds: below, above (each tick once, however many readings it has), and
-    their runs."""
+    """One day's ticks outside the thresholds: below, above, and their runs."""
 
     runs: Runs
-    below: int = 0
-    above: int = 0
-    _last_below_ns: int | None = None
-    _last_above_ns: int | None = None
-
-    def add_below(self, time_ns: int) -> None:
-        if time_ns != self._last_below_ns:
-            self.below += 1
-            self._last_below_ns = time_ns
-        self.runs.add(time_ns)
-
-    def add_above(self, time_ns: int) -> None:
-        if time_ns != self._last_above_ns:
-            self.above += 1
-            self._last_above_ns = time_ns
-        self.runs.add(time_ns)
+    below: _Ticks = field(default_factory=_Ticks)
+    above: _Ticks = field(default_factory=_Ticks)
 
 
 def figures(source: ReportSource, limits: tuple[SensorLimits, ...], start_ns: int, stop_ns: int,
@@ -111,10 +109,13 @@ def _outside_per_day(source: ReportSource, limit: SensorLimits, span: list[Day],
             index += 1
         day = counted[index]
         if limit.low is not None and celsius < limit.low:
-            day.add_below(time_ns)
+            side = day.below
         elif limit.high is not None and celsius > limit.high:
-            day.add_above(time_ns)
-        # else inside after all (a source's filter is the same test): not part of any run
+            side = day.above
+        else:  # inside after all (a source's filter is the same test): not part of any run
+            continue
+        side.add(time_ns)
+        day.runs.add(time_ns)
     return counted
 
 
@@ -131,7 +132,7 @@ def _row(limit: SensorLimits, day: Day, summary: Summary | None, outside: _Outsi
         max_time=rfc3339(summary.max_time_ns) if summary else None,
         mean=summary.mean if summary else None,
         mkt=mkt(summary.boltzmann_mean) if summary else None,
-        minutes_below=None if limit.low is None else (outside.below if outside else 0) * minutes,
-        minutes_above=None if limit.high is None else (outside.above if outside else 0) * minutes,
+        minutes_below=None if limit.low is None else (outside.below.count if outside else 0) * minutes,
+        minutes_above=None if limit.high is None else (outside.above.count if outside else 0) * minutes,
         excursions=None if outside is None else outside.runs.count,
         longest_excursion_minutes=None if outside is None else outside.runs.longest * minutes)
