@@ -23,7 +23,7 @@ from collector.durations import format_duration
 from collector.errors import TemplogError
 from collector.query import HistoryQuery, Row
 from collector.report import DayFigures, SensorLimits, formats
-from collector.ticks import NS_PER_S, utc_text
+from collector.ticks import NS_PER_S, parse_rfc3339_ns, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
 # MAX_CHART_WINDOWS windows over the range (a few hundred points: a page, not a data dump); a day at most.
@@ -194,5 +194,4 @@ def _extreme(value: float | None, rfc3339: str | None, tz: ZoneInfo) -> str:
         return NULL
     if rfc3339 is None:
         return _e(_celsius(value))
-    moment = datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).astimezone(tz)
-    return f"{_e(_celsius(value))} <small>{_e(moment.strftime('%H:%M'))}</small>"
+    return f"{_e(_celsius(value))} <small>{_e(_local(parse_rfc3339_ns(rfc3339), tz).strftime('%H:%M'))}</small>"
