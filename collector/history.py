@@ -14,7 +14,7 @@ import contextlib
 import csv
 import itertools
 import json
-from typing import IO, Callable, Generator, Iterable, Iterator
+from typing import IO, Callable, Generator, Iterable, Iterator, Sequence
 
 from collector.lineprotocol import DEWPOINT, FIELD, HUMIDITY
 from collector.outbox import Outbox
@@ -121,7 +121,13 @@ def _write_table(rows: Iterable[Row], header: tuple[str, ...], out: IO[str]) -> 
     widths = [max(len(line[i]) for line in [header, *first]) for i in range(len(header))]
     count = -1  # the header is not a row
     for line in itertools.chain([header], first, cells):
-        out.write("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                            for i, (cell, w) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n")
+        out.write(table_line(line, widths))
         count += 1
     return count
+
+
+def table_line(cells: Sequence[str], widths: Sequence[int], names: int = 2) -> str:
+    """One line of an aligned table (history's, the report's text): the first `names` cells left-aligned, the
+    figures after them right-aligned, two spaces apart."""
+    return "  ".join(cell.ljust(width) if i < names else cell.rjust(width)
+                     for i, (cell, width) in enumerate(zip(cells, widths, strict=True))).rstrip() + "\n"

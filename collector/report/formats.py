@@ -10,6 +10,7 @@ import math
 from typing import IO, Callable
 
 from collector.durations import format_duration
+from collector.history import table_line
 from collector.report import DayFigures, SensorLimits
 
 KEYS = tuple(field.name for field in dataclasses.fields(DayFigures))
@@ -75,8 +76,7 @@ def write_text(rows: list[DayFigures], limits: tuple[SensorLimits, ...], out: IO
     header = [name for name, _, _ in _TEXT_COLUMNS]
     widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
     for line in [header, *cells]:
-        out.write("  ".join(cell.ljust(width) if i < _NAMES else cell.rjust(width)
-                            for i, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip() + "\n")
+        out.write(table_line(line, widths, _NAMES))
     out.write("\nminutes below min / above max and the longest excursion in minutes; an excursion is a run of "
               "readings outside the range at successive ticks\n")
     for limit in sorted(limits, key=lambda limit: limit.name):
