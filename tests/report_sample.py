@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from collector.history import aggregate  # noqa: E402
 from collector.query import HistoryQuery, Row  # noqa: E402
-from collector.report import KELVIN, MKT_DELTA_H_OVER_R, DayFigures, SensorLimits  # noqa: E402
-from collector.ticks import NS_PER_S, rfc3339  # noqa: E402
+from collector.report import DayFigures, SensorLimits  # noqa: E402
+from collector.ticks import NS_PER_S  # noqa: E402
+from report_reference import reference_day  # noqa: E402
 
 ZONE = "Europe/Berlin"
 TZ = ZoneInfo(ZONE)
@@ -85,41 +86,9 @@ def days() -> list[DayFigures]:
         day = datetime(2026, 3, 28)
         while (start := int(day.replace(tzinfo=TZ).timestamp()) * NS_PER_S) < STOP_NS:
             stop = int((day + timedelta(days=1)).replace(tzinfo=TZ).timestamp()) * NS_PER_S
-            rows.append(_figures(sensor, day.strftime("%Y-%m-%d"), start, stop))
+            rows.append(reference_day(sensor, day.strftime("%Y-%m-%d"), start, stop, READINGS[sensor.name]))
             day += timedelta(days=1)
     return rows
-
-
-def _figures(sensor: SensorLimits, day: str, start: int, stop: int) -> DayFigures:
-    step = round(sensor.interval_s * NS_PER_S)
-    readings = [(t, c) for t, c in READINGS[sensor.name] if start <= t < stop]
-    expected = -(-stop // step) - -(-start // step)
-    values = [c for _, c in readings]
-    low, high = min(values), max(values)
-
-    def outside(c: float) -> bool:
-        return sensor.low is not None and c < sensor.low or sensor.high is not None and c > sensor.high
-
-    runs, run, previous = [], 0, None
-    for t, c in readings:
-        if outside(c):
-            run = run + 1 if run and previous == t - step else 1
-            if run == 1:
-                runs.append(0)
-            runs[-1] = run
-        else:
-            run = 0
-        previous = t
-    thresholds = sensor.low is not None or sensor.high is not None
-    boltzmann = sum(math.exp(-MKT_DELTA_H_OVER_R / (c + KELVIN)) for c in values) / len(values)
-    return DayFigures(
-        sensor.name, day, len(readings), expected, min(1.0, len(readings) / expected),
-        low, rfc3339(next(t for t, c in readings if c == low)),
-        high, rfc3339(next(t for t, c in readings if c == high)),
-        sum(values) / len(values), MKT_DELTA_H_OVER_R / -math.log(boltzmann) - KELVIN,
-        None if sensor.low is None else sum(c < sensor.low for c in values) * sensor.interval_s / 60,
-        None if sensor.high is None else sum(c > sensor.high for c in values) * sensor.interval_s / 60,
-        len(runs) if thresholds else None, max(runs, default=0) * sensor.interval_s / 60 if thresholds else None)
 
 
 def page(source: str = "InfluxDB v2 at http://localhost:8086, bucket templog") -> str:

@@ -11,6 +11,7 @@ a backslash where the server keeps one).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ from collector.influx.errors import InfluxError, QueryFailed
 from collector.influx.v1 import InfluxV1
 from collector.influx.v2 import InfluxV2
 from collector.influx.v3 import InfluxV3, summary_row
-from collector.report import Summary
+from collector.report import SensorLimits, Summary
+from report_reference import reference_day
 
 S = 1_000_000_000
 MINUTE = 60 * S
@@ -295,44 +297,11 @@ def e2e_readings() -> list[tuple[int, str, str, float]]:
 
 def expected_rows(rows, days: list[tuple[str, int, int]]) -> list[dict]:
     """The report's rows by the spec's definitions (spec.md "Compliance report", issue14-shared.md Semantics)."""
-    from collector.ticks import rfc3339
-
-    interval_ns, minutes = INTERVAL_S * S, INTERVAL_S / 60
     found = []
     for sensor in sorted([*E2E_LIMITS, "spare"]):
-        low, high = E2E_LIMITS.get(sensor, (None, None))
-        for day, start, stop in days:
-            mine = sorted((t, c) for t, _, s, c in rows if s == sensor and start <= t < stop)
-            expected = -(-stop // interval_ns) - -(-start // interval_ns)
-            values = [c for _, c in mine]
-            row: dict = {"sensor": sensor, "day": day, "readings": len(mine), "expected": expected,
-                         "completeness": min(1.0, len(mine) / expected) if expected else None}
-            if mine:
-                lo, hi = min(values), max(values)
-                boltzmann = math.fsum(math.exp(-DELTA_H_OVER_R / (c + KELVIN)) for c in values) / len(values)
-                row |= {"min": lo, "min_time": rfc3339(min(t for t, c in mine if c == lo)), "max": hi,
-                        "max_time": rfc3339(min(t for t, c in mine if c == hi)),
-                        "mean": math.fsum(values) / len(values), "mkt": DELTA_H_OVER_R / -math.log(boltzmann) - KELVIN}
-            else:
-                row |= dict.fromkeys(("min", "min_time", "max", "max_time", "mean", "mkt"))
-            below = [c for c in values if low is not None and c < low]
-            above = [c for c in values if high is not None and c > high]
-            row["minutes_below"] = None if low is None else len(below) * minutes
-            row["minutes_above"] = None if high is None else len(above) * minutes
-            runs, run, previous = [], 0, None
-            for t, c in mine:
-                if (low is not None and c < low) or (high is not None and c > high):
-                    run = run + 1 if run and previous == t - interval_ns else 1
-                    if run == 1:
-                        runs.append(0)
-                    runs[-1] = run
-                else:
-                    run = 0
-                previous = t
-            neither = low is None and high is None
-            row["excursions"] = None if neither else len(runs)
-            row["longest_excursion_minutes"] = None if neither else max(runs, default=0) * minutes
-            found.append(row)
+        limits = SensorLimits(sensor, INTERVAL_S, *E2E_LIMITS.get(sensor, (None, None)))
+        mine = [(t, c) for t, _, s, c in rows if s == sensor]
+        found += [dataclasses.asdict(reference_day(limits, day, start, stop, mine)) for day, start, stop in days]
     return found
 
 
