@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from collector import __version__, logs
 from collector.durations import parse_duration
 from collector.errors import TemplogError
-from collector.ticks import NS_PER_S, rfc3339, utc_text
+from collector.ticks import NS_PER_S, parse_time_ns, rfc3339, utc_text
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -589,15 +589,11 @@ def _parse_duration(text: str, option: str, command: str) -> float:
 
 def _parse_time(text: str, option: str, command: str, tz: dt.tzinfo | None) -> int:
     """An RFC 3339 time; one without an offset (a bare date is its midnight) is read in `tz` (without one: UTC), so
-    `2026-10-25` and `2026-10-25T00:00` are the same moment. A wall-clock time a DST change repeats is its first
-    occurrence (fold 0); one it skips is read with the offset before the change."""
+    `2026-10-25` and `2026-10-25T00:00` are the same moment."""
     import datetime as dt
 
     try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=tz or dt.timezone.utc)
-        return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
+        return parse_time_ns(text, tz or dt.timezone.utc)
     except (ValueError, OverflowError) as exc:
         raise UsageError(f"{command}: {option}: invalid time {echo(text)!r} "
                          "(use RFC 3339, e.g. 2026-11-27T08:00:00Z, or a date)") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 NS_PER_S = 1_000_000_000
 
@@ -41,11 +41,13 @@ def after_clock_jump(due_ns: int, now_ns: int, every_ns: int) -> int:
     return due_ns
 
 
-def parse_time_ns(text: str) -> int:
-    """Nanoseconds since the epoch of an RFC 3339 time or a date (`2026-11-27`, `...T08:00:00Z`; no zone: UTC)."""
+def parse_time_ns(text: str, zone: tzinfo = timezone.utc) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time or a date (`2026-11-27`, `...T08:00:00Z`); one without an
+    offset (a bare date is its midnight) is read in `zone`. A wall-clock time a DST change repeats is its first
+    occurrence (fold 0); one it skips is read with the offset before the change."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=zone)
     return int(moment.timestamp()) * NS_PER_S + moment.microsecond * 1000
 
 
