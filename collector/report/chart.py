@@ -53,7 +53,8 @@ def window_points(windows: list[Row], every_s: float) -> list[Point]:
 
 def day_points(rows: list[DayFigures], span: list[Day]) -> list[Point]:
     """A point per day of `span` (the report's days) that has readings, from the sensor's rows of the report: a day
-    without readings is no point, so a hole."""
+    without readings is no point, so a hole. A day's min or max beyond a threshold (its red dot) is a day with
+    excursions: the row counts them with the same test."""
     by_date = {row.day: row for row in rows}
     return [Point(day.start_ns, day.stop_ns, row.mean, row.min, row.max) for day in span
             if (row := by_date.get(day.date)) is not None and row.mean is not None and row.min is not None
