@@ -5,16 +5,19 @@ gaps, every name as text, and prints on A4 pages.
 
 The page is of tests/report_sample.py: three days in Europe/Berlin (one of 23 hours), a fridge with a gap and
 excursions both ways, a cellar without thresholds, a freezer with a max only and a hostile name. One browser serves
-every check (a module fixture). At the end, `templog report --format html` as a real process: from the outbox and
-from a real influxd 1.6, and without leather.
+every check (a module fixture). Then the chart's points: windows that never cross a local midnight, else the days of
+the report. At the end, `templog report --format html` as a real process: from the outbox and from a real influxd
+1.6, and without leather.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import dataclasses
 import datetime as dt
 import io
+import math
 import os
 import re
 import socket
@@ -24,16 +27,22 @@ import textwrap
 import zlib
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import report_sample
 import test_report
 from chromium import Chromium, png_pixels
 from cli import ROOT, templog
+from collector.history import aggregate
 from collector.query import HistoryQuery
-from collector.report import html
+from collector.report import SensorLimits, html
 from collector.report.chart import MEAN_STROKE, OUTSIDE_FILL
+from collector.report.days import days
+from report_reference import reference_day
 
 S = 1_000_000_000
 DAY = 86400 * S
@@ -159,12 +168,12 @@ def test_a_year_prints_its_chart_on_the_first_page(tmp_path):
     stay together, so page 1 holds the chart, not the page's header alone. Counted in page 1 of Chromium's PDF: the
     line segments (PDF operator `l`) the chart's SVG paths draw; the header alone (text and 2 rectangles) has none."""
     fridge = next(d for d in report_sample.days() if d.sensor == report_sample.FRIDGE.name)
-    year = [dataclasses.replace(fridge, day=(dt.date(2026, 1, 1) + dt.timedelta(days=n)).isoformat())
-            for n in range(365)]
+    start, stop = report_sample.START_NS - 300 * DAY, report_sample.START_NS + 65 * DAY
+    year = [dataclasses.replace(fridge, day=day.date) for day in days(report_sample.TZ, start, stop)]
     path = tmp_path / "year.html"
     with open(path, "w", encoding="utf-8") as out:
-        html.write_html(year, (report_sample.FRIDGE,), report_sample.history, report_sample.START_NS - 300 * DAY,
-                        report_sample.START_NS + 65 * DAY, report_sample.ZONE, "outbox", out)
+        html.write_html(year, (report_sample.FRIDGE,), report_sample.history, start, stop, report_sample.ZONE,
+                        "outbox", out)
     with Chromium(tmp_path / "chromium-profile") as chromium:
         chromium.open(path)
         data = chromium.call("Page.printToPDF", preferCSSPageSize=True, printBackground=True, pageRanges="1")["data"]
@@ -188,24 +197,127 @@ def test_each_chart_has_a_few_hundred_windows_at_most(page):
     assert all(span_s / q.every_s <= html.MAX_CHART_WINDOWS for q in asked)
 
 
+UTC = ZoneInfo("UTC")
+UTC_START = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()) * S
+
+
 @pytest.mark.parametrize("interval_s, span_s, window_s", [
     (10, 3600, 10),  # an hour of 10 s readings: every reading
     (10, 86400, 300),  # a day: 8,640 readings, 1,440 minutes, 288 windows of 5 minutes
     (300, 86400, 300),
     (60, 30 * 86400, 3 * 3600),  # a month: 720 hours, 240 windows of 3 hours
-    (300, 365 * 86400, 86400),
-    (300, 3 * 365 * 86400, 86400),  # past the ladder: a day stays the longest window
+    (60, 200 * 86400, 12 * 3600),
     (7200, 86400, 7200),  # a reading every 2 hours: never a window shorter than the interval
+    (300, 365 * 86400, None),  # a year: 730 windows of 12 hours are too many; a point per day, the table's rows
+    (300, 3 * 365 * 86400, None),
 ])
-def test_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s, window_s):
-    assert html.chart_window_s(interval_s, span_s) == window_s
+def test_in_utc_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s, window_s):
+    assert html.chart_window_s(interval_s, UTC_START, UTC_START + span_s * S, UTC) == window_s
+    # a range from any moment (--since 3d at 14:37:12.345): the windows may still cross its start, not a midnight
+    assert html.chart_window_s(interval_s, UTC_START + 52632345 * S // 1000, UTC_START + span_s * S, UTC) == window_s
+
+
+def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, days_later: int = 0) -> int:
+    """ns of a wall-clock time in `zone`, `days_later` calendar days on."""
+    wall = dt.datetime(year, month, day, hour, minute) + dt.timedelta(days=days_later)
+    return int(wall.replace(tzinfo=ZoneInfo(zone)).timestamp()) * S
+
+
+@pytest.mark.parametrize("zone, interval_s, first, number_of_days, window_s", [
+    ("Europe/Berlin", 60, (2026, 3, 28), 3, 900),  # the sample, across the change to summer time: 288 windows
+    ("Europe/Berlin", 60, (2026, 1, 1), 10, 1800),  # 480 windows of 30 minutes
+    # a reading every 45 minutes: 45 m windows straddle midnight (23:00 UTC, 82,800 s: not a multiple of 2,700)
+    ("Europe/Berlin", 2700, (2026, 1, 10), 3, 3600),
+    ("Europe/Berlin", 3 * 3600, (2026, 1, 10), 5, None),  # every 3 hours: 3 h windows end at 00:00 UTC, 01:00 here
+    ("Europe/Berlin", 7200, (2026, 7, 10), 3, 7200),  # summer: midnight is 22:00 UTC, a whole multiple of 2 hours
+    ("Europe/Berlin", 7200, (2026, 3, 28), 3, None),  # across the change: 23:00 then 22:00 UTC, 2 h divides only one
+    ("Europe/Berlin", 60, (2026, 1, 1), 30, None),  # a month: 720 hours; 3 h windows would cross midnight
+    ("Asia/Kathmandu", 60, (2026, 1, 10), 3, 900),  # +05:45: midnight is 18:15 UTC
+    ("Asia/Kathmandu", 10, (2026, 1, 1), 10, None),  # 480 windows of 30 minutes would fit, but straddle 18:15 UTC
+    ("Asia/Kolkata", 10, (2026, 1, 1), 10, 1800),  # +05:30: midnight is 18:30 UTC
+])
+def test_no_chart_window_crosses_a_local_midnight(zone, interval_s, first, number_of_days, window_s):
+    year, month, day = first
+    start, stop = local(zone, year, month, day), local(zone, year, month, day, days_later=number_of_days)
+    assert html.chart_window_s(interval_s, start, stop, ZoneInfo(zone)) == window_s
+
+
+ZONES = ("UTC", "Europe/Berlin", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe", "Pacific/Chatham")
+
+
+@settings(max_examples=200, deadline=None)
+@given(zone=st.sampled_from(ZONES), interval_s=st.sampled_from((0.5, 1.0, 7.0, 10.0, 60.0, 300.0, 2700.0, 7200.0)),
+       start_s=st.integers(1_700_000_000, 1_900_000_000), span_s=st.integers(60, 400 * 86400))
+def test_a_chart_window_holds_no_local_midnight_and_fits_the_page(zone, interval_s, start_s, span_s):
+    """Whatever the zone (offsets of 30 and 45 minutes, a DST change of 30 minutes on Lord Howe), the range and the
+    interval: the window chosen is one of the ladder, gives at most 500 windows, and every midnight inside the range
+    (found here by the calendar, one date after the other) is a whole multiple of it since the epoch."""
+    tz = ZoneInfo(zone)
+    start, stop = start_s * S, (start_s + span_s) * S
+    window_s = html.chart_window_s(interval_s, start, stop, tz)
+    if window_s is None:
+        return
+    assert window_s in (interval_s, *html.CHART_WINDOWS_S) and window_s >= interval_s
+    assert span_s / window_s <= html.MAX_CHART_WINDOWS
+    date = dt.datetime.fromtimestamp(start_s, tz).date() + dt.timedelta(days=1)
+    while (midnight := int(dt.datetime.combine(date, dt.time(), tzinfo=tz).timestamp()) * S) < stop:
+        assert midnight % round(window_s * S) == 0, (date, window_s)
+        date += dt.timedelta(days=1)
+
+
+def test_a_year_in_berlin_is_a_point_per_day_and_its_red_dots_sit_on_the_days_the_table_shades(tmp_path):
+    """A year of a 15-minute fridge in Europe/Berlin: no window of the ladder both fits (8,760 hours) and crosses no
+    midnight here (23:00 or 22:00 UTC), so a point is a day of the report, from its rows, and no history is asked
+    for. Two readings outside, at 00:15 on 20 January and 00:30 on 15 June local time (23:15 and 22:30 UTC the day
+    before): a UTC day's window put their dots on 19 January and 14 June. Opened in Chromium: each red dot lies
+    between the x axis's ticks of the two midnights of the day whose table row is shaded."""
+    zone = "Europe/Berlin"
+    sensor = SensorLimits("fridge", 900.0, 2.0, 8.0)
+    start, stop = local(zone, 2026, 1, 1), local(zone, 2027, 1, 1)
+    outside = {local(zone, 2026, 1, 20, 0, 15): 1.2, local(zone, 2026, 6, 15, 0, 30): 9.4}
+    readings = [(t, outside.get(t, round(5 + math.sin(t / (3600 * S)), 3))) for t in range(start, stop, 900 * S)]
+    times = [t for t, _ in readings]
+    span = list(days(ZoneInfo(zone), start, stop))
+    rows = [reference_day(sensor, day.date, day.start_ns, day.stop_ns,
+                          readings[bisect.bisect_left(times, day.start_ns):bisect.bisect_left(times, day.stop_ns)])
+            for day in span]
+    asked: list[HistoryQuery] = []
+
+    def history(query):
+        asked.append(query)
+        return aggregate(((t, sensor.name, c) for t, c in readings if query.start_ns <= t < query.stop_ns),
+                         round(query.every_s * S))
+
+    path = tmp_path / "year.html"
+    with open(path, "w", encoding="utf-8") as out:
+        html.write_html(rows, (sensor,), history, start, stop, zone, "outbox", out)
+    with Chromium(tmp_path / "chromium-profile") as chromium:
+        chromium.open(path)
+        dots = chromium.evaluate("[...document.querySelectorAll('svg.chart g.dots circle')].map(c => { "
+                                 "const r = c.getBoundingClientRect(); return r.x + r.width / 2; })")
+        ticks = sorted(chromium.evaluate("[...document.querySelectorAll('svg.chart g.axis.bottom g.tick line')]"
+                                         ".map(l => l.getBoundingClientRect().x)"))
+        shaded = chromium.evaluate("[...document.querySelectorAll('tr.excursion td:first-child')]"
+                                   ".map(td => td.textContent)")
+        caption = chromium.evaluate("document.querySelector('p.limits').textContent")
+    assert shaded == ["2026-01-20", "2026-06-15"]
+    assert len(ticks) == len(span) == 365  # a tick at each midnight, the first at the range's start
+    assert [span[bisect.bisect_right(ticks, x) - 1].date for x in sorted(dots)] == shaded
+    assert caption.endswith("chart: mean and min\u2013max per day")
+    assert asked == []
+
+
+def with_site(folder: Path, code: str) -> dict[str, str]:
+    """The environment of a Python that runs `code` (a sitecustomize in `folder`) as it starts."""
+    folder.mkdir(exist_ok=True)
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(code))
+    return {"PYTHONPATH": f"{folder}{os.pathsep}{ROOT}"}
 
 
 def without_leather(folder: Path) -> dict[str, str]:
     """The environment of a Python without leather: a sitecustomize in `folder` makes Python's import system answer
     for it as for a module that is not installed (ModuleNotFoundError)."""
-    folder.mkdir(exist_ok=True)
-    (folder / "sitecustomize.py").write_text(textwrap.dedent("""\
+    return with_site(folder, """\
         import sys
 
         class NotInstalled:
@@ -214,8 +326,7 @@ def without_leather(folder: Path) -> dict[str, str]:
                     raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
         sys.meta_path.insert(0, NotInstalled())
-        """))
-    return {"PYTHONPATH": f"{folder}{os.pathsep}{ROOT}"}
+        """)
 
 
 def test_without_leather_the_page_says_how_to_install_it(tmp_path):
@@ -300,6 +411,33 @@ def test_templog_report_html_from_the_outbox_writes_a_page_with_a_chart_per_sens
     requested, names, charts = open_page(target, tmp_path / "chromium-profile")
     assert requested == {target.resolve().as_uri()}
     assert names == ["cellar", "fridge", "room"] and charts == [1, 1, 1]
+
+
+def test_templog_report_html_over_a_year_charts_the_report_s_days_without_a_history_query(tmp_path):
+    """A year in Europe/Berlin from the outbox: each chart is a point per day, from the report's rows. The CLI's
+    page takes its windows from collector.history.from_outbox; here a stand-in for it fails when called (which a
+    page of two days shows: they are charted in windows). Today's main read the whole year again for the chart."""
+    config = test_report.fill(tmp_path, {"fridge": test_report.FRIDGE, "cellar": test_report.CELLAR,
+                                         "room": test_report.ROOM})
+    env = with_site(tmp_path / "site", """\
+        import collector.history
+
+        def from_outbox(*args, **kwargs):
+            raise RuntimeError("the page asked the outbox for history")
+
+        collector.history.from_outbox = from_outbox
+        """)
+    year, days_ = tmp_path / "year.html", tmp_path / "days.html"
+    done = templog("report", "-c", str(config), "--start", "2026-01-01", "--stop", "2027-01-01", "--tz",
+                   "Europe/Berlin", "--format", "html", "--output", str(year), env=env)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    text = year.read_text(encoding="utf-8")
+    assert text.count('<svg class="chart"') == 3 and text.count("chart: mean and min\u2013max per day</p>") == 3
+    assert text.count("<tr") == 3 * (365 + 1)  # the tables: a row per day and their headers
+    short = templog("report", "-c", str(config), "--start", "2026-03-10", "--stop", "2026-03-12", "--tz",
+                    "Europe/Berlin", "--format", "html", "--output", str(days_), env=env)
+    assert short.returncode == 1 and "the page asked the outbox for history" in short.stderr
+    assert not days_.exists()
 
 
 def test_templog_report_html_from_influxd_1_6_charts_every_sensor(influxd, database, tmp_path):

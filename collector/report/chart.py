@@ -1,8 +1,10 @@
 """A sensor's chart on the report's page: inline SVG drawn by leather (`pip install 'templog[report]'`).
 
-The mean per window is a line, its min-max a grey area, the thresholds a shaded band with dashed edges, and every
-window whose extreme left the band a red dot at that extreme; a window without readings leaves a hole in the line
-and the area (leather's Line starts a new path at a None). The x axis is the range, labelled in the report's zone.
+A point of the chart is a span of the range (a window of `history --every`, or a day of the report: its row) and
+its readings' mean, min and max. The mean is a line, the min-max a grey area, the thresholds a shaded band with
+dashed edges, and every point whose extreme left the band a red dot at that extreme; a span without readings leaves a
+hole in the line and the area (leather's Line starts a new path at a None). The x axis is the range, labelled in the
+report's zone.
 
 leather is imported here, at the top: only collector/report/html.py imports this module, and only when it renders.
 leather's extension points are its public classes: Scale (x: the range exactly), Linear (y), Shape (the band, the
@@ -14,13 +16,14 @@ from __future__ import annotations
 import math
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
 import leather
 
 from collector.query import Row
-from collector.report import SensorLimits
+from collector.report import DayFigures, SensorLimits
+from collector.report.days import Day
 from collector.ticks import NS_PER_S
 
 WIDTH, HEIGHT = 760, 250  # SVG user units; the page scales the chart to its column's width
@@ -32,17 +35,42 @@ OUTSIDE_FILL = "#d62728"  # a window's extreme beyond a threshold
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 
 
-def svg(sensor: SensorLimits, windows: list[Row], every_s: float, start_ns: int, stop_ns: int, tz: ZoneInfo) -> str:
-    """The sensor's chart as an inline <svg>, from history's rows `(window_start_ns, sensor, mean, min, max)` in
-    time order. x: seconds since the range's start."""
-    span_s = (stop_ns - start_ns) / NS_PER_S
+class Point(NamedTuple):
+    """One point of the chart: the readings in start <= time < stop, their mean, min and max (°C)."""
+
+    start_ns: int
+    stop_ns: int
+    mean: float
+    min: float
+    max: float
+
+
+def window_points(windows: list[Row], every_s: float) -> list[Point]:
+    """A point per window of history's rows `(window_start_ns, sensor, mean, min, max)`, in time order."""
     every_ns = round(every_s * NS_PER_S)
+    return [Point(start, start + every_ns, mean, low, high) for start, _, mean, low, high in windows]
+
+
+def day_points(rows: list[DayFigures], span: list[Day]) -> list[Point]:
+    """A point per day of `span` (the report's days) that has readings, from the sensor's rows of the report: a day
+    without readings is no point, so a hole. A day's min or max beyond a threshold (its red dot) is a day with
+    excursions: the row counts them with the same test."""
+    by_date = {row.day: row for row in rows}
+    return [Point(day.start_ns, day.stop_ns, row.mean, row.min, row.max) for day in span
+            if (row := by_date.get(day.date)) is not None and row.mean is not None and row.min is not None
+            and row.max is not None]
+
+
+def svg(sensor: SensorLimits, points: list[Point], per: str, start_ns: int, stop_ns: int, tz: ZoneInfo) -> str:
+    """The sensor's chart as an inline <svg>, from its points in time order; `per` says what a point is in the
+    legend ("window", "day"). x: seconds since the range's start."""
+    span_s = (stop_ns - start_ns) / NS_PER_S
 
     def x(ns: int) -> float:
         return min(max((ns - start_ns) / NS_PER_S, 0.0), span_s)
 
-    runs = [[(x(start), x(start + every_ns // 2), x(start + every_ns), low, high, mean)
-             for start, _, mean, low, high in run] for run in _runs(windows, every_ns)]
+    runs = [[(x(p.start_ns), x((p.start_ns + p.stop_ns) // 2), x(p.stop_ns), p.min, p.max, p.mean) for p in run]
+            for run in _runs(points)]
     means: list[tuple[float, float | None]] = []
     for run in runs:
         if means:
@@ -68,9 +96,9 @@ def svg(sensor: SensorLimits, windows: list[Row], every_s: float, start_ns: int,
         chart.add_series(leather.Series([(0.0, level), (span_s, level)], name="thresholds"),
                          Band(sensor.low, sensor.high))
     # the Series of the two shapes of our own only tells leather their type and extent; they draw from `runs`
-    chart.add_series(leather.Series([(run[0][0], run[0][3]) for run in runs], name="min\u2013max per window"),
+    chart.add_series(leather.Series([(run[0][0], run[0][3]) for run in runs], name=f"min\u2013max per {per}"),
                      Range([[(start, end, low, high) for start, _, end, low, high, _ in run] for run in runs]))
-    chart.add_series(leather.Series(means, name="mean per window"), leather.Line(MEAN_STROKE, 1.4))
+    chart.add_series(leather.Series(means, name=f"mean per {per}"), leather.Line(MEAN_STROKE, 1.4))
     if outside:
         chart.add_series(leather.Series(outside, name="outside the thresholds"), leather.Dots(OUTSIDE_FILL, 2.6))
 
@@ -80,14 +108,14 @@ def svg(sensor: SensorLimits, windows: list[Row], every_s: float, start_ns: int,
     return ET.tostring(root, encoding="unicode")
 
 
-def _runs(windows: list[Row], every_ns: int) -> list[list[Row]]:
-    """The windows in runs of successive windows: a window with no reading (no row) ends a run."""
-    runs: list[list[Row]] = []
-    for row in windows:
-        if runs and row[0] == runs[-1][-1][0] + every_ns:
-            runs[-1].append(row)
+def _runs(points: list[Point]) -> list[list[Point]]:
+    """The points in runs of successive spans: a span with no reading (no point) ends a run."""
+    runs: list[list[Point]] = []
+    for point in points:
+        if runs and point.start_ns == runs[-1][-1].stop_ns:
+            runs[-1].append(point)
         else:
-            runs.append([row])
+            runs.append([point])
     return runs
 
 
@@ -159,7 +187,7 @@ class Band(leather.Shape):
 
 
 class Range(leather.Shape):
-    """Min-max per window: one stepped area per run of windows `(x_start, x_end, min, max)`, so a window without
+    """Min-max per point: one stepped area per run of points `(x_start, x_end, min, max)`, so a span without
     readings is a hole, not an area bridged across it."""
 
     _fill_color = RANGE_FILL

@@ -4,8 +4,9 @@ Everything is in the one file: the CSS and, per sensor, its chart as inline SVG 
 by leather, an optional extra: `pip install 'templog[report]'`). No script, no font, image or link that loads: the
 page opens and prints (A4) with no network. Every text in it, sensor names included, is escaped.
 
-Per sensor: a header (name, thresholds, interval), its chart (over a window this module chooses: a few hundred
-points), then the table of its days, the days with missing readings and those with excursions marked.
+Per sensor: a header (name, thresholds, interval), its chart (a few hundred points at most: windows this module
+chooses, none across a local midnight, or else the days of the report), then the table of its days, the days with
+missing readings and those with excursions marked.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from collector.durations import format_duration
 from collector.errors import TemplogError
 from collector.query import HistoryQuery, Row
 from collector.report import DayFigures, SensorLimits, formats
+from collector.report.days import days
 from collector.ticks import NS_PER_S, parse_rfc3339_ns, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
-# MAX_CHART_WINDOWS windows over the range (a few hundred points: a page, not a data dump); a day at most.
-CHART_WINDOWS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+# MAX_CHART_WINDOWS windows over the range (a few hundred points: a page, not a data dump) and that no local
+# midnight falls inside; when none does, a point is a day of the report (its row: no query).
+CHART_WINDOWS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 MAX_CHART_WINDOWS = 500
 NULL = "\u2013"  # how the table shows a figure the day has not (an en dash)
 
@@ -86,30 +89,45 @@ def _chart() -> ModuleType:
     return chart
 
 
-def chart_window_s(interval_s: float, span_s: float) -> float:
-    """The shortest window of the ladder (the sensor's interval, then CHART_WINDOWS_S longer than it) that cuts
-    `span_s` into at most MAX_CHART_WINDOWS windows; the longest when none does."""
+def chart_window_s(interval_s: float, start_ns: int, stop_ns: int, tz: ZoneInfo) -> float | None:
+    """The shortest window of the ladder (the sensor's interval, then CHART_WINDOWS_S longer than it) that cuts the
+    range into at most MAX_CHART_WINDOWS windows, none of them across a midnight of `tz`; None when no window
+    does: the chart is then a point per day.
+
+    history's windows are whole multiples of the window since the epoch (UTC), so a window crosses no midnight
+    only if every midnight inside the range is such a multiple too (in Europe/Berlin, 23:00 or 22:00 UTC: windows
+    of an hour at most); else one window holds the end of a day and the start of the next, and its red dot can
+    sit on the day before the one whose row has the excursion."""
+    midnights = [day.start_ns for day in days(tz, start_ns, stop_ns)][1:]  # the first day starts at the range's start
+    span_s = (stop_ns - start_ns) / NS_PER_S
     ladder = [interval_s, *(w for w in CHART_WINDOWS_S if w > interval_s)]
-    return next((w for w in ladder if span_s / w <= MAX_CHART_WINDOWS), ladder[-1])
+    return next((w for w in ladder if span_s / w <= MAX_CHART_WINDOWS
+                 and all(midnight % round(w * NS_PER_S) == 0 for midnight in midnights)), None)
 
 
 def write_html(rows: list[DayFigures], limits: tuple[SensorLimits, ...], history: Callable[[HistoryQuery],
                Iterator[Row]], start_ns: int, stop_ns: int, zone: str, source: str, out: IO[str]) -> None:
-    """The page of `rows` (ordered by sensor, then day) for the sensors of `limits`, in their order, over start <=
-    time < stop in `zone`; each chart from `history`'s `mean, min, max` per window (rows of `templog history
-    --every`). `source` names where the figures came from, as the page's header shows it."""
+    """The page of `rows` (ordered by sensor, then day: the report's) for the sensors of `limits`, in their order,
+    over start <= time < stop in `zone`; each chart from `history`'s `mean, min, max` per window (rows of `templog
+    history --every`), or from `rows` when it is a point per day (no query). `source` names where the figures came
+    from, as the page's header shows it."""
     chart = _chart()
     tz = ZoneInfo(zone)
-    days = {sensor: list(group) for sensor, group in itertools.groupby(rows, key=lambda row: row.sensor)}
-    span_s = (stop_ns - start_ns) / NS_PER_S
+    by_sensor = {sensor: list(group) for sensor, group in itertools.groupby(rows, key=lambda row: row.sensor)}
+    span = list(days(tz, start_ns, stop_ns))
     out.write(_head(start_ns, stop_ns, tz, zone, source))
     for sensor in limits:
-        every_s = chart_window_s(sensor.interval_s, span_s)
-        windows = [row for row in history(HistoryQuery(start_ns, stop_ns, (sensor.name,), every_s=every_s))
-                   if row[1] == sensor.name]
-        figure = chart.svg(sensor, windows, every_s, start_ns, stop_ns, tz) if windows else \
+        mine = by_sensor.get(sensor.name, [])
+        every_s = chart_window_s(sensor.interval_s, start_ns, stop_ns, tz)
+        if every_s is None:  # a point per day: the table's own rows, no query
+            points, legend, caption = chart.day_points(mine, span), "day", "day"
+        else:
+            windows = [row for row in history(HistoryQuery(start_ns, stop_ns, (sensor.name,), every_s=every_s))
+                       if row[1] == sensor.name]
+            points, legend, caption = chart.window_points(windows, every_s), "window", format_duration(every_s)
+        figure = chart.svg(sensor, points, legend, start_ns, stop_ns, tz) if points else \
             '<p class="nochart">No readings in the range.</p>'
-        out.write(_section(sensor, days.get(sensor.name, []), figure, every_s, tz))
+        out.write(_section(sensor, mine, figure, caption, tz))
     out.write("</body>\n</html>\n")
 
 
@@ -138,12 +156,12 @@ COLUMNS = ("day", "readings", "expected", "complete", "min \u00b0C", "max \u00b0
            "minutes below", "minutes above", "excursions", "longest (min)")
 
 
-def _section(sensor: SensorLimits, days: list[DayFigures], chart: str, every_s: float, tz: ZoneInfo) -> str:
+def _section(sensor: SensorLimits, rows: list[DayFigures], chart: str, per: str, tz: ZoneInfo) -> str:
+    """`per`: what a point of the chart is ("15m", "day")."""
     heading = (f'<h2>{_e(sensor.name)}</h2>\n<p class="limits">{_e(sensor.thresholds())} \u00b7 a reading every '
-               f"{_e(format_duration(sensor.interval_s))} \u00b7 chart: mean and min\u2013max per "
-               f"{_e(format_duration(every_s))}</p>\n")
+               f"{_e(format_duration(sensor.interval_s))} \u00b7 chart: mean and min\u2013max per {_e(per)}</p>\n")
     head = "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
-    body = "".join(_day_row(day, tz) for day in days)
+    body = "".join(_day_row(day, tz) for day in rows)
     key = ("Bold, dotted completeness: readings are missing that day. Shaded rows: the temperature left its "
            f"thresholds. Times are in {tz.key}; {NULL}: no value.")
     # the header and chart kept together on one page; the table after them breaks across pages, its header row
