@@ -205,16 +205,17 @@ UTC_START = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()) * S
     (10, 3600, 10),  # an hour of 10 s readings: every reading
     (10, 86400, 300),  # a day: 8,640 readings, 1,440 minutes, 288 windows of 5 minutes
     (300, 86400, 300),
-    (60, 30 * 86400, 3 * 3600),  # a month: 720 hours, 240 windows of 3 hours
+    (60, 30 * 86400, 3600),  # a month: 720 windows of an hour (a 31-day month with its DST hour: 745)
     (60, 200 * 86400, 12 * 3600),
     (7200, 86400, 7200),  # a reading every 2 hours: never a window shorter than the interval
-    (300, 365 * 86400, None),  # a year: 730 windows of 12 hours are too many; a point per day, the table's rows
+    (300, 365 * 86400, 12 * 3600),  # a year: 730 windows of 12 hours
+    (300, 2 * 365 * 86400, None),  # two years: 1,460 windows of 12 hours are too many; a point per day, the rows
     (300, 3 * 365 * 86400, None),
 ])
 def test_in_utc_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s, window_s):
     assert html.chart_window_s(interval_s, UTC_START, UTC_START + span_s * S, UTC) == window_s
-    # a range from any moment (--since 3d at 14:37:12.345): the windows may still cross its start, not a midnight
-    assert html.chart_window_s(interval_s, UTC_START + 52632345 * S // 1000, UTC_START + span_s * S, UTC) == window_s
+    # a range from any moment (--since 3d at 00:37:12.345): the windows may still cross its start, not a midnight
+    assert html.chart_window_s(interval_s, UTC_START + 2232345 * S // 1000, UTC_START + span_s * S, UTC) == window_s
 
 
 def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, days_later: int = 0) -> int:
@@ -231,7 +232,9 @@ def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int
     ("Europe/Berlin", 3 * 3600, (2026, 1, 10), 5, None),  # every 3 hours: 3 h windows end at 00:00 UTC, 01:00 here
     ("Europe/Berlin", 7200, (2026, 7, 10), 3, 7200),  # summer: midnight is 22:00 UTC, a whole multiple of 2 hours
     ("Europe/Berlin", 7200, (2026, 3, 28), 3, None),  # across the change: 23:00 then 22:00 UTC, 2 h divides only one
-    ("Europe/Berlin", 60, (2026, 1, 1), 30, None),  # a month: 720 hours; 3 h windows would cross midnight
+    ("Europe/Berlin", 60, (2026, 1, 1), 31, 3600),  # a month: 744 hours (3 h windows would cross midnight)
+    ("Europe/Berlin", 60, (2026, 10, 1), 31, 3600),  # October: 745 hours, with the hour of the change back
+    ("Europe/Berlin", 60, (2026, 1, 1), 40, None),  # 960 hours are too many: a point per day
     ("Asia/Kathmandu", 60, (2026, 1, 10), 3, 900),  # +05:45: midnight is 18:15 UTC
     ("Asia/Kathmandu", 10, (2026, 1, 1), 10, None),  # 480 windows of 30 minutes would fit, but straddle 18:15 UTC
     ("Asia/Kolkata", 10, (2026, 1, 1), 10, 1800),  # +05:30: midnight is 18:30 UTC

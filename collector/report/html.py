@@ -28,10 +28,11 @@ from collector.report.days import days
 from collector.ticks import NS_PER_S, parse_rfc3339_ns, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
-# MAX_CHART_WINDOWS windows over the range (a few hundred points: a page, not a data dump) and that no local
-# midnight falls inside; when none does, a point is a day of the report (its row: no query).
+# MAX_CHART_WINDOWS windows over the range and that no local midnight falls inside; when none does, a point is a
+# day of the report (its row: no query). A monthly report is the common one: its hours (31 days and a DST hour,
+# 745) fit, about the points an A4 chart's width can show; more would be a data dump, not a page.
 CHART_WINDOWS_S = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
-MAX_CHART_WINDOWS = 500
+MAX_CHART_WINDOWS = 750
 NULL = "\u2013"  # how the table shows a figure the day has not (an en dash)
 
 PAGE_CSS = """
