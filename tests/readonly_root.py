@@ -85,17 +85,22 @@ class ReadOnlyRoot:
     def volume(self) -> Path:
         return self.scratch / "volume"
 
-    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
-        """`templog ARGS` under the read-only root, its trace appended to the scratch's trace/ (one file per run)."""
+    def popen(self, *args: str, environ: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+        """`templog ARGS` under the read-only root, its trace appended to the scratch's trace/ (one file per run);
+        `environ`: variables added to the image's environment (a container's `environment`), values without
+        white space."""
+        added = {**SRV_ENVIRONMENT, **(environ or {})}
+        assert not any(re.search(r"\s", f"{k}{v}") for k, v in added.items()), added
         runs = len(list((self.scratch / "trace").glob("strace*")))
         env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SCRATCH": str(self.scratch), "STRACE": self.strace,
                "TRACE": f"{TRACE}.{runs}", "UID_": str(SERVICE_UID),
-               "PYTHON_ENV": " ".join(f"{k}={v}" for k, v in SRV_ENVIRONMENT.items()), **BOUND_FROM}
+               "PYTHON_ENV": " ".join(f"{k}={v}" for k, v in added.items()), **BOUND_FROM}
         return subprocess.Popen([self.unshare, "--mount", "--propagation", "private", "sh", "-c", _LAUNCH, "sh",
                                  SRV_PYTHON_BINARY, "-S", "-m", "collector", *args], env=env, **kwargs)
 
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        process = self.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def run(self, *args: str, timeout: float = 60, environ: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess:
+        process = self.popen(*args, environ=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stdout, stderr = process.communicate(timeout=timeout)
         return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 

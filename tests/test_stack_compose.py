@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import itertools
 import json
 import os
 import re
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,7 @@ from stack_tools import (
 
 LONG_RUNNING = ("influxdb", "collector", "grafana")
 ONE_SHOT = ("grafana-provisioning",)
+ON_DEMAND = ("report",)  # `docker compose run` only: README "A report"
 CONFIG_IN_CONTAINER = "/etc/templog/config.yaml"
 SHELL_SCRIPTS = sorted([*REPO.glob("scripts/**/*.sh"), *REPO.glob("influxdb/**/*.sh"),
                         *REPO.glob("influxdb3/**/*.sh")])
@@ -108,10 +112,11 @@ def test_every_image_is_pinned_or_built_here(compose):
         assert repository and re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name}: {service['image']} is not pinned"
 
 
-def test_the_collector_image_is_built_once_and_shared_with_the_one_shot(compose):
+def test_the_collector_image_is_built_once_and_shared_with_the_one_shot_and_the_report(compose):
     services = compose["services"]
-    assert services["collector"]["image"] == services["grafana-provisioning"]["image"]
-    assert services["collector"]["build"] == services["grafana-provisioning"]["build"] == "."
+    for name in ("grafana-provisioning", "report"):
+        assert services[name]["image"] == services["collector"]["image"], name
+        assert services[name]["build"] == services["collector"]["build"] == ".", name
 
 
 def test_influxdb_is_published_on_loopback_only(compose):
@@ -142,9 +147,10 @@ def test_grafana_starts_after_influxdb_is_healthy_and_its_provisioning_is_render
 def test_restart_policies(compose):
     for name in LONG_RUNNING:
         assert compose["services"][name]["restart"] in ("unless-stopped", "always"), name
-    for name in ONE_SHOT:
-        assert compose["services"][name]["restart"] == "no", f"{name} runs once per start; a failure must not loop"
-    assert set(compose["services"]) == set(LONG_RUNNING + ONE_SHOT), "new service: give it a restart policy here"
+    for name in ONE_SHOT + ON_DEMAND:
+        assert compose["services"][name]["restart"] == "no", f"{name} runs once; a failure must not loop"
+    assert set(compose["services"]) == set(LONG_RUNNING + ONE_SHOT + ON_DEMAND), \
+        "new service: give it a restart policy here"
 
 
 def test_healthchecks_with_a_start_period(compose):
@@ -305,10 +311,13 @@ def grafana_token_file() -> str:
 
 
 def test_each_token_reaches_only_its_service(compose):
+    """The init script writes three tokens (tests/test_stack_influxdb_init.py: write-only for the collector,
+    read-only for Grafana and for the report), each on a volume that only InfluxDB and its one service mount."""
     influxdb = service_env(compose, "influxdb")
     handover = {
         "collector": (influxdb["TEMPLOG_COLLECTOR_TOKEN_FILE"], service_env(compose, "collector")["INFLUX_TOKEN_FILE"]),
         "grafana": (influxdb["TEMPLOG_GRAFANA_TOKEN_FILE"], grafana_token_file()),
+        "report": (influxdb["TEMPLOG_REPORT_TOKEN_FILE"], service_env(compose, "report")["INFLUX_TOKEN_FILE"]),
     }
     assert "INFLUX_TOKEN_FILE" not in service_env(compose, "grafana"), "Grafana reads no such variable"
     volumes = {}
@@ -319,11 +328,57 @@ def test_each_token_reaches_only_its_service(compose):
         assert not source.is_bind and not source.read_only
         assert target.source == source.source and target.read_only
         volumes[consumer] = source.source
-    assert volumes["collector"] != volumes["grafana"]
+    assert len(set(volumes.values())) == len(volumes), volumes
     for consumer, volume in volumes.items():
         holders = {name for name in compose["services"] for m in mounts(compose, name) if m.source == volume}
         assert holders == {"influxdb", consumer}, f"token volume {volume} is mounted in {holders}"
-    assert influxdb["TEMPLOG_COLLECTOR_UID"] == dockerfile_user_uid(), "the token file's owner must be the collector"
+    for consumer in ("COLLECTOR", "REPORT"):  # both run the collector's image, as its user
+        assert influxdb[f"TEMPLOG_{consumer}_UID"] == dockerfile_user_uid(), f"{consumer}: the token file's owner"
+
+
+def test_the_report_service_is_in_a_profile_so_up_leaves_it_out_and_run_starts_it(compose):
+    """Compose enables a service with `profiles` only when one of them is active (`--profile`, COMPOSE_PROFILES),
+    so a plain `docker compose up` starts the others; `docker compose run SERVICE` enables the profiles of the
+    service it names (docker/compose@v5.5.0:pkg/compose/loader.go postProcessProject: WithServicesEnabled(
+    options.Services...), the services `run` names: cmd/compose/run.go runProject; compose-spec/compose-go
+    types/project.go WithServicesEnabled appends the disabled service's profiles: the same at v2.13.0 and at
+    e70e961, after it; v2.14.0, which compose v5.5.0's go.mod pins, is not tagged in the mirror) and starts its
+    dependencies, not the other services (pkg/compose/run.go startDependencies)."""
+    services = compose["services"]
+    assert services["report"]["profiles"] == ["report"]
+    started_by_up = {name for name, service in services.items() if not service.get("profiles")}
+    assert started_by_up == set(LONG_RUNNING + ONE_SHOT)
+    for name in started_by_up:
+        assert "report" not in (services[name].get("depends_on") or {}), f"{name} would pull the report into up"
+    assert services["report"]["depends_on"] == {"influxdb": {"condition": "service_healthy"}}, \
+        "its token file is there once InfluxDB is healthy (the init script has run)"
+
+
+def test_the_report_service_runs_the_images_templog_report_and_can_change_nothing(compose):
+    """The collector's image, its command `templog report` (what `docker compose run report templog report ...`
+    replaces: compose's run sets the service's command only, docker/compose@v5.5.0:pkg/compose/run.go
+    applyRunOptions; and the image has no ENTRYPOINT: ours sets none, nor does its base, whose last line is
+    CMD ["python3"]: docker-library/python@025fb340:3.11/slim-bookworm/Dockerfile, read for 3.11.12, not the
+    pinned 3.11.14); root read-only, no capability, no privilege to gain; no volume to write: the image's VOLUME
+    is a read-only tmpfs, so no anonymous volume is left either (moby/moby@docker-v29.7.2:daemon/create_unix.go
+    skips an image volume for which HasMountFor, which counts HostConfig.Tmpfs: daemon/container/container_unix.go;
+    a tmpfs takes `ro`: vendor/github.com/moby/sys/mount/flags_unix.go MergeTmpfsOptions)."""
+    report = compose["services"]["report"]
+    assert report["command"] == ["templog", "report"]
+    assert "entrypoint" not in report and not [i for i in instructions() if i.keyword == "ENTRYPOINT"]
+    assert report["read_only"] is True
+    assert report["cap_drop"] == ["ALL"] and "cap_add" not in report
+    assert report["security_opt"] == ["no-new-privileges:true"]
+    assert report["healthcheck"] == {"disable": True}, "the image's check (templog health) is the collector's"
+    assert "secrets" not in report and "ports" not in report
+    outbox_dir = os.path.dirname(service_env(compose, "collector")["TEMPLOG_OUTBOX"])
+    assert report["tmpfs"] == [f"{outbox_dir}:ro"]
+    assert [m for m in mounts(compose, "report") if not m.read_only] == []
+    assert mount_of(compose, "report", CONFIG_IN_CONTAINER).source == "./config.yaml"
+    env, collector = service_env(compose, "report"), service_env(compose, "collector")
+    assert {k: v for k, v in env.items() if k != "INFLUX_TOKEN_FILE"} == \
+        {k: collector[k] for k in ("INFLUX_URL", "INFLUX_API", "INFLUX_ORG", "INFLUX_BUCKET")}
+    assert env["INFLUX_TOKEN_FILE"] != collector["INFLUX_TOKEN_FILE"]
 
 
 def test_influxdb_runs_the_init_scripts_and_finds_the_task(compose):
@@ -502,31 +557,68 @@ def test_install_script_installs_a_working_collector_into_a_fresh_venv(tmp_path)
     assert (site / "collector").is_dir(), "installed from the wheel, not linked to the source tree"
 
 
-def test_the_readme_report_command_reads_influxdb_with_the_token_given_to_exec(compose, fake_influxdb2, tmp_path):
-    """README "A report": `docker compose exec -e INFLUX_TOKEN -e INFLUX_TOKEN_FILE= collector templog report ...`
-    runs with the collector's environment from docker-compose.yml, INFLUX_TOKEN as the caller's shell has it (a bare
-    `-e NAME` resolves from the caller's environment: docker/compose@v5.5.0:cmd/compose/exec.go `Resolve(lookupFn)`
-    over cmd/compose/compose.go `cli.WithOsEnv`) and INFLUX_TOKEN_FILE emptied, and reads with config.yaml."""
-    from collector.config_types import InfluxConfig, Secret
-    from collector.influx.v2 import InfluxV2
+def readme_report_command() -> tuple[list[str], str, list[str], str]:
+    """README "A report"'s command, split as a shell does: compose's options, the service, its command and the
+    file stdout goes to."""
+    section = (REPO / "README.md").read_text().split("**A report**", 1)[1].split("\n## ", 1)[0]
+    lines = re.findall(r"^    (docker compose run .*)$", section, re.MULTILINE)
+    assert len(lines) == 1, lines
+    words = shlex.split(lines[0])
+    assert words[-2] == ">", "the report goes to stdout, into a file"
+    options = list(itertools.takewhile(lambda word: word.startswith("-"), words[3:-2]))
+    service, *command = words[3 + len(options):-2]
+    return options, service, command, words[-1]
 
-    env = service_env(compose, "collector")
-    fake_influxdb2.add_bucket(env["INFLUX_BUCKET"])
-    writer = InfluxV2(InfluxConfig(url=fake_influxdb2.url, api="v2", org=env["INFLUX_ORG"], bucket=env["INFLUX_BUCKET"],
-                                   token=Secret("test-token")))
-    now = time.time_ns() // 10**9 * 10**9
-    writer.write([f"temperature,host=templog,sensor={sensor} celsius={20 + i % 7}.5 {now - i * 60 * 10**9}"
-                  for sensor in ("living-room", "greenhouse") for i in range(1, 120)])
-    writer.close()
-    env |= {"INFLUX_URL": fake_influxdb2.url, "INFLUX_TOKEN": "test-token", "INFLUX_TOKEN_FILE": "",
-            "TEMPLOG_OUTBOX": str(tmp_path / "outbox.sqlite")}
-    target = tmp_path / "report.html"
-    done = subprocess.run([sys.executable, "-m", "collector", "report", "-c", str(REPO / "config.yaml"), "--since",
-                           "7d", "--format", "html", "--output", str(target)], cwd=REPO, capture_output=True,
-                          text=True, env={"PATH": os.environ["PATH"], **env}, timeout=60, check=False)
-    assert done.returncode == 0 and done.stdout == "", done.stderr
-    page = target.read_text(encoding="utf-8")
-    assert page.count('<svg class="chart"') == 2 and "test-token" not in page
+
+def test_the_readme_report_command_reports_as_the_report_service_with_its_token_writing_nothing(compose, tmp_path):
+    """README "A report": `docker compose run --rm -T report templog report ... > report.html`. -T: no TTY, so
+    the container's stdout and stderr stay two streams (docker/cli@v29.7.2:cli/command/container/hijack.go:
+    stdcopy.StdCopy to the CLI's stdout and stderr; with a TTY one io.Copy to stdout; compose's `run` calls it:
+    docker/compose@v5.5.0:pkg/compose/run.go RunOneOffContainer -> cmd.RunStart; compose's own progress goes to
+    stderr: cmd/compose/compose.go selectEventProcessor). Here that command runs as the report service would: the
+    service's environment and command, config.yaml, the token file as the init script hands it over (uid 10001,
+    mode 0400), as uid 10001 on a read-only root with nothing writable (the read-only tmpfs), traced; against an
+    InfluxDB 2 API that knows only the report's token."""
+    from fake_influxdb2 import FakeInfluxDB2
+    from readonly_root import ReadOnlyRoot
+
+    options, service, command, _ = readme_report_command()
+    assert "--rm" in options and "-T" in options, options
+    assert service == "report" and command[:2] == compose["services"][service]["command"] == ["templog", "report"]
+    assert "--output" not in command, "the container has nowhere to write a file"
+    root = ReadOnlyRoot(tmp_path / "read-only")
+    os.chown(root.volume, 0, 0)
+    root.volume.chmod(0o555)  # the image's WORKDIR and HOME, a read-only tmpfs in the service
+    shutil.copy(REPO / "config.yaml", root.scratch / "config.yaml")  # TEMPLOG_CONFIG there (Dockerfile ENV)
+    env = service_env(compose, service)
+    token = "report-" + "Ab9_" * 20 + "=="
+    token_file = root.scratch / env["INFLUX_TOKEN_FILE"].lstrip("/")
+    token_file.parent.mkdir(parents=True)
+    token_file.parent.chmod(0o755)
+    token_file.write_text(token)
+    os.chown(token_file, 10001, 10001)
+    token_file.chmod(0o400)
+    with FakeInfluxDB2(token=token) as influxdb:
+        influxdb.add_bucket(env["INFLUX_BUCKET"])
+        now = time.time_ns() // 10**9 * 10**9
+        lines = "\n".join(f"temperature,host=templog,sensor={sensor} celsius={20 + i % 7}.5 {now - i * 60 * 10**9}"
+                          for sensor in ("living-room", "greenhouse") for i in range(1, 120))
+        query = urllib.parse.urlencode({"org": env["INFLUX_ORG"], "bucket": env["INFLUX_BUCKET"]})
+        request = urllib.request.Request(f"{influxdb.url}/api/v2/write?{query}", data=lines.encode(),
+                                         headers={"Authorization": f"Token {token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 204
+        environ = env | {"INFLUX_URL": influxdb.url, "INFLUX_TOKEN_FILE": "/srv" + env["INFLUX_TOKEN_FILE"]}
+        done = root.run(*command[1:], environ=environ, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = done.stdout
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>\n")
+    assert page.count('<svg class="chart"') == 2
+    assert "INFO" in done.stderr and "report:" in done.stderr and "INFO" not in page, "logs stay on stderr"
+    assert token not in page + done.stderr
+    trace = "".join(path.read_text() for path in (root.scratch / "trace").glob("strace*"))
+    assert f'"/srv{env["INFLUX_TOKEN_FILE"]}", O_RDONLY' in trace, "the trace shows the token file read"
+    assert root.writes() == [], "nothing written, nor tried"
 
 
 # --- shell scripts ---------------------------------------------------------------------------------------------

@@ -27,6 +27,10 @@ ORG_ID = "0a1b2c3d4e5f6071"
 RAW_ID = "1111111111111111"
 USER_ID = "0ff1ce0ff1ce0ff1"
 TASK_NAME = "templog-downsample"
+CONSUMERS = ("COLLECTOR", "GRAFANA", "REPORT")  # each gets a token file of its own: TEMPLOG_<CONSUMER>_TOKEN_FILE
+COLLECTOR = "templog collector: write temperature"
+GRAFANA = "templog grafana: read temperature, temperature_longterm"
+REPORT = "templog report: read temperature"
 
 FAKE_INFLUX = r'''
 # A stand-in for the influx CLI v2.7.5 (see StandIn); ORG_ID and USER_ID are prepended.
@@ -325,11 +329,12 @@ def entrypoint_env(compose_env: dict[str, str], tmp_path: Path, influx: StandIn)
             secret.parent.mkdir(parents=True, exist_ok=True)
             secret.write_text("admin\n" if "USERNAME" in key else "not-for-init-scripts\n")
             env[key] = str(secret)
-    for key in ("TEMPLOG_COLLECTOR_TOKEN_FILE", "TEMPLOG_GRAFANA_TOKEN_FILE"):
+    for consumer in CONSUMERS:
+        key = f"TEMPLOG_{consumer}_TOKEN_FILE"
         env[key] = str(tmp_path / compose_env[key].lstrip("/"))
+        if os.geteuid() != 0:
+            env[f"TEMPLOG_{consumer}_UID"] = str(os.geteuid())
     env["TEMPLOG_DOWNSAMPLE_FLUX"] = str(FLUX)
-    if os.geteuid() != 0:
-        env["TEMPLOG_COLLECTOR_UID"] = env["TEMPLOG_GRAFANA_UID"] = str(os.geteuid())
     env.update({
         # the image's ENV
         "INFLUX_CONFIGS_PATH": str(tmp_path / "influx-configs"),
@@ -371,12 +376,12 @@ def tokens(influx: StandIn) -> dict[str, dict]:
     return {a["description"]: a for a in influx.state["auths"] if a["description"].startswith("templog ")}
 
 
-def test_first_start_makes_the_long_term_bucket_the_task_and_two_least_privilege_tokens(image_env, influx):
+def test_first_start_makes_the_long_term_bucket_the_task_and_three_least_privilege_tokens(image_env, influx):
+    """The collector may only write the raw bucket; Grafana and `templog report` (docker-compose.yml's report
+    service) may only read, Grafana both buckets, the report the raw one (the only one it queries)."""
     result = run_init(image_env)
     assert result.returncode == 0, result.stderr
     longterm = longterm_id(influx)
-    collector = "templog collector: write temperature"
-    grafana = "templog grafana: read temperature, temperature_longterm"
     assert influx.argvs() == [
         ["bucket", "list", "--org", "home", "--json"],
         ["bucket", "create", "--org", "home", "--name", "temperature_longterm", "--retention", "1825d",
@@ -384,27 +389,34 @@ def test_first_start_makes_the_long_term_bucket_the_task_and_two_least_privilege
         ["task", "list", "--org", "home", "--json"],
         ["task", "create", "--org", "home", "--file", influx.argvs()[3][5]],
         ["auth", "list", "--org", "home", "--json"],
-        ["auth", "create", "--org", "home", "--user", "admin", "--description", collector,
+        ["auth", "create", "--org", "home", "--user", "admin", "--description", COLLECTOR,
          "--write-bucket", RAW_ID, "--json"],
-        ["auth", "create", "--org", "home", "--user", "admin", "--description", grafana,
+        ["auth", "create", "--org", "home", "--user", "admin", "--description", GRAFANA,
          "--read-bucket", RAW_ID, "--read-bucket", longterm, "--json"],
+        ["auth", "create", "--org", "home", "--user", "admin", "--description", REPORT,
+         "--read-bucket", RAW_ID, "--json"],
     ]
     made = tokens(influx)
-    assert made[collector]["permissions"] == [f"write:orgs/{ORG_ID}/buckets/{RAW_ID}"]
-    assert made[grafana]["permissions"] == [f"read:orgs/{ORG_ID}/buckets/{RAW_ID}",
+    assert made.keys() == {COLLECTOR, GRAFANA, REPORT}
+    assert made[COLLECTOR]["permissions"] == [f"write:orgs/{ORG_ID}/buckets/{RAW_ID}"]
+    assert made[GRAFANA]["permissions"] == [f"read:orgs/{ORG_ID}/buckets/{RAW_ID}",
                                             f"read:orgs/{ORG_ID}/buckets/{longterm}"]
+    assert made[REPORT]["permissions"] == [f"read:orgs/{ORG_ID}/buckets/{RAW_ID}"]
     # The task is the shipped Flux, unchanged (the compose file's bucket names are the file's own).
     assert influx.calls()[3]["file_content"] == FLUX.read_text()
     assert not Path(influx.argvs()[3][5]).exists(), "the temporary task file is removed"
     # Each token is handed to its service's user alone.
-    for description, key in ((collector, "COLLECTOR"), (grafana, "GRAFANA")):
+    paths = set()
+    for description, key in zip((COLLECTOR, GRAFANA, REPORT), CONSUMERS, strict=True):
         path = Path(image_env[f"TEMPLOG_{key}_TOKEN_FILE"])
+        paths.add(path.parent)
         assert path.read_text() == made[description]["token"]
         info = path.stat()
         assert stat.S_IMODE(info.st_mode) == 0o400
         assert info.st_uid == int(image_env[f"TEMPLOG_{key}_UID"])
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
         assert sorted(p.name for p in path.parent.iterdir()) == ["token"], "no leftover temporary files"
+    assert len(paths) == 3, "each token on a volume of its own"
     assert "token-" not in result.stderr + result.stdout, "tokens are never logged"
     assert {a["id"] for a in influx.state["auths"]} >= {"0000000000000aaa", "0000000000000bbb"}, \
         "a token whose description merely holds ours is not taken for ours"
@@ -423,7 +435,7 @@ def test_the_tokens_owner_is_found_however_the_admin_was_named(tmp_path, influx,
     result = run_init(env)
     assert result.returncode == 0, result.stderr
     creates = [argv for argv in influx.argvs() if argv[:2] == ["auth", "create"]]
-    assert len(creates) == 2 and all(argv[argv.index("--user") + 1] == "admin" for argv in creates)
+    assert len(creates) == 3 and all(argv[argv.index("--user") + 1] == "admin" for argv in creates)
     assert Path(env["TEMPLOG_GRAFANA_TOKEN_FILE"]).read_text().startswith("token-")
 
 
@@ -461,14 +473,34 @@ def test_running_again_updates_in_place_and_replaces_the_tokens(image_env, influ
     # New tokens are in place before the old ones are deleted.
     creates = [i for i, argv in enumerate(argvs) if argv[:2] == ["auth", "create"]]
     deletes = [argv for argv in argvs if argv[:2] == ["auth", "delete"]]
+    assert len(first) == len(creates) == 3
     assert sorted(d[3] for d in deletes) == sorted(a["id"] for a in first.values())
     assert all(argvs.index(d) > max(creates) for d in deletes)
     second = tokens(influx)
-    assert second.keys() == first.keys() and len(influx.state["tasks"]) == 1
-    for description, key in (("templog collector", "COLLECTOR"), ("templog grafana", "GRAFANA")):
-        token = next(a["token"] for d, a in second.items() if d.startswith(description))
-        assert Path(image_env[f"TEMPLOG_{key}_TOKEN_FILE"]).read_text() == token
+    assert second.keys() == first.keys() == {COLLECTOR, GRAFANA, REPORT} and len(influx.state["tasks"]) == 1
+    for description, key in zip((COLLECTOR, GRAFANA, REPORT), CONSUMERS, strict=True):
+        assert second[description]["token"] != first[description]["token"]
+        assert second[description]["permissions"] == first[description]["permissions"]
+        assert Path(image_env[f"TEMPLOG_{key}_TOKEN_FILE"]).read_text() == second[description]["token"]
     assert any(a["description"] == "admin's Token" for a in influx.state["auths"]), "other tokens are left alone"
+
+
+def test_running_again_on_a_stack_set_up_before_the_report_token_adds_it(image_env, influx):
+    """An InfluxDB set up by an older init script has the collector's and Grafana's tokens only: the repair command
+    (README "A report") gives it the report's, and replaces the other two as always."""
+    assert run_init(image_env).returncode == 0
+    older = {d: a for d, a in tokens(influx).items() if d != REPORT}
+    state = influx.state
+    state["auths"] = [a for a in state["auths"] if a["description"] != REPORT]
+    influx.state_file.write_text(json.dumps(state))
+    Path(image_env["TEMPLOG_REPORT_TOKEN_FILE"]).unlink()
+
+    result = run_init(image_env)
+    assert result.returncode == 0, result.stderr
+    now = tokens(influx)
+    assert now.keys() == {COLLECTOR, GRAFANA, REPORT}
+    assert not {a["id"] for a in older.values()} & {a["id"] for a in influx.state["auths"]}
+    assert Path(image_env["TEMPLOG_REPORT_TOKEN_FILE"]).read_text() == now[REPORT]["token"]
 
 
 def test_other_bucket_names_reach_the_task(image_env, influx):

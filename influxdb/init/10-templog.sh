@@ -5,9 +5,9 @@
 # It
 #   1. creates the long-term bucket (TEMPLOG_LONGTERM_BUCKET, retention TEMPLOG_LONGTERM_RETENTION),
 #   2. installs the task that fills it with hourly mean, min, max and count per series (TEMPLOG_DOWNSAMPLE_FLUX),
-#   3. creates two least-privilege tokens and hands each to one service in a file that only that service's user
-#      may read: a write-only token for the raw bucket (the collector) and a read-only one for the raw and the
-#      long-term bucket (Grafana).
+#   3. creates three least-privilege tokens and hands each to one service in a file that only that service's user
+#      may read: a write-only token for the raw bucket (the collector), a read-only one for the raw and the
+#      long-term bucket (Grafana) and a read-only one for the raw bucket (the report service: `templog report`).
 # Running it again repairs a stack, e.g. after a token volume was lost:
 #   docker compose exec influxdb /docker-entrypoint-initdb.d/10-templog.sh
 # finds the bucket and the task and updates them, issues new tokens and deletes the ones it had issued before.
@@ -25,10 +25,13 @@ collector_token_file=${TEMPLOG_COLLECTOR_TOKEN_FILE:-/run/templog/collector-toke
 collector_uid=${TEMPLOG_COLLECTOR_UID:-10001}
 grafana_token_file=${TEMPLOG_GRAFANA_TOKEN_FILE:-/run/templog/grafana-token/token}
 grafana_uid=${TEMPLOG_GRAFANA_UID:-472}
+report_token_file=${TEMPLOG_REPORT_TOKEN_FILE:-/run/templog/report-token/token}
+report_uid=${TEMPLOG_REPORT_UID:-10001}
 
 task_name=templog-downsample
 collector_description="templog collector: write ${raw_bucket}"
 grafana_description="templog grafana: read ${raw_bucket}, ${longterm_bucket}"
+report_description="templog report: read ${raw_bucket}"
 
 umask 077
 
@@ -126,6 +129,7 @@ auths=$(printf '%s\n' "$auths" | json_rows id description)
 old_auth_ids=$(
     printf '%s\n' "$auths" | field_where 1 2 "$collector_description"
     printf '%s\n' "$auths" | field_where 1 2 "$grafana_description"
+    printf '%s\n' "$auths" | field_where 1 2 "$report_description"
 )
 
 # create_token DESCRIPTION PERMISSION...: prints the new token
@@ -173,6 +177,13 @@ log "write-only token for bucket $raw_bucket in $collector_token_file (user $col
 grafana_token=$(create_token "$grafana_description" --read-bucket "$raw_id" --read-bucket "$longterm_id")
 hand_over "$grafana_token" "$grafana_token_file" "$grafana_uid"
 log "read-only token for buckets $raw_bucket and $longterm_bucket in $grafana_token_file (user $grafana_uid)"
+
+# Reading the raw bucket is all `templog report` does: Flux's from(bucket:) finds a bucket through a service that
+# asks for read permission on it (influxdata/influxdb@v2.7.12: cmd/influxd/launcher/launcher.go, the query
+# dependencies' authorizer.NewBucketService; authorizer/bucket.go FindBucket: AuthorizeReadBucket).
+report_token=$(create_token "$report_description" --read-bucket "$raw_id")
+hand_over "$report_token" "$report_token_file" "$report_uid"
+log "read-only token for bucket $raw_bucket in $report_token_file (user $report_uid)"
 
 for id in $old_auth_ids; do
     influx auth delete --id "$id" >/dev/null
