@@ -19,7 +19,8 @@ HTTP API
   ``impl IntoResponse for Error`` and ``for CatalogError`` (each failure's status and body: a partial write is 400
   ``{"error": "partial write of line protocol occurred", "data": [{"error_message", "line_number",
   "original_line"}]}``, 422 when a listed line hit a limit; NotFound 404, AlreadyExists 409, TooManyDbs 422, any
-  other catalog or plugin error 500; DataFusion's Plan and SQL errors 400, its others 500, as plain text);
+  other catalog or plugin error 500; a failed query as datafusion_error_status_code classifies its DataFusion
+  error, through Diagnostic and Context wrappers, with its Display as plain text: see query_failure);
 * ``influxdb3_types/src/http.rs`` (QueryFormat::try_from_headers: only ``application/json``, ``*/*``, text/html
   or none pass; CreateDatabaseRequest, WriteParams, ProcessingEngineTriggerCreateRequest and -DeleteRequest) and
   ``influxdb3_types/src/write.rs`` (Precision's names; WriteLineError, its original_line cut to 20 bytes);
@@ -62,13 +63,15 @@ Processing engine (``run_schedule_trigger``)
   (the class below is written from line_builder.py's behaviour, not copied).
 
 The store: lines are read with the InfluxDB 3 line protocol reading in test_lineprotocol_properties.py (parse_v3);
-one row per series and time (writing it again replaces the fields the write holds and keeps the others). A query
-is executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI, a newer release than the fork
-3.10.1 bundles), with information_schema on (``core/datafusion_util/src/config.rs``), on a table per measurement:
-``time`` a timestamp in nanoseconds without a zone, tags Dictionary(Int32, Utf8) (as ``core/schema/src/lib.rs``
-types them), fields as written; a column exists once a point has written it, as in InfluxDB 3's catalog. The HTTP
-answer is written by DataFusion's own JSON writer, arrow-json, which InfluxDB 3 uses too: null columns left out,
-``time`` without a zone, sent with ``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
+one row per series and time (writing it again replaces the fields the write holds and keeps the others). A query is
+executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI: the pinned 55.0.0, newer than
+3.10.1's fork of DataFusion 51 (Cargo.toml [patch.crates-io]); it answers alike on 51.0.0), with information_schema
+on and the default catalog and schema ``public`` and ``iox`` (``core/datafusion_util/src/config.rs``), on a table
+per measurement: ``time`` a timestamp in nanoseconds without a zone, tags Dictionary(Int32, Utf8) (as
+``core/schema/src/lib.rs`` types them), fields as written; a column exists once a point has written it, as in
+InfluxDB 3's catalog. The HTTP answer is written by DataFusion's own JSON writer, arrow-json, which InfluxDB 3 uses
+too: null columns left out, ``time`` without a zone, sent with ``Transfer-Encoding: chunked``, as hyper streams a
+body of unknown length.
 """
 
 from __future__ import annotations
@@ -369,7 +372,8 @@ class FakeInfluxDB3(ServedOnLoopback):
 
     def _sql(self, db: str, q: str) -> datafusion.DataFrame:
         """The statement's frame on the database (for _internal: system.databases)."""
-        context = datafusion.SessionContext(datafusion.SessionConfig().with_information_schema(True))
+        context = datafusion.SessionContext(datafusion.SessionConfig().with_information_schema(True)
+                                            .with_default_catalog_and_schema("public", "iox"))
         if db == INTERNAL_DB:
             names = list(self.databases)
             batch = pa.record_batch([pa.array(names), pa.array([self.databases[n] for n in names], pa.uint64()),
@@ -383,6 +387,10 @@ class FakeInfluxDB3(ServedOnLoopback):
             arrow = stored.arrow()  # a table created without rows: one empty batch, which carries its schema
             context.register_record_batches(table, [arrow.to_batches() or [pa.RecordBatch.from_pylist(
                 [], schema=arrow.schema)]])
+        variable = _datafusion_51_variable(q)
+        if variable is not None:  # as the engine 3.10.1 runs refuses it (datafusion 55 reads it as a column)
+            debug = json.dumps(variable, ensure_ascii=False)  # the name as Rust's Debug writes a string, near enough
+            raise Exception(f"Error during planning: variable [{debug}] has no type information")
         frame = context.sql(q)
         for table, (low, high) in _time_bounds(frame.optimized_logical_plan()).items():
             if table not in tables:  # information_schema, system
@@ -626,9 +634,8 @@ class FakeInfluxDB3(ServedOnLoopback):
             self._admin(token)
         try:
             lines = json_lines(self._sql(db, q))
-        except Exception as error:  # DataFusion's: its Plan and SQL errors are the statement's fault
-            text = str(error)
-            raise _Refusal(400 if text.startswith(("Error during planning", "SQL error")) else 500, text) from None
+        except Exception as error:  # DataFusion's (or the file limit's, an External error: 500)
+            raise _Refusal(*query_failure(error)) from None
         if fmt == "json":
             return _Reply(200, b"[" + b",".join(lines) + b"]", "application/json")
         return _Reply(200, content_type="application/jsonl", chunks=(line + b"\n" for line in lines))
@@ -679,7 +686,7 @@ class PluginCallApi:
                     raise ValueError(f"database not found: {db}")
                 batches = server._sql(db, query).collect()
             except Exception as error:
-                raise QueryError(f"error: {error} executing query on {db}: {query}") from None
+                raise QueryError(f"error: {query_failure(error)[1]} executing query on {db}: {query}") from None
         rows: list[dict[str, Any]] = []
         for batch in batches:
             columns = [_python_values(batch.column(i)) for i in range(batch.num_columns)]
@@ -783,6 +790,160 @@ def _python_values(array: pa.Array) -> list[Any]:
     if array.null_count == len(array):
         return [None] * len(array)  # a null is None before its type is looked at
     raise ValueError(f"Unsupported data type: {kind}")
+
+
+# What InfluxDB 3.10.1 answers for a failed query. influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs
+# `impl IntoResponse for Error`, arm `Self::Query(QueryExecutorError::QueryPlanning(err)) | Self::Datafusion(err)`: the
+# status of datafusion_error_status_code(&err) and the body err.to_string(), DataFusion's Display, as plain text. That
+# function: Plan and SQL 400, NotImplemented 405, Context and Diagnostic their source's, Shared its error's,
+# Collection 400 if all of its errors are, any other variant (SchemaError, Execution, External, ...) 500.
+# So a column never written is a 500: the SQL planner wraps its SchemaError::FieldNotFound in a Diagnostic
+# ("column 'x' not found"), and a table never written a 400, a Plan error wrapped so ("table 'x' not found")
+# (datafusion-sql planner.rs `err.with_diagnostic` on FieldNotFound, relation/mod.rs on get_table_source's error, at
+# influxdata/arrow-datafusion@65c1c771, its branch-50, the newest of the fork that can be read here: 3.10.1's
+# Cargo.toml takes its rev dfdd85535f76, 51.0.0; and so the PyPI datafusion 51.0.0's errors say, in their Debug).
+# A Diagnostic displays as its source (datafusion-common error.rs: error_prefix "", message err.to_string()), as
+# influxdata/influxdb@v3.10.1:influxdb3/tests/cli/mod.rs query_no_table shows: "Error during planning: table
+# 'public.iox.not_here' not found".
+# The datafusion package gives only a text: at 55.0.0 the Display; at 51.0.0, the release the server's fork is of,
+# "DataFusion error: " and the error's Debug, which is read back here into the variants it names.
+_DEBUG_PREFIX = "DataFusion error: "
+_PREFIXES = {"Plan": "Error during planning: ", "SQL": "SQL error: ", "NotImplemented": "This feature is not "
+             "implemented: ", "SchemaError": "Schema error: ", "Execution": "Execution error: ",
+             "External": "External error: ", "Internal": "Internal error: ", "ResourcesExhausted":
+             "Resources exhausted: "}
+_STATUS_OF_PREFIX = {_PREFIXES["Plan"]: 400, _PREFIXES["SQL"]: 400, _PREFIXES["NotImplemented"]: 405}
+_CAUSED_BY = "\ncaused by\n"  # DataFusionError::Context's Display: "{desc}\ncaused by\n{source}"
+_DEBUG_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+(?:\.[0-9]+)?|\.\.|[(){}\[\],:])')
+_RUST_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]+\}|.)")
+_RUST_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def query_failure(error: Exception) -> tuple[int, str]:
+    """The status and body InfluxDB 3.10.1 answers for the DataFusion error `error` the stand-in's query raised."""
+    text = str(error).removeprefix(_DEBUG_PREFIX)
+    try:
+        value, end = _debug_value(text, 0)
+        if end == len(text) and isinstance(value, tuple):  # a Debug (datafusion 51)
+            return _status(value), _display(value)
+    except (ValueError, IndexError, TypeError):
+        pass
+    # a Display (datafusion 55, or the stand-in's own error): the variant by its prefix, a Context's by its source's
+    source = text.rsplit(_CAUSED_BY, 1)[-1]
+    return next((s for p, s in _STATUS_OF_PREFIX.items() if source.startswith(p)), 500), text
+
+
+def _debug_value(text: str, start: int) -> tuple[Any, int]:
+    """A Rust Debug value at `start` as (node, end): a string as str, a list as list, `Name`, `Name(...)` and
+    `Name { k: v, ... }` as (name, [values], the node's Debug text)."""
+    match = _DEBUG_TOKEN.match(text, start)
+    if match is None:
+        raise ValueError(text[start:])
+    token, end = match.group(1), match.end()
+    if token.startswith('"'):
+        return _RUST_ESCAPE.sub(_unescaped, token[1:-1]), end
+    if token == "[":
+        return _debug_sequence(text, end, "]")
+    if not (token[0].isalpha() or token[0] == "_"):
+        return token, end
+    after = _DEBUG_TOKEN.match(text, end)
+    opening = after.group(1) if after else None
+    if opening not in ("(", "{"):
+        return (token, [], token), end
+    values, stop = _debug_sequence(text, after.end() if after else end, ")" if opening == "(" else "}")
+    return (token, values, text[match.start(1):stop]), stop
+
+
+def _debug_sequence(text: str, start: int, closing: str) -> tuple[list[Any], int]:
+    """The values up to `closing` (a struct's `key: value` as its value alone), and the end after it."""
+    values: list[Any] = []
+    while True:
+        match = _DEBUG_TOKEN.match(text, start)
+        if match is None:
+            raise ValueError(text[start:])
+        if match.group(1) == closing:
+            return values, match.end()
+        if match.group(1) in (",", ".."):  # `..` of a Range (a Span's)
+            start = match.end()
+            continue
+        value, start = _debug_value(text, start)
+        colon = _DEBUG_TOKEN.match(text, start)
+        if colon is not None and colon.group(1) == ":" and closing == "}":
+            value, start = _debug_value(text, colon.end())
+        values.append(value)
+
+
+def _unescaped(match: re.Match) -> str:
+    escape = match.group(1)
+    return chr(int(escape[2:-1], 16)) if escape.startswith("u{") else _RUST_ESCAPES.get(escape, escape)
+
+
+def _status(error: Any) -> int:
+    """datafusion_error_status_code of the DataFusionError read from its Debug."""
+    name, values, _ = error
+    if name in ("Plan", "SQL"):
+        return 400
+    if name == "NotImplemented":
+        return 405
+    if name in ("Context", "Diagnostic"):
+        return _status(values[1])
+    if name == "Shared":
+        return _status(values[0])
+    if name == "Collection":
+        return 400 if all(_status(each) == 400 for each in values[0]) else 500
+    return 500
+
+
+def _display(error: Any) -> str:
+    """DataFusion's Display of the error read from its Debug, for the variants a query of ours meets; any other is
+    shown as its Debug. A FieldNotFound's suggestion of columns (", Valid fields are ..." or ". Did you mean ...?",
+    after a Levenshtein distance) is left out."""
+    name, values, debug = error
+    if name in ("Diagnostic", "Shared"):
+        return _display(values[-1])
+    if name == "Context":
+        return f"{values[0]}{_CAUSED_BY}{_display(values[1])}"
+    if name == "SQL":  # format!("{desc:?}{backtrace}"): the parser error's Debug
+        return _PREFIXES[name] + values[0][2] + (values[1][1][0] if values[1][0] == "Some" else "")
+    if name == "SchemaError" and values[0][0] == "FieldNotFound":
+        return f"{_PREFIXES[name]}No field named {_quoted_flat_name(values[0][1][0])}"
+    if name in _PREFIXES and values and isinstance(values[0], str):
+        return _PREFIXES[name] + values[0]
+    return debug
+
+
+def _quoted_flat_name(column: Any) -> str:
+    """Column::quoted_flat_name of `Column { relation: None | Some(Bare/Partial/Full { ... }), name: "..." }`."""
+    relation, name = column[1]
+    parts = relation[1][0][1] if relation[0] == "Some" else []
+    return ".".join(_quoted_identifier(part) for part in [*parts, name])
+
+
+def _quoted_identifier(name: str) -> str:
+    """datafusion-common's quote_identifier: as it is if a lower-case SQL identifier, else in double quotes."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+# A statement's tokens as far as _datafusion_51_variable needs them: string literals, quoted identifiers, words, and
+# any other character (comments are not read)
+_SQL_TOKEN = re.compile(r"""\s*('(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z_@][A-Za-z0-9_@$]*|.)""", re.DOTALL)
+_NOT_AN_EXPRESSION_AFTER = frozenset({".", "AS", "FROM", "JOIN"})  # a qualified name, an alias, a table
+
+
+def _datafusion_51_variable(q: str) -> str | None:
+    """The first single identifier of an expression in `q` that starts with `@`, quoted or not, if any: DataFusion 51's
+    SQL planner takes it for a variable, which InfluxDB 3 has none of: "Error during planning: variable [..] has no
+    type information" (datafusion-sql expr/identifier.rs sql_identifier_to_expr: `id.value.starts_with('@')`, the
+    quotes not looked at, at influxdata/arrow-datafusion@65c1c771 as in the PyPI datafusion 51.0.0; apache/datafusion
+    #19339, which reads quoted ones as columns, came after 51). Not modelled: a compound name starting with `@`."""
+    tokens = [match.group(1) for match in _SQL_TOKEN.finditer(q)]
+    for i, token in enumerate(tokens):
+        name = token[1:-1].replace('""', '"') if token.startswith('"') else token
+        before = tokens[i - 1].upper() if i else ""
+        after = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if name.startswith("@") and before not in _NOT_AN_EXPRESSION_AFTER and after != ".":
+            return name
+    return None
 
 
 def _time_bounds(plan: Any) -> dict[str, tuple[int | None, int | None]]:
