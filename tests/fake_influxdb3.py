@@ -64,14 +64,14 @@ Processing engine (``run_schedule_trigger``)
 
 The store: lines are read with the InfluxDB 3 line protocol reading in test_lineprotocol_properties.py (parse_v3);
 one row per series and time (writing it again replaces the fields the write holds and keeps the others). A query is
-executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI: the pinned 55.0.0, newer than
-3.10.1's fork of DataFusion 51 (Cargo.toml [patch.crates-io]); it answers alike on 51.0.0), with information_schema
-on and the default catalog and schema ``public`` and ``iox`` (``core/datafusion_util/src/config.rs``), on a table
-per measurement: ``time`` a timestamp in nanoseconds without a zone, tags Dictionary(Int32, Utf8) (as
-``core/schema/src/lib.rs`` types them), fields as written; a column exists once a point has written it, as in
-InfluxDB 3's catalog. The HTTP answer is written by DataFusion's own JSON writer, arrow-json, which InfluxDB 3 uses
-too: null columns left out, ``time`` without a zone, sent with ``Transfer-Encoding: chunked``, as hyper streams a
-body of unknown length.
+executed by Apache DataFusion, the engine InfluxDB 3 runs (``datafusion`` on PyPI: the pinned 51.0.0, the release
+3.10.1's fork of DataFusion is of (Cargo.toml [patch.crates-io], Cargo.lock); it answers alike on 55.0.0), with
+information_schema on and the default catalog and schema ``public`` and ``iox``
+(``core/datafusion_util/src/config.rs``), on a table per measurement: ``time`` a timestamp in nanoseconds without a
+zone, tags Dictionary(Int32, Utf8) (as ``core/schema/src/lib.rs`` types them), fields as written; a column exists
+once a point has written it, as in InfluxDB 3's catalog. The HTTP answer is written by DataFusion's own JSON writer,
+arrow-json, which InfluxDB 3 uses too: null columns left out, ``time`` without a zone, sent with
+``Transfer-Encoding: chunked``, as hyper streams a body of unknown length.
 """
 
 from __future__ import annotations

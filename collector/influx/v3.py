@@ -52,7 +52,8 @@ INTERNAL_DB = "_internal"
 # PartialLpWrite); the texts are influxdb3_catalog/src/error.rs's TooManyColumns, TooManyTables, TooManyDbs, ...
 LIMIT_ERRORS = ("Update to schema would exceed", "Adding a new database would exceed limit of")
 # The form `time` takes in a query's JSON answer: a timestamp without a zone (UTC), with 3, 6 or 9 fractional digits
-# or none (arrow-json's encoding of Timestamp(Nanosecond, None), as `df.write_json` of datafusion@55.0.0 writes it)
+# or none (arrow-json's encoding of Timestamp(Nanosecond, None), as `df.write_json` of datafusion@51.0.0 and 55.0.0
+# writes it)
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?")
 # A column's data_type in information_schema.columns as it starts for each kind of column templog's tables declare
 _ARROW_TYPES = {"tag": "Dictionary(", "float64": "Float64", "int64": "Int64"}
