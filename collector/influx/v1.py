@@ -323,7 +323,7 @@ def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
     if not started:
         raise not_the_answer(INFLUXQL_JSON, b"", content_type, secrets)
     if partial:
-        raise QueryFailed("the answer was cut short: its last result says more of it follow")
+        raise QueryFailed("the answer was cut short: its last result says more of the statement follows")
 
 
 def _history_rows(series_stream: Generator[dict, None, None], columns: tuple[str, ...],

@@ -550,8 +550,8 @@ def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = None,
 
     query_sql's answer has the Content-Type of its format, and no rows is an empty body (http.rs query_sql,
     record_batch_stream_to_body; influxdb3_types/src/http.rs QueryFormat::as_content_type): so a body of another
-    `content_type` (a login page, a portal's text), or whose first line is no JSON, is none of its answers:
-    QueryFailed quoting how it starts, with `secrets` masked.
+    `content_type` (a login page, a portal's text), or whose first line does not even start as JSON, is none of its
+    answers: QueryFailed quoting how it starts, with `secrets` masked.
     """
     secrets, started = list(secrets), False
     if content_type is not None and content_type.partition(";")[0].strip().lower() not in JSON_TYPES:
@@ -562,7 +562,7 @@ def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = None,
         try:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
-            if not started:
+            if not started and not line.lstrip().startswith((b"{", b"[")):  # JSON's start: one cut short
                 raise not_the_answer(SQL_JSON, line, content_type, secrets) from exc
             raise QueryFailed(f"unreadable answer: {exc}") from exc
         except RecursionError:  # arrays or objects nested deeper than the interpreter's stack: no row is
