@@ -668,10 +668,12 @@ def _outside_csv(selected: Selected, params: Params, flux: str) -> Iterator[list
 
 
 def _annotated_csv(columns: list[tuple[str, str]], rows: Iterable[list[str]]) -> Iterator[list[str]]:
-    """The CSV records of a one-table annotated CSV as InfluxDB returns it; an empty result has none."""
+    """The CSV records of a one-table annotated CSV as InfluxDB returns it; an empty result is the blank line that
+    ends every result alone (influxdata/flux@v0.196.1 result.go DelimitedMultiResultEncoder.Encode)."""
     rows = iter(rows)
     first = next(rows, None)
     if first is None:
+        yield []
         return
     yield ["#datatype", "string", "long", *(kind for _, kind in columns)]
     yield ["#group", "false", "false", *("false" for _ in columns)]

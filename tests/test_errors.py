@@ -183,8 +183,9 @@ class _EchoingRows(_Echoing401):
         authorization = self.headers.get("Authorization") or ""
         scheme, _, credentials = authorization.partition(" ")
         echo = f"{authorization} ({base64.b64decode(credentials).decode() if scheme == 'Basic' else credentials})"
-        if self.version.startswith("v2"):
-            body = f"result,table,note\n,0,{echo}\n".encode()
+        if self.version.startswith("v2"):  # annotated CSV, as InfluxDB 2 writes it, with a table of other columns
+            body = (f"#datatype,string,long,string\r\n#group,false,false,false\r\n#default,_result,,\r\n"
+                    f",result,table,note\r\n,,0,{echo}\r\n\r\n").encode()
         elif self.version.startswith("3"):  # a JSON lines row without a time
             body = (json.dumps({"sensor": "desk", "celsius": echo}) + "\n").encode()
         else:

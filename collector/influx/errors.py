@@ -133,6 +133,23 @@ class QueryFailed(InfluxError):
     kind = "query"
 
 
+QUOTED_CHARS = 60  # of an answer that is none: enough to tell a login page from JSON or a portal's text
+
+
+def not_the_answer(expected: str, body: bytes, content_type: str | None = None,
+                   secrets: Iterable[str] = ()) -> QueryFailed:
+    """A success whose body is not `expected`, what the query language answers: a proxy's login page, a captive
+    portal, another service at the URL. Its Content-Type and how it starts (`body`: its first line, masked whole
+    before it is squeezed and cut, so no piece of a secret shows) say what came back."""
+    text = " ".join(masked(body.decode(errors="replace"), secrets).split())
+    quoted = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text[:QUOTED_CHARS])
+    seen = "it is empty" if not text else f"it is '{quoted}'" if len(text) <= QUOTED_CHARS else \
+        f"it starts with '{quoted}…'"
+    kind = " ".join((content_type or "").split())[:60]
+    return QueryFailed(f"the answer is not {expected} ({kind + ', ' if kind else ''}{seen}): is a proxy in front "
+                       "of InfluxDB, or another service at influxdb.url?")
+
+
 class RetentionUnsupported(InfluxError):
     """The server has no buckets/retention API or the credentials may not use it: warn once, keep writing."""
 

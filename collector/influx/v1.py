@@ -22,6 +22,8 @@ from collector.influx.errors import (
     RetentionUnsupported,
     Unreachable,
     http_error,
+    not_the_answer,
+    shown,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
@@ -106,10 +108,19 @@ class InfluxV1(InfluxClient):
         response = self._request("POST", "/query", {}, urlencode(form).encode(), "application/x-www-form-urlencoded")
         if response.status != 200:
             raise self._refusal(response)
-        results = json.loads(response.data).get("results", [])
+        try:
+            document = json.loads(response.data)
+        except (ValueError, RecursionError):  # also UnicodeDecodeError
+            document = None
+        results = document.get("results") if isinstance(document, dict) else None
+        # influxd answers a result per statement (services/httpd/handler.go serveQuery): anything else is no answer
+        if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
+            first_line = response.data.partition(b"\n")[0]
+            raise self._failure(not_the_answer(INFLUXQL_JSON, first_line, response.headers.get("Content-Type"),
+                                               self._secrets()))
         for result in results:
             if "error" in result:
-                raise self._failure(QueryFailed(result["error"]))
+                raise self._failure(QueryFailed(str(result["error"])))
         return results
 
     def query_stream(self, q: str) -> Generator[dict, None, None]:
@@ -134,7 +145,7 @@ class InfluxV1(InfluxClient):
                 if response.status != 200:
                     raise http_error(response.status, _error_text(response), response.headers.get("Retry-After"),
                                      self._secrets())
-                yield from series_of_chunks(response)
+                yield from series_of_chunks(response, response.headers.get("Content-Type"), self._secrets())
             finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
                 # and before a failure's hint pings: the pool holds one connection, and would discard one
                 response.close()
@@ -142,6 +153,8 @@ class InfluxV1(InfluxClient):
         except (QueryFailed, HttpError) as exc:  # credentials masked, a hint where there is one
             self._failure(exc)
             raise
+        except urllib3.exceptions.ProtocolError as exc:  # the chunked body ended before its last chunk
+            raise self._failure(QueryFailed(f"the answer was cut short: {exc}")) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
 
@@ -260,15 +273,34 @@ class InfluxV1(InfluxClient):
                         f"of every measurement in database {db}")]
 
 
-def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
+INFLUXQL_JSON = "InfluxDB 1.x's JSON"
+
+
+def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
+                     secrets: Iterable[str] = ()) -> Iterator[dict]:
     """The series of a chunked /query answer, one JSON document a line, as they come. Raises QueryFailed for an
-    error influxd reports, also one after some series were sent, and for an answer of another shape."""
+    error influxd reports, also one after some series were sent, and for an answer of another shape.
+
+    influxd ends each document with a newline and writes at least one result for a SELECT, with no series too
+    (influxdata/influxdb@v1.6.6 services/httpd/response_writer.go jsonFormatter.WriteResponse;
+    coordinator/statement_executor.go executeSelectStatement "Always emit at least one result"; InfluxDB 2's 1.x
+    API alike: v2.7.12 influxql/query/response_writer.go, v1/coordinator/statement_executor.go), and marks a
+    result "partial" while more of its statement follow (v1.6.6 query/emitter.go Emit). So an empty body, or one
+    whose first line is no such document (a login page, a portal, JSON of another service), is none of its
+    answers: QueryFailed quoting how it starts (its `content_type`, `secrets` masked); a last line that ends inside a
+    document, or a last result still partial, is an answer cut short.
+    """
+    secrets, started, partial = list(secrets), False, False
     for line in lines:
         if not line.strip():
             continue
         try:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not an InfluxDB 1.x answer, or one cut short
+            if not started and not line.lstrip().startswith(b'{"results"'):
+                raise not_the_answer(INFLUXQL_JSON, line, content_type, secrets) from exc
+            if not line.endswith(b"\n"):
+                raise QueryFailed(f"the answer was cut short: its last line ends inside a document ({exc})") from exc
             raise QueryFailed(f"unreadable answer: {exc}") from exc
         except RecursionError:  # arrays or objects nested deeper than the interpreter's stack
             raise QueryFailed("unreadable answer: JSON nested too deeply") from None
@@ -276,14 +308,22 @@ def series_of_chunks(lines: Iterable[bytes]) -> Iterator[dict]:
             raise QueryFailed(str(document["error"]))
         results = document.get("results") if isinstance(document, dict) else None
         if not isinstance(results, list):
-            raise QueryFailed(f"unexpected answer: {line[:200]!r}")
+            if not started:
+                raise not_the_answer(INFLUXQL_JSON, line, content_type, secrets)
+            raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
+        started = True
         for result in results:
             if isinstance(result, dict) and "error" in result:
                 raise QueryFailed(str(result["error"]))
             series = result.get("series", []) if isinstance(result, dict) else None
             if not isinstance(series, list) or not all(map(_well_formed, series)):
-                raise QueryFailed(f"unexpected answer: {line[:200]!r}")
+                raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
+            partial = result.get("partial") is True
             yield from series
+    if not started:
+        raise not_the_answer(INFLUXQL_JSON, b"", content_type, secrets)
+    if partial:
+        raise QueryFailed("the answer was cut short: its last result says more of the statement follows")
 
 
 def _history_rows(series_stream: Generator[dict, None, None], columns: tuple[str, ...],

@@ -3,7 +3,6 @@ its retries, so delivery and retries stay ours), the buckets API for retention, 
 
 from __future__ import annotations
 
-import codecs
 import csv
 import logging
 from typing import Generator, Iterable, Iterator, Literal, Mapping, cast
@@ -26,6 +25,7 @@ from collector.influx.errors import (
     RetentionUnsupported,
     Unreachable,
     http_error,
+    not_the_answer,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
@@ -107,14 +107,14 @@ class InfluxV2(InfluxClient):
         """
         response = self._call(self.client().query_api().query_raw, flux, org=self.config.org, params=params)
         try:
-            yield from rows_of_annotated_csv(csv.reader(codecs.iterdecode(response, "utf-8")))
-        except QueryFailed as exc:  # an error table after some rows: masked and hinted like every other failure
+            yield from rows_of_flux_answer(response, response.headers.get("Content-Type"), self._secrets())
+        except QueryFailed as exc:  # not an answer, or an error table after some rows: masked and hinted
             self._failure(exc)
             raise
+        except urllib3.exceptions.ProtocolError as exc:  # the chunked body ended before its last chunk
+            raise self._failure(QueryFailed(f"the answer was cut short: {exc}")) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(Unreachable(self.config.url, exc)) from exc
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise self._failure(QueryFailed(f"unreadable answer: {exc}")) from exc
         finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted
             response.close()
             response.release_conn()
@@ -243,25 +243,76 @@ class InfluxV2(InfluxClient):
         return [differs(f"bucket {name!r}: retention", current, wanted, f"in bucket {name}")]
 
 
+FLUX_CSV = "Flux's annotated CSV"
+
+
+def rows_of_flux_answer(lines: Iterable[bytes], content_type: str | None = None,
+                        secrets: Iterable[str] = ()) -> Iterator[dict[str, str]]:
+    """The data rows of a Flux query's answer, its body arriving as lines of bytes (as urllib3 iterates a response:
+    each with its newline, the last without one if the body does not end so), as {column: text}, as they come.
+
+    InfluxDB 2 answers in annotated CSV with the dialect influxdb-client asks for (influxdb_client@1.50.0
+    client/_base.py _BaseQueryApi.default_dialect: annotations datatype, group, default): each table starts with
+    its #datatype row, every line ends with CRLF, and every result ends with a blank line, one without tables too,
+    which is that line alone (influxdata/flux@v0.196.1 csv/result.go ResultEncoder.Encode, NewMultiResultEncoder;
+    result.go DelimitedMultiResultEncoder.Encode). So a body that is empty or does not start with an annotation
+    row is none of its answers (a login page, a portal, JSON): QueryFailed quoting how it starts, with `secrets`
+    masked; a line without its end is an answer cut short, refused before it is read as a row.
+    """
+    secrets = list(secrets)
+
+    def text() -> Iterator[str]:
+        started = answered = False
+        for line in lines:
+            answered = True
+            if not started and line.strip():
+                if not line.startswith(b"#"):
+                    raise not_the_answer(FLUX_CSV, line, content_type, secrets)
+                started = True
+            if not line.endswith(b"\n"):
+                raise QueryFailed("the answer was cut short: its last line has no end")
+            yield line.decode()
+        if not answered:
+            raise not_the_answer(FLUX_CSV, b"", content_type, secrets)
+
+    try:
+        yield from rows_of_annotated_csv(csv.reader(text()))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise QueryFailed(f"unreadable answer: {exc}") from exc
+
+
 def rows_of_annotated_csv(records: Iterable[list[str]]) -> Iterator[dict[str, str]]:
     """The data rows of a Flux answer in annotated CSV, as {column: text}, as they come.
 
-    Each table starts with annotation rows (#datatype, #group, #default) and a header row; an error met after
-    rows were sent arrives as a table with the columns `error, reference` (influxdata/flux@v0.195.2 result.go
-    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.EncodeError): raised as QueryFailed.
+    Each table starts with annotation rows (#datatype, #group, #default) and a header row (`,result,table,...`);
+    a blank line ends a table whose next one has other columns, and each result; an error met after rows were
+    sent arrives as a table with the columns `error, reference` (influxdata/flux@v0.196.1 result.go
+    DelimitedMultiResultEncoder.Encode, csv/result.go ResultEncoder.Encode, writeSchema, EncodeError): raised as
+    QueryFailed. So does what no such answer has: a header or row out of place, a row with another number of
+    cells than its header, and a last table without the blank line that ends its result (the answer was cut
+    short: its rows are not all there).
     """
     header: list[str] | None = None
+    annotated = False  # annotation rows since the last blank line: the table's header row comes next
+    last: list[str] | None = None
     for record in records:
-        if not record:
-            continue  # the blank line that ends a result
-        if record[0].startswith("#"):
-            header = None  # annotations: a new table, whose header row comes next
+        last = record
+        if not record:  # the blank line that ends a table or a result
+            header, annotated = None, False
+        elif record[0].startswith("#"):
+            header, annotated = None, True
         elif header is None:
+            if not annotated or record[:3] not in (["", "result", "table"], ["", "error", "reference"]):
+                raise QueryFailed(f"unexpected line in the answer, where a table's header belongs: {record}")
             header = record
         elif header[1:3] == ["error", "reference"]:
             raise QueryFailed((record[1:2] or [""])[0] or "the query failed")
+        elif len(record) != len(header):
+            raise QueryFailed(f"unexpected row in the answer: {record}")
         else:
-            yield dict(zip(header, record, strict=False))  # a short row from a server just lacks those keys
+            yield dict(zip(header, record, strict=True))
+    if last:
+        raise QueryFailed("the answer was cut short: its last table has no end")
 
 
 def _time_of(text: object) -> int:

@@ -32,6 +32,7 @@ from collector.influx.errors import (
     Unreachable,
     UnusableToken,
     http_error,
+    not_the_answer,
     shown,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
@@ -140,8 +141,13 @@ class InfluxV3(InfluxClient):
                 if response.status != 200:
                     refusal = self._refusal(response)
                     # 400: the statement itself (DataFusion's Plan and SQL errors: datafusion_error_status_code)
-                    raise QueryFailed(str(refusal)) if response.status == 400 else refusal
-                yield from rows_of_jsonl(bounded_lines(response.stream(STREAM_CHUNK_BYTES), MAX_LINE_BYTES))
+                    if response.status != 400:
+                        raise refusal
+                    failed = QueryFailed(str(refusal))
+                    failed.status = 400  # the server's refusal, which may say a column was never written
+                    raise failed
+                yield from rows_of_jsonl(bounded_lines(response.stream(STREAM_CHUNK_BYTES), MAX_LINE_BYTES),
+                                         response.headers.get("Content-Type"), self._secrets())
             finally:  # closed, not drained, if the caller stops early: the rest of a long answer is not wanted;
                 # and before a failure's hint pings: the pool holds one connection, and would discard one
                 response.close()
@@ -188,7 +194,8 @@ class InfluxV3(InfluxClient):
                 except StopIteration:
                     return
                 except (QueryFailed, ServerError) as exc:
-                    if _NEVER_WRITTEN.search(str(exc)):
+                    # the server's refusal only: an answer's body that says so (a proxy's page) is no answer
+                    if exc.status is not None and _NEVER_WRITTEN.search(str(exc)):
                         return
                     raise
                 try:
@@ -533,21 +540,38 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
         yield pending
 
 
-def rows_of_jsonl(lines: Iterable[bytes]) -> Iterator[dict]:
+SQL_JSON = "InfluxDB 3's JSON lines"
+JSON_TYPES = ("application/jsonl", "application/json")  # query_sql's for format jsonl, and for json
+
+
+def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = None,
+                  secrets: Iterable[str] = ()) -> Iterator[dict]:
     """The rows of a query's JSON lines answer, one object a line, as they come. Also reads a `format=json` answer
-    that arrives as one array (on one line): QueryFailed for anything else."""
+    that arrives as one array (on one line): QueryFailed for anything else.
+
+    query_sql's answer has the Content-Type of its format, and no rows is an empty body (http.rs query_sql,
+    record_batch_stream_to_body; influxdb3_types/src/http.rs QueryFormat::as_content_type): so a body of another
+    `content_type` (a login page, a portal's text), or whose first line does not even start as JSON, is none of its
+    answers: QueryFailed quoting how it starts, with `secrets` masked.
+    """
+    secrets, started = list(secrets), False
+    if content_type is not None and content_type.partition(";")[0].strip().lower() not in JSON_TYPES:
+        raise not_the_answer(SQL_JSON, next(iter(lines), b""), content_type, secrets)
     for line in lines:
         if not line.strip():
             continue
         try:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
+            if not started and not line.lstrip().startswith((b"{", b"[")):  # JSON's start: one cut short
+                raise not_the_answer(SQL_JSON, line, content_type, secrets) from exc
             raise QueryFailed(f"unreadable answer: {exc}") from exc
         except RecursionError:  # arrays or objects nested deeper than the interpreter's stack: no row is
             raise QueryFailed("unreadable answer: JSON nested too deeply") from None
+        started = True
         for row in document if isinstance(document, list) else [document]:
             if not isinstance(row, dict):
-                raise QueryFailed(f"unexpected answer: {line[:200]!r}")
+                raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
             yield row
 
 

@@ -1,0 +1,206 @@
+"""An InfluxDB URL answering a query with 200 and a body that is no answer of the query language: a proxy's login
+page, a captive portal, plain text, JSON of another shape, a body cut short. `templog history` and `templog report`
+(real processes) must say what came back in one line and exit 1, never "no readings", an empty table or a figure
+read from it, and never show the token a page echoes.
+
+What each server really sends, from its source:
+- InfluxDB 2 (api v2) answers Flux in annotated CSV with the dialect influxdb-client asks for
+  (influxdb_client@1.50.0 client/_base.py _BaseQueryApi.default_dialect: header, annotations datatype, group,
+  default), Content-Type text/csv (influxdata/flux@v0.196.1:csv/dialect.go Dialect.SetHeaders, which
+  influxdata/influxdb@v2.7.12:http/query_handler.go handleQuery calls): each table starts with its #datatype row
+  (flux@v0.196.1:csv/result.go ResultEncoder.Encode, writeSchema), every line ends with CRLF, and every result,
+  one without tables too, ends with the delimiter "\\r\\n" (flux@v0.196.1:result.go DelimitedMultiResultEncoder.Encode,
+  csv/result.go NewMultiResultEncoder): an empty result is that blank line, never an empty body.
+- influxd 1.x (api v1) answers a chunked query with one JSON document a line, each ended by "\\n"
+  (influxdata/influxdb@v1.6.6:services/httpd/response_writer.go jsonFormatter.WriteResponse; the same in
+  v2.7.12:influxql/query/response_writer.go for InfluxDB 2's 1.x API), and at least one result per SELECT, an empty
+  one too (v1.6.6:coordinator/statement_executor.go "Always emit at least one result"; v2.7.12:
+  v1/coordinator/statement_executor.go); a result is "partial" while more of its statement follow
+  (v1.6.6:query/emitter.go Emit, query/result.go MarshalJSON).
+- InfluxDB 3 (api v3) answers query_sql format=jsonl with Content-Type application/jsonl and one JSON object a row;
+  no rows is an empty body (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs query_sql,
+  record_batch_stream_to_body QueryFormat::JsonLines; influxdb3_types/src/http.rs QueryFormat::as_content_type), so
+  only the Content-Type tells an empty answer from a proxy's empty page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cli import templog
+from collector.influx.errors import QueryFailed
+from collector.influx.v1 import series_of_chunks
+from collector.influx.v2 import rows_of_flux_answer
+from collector.influx.v3 import bounded_lines, rows_of_jsonl
+from loopback_server import LoopbackServer, ServedOnLoopback
+
+TOKEN = "Pr0xy-echoed-s3cret-token-0123456789abcdef"
+V1_USER = "reader"
+SENSORS = "sensors:\n  - {name: desk, type: simulated, interval: 10s, min: 2, max: 8}\n"
+RANGE = ("--start", "2026-01-01T00:00:00Z", "--stop", "2026-01-02T00:00:00Z")
+
+
+class PortalPage(ServedOnLoopback):
+    """What answers at the URL instead of InfluxDB: every request (a query, /ping) gets 200 with `body`, in which
+    `{authorization}` becomes the request's Authorization header, as a login page that echoes it would."""
+
+    def __init__(self, body: bytes, content_type: str):
+        self.body, self.content_type = body, content_type
+
+
+class _PortalHandler(BaseHTTPRequestHandler):
+    server: LoopbackServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        page = self.server.fake
+        body = page.body.replace(b"{authorization}", (self.headers.get("Authorization") or "").encode())
+        self.send_response(200)
+        self.send_header("Content-Type", page.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+PortalPage.handler = _PortalHandler
+
+
+def influx_section(api: str, url: str) -> str:
+    keys = {"v1": f'api: v1, bucket: temperature, token: "{V1_USER}:{TOKEN}"',
+            "v2": f"api: v2, org: home, bucket: temperature, token: {TOKEN}",
+            "v3": f"api: v3, bucket: temperature, token: {TOKEN}"}[api]
+    return f'influxdb: {{url: "{url}", {keys}}}\n'
+
+
+# the token starts before the 60 characters a message quotes and ends after them: masked before the cut, no piece
+LOGIN = b"<html><body>Sign in again ({authorization}): your session has expired.</body></html>\n"
+PORTAL_TEXT = b"Network login required: open http://portal.example/ in a browser\n"
+HEALTH_JSON = b'{"status":"pass","checks":[]}\n'
+FLUX_TABLE = (b"#datatype,string,long,dateTime:RFC3339,string,double\r\n#group,false,false,false,true,false\r\n"
+              b"#default,_result,,,,\r\n,result,table,_time,sensor,_value\r\n,,0,2026-01-01T00:00:00Z,desk,4.5\r\n")
+V1_PARTIAL = (b'{"results":[{"statement_id":0,"series":[{"name":"temperature","columns":["time","sensor","celsius"],'
+              b'"values":[[1767225600000000000,"desk",4.5]],"partial":true}],"partial":true}]}\n')
+
+CASES = [  # api, body, Content-Type, what the message says of it
+    ("v2", LOGIN, "text/html", "the answer is not Flux's annotated CSV (text/html, it starts with '<html><body>Sign"),
+    ("v2", HEALTH_JSON, "application/json", """(application/json, it is '{"status":"pass","checks":[]}')"""),
+    ("v2", b"", "text/html", "the answer is not Flux's annotated CSV (text/html, it is empty)"),
+    ("v2", FLUX_TABLE, "text/csv; charset=utf-8", "the answer was cut short"),  # no blank line ends the result
+    ("v1", LOGIN, "text/html", "the answer is not InfluxDB 1.x's JSON (text/html, it starts with '<html><body>Sign"),
+    ("v1", b"", "application/json", "the answer is not InfluxDB 1.x's JSON (application/json, it is empty)"),
+    ("v1", V1_PARTIAL, "application/json", "the answer was cut short"),  # its last result says more follow
+    ("v3", LOGIN, "text/html", "the answer is not InfluxDB 3's JSON lines (text/html, it starts with '<html><body>"),
+    ("v3", PORTAL_TEXT, "application/json", "(application/json, it starts with 'Network login required"),
+    ("v3", b"", "text/html", "the answer is not InfluxDB 3's JSON lines (text/html, it is empty)"),
+]
+
+
+@pytest.mark.parametrize("api, body, content_type, says", CASES)
+def test_history_and_report_name_a_200_that_is_no_answer(write_config, api, body, content_type, says):
+    """Before: on api v2 each of these gave `history` an empty table (exit 0) and `report` "no readings"; on v1 an
+    empty or cut-short body did the same, and an HTML page was "unreadable answer: Expecting value: line 1 column 1
+    (char 0)"; on v3 an empty page was no readings and an HTML one that Expecting value. Now: one line naming what
+    came back, exit 1, no traceback, no piece of the token the page echoed."""
+    with PortalPage(body, content_type) as portal:
+        config = str(write_config(influx_section(api, portal.url) + SENSORS))
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda command: templog(command, "-c", config, *RANGE), ["history", "report"]))
+    basic = base64.b64encode(f"{V1_USER}:{TOKEN}".encode()).decode()
+    for done in runs:
+        assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+        assert says in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+        assert "no readings" not in done.stderr and "Traceback" not in done.stderr
+        assert TOKEN[:8] not in done.stderr and basic[:12] not in done.stderr and "Pr0xy" not in done.stderr
+
+
+def test_check_on_api_v1_names_a_login_page_in_one_line(write_config):
+    """Before: `templog check` said "unexpected JSONDecodeError: Expecting value: line 1 column 1 (char 0)"."""
+    with PortalPage(LOGIN, "text/html") as portal:
+        done = templog("check", "-c", str(write_config(influx_section("v1", portal.url) + SENSORS)))
+    assert done.returncode == 1 and "the answer is not InfluxDB 1.x's JSON (text/html, it starts with '<html>" in \
+        done.stdout + done.stderr, (done.stdout, done.stderr)
+    assert "JSONDecodeError" not in done.stderr and "Traceback" not in done.stderr and "Pr0xy" not in done.stdout
+
+
+def test_an_empty_flux_result_is_no_readings_and_a_cut_one_names_itself():
+    """The blank line InfluxDB 2 sends for a result without tables is no rows; without it, or with a table's last
+    line unended, the answer was cut short: a table's rows are not all there."""
+    assert list(rows_of_flux_answer([b"\r\n"])) == []
+    whole = FLUX_TABLE + b"\r\n"
+    assert [row["_value"] for row in rows_of_flux_answer(io.BytesIO(whole))] == ["4.5"]
+    for cut in range(len(whole)):
+        with pytest.raises(QueryFailed):
+            list(rows_of_flux_answer(io.BytesIO(whole[:cut])))
+
+
+BODY_LINES = st.sampled_from([b"\r\n", b"\n", b"#datatype,string,long,double\r\n", b"#group,false,false,false\r\n",
+                              b",result,table,_value\r\n", b",,0,1.5\r\n", b",error,reference\r\n", b",boom,\r\n",
+                              b"<html>\n", b'{"results":[]}\n', b"\xff\xfe\n", b'"unclosed\r\n'])
+
+
+def bodies() -> st.SearchStrategy[bytes]:
+    return st.binary(max_size=60) | st.lists(BODY_LINES | st.binary(max_size=12), max_size=8).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies(), st.sampled_from([None, "text/csv; charset=utf-8", "text/html"]))
+def test_any_200_body_gives_flux_rows_or_a_query_error(body, content_type):
+    try:
+        rows = list(rows_of_flux_answer(io.BytesIO(body), content_type, [TOKEN]))
+    except QueryFailed:
+        return
+    # only what InfluxDB 2 could send: an annotation row first, every line ended
+    assert body.lstrip(b"\r\n").startswith(b"#") or not body.strip(b"\r\n")
+    assert body.endswith(b"\n") and all(isinstance(row, dict) for row in rows)
+
+
+JSON_LINES = st.sampled_from([b"\n", b'{"results":[{"statement_id":0}]}\n', b'{"results":[{"partial":true}]}\n',
+                              b'{"results":[{"series":[{"columns":["time"],"values":[[1]]}]}]}\n',
+                              b'{"error":"boom"}\n', b'{"time":"2026-01-01T00:00:00","celsius":1.5}\n', b"[]\n",
+                              b"<html>\n", b"\xff\n"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.lists(JSON_LINES | st.binary(max_size=12), max_size=6).map(b"".join),
+       st.sampled_from([None, "application/json", "text/html"]))
+def test_any_200_body_gives_influxql_series_or_a_query_error(body, content_type):
+    try:
+        series = list(series_of_chunks(io.BytesIO(body), content_type, [TOKEN]))
+    except QueryFailed:
+        return
+    assert body.strip() and all(isinstance(one, dict) and isinstance(one["columns"], list) for one in series)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.lists(JSON_LINES | st.binary(max_size=12), max_size=6).map(b"".join),
+       st.sampled_from([None, "application/jsonl", "application/json", "text/html"]), st.integers(1, 80))
+def test_any_200_body_gives_sql_rows_or_a_query_error(body, content_type, limit):
+    try:
+        rows = list(rows_of_jsonl(bounded_lines([body], limit), content_type, [TOKEN]))
+    except QueryFailed:
+        return
+    assert content_type != "text/html" and all(isinstance(row, dict) for row in rows)
+
+
+def test_a_quoted_answer_never_shows_a_piece_of_a_secret():
+    """The quote is cut after the secrets are masked, and after the blanks are squeezed: a token that a cut would
+    split (or that the squeezing would move into the quote) shows as *** or not at all, never as a piece."""
+    for padding in range(0, 80, 7):
+        body = b"x" * padding + b" " * 300 + TOKEN.encode() + b" tail\n"
+        for parse in (rows_of_flux_answer, series_of_chunks, rows_of_jsonl):
+            with pytest.raises(QueryFailed) as raised:
+                list(parse([body], "text/html", [TOKEN]))
+            assert "Pr0x" not in str(raised.value) and TOKEN[-6:] not in str(raised.value), str(raised.value)
