@@ -571,11 +571,13 @@ class Outbox:
         with self._staging_lock:
             return {**state, **self._staged}
 
-    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *,
-                 with_humidity: bool = False) -> Generator[Reading, None, None]:
-        """Temperature readings waiting here, start <= time < stop (only those with a humidity, if `with_humidity`),
-        in time order, read from a cursor as they are consumed (SQLite sorts them, spilling to temporary files, in
-        bounded memory). The connection is held until the iterator is exhausted or closed."""
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *, with_humidity: bool = False,
+                 outside: tuple[float | None, float | None] | None = None) -> Generator[Reading, None, None]:
+        """Temperature readings waiting here, start <= time < stop (only those with a humidity, if `with_humidity`;
+        with `outside` = (low, high), only those below low or above high, a None bound no limit on that side), in
+        time order, read from a cursor as they are consumed (SQLite sorts them, spilling to temporary files, in
+        bounded memory: the filters are applied before the sort). The connection is held until the iterator is
+        exhausted or closed."""
         from collector.readings import Reading
 
         humidity = "NULL" if "humidity" in self._missing.get("points", ()) else "humidity"
@@ -584,6 +586,11 @@ class Outbox:
         if with_humidity:
             query += f" AND {humidity} IS NOT NULL"
         args: list = [start_ns, stop_ns]
+        if outside is not None:
+            bounds = [(test, bound) for test, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True)
+                      if bound is not None]
+            query += f" AND ({' OR '.join(test for test, _ in bounds) or '0'})"  # no bound: no reading is outside
+            args += [bound for _, bound in bounds]
         if sensors:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
             args += list(sensors)
