@@ -19,6 +19,7 @@ OutboxDamaged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -571,34 +572,50 @@ class Outbox:
         with self._staging_lock:
             return {**state, **self._staged}
 
-    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *, with_humidity: bool = False,
-                 outside: tuple[float | None, float | None] | None = None) -> Generator[Reading, None, None]:
-        """Temperature readings waiting here, start <= time < stop (only those with a humidity, if `with_humidity`;
-        with `outside` = (low, high), only those below low or above high, a None bound no limit on that side), in
-        time order, read from a cursor as they are consumed (SQLite sorts them, spilling to temporary files, in
-        bounded memory: the filters are applied before the sort). The connection is held until the iterator is
-        exhausted or closed."""
+    def readings(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *,
+                 with_humidity: bool = False) -> Generator[Reading, None, None]:
+        """Temperature readings waiting here, start <= time < stop (only those with a humidity, if `with_humidity`),
+        in time order, read from a cursor as they are consumed (SQLite sorts them, spilling to temporary files, in
+        bounded memory). The connection is held until the iterator is exhausted or closed."""
         from collector.readings import Reading
 
         humidity = "NULL" if "humidity" in self._missing.get("points", ()) else "humidity"
-        query = (f"SELECT sensor, time_ns, celsius, {humidity} FROM points WHERE sensor IS NOT NULL AND time_ns >= ? "
-                 "AND time_ns < ?")
-        if with_humidity:
-            query += f" AND {humidity} IS NOT NULL"
-        args: list = [start_ns, stop_ns]
+        tests = [f"{humidity} IS NOT NULL"] if with_humidity else []
+        with contextlib.closing(self._rows(f"sensor, time_ns, celsius, {humidity}", start_ns, stop_ns, sensors,
+                                           tests, [])) as rows:
+            for sensor, time_ns, celsius, humidity_value in rows:
+                yield Reading(sensor, time_ns, celsius, humidity_value)
+
+    def temperatures(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *,
+                     outside: tuple[float | None, float | None] | None = None
+                     ) -> Generator[tuple[str, int, float], None, None]:
+        """As `readings`, but `(sensor, time_ns, celsius)` tuples, what `report` adds up (an object per reading was
+        most of its time); with `outside` = (low, high), only those below low or above high (a None bound: no limit
+        on that side), which SQLite filters before it sorts them."""
+        tests, args = [], []
         if outside is not None:
-            bounds = [(test, bound) for test, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True)
-                      if bound is not None]
-            query += f" AND ({' OR '.join(test for test, _ in bounds) or '0'})"  # no bound: no reading is outside
-            args += [bound for _, bound in bounds]
+            for test, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True):
+                if bound is not None:
+                    tests.append(test)
+                    args.append(bound)
+            tests = [f"({' OR '.join(tests) or '0'})"]  # no bound: no reading is outside
+        return self._rows("sensor, time_ns, celsius", start_ns, stop_ns, sensors, tests, args)
+
+    def _rows(self, columns: str, start_ns: int, stop_ns: int, sensors: Sequence[str], tests: list[str],
+              args: list) -> Generator[tuple, None, None]:
+        """`columns` of the temperature readings in start <= time < stop, of `sensors` (all if none), passing every
+        SQL test of `tests` (their parameters `args`), in time order from a cursor, under the lock until exhausted or
+        closed."""
+        query = "SELECT " + columns + " FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
+        query += "".join(f" AND {test}" for test in tests)
+        args = [start_ns, stop_ns, *args]
         if sensors:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
             args += list(sensors)
         with self._lock:
             cursor = self._use(lambda db: db.execute(query + " ORDER BY time_ns, sensor", args))
             try:
-                for row in cursor:
-                    yield Reading(*row)
+                yield from cursor
             except sqlite3.DatabaseError as exc:  # a damaged page met further on
                 if outbox_repair.is_damage(exc):
                     raise OutboxDamaged(self.path, str(exc)) from exc

@@ -44,15 +44,14 @@ class OutboxSource:
             return []
         sums: list[dict[str, _Sums]] = [{} for _ in span]
         index, day, stop_ns = 0, sums[0], span[0].stop_ns
-        with contextlib.closing(self.outbox.readings(span[0].start_ns, span[-1].stop_ns, sensors)) as readings:
-            for reading in readings:
-                celsius, time_ns = reading.celsius, reading.time_ns
+        with contextlib.closing(self.outbox.temperatures(span[0].start_ns, span[-1].stop_ns, sensors)) as readings:
+            for sensor, time_ns, celsius in readings:
                 while stop_ns <= time_ns:  # the span's days are contiguous and in order, as the readings
                     index += 1
                     day, stop_ns = sums[index], span[index].stop_ns
-                acc = day.get(reading.sensor)
+                acc = day.get(sensor)
                 if acc is None:
-                    day[reading.sensor] = _Sums(1, celsius, boltzmann(celsius), celsius, time_ns, celsius, time_ns)
+                    day[sensor] = _Sums(1, celsius, boltzmann(celsius), celsius, time_ns, celsius, time_ns)
                     continue
                 acc.readings += 1
                 acc.total += celsius
@@ -65,6 +64,6 @@ class OutboxSource:
 
     def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,
                 high: float | None) -> Iterator[tuple[int, float]]:
-        with contextlib.closing(self.outbox.readings(start_ns, stop_ns, (sensor,), outside=(low, high))) as readings:
-            for reading in readings:
-                yield reading.time_ns, reading.celsius
+        with contextlib.closing(self.outbox.temperatures(start_ns, stop_ns, (sensor,), outside=(low, high))) as rows:
+            for _, time_ns, celsius in rows:
+                yield time_ns, celsius
