@@ -580,34 +580,34 @@ class Outbox:
         from collector.readings import Reading
 
         humidity = "NULL" if "humidity" in self._missing.get("points", ()) else "humidity"
-        tests = [f"{humidity} IS NOT NULL"] if with_humidity else []
+        conditions = [f"{humidity} IS NOT NULL"] if with_humidity else []
         with contextlib.closing(self._rows(f"sensor, time_ns, celsius, {humidity}", start_ns, stop_ns, sensors,
-                                           tests, [])) as rows:
+                                           conditions, [])) as rows:
             for sensor, time_ns, celsius, humidity_value in rows:
                 yield Reading(sensor, time_ns, celsius, humidity_value)
 
     def temperatures(self, start_ns: int, stop_ns: int, sensors: Sequence[str] = (), *,
                      outside: tuple[float | None, float | None] | None = None
                      ) -> Generator[tuple[str, int, float], None, None]:
-        """As `readings`, but `(sensor, time_ns, celsius)` tuples, what `report` adds up (an object per reading was
-        most of its time); with `outside` = (low, high), only those below low or above high (a None bound: no limit
-        on that side), which SQLite filters before it sorts them."""
-        tests, args = [], []
+        """As `readings`, but `(sensor, time_ns, celsius)` tuples: what `report` adds up (a Reading built per row
+        doubled the time to read a range). With `outside` = (low, high), only those below low or above high (a None
+        bound: no limit on that side; both None: none), filtered by SQLite before it sorts them."""
+        conditions, args = [], []
         if outside is not None:
-            for test, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True):
+            for condition, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True):
                 if bound is not None:
-                    tests.append(test)
+                    conditions.append(condition)
                     args.append(bound)
-            tests = [f"({' OR '.join(tests) or '0'})"]  # no bound: no reading is outside
-        return self._rows("sensor, time_ns, celsius", start_ns, stop_ns, sensors, tests, args)
+            conditions = [f"({' OR '.join(conditions) or '0'})"]  # no bound: no reading is outside
+        return self._rows("sensor, time_ns, celsius", start_ns, stop_ns, sensors, conditions, args)
 
-    def _rows(self, columns: str, start_ns: int, stop_ns: int, sensors: Sequence[str], tests: list[str],
+    def _rows(self, columns: str, start_ns: int, stop_ns: int, sensors: Sequence[str], conditions: list[str],
               args: list) -> Generator[tuple, None, None]:
-        """`columns` of the temperature readings in start <= time < stop, of `sensors` (all if none), passing every
-        SQL test of `tests` (their parameters `args`), in time order from a cursor, under the lock until exhausted or
-        closed."""
+        """`columns` of the temperature readings in start <= time < stop, of `sensors` (all if none), meeting every
+        SQL condition of `conditions` (their parameters `args`), in time order from a cursor, under the lock until
+        exhausted or closed."""
         query = "SELECT " + columns + " FROM points WHERE sensor IS NOT NULL AND time_ns >= ? AND time_ns < ?"
-        query += "".join(f" AND {test}" for test in tests)
+        query += "".join(f" AND {condition}" for condition in conditions)
         args = [start_ns, stop_ns, *args]
         if sensors:
             query += f" AND sensor IN ({','.join('?' * len(sensors))})"
