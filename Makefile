@@ -52,7 +52,7 @@ clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks (bench/, results in BENCHMARKS.md): each starts its own servers on loopback and prints PASS/MISS.
-.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report
+.PHONY: bench bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report bench-report-outbox
 
 bench-drain: venv servers
 	$(BIN)/python bench/drain_throughput.py
@@ -91,5 +91,10 @@ bench-report-charting: venv
 # a year of 10-second readings of 2 sensors written into influxd first (about 2 minutes), then report vs history
 bench-report: venv servers
 	$(BIN)/python bench/report_year.py
+
+# 90 days of 10-second readings of 2 sensors written into an outbox (seconds), then report from it, 3 runs
+# ($(BIN)/python bench/report_outbox.py --before main: main's report beside it; --days 365: a year)
+bench-report-outbox: venv
+	$(BIN)/python bench/report_outbox.py
 
 bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report

@@ -4,7 +4,7 @@ missing-database hint added), and /ping, both for `check` and as the sender's ch
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, cast
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, cast
 
 import urllib3
 
@@ -14,6 +14,9 @@ from collector.influx.errors import InfluxError, NotFound, UnusableToken
 from collector.influx.retention import create_missing
 from collector.influx.version import ServerVersion
 from collector.report import Summary
+
+if TYPE_CHECKING:  # `run` sends with these clients: it need not load the report's days and zones
+    from collector.report.days import Day
 
 
 class InfluxClient:
@@ -82,6 +85,15 @@ class InfluxClient:
         except InfluxError as exc:
             self._failure(exc)
             raise
+
+    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
+        """Per sensor of `sensors` that has readings in start <= time < stop, their Summary, aggregated by the
+        server in one query."""
+        raise NotImplementedError
+
+    def day_summaries(self, span: Sequence[Day], sensors: tuple[str, ...]) -> list[dict[str, Summary]]:
+        """`ReportSource`'s: one `summaries` query per day, each day's aggregation done by the server."""
+        return [self.summaries(day.start_ns, day.stop_ns, sensors) for day in span]
 
     def probe(self, timeout: float) -> bool:
         """Whether InfluxDB answers /ping within `timeout` s (a status under 500: a gateway's 502/504 is no answer)."""

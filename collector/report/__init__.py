@@ -1,7 +1,7 @@
 """`templog report`: the daily compliance record, per sensor and per day in a time zone (spec "Compliance report").
 
-Data flows one way: a source (InfluxDB through a client's `summaries`/`outside`, or the outbox) gives, per day, what
-its query language can aggregate (`Summary`) and the few readings outside a sensor's thresholds; `figures` turns
+Data flows one way: a source (InfluxDB through a client's `day_summaries`/`outside`, or the outbox) gives, per day,
+what its query language can aggregate (`Summary`) and the few readings outside a sensor's thresholds; `figures` turns
 them into one `DayFigures` per sensor and day, in constant memory; a renderer writes them (text, csv, json, html).
 
 The types every part shares are here; the arithmetic is in `figures.py`, days and ticks in `days.py`.
@@ -10,7 +10,10 @@ The types every part shares are here; the arithmetic is in `figures.py`, days an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+
+if TYPE_CHECKING:  # the influx clients import this module: `run` need not load the report's days and zones
+    from collector.report.days import Day
 
 # ΔH/R of the mean kinetic temperature, in kelvin (ΔH = 83.144 kJ/mol, USP <1079.2>), and 0 °C in kelvin
 MKT_DELTA_H_OVER_R = 10_000.0
@@ -56,8 +59,9 @@ class Summary:
 class ReportSource(Protocol):
     """Where readings come from: `InfluxV1`, `InfluxV2`, `InfluxV3` (collector/influx/) and the outbox's."""
 
-    def summaries(self, start_ns: int, stop_ns: int, sensors: tuple[str, ...]) -> dict[str, Summary]:
-        """Per sensor of `sensors` that has readings in start <= time < stop, their Summary."""
+    def day_summaries(self, span: Sequence[Day], sensors: tuple[str, ...]) -> list[dict[str, Summary]]:
+        """Per day of `span` (contiguous days, in order), in order: per sensor of `sensors` that has readings in
+        the day's start <= time < stop, their Summary."""
         ...
 
     def outside(self, start_ns: int, stop_ns: int, sensor: str, low: float | None,

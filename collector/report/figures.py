@@ -81,7 +81,7 @@ def figures(source: ReportSource, limits: tuple[SensorLimits, ...], start_ns: in
     also the days without a reading."""
     span = list(days(zone, start_ns, stop_ns))
     names = tuple(sorted(limit.name for limit in limits))
-    summaries = [source.summaries(day.start_ns, day.stop_ns, names) for day in span]
+    summaries = source.day_summaries(span, names)
     for limit in sorted(limits, key=lambda limit: limit.name):
         outside = _outside_per_day(source, limit, span, start_ns, stop_ns)
         rows = [_row(limit, day, summary.get(limit.name), out)
