@@ -20,8 +20,9 @@ PIECES = ["[", "]", "{", "}", '"', "\\", ":", ",", " ", "\n", "NaN", "Infinity",
           "9" * 5000, "0." + "1" * 5000, "true", "false", "null", "-", "+", ".", "e", "21.5", "-3", "0x10", "1_000",
           '"temperature"', '"DS18B20"', '"Temperature"', '"tC"', "\\u0000", "\\ud800", "\x00", "\u0663\u0662", "\ufeff",
           "\u200b" * 80, "[" * 1000, '{"temperature":' * 500]
-FIELDS = st.none() | st.lists(st.sampled_from(["temperature", "DS18B20", "Temperature", "tC", "a", ""])
-                              | st.text(max_size=4), min_size=1, max_size=4).map(".".join)
+FIELD_PATHS = st.lists(st.sampled_from(["temperature", "DS18B20", "Temperature", "tC", "a", ""]) | st.text(max_size=4),
+                       min_size=1, max_size=4).map(".".join)
+FIELDS = st.none() | FIELD_PATHS  # None: the payload is the number
 JSONISH = st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=60).map("".join)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
@@ -61,7 +62,7 @@ def test_any_json_document_gives_a_value_or_a_refusal(document, field):
 
 
 @EXAMPLES
-@given(JSON_VALUES, FIELDS.filter(lambda f: f is not None), FIELDS.filter(lambda f: f is not None))
+@given(JSON_VALUES, FIELD_PATHS, FIELD_PATHS)  # drawn, not filtered: two filters dropped 3 in 4 (a health check)
 def test_any_document_with_a_humidity_field_gives_the_temperature_or_a_refusal_and_the_humidity_or_why_not(
         document, field, humidity_field):
     """The humidity never refuses a payload: a missing or non-numeric one is None with a reason, the temperature as
