@@ -591,14 +591,16 @@ class Outbox:
                      ) -> Generator[tuple[str, int, float], None, None]:
         """As `readings`, but `(sensor, time_ns, celsius)` tuples: what `report` adds up (a Reading built per row
         doubled the time to read a range). With `outside` = (low, high), only those below low or above high (a None
-        bound: no limit on that side; both None: none), filtered by SQLite before it sorts them."""
-        conditions, args = [], []
+        bound: no limit on that side; both None: none), filtered by SQLite before it sorts them. A row without a
+        temperature (NULL: templog writes none, a foreign outbox may) is none, as `history` skips it."""
+        conditions, args = ["celsius IS NOT NULL"], []
         if outside is not None:
+            beyond = []
             for condition, bound in zip(("celsius < ?", "celsius > ?"), outside, strict=True):
                 if bound is not None:
-                    conditions.append(condition)
+                    beyond.append(condition)
                     args.append(bound)
-            conditions = [f"({' OR '.join(conditions) or '0'})"]  # no bound: no reading is outside
+            conditions.append(f"({' OR '.join(beyond) or '0'})")  # no bound: no reading is outside
         return self._rows("sensor, time_ns, celsius", start_ns, stop_ns, sensors, conditions, args)
 
     def _rows(self, columns: str, start_ns: int, stop_ns: int, sensors: Sequence[str], conditions: list[str],

@@ -2,11 +2,13 @@
 worked out per day by tests/report_reference.py, and the outbox is read a few times over, not once per day (it has
 no index on time: each query scans the whole table)."""
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
@@ -16,6 +18,7 @@ import pytest
 from cli import ROOT, templog
 from collector.outbox import Outbox
 from collector.report import SensorLimits
+from collector.ticks import rfc3339
 from report_reference import reference_day
 from temperature_points import temperature
 
@@ -135,3 +138,21 @@ def test_a_month_from_the_outbox_reads_it_a_few_times_over_not_once_a_day(tmp_pa
     passes = (bytes_read("report", "-c", str(tmp_path / "month/config.yaml"), *report)
               - bytes_read("report", "-c", str(tmp_path / "one/config.yaml"), *report)) / size
     assert passes < 5, f"the report read the outbox {passes:.1f} times over"
+
+
+def test_a_row_without_a_temperature_is_no_reading_for_the_report_as_for_history(tmp_path):
+    """A row whose `celsius` is NULL (templog writes none; SQLite stores a NaN so, and a hand-edited or foreign
+    outbox may hold one) is skipped by `report` as by `history`, not a traceback's "unexpected TypeError"."""
+    start = midnight(FIRST)
+    write_outbox(tmp_path, {"fridge": {start + n * TICK_S * S: 5.0 + n for n in range(4)}})
+    with contextlib.closing(sqlite3.connect(tmp_path / "data/outbox.sqlite")) as db, db:
+        db.execute("UPDATE points SET celsius = NULL WHERE time_ns = ?", (start + TICK_S * S,))
+    day = ("-c", str(tmp_path / "config.yaml"), "--tz", "Europe/Berlin", "--start", FIRST.isoformat(), "--stop",
+           (FIRST + dt.timedelta(days=1)).isoformat(), "--sensor", "fridge", "--format", "json")
+    done = templog("report", *day)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert (row["readings"], row["min"], row["max"], row["mean"]) == (3, 5.0, 8.0, pytest.approx((5 + 7 + 8) / 3))
+    shown = templog("history", "-c", str(tmp_path / "config.yaml"), "--start", rfc3339(start), "--stop",
+                    rfc3339(start + 86400 * S), "--format", "json")
+    assert shown.returncode == 0 and len(json.loads(shown.stdout)) == 3, shown.stderr
