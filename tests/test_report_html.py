@@ -189,7 +189,7 @@ def _inflate(stream: bytes) -> bytes:
         return b""
 
 
-def test_each_chart_has_a_few_hundred_windows_at_most(page):
+def test_each_chart_has_at_most_max_chart_windows_windows(page):
     _, asked = page
     assert [q.sensors for q in asked] == [(name,) for name in SENSORS]
     assert [q.every_s for q in asked] == [900, 900, 900]  # 3 days: 1m gives 4,320 windows, 5m 864, 15m 288
@@ -198,6 +198,11 @@ def test_each_chart_has_a_few_hundred_windows_at_most(page):
 
 
 UTC = ZoneInfo("UTC")
+
+
+def window_of(interval_s: float, start_ns: int, stop_ns: int, tz: ZoneInfo) -> float | None:
+    """The page's chart window for a report over start <= time < stop in `tz` (its days, as the page has them)."""
+    return html.chart_window_s(interval_s, list(days(tz, start_ns, stop_ns)))
 UTC_START = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()) * S
 
 
@@ -213,9 +218,9 @@ UTC_START = int(dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()) * S
     (300, 3 * 365 * 86400, None),
 ])
 def test_in_utc_the_chart_window_is_the_shortest_round_one_that_fits(interval_s, span_s, window_s):
-    assert html.chart_window_s(interval_s, UTC_START, UTC_START + span_s * S, UTC) == window_s
+    assert window_of(interval_s, UTC_START, UTC_START + span_s * S, UTC) == window_s
     # a range from any moment (--since 3d at 00:37:12.345): the windows may still cross its start, not a midnight
-    assert html.chart_window_s(interval_s, UTC_START + 2232345 * S // 1000, UTC_START + span_s * S, UTC) == window_s
+    assert window_of(interval_s, UTC_START + 2232345 * S // 1000, UTC_START + span_s * S, UTC) == window_s
 
 
 def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, days_later: int = 0) -> int:
@@ -242,7 +247,7 @@ def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int
 def test_no_chart_window_crosses_a_local_midnight(zone, interval_s, first, number_of_days, window_s):
     year, month, day = first
     start, stop = local(zone, year, month, day), local(zone, year, month, day, days_later=number_of_days)
-    assert html.chart_window_s(interval_s, start, stop, ZoneInfo(zone)) == window_s
+    assert window_of(interval_s, start, stop, ZoneInfo(zone)) == window_s
 
 
 ZONES = ("UTC", "Europe/Berlin", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe", "Pacific/Chatham")
@@ -253,11 +258,11 @@ ZONES = ("UTC", "Europe/Berlin", "Asia/Kathmandu", "America/St_Johns", "Australi
        start_s=st.integers(1_700_000_000, 1_900_000_000), span_s=st.integers(60, 400 * 86400))
 def test_a_chart_window_holds_no_local_midnight_and_fits_the_page(zone, interval_s, start_s, span_s):
     """Whatever the zone (offsets of 30 and 45 minutes, a DST change of 30 minutes on Lord Howe), the range and the
-    interval: the window chosen is one of the ladder, gives at most 500 windows, and every midnight inside the range
-    (found here by the calendar, one date after the other) is a whole multiple of it since the epoch."""
+    interval: the window chosen is one of the ladder, gives at most MAX_CHART_WINDOWS, and every midnight inside the
+    range (found here by the calendar, one date after the other) is a whole multiple of it since the epoch."""
     tz = ZoneInfo(zone)
     start, stop = start_s * S, (start_s + span_s) * S
-    window_s = html.chart_window_s(interval_s, start, stop, tz)
+    window_s = window_of(interval_s, start, stop, tz)
     if window_s is None:
         return
     assert window_s in (interval_s, *html.CHART_WINDOWS_S) and window_s >= interval_s

@@ -9,7 +9,8 @@ small interface.
     problems()            what `templog check` reports: unreachable, unauthorised, missing, differing retention
     history(query)        the readings a HistoryQuery asks for, streamed in time order then sensor (`templog history`)
     summaries(start, stop, sensors)   per sensor, its readings' count, mean, min, max (the earliest times of
-                          those) and MKT term over a span, aggregated by InfluxDB (`templog report`: ReportSource)
+                          those) and MKT term over a span, aggregated by InfluxDB in one query
+    day_summaries(days, sensors)      `templog report`'s ReportSource: `summaries` of each day (client.py)
     outside(start, stop, sensor, low, high)   a sensor's readings beyond its thresholds, streamed in time order
     describe()            the server and database or bucket, for the lines that report on a query
     close()

@@ -4,7 +4,7 @@ Everything is in the one file: the CSS and, per sensor, its chart as inline SVG 
 by leather, an optional extra: `pip install 'templog[report]'`). No script, no font, image or link that loads: the
 page opens and prints (A4) with no network. Every text in it, sensor names included, is escaped.
 
-Per sensor: a header (name, thresholds, interval), its chart (a few hundred points at most: windows this module
+Per sensor: a header (name, thresholds, interval), its chart (at most MAX_CHART_WINDOWS windows this module
 chooses, none across a local midnight, or else the days of the report), then the table of its days, the days with
 missing readings and those with excursions marked.
 """
@@ -16,7 +16,7 @@ import itertools
 import time
 from datetime import datetime
 from types import ModuleType
-from typing import IO, Callable, Iterator
+from typing import IO, Callable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from collector import __version__
@@ -24,7 +24,7 @@ from collector.durations import format_duration
 from collector.errors import TemplogError
 from collector.query import HistoryQuery, Row
 from collector.report import DayFigures, SensorLimits, formats
-from collector.report.days import days
+from collector.report.days import Day, days
 from collector.ticks import NS_PER_S, parse_rfc3339_ns, utc_text
 
 # The chart's window: the sensor's interval or the first of these (seconds) longer than it that gives at most
@@ -90,17 +90,17 @@ def _chart() -> ModuleType:
     return chart
 
 
-def chart_window_s(interval_s: float, start_ns: int, stop_ns: int, tz: ZoneInfo) -> float | None:
+def chart_window_s(interval_s: float, span: Sequence[Day]) -> float | None:
     """The shortest window of the ladder (the sensor's interval, then CHART_WINDOWS_S longer than it) that cuts the
-    range into at most MAX_CHART_WINDOWS windows, none of them across a midnight of `tz`; None when no window
-    does: the chart is then a point per day.
+    range of the report's days `span` into at most MAX_CHART_WINDOWS windows, none of them across a local midnight
+    (a day's start); None when no window does: the chart is then a point per day.
 
     history's windows are whole multiples of the window since the epoch (UTC), so a window crosses no midnight
     only if every midnight inside the range is such a multiple too (in Europe/Berlin, 23:00 or 22:00 UTC: windows
     of an hour at most); else one window holds the end of a day and the start of the next, and its red dot can
     sit on the day before the one whose row has the excursion."""
-    midnights = [day.start_ns for day in days(tz, start_ns, stop_ns)][1:]  # the first day starts at the range's start
-    span_s = (stop_ns - start_ns) / NS_PER_S
+    midnights = [day.start_ns for day in span[1:]]  # the first day starts at the range's start
+    span_s = (span[-1].stop_ns - span[0].start_ns) / NS_PER_S
     ladder = [interval_s, *(w for w in CHART_WINDOWS_S if w > interval_s)]
     return next((w for w in ladder if span_s / w <= MAX_CHART_WINDOWS
                  and all(midnight % round(w * NS_PER_S) == 0 for midnight in midnights)), None)
@@ -119,7 +119,7 @@ def write_html(rows: list[DayFigures], limits: tuple[SensorLimits, ...], history
     out.write(_head(start_ns, stop_ns, tz, zone, source))
     for sensor in limits:
         mine = by_sensor.get(sensor.name, [])
-        every_s = chart_window_s(sensor.interval_s, start_ns, stop_ns, tz)
+        every_s = chart_window_s(sensor.interval_s, span)
         if every_s is None:  # a point per day: the table's own rows, no query
             points, legend, caption = chart.day_points(mine, span), "day", "day"
         else:
