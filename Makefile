@@ -97,4 +97,4 @@ bench-report: venv servers
 bench-report-outbox: venv
 	$(BIN)/python bench/report_outbox.py
 
-bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report
+bench: bench-drain bench-append bench-footprint bench-footprint-1000 bench-ticks bench-overhead bench-history bench-startup bench-disk bench-downsample-v3 bench-report-charting bench-report bench-report-outbox
