@@ -148,7 +148,7 @@ def test_history_and_report_name_a_200_that_is_no_answer(write_config, api, body
 @pytest.mark.parametrize("body, content_type, says", [
     (LOGIN, "text/html", "(text/html, it starts with '<html>"),
     (BLANK_FIRST, "text/html", "(text/html, it is '<!DOCTYPE html><html><body>Gateway</body></html>')"),
-    (REST_PAGE, "application/json", """(application/json, it is '{"count":0,"next":null,"""),
+    (REST_ITEMS, "application/json", """(application/json, it is '{"count":1,"next":null,"""),
 ])
 def test_check_on_api_v1_names_a_page_that_is_no_answer_in_one_line(write_config, body, content_type, says):
     """Before: `templog check` said "unexpected JSONDecodeError: Expecting value: line 1 column 1 (char 0)" for a
