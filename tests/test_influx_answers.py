@@ -8,7 +8,8 @@ What each server really sends, from its source:
   (influxdb_client@1.50.0 client/_base.py _BaseQueryApi.default_dialect: header, annotations datatype, group,
   default), Content-Type text/csv (influxdata/flux@v0.196.1:csv/dialect.go Dialect.SetHeaders, which
   influxdata/influxdb@v2.7.12:http/query_handler.go handleQuery calls): each table starts with its #datatype row
-  (flux@v0.196.1:csv/result.go ResultEncoder.Encode, writeSchema), every line ends with CRLF, and every result,
+  (flux@v0.196.1:csv/result.go ResultEncoder.Encode, writeSchema), so an answer's first line that is not blank
+  starts "#datatype," (a text page of "#" lines is none), every line ends with CRLF, and every result,
   one without tables too, ends with the delimiter "\\r\\n" (flux@v0.196.1:result.go DelimitedMultiResultEncoder.Encode,
   csv/result.go NewMultiResultEncoder): an empty result is that blank line, never an empty body.
 - influxd 1.x (api v1) answers a chunked query with one JSON document a line, each ended by "\\n"
@@ -16,11 +17,14 @@ What each server really sends, from its source:
   v2.7.12:influxql/query/response_writer.go for InfluxDB 2's 1.x API), and at least one result per SELECT, an empty
   one too (v1.6.6:coordinator/statement_executor.go "Always emit at least one result"; v2.7.12:
   v1/coordinator/statement_executor.go); a result is "partial" while more of its statement follow
-  (v1.6.6:query/emitter.go Emit, query/result.go MarshalJSON).
+  (v1.6.6:query/emitter.go Emit, query/result.go MarshalJSON), and each result has its integer "statement_id" (the
+  same MarshalJSON: `json:"statement_id"`, not omitempty), which another service's "results" list has not.
 - InfluxDB 3 (api v3) answers query_sql format=jsonl with Content-Type application/jsonl and one JSON object a row;
   no rows is an empty body (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs query_sql,
   record_batch_stream_to_body QueryFormat::JsonLines; influxdb3_types/src/http.rs QueryFormat::as_content_type), so
-  only the Content-Type tells an empty answer from a proxy's empty page.
+  only the Content-Type tells an empty answer from a proxy's empty page (or another service's JSON `[]`); query_sql
+  always sets it (http.rs query_sql: .header(CONTENT_TYPE, format.as_content_type())), so none is no answer either.
+- A message quotes the Content-Type and the body's first line that is not blank, each masked before it is cut.
 """
 
 from __future__ import annotations

@@ -295,9 +295,8 @@ def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
     API alike: v2.7.12 influxql/query/response_writer.go, v1/coordinator/statement_executor.go), and marks a
     result "partial" while more of its statement follow (v1.6.6 query/emitter.go Emit). So an empty body, or one
     whose first line is no such document (is_influxql_answer: a login page, a portal, JSON of another service), is
-    none of its
-    answers: QueryFailed quoting how it starts (its `content_type`, `secrets` masked); a last line that ends inside a
-    document, or a last result still partial, is an answer cut short.
+    none of its answers: QueryFailed quoting how it starts (its `content_type`, `secrets` masked); a last line that
+    ends inside a document, or a last result still partial, is an answer cut short.
     """
     secrets, started, partial = list(secrets), False, False
     for line in lines:
