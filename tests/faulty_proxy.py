@@ -71,6 +71,7 @@ class _Fail:
     retry_after: str | None
     body: bytes
     kind: str = "injected"
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,12 @@ class FaultyProxy:
     # --- scripting faults -------------------------------------------------------------------------------------
 
     def fail_next(self, n: int = 1, status: int = 503, retry_after: str | None = None,
-                  body: bytes | None = None) -> None:
-        """Answer the next n faultable requests with `status` (and Retry-After), without asking the upstream."""
+                  body: bytes | None = None, content_type: str = "application/json") -> None:
+        """Answer the next n faultable requests with `status` (and Retry-After), `body` of `content_type`, without
+        asking the upstream."""
         if body is None:
             body = b'{"error":"injected %d by the faulty proxy"}' % status
-        self._script([_Fail(status, retry_after, body)] * n)
+        self._script([_Fail(status, retry_after, body, content_type=content_type)] * n)
 
     def hang_next(self, n: int = 1) -> None:
         """Read the next n faultable requests and never answer them (until the client gives up, or release)."""
@@ -271,7 +273,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fault = proxy._next_fault(path, len(body))
         if isinstance(fault, _Fail):
             proxy._record(arrived, method, path, len(body), f"{fault.kind} {fault.status}")
-            self._answer(fault.status, [("Content-Type", "application/json")]
+            self._answer(fault.status, [("Content-Type", fault.content_type)]
                          + ([("Retry-After", fault.retry_after)] if fault.retry_after is not None else []), fault.body)
             return
         if isinstance(fault, _Hang):

@@ -186,12 +186,16 @@ class _EchoingRows(_Echoing401):
         if self.version.startswith("v2"):  # annotated CSV, as InfluxDB 2 writes it, with a table of other columns
             body = (f"#datatype,string,long,string\r\n#group,false,false,false\r\n#default,_result,,\r\n"
                     f",result,table,note\r\n,,0,{echo}\r\n\r\n").encode()
+            content_type = "text/csv; charset=utf-8"
         elif self.version.startswith("3"):  # a JSON lines row without a time
             body = (json.dumps({"sensor": "desk", "celsius": echo}) + "\n").encode()
+            content_type = "application/jsonl"  # query_sql's for format jsonl, which it always sets
         else:
             series = {"columns": ["time", "sensor", "celsius"], "values": [[1, "desk", echo]]}
             body = (json.dumps({"results": [{"statement_id": 0, "series": [series]}]}) + "\n").encode()
+            content_type = "application/json"
         self.send_response(200)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -8,7 +8,8 @@ What each server really sends, from its source:
   (influxdb_client@1.50.0 client/_base.py _BaseQueryApi.default_dialect: header, annotations datatype, group,
   default), Content-Type text/csv (influxdata/flux@v0.196.1:csv/dialect.go Dialect.SetHeaders, which
   influxdata/influxdb@v2.7.12:http/query_handler.go handleQuery calls): each table starts with its #datatype row
-  (flux@v0.196.1:csv/result.go ResultEncoder.Encode, writeSchema), every line ends with CRLF, and every result,
+  (flux@v0.196.1:csv/result.go ResultEncoder.Encode, writeSchema), so an answer's first line that is not blank
+  starts "#datatype," (a text page of "#" lines is none), every line ends with CRLF, and every result,
   one without tables too, ends with the delimiter "\\r\\n" (flux@v0.196.1:result.go DelimitedMultiResultEncoder.Encode,
   csv/result.go NewMultiResultEncoder): an empty result is that blank line, never an empty body.
 - influxd 1.x (api v1) answers a chunked query with one JSON document a line, each ended by "\\n"
@@ -16,17 +17,21 @@ What each server really sends, from its source:
   v2.7.12:influxql/query/response_writer.go for InfluxDB 2's 1.x API), and at least one result per SELECT, an empty
   one too (v1.6.6:coordinator/statement_executor.go "Always emit at least one result"; v2.7.12:
   v1/coordinator/statement_executor.go); a result is "partial" while more of its statement follow
-  (v1.6.6:query/emitter.go Emit, query/result.go MarshalJSON).
+  (v1.6.6:query/emitter.go Emit, query/result.go MarshalJSON), and each result has its integer "statement_id" (the
+  same MarshalJSON: `json:"statement_id"`, not omitempty), which another service's "results" list has not.
 - InfluxDB 3 (api v3) answers query_sql format=jsonl with Content-Type application/jsonl and one JSON object a row;
   no rows is an empty body (influxdata/influxdb@v3.10.1:influxdb3_server/src/http.rs query_sql,
   record_batch_stream_to_body QueryFormat::JsonLines; influxdb3_types/src/http.rs QueryFormat::as_content_type), so
-  only the Content-Type tells an empty answer from a proxy's empty page.
+  only the Content-Type tells an empty answer from a proxy's empty page (or another service's JSON `[]`); query_sql
+  always sets it (http.rs query_sql: .header(CONTENT_TYPE, format.as_content_type())), so none is no answer either.
+- A message quotes the Content-Type and the body's first line that is not blank, each masked before it is cut.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 
@@ -94,7 +99,25 @@ FLUX_TABLE = (b"#datatype,string,long,dateTime:RFC3339,string,double\r\n#group,f
 V1_PARTIAL = (b'{"results":[{"statement_id":0,"series":[{"name":"temperature","columns":["time","sensor","celsius"],'
               b'"values":[[1767225600000000000,"desk",4.5]],"partial":true}],"partial":true}]}\n')
 
+# another service at the URL: a REST API's page of results (Django REST framework's), whose results are no
+# statement's (influxd writes each result's statement_id: influxdata/influxdb@v1.6.6:query/result.go MarshalJSON)
+REST_PAGE = b'{"count":0,"next":null,"previous":null,"results":[]}'
+REST_ITEMS = b'{"count":1,"next":null,"previous":null,"results":[{"id":7}]}'
+UNAVAILABLE = b"# Service temporarily unavailable\n\n"  # `#` lines and a blank one: no #datatype row first
+BLANK_FIRST = b"\r\n<!DOCTYPE html><html><body>Gateway</body></html>\n"
+SESSION_TYPE = f"text/html; charset=utf-8; session={TOKEN}"  # the token across the 60 characters a message quotes
+
 CASES = [  # api, body, Content-Type, what the message says of it
+    ("v1", REST_PAGE, "application/json", """(application/json, it is '{"count":0,"next":null,"previous":null,"""),
+    ("v1", REST_ITEMS, "application/json", """(application/json, it is '{"count":1,"next":null,"""),
+    ("v2", UNAVAILABLE, "text/csv", "(text/csv, it is '# Service temporarily unavailable')"),
+    ("v2", b"#!/bin/sh\n\n", "text/plain", "(text/plain, it is '#!/bin/sh')"),
+    ("v2", FLUX_TABLE + b"\r\n", "text/html", "(text/html, it is '#datatype,string,long,"),
+    ("v3", b"[]\n", "application/json", "the answer is not InfluxDB 3's JSON lines (application/json, it is '[]')"),
+    ("v3", b"[]\n", "application/jsonl", "(application/jsonl, it is '[]')"),
+    ("v3", BLANK_FIRST, "text/html", "(text/html, it is '<!DOCTYPE html><html><body>Gateway</body></html>')"),
+    *((api, LOGIN, SESSION_TYPE, "(text/html; charset=utf-8; session=***, it starts with '<html>")
+      for api in ("v1", "v2", "v3")),
     ("v2", LOGIN, "text/html", "the answer is not Flux's annotated CSV (text/html, it starts with '<html><body>Sign"),
     ("v2", HEALTH_JSON, "application/json", """(application/json, it is '{"status":"pass","checks":[]}')"""),
     ("v2", b"", "text/html", "the answer is not Flux's annotated CSV (text/html, it is empty)"),
@@ -126,13 +149,37 @@ def test_history_and_report_name_a_200_that_is_no_answer(write_config, api, body
         assert TOKEN[:8] not in done.stderr and basic[:12] not in done.stderr and "Pr0xy" not in done.stderr
 
 
-def test_check_on_api_v1_names_a_login_page_in_one_line(write_config):
-    """Before: `templog check` said "unexpected JSONDecodeError: Expecting value: line 1 column 1 (char 0)"."""
-    with PortalPage(LOGIN, "text/html") as portal:
+@pytest.mark.parametrize("body, content_type, says", [
+    (LOGIN, "text/html", "(text/html, it starts with '<html>"),
+    (BLANK_FIRST, "text/html", "(text/html, it is '<!DOCTYPE html><html><body>Gateway</body></html>')"),
+    (REST_ITEMS, "application/json", """(application/json, it is '{"count":1,"next":null,"""),
+])
+def test_check_on_api_v1_names_a_page_that_is_no_answer_in_one_line(write_config, body, content_type, says):
+    """Before: `templog check` said "unexpected JSONDecodeError: Expecting value: line 1 column 1 (char 0)" for a
+    login page, "it is empty" for a page starting with a blank line, and "database 'temperature' does not exist"
+    for a REST API's page of results."""
+    with PortalPage(body, content_type) as portal:
         done = templog("check", "-c", str(write_config(influx_section("v1", portal.url) + SENSORS)))
-    assert done.returncode == 1 and "the answer is not InfluxDB 1.x's JSON (text/html, it starts with '<html>" in \
-        done.stdout + done.stderr, (done.stdout, done.stderr)
-    assert "JSONDecodeError" not in done.stderr and "Traceback" not in done.stderr and "Pr0xy" not in done.stdout
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and f"the answer is not InfluxDB 1.x's JSON {says}" in output, output
+    assert "does not exist" not in output and "JSONDecodeError" not in output and "Traceback" not in output
+    assert "Pr0xy" not in output
+
+
+def test_an_empty_influxd_answer_is_still_no_readings(write_config, influxd):
+    """Real influxd 1.6's answer for a SELECT of nothing, {"results":[{"statement_id":0}]}, stays no readings
+    under the statement_id check: `history` prints an empty table (exit 0), `report` says it has no readings of
+    that span in that database (exit 1, as for any span without readings), never that the answer is none; and
+    `check` reads its SHOW DATABASES answer (a result with statement_id and series) and finds the database."""
+    database = "answers_empty"
+    influxd.query(f'CREATE DATABASE "{database}"')
+    config = str(write_config(f'influxdb: {{url: "{influxd.url}", api: v1, bucket: {database}}}\n' + SENSORS))
+    history, report = (templog(command, "-c", config, *RANGE) for command in ("history", "report"))
+    assert history.returncode == 0 and "0 row(s)" in history.stderr, history.stderr
+    assert report.returncode == 1 and f"no readings of sensor(s) desk from {RANGE[1]}" in report.stderr, report.stderr
+    assert "the answer is not" not in history.stderr + report.stderr
+    checked = templog("check", "-c", config)
+    assert checked.returncode == 0 and "does not exist" not in checked.stdout, (checked.stdout, checked.stderr)
 
 
 def test_an_empty_flux_result_is_no_readings_and_a_cut_one_names_itself():
@@ -148,7 +195,8 @@ def test_an_empty_flux_result_is_no_readings_and_a_cut_one_names_itself():
 
 BODY_LINES = st.sampled_from([b"\r\n", b"\n", b"#datatype,string,long,double\r\n", b"#group,false,false,false\r\n",
                               b",result,table,_value\r\n", b",,0,1.5\r\n", b",error,reference\r\n", b",boom,\r\n",
-                              b"<html>\n", b'{"results":[]}\n', b"\xff\xfe\n", b'"unclosed\r\n'])
+                              b"<html>\n", b'{"results":[]}\n', b"\xff\xfe\n", b'"unclosed\r\n',
+                              b"# Service temporarily unavailable\n", b"#!/bin/sh\n"])
 
 
 def bodies() -> st.SearchStrategy[bytes]:
@@ -156,18 +204,22 @@ def bodies() -> st.SearchStrategy[bytes]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(bodies(), st.sampled_from([None, "text/csv; charset=utf-8", "text/html"]))
+@given(bodies(), st.sampled_from([None, "text/csv; charset=utf-8", "text/html", "text/plain"]))
 def test_any_200_body_gives_flux_rows_or_a_query_error(body, content_type):
     try:
         rows = list(rows_of_flux_answer(io.BytesIO(body), content_type, [TOKEN]))
     except QueryFailed:
         return
-    # only what InfluxDB 2 could send: an annotation row first, every line ended
-    assert body.lstrip(b"\r\n").startswith(b"#") or not body.strip(b"\r\n")
+    # only what InfluxDB 2 could send: text/csv if a Content-Type at all, blank lines alone (an empty result) or
+    # the #datatype row first, every line ended
+    assert content_type in (None, "text/csv; charset=utf-8")
+    assert body.lstrip().startswith(b"#datatype,") or not body.strip()
     assert body.endswith(b"\n") and all(isinstance(row, dict) for row in rows)
 
 
 JSON_LINES = st.sampled_from([b"\n", b'{"results":[{"statement_id":0}]}\n', b'{"results":[{"partial":true}]}\n',
+                              b'{"results":[{"statement_id":0,"partial":true}]}\n', b'{"results":[]}\n',
+                              b'{"count":0,"next":null,"previous":null,"results":[{"id":7}]}\n',
                               b'{"results":[{"series":[{"columns":["time"],"values":[[1]]}]}]}\n',
                               b'{"error":"boom"}\n', b'{"time":"2026-01-01T00:00:00","celsius":1.5}\n', b"[]\n",
                               b"<html>\n", b"\xff\n"])
@@ -182,6 +234,9 @@ def test_any_200_body_gives_influxql_series_or_a_query_error(body, content_type)
     except QueryFailed:
         return
     assert body.strip() and all(isinstance(one, dict) and isinstance(one["columns"], list) for one in series)
+    # only influxd's documents: each result with its statement_id
+    documents = [json.loads(line) for line in body.split(b"\n") if line.strip()]
+    assert all(type(result["statement_id"]) is int for document in documents for result in document["results"])
 
 
 @settings(max_examples=300, deadline=None)
@@ -192,7 +247,8 @@ def test_any_200_body_gives_sql_rows_or_a_query_error(body, content_type, limit)
         rows = list(rows_of_jsonl(bounded_lines([body], limit), content_type, [TOKEN]))
     except QueryFailed:
         return
-    assert content_type != "text/html" and all(isinstance(row, dict) for row in rows)
+    # only query_sql's answer to format=jsonl: its Content-Type, an object a line
+    assert content_type == "application/jsonl" and all(isinstance(row, dict) for row in rows)
 
 
 def test_a_quoted_answer_never_shows_a_piece_of_a_secret():
@@ -200,7 +256,8 @@ def test_a_quoted_answer_never_shows_a_piece_of_a_secret():
     split (or that the squeezing would move into the quote) shows as *** or not at all, never as a piece."""
     for padding in range(0, 80, 7):
         body = b"x" * padding + b" " * 300 + TOKEN.encode() + b" tail\n"
+        content_type = "text/html;" + " " * padding + f"session={TOKEN}"  # a header's parameter, cut at 60 too
         for parse in (rows_of_flux_answer, series_of_chunks, rows_of_jsonl):
             with pytest.raises(QueryFailed) as raised:
-                list(parse([body], "text/html", [TOKEN]))
+                list(parse([body], content_type, [TOKEN]))
             assert "Pr0x" not in str(raised.value) and TOKEN[-6:] not in str(raised.value), str(raised.value)

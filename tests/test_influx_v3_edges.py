@@ -56,6 +56,9 @@ def v3_answer(value: bytes) -> bytes:
 
 
 QUERY_PATHS = {"v1": "/query", "v2": "/api/v2/query", "v3": "/api/v3/query_sql"}
+# each server's Content-Type for these answers: influxd's JSON, Flux's CSV (influxdata/flux@v0.196.1:csv/dialect.go
+# SetHeaders), query_sql's format jsonl (influxdata/influxdb@v3.10.1:influxdb3_types/src/http.rs as_content_type)
+ANSWER_TYPES = {"v1": "application/json", "v2": "text/csv; charset=utf-8", "v3": "application/jsonl"}
 ANSWERS = {"v1": v1_answer, "v2": v2_answer, "v3": v3_answer}
 NOT_FINITE = {"v1": [b"NaN", b"Infinity", b"1e999", b"1" + b"0" * 400], "v2": [b"NaN", b"+Inf", b"-Inf", b"1e999"],
               "v3": [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1" + b"0" * 400]}
@@ -71,14 +74,14 @@ def test_history_refuses_a_reading_that_is_no_finite_number(write_config, server
     """json.loads takes NaN, Infinity and 1e999 (and float() "NaN", "+Inf"): no sensor reads them, and `history
     --format json` printed NaN, which is no JSON. Such a row is an unexpected answer: exit 1, one line, no traceback."""
     with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
-        proxy.fail_next(1, status=200, body=ANSWERS[api](value))
+        proxy.fail_next(1, status=200, body=ANSWERS[api](value), content_type=ANSWER_TYPES[api])
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
                        "--format", "json")
     assert done.returncode == 1 and "unexpected row in the answer" in done.stderr, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr and "NaN" not in done.stdout and "Infinity" not in done.stdout
     ok = ANSWERS[api](b"21.5")
     with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
-        proxy.fail_next(1, status=200, body=ok)
+        proxy.fail_next(1, status=200, body=ok, content_type=ANSWER_TYPES[api])
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
                        "--format", "json")
     assert done.returncode == 0 and [r["celsius"] for r in json.loads(done.stdout)] == [21.5], done.stderr
@@ -91,7 +94,7 @@ def test_a_query_failing_early_in_a_long_answer_discards_no_connection(write_con
     full, discarding connection". The query's connection is released first."""
     body = ANSWERS[api](b'"x"') + ANSWERS[api](b"21.5") * 100_000
     with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
-        proxy.fail_next(1, status=200, body=body)
+        proxy.fail_next(1, status=200, body=body, content_type=ANSWER_TYPES[api])
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE)
     assert done.returncode == 1 and "unexpected row in the answer" in done.stderr, done.stderr
     assert "Connection pool is full" not in done.stderr and "Traceback" not in done.stderr, done.stderr
@@ -191,7 +194,7 @@ def test_an_answer_too_long_or_too_deep_for_a_row_is_one_clear_line(write_config
     "unexpected RecursionError". A line is bounded (a history row is small) and read as it comes; nesting is
     refused: exit 1 and one line saying so."""
     with FaultyProxy(server_of[api].url, fault_prefix=QUERY_PATHS[api]) as proxy:
-        proxy.fail_next(1, status=200, body=body)
+        proxy.fail_next(1, status=200, body=body, content_type=ANSWER_TYPES[api])
         done = templog("history", "-c", str(write_config(influx_section(api, proxy.url) + SENSORS)), *RANGE,
                        "--format", "csv")
     assert done.returncode == 1 and f"unreadable answer: {says}" in done.stderr, done.stderr[:2000]

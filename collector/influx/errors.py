@@ -136,16 +136,36 @@ class QueryFailed(InfluxError):
 QUOTED_CHARS = 60  # of an answer that is none: enough to tell a login page from JSON or a portal's text
 
 
+def opening(lines: Iterable[bytes]) -> bytes:
+    """The first line of a body arriving as `lines` that is not blank: what a quote of it shows (a page may start
+    with a blank line)."""
+    return next((line for line in lines if line.strip()), b"")
+
+
+def media_type(content_type: str | None) -> str | None:
+    """A Content-Type's media type, without its parameters, in lower case (`text/csv; charset=utf-8` ->
+    `text/csv`); None for an answer without one."""
+    return None if content_type is None else content_type.partition(";")[0].strip().lower()
+
+
+def _quoted(text: str, secrets: Iterable[str]) -> str:
+    """`text` on one line, `secrets` masked whole before it is squeezed (and so before any cut), unprintable
+    characters replaced."""
+    squeezed = " ".join(masked(text, secrets).split())
+    return "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in squeezed)
+
+
 def not_the_answer(expected: str, body: bytes, content_type: str | None = None,
                    secrets: Iterable[str] = ()) -> QueryFailed:
     """A success whose body is not `expected`, what the query language answers: a proxy's login page, a captive
-    portal, another service at the URL. Its Content-Type and how it starts (`body`: its first line, masked whole
-    before it is squeezed and cut, so no piece of a secret shows) say what came back."""
-    text = " ".join(masked(body.decode(errors="replace"), secrets).split())
-    quoted = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in text[:QUOTED_CHARS])
-    seen = "it is empty" if not text else f"it is '{quoted}'" if len(text) <= QUOTED_CHARS else \
-        f"it starts with '{quoted}…'"
-    kind = " ".join((content_type or "").split())[:60]
+    portal, another service at the URL. Its Content-Type and how it starts (the first line of `body` that is not
+    blank) say what came back; both are masked whole before they are cut, so no piece of a secret shows (a page may
+    echo the token, a proxy may put it in a header's parameter)."""
+    secrets = list(secrets)
+    text = _quoted(body.lstrip().partition(b"\n")[0].decode(errors="replace"), secrets)
+    seen = "it is empty" if not text else f"it is '{text}'" if len(text) <= QUOTED_CHARS else \
+        f"it starts with '{text[:QUOTED_CHARS]}…'"
+    kind = _quoted(content_type or "", secrets)[:QUOTED_CHARS]
     return QueryFailed(f"the answer is not {expected} ({kind + ', ' if kind else ''}{seen}): is a proxy in front "
                        "of InfluxDB, or another service at influxdb.url?")
 

@@ -112,16 +112,14 @@ class InfluxV1(InfluxClient):
             document = json.loads(response.data)
         except (ValueError, RecursionError):  # also UnicodeDecodeError
             document = None
-        results = document.get("results") if isinstance(document, dict) else None
         # influxd answers a result per statement (services/httpd/handler.go serveQuery): anything else is no answer
-        if not isinstance(results, list) or not results or not all(isinstance(r, dict) for r in results):
-            first_line = response.data.partition(b"\n")[0]
-            raise self._failure(not_the_answer(INFLUXQL_JSON, first_line, response.headers.get("Content-Type"),
+        if not is_influxql_answer(document):
+            raise self._failure(not_the_answer(INFLUXQL_JSON, response.data, response.headers.get("Content-Type"),
                                                self._secrets()))
-        for result in results:
+        for result in document["results"]:
             if "error" in result:
                 raise self._failure(QueryFailed(str(result["error"])))
-        return results
+        return document["results"]
 
     def query_stream(self, q: str) -> Generator[dict, None, None]:
         """Run one InfluxQL SELECT, yielding its series as they arrive: {"columns", "values", "tags"?, ...}.
@@ -276,6 +274,16 @@ class InfluxV1(InfluxClient):
 INFLUXQL_JSON = "InfluxDB 1.x's JSON"
 
 
+def is_influxql_answer(document: object) -> bool:
+    """Whether a JSON document is one of influxd's answers: `results`, one or more, each with its integer
+    `statement_id`, which influxd always writes (influxdata/influxdb@v1.6.6:query/result.go Result.MarshalJSON:
+    `json:"statement_id"`, no omitempty; v2.7.12:influxql/query/result.go alike). Another service's JSON with a
+    `results` list (a REST API's page: {"count": 0, ..., "results": []}) has none."""
+    results = document.get("results") if isinstance(document, dict) else None
+    return isinstance(results, list) and bool(results) and all(
+        isinstance(result, dict) and type(result.get("statement_id")) is int for result in results)
+
+
 def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
                      secrets: Iterable[str] = ()) -> Iterator[dict]:
     """The series of a chunked /query answer, one JSON document a line, as they come. Raises QueryFailed for an
@@ -286,9 +294,9 @@ def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
     coordinator/statement_executor.go executeSelectStatement "Always emit at least one result"; InfluxDB 2's 1.x
     API alike: v2.7.12 influxql/query/response_writer.go, v1/coordinator/statement_executor.go), and marks a
     result "partial" while more of its statement follow (v1.6.6 query/emitter.go Emit). So an empty body, or one
-    whose first line is no such document (a login page, a portal, JSON of another service), is none of its
-    answers: QueryFailed quoting how it starts (its `content_type`, `secrets` masked); a last line that ends inside a
-    document, or a last result still partial, is an answer cut short.
+    whose first line is no such document (is_influxql_answer: a login page, a portal, JSON of another service), is
+    none of its answers: QueryFailed quoting how it starts (its `content_type`, `secrets` masked); a last line that
+    ends inside a document, or a last result still partial, is an answer cut short.
     """
     secrets, started, partial = list(secrets), False, False
     for line in lines:
@@ -306,16 +314,15 @@ def series_of_chunks(lines: Iterable[bytes], content_type: str | None = None,
             raise QueryFailed("unreadable answer: JSON nested too deeply") from None
         if isinstance(document, dict) and "error" in document:
             raise QueryFailed(str(document["error"]))
-        results = document.get("results") if isinstance(document, dict) else None
-        if not isinstance(results, list):
+        if not is_influxql_answer(document):
             if not started:
                 raise not_the_answer(INFLUXQL_JSON, line, content_type, secrets)
             raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
         started = True
-        for result in results:
-            if isinstance(result, dict) and "error" in result:
+        for result in document["results"]:
+            if "error" in result:
                 raise QueryFailed(str(result["error"]))
-            series = result.get("series", []) if isinstance(result, dict) else None
+            series = result.get("series", [])
             if not isinstance(series, list) or not all(map(_well_formed, series)):
                 raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
             partial = result.get("partial") is True

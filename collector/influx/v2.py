@@ -25,7 +25,9 @@ from collector.influx.errors import (
     RetentionUnsupported,
     Unreachable,
     http_error,
+    media_type,
     not_the_answer,
+    opening,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
 from collector.influx.version import ServerVersion, wrong_api_hint
@@ -244,6 +246,8 @@ class InfluxV2(InfluxClient):
 
 
 FLUX_CSV = "Flux's annotated CSV"
+# The first line of a Flux answer with a table: the dialect's first annotation row, naming each column's type
+DATATYPE_ROW = b"#datatype,"
 
 
 def rows_of_flux_answer(lines: Iterable[bytes], content_type: str | None = None,
@@ -252,21 +256,25 @@ def rows_of_flux_answer(lines: Iterable[bytes], content_type: str | None = None,
     each with its newline, the last without one if the body does not end so), as {column: text}, as they come.
 
     InfluxDB 2 answers in annotated CSV with the dialect influxdb-client asks for (influxdb_client@1.50.0
-    client/_base.py _BaseQueryApi.default_dialect: annotations datatype, group, default): each table starts with
-    its #datatype row, every line ends with CRLF, and every result ends with a blank line, one without tables too,
-    which is that line alone (influxdata/flux@v0.196.1 csv/result.go ResultEncoder.Encode, NewMultiResultEncoder;
-    result.go DelimitedMultiResultEncoder.Encode). So a body that is empty or does not start with an annotation
-    row is none of its answers (a login page, a portal, JSON): QueryFailed quoting how it starts, with `secrets`
-    masked; a line without its end is an answer cut short, refused before it is read as a row.
+    client/_base.py _BaseQueryApi.default_dialect: annotations datatype, group, default), with the Content-Type
+    text/csv (influxdata/flux@v0.196.1 csv/dialect.go Dialect.SetHeaders): each table starts with its #datatype
+    row, every line ends with CRLF, and every result ends with a blank line, one without tables too, which is that
+    line alone (csv/result.go ResultEncoder.Encode, writeSchema, NewMultiResultEncoder; result.go
+    DelimitedMultiResultEncoder.Encode). So a body of another `content_type`, an empty one, or one whose first line
+    that is not blank is no #datatype row (a login page, a portal, JSON, a text page of `#` lines) is none of its
+    answers: QueryFailed quoting how it starts, with `secrets` masked; a line without its end is an answer cut
+    short, refused before it is read as a row.
     """
-    secrets = list(secrets)
+    secrets, lines = list(secrets), iter(lines)
+    if media_type(content_type) not in (None, "text/csv"):
+        raise not_the_answer(FLUX_CSV, opening(lines), content_type, secrets)
 
     def text() -> Iterator[str]:
         started = answered = False
         for line in lines:
             answered = True
             if not started and line.strip():
-                if not line.startswith(b"#"):
+                if not line.startswith(DATATYPE_ROW):
                     raise not_the_answer(FLUX_CSV, line, content_type, secrets)
                 started = True
             if not line.endswith(b"\n"):

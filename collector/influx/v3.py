@@ -32,7 +32,9 @@ from collector.influx.errors import (
     Unreachable,
     UnusableToken,
     http_error,
+    media_type,
     not_the_answer,
+    opening,
     shown,
 )
 from collector.influx.retention import change, deletion, differs, shortens, when_missing
@@ -541,38 +543,42 @@ def bounded_lines(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
 
 
 SQL_JSON = "InfluxDB 3's JSON lines"
-JSON_TYPES = ("application/jsonl", "application/json")  # query_sql's for format jsonl, and for json
+# query_sql's Content-Type for format jsonl, the only format templog asks for (InfluxV3.query_stream), which it
+# always sets (http.rs query_sql: .header(CONTENT_TYPE, format.as_content_type()); influxdb3_types/src/http.rs
+# QueryFormat::as_content_type: JsonLines => "application/jsonl")
+JSONL_TYPE = "application/jsonl"
 
 
-def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = None,
+def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = JSONL_TYPE,
                   secrets: Iterable[str] = ()) -> Iterator[dict]:
-    """The rows of a query's JSON lines answer, one object a line, as they come. Also reads a `format=json` answer
-    that arrives as one array (on one line): QueryFailed for anything else.
+    """The rows of a query's JSON lines answer, one object a line, as they come: QueryFailed for anything else.
 
-    query_sql's answer has the Content-Type of its format, and no rows is an empty body (http.rs query_sql,
-    record_batch_stream_to_body; influxdb3_types/src/http.rs QueryFormat::as_content_type): so a body of another
-    `content_type` (a login page, a portal's text), or whose first line does not even start as JSON, is none of its
-    answers: QueryFailed quoting how it starts, with `secrets` masked.
+    query_sql's answer to format=jsonl has the Content-Type application/jsonl, and no rows is an empty body (http.rs
+    query_sql, record_batch_stream_to_body; influxdb3_types/src/http.rs QueryFormat::as_content_type): so a body
+    of another `content_type` or none (a login page, a portal's text, another service's JSON `[]`), or whose first
+    line that is not blank is no JSON object, is none of its answers: QueryFailed quoting how it starts, with
+    `secrets` masked. Without a `content_type`, the lines are taken as query_sql's (what it sends).
     """
-    secrets, started = list(secrets), False
-    if content_type is not None and content_type.partition(";")[0].strip().lower() not in JSON_TYPES:
-        raise not_the_answer(SQL_JSON, next(iter(lines), b""), content_type, secrets)
+    secrets, started, lines = list(secrets), False, iter(lines)
+    if media_type(content_type) != JSONL_TYPE:
+        raise not_the_answer(SQL_JSON, opening(lines), content_type, secrets)
     for line in lines:
         if not line.strip():
             continue
         try:
             document = json.loads(line)
         except ValueError as exc:  # also UnicodeDecodeError: not such an answer, or one cut short
-            if not started and not line.lstrip().startswith((b"{", b"[")):  # JSON's start: one cut short
+            if not started and not line.lstrip().startswith(b"{"):  # a row's start: one cut short
                 raise not_the_answer(SQL_JSON, line, content_type, secrets) from exc
             raise QueryFailed(f"unreadable answer: {exc}") from exc
         except RecursionError:  # arrays or objects nested deeper than the interpreter's stack: no row is
             raise QueryFailed("unreadable answer: JSON nested too deeply") from None
+        if not isinstance(document, dict):
+            if not started:
+                raise not_the_answer(SQL_JSON, line, content_type, secrets)
+            raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
         started = True
-        for row in document if isinstance(document, list) else [document]:
-            if not isinstance(row, dict):
-                raise QueryFailed(f"unexpected answer: {shown(line.decode(errors='replace'), secrets)}")
-            yield row
+        yield document
 
 
 def _reading(value: object) -> float | None:
