@@ -7,7 +7,7 @@ import math
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from collector.sensors.mqtt import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, MalformedPayload, extract, extract_sample
@@ -57,6 +57,9 @@ def test_any_json_ish_text_gives_a_value_or_a_refusal(text, field):
 
 @EXAMPLES
 @given(JSON_VALUES, FIELDS)
+# a long field of characters repr() writes as \U0001xxxx: quoted whole, the message was 202 characters (CI)
+@example({"temperature": None, "DS18B20": None, "Temperature": None},
+         ".".join(["\U0001342f\U00016fa0\U00018cd6\U00018d09"] * 3))
 def test_any_json_document_gives_a_value_or_a_refusal(document, field):
     outcome(json.dumps(document).encode(), field)  # json.dumps writes NaN and Infinity for such floats
 

@@ -93,10 +93,10 @@ def number_at(document: object, field: str, text: str) -> float:
     node = document
     for part in field.split("."):
         if not isinstance(node, dict) or part not in node:
-            raise MalformedPayload(f"payload has no {field!r}: {_excerpt(text, 80)}")
+            raise MalformedPayload(f"payload has no {_excerpt(field)}: {_excerpt(text, 80)}")
         node = node[part]
     if not isinstance(node, float):  # every JSON number is one (parse_int=float); bool, str, None are not
-        raise MalformedPayload(f"{field!r} is not a number: {_excerpt(node)}")
+        raise MalformedPayload(f"{_excerpt(field)} is not a number: {_excerpt(node)}")
     if not math.isfinite(node):
         raise MalformedPayload(f"payload is not a finite number: {_excerpt(text)}")
     return node
