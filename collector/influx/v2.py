@@ -84,6 +84,11 @@ class InfluxV2(InfluxClient):
         try:
             return what(*args, **kwargs)
         except ApiException as exc:
+            if isinstance(exc.body, bytes):
+                # as text, as a preloaded answer's is (influxdb_client@1.50.0 _sync/rest.py request decodes it; an
+                # unread one, query_raw's and the buckets lookup's, stays bytes): under -v the traceback quotes it,
+                # and the bytes' repr would escape a JSON-escaped token a second time, past logs.hide's forms
+                exc.body = exc.body.decode(errors="replace")
             headers: Mapping[str, str] = exc.headers or {}
             raise self._failure(http_error(exc.status or 0, exc.message or exc.reason or "",
                                            headers.get("Retry-After"), self._secrets())) from exc
