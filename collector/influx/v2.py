@@ -4,11 +4,13 @@ its retries, so delivery and retries stay ours), the buckets API for retention, 
 from __future__ import annotations
 
 import csv
+import json
 import logging
+from types import SimpleNamespace
 from typing import Generator, Iterable, Iterator, Literal, Mapping, cast
 
 import urllib3
-from influxdb_client import BucketRetentionRules, InfluxDBClient, WritePrecision
+from influxdb_client import Bucket, BucketRetentionRules, BucketsService, InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
 from influxdb_client.rest import ApiException
 
@@ -82,6 +84,11 @@ class InfluxV2(InfluxClient):
         try:
             return what(*args, **kwargs)
         except ApiException as exc:
+            if isinstance(exc.body, bytes):
+                # as text, as a preloaded answer's is (influxdb_client@1.50.0 _sync/rest.py request decodes it; an
+                # unread one, query_raw's and the buckets lookup's, stays bytes): under -v the traceback quotes it,
+                # and the bytes' repr would escape a JSON-escaped token a second time, past logs.hide's forms
+                exc.body = exc.body.decode(errors="replace")
             headers: Mapping[str, str] = exc.headers or {}
             raise self._failure(http_error(exc.status or 0, exc.message or exc.reason or "",
                                            headers.get("Retry-After"), self._secrets())) from exc
@@ -121,16 +128,35 @@ class InfluxV2(InfluxClient):
             response.close()
             response.release_conn()
 
-    def _bucket(self):
+    def _bucket(self) -> Bucket | None:
+        """The configured bucket as the buckets API lists it, None if it lists none of that name. QueryFailed if the
+        answer is not that API's (a proxy's login page, a portal, another service), as a query's would be."""
+
+        def answer() -> tuple[bytes, str | None]:
+            # unread (influxdb_client@1.50.0 service/buckets_service.py get_buckets_with_http_info, _sync/rest.py
+            # RESTClientObject.request: _preload_content=False hands back the urllib3 response, a status outside
+            # 2xx still an ApiException): find_buckets would deserialize any body, HTML too, into an empty list
+            response = BucketsService(self.client().api_client).get_buckets_with_http_info(
+                name=self.config.bucket, org=self.config.org, _preload_content=False, _return_http_data_only=True)
+            try:
+                return response.data, response.headers.get("Content-Type")
+            finally:
+                response.release_conn()
+
         try:
-            found = self._call(self.client().buckets_api().find_buckets, name=self.config.bucket, org=self.config.org)
+            body, content_type = self._call(answer)
         except HttpError as exc:
             # 403: a token that may write but not manage buckets (least privilege); the others: servers without
             # the API (InfluxDB 3, other line-protocol servers). 401 is a bad token: retried like any write.
             if exc.status == 403 or isinstance(exc, (NotFound, Rejected, OtherStatus)):
                 raise RetentionUnsupported(f"cannot use the buckets API at {self.config.url}", exc) from exc
             raise
-        return next((b for b in found.buckets or [] if b.name == self.config.bucket), None)
+        try:
+            found = buckets_of_answer(body, content_type, self.client(), self._secrets())
+        except QueryFailed as exc:  # masked and hinted as a query's
+            self._failure(exc)
+            raise
+        return next((b for b in found if b.name == self.config.bucket), None)
 
     def describe(self) -> str:
         """The server and bucket a query goes to, for the lines that report on it (the config has already taken any
@@ -243,6 +269,37 @@ class InfluxV2(InfluxClient):
         if wanted is None or current == wanted:
             return []
         return [differs(f"bucket {name!r}: retention", current, wanted, f"in bucket {name}")]
+
+
+BUCKETS_JSON = "InfluxDB 2's buckets API JSON"
+
+
+def buckets_of_answer(body: bytes, content_type: str | None, client: InfluxDBClient,
+                      secrets: Iterable[str] = ()) -> list[Bucket]:
+    """The buckets listed by an answer of GET /api/v2/buckets, made into influxdb-client's models by `client`.
+
+    InfluxDB 2 answers it with JSON and the Content-Type application/json; charset=utf-8
+    (influxdata/influxdb@v2.7.12:kit/transport/http/api.go API.Respond, which tenant/http_server_bucket.go
+    handleGetBuckets calls): an object whose "buckets" is a list, an empty one when no bucket matches
+    (newBucketsResponse makes it, so it is never null), each bucket with its name and retentionRules (the bucket
+    struct's fields, not omitempty). A body of another Content-Type, or not such an object (a login page, a portal,
+    another service's JSON), is none of its answers: QueryFailed quoting how it starts, `secrets` masked. Without
+    this, influxdb-client reads any body as a list without buckets (influxdb_client@1.50.0 _sync/api_client.py
+    ApiClient.deserialize: a body that is not JSON is kept as text, whose model has no buckets), which said "not
+    found".
+    """
+    if media_type(content_type) == "application/json":
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            document = None
+        listed = document.get("buckets") if isinstance(document, dict) else None
+        if isinstance(listed, list) and all(isinstance(bucket, dict) for bucket in listed):
+            try:  # the models refuse a bucket without its name or rules (influxdb_client@1.50.0 domain/bucket.py)
+                return client.api_client.deserialize(SimpleNamespace(data=body), "Buckets").buckets
+            except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
+                pass
+    raise not_the_answer(BUCKETS_JSON, body, content_type, secrets)
 
 
 FLUX_CSV = "Flux's annotated CSV"
