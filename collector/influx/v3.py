@@ -557,7 +557,8 @@ def rows_of_jsonl(lines: Iterable[bytes], content_type: str | None = JSONL_TYPE,
     query_sql, record_batch_stream_to_body; influxdb3_types/src/http.rs QueryFormat::as_content_type): so a body
     of another `content_type` or none (a login page, a portal's text, another service's JSON `[]`), or whose first
     line that is not blank is no JSON object, is none of its answers: QueryFailed quoting how it starts, with
-    `secrets` masked. Without a `content_type`, the lines are taken as query_sql's (what it sends).
+    `secrets` masked. Called without the argument, the lines are taken as query_sql's; an answer without the
+    header (None) is refused.
     """
     secrets, started, lines = list(secrets), False, iter(lines)
     if media_type(content_type) != JSONL_TYPE:
