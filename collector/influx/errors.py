@@ -127,6 +127,15 @@ class OtherStatus(HttpError):
     """Any other answer -> retry."""
 
 
+class NotInfluxWrite(OtherStatus):
+    """A write answered with a success that is not InfluxDB's 204 (a proxy's login page, a captive portal, another
+    service at the URL): nothing says the points were stored -> retry. The message is the whole sentence."""
+
+    def __init__(self, status: int, text: str):
+        super().__init__(status, text)
+        self.args = (text,)
+
+
 class QueryFailed(InfluxError):
     """A query statement failed (an InfluxQL or Flux error), or its answer could not be read."""
 
@@ -168,6 +177,20 @@ def not_the_answer(expected: str, body: bytes, content_type: str | None = None,
     kind = _quoted(content_type or "", secrets)[:QUOTED_CHARS]
     return QueryFailed(f"the answer is not {expected} ({kind + ', ' if kind else ''}{seen}): is a proxy in front "
                        "of InfluxDB, or another service at influxdb.url?")
+
+
+def not_delivered(status: int, body: bytes, content_type: str | None = None,
+                  secrets: Iterable[str] = ()) -> NotInfluxWrite:
+    """The failure for a write answered with a success that is not InfluxDB's 204: its status, Content-Type and
+    opening named as not_the_answer names a query's, each masked before it is cut."""
+    secrets = list(secrets)
+    text = _quoted(opening(body.splitlines()).decode(errors="replace"), secrets)
+    seen = "it is empty" if not text else f"it is '{text}'" if len(text) <= QUOTED_CHARS else \
+        f"it starts with '{text[:QUOTED_CHARS]}…'"
+    kind = _quoted(content_type or "", secrets)[:QUOTED_CHARS]
+    return NotInfluxWrite(status, f"the answer to a write is not InfluxDB's 204 (HTTP {status}, "
+                                  f"{kind + ', ' if kind else ''}{seen}): is a proxy in front of InfluxDB, or "
+                                  "another service at influxdb.url?")
 
 
 class RetentionUnsupported(InfluxError):

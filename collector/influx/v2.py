@@ -7,11 +7,10 @@ import csv
 import json
 import logging
 from types import SimpleNamespace
-from typing import Generator, Iterable, Iterator, Literal, Mapping, cast
+from typing import Generator, Iterable, Iterator, Literal, Mapping
 
 import urllib3
-from influxdb_client import Bucket, BucketRetentionRules, BucketsService, InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
+from influxdb_client import Bucket, BucketRetentionRules, BucketsService, InfluxDBClient, WritePrecision, WriteService
 from influxdb_client.rest import ApiException
 
 from collector.config_types import InfluxConfig
@@ -28,6 +27,7 @@ from collector.influx.errors import (
     Unreachable,
     http_error,
     media_type,
+    not_delivered,
     not_the_answer,
     opening,
 )
@@ -48,7 +48,6 @@ class InfluxV2(InfluxClient):
     def __init__(self, config: InfluxConfig):
         self.config = config
         self._client: InfluxDBClient | None = None
-        self._write_api: WriteApi | None = None  # made with each client
         self._token: str | None = None
         # with the token: InfluxDB 3 answers /ping only so (version.py), which tells a v3 user to set api v3
         self.server = ServerVersion(config.url, "v2", urllib3.PoolManager(
@@ -65,14 +64,8 @@ class InfluxV2(InfluxClient):
             self.close()
             self._client = InfluxDBClient(url=self.config.url, token=token, org=self.config.org,
                                           timeout=int(self.config.timeout * 1000), retries=False)
-            self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
             self._token = token
         return self._client
-
-    def _writes(self) -> WriteApi:
-        """The synchronous write API of the current client."""
-        self.client()
-        return cast(WriteApi, self._write_api)  # client() has just made it, if it was not there
 
     def close(self) -> None:
         if self._client is not None:
@@ -100,8 +93,26 @@ class InfluxV2(InfluxClient):
         return "bucket" in message and "not found" in message
 
     def write(self, lines: list[str]) -> None:
-        self._call(self._writes().write, bucket=self.config.bucket, org=self.config.org,
-                   record="\n".join(lines), write_precision=WritePrecision.NS)
+        """POST /api/v2/write; delivered only on InfluxDB 2's answer, 204 (influxdata/influxdb@v2.7.12:
+        http/write_handler.go handleWrite: sw.WriteHeader(http.StatusNoContent)). influxdb-client's write_api takes
+        any 2xx as delivered, a portal's 200 too, so the request is the one its synchronous write makes
+        (influxdb_client@1.50.0 client/write_api.py write, _post_write: the text UTF-8 encoded, content_type
+        text/plain; charset=utf-8; the client's api_client adds gzip and the headers), sent where the status shows
+        (service/write_service.py post_write_with_http_info, _return_http_data_only=False)."""
+
+        def answer() -> tuple[int, bytes, str | None]:
+            response, status, headers = WriteService(self.client().api_client).post_write_with_http_info(
+                org=self.config.org, bucket=self.config.bucket, body="\n".join(lines).encode(),
+                precision=WritePrecision.NS, content_type="text/plain; charset=utf-8",
+                _preload_content=False, _return_http_data_only=False)
+            try:  # read, a 204's empty body too: http.client reuses the connection only once a response is read
+                return status, response.data, headers.get("Content-Type")
+            finally:
+                response.release_conn()
+
+        status, body, content_type = self._call(answer)
+        if status != 204:
+            raise self._failure(not_delivered(status, body, content_type, self._secrets()))
 
     def query(self, flux: str, params: dict) -> list:
         """Run Flux with `params` bound as options (influxdb-client's extern), so values are never spliced into text."""
