@@ -15,9 +15,8 @@ import urllib3
 from cli import start_run, stop_run, wait_until
 from collector.outbox import Outbox
 from loopback_server import LoopbackServer, ServedOnLoopback
+from test_influx_answers import LOGIN, TOKEN  # the login page that echoes the token, as the queries meet it
 
-TOKEN = "Pr0xy-echoed-s3cret-token-0123456789abcdef"
-LOGIN = b"<html><body>Sign in again ({authorization}): your session has expired.</body></html>\n"
 SAYS = ("the answer to a write is not InfluxDB's 204 (HTTP 200, text/html, it starts with '<html><body>Sign in "
         "again (Token ***)")
 
