@@ -245,7 +245,7 @@ def cmd_run(config: Config, args) -> int:
     stop = StopRequest()
     stop_on_signals(stop)
     lock, outbox = open_outbox_for_run(config)  # may take seconds (quick_check, repair): a signal meanwhile waits
-    if stop.is_set():  # asked to stop while opening: nothing started yet, nothing to flush
+    if stop.requested:  # asked to stop while opening: nothing started yet, nothing to flush
         log.info("%s during start-up, stopping; %d point(s) wait in the outbox", stop.reason, outbox.depth)
         outbox.close()
         lock.release()
@@ -305,7 +305,18 @@ def stop_on_signals(stop: StopRequest) -> None:
 
     The handler runs between two bytecodes of the main thread, maybe in the middle of a write to stderr: a log call
     there can raise "reentrant call inside BufferedWriter". So it does not log: the first signal is logged by the
-    main thread once it sees `stop`; the second is one raw write to fd 2, and the exit comes whatever it raised."""
+    main thread once it sees `stop`; the second is one raw write to fd 2, and the exit comes whatever it raised.
+    Nor does it take a lock: it may have interrupted the holder (the main thread in `stop.wait`, or the handler of
+    the signal before). It notes the request and writes a byte to a pipe; the thread `signal-relay` reads it and
+    sets `stop`."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+
+    def relay() -> None:
+        while os.read(wake_read, 64):
+            stop.set()
+
+    threading.Thread(target=relay, name="signal-relay", daemon=True).start()
 
     def on_signal(signum, _frame):
         name = signal.Signals(signum).name
@@ -320,7 +331,11 @@ def stop_on_signals(stop: StopRequest) -> None:
                     end_commands()  # os._exit skips the atexit handler that ends running commands' process groups
                 finally:
                     os._exit(128 + signum)
-        stop.request(f"{name} received")
+        stop.note(f"{name} received")
+        try:
+            os.write(wake_write, b"\0")
+        except BlockingIOError:  # the pipe is full of earlier wake-ups: the relay is already woken
+            pass
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)

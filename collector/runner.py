@@ -67,10 +67,21 @@ class StopRequest(threading.Event):
         self.reason: str | None = None
         self.at: float | None = None
 
-    def request(self, reason: str) -> None:
-        """Safe in a signal handler: no logging, no lock held by anything but Event.set."""
+    def note(self, reason: str) -> None:
+        """Record the request (the first one's reason and time), not yet `set`: what a signal handler may do. It
+        runs between two bytecodes of the main thread, maybe one inside this Event's own wait or set, which hold
+        its lock: Event.set there would wait for that lock forever (a second SIGTERM at once, during the first's)."""
         if self.at is None:
             self.at, self.reason = self.clock(), reason
+
+    @property
+    def requested(self) -> bool:
+        """Whether a request was noted, set or not yet."""
+        return self.at is not None
+
+    def request(self, reason: str) -> None:
+        """Note the request and set the event: from a thread other than the one a signal interrupts."""
+        self.note(reason)
         self.set()
 
     def deadline(self, seconds: float) -> float:

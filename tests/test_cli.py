@@ -214,7 +214,7 @@ def test_a_second_signal_exits_even_when_logging_would_fail_in_the_handler(signa
     try:
         with caplog.at_level(logging.DEBUG):
             installed[signal.SIGINT](signal.SIGINT, None)
-            assert stop.is_set() and stop.reason == "SIGINT received"
+            assert stop.wait(5) and stop.reason == "SIGINT received"
             installed[signal.SIGINT](signal.SIGINT, None)  # the same request again at once (`timeout`, a tty group)
             assert exits == []
             clock[0] += templog_cli.SECOND_SIGNAL_AFTER_S  # the user insists
@@ -223,6 +223,26 @@ def test_a_second_signal_exits_even_when_logging_would_fail_in_the_handler(signa
         logging.getLogger("templog").removeHandler(broken)
     assert exits == [130]
     assert "WARNING SIGINT received again: exiting at once" in capfd.readouterr().err
+
+
+def test_a_signal_landing_while_the_stop_event_s_lock_is_held_does_not_wait_for_it(signal_handlers):
+    """A handler runs between two bytecodes of the main thread: maybe inside `stop.wait` of the run loop, or inside
+    the Event.set of the first SIGTERM's handler when a second comes at once (`timeout`'s two). Either holds the
+    event's lock, which is no RLock: a handler that set the event itself waited for it forever (seen in CI: a run
+    still running 10 s after two SIGTERMs). Here the handler is called by a thread holding that lock."""
+    installed, exits = signal_handlers
+    stop = StopRequest()
+    templog_cli.stop_on_signals(stop)
+    handled = threading.Event()
+
+    def interrupted_inside_the_event() -> None:
+        with stop._cond:  # what Event.wait and Event.set hold while their own bytecodes run
+            installed[signal.SIGTERM](signal.SIGTERM, None)
+            handled.set()
+
+    threading.Thread(target=interrupted_inside_the_event, daemon=True).start()
+    assert handled.wait(5), "the signal handler waited for the lock of the event it interrupted"
+    assert stop.wait(5) and stop.reason == "SIGTERM received" and exits == []
 
 
 def test_a_signal_during_start_up_stops_before_sensors_and_mqtt_start(write_config, monkeypatch, caplog):
