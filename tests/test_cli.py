@@ -236,7 +236,7 @@ def test_a_signal_landing_while_the_stop_event_s_lock_is_held_does_not_wait_for_
     handled = threading.Event()
 
     def interrupted_inside_the_event() -> None:
-        with stop._cond:  # what Event.wait and Event.set hold while their own bytecodes run
+        with stop._cond:  # type: ignore[attr-defined]  # what Event.wait and Event.set hold as their bytecodes run
             installed[signal.SIGTERM](signal.SIGTERM, None)
             handled.set()
 
