@@ -66,11 +66,11 @@ class _PortalHandler(BaseHTTPRequestHandler):
 Portal.handler = _PortalHandler
 
 
-def v2_config(write_config, url: str, token: str = TOKEN):
+def v2_config(write_config, url: str, token: str = TOKEN, sensor: str = "desk"):
     return write_config(f"""
 influxdb: {{url: "{url}", api: v2, org: home, bucket: temperature, token: "{token}"}}
 sensors:
-  - {{name: desk, type: simulated, interval: 1s}}
+  - {{name: {sensor}, type: simulated, interval: 1s}}
 """)
 
 
@@ -105,8 +105,10 @@ def test_victoriametrics_answers_a_write_with_204_and_a_run_delivers_to_it(write
     answer = urllib3.request("POST", f"{victoria.url}/api/v2/write?org=home&bucket=temperature&precision=ns",
                              body=b"probe,sensor=x celsius=1 1767225600000000000")
     assert answer.status == 204, (answer.status, answer.data)
-    running = start_run(v2_config(write_config, victoria.url, token="test-token"))
-    series = victoria.export('{__name__="temperature_celsius", sensor="desk"}', min_samples=2, timeout=30)
+    # a sensor name of its own: the server is the session's, and other tests' runs have delivered a `desk` to it
+    running = start_run(v2_config(write_config, victoria.url, token="test-token", sensor="write_answer_204"))
+    series = victoria.export('{__name__="temperature_celsius", sensor="write_answer_204"}', min_samples=2,
+                             timeout=30)
     code, log = stop_run(running)
     assert code == 0, log
     assert series and "failed" not in log, log
