@@ -170,27 +170,29 @@ def not_the_answer(expected: str, body: bytes, content_type: str | None = None,
     portal, another service at the URL. Its Content-Type and how it starts (the first line of `body` that is not
     blank) say what came back; both are masked whole before they are cut, so no piece of a secret shows (a page may
     echo the token, a proxy may put it in a header's parameter)."""
+    line = body.lstrip().partition(b"\n")[0]
+    return QueryFailed(f"the answer is not {expected} ({_what_came(line, content_type, secrets)}): is a proxy in "
+                       "front of InfluxDB, or another service at influxdb.url?")
+
+
+def _what_came(line: bytes, content_type: str | None, secrets: Iterable[str]) -> str:
+    """An answer that is none as a message names it: its Content-Type and its first line that is not blank, each
+    masked before it is cut (`text/html, it starts with '<html>…'`)."""
     secrets = list(secrets)
-    text = _quoted(body.lstrip().partition(b"\n")[0].decode(errors="replace"), secrets)
+    text = _quoted(line.decode(errors="replace"), secrets)
     seen = "it is empty" if not text else f"it is '{text}'" if len(text) <= QUOTED_CHARS else \
         f"it starts with '{text[:QUOTED_CHARS]}…'"
     kind = _quoted(content_type or "", secrets)[:QUOTED_CHARS]
-    return QueryFailed(f"the answer is not {expected} ({kind + ', ' if kind else ''}{seen}): is a proxy in front "
-                       "of InfluxDB, or another service at influxdb.url?")
+    return f"{kind + ', ' if kind else ''}{seen}"
 
 
 def not_delivered(status: int, body: bytes, content_type: str | None = None,
                   secrets: Iterable[str] = ()) -> NotInfluxWrite:
     """The failure for a write answered with a success that is not InfluxDB's 204: its status, Content-Type and
     opening named as not_the_answer names a query's, each masked before it is cut."""
-    secrets = list(secrets)
-    text = _quoted(opening(body.splitlines()).decode(errors="replace"), secrets)
-    seen = "it is empty" if not text else f"it is '{text}'" if len(text) <= QUOTED_CHARS else \
-        f"it starts with '{text[:QUOTED_CHARS]}…'"
-    kind = _quoted(content_type or "", secrets)[:QUOTED_CHARS]
     return NotInfluxWrite(status, f"the answer to a write is not InfluxDB's 204 (HTTP {status}, "
-                                  f"{kind + ', ' if kind else ''}{seen}): is a proxy in front of InfluxDB, or "
-                                  "another service at influxdb.url?")
+                                  f"{_what_came(opening(body.splitlines()), content_type, secrets)}): is a proxy in "
+                                  "front of InfluxDB, or another service at influxdb.url?")
 
 
 class RetentionUnsupported(InfluxError):
