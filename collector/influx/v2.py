@@ -7,7 +7,7 @@ import csv
 import json
 import logging
 from types import SimpleNamespace
-from typing import Generator, Iterable, Iterator, Literal, Mapping
+from typing import Callable, Generator, Iterable, Iterator, Literal, Mapping
 
 import urllib3
 from influxdb_client import Bucket, BucketRetentionRules, BucketsService, InfluxDBClient, WritePrecision, WriteService
@@ -99,18 +99,10 @@ class InfluxV2(InfluxClient):
         (influxdb_client@1.50.0 client/write_api.py write, _post_write: the text UTF-8 encoded, content_type
         text/plain; charset=utf-8; the client's api_client adds gzip and the headers), sent where the status shows
         (service/write_service.py post_write_with_http_info, _return_http_data_only=False)."""
-
-        def answer() -> tuple[int, bytes, str | None]:
-            response, status, headers = WriteService(self.client().api_client).post_write_with_http_info(
-                org=self.config.org, bucket=self.config.bucket, body="\n".join(lines).encode(),
-                precision=WritePrecision.NS, content_type="text/plain; charset=utf-8",
-                _preload_content=False, _return_http_data_only=False)
-            try:  # read, a 204's empty body too: http.client reuses the connection only once a response is read
-                return status, response.data, headers.get("Content-Type")
-            finally:
-                response.release_conn()
-
-        status, body, content_type = self._call(answer)
+        status, body, content_type = self._call(
+            unread, WriteService(self.client().api_client).post_write_with_http_info, org=self.config.org,
+            bucket=self.config.bucket, body="\n".join(lines).encode(), precision=WritePrecision.NS,
+            content_type="text/plain; charset=utf-8")
         if status != 204:
             raise self._failure(not_delivered(status, body, content_type, self._secrets()))
 
@@ -143,19 +135,10 @@ class InfluxV2(InfluxClient):
         """The configured bucket as the buckets API lists it, None if it lists none of that name. QueryFailed if the
         answer is not that API's (a proxy's login page, a portal, another service), as a query's would be."""
 
-        def answer() -> tuple[bytes, str | None]:
-            # unread (influxdb_client@1.50.0 service/buckets_service.py get_buckets_with_http_info, _sync/rest.py
-            # RESTClientObject.request: _preload_content=False hands back the urllib3 response, a status outside
-            # 2xx still an ApiException): find_buckets would deserialize any body, HTML too, into an empty list
-            response = BucketsService(self.client().api_client).get_buckets_with_http_info(
-                name=self.config.bucket, org=self.config.org, _preload_content=False, _return_http_data_only=True)
-            try:
-                return response.data, response.headers.get("Content-Type")
-            finally:
-                response.release_conn()
-
-        try:
-            body, content_type = self._call(answer)
+        try:  # unread: find_buckets would deserialize any body, HTML too, into an empty list
+            _, body, content_type = self._call(
+                unread, BucketsService(self.client().api_client).get_buckets_with_http_info, name=self.config.bucket,
+                org=self.config.org)
         except HttpError as exc:
             # 403: a token that may write but not manage buckets (least privilege); the others: servers without
             # the API (InfluxDB 3, other line-protocol servers). 401 is a bad token: retried like any write.
@@ -280,6 +263,18 @@ class InfluxV2(InfluxClient):
         if wanted is None or current == wanted:
             return []
         return [differs(f"bucket {name!r}: retention", current, wanted, f"in bucket {name}")]
+
+
+def unread(call: Callable[..., tuple], **kwargs) -> tuple[int, bytes, str | None]:
+    """A generated service's `..._with_http_info` call made so that its answer is seen as it came: status, body and
+    Content-Type (influxdb_client@1.50.0 _sync/api_client.py, _sync/rest.py RESTClientObject.request:
+    _preload_content=False hands back the urllib3 response, a status outside 2xx still an ApiException). The body
+    is read, a 204's empty one too: http.client reuses the connection only once a response is read."""
+    response, status, headers = call(**kwargs, _preload_content=False, _return_http_data_only=False)
+    try:
+        return status, response.data, headers.get("Content-Type")
+    finally:
+        response.release_conn()
 
 
 BUCKETS_JSON = "InfluxDB 2's buckets API JSON"
